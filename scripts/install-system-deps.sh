@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages PAGI needs beyond Python: bubblewrap (the tool sandbox) and chromium (browser tests).
+# Installs them when running as root; otherwise names what is missing and carries on.
+set -euo pipefail
+packages=(bubblewrap chromium)
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    echo "warning: missing Debian packages: ${missing[*]} (install them with: sudo apt-get install ${missing[*]})" >&2
+fi
