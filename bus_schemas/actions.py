@@ -1,0 +1,56 @@
+"""The planner's decisions: a discriminated union on `action_type`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from .envelope import Body
+from .limits import MAX_TEXT_CHARS
+
+
+class ActionMemory(Body):
+    action_type: Literal["ActionMemory"] = "ActionMemory"
+    query: str = Field(min_length=1, max_length=4000)
+    namespace: str | None = Field(default=None, max_length=64)
+    top_k: int | None = Field(default=None, ge=1, le=100)
+
+
+class ActionTool(Body):
+    action_type: Literal["ActionTool"] = "ActionTool"
+    tool_name: str = Field(min_length=1, max_length=64)
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class ActionBuildTool(Body):
+    action_type: Literal["ActionBuildTool"] = "ActionBuildTool"
+    tool_name: str = Field(min_length=1, max_length=64)
+    language: Literal["python", "rust"]
+    code: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    description: str = Field(max_length=4000)
+    args_schema: dict[str, Any] | None = None
+
+
+class ActionSelfImprove(Body):
+    action_type: Literal["ActionSelfImprove"] = "ActionSelfImprove"
+    new_prompt: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    rationale: str = Field(max_length=4000)
+
+
+class ActionResponse(Body):
+    action_type: Literal["ActionResponse"] = "ActionResponse"
+    content: str = Field(max_length=MAX_TEXT_CHARS)
+
+
+Action = Annotated[
+    ActionMemory | ActionTool | ActionBuildTool | ActionSelfImprove | ActionResponse,
+    Field(discriminator="action_type"),
+]
+
+
+class PlanAction(Body):
+    action: Action
+    raw_decision: str = Field(max_length=MAX_TEXT_CHARS)
+    decided_by: str = Field(description="'deterministic' or 'llm:<provider>/<model>'")
+    step: int = Field(default=1, ge=1)

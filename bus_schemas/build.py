@@ -1,0 +1,32 @@
+"""Requests to build a new tool from source, and their results."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from .envelope import Body
+from .limits import MAX_TEXT_CHARS
+
+
+class BuildRequest(Body):
+    request_id: str = Field(min_length=1, max_length=64)
+    approval_id: str | None = Field(default=None, max_length=64)
+    tool_name: str = Field(min_length=1, max_length=64)
+    language: Literal["python", "rust"]
+    code: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    description: str = Field(default="", max_length=4000)
+    args_schema: dict[str, Any] | None = None
+
+
+class BuildResult(Body):
+    request_id: str = Field(min_length=1, max_length=64)
+    tool_name: str
+    success: bool
+    exit_code: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    artifact_digest: str | None = None
+    version: int | None = None
+    error: str | None = None

@@ -1,0 +1,40 @@
+"""What a person says to a twin, and what the twin answers."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .envelope import Body
+from .limits import MAX_MESSAGE_CHARS, MAX_TEXT_CHARS
+
+IssuedCommand = Literal["show_memory_page", "execute_tool", "prompt_for_config"]
+
+
+class ChatIn(Body):
+    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    user_id: str | None = Field(default=None, max_length=128)
+    twin_id: str | None = Field(default=None, max_length=64)
+    namespace: str | None = Field(default=None, max_length=64)
+    # Only read from a bare `chat.in` publish, where the subject carries no session.
+    session_id: str | None = Field(default=None, max_length=64)
+
+
+class SourceMemory(Body):
+    id: str
+    text: str
+    score: float
+
+
+class ChatOut(Body):
+    """The answer. `is_final=False` events carry one streamed chunk of it in `content`."""
+
+    content: str = Field(max_length=MAX_TEXT_CHARS)
+    is_final: bool = True
+    actions_taken: list[str] = Field(default_factory=list)
+    status: Literal["completed", "failed", "awaiting_approval"] = "completed"
+    issued_command: IssuedCommand | None = None
+    raw_orchestrator_decision: str | None = None
+    source_memories: list[SourceMemory] = Field(default_factory=list)
+    latency_ms: float | None = None

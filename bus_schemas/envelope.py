@@ -1,0 +1,56 @@
+"""The one envelope every PAGI event travels in."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+B = TypeVar("B", bound=BaseModel)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def derived_id(parent_id: str, purpose: str) -> str:
+    """A stable id for an event caused by another, so a redelivered input yields the same output id
+    and JetStream's duplicate window drops the second copy."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"pagi:{parent_id}:{purpose}").hex
+
+
+class Body(BaseModel):
+    """Base of every event body: unknown fields are an error, so typos are caught at the edge."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Envelope(BaseModel, Generic[B]):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(default_factory=new_id, min_length=1, max_length=64)
+    type: str
+    schema_version: int = SCHEMA_VERSION
+    ts: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    session_id: str
+    job_id: str | None = None
+    causation_id: str | None = None
+    twin_id: str | None = None
+    body: B
+
+    def caused(self, purpose: str, type_: str, body: BaseModel, **fields: Any) -> Envelope[Any]:
+        """A follow-up event in the same session and job, with a stable derived id."""
+        base: dict[str, Any] = {
+            "id": derived_id(self.id, purpose),
+            "type": type_,
+            "session_id": self.session_id,
+            "job_id": self.job_id,
+            "causation_id": self.id,
+            "twin_id": self.twin_id,
+        }
+        base.update(fields)
+        return Envelope[Any](body=body, **base)

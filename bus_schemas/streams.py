@@ -1,0 +1,108 @@
+"""JetStream streams, durable consumers, KV buckets and the object store PAGI runs on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from . import subjects as s
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    name: str
+    subjects: tuple[str, ...]
+    max_age_s: float
+    max_msgs_per_subject: int = -1
+    duplicate_window_s: float = 120.0
+    max_msg_size: int = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A durable pull consumer: every copy of a service shares it and splits the work."""
+
+    stream: str
+    durable: str
+    filter_subjects: tuple[str, ...]
+    ack_wait_s: float = 30.0
+    max_ack_pending: int = 1000
+    # The consume loop terminates a message with a dead letter after this many attempts.
+    max_attempts: int = 8
+
+
+@dataclass(frozen=True)
+class KVSpec:
+    bucket: str
+    description: str
+    history: int = 1
+    ttl_s: float | None = None
+
+
+@dataclass(frozen=True)
+class ObjectStoreSpec:
+    bucket: str
+    description: str
+
+
+EVENTS_MAX_AGE_S: Final = 7 * 24 * 3600.0
+
+EVENTS: Final = StreamSpec(
+    name="PAGI_EVENTS",
+    subjects=tuple(
+        f"{family}.>"
+        for family in ("chat", "plan", "approve", "memory", "tool", "build", "job", s.DEAD_LETTER_PREFIX)
+    ),
+    max_age_s=EVENTS_MAX_AGE_S,
+)
+
+TELEMETRY: Final = StreamSpec(
+    name="PAGI_TELEMETRY",
+    subjects=(f"{s.TELEMETRY_HOST}.*",),
+    max_age_s=3600.0,
+    max_msgs_per_subject=3600,
+    duplicate_window_s=10.0,
+)
+
+STREAMS: Final = (EVENTS, TELEMETRY)
+
+
+def _consumer(durable: str, *event_types: str, **options: float | int) -> ConsumerSpec:
+    filters = tuple(s.all_sessions(t) for t in event_types)
+    return ConsumerSpec(stream=EVENTS.name, durable=durable, filter_subjects=filters, **options)  # type: ignore[arg-type]
+
+
+PLANNER_CHAT_IN: Final = ConsumerSpec(
+    stream=EVENTS.name,
+    durable="planner-chat-in",
+    # The bare `chat.in` is accepted for hand-typed commands.
+    filter_subjects=(s.CHAT_IN, s.all_sessions(s.CHAT_IN)),
+)
+PLANNER_APPROVALS: Final = _consumer("planner-approve-decision", s.APPROVE_DECISION)
+PLANNER_RESULTS: Final = _consumer("planner-results", s.MEMORY_RESULT, s.TOOL_RESULT, s.BUILD_RESULT)
+MEMORY_WORKER: Final = _consumer("memory-worker", s.MEMORY_QUERY, s.MEMORY_STORE)
+TOOL_WORKER: Final = _consumer("tool-worker", s.TOOL_RUN, ack_wait_s=60.0)
+BUILD_WORKER: Final = _consumer("build-worker", s.BUILD_REQ, ack_wait_s=60.0, max_ack_pending=16)
+
+TWINS: Final = KVSpec("pagi_twins", "twin profiles: prompt, provider, policy")
+APPROVALS: Final = KVSpec("pagi_approvals", "pending and decided approvals", history=5)
+PROMPTS: Final = KVSpec("pagi_prompts", "system prompt versions per twin", history=64)
+TOOLS: Final = KVSpec("pagi_tools", "tool registry: schema, kind, version, artifact digest")
+SESSIONS: Final = KVSpec("pagi_sessions", "session owner and metadata")
+DONE: Final = KVSpec("pagi_done", "side effects already performed, by request id", ttl_s=7 * 24 * 3600.0)
+
+KV_BUCKETS: Final = (TWINS, APPROVALS, PROMPTS, TOOLS, SESSIONS, DONE)
+
+ARTIFACTS: Final = ObjectStoreSpec("pagi_artifacts", "built tool artifacts, addressed by digest")
+OBJECT_STORES: Final = (ARTIFACTS,)
+
+__all__ = [
+    "ARTIFACTS",
+    "KV_BUCKETS",
+    "OBJECT_STORES",
+    "STREAMS",
+    "ConsumerSpec",
+    "KVSpec",
+    "ObjectStoreSpec",
+    "StreamSpec",
+]

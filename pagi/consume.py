@@ -1,0 +1,279 @@
+"""The consume loop: a durable pull consumer that keeps a bounded number of messages in flight.
+
+nats-py's `fetch` waits for a whole batch and does not rebind after a server restart, so this loop
+speaks the pull protocol itself: it keeps pull requests open on its own inbox (one token per
+request, so a status message names the request it ends), hands each message to a task, and
+re-issues pulls on expiry, on missed heartbeats and on reconnect.
+
+Per message: decode and validate; run the handler; ack only after it succeeded. Invalid input is
+terminated with a dead letter and an error line on the session's job log. A handler failure is
+retried with backoff (nak with delay) up to the consumer's attempt limit, then dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from bus_schemas import DEAD_LETTER, DeadLetter, DecodeError, Envelope, JobLog, decode, derived_id
+from bus_schemas.streams import ConsumerSpec
+from bus_schemas.subjects import DEFAULT_SESSION, JOB_LOG, SubjectError, parse_subject
+
+from .bus import TRANSIENT_ERRORS, Bus
+from .tracecontext import TRACEPARENT, current_traceparent, trace_id
+
+log = logging.getLogger("pagi.consume")
+
+
+class Reject(Exception):
+    """Raised by a handler for input it will never accept: dead-lettered at once, not retried."""
+
+
+@dataclass
+class Delivery:
+    """What a handler knows about the message it is handling."""
+
+    bus: Bus
+    consumer: str
+    attempt: int
+    stream_seq: int
+    _msg: Msg
+
+    async def in_progress(self) -> None:
+        """Tell the server the work goes on (resets the ack wait); the loop also does it periodically."""
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            await self._msg.in_progress()
+
+
+Handler = Callable[[Envelope[Any], Delivery], Awaitable[None]]
+
+
+def retry_delay(attempt: int) -> float:
+    return float(min(0.25 * 2 ** (attempt - 1), 30.0))
+
+
+class PullConsumer:
+    def __init__(
+        self,
+        bus: Bus,
+        spec: ConsumerSpec,
+        handler: Handler,
+        max_in_flight: int = 64,
+        pull_expires_s: float = 30.0,
+        heartbeat_s: float = 5.0,
+    ) -> None:
+        self.bus = bus
+        self.spec = spec
+        self.handler = handler
+        self.max_in_flight = max_in_flight
+        self.pull_expires_s = pull_expires_s
+        self.heartbeat_s = heartbeat_s
+        self._inbox = bus.nc.new_inbox()
+        self._sub: Subscription | None = None
+        self._pulls: dict[str, int] = {}  # request token -> messages still owed
+        self._next_token = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._last_activity = time.monotonic()
+        self._watchdog: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._lock = asyncio.Lock()
+        self.handled = 0
+
+    async def start(self) -> None:
+        await self.bus.ensure_consumer(self.spec)
+        self._sub = await self.bus.nc.subscribe(f"{self._inbox}.*", cb=self._on_message)
+        self.bus.on_reconnect(self._rebind)
+        self._watchdog = asyncio.create_task(self._watch())
+        await self._refill()
+
+    async def stop(self, drain_timeout_s: float = 15.0) -> None:
+        """Stop pulling, let in-flight handlers finish (bounded), then unsubscribe."""
+        self._stopping = True
+        if self._watchdog:
+            self._watchdog.cancel()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=drain_timeout_s)
+        if self._sub is not None:
+            with contextlib.suppress(nats.errors.ConnectionClosedError, nats.errors.BadSubscriptionError):
+                await self._sub.unsubscribe()
+
+    # --- pulling ------------------------------------------------------------------------------
+
+    async def _refill(self) -> None:
+        async with self._lock:
+            if self._stopping or not self.bus.connected:
+                return
+            owed = sum(self._pulls.values())
+            room = self.max_in_flight - len(self._tasks) - owed
+            # Pull in large steps: one open request streams messages as they arrive.
+            if room < max(1, self.max_in_flight // 2) and not (owed == 0 and room > 0):
+                return
+            token = str(self._next_token)
+            self._next_token += 1
+            request = {
+                "batch": room,
+                "expires": int(self.pull_expires_s * 1e9),
+                "idle_heartbeat": int(self.heartbeat_s * 1e9),
+            }
+            self._pulls[token] = room
+            try:
+                await self.bus.nc.publish(
+                    f"$JS.API.CONSUMER.MSG.NEXT.{self.spec.stream}.{self.spec.durable}",
+                    json.dumps(request).encode(),
+                    reply=f"{self._inbox}.{token}",
+                )
+            except (nats.errors.ConnectionClosedError, nats.errors.OutboundBufferLimitError):
+                self._pulls.pop(token, None)
+
+    async def _rebind(self) -> None:
+        """After a reconnect the server may have forgotten our pulls (or, with a fresh store, the
+        consumer itself): recreate it and pull again."""
+        if self._stopping:
+            return
+        self._pulls.clear()
+        try:
+            await self.bus.ensure_consumer(self.spec)
+        except TRANSIENT_ERRORS as exc:
+            log.warning("could not re-create consumer %s yet: %s", self.spec.durable, exc)
+        await self._refill()
+
+    async def _watch(self) -> None:
+        while not self._stopping:
+            await asyncio.sleep(self.heartbeat_s)
+            silent_for = time.monotonic() - self._last_activity
+            if self._pulls and silent_for > 2 * self.heartbeat_s:
+                log.info("consumer %s missed heartbeats; pulling again", self.spec.durable)
+                self._pulls.clear()
+                self._last_activity = time.monotonic()
+            if not self._pulls:
+                with contextlib.suppress(*TRANSIENT_ERRORS):
+                    await self._rebind()
+
+    async def _on_message(self, msg: Msg) -> None:
+        self._last_activity = time.monotonic()
+        token = msg.subject.rsplit(".", 1)[-1]
+        status = (msg.headers or {}).get("Status")
+        if status is not None:
+            if status != "100":  # 100 is a heartbeat; 404/408/409 end the request
+                self._pulls.pop(token, None)
+                await self._refill()
+            return
+        if token in self._pulls:
+            self._pulls[token] -= 1
+            if self._pulls[token] <= 0:
+                del self._pulls[token]
+        if self._stopping:
+            with contextlib.suppress(*TRANSIENT_ERRORS):
+                await msg.nak()
+            return
+        task = asyncio.create_task(self._process(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not self._stopping:
+            asyncio.get_running_loop().create_task(self._refill())
+
+    # --- handling -----------------------------------------------------------------------------
+
+    async def _process(self, msg: Msg) -> None:
+        meta = msg.metadata
+        stream_seq = int(meta.sequence.stream)
+        attempt = int(meta.num_delivered)
+        current_traceparent.set((msg.headers or {}).get(TRACEPARENT))
+        try:
+            event = decode(
+                msg.subject,
+                msg.data,
+                msg.headers,
+                fallback_id=derived_id(f"{self.spec.stream}:{stream_seq}", "bare-body"),
+            )
+        except DecodeError as exc:
+            await self._dead_letter(msg, exc.reason, exc.session_id, attempt, stream_seq)
+            return
+        extra = {
+            "session_id": event.session_id,
+            "job_id": event.job_id,
+            "consumer": self.spec.durable,
+            "trace_id": trace_id(current_traceparent.get()),
+        }
+        keepalive = asyncio.create_task(self._keep_alive(msg))
+        try:
+            await self.handler(event, Delivery(self.bus, self.spec.durable, attempt, stream_seq, msg))
+        except Reject as exc:
+            await self._dead_letter(msg, str(exc), event.session_id, attempt, stream_seq)
+            return
+        except Exception as exc:
+            if attempt >= self.spec.max_attempts:
+                reason = f"gave up after {attempt} attempts: {type(exc).__name__}: {exc}"
+                log.error("handler failed for good", exc_info=True, extra=extra)
+                await self._dead_letter(msg, reason, event.session_id, attempt, stream_seq)
+            else:
+                log.warning("handler failed (attempt %d), will retry: %s", attempt, exc, extra=extra)
+                with contextlib.suppress(*TRANSIENT_ERRORS):
+                    await msg.nak(delay=retry_delay(attempt))
+            return
+        finally:
+            keepalive.cancel()
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            await msg.ack()
+        self.handled += 1
+
+    async def _keep_alive(self, msg: Msg) -> None:
+        while True:
+            await asyncio.sleep(self.spec.ack_wait_s / 3)
+            with contextlib.suppress(*TRANSIENT_ERRORS):
+                await msg.in_progress()
+
+    async def _dead_letter(
+        self, msg: Msg, reason: str, session_id: str, attempt: int, stream_seq: int
+    ) -> None:
+        """Report where a person will see it (the session's job log) and keep the evidence (the
+        dead-letter subject), then terminate so it is never redelivered."""
+        try:
+            event_type = parse_subject(msg.subject).event_type
+        except SubjectError:
+            event_type, session_id = "unknown.subject", DEFAULT_SESSION
+        log.warning("rejected %s: %s", msg.subject, reason, extra={"session_id": session_id})
+        origin = f"{self.spec.stream}:{stream_seq}"
+        dead = Envelope[Any](
+            id=derived_id(origin, "dead-letter"),
+            type=DEAD_LETTER,
+            session_id=session_id,
+            body=DeadLetter(
+                reason=reason,
+                subject=msg.subject,
+                consumer=self.spec.durable,
+                stream_seq=stream_seq,
+                deliveries=attempt,
+                payload_preview=msg.data[:512].decode("utf-8", "replace")[:512],
+            ),
+        )
+        report = Envelope[Any](
+            id=derived_id(origin, "dead-letter-log"),
+            type=JOB_LOG,
+            session_id=session_id,
+            body=JobLog(level="error", service=self.bus.name, message=f"rejected {msg.subject}: {reason}"),
+        )
+        try:
+            await self.bus.publish_dead_letter(dead, event_type)
+            await self.bus.publish(report)
+        except Exception:
+            # Not reported means not terminated: the message comes back and we try again.
+            log.exception("could not record a dead letter for %s", msg.subject)
+            with contextlib.suppress(*TRANSIENT_ERRORS):
+                await msg.nak(delay=retry_delay(attempt))
+            return
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            await msg.term()

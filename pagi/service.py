@@ -1,0 +1,81 @@
+"""Run a service: connect, create the topology, consume its routes, stop cleanly on SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bus_schemas.streams import ConsumerSpec
+
+from .bus import Bus
+from .consume import Handler, PullConsumer
+from .logs import setup_logging
+from .settings import BusSettings
+
+log = logging.getLogger("pagi.service")
+
+READY_LINE = "service ready"
+
+
+@dataclass(frozen=True)
+class Route:
+    spec: ConsumerSpec
+    handler: Handler
+    max_in_flight: int = 64
+
+
+RouteFactory = Callable[[Bus], Awaitable[Sequence[Route]]]
+# A long-running task of the service besides its consumers (e.g. the telemetry sampler); it must
+# return when `stopping` is set.
+Background = Callable[[Bus, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+async def start_routes(bus: Bus, routes: Sequence[Route]) -> list[PullConsumer]:
+    consumers = [PullConsumer(bus, r.spec, r.handler, max_in_flight=r.max_in_flight) for r in routes]
+    for consumer in consumers:
+        await consumer.start()
+    return consumers
+
+
+async def serve(
+    name: str,
+    routes: RouteFactory,
+    background: Background | None = None,
+    settings: BusSettings | None = None,
+    stopping: asyncio.Event | None = None,
+) -> None:
+    settings = settings or BusSettings()
+    stopping = stopping or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stopping.set)
+    bus = await Bus.connect(settings.nats_url, name, settings.connect_timeout_s)
+    try:
+        await bus.ensure_topology()
+        consumers = await start_routes(bus, await routes(bus))
+        extra = asyncio.create_task(background(bus, stopping)) if background else None
+        log.info(READY_LINE)
+        await stopping.wait()
+        log.info("stopping: draining in-flight work")
+        if extra is not None:
+            await asyncio.wait_for(extra, timeout=10)
+        await asyncio.gather(*(c.stop() for c in consumers))
+    finally:
+        await bus.close()
+    log.info("stopped")
+
+
+def run_service(name: str, routes: RouteFactory, background: Background | None = None) -> None:
+    settings = BusSettings()
+    setup_logging(name, settings.log_level)
+    asyncio.run(serve(name, routes, background, settings))
+
+
+async def no_routes(bus: Bus) -> Sequence[Route]:
+    return ()

@@ -1,0 +1,75 @@
+"""Thin wrappers over JetStream KV buckets and object stores, so services never touch nats-py."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import nats.js.errors
+from nats.js.kv import KeyValue
+from nats.js.object_store import ObjectStore
+from pydantic import BaseModel
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class KVStore:
+    def __init__(self, bucket: KeyValue) -> None:
+        self._bucket = bucket
+
+    async def get(self, key: str) -> tuple[bytes, int] | None:
+        """The value and its revision, or None when the key is absent or deleted."""
+        try:
+            entry = await self._bucket.get(key)
+        except nats.js.errors.KeyNotFoundError:
+            return None
+        return (entry.value or b"", int(entry.revision or 0))
+
+    async def put(self, key: str, value: bytes) -> int:
+        return int(await self._bucket.put(key, value))
+
+    async def create(self, key: str, value: bytes) -> bool:
+        """Write only if the key does not exist; False when it already did (an atomic claim)."""
+        try:
+            await self._bucket.create(key, value)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            return False
+        return True
+
+    async def update(self, key: str, value: bytes, last_revision: int) -> bool:
+        """Compare-and-set: False when someone else wrote the key since `last_revision`."""
+        try:
+            await self._bucket.update(key, value, last=last_revision)
+        except nats.js.errors.KeyWrongLastSequenceError:
+            return False
+        return True
+
+    async def delete(self, key: str) -> None:
+        await self._bucket.delete(key)
+
+    async def keys(self) -> list[str]:
+        try:
+            return list(await self._bucket.keys())
+        except nats.js.errors.NoKeysError:
+            return []
+
+    async def get_model(self, key: str, model: type[M]) -> M | None:
+        found = await self.get(key)
+        return None if found is None else model.model_validate_json(found[0])
+
+    async def put_model(self, key: str, value: BaseModel) -> int:
+        return await self.put(key, value.model_dump_json().encode())
+
+
+class BlobStore:
+    def __init__(self, store: ObjectStore) -> None:
+        self._store = store
+
+    async def put(self, name: str, data: bytes) -> None:
+        await self._store.put(name, data)
+
+    async def get(self, name: str) -> bytes | None:
+        try:
+            result = await self._store.get(name)
+        except nats.js.errors.ObjectNotFoundError:
+            return None
+        return bytes(result.data or b"")
