@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import pynvml
 
-from telemetry_agent.schema import GpuDevice, GpuStats
+from bus_schemas.telemetry import GpuDevice, GpuStats
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Protocol
 
-from telemetry_agent.schema import IoRates, NetRates
+from bus_schemas.telemetry import IoRates, NetRates
 
 
 def counter_delta(previous: int, current: int) -> int:

@@ -6,14 +6,11 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import psutil
 
-from telemetry_agent.gpu import GpuProbe
-from telemetry_agent.rates import cpu_busy_percent, cpu_busy_percent_sum, io_rates, net_rates, sum_io, sum_net
-from telemetry_agent.schema import (
+from bus_schemas.telemetry import (
     CpuStats,
     DiskStats,
     DiskUsage,
@@ -24,6 +21,8 @@ from telemetry_agent.schema import (
     SwapStats,
     TelemetrySample,
 )
+from telemetry_agent.gpu import GpuProbe
+from telemetry_agent.rates import cpu_busy_percent, cpu_busy_percent_sum, io_rates, net_rates, sum_io, sum_net
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +76,6 @@ class Sampler:
             self._refresh_partitions(now)
         return TelemetrySample(
             host_id=self.host_id,
-            ts=datetime.now(UTC),
             interval_s=round(elapsed, 4),
             uptime_s=max(0.0, round(time.time() - self._boot_time, 1)),
             process_count=len(psutil.pids()),

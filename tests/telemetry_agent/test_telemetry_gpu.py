@@ -15,8 +15,8 @@ from typing import Any
 import pynvml
 import pytest
 
+from bus_schemas.telemetry import GpuStats
 from telemetry_agent.gpu import GpuProbe
-from telemetry_agent.schema import GpuStats
 
 
 @dataclass

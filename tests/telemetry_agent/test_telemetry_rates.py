@@ -11,6 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from bus_schemas.telemetry import NetRates
 from telemetry_agent.rates import (
     counter_delta,
     counter_rate,
@@ -20,7 +21,6 @@ from telemetry_agent.rates import (
     net_rates,
     sum_net,
 )
-from telemetry_agent.schema import NetRates
 
 
 def _loopback_traffic(packets: int = 50, size: int = 1000) -> int:

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
+from bus_schemas.telemetry import TelemetrySample
 from telemetry_agent.sampler import Sampler
-from telemetry_agent.schema import TelemetrySample
 
 
 @pytest.fixture
