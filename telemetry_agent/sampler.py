@@ -120,9 +120,7 @@ class Sampler:
 
     def _memory(self) -> MemoryStats:
         vm = psutil.virtual_memory()
-        return MemoryStats(
-            total_bytes=vm.total, available_bytes=vm.available, used_bytes=vm.used, percent=vm.percent
-        )
+        return MemoryStats(total_bytes=vm.total, available_bytes=vm.available, used_bytes=vm.used, percent=vm.percent)
 
     def _swap(self) -> SwapStats:
         sw = psutil.swap_memory()
@@ -158,17 +156,13 @@ class Sampler:
             )
         counters = self._disk_counters()
         prev, self._prev_disk = self._prev_disk, counters
-        per_disk: dict[str, IoRates] = {
-            name: io_rates(prev.get(name), c, elapsed) for name, c in counters.items()
-        }
+        per_disk: dict[str, IoRates] = {name: io_rates(prev.get(name), c, elapsed) for name, c in counters.items()}
         total = sum_io({n: r for n, r in per_disk.items() if not n.startswith(_STACKED_DISK_PREFIXES)})
         return DiskStats(usage=usage, io=total, io_per_disk=per_disk)
 
     def _network(self, elapsed: float) -> NetStats:
         counters = psutil.net_io_counters(pernic=True, nowrap=False)
         prev, self._prev_net = self._prev_net, counters
-        interfaces: dict[str, NetRates] = {
-            name: net_rates(prev.get(name), c, elapsed) for name, c in counters.items()
-        }
+        interfaces: dict[str, NetRates] = {name: net_rates(prev.get(name), c, elapsed) for name, c in counters.items()}
         total = sum_net({n: r for n, r in interfaces.items() if n not in _LOOPBACK})
         return NetStats(total=total, interfaces=interfaces)

@@ -111,9 +111,7 @@ def test_missing_library_is_reported_once(caplog: pytest.LogCaptureFixture) -> N
     reads = [probe.read() for _ in range(10)]
     probe.close()
 
-    assert reads[0] == GpuStats(
-        available=False, reason="NVMLError_LibraryNotFound: NVML Shared Library Not Found"
-    )
+    assert reads[0] == GpuStats(available=False, reason="NVMLError_LibraryNotFound: NVML Shared Library Not Found")
     assert len(caplog.records) == 1
     assert caplog.records[0].levelno == logging.INFO
 

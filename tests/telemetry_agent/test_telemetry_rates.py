@@ -63,9 +63,7 @@ def test_net_rate_from_two_real_snapshots() -> None:
     rates = net_rates(before, after, elapsed)
 
     assert rates.rx_bytes_per_s == pytest.approx((after.bytes_recv - before.bytes_recv) / elapsed, abs=0.01)
-    assert rates.tx_packets_per_s == pytest.approx(
-        (after.packets_sent - before.packets_sent) / elapsed, abs=0.01
-    )
+    assert rates.tx_packets_per_s == pytest.approx((after.packets_sent - before.packets_sent) / elapsed, abs=0.01)
     # Headers come on top of the payload, so at least the payload went through.
     assert rates.rx_bytes_per_s is not None and rates.rx_bytes_per_s * elapsed >= sent
     assert rates.rx_packets_per_s is not None and rates.rx_packets_per_s * elapsed >= 50
