@@ -77,22 +77,16 @@ def decode(
     return _decode_bare_body(raw, parsed.event_type, parsed.token, msg_id, session_hint)
 
 
-def _decode_envelope(
-    raw: dict[str, Any], event_type: str, token: str | None, session_hint: str
-) -> Envelope[Any]:
+def _decode_envelope(raw: dict[str, Any], event_type: str, token: str | None, session_hint: str) -> Envelope[Any]:
     if raw.get("schema_version") != SCHEMA_VERSION:
         raise DecodeError(
             f"unsupported schema_version {raw.get('schema_version')!r} (this build speaks {SCHEMA_VERSION})",
             session_hint,
         )
     if raw["type"] != event_type:
-        raise DecodeError(
-            f"event type {raw['type']!r} does not match subject type {event_type!r}", session_hint
-        )
+        raise DecodeError(f"event type {raw['type']!r} does not match subject type {event_type!r}", session_hint)
     if token is not None and event_type != TELEMETRY_HOST and raw.get("session_id") != token:
-        raise DecodeError(
-            f"session_id {raw.get('session_id')!r} does not match the subject's {token!r}", session_hint
-        )
+        raise DecodeError(f"session_id {raw.get('session_id')!r} does not match the subject's {token!r}", session_hint)
     try:
         return ENVELOPE_MODELS[event_type].model_validate(raw)
     except ValidationError as exc:
@@ -113,9 +107,7 @@ def _decode_bare_body(
         check_token(str(session))
     except SubjectError as exc:
         raise DecodeError(str(exc), DEFAULT_SESSION) from exc
-    return Envelope[Any](
-        id=msg_id, type=event_type, session_id=str(session), twin_id=raw.get("twin_id"), body=body
-    )
+    return Envelope[Any](id=msg_id, type=event_type, session_id=str(session), twin_id=raw.get("twin_id"), body=body)
 
 
 def _summary(exc: ValidationError) -> str:

@@ -36,6 +36,7 @@ EVENT_BODIES: Final[dict[str, type[Body]]] = {
     DEAD_LETTER: DeadLetter,
 }
 
+
 # Parametrised once: building Envelope[X] is costly and pydantic caches per class anyway.
 def _envelope_model(body: type[Body]) -> type[Envelope[Any]]:
     model: type[Envelope[Any]] = Envelope[body]  # type: ignore[valid-type]

@@ -50,8 +50,7 @@ EVENTS_MAX_AGE_S: Final = 7 * 24 * 3600.0
 EVENTS: Final = StreamSpec(
     name="PAGI_EVENTS",
     subjects=tuple(
-        f"{family}.>"
-        for family in ("chat", "plan", "approve", "memory", "tool", "build", "job", s.DEAD_LETTER_PREFIX)
+        f"{family}.>" for family in ("chat", "plan", "approve", "memory", "tool", "build", "job", s.DEAD_LETTER_PREFIX)
     ),
     max_age_s=EVENTS_MAX_AGE_S,
 )

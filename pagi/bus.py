@@ -157,9 +157,7 @@ class Bus:
         return list(await asyncio.gather(*(self.publish(e) for e in events)))
 
     async def publish_dead_letter(self, event: Envelope[Any], original_type: str) -> int:
-        return await self._publish_raw(
-            dead_letter_subject(original_type, event.session_id), event, "msgpack", 10.0
-        )
+        return await self._publish_raw(dead_letter_subject(original_type, event.session_id), event, "msgpack", 10.0)
 
     async def _publish_raw(self, subject: str, event: Envelope[Any], fmt: Format, retry_for_s: float) -> int:
         payload, headers = encode(event, fmt)

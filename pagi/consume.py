@@ -236,9 +236,7 @@ class PullConsumer:
             with contextlib.suppress(*TRANSIENT_ERRORS):
                 await msg.in_progress()
 
-    async def _dead_letter(
-        self, msg: Msg, reason: str, session_id: str, attempt: int, stream_seq: int
-    ) -> None:
+    async def _dead_letter(self, msg: Msg, reason: str, session_id: str, attempt: int, stream_seq: int) -> None:
         """Report where a person will see it (the session's job log) and keep the evidence (the
         dead-letter subject), then terminate so it is never redelivered."""
         try:

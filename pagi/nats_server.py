@@ -71,9 +71,7 @@ class NatsServer:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise NatsServerError(
-                    f"nats-server exited with {self.proc.returncode} (command: {' '.join(cmd)})"
-                )
+                raise NatsServerError(f"nats-server exited with {self.proc.returncode} (command: {' '.join(cmd)})")
             port = _reported_port(ports_dir)
             if port is not None and _accepts(self.host, port):
                 self.port = port

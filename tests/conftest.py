@@ -7,9 +7,16 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
+from edge.app import make_app
+from edge.settings import EdgeSettings
 from pagi.bus import Bus
+from pagi.consume import PullConsumer
 from pagi.nats_server import NatsServer
+from pagi.service import start_routes
+from planner.__main__ import routes as planner_routes
 
 from .support import EventCollector, ObserveFactory
 
@@ -54,3 +61,20 @@ async def observe(bus: Bus) -> AsyncIterator[ObserveFactory]:
     yield start
     for observer in observers:
         await observer.stop()
+
+
+@pytest.fixture
+async def planner(bus: Bus) -> AsyncIterator[list[PullConsumer]]:
+    """The real planner's consumers, running in this test's event loop."""
+    consumers = await start_routes(bus, await planner_routes(bus))
+    yield consumers
+    for consumer in consumers:
+        await consumer.stop()
+
+
+@pytest.fixture
+async def edge(bus: Bus, planner: list[PullConsumer]) -> AsyncIterator[TestClient[web.Request, web.Application]]:
+    """The real edge app on a free port, wired to the real planner over the real bus."""
+    app = make_app(EdgeSettings(PAGI_CHAT_TIMEOUT_S=10, PAGI_WS_QUEUE_SIZE=64), bus=bus)
+    async with TestClient(TestServer(app)) as client:
+        yield client

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-
-import pytest
 
 from bus_schemas import ChatIn, Envelope, PlanAction
 from bus_schemas.subjects import CHAT_OUT, PLAN_ACTION, one_session
 from pagi.bus import Bus
 from pagi.consume import PullConsumer
-from pagi.service import start_routes
-from planner.__main__ import routes
 
 from .support import ObserveFactory
-
-
-@pytest.fixture
-async def planner(bus: Bus) -> AsyncIterator[list[PullConsumer]]:
-    consumers = await start_routes(bus, await routes(bus))
-    yield consumers
-    for consumer in consumers:
-        await consumer.stop()
 
 
 async def test_raw_json_publish_is_answered(

@@ -1,0 +1,46 @@
+"""`python -m edge`: the HTTP API, chat WebSocket and web UI on PAGI_HOST:PAGI_PORT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiohttp import web
+
+from pagi.logs import setup_logging
+from pagi.service import READY_LINE
+from pagi.settings import BusSettings
+
+from .app import make_app
+from .settings import EdgeSettings
+
+log = logging.getLogger("edge")
+
+
+async def serve(settings: EdgeSettings, bus_settings: BusSettings) -> None:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stopping.set)
+    runner = web.AppRunner(make_app(settings, bus_settings=bus_settings), shutdown_timeout=5, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        log.info("%s: listening on http://%s:%d", READY_LINE, settings.host, settings.port)
+        await stopping.wait()
+        log.info("stopping")
+    finally:
+        await runner.cleanup()
+
+
+def main() -> None:
+    bus_settings = BusSettings()
+    setup_logging("edge", bus_settings.log_level)
+    asyncio.run(serve(EdgeSettings(), bus_settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The edge's aiohttp application: routes, state, startup and shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from pagi.bus import Bus
+from pagi.settings import BusSettings
+
+from .appkeys import BUS, HUB, SETTINGS, SOCKETS
+from .chat_http import post_chat
+from .chat_ws import chat_socket
+from .client_socket import ClientSocket
+from .health import get_health
+from .session_hub import SessionHub
+from .settings import EdgeSettings
+
+
+def make_app(
+    settings: EdgeSettings, bus: Bus | None = None, bus_settings: BusSettings | None = None
+) -> web.Application:
+    """An edge app. Given a bus it uses it (tests); otherwise it connects on startup and closes on cleanup."""
+    app = web.Application(client_max_size=settings.max_request_bytes)
+    app[SETTINGS] = settings
+    app[SOCKETS] = set[ClientSocket]()
+
+    async def bus_lifecycle(app: web.Application) -> AsyncIterator[None]:
+        owned = bus is None
+        connected = bus
+        if connected is None:
+            config = bus_settings or BusSettings()
+            connected = await Bus.connect(config.nats_url, "edge", config.connect_timeout_s)
+            await connected.ensure_topology()
+        app[BUS] = connected
+        app[HUB] = SessionHub(connected)
+        yield
+        if owned:
+            await connected.close()
+
+    async def close_sockets(app: web.Application) -> None:
+        sockets: set[ClientSocket] = app[SOCKETS]
+        for client in list(sockets):
+            await client.close()
+
+    app.cleanup_ctx.append(bus_lifecycle)
+    app.on_shutdown.append(close_sockets)
+
+    app.router.add_get("/health", get_health)
+    app.router.add_post("/v1/chat", post_chat)
+    app.router.add_get("/ws/chat/{user_id}", chat_socket)
+    index = settings.web_dir / "index.html"
+
+    async def get_index(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(index)
+
+    app.router.add_get("/", get_index)
+    app.router.add_static("/static/", settings.web_dir, show_index=False)
+    return app

@@ -1,0 +1,22 @@
+"""The edge's settings, from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+class EdgeSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    host: str = Field(default="127.0.0.1", alias="PAGI_HOST")
+    port: int = Field(default=8181, alias="PAGI_PORT")
+    chat_timeout_s: float = Field(default=60.0, gt=0, alias="PAGI_CHAT_TIMEOUT_S")
+    web_dir: Path = Field(default=REPO_WEB_DIR, alias="PAGI_WEB_DIR")
+    # Frames queued for one browser before it counts as too slow and is disconnected.
+    ws_queue_size: int = Field(default=256, ge=1, alias="PAGI_WS_QUEUE_SIZE")
+    max_request_bytes: int = Field(default=256 * 1024, alias="PAGI_MAX_REQUEST_BYTES")
