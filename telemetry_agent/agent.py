@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bus_schemas import Envelope
@@ -22,6 +23,15 @@ def sample_event(sampler: Sampler) -> Envelope[TelemetrySample]:
     return Envelope[TelemetrySample](
         type=TELEMETRY_HOST, session_id=sampler.host_id, ts=taken_at, body=sampler.sample()
     )
+
+
+@dataclass
+class AgentStats:
+    """Running counts, readable while the loop runs (health checks, tests)."""
+
+    published: int = 0
+    failed_publishes: int = 0
+    failed_samples: int = 0
 
 
 class _FailureStreak:
@@ -42,18 +52,25 @@ class _FailureStreak:
             self.count = 0
 
 
-async def publish_samples(bus: Bus, stopping: asyncio.Event, sampler: Sampler, interval_s: float) -> int:
-    """Publish until `stopping` is set; returns how many samples reached the stream."""
+async def publish_samples(
+    bus: Bus,
+    stopping: asyncio.Event,
+    sampler: Sampler,
+    interval_s: float,
+    stats: AgentStats | None = None,
+) -> AgentStats:
+    """Publish until `stopping` is set; returns the counts (also kept up to date in `stats`)."""
     loop = asyncio.get_running_loop()
+    stats = stats if stats is not None else AgentStats()
     publishing = _FailureStreak("publishing telemetry")
     sampling = _FailureStreak("sampling")
-    published = 0
     next_at = loop.time()
     while not stopping.is_set():
         try:
             event = sample_event(sampler)
         except Exception as exc:
             # psutil can fail on a half-gone /proc entry; the next interval is a fresh try.
+            stats.failed_samples += 1
             sampling.failed(exc, with_traceback=True)
         else:
             sampling.succeeded()
@@ -61,10 +78,11 @@ async def publish_samples(bus: Bus, stopping: asyncio.Event, sampler: Sampler, i
                 # Retry no longer than one interval: a stale sample is worth less than the next one.
                 await bus.publish(event, retry_for_s=interval_s)
             except BusUnavailable as exc:
+                stats.failed_publishes += 1
                 publishing.failed(exc, with_traceback=False)
             else:
                 publishing.succeeded()
-                published += 1
+                stats.published += 1
         next_at += interval_s
         now = loop.time()
         if next_at <= now:
@@ -72,4 +90,4 @@ async def publish_samples(bus: Bus, stopping: asyncio.Event, sampler: Sampler, i
             next_at = now + interval_s
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), next_at - now)
-    return published
+    return stats

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from bus_schemas.subjects import TELEMETRY_HOST, telemetry_subject
 from bus_schemas.telemetry import TelemetrySample
 from pagi.bus import Bus
 from pagi.nats_server import NatsServer
-from telemetry_agent.agent import publish_samples
+from telemetry_agent.agent import AgentStats, publish_samples
 from telemetry_agent.sampler import Sampler
 
 from ..support import ObserveFactory
@@ -34,10 +36,10 @@ async def test_samples_arrive_on_the_host_subject_and_stay_in_the_stream(bus: Bu
         received = await events.wait_count(TELEMETRY_HOST, 3)
     finally:
         stopping.set()
-        published = await asyncio.wait_for(loop_task, timeout=5)
+        stats = await asyncio.wait_for(loop_task, timeout=5)
         sampler.close()
 
-    assert published >= 3
+    assert stats.published >= 3 and stats.failed_publishes == 0
     for event in received:
         assert isinstance(event.body, TelemetrySample)
         assert event.session_id == host and event.body.host_id == host
@@ -48,7 +50,8 @@ async def test_samples_arrive_on_the_host_subject_and_stay_in_the_stream(bus: Bu
     assert last.subject is not None and last.data is not None
     stored = decode(last.subject, last.data, last.headers)
     assert isinstance(stored.body, TelemetrySample) and stored.body.host_id == host
-    assert await bus.stream_messages(TELEMETRY.name) == published
+    info = await bus.js.stream_info(TELEMETRY.name)
+    assert info.state.messages == stats.published
 
 
 async def test_agents_with_different_host_ids_do_not_mix(bus: Bus, observe: ObserveFactory) -> None:
@@ -117,3 +120,47 @@ async def test_invalid_host_id_is_refused_before_connecting() -> None:
     _, err = await asyncio.wait_for(proc.communicate(), timeout=15)
     assert proc.returncode == 2
     assert b"invalid host id" in err
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Bounded wait on a plain counter the agent loop updates (it has no event to await)."""
+
+    async def poll() -> None:
+        while not condition():  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def test_bus_outage_is_reported_once_and_publishing_resumes(
+    bus: Bus, nats_server: NatsServer, observe: ObserveFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="telemetry_agent")
+    host = "outage-host"
+    events = await observe(telemetry_subject(host))
+    stopping = asyncio.Event()
+    sampler = Sampler(host)
+    stats = AgentStats()
+    loop_task = asyncio.create_task(publish_samples(bus, stopping, sampler, 0.1, stats))
+
+    def failures() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if "publishing telemetry failed" in r.getMessage()]
+
+    try:
+        await events.wait_count(TELEMETRY_HOST, 1)
+        await asyncio.to_thread(nats_server.stop)
+        # Several intervals fail while the server is away.
+        await _until(lambda: stats.failed_publishes >= 3)
+        acked_before = stats.published
+        await asyncio.to_thread(nats_server.start)
+        await _until(lambda: stats.published >= acked_before + 2, timeout=20)
+        await events.wait_count(TELEMETRY_HOST, acked_before + 2)
+    finally:
+        stopping.set()
+        await asyncio.wait_for(loop_task, timeout=10)
+        sampler.close()
+
+    # One warning for the whole outage, not one per failed second.
+    assert len(failures()) == 1
+    assert stats.failed_publishes >= 3
+    assert any("works again" in r.getMessage() for r in caplog.records)
