@@ -50,12 +50,13 @@ def detect_format(data: bytes, headers: Mapping[str, str] | None) -> Format:
     return "json" if data[:1] and data[0] in _JSON_FIRST_BYTES else "msgpack"
 
 
-def parse_payload(data: bytes, headers: Mapping[str, str] | None) -> Any:
+def parse_payload(data: bytes, headers: Mapping[str, str] | None, session_hint: str = DEFAULT_SESSION) -> Any:
     fmt = detect_format(data, headers)
     try:
         return json.loads(data) if fmt == "json" else msgpack.unpackb(data, raw=False)
     except (ValueError, msgpack.UnpackException) as exc:
-        raise DecodeError(f"payload is not valid {fmt}: {exc}") from exc
+        reason = f"payload is not valid {fmt}: {type(exc).__name__} {exc}".rstrip()
+        raise DecodeError(reason, session_hint) from exc
 
 
 def decode(
@@ -68,7 +69,7 @@ def decode(
     session_hint = parsed.token or DEFAULT_SESSION
     if len(data) > MAX_EVENT_BYTES:
         raise DecodeError(f"payload is {len(data)} bytes, over the {MAX_EVENT_BYTES} limit", session_hint)
-    raw = parse_payload(data, headers)
+    raw = parse_payload(data, headers, session_hint)
     if not isinstance(raw, dict):
         raise DecodeError(f"payload must be an object, got {type(raw).__name__}", session_hint)
     if "type" in raw and "body" in raw:

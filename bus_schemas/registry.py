@@ -16,7 +16,7 @@ from .memory import MemoryQuery, MemoryResult, MemoryStore
 from .telemetry import TelemetrySample
 from .tool import ToolResult, ToolRun
 
-DEAD_LETTER: Final = "dead_letter"
+DEAD_LETTER: Final = s.DEAD_LETTER
 
 EVENT_BODIES: Final[dict[str, type[Body]]] = {
     s.CHAT_IN: ChatIn,

@@ -25,6 +25,7 @@ JOB_LOG: Final = "job.log"
 TELEMETRY_HOST: Final = "telemetry.host"
 # Dead letters keep the original event type as their middle tokens: dlq.chat.in.<session>.
 DEAD_LETTER_PREFIX: Final = "dlq"
+DEAD_LETTER: Final = "dead_letter"
 
 SESSION_EVENT_TYPES: Final = (
     CHAT_IN,
@@ -86,6 +87,8 @@ class ParsedSubject:
 
 def parse_subject(subject: str) -> ParsedSubject:
     parts = subject.split(".")
+    if len(parts) == 4 and parts[0] == DEAD_LETTER_PREFIX:
+        return ParsedSubject(DEAD_LETTER, check_token(parts[3]))
     if len(parts) == 2:
         event_type = subject
         token = None

@@ -251,9 +251,24 @@ class Bus:
             store = await self.js.create_object_store(bucket=spec.bucket, description=spec.description)
         return BlobStore(store)
 
-    async def stream_messages(self, stream: str) -> int:
-        info = await self.js.stream_info(stream)
-        return int(info.state.messages)
+    async def read_stream(self, stream: str, filter_subject: str, batch: int = 256) -> list[tuple[int, Envelope[Any]]]:
+        """Every stored event matching `filter_subject`, in stream order, with its stream sequence.
+        Undecodable ones are skipped (their dead letters say why)."""
+        sub = await self.js.pull_subscribe(
+            filter_subject, stream=stream, config=api.ConsumerConfig(inactive_threshold=30.0)
+        )
+        events: list[tuple[int, Envelope[Any]]] = []
+        try:
+            while (await sub.consumer_info()).num_pending > 0:
+                for msg in await sub.fetch(batch, timeout=5):
+                    seq = int(msg.metadata.sequence.stream)
+                    try:
+                        events.append((seq, decode(msg.subject, msg.data, msg.headers, fallback_id=f"{stream}:{seq}")))
+                    except DecodeError:
+                        pass
+        finally:
+            await sub.unsubscribe()
+        return events
 
 
 def _redact(url: str) -> str:

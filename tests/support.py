@@ -31,6 +31,12 @@ class EventCollector:
 
         await asyncio.wait_for(until(), timeout)
 
+    async def wait_for_count(
+        self, predicate: Callable[[Envelope[Any]], bool], count: int, timeout: float = 10.0
+    ) -> list[Envelope[Any]]:
+        await self.wait_for(lambda events: sum(1 for e in events if predicate(e)) >= count, timeout)
+        return [e for e in self.events if predicate(e)]
+
     async def wait_count(self, event_type: str, count: int, timeout: float = 10.0) -> list[Envelope[Any]]:
         await self.wait_for(lambda _: len(self.of_type(event_type)) >= count, timeout)
         return self.of_type(event_type)
