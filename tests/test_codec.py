@@ -21,6 +21,7 @@ from bus_schemas import (
     encode,
 )
 from bus_schemas.__main__ import export
+from bus_schemas.codec import Format
 from bus_schemas.registry import EVENT_BODIES
 from bus_schemas.subjects import SubjectError, parse_subject, session_subject
 
@@ -47,8 +48,9 @@ def test_round_trip_keeps_every_field(fmt: str) -> None:
 
 def test_format_is_detected_by_first_byte_without_headers() -> None:
     event = _plan()
-    for fmt in ("msgpack", "json"):
-        data, _ = encode(event, fmt)  # type: ignore[arg-type]
+    formats: tuple[Format, ...] = ("msgpack", "json")
+    for fmt in formats:
+        data, _ = encode(event, fmt)
         assert decode("plan.action.s1", data) == event
 
 
@@ -88,11 +90,12 @@ def test_invalid_input_names_what_was_wrong(subject: str, payload: bytes, reason
 
 def test_unknown_schema_version_and_mismatched_envelopes_are_rejected() -> None:
     good = _plan().model_dump(mode="json")
-    for change, reason in [
+    changes: list[tuple[dict[str, Any], str]] = [
         ({"schema_version": 2}, "unsupported schema_version 2"),
         ({"type": "chat.out"}, "does not match subject type"),
         ({"session_id": "other"}, "does not match the subject's"),
-    ]:
+    ]
+    for change, reason in changes:
         with pytest.raises(DecodeError, match=reason):
             decode("plan.action.s1", msgpack.packb({**good, **change}))
 
