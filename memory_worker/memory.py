@@ -1,0 +1,154 @@
+"""The memory itself: embed, dedupe, store, search. No bus here; handlers and the CLI call it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from .config import MemorySettings
+from .embedding import Embedder, collection_suffix, load_embedder
+from .errors import InvalidRequest, UnknownNamespace
+from .records import (
+    DEFAULT_NAMESPACE,
+    KB_NAMES,
+    NAMESPACE_RE,
+    SEARCHABLE_KBS,
+    Embedded,
+    Hit,
+    MemoryRecord,
+    SearchQuery,
+    content_hash,
+    memory_id,
+)
+from .sparse import encode_document, encode_query
+from .store import Fusion, MemoryStore
+
+MAX_QUERY_CHARS: Final = 4000
+MAX_TEXT_CHARS: Final = 64_000
+MAX_TOP_K: Final = 100
+
+
+@dataclass(frozen=True, slots=True)
+class NewMemory:
+    text: str
+    namespace: str = DEFAULT_NAMESPACE
+    kb: str = "mind"
+    source: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    id: str
+    created: bool  # False: the same text was already in that namespace and KB
+
+
+def check_namespace(namespace: str) -> str:
+    if not NAMESPACE_RE.match(namespace):
+        raise InvalidRequest(f"invalid namespace {namespace!r}: 1-64 characters of A-Z a-z 0-9 _ . - (not first)")
+    return namespace
+
+
+def check_kb(kb: str) -> str:
+    if kb.lower() not in KB_NAMES:
+        raise InvalidRequest(f"unknown knowledge base {kb!r}: use one of {', '.join(KB_NAMES)}")
+    return kb.lower()
+
+
+class Memory:
+    def __init__(self, store: MemoryStore, embedder: Embedder) -> None:
+        self.store = store
+        self.embedder = embedder
+
+    def add(self, items: Sequence[NewMemory]) -> list[Added]:
+        """Store texts; texts already present (same namespace, KB and content) are not embedded again."""
+        records: list[MemoryRecord] = []
+        now = time.time()
+        for item in items:
+            text = item.text.strip()
+            if not text:
+                raise InvalidRequest("cannot store an empty memory")
+            if len(text) > MAX_TEXT_CHARS:
+                raise InvalidRequest(f"memory text is {len(text)} characters; the limit is {MAX_TEXT_CHARS}")
+            namespace, kb = check_namespace(item.namespace), check_kb(item.kb)
+            digest = content_hash(text)
+            records.append(
+                MemoryRecord(
+                    id=memory_id(namespace, kb, digest),
+                    text=text,
+                    namespace=namespace,
+                    kb=kb,
+                    content_hash=digest,
+                    created_at=now,
+                    source=item.source,
+                    metadata=item.metadata,
+                )
+            )
+        existing = self.store.existing_ids([r.id for r in records])
+        fresh: dict[str, MemoryRecord] = {r.id: r for r in records if r.id not in existing}
+        if fresh:
+            todo = list(fresh.values())
+            dense = self.embedder.embed([r.text for r in todo])
+            self.store.upsert(
+                [Embedded(record=r, dense=dense[i], sparse=encode_document(r.text)) for i, r in enumerate(todo)]
+            )
+        seen: set[str] = set()
+        out: list[Added] = []
+        for r in records:
+            out.append(Added(id=r.id, created=r.id in fresh and r.id not in seen))
+            seen.add(r.id)
+        return out
+
+    def search(
+        self, query: str, namespace: str = DEFAULT_NAMESPACE, kbs: Sequence[str] | None = None, k: int = 5
+    ) -> list[Hit]:
+        text = query.strip()
+        if not text:
+            raise InvalidRequest("the search query is empty")
+        if len(text) > MAX_QUERY_CHARS:
+            raise InvalidRequest(f"the search query is {len(text)} characters; the limit is {MAX_QUERY_CHARS}")
+        if not 1 <= k <= MAX_TOP_K:
+            raise InvalidRequest(f"k must be between 1 and {MAX_TOP_K}, not {k}")
+        check_namespace(namespace)
+        wanted = tuple(check_kb(kb) for kb in kbs) if kbs else SEARCHABLE_KBS
+        if self.store.count(namespace) == 0:
+            raise UnknownNamespace(namespace, list(self.store.namespace_stats()))
+        dense = self.embedder.embed([text])[0]
+        return self.store.search(
+            SearchQuery(dense=dense, sparse=encode_query(text), namespace=namespace, kbs=wanted, limit=k)
+        )
+
+    def get(self, memory_id_: str) -> MemoryRecord | None:
+        found = self.store.retrieve([memory_id_])
+        return found[0] if found else None
+
+    def delete(self, memory_id_: str) -> bool:
+        return self.store.delete([memory_id_]) > 0
+
+    def namespaces(self) -> dict[str, dict[str, int]]:
+        return self.store.namespace_stats()
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_store(settings: MemorySettings, embedder: Embedder) -> MemoryStore:
+    fusion = Fusion(k=settings.rrf_k, dense_weight=settings.dense_weight, keyword_weight=settings.keyword_weight)
+    collection = f"{settings.collection_prefix}-{collection_suffix(embedder)}"
+    if settings.qdrant_url:
+        from .store_qdrant import QdrantStore
+
+        return QdrantStore(
+            collection, embedder.dim, url=settings.qdrant_url, api_key=settings.qdrant_api_key, fusion=fusion
+        )
+    from .store_edge import EdgeStore
+
+    return EdgeStore(settings.store_dir / collection, embedder.dim, fusion=fusion)
+
+
+def open_memory(settings: MemorySettings | None = None) -> Memory:
+    settings = settings or MemorySettings()
+    embedder = load_embedder(settings.embedding_model)
+    return Memory(open_store(settings, embedder), embedder)

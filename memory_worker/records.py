@@ -1,0 +1,95 @@
+"""What a memory is, independent of where it is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from .sparse import Sparse
+
+# The seed's five knowledge bases. Soul feeds the system prompt, so plain searches leave it out.
+KB_NAMES: Final = ("soul", "domain", "body", "heart", "mind")
+SEARCHABLE_KBS: Final = ("domain", "body", "heart", "mind")
+DEFAULT_NAMESPACE: Final = "default"
+NAMESPACE_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+_ID_NAMESPACE: Final = uuid.UUID("6f1c1e4a-5d0b-4f5e-9a52-7d3a0c1b2e90")
+_SPACES: Final = re.compile(r"\s+")
+
+Vector = npt.NDArray[np.float32]
+
+
+def content_hash(text: str) -> str:
+    """Hash of the text with whitespace runs collapsed, so re-ingesting a reflowed file is a no-op."""
+    return hashlib.sha256(_SPACES.sub(" ", text).strip().encode("utf-8")).hexdigest()
+
+
+def memory_id(namespace: str, kb: str, digest: str) -> str:
+    """The same text in the same namespace and KB always gets the same id: dedupe and idempotence."""
+    return str(uuid.uuid5(_ID_NAMESPACE, f"{namespace}\x00{kb}\x00{digest}"))
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryRecord:
+    id: str
+    text: str
+    namespace: str
+    kb: str
+    content_hash: str
+    created_at: float
+    source: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "namespace": self.namespace,
+            "kb": self.kb,
+            "content_hash": self.content_hash,
+            "created_at": self.created_at,
+            "source": self.source,
+            "metadata": self.metadata,
+        }
+
+    @classmethod
+    def from_payload(cls, point_id: str, payload: dict[str, Any]) -> MemoryRecord:
+        return cls(
+            id=str(point_id),
+            text=str(payload.get("text", "")),
+            namespace=str(payload.get("namespace", "")),
+            kb=str(payload.get("kb", "")),
+            content_hash=str(payload.get("content_hash", "")),
+            created_at=float(payload.get("created_at", 0.0)),
+            source=payload.get("source"),
+            metadata=dict(payload.get("metadata") or {}),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Embedded:
+    """A record with the two vectors hybrid search needs."""
+
+    record: MemoryRecord
+    dense: Vector
+    sparse: Sparse
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    dense: Vector
+    sparse: Sparse
+    namespace: str
+    kbs: tuple[str, ...]
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    record: MemoryRecord
+    score: float

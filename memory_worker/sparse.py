@@ -1,0 +1,91 @@
+"""Keyword side of hybrid search: text -> BM25-style sparse vector.
+
+Qdrant applies the IDF half (sparse vector with ``Modifier.IDF``); this module makes the
+term-frequency half. The tokenizer keeps compound identifiers whole *and* splits them,
+so ``10.0.3.17``, ``CVE-2024-3094``, ``db-prod-03`` and ``ECONNREFUSED`` match exactly,
+while the parts still match a looser query.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+
+# A word, optionally joined to more words by the punctuation identifiers are made of.
+_TOKEN = re.compile(r"\w+(?:[.\-:/@]\w+)*", re.UNICODE)
+_PART = re.compile(r"[.\-:/@_]")
+
+_STOPWORDS = frozenset(
+    """a an and are as at be but by for from has have how i if in into is it its me my no not of on or
+    our so that the their them there these they this to was we were what when where which who whom why
+    will with you your do does did can could should would about after before than then""".split()
+)
+
+K1 = 1.2
+B = 0.75
+# Chunks are a few sentences; a fixed average keeps documents independent of each other.
+AVG_LEN = 48.0
+
+
+@dataclass(frozen=True, slots=True)
+class Sparse:
+    indices: list[int]
+    values: list[float]
+
+
+def _stem(word: str) -> str:
+    # Light suffix stripping for plain words only; identifiers are never touched.
+    if not word.isalpha() or len(word) <= 4:
+        return word
+    if word.endswith("ies") and len(word) > 5:
+        return word[:-3] + "y"
+    if word.endswith("ing") and len(word) > 6:
+        return word[:-3]
+    if word.endswith("ed") and len(word) > 5:
+        return word[:-2]
+    if word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def tokens(text: str) -> list[str]:
+    out: list[str] = []
+    for match in _TOKEN.finditer(text.lower()):
+        whole = match.group(0)
+        parts = [p for p in _PART.split(whole) if p]
+        if len(parts) > 1:
+            out.append(whole)
+        for part in parts:
+            if part not in _STOPWORDS:
+                out.append(_stem(part))
+    return out
+
+
+def _index(token: str) -> int:
+    return zlib.crc32(token.encode("utf-8"))
+
+
+def _to_sparse(weights: dict[int, float]) -> Sparse:
+    ordered = sorted(weights.items())
+    return Sparse(indices=[i for i, _ in ordered], values=[v for _, v in ordered])
+
+
+def encode_document(text: str) -> Sparse:
+    toks = tokens(text)
+    if not toks:
+        return Sparse(indices=[], values=[])
+    norm = K1 * (1.0 - B + B * len(toks) / AVG_LEN)
+    weights: dict[int, float] = {}
+    for token, tf in Counter(toks).items():
+        idx = _index(token)
+        weights[idx] = weights.get(idx, 0.0) + tf * (K1 + 1.0) / (tf + norm)
+    return _to_sparse(weights)
+
+
+def encode_query(text: str) -> Sparse:
+    weights: dict[int, float] = {}
+    for token in tokens(text):
+        weights[_index(token)] = 1.0
+    return _to_sparse(weights)

@@ -1,0 +1,157 @@
+"""The embedded default: Qdrant Edge, Qdrant's own engine in-process, one shard per collection."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import qdrant_edge as qe
+
+from .errors import StoreCorrupt, StoreLocked
+from .records import Embedded, Hit, MemoryRecord, SearchQuery
+from .sparse import Sparse
+from .store import DENSE, KB_FIELD, KEYWORDS, TENANT_FIELD, Fusion
+
+log = logging.getLogger("memory_worker.store")
+
+_CONFIG_FILE = "edge_config.json"
+# Facets and stats cover every namespace: far above any realistic count of namespaces or KBs.
+_FACET_LIMIT = 10_000
+
+
+def _sparse(sparse: Sparse) -> qe.SparseVector:
+    return qe.SparseVector(sparse.indices, sparse.values)
+
+
+def _filter(namespace: str | None, kbs: Sequence[str] | None) -> qe.Filter | None:
+    must: list[Any] = []
+    if namespace is not None:
+        must.append(qe.FieldCondition(key=TENANT_FIELD, match=qe.MatchValue(namespace)))
+    if kbs:
+        must.append(qe.FieldCondition(key=KB_FIELD, match=qe.MatchAny(list(kbs))))
+    return qe.Filter(must=must) if must else None
+
+
+class EdgeStore:
+    def __init__(self, path: Path, dim: int, fusion: Fusion | None = None) -> None:
+        self._path = path
+        self._dim = dim
+        self._fusion = fusion or Fusion()
+        # The stub types Fusion's variants apart from Fusion itself; at run time Rrf is a Fusion.
+        self._rrf: Any = qe.Fusion.Rrf(
+            k=self._fusion.k, weights=[self._fusion.dense_weight, self._fusion.keyword_weight]
+        )
+        self._shard = self._open()
+
+    @property
+    def location(self) -> str:
+        return str(self._path)
+
+    def _config(self) -> qe.EdgeConfig:
+        return qe.EdgeConfig(
+            vectors={DENSE: qe.EdgeVectorParams(size=self._dim, distance=qe.Distance.Cosine)},
+            sparse_vectors={KEYWORDS: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        )
+
+    def _open(self) -> qe.EdgeShard:
+        config_file = self._path / _CONFIG_FILE
+        if not config_file.exists():
+            if self._path.exists() and any(self._path.iterdir()):
+                raise StoreCorrupt(self._path, f"{_CONFIG_FILE} is missing but the directory is not empty")
+            self._path.mkdir(parents=True, exist_ok=True)
+            shard = qe.EdgeShard.create(str(self._path), self._config())
+            shard.update(qe.UpdateOperation.create_field_index(TENANT_FIELD, qe.KeywordIndexParams(is_tenant=True)))
+            shard.update(qe.UpdateOperation.create_field_index(KB_FIELD, qe.PayloadSchemaType.Keyword))
+            log.info("created embedded memory store at %s", self._path)
+            return shard
+        self._check_config(config_file)
+        try:
+            return qe.EdgeShard.load(str(self._path))
+        except Exception as exc:
+            text = str(exc)
+            if "lock" in text.lower() or "in use" in text.lower():
+                raise StoreLocked(self._path) from exc
+            raise StoreCorrupt(
+                self._path, text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+            ) from exc
+
+    def _check_config(self, config_file: Path) -> None:
+        try:
+            config = json.loads(config_file.read_text())
+            size = config["vectors"][DENSE]["size"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StoreCorrupt(self._path, f"unreadable {_CONFIG_FILE}: {exc}") from exc
+        if size != self._dim:
+            raise StoreCorrupt(self._path, f"it holds {size}-d vectors but the embedding model makes {self._dim}-d")
+
+    def upsert(self, items: Sequence[Embedded]) -> None:
+        if not items:
+            return
+        points = [
+            qe.Point(
+                id=item.record.id,
+                vector={DENSE: item.dense.tolist(), KEYWORDS: _sparse(item.sparse)},
+                payload=item.record.payload(),
+            )
+            for item in items
+        ]
+        self._shard.update(qe.UpdateOperation.upsert_points(points))
+
+    def search(self, query: SearchQuery) -> list[Hit]:
+        flt = _filter(query.namespace, query.kbs)
+        dense = qe.Query.Nearest(query.dense.tolist(), using=DENSE)
+        if query.sparse.indices:
+            depth = self._fusion.prefetch_limit(query.limit)
+            request = qe.QueryRequest(
+                limit=query.limit,
+                prefetches=[
+                    qe.Prefetch(limit=depth, query=dense, filter=flt),
+                    qe.Prefetch(limit=depth, query=qe.Query.Nearest(_sparse(query.sparse), using=KEYWORDS), filter=flt),
+                ],
+                query=self._rrf,
+                with_payload=True,
+            )
+        else:
+            request = qe.QueryRequest(limit=query.limit, query=dense, filter=flt, with_payload=True)
+        return [
+            Hit(record=MemoryRecord.from_payload(str(p.id), p.payload or {}), score=float(p.score))
+            for p in self._shard.query(request)
+        ]
+
+    def retrieve(self, ids: Sequence[str]) -> list[MemoryRecord]:
+        if not ids:
+            return []
+        records = self._shard.retrieve(list(ids), with_payload=True, with_vector=False)
+        return [MemoryRecord.from_payload(str(r.id), r.payload or {}) for r in records]
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        return {str(r.id) for r in self._shard.retrieve(list(ids), with_payload=False, with_vector=False)}
+
+    def delete(self, ids: Sequence[str]) -> int:
+        present = self.existing_ids(ids)
+        if present:
+            self._shard.update(qe.UpdateOperation.delete_points(list(present)))
+        return len(present)
+
+    def count(self, namespace: str | None = None, kb: str | None = None) -> int:
+        return int(self._shard.count(qe.CountRequest(filter=_filter(namespace, [kb] if kb else None), exact=True)))
+
+    def namespace_stats(self) -> dict[str, dict[str, int]]:
+        stats: dict[str, dict[str, int]] = {}
+        namespaces = self._shard.facet(qe.FacetRequest(key=TENANT_FIELD, limit=_FACET_LIMIT, exact=True))
+        for ns_hit in namespaces:
+            namespace = str(ns_hit.value)
+            kbs = self._shard.facet(
+                qe.FacetRequest(key=KB_FIELD, limit=_FACET_LIMIT, exact=True, filter=_filter(namespace, None))
+            )
+            stats[namespace] = {str(h.value): int(h.count) for h in kbs}
+        return stats
+
+    def close(self) -> None:
+        self._shard.flush()
+        self._shard.close()

@@ -1,0 +1,185 @@
+"""The scale-out path: a Qdrant server (``QDRANT_URL``) through qdrant-client.
+
+The same class runs on qdrant-client's local mode (``location=":memory:"`` or a path), which
+is how the tests exercise every request this path sends without a server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from .errors import StoreUnavailable
+from .records import Embedded, Hit, MemoryRecord, SearchQuery
+from .sparse import Sparse
+from .store import DENSE, KB_FIELD, KEYWORDS, TENANT_FIELD, Fusion
+
+log = logging.getLogger("memory_worker.store")
+
+T = TypeVar("T")
+_FACET_LIMIT = 10_000
+
+
+def _sparse(sparse: Sparse) -> models.SparseVector:
+    return models.SparseVector(indices=sparse.indices, values=sparse.values)
+
+
+def _filter(namespace: str | None, kbs: Sequence[str] | None) -> models.Filter | None:
+    must: list[models.Condition] = []
+    if namespace is not None:
+        must.append(models.FieldCondition(key=TENANT_FIELD, match=models.MatchValue(value=namespace)))
+    if kbs:
+        must.append(models.FieldCondition(key=KB_FIELD, match=models.MatchAny(any=list(kbs))))
+    return models.Filter(must=must) if must else None
+
+
+class QdrantStore:
+    def __init__(
+        self,
+        collection: str,
+        dim: int,
+        *,
+        url: str | None = None,
+        api_key: str | None = None,
+        location: str | None = None,
+        path: str | None = None,
+        fusion: Fusion | None = None,
+        timeout_s: int = 10,
+    ) -> None:
+        self._collection = collection
+        self._dim = dim
+        self._fusion = fusion or Fusion()
+        self._where = url or path or location or "?"
+        self._client = QdrantClient(url=url, api_key=api_key, location=location, path=path, timeout=timeout_s)
+        self._ready = False
+
+    @property
+    def location(self) -> str:
+        return f"{self._where} (collection {self._collection})"
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        # Checked on every call, not once: a server that was down at start is picked up when it is back.
+        try:
+            if not self._ready:
+                self._ensure_collection()
+                self._ready = True
+            return fn()
+        except (ResponseHandlingException, ConnectionError, TimeoutError) as exc:
+            raise StoreUnavailable(f"Qdrant at {self._where} is unreachable during {what}: {exc}") from exc
+        except UnexpectedResponse as exc:
+            if exc.status_code is not None and exc.status_code >= 500:
+                raise StoreUnavailable(f"Qdrant at {self._where} failed during {what}: {exc}") from exc
+            raise
+
+    def _ensure_collection(self) -> None:
+        if self._client.collection_exists(self._collection):
+            info = self._client.get_collection(self._collection)
+            vectors = info.config.params.vectors
+            size = vectors[DENSE].size if isinstance(vectors, dict) and DENSE in vectors else None
+            if size != self._dim:
+                raise StoreUnavailable(
+                    f"collection {self._collection} at {self._where} holds {size}-d vectors, "
+                    f"the embedding model makes {self._dim}-d"
+                )
+            return
+        self._client.create_collection(
+            self._collection,
+            vectors_config={DENSE: models.VectorParams(size=self._dim, distance=models.Distance.COSINE)},
+            sparse_vectors_config={KEYWORDS: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+        )
+        self._client.create_payload_index(
+            self._collection,
+            TENANT_FIELD,
+            field_schema=models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
+        )
+        self._client.create_payload_index(self._collection, KB_FIELD, field_schema=models.PayloadSchemaType.KEYWORD)
+        log.info("created collection %s at %s", self._collection, self._where)
+
+    def upsert(self, items: Sequence[Embedded]) -> None:
+        if not items:
+            return
+        points = [
+            models.PointStruct(
+                id=item.record.id,
+                vector={DENSE: item.dense.tolist(), KEYWORDS: _sparse(item.sparse)},
+                payload=item.record.payload(),
+            )
+            for item in items
+        ]
+        self._call("upsert", lambda: self._client.upsert(self._collection, points, wait=True))
+
+    def search(self, query: SearchQuery) -> list[Hit]:
+        flt = _filter(query.namespace, query.kbs)
+        dense = query.dense.tolist()
+
+        def run() -> list[models.ScoredPoint]:
+            if not query.sparse.indices:
+                return self._client.query_points(
+                    self._collection, query=dense, using=DENSE, query_filter=flt, limit=query.limit, with_payload=True
+                ).points
+            depth = self._fusion.prefetch_limit(query.limit)
+            return self._client.query_points(
+                self._collection,
+                prefetch=[
+                    models.Prefetch(query=dense, using=DENSE, filter=flt, limit=depth),
+                    models.Prefetch(query=_sparse(query.sparse), using=KEYWORDS, filter=flt, limit=depth),
+                ],
+                query=models.RrfQuery(
+                    rrf=models.Rrf(k=self._fusion.k, weights=[self._fusion.dense_weight, self._fusion.keyword_weight])
+                ),
+                limit=query.limit,
+                with_payload=True,
+            ).points
+
+        return [
+            Hit(record=MemoryRecord.from_payload(str(p.id), p.payload or {}), score=float(p.score))
+            for p in self._call("search", run)
+        ]
+
+    def _retrieve(self, ids: Sequence[str], with_payload: bool) -> list[models.Record]:
+        return self._call(
+            "retrieve",
+            lambda: self._client.retrieve(self._collection, list(ids), with_payload=with_payload, with_vectors=False),
+        )
+
+    def retrieve(self, ids: Sequence[str]) -> list[MemoryRecord]:
+        if not ids:
+            return []
+        return [MemoryRecord.from_payload(str(r.id), r.payload or {}) for r in self._retrieve(ids, True)]
+
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        return {str(r.id) for r in self._retrieve(ids, False)}
+
+    def delete(self, ids: Sequence[str]) -> int:
+        present = self.existing_ids(ids)
+        if present:
+            selector = models.PointIdsList(points=list(present))
+            self._call("delete", lambda: self._client.delete(self._collection, selector, wait=True))
+        return len(present)
+
+    def count(self, namespace: str | None = None, kb: str | None = None) -> int:
+        flt = _filter(namespace, [kb] if kb else None)
+        return self._call("count", lambda: self._client.count(self._collection, count_filter=flt, exact=True).count)
+
+    def namespace_stats(self) -> dict[str, dict[str, int]]:
+        def facet(key: str, flt: models.Filter | None) -> list[Any]:
+            return self._call(
+                "facet",
+                lambda: (
+                    self._client.facet(self._collection, key, facet_filter=flt, limit=_FACET_LIMIT, exact=True).hits
+                ),
+            )
+
+        return {
+            str(ns.value): {str(kb.value): int(kb.count) for kb in facet(KB_FIELD, _filter(str(ns.value), None))}
+            for ns in facet(TENANT_FIELD, None)
+        }
+
+    def close(self) -> None:
+        self._client.close()
