@@ -83,13 +83,15 @@ class Bus:
         self.js: JetStreamContext = nc.jetstream(timeout=5.0)
         self.name = name
         self._reconnect_hooks: list[ReconnectHook] = []
+        self._closing = False
 
     @classmethod
     async def connect(cls, url: str, name: str, connect_timeout_s: float = 30.0) -> Bus:
         bus: Bus | None = None
 
         async def on_disconnect() -> None:
-            log.warning("disconnected from the bus; reconnecting")
+            if bus is None or not bus._closing:
+                log.warning("disconnected from the bus; reconnecting")
 
         async def on_reconnect() -> None:
             log.info("reconnected to the bus at %s", _safe_url(nc))
@@ -139,6 +141,7 @@ class Bus:
             return None
 
     async def close(self) -> None:
+        self._closing = True
         if self.nc.is_closed:
             return
         try:
@@ -259,7 +262,7 @@ class Bus:
         )
         events: list[tuple[int, Envelope[Any]]] = []
         try:
-            while (await sub.consumer_info()).num_pending > 0:
+            while ((await sub.consumer_info()).num_pending or 0) > 0:
                 for msg in await sub.fetch(batch, timeout=5):
                     seq = int(msg.metadata.sequence.stream)
                     try:

@@ -1,0 +1,139 @@
+"""`pagi up`: the whole stack on one machine, stopped cleanly by Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+from .bus import Bus
+from .nats_server import NatsServer, NatsServerError
+from .supervisor import Child, ChildSpec
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NATS_CONF = REPO_ROOT / "nats.conf"
+WORKERS = ("planner", "memory_worker", "tool_worker", "build_worker", "telemetry_agent")
+READY_TIMEOUT_S = 120.0
+
+
+class UpError(RuntimeError):
+    pass
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("PAGI_DATA_DIR", ".pagi")))
+    parser.add_argument("--nats-port", type=int, default=4222, help="port of the embedded nats-server")
+    parser.add_argument("--host", default=os.environ.get("PAGI_HOST", "127.0.0.1"), help="address of the web UI/API")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PAGI_PORT", "8181")))
+
+
+def _check_port_free(host: str, port: int, flag: str) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise UpError(f"{host}:{port} is taken ({exc.strerror}); choose another port with {flag}") from exc
+
+
+async def up(args: argparse.Namespace) -> int:
+    data_dir: Path = args.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    nats: NatsServer | None = None
+    nats_url = os.environ.get("NATS_URL")
+    if nats_url is None:
+        _check_port_free("127.0.0.1", args.nats_port, "--nats-port")
+        nats = NatsServer(
+            store_dir=data_dir / "nats",
+            port=args.nats_port,
+            config=NATS_CONF if NATS_CONF.exists() else None,
+            log_file=data_dir / "nats-server.log",
+        )
+        try:
+            nats.start()
+        except NatsServerError as exc:
+            raise UpError(f"{exc}; see {data_dir / 'nats-server.log'}") from exc
+        nats_url = nats.url
+        print(f"pagi: nats-server with JetStream on {nats_url} (store {data_dir / 'nats'})", flush=True)
+    else:
+        print("pagi: using the NATS server from NATS_URL", flush=True)
+    _check_port_free(args.host, args.port, "--port")
+    try:
+        bus = await Bus.connect(nats_url, "pagi-up", connect_timeout_s=15)
+        await bus.ensure_topology()
+        await bus.close()
+        url = f"http://{args.host}:{args.port}"
+        env_file = data_dir / "pagi.env"
+        env_file.write_text(f"NATS_URL={nats_url}\nPAGI_URL={url}\n")
+        env_file.chmod(0o600)
+        return await _run_children(args, data_dir, nats_url, url)
+    finally:
+        if nats is not None:
+            nats.stop()
+            print("pagi: nats-server stopped", flush=True)
+
+
+async def _run_children(args: argparse.Namespace, data_dir: Path, nats_url: str, url: str) -> int:
+    stopping = asyncio.Event()
+    failure: list[str] = []
+
+    def give_up(reason: str) -> None:
+        failure.append(reason)
+        stopping.set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    env = {
+        "NATS_URL": nats_url,
+        "PAGI_DATA_DIR": str(data_dir),
+        "PAGI_HOST": args.host,
+        "PAGI_PORT": str(args.port),
+    }
+    names = (*WORKERS, "edge")
+    width = max(len(n) for n in names)
+    children = {n: Child(ChildSpec(n, [sys.executable, "-m", n], env), give_up, width) for n in names}
+    try:
+        for child in children.values():
+            await child.start()
+        ready = asyncio.gather(*(c.ready.wait() for c in children.values()))
+        done, _ = await asyncio.wait(
+            [asyncio.ensure_future(ready), asyncio.ensure_future(stopping.wait())],
+            timeout=READY_TIMEOUT_S,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if not stopping.is_set():
+            if not all(c.ready.is_set() for c in children.values()):
+                late = [n for n, c in children.items() if not c.ready.is_set()]
+                give_up(f"not ready within {READY_TIMEOUT_S:.0f}s: {', '.join(late)}")
+            else:
+                print(f"\npagi: PAGI is up at {url}  (bus: {nats_url}; env for clients: {data_dir / 'pagi.env'})")
+                print("pagi: press Ctrl-C to stop\n", flush=True)
+        await stopping.wait()
+        ready.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ready
+    finally:
+        print("pagi: stopping: edge first, then the workers drain their in-flight messages", flush=True)
+        await children["edge"].stop()
+        await asyncio.gather(*(children[n].stop() for n in WORKERS))
+    if failure:
+        print(f"pagi: stopped because {failure[0]}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(up(args))
+    except UpError as exc:
+        print(f"pagi: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        with contextlib.suppress(Exception):
+            print("pagi: interrupted", file=sys.stderr)
+        return 130

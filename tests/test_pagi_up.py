@@ -1,0 +1,147 @@
+"""`pagi up` as a user runs it: real processes, a real nats-server, answers, crash restart, clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import nats
+import psutil
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class Up:
+    def __init__(self, proc: asyncio.subprocess.Process, web_port: int, nats_port: int, data_dir: Path) -> None:
+        self.proc = proc
+        self.web_port = web_port
+        self.nats_port = nats_port
+        self.data_dir = data_dir
+        self.lines: list[str] = []
+        self._new_line = asyncio.Event()
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        async for raw in self.proc.stdout:
+            self.lines.append(raw.decode(errors="replace").rstrip())
+            self._new_line.set()
+
+    async def wait_line(self, text: str, timeout: float, after: int = 0) -> str:
+        async def find() -> str:
+            while True:
+                for line in self.lines[after:]:
+                    if text in line:
+                        return line
+                if self.proc.returncode is not None and self._reader.done():
+                    raise AssertionError(f"pagi up exited before {text!r}:\n" + "\n".join(self.lines[-40:]))
+                self._new_line.clear()
+                await self._new_line.wait()
+
+        return await asyncio.wait_for(find(), timeout)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+
+@pytest.fixture
+async def pagi_up(tmp_path: Path) -> AsyncIterator[Up]:
+    env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
+    web_port, nats_port = free_port(), free_port()
+    data_dir = tmp_path / "data"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pagi.cli", "up",
+        "--data-dir", str(data_dir), "--nats-port", str(nats_port), "--port", str(web_port),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    up = Up(proc, web_port, nats_port, data_dir)
+    try:
+        await up.wait_line("PAGI is up at", timeout=120)
+        yield up
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def post_chat(url: str, message: str, session_id: str) -> dict[str, object]:
+    async with aiohttp.ClientSession() as http:
+        payload = {"message": message, "twin_id": "twin-x", "session_id": session_id}
+        async with http.post(f"{url}/v1/chat", json=payload, timeout=aiohttp.ClientTimeout(total=30)) as response:
+            assert response.status == 200, await response.text()
+            body: dict[str, object] = await response.json()
+            return body
+
+
+async def test_pagi_up_answers_restarts_a_crashed_child_and_stops_cleanly(pagi_up: Up) -> None:
+    env_file = (pagi_up.data_dir / "pagi.env").read_text()
+    assert f"NATS_URL=nats://127.0.0.1:{pagi_up.nats_port}" in env_file
+    assert f"PAGI_URL={pagi_up.url}" in env_file
+    descendants = psutil.Process(pagi_up.proc.pid).children(recursive=True)
+    assert len(descendants) >= 7  # nats-server, five workers, the edge
+
+    async with aiohttp.ClientSession() as http, http.get(f"{pagi_up.url}/health") as health:
+        assert health.status == 200
+        assert (await health.json())["bus"]["connected"] is True
+    assert "hello" in str((await post_chat(pagi_up.url, "hello", "up-http"))["response"])
+
+    # Any NATS client joining with pagi.env gets answers to hand-typed JSON.
+    nc = await nats.connect(f"nats://127.0.0.1:{pagi_up.nats_port}")
+    session = f"demo-{uuid.uuid4().hex[:6]}"
+    answers = await nc.subscribe(f"chat.out.{session}")
+    await nc.publish(f"chat.in.{session}", json.dumps({"message": "from the CLI"}).encode())
+    answer = await answers.next_msg(timeout=20)
+    await nc.close()
+    assert answer.headers and answer.headers["Content-Type"] == "application/msgpack"
+
+    planner = next(p for p in descendants if "planner" in " ".join(p.cmdline()))
+    mark = len(pagi_up.lines)
+    planner.kill()
+    await pagi_up.wait_line("planner exited with code -9; restarting", timeout=20, after=mark)
+    await pagi_up.wait_line("planner         | ", timeout=30, after=mark + 1)
+    assert "again" in str((await post_chat(pagi_up.url, "again", "up-http"))["response"])
+
+    pagi_up.proc.send_signal(signal.SIGINT)
+    assert await asyncio.wait_for(pagi_up.proc.wait(), 60) == 0
+    survivors = [p for p in psutil.Process().children(recursive=True) if p.is_running() and p.status() != "zombie"]
+    survivors = [p for p in survivors if p.pid in {d.pid for d in descendants}]
+    assert survivors == []
+    assert port_is_free(pagi_up.web_port) and port_is_free(pagi_up.nats_port)
+    assert any("nats-server stopped" in line for line in pagi_up.lines)
+
+
+async def test_pagi_up_refuses_a_taken_port_clearly(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pagi.cli", "up", "--data-dir", str(tmp_path), "--nats-port", str(port),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2
+    assert f"127.0.0.1:{port} is taken" in out.decode() and "--nats-port" in out.decode()
