@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 from .bus import Bus
 from .nats_server import NatsServer, NatsServerError
@@ -40,41 +41,31 @@ def _check_port_free(host: str, port: int, flag: str) -> None:
             raise UpError(f"{host}:{port} is taken ({exc.strerror}); choose another port with {flag}") from exc
 
 
-async def up(args: argparse.Namespace) -> int:
-    data_dir: Path = args.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    nats: NatsServer | None = None
-    nats_url = os.environ.get("NATS_URL")
-    if nats_url is None:
-        _check_port_free("127.0.0.1", args.nats_port, "--nats-port")
-        nats = NatsServer(
-            store_dir=data_dir / "nats",
-            port=args.nats_port,
-            config=NATS_CONF if NATS_CONF.exists() else None,
-            log_file=data_dir / "nats-server.log",
-        )
-        try:
-            nats.start()
-        except NatsServerError as exc:
-            raise UpError(f"{exc}; see {data_dir / 'nats-server.log'}") from exc
-        nats_url = nats.url
-        print(f"pagi: nats-server with JetStream on {nats_url} (store {data_dir / 'nats'})", flush=True)
-    else:
-        print("pagi: using the NATS server from NATS_URL", flush=True)
-    _check_port_free(args.host, args.port, "--port")
+def start_nats(data_dir: Path, port: int) -> NatsServer:
+    _check_port_free("127.0.0.1", port, "--nats-port")
+    server = NatsServer(
+        store_dir=data_dir / "nats",
+        port=port,
+        config=NATS_CONF if NATS_CONF.exists() else None,
+        log_file=data_dir / "nats-server.log",
+    )
     try:
-        bus = await Bus.connect(nats_url, "pagi-up", connect_timeout_s=15)
-        await bus.ensure_topology()
-        await bus.close()
-        url = f"http://{args.host}:{args.port}"
-        env_file = data_dir / "pagi.env"
-        env_file.write_text(f"NATS_URL={nats_url}\nPAGI_URL={url}\n")
-        env_file.chmod(0o600)
-        return await _run_children(args, data_dir, nats_url, url)
-    finally:
-        if nats is not None:
-            nats.stop()
-            print("pagi: nats-server stopped", flush=True)
+        server.start()
+    except NatsServerError as exc:
+        raise UpError(f"{exc}; see {data_dir / 'nats-server.log'}") from exc
+    print(f"pagi: nats-server with JetStream on {server.url} (store {data_dir / 'nats'})", flush=True)
+    return server
+
+
+async def up(args: argparse.Namespace, data_dir: Path, nats_url: str) -> int:
+    bus = await Bus.connect(nats_url, "pagi-up", connect_timeout_s=15)
+    await bus.ensure_topology()
+    await bus.close()
+    url = f"http://{args.host}:{args.port}"
+    env_file = data_dir / "pagi.env"
+    env_file.write_text(f"NATS_URL={nats_url}\nPAGI_URL={url}\n")
+    env_file.chmod(0o600)
+    return await _run_children(args, data_dir, nats_url, url)
 
 
 async def _run_children(args: argparse.Namespace, data_dir: Path, nats_url: str, url: str) -> int:
@@ -100,12 +91,9 @@ async def _run_children(args: argparse.Namespace, data_dir: Path, nats_url: str,
     try:
         for child in children.values():
             await child.start()
-        ready = asyncio.gather(*(c.ready.wait() for c in children.values()))
-        done, _ = await asyncio.wait(
-            [asyncio.ensure_future(ready), asyncio.ensure_future(stopping.wait())],
-            timeout=READY_TIMEOUT_S,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
+        ready = asyncio.ensure_future(asyncio.gather(*(c.ready.wait() for c in children.values())))
+        waiters: set[asyncio.Future[Any]] = {ready, asyncio.ensure_future(stopping.wait())}
+        await asyncio.wait(waiters, timeout=READY_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
         if not stopping.is_set():
             if not all(c.ready.is_set() for c in children.values()):
                 late = [n for n, c in children.items() if not c.ready.is_set()]
@@ -128,12 +116,22 @@ async def _run_children(args: argparse.Namespace, data_dir: Path, nats_url: str,
 
 
 def run(args: argparse.Namespace) -> int:
+    data_dir: Path = args.data_dir.resolve()
+    nats: NatsServer | None = None
     try:
-        return asyncio.run(up(args))
+        _check_port_free(args.host, args.port, "--port")
+        data_dir.mkdir(parents=True, exist_ok=True)
+        nats_url = os.environ.get("NATS_URL")
+        if nats_url is None:
+            nats = start_nats(data_dir, args.nats_port)
+            nats_url = nats.url
+        else:
+            print("pagi: using the NATS server from NATS_URL", flush=True)
+        return asyncio.run(up(args, data_dir, nats_url))
     except UpError as exc:
         print(f"pagi: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        with contextlib.suppress(Exception):
-            print("pagi: interrupted", file=sys.stderr)
-        return 130
+    finally:
+        if nats is not None:
+            nats.stop()
+            print("pagi: nats-server stopped", flush=True)
