@@ -70,13 +70,14 @@ class EdgeStore:
         self._check_config(config_file)
         try:
             return qe.EdgeShard.load(str(self._path))
-        except Exception as exc:
-            text = str(exc)
-            if "lock" in text.lower() or "in use" in text.lower():
+        # pyo3 reports a Rust panic as a BaseException; it means a store we cannot read all the same.
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            text = str(exc).strip()
+            if "WouldBlock" in text or "lock" in text.lower():
                 raise StoreLocked(self._path) from exc
-            raise StoreCorrupt(
-                self._path, text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-            ) from exc
+            raise StoreCorrupt(self._path, text.splitlines()[0] if text else type(exc).__name__) from exc
 
     def _check_config(self, config_file: Path) -> None:
         try:

@@ -7,6 +7,7 @@ is how the tests exercise every request this path sends without a server.
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -91,13 +92,19 @@ class QdrantStore:
             vectors_config={DENSE: models.VectorParams(size=self._dim, distance=models.Distance.COSINE)},
             sparse_vectors_config={KEYWORDS: models.SparseVectorParams(modifier=models.Modifier.IDF)},
         )
+        with warnings.catch_warnings():
+            # Local mode (tests) says its payload indexes are no-ops; a server builds them.
+            warnings.simplefilter("ignore", UserWarning)
+            self._create_indexes()
+        log.info("created collection %s at %s", self._collection, self._where)
+
+    def _create_indexes(self) -> None:
         self._client.create_payload_index(
             self._collection,
             TENANT_FIELD,
             field_schema=models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
         )
         self._client.create_payload_index(self._collection, KB_FIELD, field_schema=models.PayloadSchemaType.KEYWORD)
-        log.info("created collection %s at %s", self._collection, self._where)
 
     def upsert(self, items: Sequence[Embedded]) -> None:
         if not items:

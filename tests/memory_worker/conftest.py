@@ -1,0 +1,39 @@
+"""Shared fixtures: the real builtin model (loaded once) and a fresh store of each kind per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from memory_worker.embedding import Embedder, load_embedder
+from memory_worker.memory import Memory
+from memory_worker.store import MemoryStore
+from memory_worker.store_edge import EdgeStore
+from memory_worker.store_qdrant import QdrantStore
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return load_embedder("builtin")
+
+
+def make_store(kind: str, tmp_path: Path, dim: int) -> MemoryStore:
+    if kind == "edge":
+        return EdgeStore(tmp_path / "edge-store", dim)
+    return QdrantStore("test-memory", dim, location=":memory:")
+
+
+@pytest.fixture(params=["edge", "qdrant-client"])
+def memory(request: pytest.FixtureRequest, tmp_path: Path, embedder: Embedder) -> Iterator[Memory]:
+    mem = Memory(make_store(request.param, tmp_path, embedder.dim), embedder)
+    yield mem
+    mem.close()
+
+
+@pytest.fixture
+def edge_memory(tmp_path: Path, embedder: Embedder) -> Iterator[Memory]:
+    mem = Memory(EdgeStore(tmp_path / "edge-store", embedder.dim), embedder)
+    yield mem
+    mem.close()
