@@ -17,7 +17,12 @@ log = logging.getLogger("telemetry_agent")
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[str, float]:
-    parser = argparse.ArgumentParser(prog="python -m telemetry_agent", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m telemetry_agent",
+        description="Publish this host's telemetry on telemetry.host.<host-id> every interval.",
+        epilog=f"environment: NATS_URL (default nats://127.0.0.1:4222), {INTERVAL_ENV} "
+        "(default 1000, minimum 100), LOG_LEVEL",
+    )
     parser.add_argument(
         "--host-id",
         help="subject token naming this host (default: the host name, sanitised); "
