@@ -113,12 +113,14 @@ class Memory:
             raise InvalidRequest(f"k must be between 1 and {MAX_TOP_K}, not {k}")
         check_namespace(namespace)
         wanted = tuple(check_kb(kb) for kb in kbs) if kbs else SEARCHABLE_KBS
-        if self.store.count(namespace) == 0:
-            raise UnknownNamespace(namespace, list(self.store.namespace_stats()))
         dense = self.embedder.embed([text])[0]
-        return self.store.search(
+        hits = self.store.search(
             SearchQuery(dense=dense, sparse=encode_query(text), namespace=namespace, kbs=wanted, limit=k)
         )
+        # Checked only when nothing was found, to keep a count off the hot path.
+        if not hits and self.store.count(namespace) == 0:
+            raise UnknownNamespace(namespace, list(self.store.namespace_stats()))
+        return hits
 
     def get(self, memory_id_: str) -> MemoryRecord | None:
         found = self.store.retrieve([memory_id_])

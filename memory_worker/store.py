@@ -1,8 +1,8 @@
 """The one small interface both storage paths implement (embedded Qdrant Edge, Qdrant server).
 
 Layout, after Qdrant's multitenancy guidance: one collection per embedding model, every
-namespace in it, told apart by a ``namespace`` payload field indexed as the tenant key
-(``is_tenant``), plus a ``kb`` keyword index. A collection per namespace would multiply
+namespace in it, told apart by a payload field indexed as the tenant key (``is_tenant``),
+plus ``namespace`` and ``kb`` keyword indexes. A collection per namespace would multiply
 fixed per-collection costs (segments, WAL, indexes, file handles) with every twin and use
 case; a tenant-keyed field keeps one set of them and lets Qdrant lay each tenant's points
 out together, so a filtered search stays a small, contiguous scan.
@@ -18,7 +18,8 @@ from .records import Embedded, Hit, MemoryRecord, SearchQuery
 
 DENSE: Final = "dense"
 KEYWORDS: Final = "keywords"
-TENANT_FIELD: Final = "namespace"
+TENANT_FIELD: Final = "scope"  # the namespace, or "<namespace>/soul" (see records.scope_of)
+NAMESPACE_FIELD: Final = "namespace"
 KB_FIELD: Final = "kb"
 
 

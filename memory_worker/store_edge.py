@@ -13,7 +13,7 @@ import qdrant_edge as qe
 from .errors import StoreCorrupt, StoreLocked
 from .records import Embedded, Hit, MemoryRecord, SearchQuery
 from .sparse import Sparse
-from .store import DENSE, KB_FIELD, KEYWORDS, TENANT_FIELD, Fusion
+from .store import DENSE, KB_FIELD, KEYWORDS, NAMESPACE_FIELD, TENANT_FIELD, Fusion
 
 log = logging.getLogger("memory_worker.store")
 
@@ -26,13 +26,24 @@ def _sparse(sparse: Sparse) -> qe.SparseVector:
     return qe.SparseVector(sparse.indices, sparse.values)
 
 
+def _match(values: Sequence[str]) -> qe.MatchValue | qe.MatchAny:
+    return qe.MatchValue(values[0]) if len(values) == 1 else qe.MatchAny(list(values))
+
+
 def _filter(namespace: str | None, kbs: Sequence[str] | None) -> qe.Filter | None:
     must: list[Any] = []
     if namespace is not None:
-        must.append(qe.FieldCondition(key=TENANT_FIELD, match=qe.MatchValue(namespace)))
+        must.append(qe.FieldCondition(key=NAMESPACE_FIELD, match=qe.MatchValue(namespace)))
     if kbs:
-        must.append(qe.FieldCondition(key=KB_FIELD, match=qe.MatchAny(list(kbs))))
+        must.append(qe.FieldCondition(key=KB_FIELD, match=_match(kbs)))
     return qe.Filter(must=must) if must else None
+
+
+def _search_filter(query: SearchQuery) -> qe.Filter:
+    must: list[Any] = [qe.FieldCondition(key=TENANT_FIELD, match=_match(query.scopes))]
+    if query.kb_condition:
+        must.append(qe.FieldCondition(key=KB_FIELD, match=_match(query.kb_condition)))
+    return qe.Filter(must=must)
 
 
 class EdgeStore:
@@ -64,6 +75,7 @@ class EdgeStore:
             self._path.mkdir(parents=True, exist_ok=True)
             shard = qe.EdgeShard.create(str(self._path), self._config())
             shard.update(qe.UpdateOperation.create_field_index(TENANT_FIELD, qe.KeywordIndexParams(is_tenant=True)))
+            shard.update(qe.UpdateOperation.create_field_index(NAMESPACE_FIELD, qe.PayloadSchemaType.Keyword))
             shard.update(qe.UpdateOperation.create_field_index(KB_FIELD, qe.PayloadSchemaType.Keyword))
             log.info("created embedded memory store at %s", self._path)
             return shard
@@ -102,7 +114,7 @@ class EdgeStore:
         self._shard.update(qe.UpdateOperation.upsert_points(points))
 
     def search(self, query: SearchQuery) -> list[Hit]:
-        flt = _filter(query.namespace, query.kbs)
+        flt = _search_filter(query)
         dense = qe.Query.Nearest(query.dense.tolist(), using=DENSE)
         if query.sparse.indices:
             depth = self._fusion.prefetch_limit(query.limit)
@@ -144,7 +156,7 @@ class EdgeStore:
 
     def namespace_stats(self) -> dict[str, dict[str, int]]:
         stats: dict[str, dict[str, int]] = {}
-        namespaces = self._shard.facet(qe.FacetRequest(key=TENANT_FIELD, limit=_FACET_LIMIT, exact=True))
+        namespaces = self._shard.facet(qe.FacetRequest(key=NAMESPACE_FIELD, limit=_FACET_LIMIT, exact=True))
         for ns_hit in namespaces:
             namespace = str(ns_hit.value)
             kbs = self._shard.facet(

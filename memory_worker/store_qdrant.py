@@ -17,7 +17,7 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from .errors import StoreUnavailable
 from .records import Embedded, Hit, MemoryRecord, SearchQuery
 from .sparse import Sparse
-from .store import DENSE, KB_FIELD, KEYWORDS, TENANT_FIELD, Fusion
+from .store import DENSE, KB_FIELD, KEYWORDS, NAMESPACE_FIELD, TENANT_FIELD, Fusion
 
 log = logging.getLogger("memory_worker.store")
 
@@ -29,13 +29,24 @@ def _sparse(sparse: Sparse) -> models.SparseVector:
     return models.SparseVector(indices=sparse.indices, values=sparse.values)
 
 
+def _match(values: Sequence[str]) -> models.MatchValue | models.MatchAny:
+    return models.MatchValue(value=values[0]) if len(values) == 1 else models.MatchAny(any=list(values))
+
+
 def _filter(namespace: str | None, kbs: Sequence[str] | None) -> models.Filter | None:
     must: list[models.Condition] = []
     if namespace is not None:
-        must.append(models.FieldCondition(key=TENANT_FIELD, match=models.MatchValue(value=namespace)))
+        must.append(models.FieldCondition(key=NAMESPACE_FIELD, match=models.MatchValue(value=namespace)))
     if kbs:
-        must.append(models.FieldCondition(key=KB_FIELD, match=models.MatchAny(any=list(kbs))))
+        must.append(models.FieldCondition(key=KB_FIELD, match=_match(kbs)))
     return models.Filter(must=must) if must else None
+
+
+def _search_filter(query: SearchQuery) -> models.Filter:
+    must: list[models.Condition] = [models.FieldCondition(key=TENANT_FIELD, match=_match(query.scopes))]
+    if query.kb_condition:
+        must.append(models.FieldCondition(key=KB_FIELD, match=_match(query.kb_condition)))
+    return models.Filter(must=must)
 
 
 class QdrantStore:
@@ -104,7 +115,8 @@ class QdrantStore:
             TENANT_FIELD,
             field_schema=models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
         )
-        self._client.create_payload_index(self._collection, KB_FIELD, field_schema=models.PayloadSchemaType.KEYWORD)
+        for field in (NAMESPACE_FIELD, KB_FIELD):
+            self._client.create_payload_index(self._collection, field, field_schema=models.PayloadSchemaType.KEYWORD)
 
     def upsert(self, items: Sequence[Embedded]) -> None:
         if not items:
@@ -120,7 +132,7 @@ class QdrantStore:
         self._call("upsert", lambda: self._client.upsert(self._collection, points, wait=True))
 
     def search(self, query: SearchQuery) -> list[Hit]:
-        flt = _filter(query.namespace, query.kbs)
+        flt = _search_filter(query)
         dense = query.dense.tolist()
 
         def run() -> list[models.ScoredPoint]:
@@ -185,7 +197,7 @@ class QdrantStore:
 
         return {
             str(ns.value): {str(kb.value): int(kb.count) for kb in facet(KB_FIELD, _filter(str(ns.value), None))}
-            for ns in facet(TENANT_FIELD, None)
+            for ns in facet(NAMESPACE_FIELD, None)
         }
 
     def close(self) -> None:
