@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .envelope import Body
 from .limits import MAX_TEXT_CHARS
+
+# One memory.store carries a batch of knowledge-base chunks; the sum keeps it well under the
+# stream's 1 MiB message limit once encoded.
+MAX_ITEMS_PER_STORE: Final = 256
+MAX_ITEMS_CHARS: Final = 512_000
+
+MemoryErrorKind = Literal["invalid", "unknown_namespace", "unavailable"]
 
 
 class MemoryQuery(Body):
@@ -15,16 +22,38 @@ class MemoryQuery(Body):
     query: str = Field(min_length=1, max_length=4000)
     namespace: str = Field(default="default", max_length=64)
     kb: str | None = Field(default=None, max_length=32)
+    # Several KBs at once; `kb` is the one-KB shorthand. Neither: every KB but Soul.
+    kbs: list[str] | None = Field(default=None, max_length=5)
     top_k: int = Field(default=5, ge=1, le=100)
 
 
-class MemoryStore(Body):
-    request_id: str = Field(min_length=1, max_length=64)
+class MemoryItem(Body):
+    """One chunk of a batch store (``pagi kb ingest``)."""
+
     text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    kb: str = Field(default="domain", max_length=32)
+    source: str | None = Field(default=None, max_length=1000)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class MemoryStore(Body):
+    """Save one memory (``text``) or a batch of chunks (``items``), never both."""
+
+    request_id: str = Field(min_length=1, max_length=64)
+    text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_CHARS)
     namespace: str = Field(default="default", max_length=64)
     kb: str = Field(default="mind", max_length=32)
     source: str | None = Field(default=None, max_length=1000)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    items: list[MemoryItem] = Field(default_factory=list, max_length=MAX_ITEMS_PER_STORE)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        if (self.text is None) == (not self.items):
+            raise ValueError("give either text or items")
+        if sum(len(i.text) for i in self.items) > MAX_ITEMS_CHARS:
+            raise ValueError(f"items hold more than {MAX_ITEMS_CHARS} characters; send smaller batches")
+        return self
 
 
 class MemoryHit(Body):
@@ -39,5 +68,9 @@ class MemoryHit(Body):
 class MemoryResult(Body):
     request_id: str = Field(min_length=1, max_length=64)
     hits: list[MemoryHit] = Field(default_factory=list)
+    # A single store: its id. A batch: one id per item, in order, and whether each was new.
     stored_id: str | None = None
+    stored_ids: list[str] = Field(default_factory=list)
+    created: list[bool] = Field(default_factory=list)
     error: str | None = None
+    error_kind: MemoryErrorKind | None = None
