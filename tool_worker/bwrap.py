@@ -1,0 +1,119 @@
+"""The bubblewrap command line: what a sandboxed process sees of the host, and nothing more."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .limits import Limits
+
+WORKSPACE = "/workspace"
+# Uid and gid the tool runs as inside its user namespace ("nobody"): never root, even when the worker is.
+INNER_ID = 65534
+BASE_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": WORKSPACE,
+    "TMPDIR": "/tmp",
+    "LANG": "C.UTF-8",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PAGI_SANDBOX": "1",
+}
+# Host /etc entries a tool may need; the rest of /etc (shadow, ssh keys, credentials) is never mounted.
+ETC_PASSTHROUGH = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "mime.types")
+# /lib, /bin and friends are symlinks into /usr on merged-/usr systems, real directories elsewhere.
+ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+
+
+@dataclass(frozen=True)
+class Bind:
+    source: Path
+    dest: str
+    writable: bool = False
+
+
+def write_minimal_etc(etc_dir: Path) -> None:
+    """passwd/group/hosts naming only the sandbox user, so tools that look themselves up do not fail."""
+    etc_dir.mkdir(parents=True, exist_ok=True)
+    etc_dir.chmod(0o755)
+    files = {
+        "passwd": (
+            "root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
+            f"sandbox:x:{INNER_ID}:{INNER_ID}:sandbox:{WORKSPACE}:/bin/sh\n"
+        ),
+        "group": f"root:x:0:\nsandbox:x:{INNER_ID}:\n",
+        "hosts": "127.0.0.1 localhost\n::1 localhost\n",
+        "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files\n",
+    }
+    for name, text in files.items():
+        path = etc_dir / name
+        path.write_text(text)
+        path.chmod(0o644)
+
+
+def _root_entries() -> list[str]:
+    args: list[str] = []
+    for name in ROOT_LINKS:
+        host = Path("/") / name
+        if host.is_symlink():
+            args += ["--symlink", os.readlink(host), f"/{name}"]
+        elif host.is_dir():
+            args += ["--ro-bind", str(host), f"/{name}"]
+    return args
+
+
+def _etc_entries(etc_dir: Path) -> list[str]:
+    args: list[str] = []
+    for name in sorted(p.name for p in etc_dir.iterdir()):
+        args += ["--ro-bind", str(etc_dir / name), f"/etc/{name}"]
+    for name in ETC_PASSTHROUGH:
+        if (Path("/etc") / name).exists():
+            args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    return args
+
+
+def bwrap_argv(
+    bwrap: str,
+    command: Sequence[str],
+    *,
+    workspace: Path,
+    etc_dir: Path,
+    limits: Limits,
+    env: dict[str, str],
+    binds: Iterable[Bind] = (),
+    chdir: str = WORKSPACE,
+) -> list[str]:
+    args = [
+        bwrap,
+        "--unshare-all",  # user, pid, net, ipc, uts, cgroup: no network at all
+        "--uid",
+        str(INNER_ID),
+        "--gid",
+        str(INNER_ID),
+        "--hostname",
+        "sandbox",
+        "--ro-bind",
+        "/usr",
+        "/usr",
+        *_root_entries(),
+        *_etc_entries(etc_dir),
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        str(limits.tmp_bytes),
+        "--tmpfs",
+        "/tmp",
+        "--bind",
+        str(workspace),
+        WORKSPACE,
+    ]
+    for bind in binds:
+        args += ["--bind" if bind.writable else "--ro-bind", str(bind.source), bind.dest]
+    args += ["--chdir", chdir, "--clearenv"]
+    for key, value in env.items():
+        args += ["--setenv", key, value]
+    args += ["--die-with-parent", "--new-session", "--cap-drop", "ALL", "--", *command]
+    return args

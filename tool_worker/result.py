@@ -1,0 +1,52 @@
+"""What one sandboxed run produced."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Isolation = Literal["bwrap", "none"]
+
+# Why a run was stopped or refused; None when it ran to its own end.
+Reason = Literal[
+    "timeout",
+    "output_limit",
+    "cpu_limit",
+    "file_size_limit",
+    "workspace_quota",
+    "sandbox_required",
+    "spawn_failed",
+    "invalid_arguments",
+    "unknown_tool",
+    "path_escape",
+]
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration_ms: float
+    truncated: bool
+    isolation: Isolation
+    files_changed: list[str] = field(default_factory=list)
+    reason: Reason | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and self.reason is None
+
+    @classmethod
+    def refused(cls, isolation: Isolation, reason: Reason, error: str) -> RunResult:
+        return cls(
+            exit_code=-1,
+            stdout="",
+            stderr=error,
+            duration_ms=0.0,
+            truncated=False,
+            isolation=isolation,
+            reason=reason,
+            error=error,
+        )

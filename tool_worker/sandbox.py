@@ -1,0 +1,266 @@
+"""The sandbox: run one command in bubblewrap (or, loudly, without it) under hard limits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import workspace as ws
+from .bwrap import BASE_ENV, WORKSPACE, Bind, bwrap_argv, write_minimal_etc
+from .limits import Limits
+from .process import Outcome, OutputCallback, rlimit_prefix, run_limited
+from .result import Isolation, Reason, RunResult
+
+log = logging.getLogger("pagi.tool_worker.sandbox")
+
+NOBODY = 65534
+QUOTA_POLL_S = 0.25
+PROBE_TIMEOUT_S = 15.0
+TRUNCATION_MARK = "\n[pagi: output truncated]"
+
+
+class SandboxUnavailable(RuntimeError):
+    pass
+
+
+def _default_host_user() -> tuple[int, int] | None:
+    # A worker running as root hands the sandbox to an unprivileged host uid as well, so even a
+    # namespace escape lands as nobody, and RLIMIT_NPROC (ignored for root) holds.
+    return (NOBODY, NOBODY) if os.geteuid() == 0 else None
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    state_dir: Path
+    require_sandbox: bool = False
+    bwrap: str | None = field(default_factory=lambda: shutil.which("bwrap"))
+    host_user: tuple[int, int] | None = field(default_factory=_default_host_user)
+    limits: Limits = field(default_factory=Limits)
+    python: str = "/usr/bin/python3"
+
+
+@dataclass
+class Sandbox:
+    config: SandboxConfig
+    isolation: Isolation = "none"
+    warning: str | None = None
+    _locks: dict[Path, asyncio.Lock] = field(default_factory=dict)
+
+    @property
+    def etc_dir(self) -> Path:
+        return self.config.state_dir / "etc"
+
+    @property
+    def workspaces(self) -> ws.Workspaces:
+        return ws.Workspaces(self.config.state_dir / "workspaces", self.config.host_user)
+
+    def start(self) -> Isolation:
+        """Prepare the state directory and find out, by trying, whether bwrap isolation works here."""
+        state = self.config.state_dir
+        state.mkdir(parents=True, exist_ok=True)
+        state.chmod(0o711)
+        if self.config.host_user is not None and not ws.traversable_by_others(state):
+            raise SandboxUnavailable(
+                f"{state} is not reachable by the sandbox uid {self.config.host_user[0]}: "
+                "every parent directory needs the x bit for others"
+            )
+        write_minimal_etc(self.etc_dir)
+        self.workspaces.ensure_root()
+        self.isolation, self.warning = self._probe()
+        if self.warning:
+            log.warning("SANDBOX: %s", self.warning)
+            if self.config.require_sandbox:
+                log.error("SANDBOX: PAGI_REQUIRE_SANDBOX is set: every tool run will be refused")
+        return self.isolation
+
+    def _probe(self) -> tuple[Isolation, str | None]:
+        if not self.config.bwrap:
+            return (
+                "none",
+                "bwrap not found: tools run WITHOUT isolation (rlimits and a private directory only)",
+            )
+        probe_ws = self.workspaces.ensure("_probe")
+        argv = bwrap_argv(
+            self.config.bwrap,
+            ["/bin/sh", "-c", "exit 0"],
+            workspace=probe_ws,
+            etc_dir=self.etc_dir,
+            limits=self.config.limits,
+            env=BASE_ENV,
+        )
+        host = self.config.host_user
+        try:
+            done = subprocess.run(
+                [*rlimit_prefix(self.config.limits), *argv],
+                capture_output=True,
+                timeout=PROBE_TIMEOUT_S,
+                check=False,
+                user=host[0] if host else None,
+                group=host[1] if host else None,
+                extra_groups=[] if host else None,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return "none", f"bwrap could not start ({exc}): tools run WITHOUT isolation"
+        if done.returncode != 0:
+            why = done.stderr.decode("utf-8", "replace").strip() or f"exit {done.returncode}"
+            return (
+                "none",
+                f"bwrap does not work here ({why}; user namespaces unavailable?): tools run WITHOUT isolation",
+            )
+        return "bwrap", None
+
+    def visible_path(self, bind: Bind) -> str:
+        """Where the command sees a bound path: its mount point in bwrap, the host path without isolation."""
+        return bind.dest if self.isolation == "bwrap" else str(bind.source)
+
+    def lock(self, workspace: Path) -> asyncio.Lock:
+        return self._locks.setdefault(workspace, asyncio.Lock())
+
+    async def run(
+        self,
+        command: Sequence[str],
+        workspace: Path,
+        *,
+        stdin: bytes | None = None,
+        limits: Limits | None = None,
+        binds: Sequence[Bind] = (),
+        env: dict[str, str] | None = None,
+        on_output: OutputCallback | None = None,
+        as_worker_user: bool = False,
+    ) -> RunResult:
+        """Run command with workspace as its writable /workspace; one run at a time per workspace."""
+        limits = limits or self.config.limits
+        if self.isolation == "none" and self.config.require_sandbox:
+            return RunResult.refused(
+                "none",
+                "sandbox_required",
+                "refusing to run: sandbox isolation is required (PAGI_REQUIRE_SANDBOX) "
+                f"but unavailable: {self.warning}",
+            )
+        async with self.lock(workspace):
+            return await self._run(command, workspace, stdin, limits, binds, env or {}, on_output, as_worker_user)
+
+    async def _run(
+        self,
+        command: Sequence[str],
+        workspace: Path,
+        stdin: bytes | None,
+        limits: Limits,
+        binds: Sequence[Bind],
+        env: dict[str, str],
+        on_output: OutputCallback | None,
+        as_worker_user: bool,
+    ) -> RunResult:
+        before = await asyncio.to_thread(ws.snapshot, workspace)
+        full_env = {**BASE_ENV, **env}
+        user = None if as_worker_user else self.config.host_user
+        if self.isolation == "bwrap":
+            assert self.config.bwrap is not None
+            argv = bwrap_argv(
+                self.config.bwrap,
+                command,
+                workspace=workspace,
+                etc_dir=self.etc_dir,
+                limits=limits,
+                env=full_env,
+                binds=binds,
+            )
+            cwd = None
+        else:
+            argv = list(command)
+            full_env["HOME"] = str(workspace)
+            cwd = str(workspace)
+
+        stop = asyncio.Event()
+        watchdog = asyncio.create_task(self._watch_quota(workspace, limits.workspace_quota_bytes, stop))
+        try:
+            outcome = await run_limited(
+                argv,
+                limits=limits,
+                cwd=cwd,
+                env=full_env if self.isolation == "none" else {},
+                stdin=stdin,
+                user=user,
+                on_output=on_output,
+                stop=stop,
+                stop_reason=lambda: "workspace_quota",
+            )
+        finally:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+
+        after = await asyncio.to_thread(ws.snapshot, workspace)
+        over_quota = ws.total_bytes(after) > limits.workspace_quota_bytes
+        if over_quota:
+            await asyncio.to_thread(ws.remove_created, workspace, before, after)
+        files_changed = ws.changed(before, after)
+        return self._result(outcome, limits, files_changed, over_quota)
+
+    @staticmethod
+    async def _watch_quota(workspace: Path, quota: int, stop: asyncio.Event) -> None:
+        while True:
+            await asyncio.sleep(QUOTA_POLL_S)
+            size = ws.total_bytes(await asyncio.to_thread(ws.snapshot, workspace))
+            if size > quota:
+                stop.set()
+                return
+
+    def _result(self, outcome: Outcome, limits: Limits, files_changed: list[str], over_quota: bool) -> RunResult:
+        stdout = outcome.stdout.decode("utf-8", "replace")
+        stderr = outcome.stderr.decode("utf-8", "replace")
+        reason, error = _classify(outcome, limits, over_quota)
+        if outcome.truncated:
+            stdout += TRUNCATION_MARK
+        return RunResult(
+            exit_code=outcome.exit_code,
+            stdout=stdout,
+            stderr=stderr,
+            duration_ms=round(outcome.duration_ms, 3),
+            truncated=outcome.truncated,
+            isolation=self.isolation,
+            files_changed=files_changed,
+            reason=reason,
+            error=error,
+        )
+
+
+def _classify(outcome: Outcome, limits: Limits, over_quota: bool) -> tuple[Reason | None, str | None]:
+    if outcome.spawn_error:
+        return "spawn_failed", outcome.spawn_error
+    if outcome.killed_for == "timeout":
+        return (
+            "timeout",
+            f"wall-clock timeout of {limits.timeout_s:g} s reached; the process group was killed",
+        )
+    if outcome.killed_for == "output_limit":
+        return "output_limit", (
+            f"output limit of {limits.output_bytes} bytes reached; output truncated and the process group was killed"
+        )
+    if outcome.killed_for == "workspace_quota" or over_quota:
+        return "workspace_quota", (
+            f"workspace quota of {limits.workspace_quota_bytes} bytes exceeded; "
+            "the run was stopped and the files it created were removed"
+        )
+    if outcome.exit_code == 128 + signal.SIGXCPU or (
+        outcome.exit_code == 128 + signal.SIGKILL and outcome.duration_ms >= limits.cpu_s * 1000
+    ):
+        return "cpu_limit", f"CPU time limit of {limits.cpu_s} s reached; the process was killed"
+    if outcome.exit_code == 128 + signal.SIGXFSZ:
+        return (
+            "file_size_limit",
+            f"file size limit of {limits.file_size_bytes} bytes reached; the process was killed",
+        )
+    return None, None
+
+
+def workspace_dest() -> str:
+    return WORKSPACE
