@@ -66,7 +66,10 @@ class QdrantStore:
         self._dim = dim
         self._fusion = fusion or Fusion()
         self._where = url or path or location or "?"
-        self._client = QdrantClient(url=url, api_key=api_key, location=location, path=path, timeout=timeout_s)
+        # No version check at start-up: the worker must come up (and answer with clear errors) while the server is down.
+        self._client = QdrantClient(
+            url=url, api_key=api_key, location=location, path=path, timeout=timeout_s, check_compatibility=False
+        )
         self._ready = False
 
     @property

@@ -1,0 +1,62 @@
+"""`python -m memory_worker`: answers memory.query and memory.store on the bus.
+
+Storage: the embedded Qdrant Edge store under PAGI_DATA_DIR, or a Qdrant server when
+QDRANT_URL is set. Embeddings: PAGI_EMBEDDING_MODEL (default: the bundled static model).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from bus_schemas import Envelope
+from bus_schemas.memory import MemoryQuery, MemoryStore
+from bus_schemas.streams import MEMORY_WORKER
+from pagi.bus import Bus
+from pagi.consume import Delivery, Handler, Reject
+from pagi.service import Route, RouteFactory, run_service
+
+from .errors import MemoryError_
+from .on_query import handle_query
+from .on_store import handle_store
+from .worker import MemoryWorker
+
+log = logging.getLogger("memory_worker")
+
+
+def make_handler(worker: MemoryWorker) -> Handler:
+    async def handle(event: Envelope[Any], delivery: Delivery) -> None:
+        if isinstance(event.body, MemoryQuery):
+            await handle_query(worker, event, delivery)
+        elif isinstance(event.body, MemoryStore):
+            await handle_store(worker, event, delivery)
+        else:
+            raise Reject(f"memory worker does not handle {event.type}")
+
+    return handle
+
+
+def routes_for(worker: MemoryWorker) -> Sequence[Route]:
+    # Embedding a batch and writing it is CPU work on one thread: a few in flight is plenty.
+    return [Route(MEMORY_WORKER, make_handler(worker), max_in_flight=16)]
+
+
+def make_routes() -> RouteFactory:
+    async def routes(bus: Bus) -> Sequence[Route]:
+        try:
+            worker = await MemoryWorker.open()
+        except MemoryError_ as exc:
+            log.error("memory worker cannot start: %s", exc)
+            sys.exit(f"memory_worker: {exc}")
+        atexit.register(worker.memory.close)
+        log.info("memory store: %s; embeddings: %s", worker.memory.store.location, worker.memory.embedder.name)
+        return routes_for(worker)
+
+    return routes
+
+
+if __name__ == "__main__":
+    run_service("memory_worker", make_routes())

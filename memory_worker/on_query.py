@@ -1,0 +1,56 @@
+"""memory.query.<session> -> memory.result.<session>: hybrid search, top-k hits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bus_schemas import Envelope
+from bus_schemas.memory import MemoryHit, MemoryQuery, MemoryResult
+from pagi.consume import Delivery
+
+from .errors import InvalidRequest, StoreUnavailable, UnknownNamespace
+from .replies import last_attempt, log_line, reply
+from .worker import MemoryWorker
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def handle_query(worker: MemoryWorker, event: Envelope[Any], delivery: Delivery) -> None:
+    body: MemoryQuery = event.body
+    kbs = body.kbs or ([body.kb] if body.kb else None)
+    try:
+        hits = await worker.run(worker.memory.search, body.query, body.namespace, kbs, body.top_k)
+    except UnknownNamespace as exc:
+        result = MemoryResult(request_id=body.request_id, error=str(exc), error_kind="unknown_namespace")
+        await reply(delivery.bus, event, result, "warn", f"memory query failed: {exc}")
+        return
+    except InvalidRequest as exc:
+        result = MemoryResult(request_id=body.request_id, error=str(exc), error_kind="invalid")
+        await reply(delivery.bus, event, result, "warn", f"memory query refused: {exc}")
+        return
+    except StoreUnavailable as exc:
+        if not last_attempt(delivery):
+            await log_line(delivery.bus, event, f"retry-{delivery.attempt}", "warn", f"{exc}; retrying")
+            raise
+        result = MemoryResult(request_id=body.request_id, error=str(exc), error_kind="unavailable")
+        await reply(delivery.bus, event, result, "error", f"memory query failed: {exc}")
+        return
+    result = MemoryResult(
+        request_id=body.request_id,
+        hits=[
+            MemoryHit(
+                id=h.record.id,
+                score=h.score,
+                text=h.record.text,
+                kb=h.record.kb,
+                namespace=h.record.namespace,
+                source=h.record.source,
+            )
+            for h in hits
+        ],
+    )
+    await reply(
+        delivery.bus, event, result, "memory", f"{len(hits)} memories for {_short(body.query)!r} in {body.namespace}"
+    )

@@ -1,0 +1,43 @@
+"""The memory as the bus handlers see it: every call runs on one dedicated thread.
+
+One thread serialises access to the store (the embedded shard is one writer) and keeps the
+event loop free while a Qdrant server answers or a batch is embedded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+from .config import MemorySettings
+from .memory import Memory, open_memory
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class MemoryWorker:
+    def __init__(self, memory: Memory, executor: ThreadPoolExecutor) -> None:
+        self.memory = memory
+        self._executor = executor
+
+    @classmethod
+    async def open(cls, settings: MemorySettings | None = None) -> MemoryWorker:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memory")
+        loop = asyncio.get_running_loop()
+        try:
+            memory = await loop.run_in_executor(executor, open_memory, settings)
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        return cls(memory, executor)
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+
+    async def close(self) -> None:
+        await self.run(self.memory.close)
+        self._executor.shutdown(wait=True)

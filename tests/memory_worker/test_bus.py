@@ -1,0 +1,200 @@
+"""The memory worker on a real nats-server: its real handlers, the real store and model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bus_schemas import Envelope
+from bus_schemas.memory import MemoryQuery, MemoryResult, MemoryStore
+from bus_schemas.subjects import DEAD_LETTER_PREFIX, JOB_LOG, MEMORY_QUERY, MEMORY_RESULT, MEMORY_STORE, one_session
+from memory_worker.__main__ import routes_for
+from memory_worker.bus_ingest import IngestFailed, ingest_over_bus
+from memory_worker.embedding import Embedder
+from memory_worker.memory import Memory
+from memory_worker.store_edge import EdgeStore
+from memory_worker.worker import MemoryWorker
+from pagi.bus import Bus
+from pagi.consume import PullConsumer
+from pagi.nats_server import NatsServer
+from pagi.service import start_routes
+
+from ..support import EventCollector, ObserveFactory
+
+
+@pytest.fixture
+async def worker(tmp_path: Path, embedder: Embedder) -> AsyncIterator[MemoryWorker]:
+    executor = ThreadPoolExecutor(max_workers=1)
+    memory = await asyncio.get_running_loop().run_in_executor(
+        executor, lambda: Memory(EdgeStore(tmp_path / "store", embedder.dim), embedder)
+    )
+    running = MemoryWorker(memory, executor)
+    yield running
+    await running.close()
+
+
+@pytest.fixture
+async def consumers(bus: Bus, worker: MemoryWorker) -> AsyncIterator[list[PullConsumer]]:
+    started = await start_routes(bus, routes_for(worker))
+    yield started
+    for consumer in started:
+        await consumer.stop()
+
+
+def store_event(session: str, text: str, **fields: Any) -> Envelope[MemoryStore]:
+    body = MemoryStore(request_id=fields.pop("request_id", "r-store"), text=text, **fields)
+    return Envelope[MemoryStore](type=MEMORY_STORE, session_id=session, body=body)
+
+
+def query_event(session: str, query: str, **fields: Any) -> Envelope[MemoryQuery]:
+    body = MemoryQuery(request_id=fields.pop("request_id", "r-query"), query=query, **fields)
+    return Envelope[MemoryQuery](type=MEMORY_QUERY, session_id=session, body=body)
+
+
+async def result_for(events: EventCollector, request_id: str, timeout: float = 10.0) -> MemoryResult:
+    [found] = await events.wait_for_count(
+        lambda e: e.type == MEMORY_RESULT and e.body.request_id == request_id, 1, timeout
+    )
+    assert isinstance(found.body, MemoryResult)
+    return found.body
+
+
+async def test_save_then_search_over_the_bus(
+    bus: Bus, consumers: list[PullConsumer], observe: ObserveFactory, session_id: str
+) -> None:
+    events = await observe(one_session(session_id))
+    saved = store_event(
+        session_id,
+        "The VPN gateway is 203.0.113.45, WireGuard on UDP 51820.",
+        namespace="ops",
+        kb="body",
+        source="chat:msg-1",
+    )
+    await bus.publish(saved)
+    stored = await result_for(events, "r-store")
+    assert stored.stored_id and stored.created == [True] and stored.error is None
+
+    await bus.publish(query_event(session_id, "203.0.113.45", namespace="ops", top_k=3))
+    found = await result_for(events, "r-query")
+    assert [h.id for h in found.hits] == [stored.stored_id]
+    hit = found.hits[0]
+    assert (hit.kb, hit.namespace, hit.source) == ("body", "ops", "chat:msg-1") and hit.score > 0
+
+    result_events = events.of_type(MEMORY_RESULT)
+    assert {e.causation_id for e in result_events} >= {saved.id}
+    logs = [e.body for e in events.of_type(JOB_LOG)]
+    assert any(log.level == "memory" and "saved memory" in log.message for log in logs)
+
+
+async def test_raw_json_from_the_nats_cli(
+    bus: Bus, consumers: list[PullConsumer], observe: ObserveFactory, session_id: str
+) -> None:
+    events = await observe(one_session(session_id))
+    payload = {"request_id": "cli-1", "text": "Jonas Feldberg is the security officer.", "kb": "domain"}
+    await bus.nc.publish(f"memory.store.{session_id}", json.dumps(payload).encode())
+    assert (await result_for(events, "cli-1")).stored_id
+    await bus.nc.publish(
+        f"memory.query.{session_id}", json.dumps({"request_id": "cli-2", "query": "Feldberg"}).encode()
+    )
+    assert "Feldberg" in (await result_for(events, "cli-2")).hits[0].text
+
+
+async def test_stores_are_idempotent(
+    bus: Bus, consumers: list[PullConsumer], observe: ObserveFactory, session_id: str
+) -> None:
+    events = await observe(f"{MEMORY_RESULT}.{session_id}")
+    first = store_event(session_id, "Always drain a node before patching it.", request_id="a")
+    await bus.publish(first)
+    await bus.publish(first)  # a redelivered copy: same id, dropped by JetStream
+    again = store_event(session_id, "Always drain a node before patching it.", request_id="b")  # a new request
+    await bus.publish(again)
+    a, b = await result_for(events, "a"), await result_for(events, "b")
+    assert a.stored_id == b.stored_id
+    assert (a.created, b.created) == ([True], [False])
+    assert len(events.of_type(MEMORY_RESULT)) == 2
+
+
+async def test_bad_requests_get_clear_errors_and_block_nothing(
+    bus: Bus, consumers: list[PullConsumer], observe: ObserveFactory, session_id: str
+) -> None:
+    events = await observe(one_session(session_id))
+    dead = await observe(f"{DEAD_LETTER_PREFIX}.>")
+    await bus.publish(store_event(session_id, "known fact", namespace="ops"))
+    await result_for(events, "r-store")
+
+    await bus.publish(query_event(session_id, "anything", namespace="nowhere", request_id="q-ns"))
+    unknown = await result_for(events, "q-ns")
+    assert unknown.error_kind == "unknown_namespace" and "'nowhere'" in (unknown.error or "")
+
+    await bus.publish(query_event(session_id, "anything", namespace="ops", kb="spleen", request_id="q-kb"))
+    assert (await result_for(events, "q-kb")).error_kind == "invalid"
+
+    # Invalid on the wire (empty query): terminated with a dead letter and an error line, not retried.
+    await bus.nc.publish(f"memory.query.{session_id}", json.dumps({"request_id": "q-empty", "query": ""}).encode())
+    await dead.wait_count("dead_letter", 1)
+    await events.wait_for(lambda evs: any(e.type == JOB_LOG and e.body.level == "error" for e in evs))
+
+    await bus.publish(query_event(session_id, "known fact", namespace="ops", request_id="q-ok"))
+    assert (await result_for(events, "q-ok")).hits
+
+
+async def test_kb_ingest_over_the_bus(
+    bus: Bus, consumers: list[PullConsumer], worker: MemoryWorker, tmp_path: Path
+) -> None:
+    root = tmp_path / "kbs"
+    (root / "body").mkdir(parents=True)
+    (root / "body" / "hosts.md").write_text(
+        "# Hosts\n\n" + "\n\n".join(f"## host-{i}\n\nhost-{i} is at 10.1.0.{i}." for i in range(300))
+    )
+    (root / "junk.bin.txt").write_bytes(b"\x00\x01")
+    seen: list[tuple[int, int]] = []
+    summary = await ingest_over_bus(bus, root, "lab", progress=lambda d, t: seen.append((d, t)))
+    assert (summary.chunks, summary.created, summary.duplicates, len(summary.skipped)) == (300, 300, 0, 1)
+    assert seen[-1] == (300, 300) and len(seen) >= 3  # batched, with progress per batch
+    hits = await worker.run(worker.memory.search, "10.1.0.42", "lab", None, 1)
+    assert hits[0].record.metadata["heading"] == "Hosts > host-42" and hits[0].record.kb == "body"
+
+    again = await ingest_over_bus(bus, root, "lab")
+    assert (again.created, again.duplicates) == (0, 300)
+
+
+async def test_kb_ingest_without_a_worker_says_so(bus: Bus, tmp_path: Path) -> None:
+    (tmp_path / "a.md").write_text("# A\n\nsomething")
+    with pytest.raises(IngestFailed, match="is memory_worker up"):
+        await ingest_over_bus(bus, tmp_path, "lab", timeout_s=0.5)
+
+
+async def test_the_service_process(
+    nats_server: NatsServer, bus: Bus, observe: ObserveFactory, tmp_path: Path, session_id: str
+) -> None:
+    """`python -m memory_worker` as `pagi up` starts it: env config, answers, stops on SIGTERM."""
+    env = {**os.environ, "NATS_URL": nats_server.url, "PAGI_DATA_DIR": str(tmp_path / "data")}
+    env.pop("QDRANT_URL", None)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "memory_worker",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        events = await observe(f"{MEMORY_RESULT}.{session_id}")
+        await bus.publish(store_event(session_id, "The UPS in rack B4 lasts 18 minutes.", kb="body"))
+        assert (await result_for(events, "r-store", timeout=30)).stored_id
+        await bus.publish(query_event(session_id, "how long does the battery backup last"))
+        assert "rack B4" in (await result_for(events, "r-query")).hits[0].text
+        assert list((tmp_path / "data" / "memory").iterdir())
+    finally:
+        proc.terminate()
+        output, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, output.decode()[-2000:]
+    assert b"memory store:" in output
