@@ -9,6 +9,8 @@ from pydantic import Field
 from .envelope import Body
 from .limits import MAX_TEXT_CHARS
 
+BuildFailure = Literal["invalid_name", "queue_full", "timeout", "compile_error", "unavailable", "interrupted"]
+
 
 class BuildRequest(Body):
     request_id: str = Field(min_length=1, max_length=64)
@@ -18,6 +20,8 @@ class BuildRequest(Body):
     code: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
     description: str = Field(default="", max_length=4000)
     args_schema: dict[str, Any] | None = None
+    # Python only: the function the tool exposes, called with the arguments dict.
+    entry_point: str = Field(default="main", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
 class BuildResult(Body):
@@ -30,3 +34,5 @@ class BuildResult(Body):
     artifact_digest: str | None = None
     version: int | None = None
     error: str | None = None
+    # Why a build did not succeed, for callers that branch on it.
+    reason: BuildFailure | None = None

@@ -1,14 +1,42 @@
-"""Sandboxed tool runs and their results."""
+"""Sandboxed tool runs, their results, and the tool registry's entries."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .envelope import Body
 
 Isolation = Literal["bwrap", "none"]
+ToolKind = Literal["builtin", "built"]
+ToolLanguage = Literal["python", "rust"]
+
+# The seed's rule for tool names; built tools may not take a built-in's name.
+TOOL_NAME_RE: Final = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+BUILTIN_TOOL_NAMES: Final = frozenset(
+    {"command_exec", "python", "file_write", "file_read", "list_files", "vector_query"}
+)
+
+# Why a run was stopped or refused (ToolResult.reason); None when the tool ran to its own end.
+ToolFailure = Literal[
+    "timeout",
+    "output_limit",
+    "cpu_limit",
+    "file_size_limit",
+    "workspace_quota",
+    "sandbox_required",
+    "spawn_failed",
+    "invalid_arguments",
+    "unknown_tool",
+    "path_escape",
+    "not_allowed",
+    "not_approved",
+    "interrupted",
+    "unavailable",
+]
 
 
 class ToolRun(Body):
@@ -30,3 +58,24 @@ class ToolResult(Body):
     isolation: Isolation
     files_changed: list[str] = Field(default_factory=list)
     error: str | None = None
+    reason: ToolFailure | None = None
+
+
+class ToolRecord(BaseModel):
+    """One entry of the tool registry (KV bucket `pagi_tools`, key = name); `args_schema` goes to the LLM.
+
+    A built tool receives its arguments as one JSON object on stdin; its stdout is the result.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=TOOL_NAME_RE.pattern)
+    description: str = Field(default="", max_length=4000)
+    args_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    kind: ToolKind
+    version: int = Field(default=1, ge=1)
+    artifact_digest: str | None = Field(default=None, pattern=r"^sha256:[0-9a-f]{64}$")
+    language: ToolLanguage | None = None
+    # Python: the function called with the arguments dict; its return value is printed.
+    entry_point: str | None = None
+    updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

@@ -3,23 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
-Isolation = Literal["bwrap", "none"]
+from bus_schemas.tool import Isolation, ToolFailure
 
-# Why a run was stopped or refused; None when it ran to its own end.
-Reason = Literal[
-    "timeout",
-    "output_limit",
-    "cpu_limit",
-    "file_size_limit",
-    "workspace_quota",
-    "sandbox_required",
-    "spawn_failed",
-    "invalid_arguments",
-    "unknown_tool",
-    "path_escape",
-]
+Reason = ToolFailure
+__all__ = ["Isolation", "Reason", "RunResult"]
 
 
 @dataclass
