@@ -1,9 +1,11 @@
 """The consume loop: a durable pull consumer that keeps a bounded number of messages in flight.
 
 nats-py's `fetch` waits for a whole batch and does not rebind after a server restart, so this loop
-speaks the pull protocol itself: it keeps pull requests open on its own inbox (one token per
-request, so a status message names the request it ends), hands each message to a task, and
-re-issues pulls on expiry, on missed heartbeats and on reconnect.
+speaks the pull protocol itself: it keeps one pull request open at a time, asking for as many
+messages as it has room for; the server streams them as they arrive, and each goes to its own task.
+A new request goes out when the open one is used up or ended by the server (expiry, status), when
+heartbeats stop, and after a reconnect. Status replies come on `<inbox>.<request token>`, so a late
+status from an old request is told apart from the current one.
 
 Per message: decode and validate; run the handler; ack only after it succeeded. Invalid input is
 terminated with a dead letter and an error line on the session's job log. A handler failure is
@@ -80,7 +82,9 @@ class PullConsumer:
         self.heartbeat_s = heartbeat_s
         self._inbox = bus.nc.new_inbox()
         self._sub: Subscription | None = None
-        self._pulls: dict[str, int] = {}  # request token -> messages still owed
+        # The open pull request: its token and how many messages the server still owes on it.
+        self._pull_token: str | None = None
+        self._owed = 0
         self._next_token = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._last_activity = time.monotonic()
@@ -109,14 +113,16 @@ class PullConsumer:
 
     # --- pulling ------------------------------------------------------------------------------
 
+    def _end_pull(self) -> None:
+        self._pull_token = None
+        self._owed = 0
+
     async def _refill(self) -> None:
         async with self._lock:
-            if self._stopping or not self.bus.connected:
+            if self._stopping or not self.bus.connected or self._pull_token is not None:
                 return
-            owed = sum(self._pulls.values())
-            room = self.max_in_flight - len(self._tasks) - owed
-            # Pull in large steps: one open request streams messages as they arrive.
-            if room < max(1, self.max_in_flight // 2) and not (owed == 0 and room > 0):
+            room = self.max_in_flight - len(self._tasks)
+            if room <= 0:
                 return
             token = str(self._next_token)
             self._next_token += 1
@@ -125,7 +131,7 @@ class PullConsumer:
                 "expires": int(self.pull_expires_s * 1e9),
                 "idle_heartbeat": int(self.heartbeat_s * 1e9),
             }
-            self._pulls[token] = room
+            self._pull_token, self._owed = token, room
             try:
                 await self.bus.nc.publish(
                     f"$JS.API.CONSUMER.MSG.NEXT.{self.spec.stream}.{self.spec.durable}",
@@ -133,14 +139,14 @@ class PullConsumer:
                     reply=f"{self._inbox}.{token}",
                 )
             except (nats.errors.ConnectionClosedError, nats.errors.OutboundBufferLimitError):
-                self._pulls.pop(token, None)
+                self._end_pull()
 
     async def _rebind(self) -> None:
         """After a reconnect the server may have forgotten our pulls (or, with a fresh store, the
         consumer itself): recreate it and pull again."""
         if self._stopping:
             return
-        self._pulls.clear()
+        self._end_pull()
         try:
             await self.bus.ensure_consumer(self.spec)
         except TRANSIENT_ERRORS as exc:
@@ -151,27 +157,27 @@ class PullConsumer:
         while not self._stopping:
             await asyncio.sleep(self.heartbeat_s)
             silent_for = time.monotonic() - self._last_activity
-            if self._pulls and silent_for > 2 * self.heartbeat_s:
+            if self._pull_token is not None and silent_for > 2 * self.heartbeat_s:
                 log.info("consumer %s missed heartbeats; pulling again", self.spec.durable)
-                self._pulls.clear()
+                self._end_pull()
                 self._last_activity = time.monotonic()
-            if not self._pulls:
+            if self._pull_token is None:
                 with contextlib.suppress(*TRANSIENT_ERRORS):
                     await self._rebind()
 
     async def _on_message(self, msg: Msg) -> None:
         self._last_activity = time.monotonic()
-        token = msg.subject.rsplit(".", 1)[-1]
         status = (msg.headers or {}).get("Status")
         if status is not None:
-            if status != "100":  # 100 is a heartbeat; 404/408/409 end the request
-                self._pulls.pop(token, None)
+            # 100 is a heartbeat; 404/408/409 end the request named by the inbox's last token.
+            if status != "100" and msg.subject.rsplit(".", 1)[-1] == self._pull_token:
+                self._end_pull()
                 await self._refill()
             return
-        if token in self._pulls:
-            self._pulls[token] -= 1
-            if self._pulls[token] <= 0:
-                del self._pulls[token]
+        # A data message arrives under its own subject, so it counts against the open request.
+        self._owed -= 1
+        if self._owed <= 0:
+            self._end_pull()
         if self._stopping:
             with contextlib.suppress(*TRANSIENT_ERRORS):
                 await msg.nak()

@@ -1,0 +1,273 @@
+"""`python -m bench.roundtrip`: the chat round trip WebSocket -> edge -> planner -> edge -> WebSocket,
+next to a bare nats-py JetStream round trip (publish -> pull consumer -> publish reply -> receive)
+on the same server, in the same run.
+
+Prints latency p50/p99 (one message at a time), sustained throughput at a steady rate with loss,
+and throughput at saturation, for both paths, and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+import nats
+from nats.js import api
+
+from .stack import running_nats, running_stack
+
+BARE_STREAM = "BENCH_BARE"
+
+
+@dataclass
+class Latency:
+    p50_ms: float
+    p99_ms: float
+
+
+@dataclass
+class Rate:
+    offered: int
+    answered: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+
+    @property
+    def per_second(self) -> float:
+        return self.answered / self.seconds
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# --- the bare baseline ----------------------------------------------------------------------------
+
+
+async def bare_worker(url: str) -> None:
+    """Consume each request, publish a reply to the stream, ack: the least a JetStream service does."""
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def reply(msg: nats.aio.msg.Msg) -> None:
+        await js.publish("bare.rep." + msg.subject.rsplit(".", 1)[1], msg.data)
+        await msg.ack()
+
+    async def on_request(msg: nats.aio.msg.Msg) -> None:
+        # Replies run concurrently, as in our consume loop.
+        task = asyncio.create_task(reply(msg))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    await js.subscribe(
+        "bare.req.*",
+        durable="bare-worker",
+        stream=BARE_STREAM,
+        cb=on_request,
+        manual_ack=True,
+        config=api.ConsumerConfig(max_ack_pending=1000),
+    )
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+
+class BareClient:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.waiting: dict[str, asyncio.Future[float]] = {}
+
+    async def __aenter__(self) -> BareClient:
+        self.nc = await nats.connect(self.url)
+        self.js = self.nc.jetstream()
+
+        async def on_reply(msg: nats.aio.msg.Msg) -> None:
+            future = self.waiting.pop(msg.data.decode(), None)
+            if future is not None and not future.done():
+                future.set_result(time.perf_counter())
+
+        await self.nc.subscribe("bare.rep.*", cb=on_reply)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.nc.close()
+
+    async def send(self) -> float:
+        key = uuid.uuid4().hex
+        future = asyncio.get_running_loop().create_future()
+        self.waiting[key] = future
+        start = time.perf_counter()
+        await self.js.publish(f"bare.req.{key[:8]}", key.encode(), headers={"Nats-Msg-Id": key})
+        return (await asyncio.wait_for(future, 10)) - start
+
+
+# --- the PAGI path -------------------------------------------------------------------------------
+
+
+class ChatClient:
+    """One WebSocket per session, like a browser tab."""
+
+    def __init__(self, url: str, sockets: int) -> None:
+        self.url = url
+        self.count = sockets
+        self.waiting: dict[str, list[asyncio.Future[float]]] = {}
+
+    async def __aenter__(self) -> ChatClient:
+        self.http = aiohttp.ClientSession()
+        ws_url = self.url.replace("http", "ws")
+        self.sockets = [await self.http.ws_connect(f"{ws_url}/ws/chat/bench{i}") for i in range(self.count)]
+        self.readers = [asyncio.create_task(self._read(i, ws)) for i, ws in enumerate(self.sockets)]
+        self.next = 0
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for reader in self.readers:
+            reader.cancel()
+        for ws in self.sockets:
+            await ws.close()
+        await self.http.close()
+
+    async def _read(self, index: int, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            frame = json.loads(msg.data)
+            if frame["type"] == "complete_message":
+                queue = self.waiting.get(frame["session_id"])
+                if queue:
+                    future = queue.pop(0)
+                    if not future.done():
+                        future.set_result(time.perf_counter())
+
+    async def send(self) -> float:
+        index = self.next % self.count
+        self.next += 1
+        session = f"bench-{index}"
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.setdefault(session, []).append(future)
+        start = time.perf_counter()
+        frame = {"session_id": session, "user_id": f"bench{index}", "timestamp": 0, "message": "ping"}
+        await self.sockets[index].send_str(json.dumps(frame))
+        return (await asyncio.wait_for(future, 30)) - start
+
+
+# --- measurements -------------------------------------------------------------------------------
+
+
+async def latency(send: Callable[[], Awaitable[float]], count: int) -> Latency:
+    for _ in range(20):
+        await send()  # warm up
+    samples = [await send() * 1000 for _ in range(count)]
+    return Latency(statistics.median(samples), percentile(samples, 0.99))
+
+
+async def steady(send: Callable[[], Awaitable[float]], rate: int, seconds: float) -> Rate:
+    """Offer `rate` messages a second for `seconds`, each on its own task; count every answer."""
+    interval = 1 / rate
+    tasks = []
+    start = time.perf_counter()
+    for i in range(int(rate * seconds)):
+        delay = start + i * interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(send()))
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    elapsed = time.perf_counter() - start
+    ok = [r * 1000 for r in results if isinstance(r, float)]
+    return Rate(len(tasks), len(ok), elapsed, statistics.median(ok), percentile(ok, 0.99))
+
+
+async def saturation(send: Callable[[], Awaitable[float]], window: int, seconds: float) -> Rate:
+    """Keep `window` messages in flight for `seconds`."""
+    deadline = time.perf_counter() + seconds
+    samples: list[float] = []
+    offered = 0
+
+    async def lane() -> None:
+        nonlocal offered
+        while time.perf_counter() < deadline:
+            offered += 1
+            samples.append(await send() * 1000)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(window)))
+    return Rate(
+        offered, len(samples), time.perf_counter() - start, statistics.median(samples), percentile(samples, 0.99)
+    )
+
+
+async def run(args: argparse.Namespace) -> None:
+    with running_nats() as server:
+        nc = await nats.connect(server.url)
+        await nc.jetstream().add_stream(
+            api.StreamConfig(name=BARE_STREAM, subjects=["bare.>"], storage=api.StorageType.FILE)
+        )
+        await nc.close()
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "bench.roundtrip", "--bare-worker", server.url], stdout=subprocess.PIPE
+        )
+        assert worker.stdout is not None
+        worker.stdout.readline()
+        try:
+            async with BareClient(server.url) as bare:
+                bare_latency = await latency(bare.send, args.count)
+                bare_steady = await steady(bare.send, args.rate, args.seconds)
+                bare_saturation = await saturation(bare.send, args.window, args.seconds)
+        finally:
+            worker.terminate()
+            worker.wait()
+        with running_stack(server) as stack:
+            async with ChatClient(stack.edge_url, args.sockets) as chat:
+                chat_latency = await latency(chat.send, args.count)
+                chat_steady = await steady(chat.send, args.rate, args.seconds)
+                chat_saturation = await saturation(chat.send, args.window, args.seconds)
+
+    print(
+        f"machine: {os.cpu_count()} cores; count={args.count} rate={args.rate}/s seconds={args.seconds} "
+        f"window={args.window} sockets={args.sockets}"
+    )
+    print(f"{'':26}{'bare JetStream':>18}{'PAGI chat (WS)':>18}{'ratio':>8}")
+    rows = [
+        ("latency p50 ms", bare_latency.p50_ms, chat_latency.p50_ms),
+        ("latency p99 ms", bare_latency.p99_ms, chat_latency.p99_ms),
+        (f"steady {args.rate}/s answered/s", bare_steady.per_second, chat_steady.per_second),
+        ("steady p50 ms", bare_steady.p50_ms, chat_steady.p50_ms),
+        ("steady p99 ms", bare_steady.p99_ms, chat_steady.p99_ms),
+        ("saturation msgs/s", bare_saturation.per_second, chat_saturation.per_second),
+        ("saturation p50 ms", bare_saturation.p50_ms, chat_saturation.p50_ms),
+    ]
+    for name, bare_value, chat_value in rows:
+        print(f"{name:26}{bare_value:18.2f}{chat_value:18.2f}{chat_value / bare_value:8.2f}")
+    print(
+        f"steady loss: bare {bare_steady.offered - bare_steady.answered}/{bare_steady.offered}, "
+        f"PAGI {chat_steady.offered - chat_steady.answered}/{chat_steady.offered}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.roundtrip", description=__doc__)
+    parser.add_argument("--count", type=int, default=500, help="sequential messages for latency")
+    parser.add_argument("--rate", type=int, default=500, help="steady offered rate, messages/s")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--window", type=int, default=200, help="messages in flight at saturation")
+    parser.add_argument("--sockets", type=int, default=20, help="WebSocket connections (sessions)")
+    parser.add_argument("--bare-worker", metavar="NATS_URL", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare_worker:
+        asyncio.run(bare_worker(args.bare_worker))
+    else:
+        asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
