@@ -13,15 +13,16 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 import nats
+from nats.aio.msg import Msg
 from nats.js import api
 
 from .stack import running_nats, running_stack
@@ -62,11 +63,11 @@ async def bare_worker(url: str) -> None:
     js = nc.jetstream()
     tasks: set[asyncio.Task[None]] = set()
 
-    async def reply(msg: nats.aio.msg.Msg) -> None:
+    async def reply(msg: Msg) -> None:
         await js.publish("bare.rep." + msg.subject.rsplit(".", 1)[1], msg.data)
         await msg.ack()
 
-    async def on_request(msg: nats.aio.msg.Msg) -> None:
+    async def on_request(msg: Msg) -> None:
         # Replies run concurrently, as in our consume loop.
         task = asyncio.create_task(reply(msg))
         tasks.add(task)
@@ -93,7 +94,7 @@ class BareClient:
         self.nc = await nats.connect(self.url)
         self.js = self.nc.jetstream()
 
-        async def on_reply(msg: nats.aio.msg.Msg) -> None:
+        async def on_reply(msg: Msg) -> None:
             future = self.waiting.pop(msg.data.decode(), None)
             if future is not None and not future.done():
                 future.set_result(time.perf_counter())
@@ -110,7 +111,8 @@ class BareClient:
         self.waiting[key] = future
         start = time.perf_counter()
         await self.js.publish(f"bare.req.{key[:8]}", key.encode(), headers={"Nats-Msg-Id": key})
-        return (await asyncio.wait_for(future, 10)) - start
+        done: float = await asyncio.wait_for(future, 10)
+        return done - start
 
 
 # --- the PAGI path -------------------------------------------------------------------------------
@@ -158,20 +160,21 @@ class ChatClient:
         start = time.perf_counter()
         frame = {"session_id": session, "user_id": f"bench{index}", "timestamp": 0, "message": "ping"}
         await self.sockets[index].send_str(json.dumps(frame))
-        return (await asyncio.wait_for(future, 30)) - start
+        done: float = await asyncio.wait_for(future, 30)
+        return done - start
 
 
 # --- measurements -------------------------------------------------------------------------------
 
 
-async def latency(send: Callable[[], Awaitable[float]], count: int) -> Latency:
+async def latency(send: Callable[[], Coroutine[Any, Any, float]], count: int) -> Latency:
     for _ in range(20):
         await send()  # warm up
     samples = [await send() * 1000 for _ in range(count)]
     return Latency(statistics.median(samples), percentile(samples, 0.99))
 
 
-async def steady(send: Callable[[], Awaitable[float]], rate: int, seconds: float) -> Rate:
+async def steady(send: Callable[[], Coroutine[Any, Any, float]], rate: int, seconds: float) -> Rate:
     """Offer `rate` messages a second for `seconds`, each on its own task; count every answer."""
     interval = 1 / rate
     tasks = []
@@ -187,7 +190,7 @@ async def steady(send: Callable[[], Awaitable[float]], rate: int, seconds: float
     return Rate(len(tasks), len(ok), elapsed, statistics.median(ok), percentile(ok, 0.99))
 
 
-async def saturation(send: Callable[[], Awaitable[float]], window: int, seconds: float) -> Rate:
+async def saturation(send: Callable[[], Coroutine[Any, Any, float]], window: int, seconds: float) -> Rate:
     """Keep `window` messages in flight for `seconds`."""
     deadline = time.perf_counter() + seconds
     samples: list[float] = []
@@ -213,11 +216,11 @@ async def run(args: argparse.Namespace) -> None:
             api.StreamConfig(name=BARE_STREAM, subjects=["bare.>"], storage=api.StorageType.FILE)
         )
         await nc.close()
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "bench.roundtrip", "--bare-worker", server.url], stdout=subprocess.PIPE
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.roundtrip", "--bare-worker", server.url, stdout=asyncio.subprocess.PIPE
         )
         assert worker.stdout is not None
-        worker.stdout.readline()
+        await worker.stdout.readline()
         try:
             async with BareClient(server.url) as bare:
                 bare_latency = await latency(bare.send, args.count)
@@ -225,7 +228,7 @@ async def run(args: argparse.Namespace) -> None:
                 bare_saturation = await saturation(bare.send, args.window, args.seconds)
         finally:
             worker.terminate()
-            worker.wait()
+            await worker.wait()
         with running_stack(server) as stack:
             async with ChatClient(stack.edge_url, args.sockets) as chat:
                 chat_latency = await latency(chat.send, args.count)
