@@ -42,7 +42,8 @@ function onFrame(frame) {
     activity.textContent = frame.latency_ms != null ? `answered in ${Math.round(frame.latency_ms)} ms` : "";
   } else if (frame.type === "status_update") {
     if (frame.status === "error") show(frame.details || "error", "error");
-    else activity.textContent = `${frame.status}${frame.details ? ": " + frame.details : ""}`;
+    // The answer itself says the job completed (and how fast); keep that line.
+    else if (frame.status !== "completed") activity.textContent = `${frame.status}${frame.details ? ": " + frame.details : ""}`;
   }
 }
 
