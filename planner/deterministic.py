@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
-from bus_schemas import Action, ActionResponse
+from bus_schemas import ActionResponse
 
-
-@dataclass(frozen=True)
-class Decision:
-    action: Action
-    # What was decided, as text: the LLM's raw reply, or the deterministic rule that fired.
-    raw: str
+from .decision import Decision
 
 
 def decide(message: str, twin_id: str) -> Decision:

@@ -1,0 +1,16 @@
+"""A planner decision: the typed action, and the raw text it came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bus_schemas import Action
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    # What was decided, as text: the LLM's raw reply, or the deterministic rule that fired.
+    raw: str
+    # 'deterministic' or 'llm:<provider>/<model>'
+    decided_by: str = "deterministic"
