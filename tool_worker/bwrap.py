@@ -87,6 +87,9 @@ def bwrap_argv(
     args = [
         bwrap,
         "--unshare-all",  # user, pid, net, ipc, uts, cgroup: no network at all
+        # The tool is pid 1 of its namespace, so bwrap waits for it directly: with bwrap's own init the
+        # exited init is orphaned to the host's pid 1, and unreaped zombies count against RLIMIT_NPROC.
+        "--as-pid-1",
         "--uid",
         str(INNER_ID),
         "--gid",
