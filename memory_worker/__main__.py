@@ -12,14 +12,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from bus_schemas import Envelope
+from bus_schemas import Envelope, streams
 from bus_schemas.memory import MemoryQuery, MemoryStore
-from bus_schemas.streams import MEMORY_WORKER
+from bus_schemas.streams import MEMORY_WORKER, ConsumerSpec
 from pagi.bus import Bus
 from pagi.consume import Delivery, Handler, Reject
 from pagi.service import Route, RouteFactory, run_service
 
 from .errors import MemoryError_
+from .on_index import handle_index
 from .on_query import handle_query
 from .on_store import handle_store
 from .worker import MemoryWorker
@@ -39,9 +40,22 @@ def make_handler(worker: MemoryWorker) -> Handler:
     return handle
 
 
-def routes_for(worker: MemoryWorker) -> Sequence[Route]:
+def make_index_handler(worker: MemoryWorker) -> Handler:
+    async def handle(event: Envelope[Any], delivery: Delivery) -> None:
+        await handle_index(worker, event, delivery)
+
+    return handle
+
+
+def routes_for(worker: MemoryWorker, index_spec: ConsumerSpec | None = None) -> Sequence[Route]:
     # Embedding a batch and writing it is CPU work on one thread: a few in flight is plenty.
-    return [Route(MEMORY_WORKER, make_handler(worker), max_in_flight=16)]
+    routes = [Route(MEMORY_WORKER, make_handler(worker), max_in_flight=16)]
+    # Global search indexes chat.in, chat.out and job.log through a consumer of its own; it runs
+    # once the contract defines that consumer (bus_schemas.streams.MEMORY_INDEX).
+    index_spec = index_spec or getattr(streams, "MEMORY_INDEX", None)
+    if index_spec is not None and worker.events is not None:
+        routes.append(Route(index_spec, make_index_handler(worker), max_in_flight=64))
+    return routes
 
 
 def make_routes() -> RouteFactory:
@@ -51,7 +65,7 @@ def make_routes() -> RouteFactory:
         except MemoryError_ as exc:
             log.error("memory worker cannot start: %s", exc)
             sys.exit(f"memory_worker: {exc}")
-        atexit.register(worker.memory.close)
+        atexit.register(worker.close_sync)
         log.info("memory store: %s; embeddings: %s", worker.memory.store.location, worker.memory.embedder.name)
         return routes_for(worker)
 

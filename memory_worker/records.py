@@ -95,6 +95,9 @@ class SearchQuery:
     namespace: str
     kbs: tuple[str, ...]
     limit: int
+    # Global search: rank by keywords alone, and filter on metadata fields (key, value).
+    keyword_only: bool = False
+    match: tuple[tuple[str, str], ...] = ()
 
     @property
     def scopes(self) -> tuple[str, ...]:

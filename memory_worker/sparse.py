@@ -11,7 +11,10 @@ from __future__ import annotations
 import re
 import zlib
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
+from typing import Final
 
 # A word, optionally joined to more words by the punctuation identifiers are made of.
 _TOKEN = re.compile(r"\w+(?:[.\-:/@]\w+)*", re.UNICODE)
@@ -63,6 +66,29 @@ def tokens(text: str) -> list[str]:
     return out
 
 
+# Prefix terms for search-as-you-type: "^dep" matches deploy, deployment, depends.
+PREFIX_MIN: Final = 2
+PREFIX_MAX: Final = 16
+_PREFIX_TOKENS_MAX: Final = 2000
+
+
+def _raw_terms(text: str) -> Iterator[str]:
+    """Unstemmed lower-case words and whole identifiers: what a person types."""
+    for match in _TOKEN.finditer(text.lower()):
+        whole = match.group(0)
+        parts = [p for p in _PART.split(whole) if p]
+        if len(parts) > 1:
+            yield whole
+        yield from parts
+
+
+def prefix_tokens(text: str) -> list[str]:
+    out: list[str] = []
+    for term in islice(_raw_terms(text), _PREFIX_TOKENS_MAX):
+        out.extend("^" + term[:n] for n in range(PREFIX_MIN, min(len(term), PREFIX_MAX) + 1))
+    return out
+
+
 def _index(token: str) -> int:
     return zlib.crc32(token.encode("utf-8"))
 
@@ -72,20 +98,40 @@ def _to_sparse(weights: dict[int, float]) -> Sparse:
     return Sparse(indices=[i for i, _ in ordered], values=[v for _, v in ordered])
 
 
-def encode_document(text: str) -> Sparse:
+def encode_document(text: str, prefixes: bool = False) -> Sparse:
     toks = tokens(text)
     if not toks:
         return Sparse(indices=[], values=[])
     norm = K1 * (1.0 - B + B * len(toks) / AVG_LEN)
+    counts = Counter(toks)
+    if prefixes:
+        # Prefix terms count once per word, so long words do not outweigh short ones.
+        counts.update(set(prefix_tokens(text)))
     weights: dict[int, float] = {}
-    for token, tf in Counter(toks).items():
+    for token, tf in counts.items():
         idx = _index(token)
         weights[idx] = weights.get(idx, 0.0) + tf * (K1 + 1.0) / (tf + norm)
     return _to_sparse(weights)
 
 
-def encode_query(text: str) -> Sparse:
+def encode_query(text: str, prefix_last: bool = False) -> Sparse:
+    """Query terms, each weight 1. With ``prefix_last`` the last word typed so far matches as a
+    prefix (search-as-you-type); the words before it match whole."""
     weights: dict[int, float] = {}
+    if prefix_last:
+        raw = text.lower()
+        last = _TOKEN.search(raw[::-1])
+        if last is not None and raw.rstrip() == raw:
+            word = last.group(0)[::-1]
+            head = raw[: len(raw) - last.end()]
+            for token in tokens(head):
+                weights[_index(token)] = 1.0
+            if len(word) >= PREFIX_MIN:
+                weights[_index("^" + word[:PREFIX_MAX])] = 1.0
+            else:
+                for token in tokens(word):
+                    weights[_index(token)] = 1.0
+            return _to_sparse(weights)
     for token in tokens(text):
         weights[_index(token)] = 1.0
     return _to_sparse(weights)

@@ -43,6 +43,7 @@ def _search_filter(query: SearchQuery) -> qe.Filter:
     must: list[Any] = [qe.FieldCondition(key=TENANT_FIELD, match=_match(query.scopes))]
     if query.kb_condition:
         must.append(qe.FieldCondition(key=KB_FIELD, match=_match(query.kb_condition)))
+    must += [qe.FieldCondition(key=f"metadata.{key}", match=qe.MatchValue(value)) for key, value in query.match]
     return qe.Filter(must=must)
 
 
@@ -116,7 +117,12 @@ class EdgeStore:
     def search(self, query: SearchQuery) -> list[Hit]:
         flt = _search_filter(query)
         dense = qe.Query.Nearest(query.dense.tolist(), using=DENSE)
-        if query.sparse.indices:
+        if query.keyword_only:
+            if not query.sparse.indices:
+                return []
+            keywords = qe.Query.Nearest(_sparse(query.sparse), using=KEYWORDS)
+            request = qe.QueryRequest(limit=query.limit, query=keywords, filter=flt, with_payload=True)
+        elif query.sparse.indices:
             depth = self._fusion.prefetch_limit(query.limit)
             request = qe.QueryRequest(
                 limit=query.limit,

@@ -46,6 +46,9 @@ def _search_filter(query: SearchQuery) -> models.Filter:
     must: list[models.Condition] = [models.FieldCondition(key=TENANT_FIELD, match=_match(query.scopes))]
     if query.kb_condition:
         must.append(models.FieldCondition(key=KB_FIELD, match=_match(query.kb_condition)))
+    must += [
+        models.FieldCondition(key=f"metadata.{key}", match=models.MatchValue(value=value)) for key, value in query.match
+    ]
     return models.Filter(must=must)
 
 
@@ -139,6 +142,17 @@ class QdrantStore:
         dense = query.dense.tolist()
 
         def run() -> list[models.ScoredPoint]:
+            if query.keyword_only:
+                if not query.sparse.indices:
+                    return []
+                return self._client.query_points(
+                    self._collection,
+                    query=_sparse(query.sparse),
+                    using=KEYWORDS,
+                    query_filter=flt,
+                    limit=query.limit,
+                    with_payload=True,
+                ).points
             if not query.sparse.indices:
                 return self._client.query_points(
                     self._collection, query=dense, using=DENSE, query_filter=flt, limit=query.limit, with_payload=True

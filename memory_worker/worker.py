@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
 from .config import MemorySettings
+from .events_index import EventIndex, open_event_index
 from .memory import Memory, open_memory
 
 P = ParamSpec("P")
@@ -20,24 +21,32 @@ T = TypeVar("T")
 
 
 class MemoryWorker:
-    def __init__(self, memory: Memory, executor: ThreadPoolExecutor) -> None:
+    def __init__(self, memory: Memory, executor: ThreadPoolExecutor, events: EventIndex | None = None) -> None:
         self.memory = memory
+        self.events = events
         self._executor = executor
 
     @classmethod
     async def open(cls, settings: MemorySettings | None = None) -> MemoryWorker:
+        settings = settings or MemorySettings()
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memory")
         loop = asyncio.get_running_loop()
         try:
             memory = await loop.run_in_executor(executor, open_memory, settings)
+            events = await loop.run_in_executor(executor, open_event_index, settings)
         except BaseException:
             executor.shutdown(wait=False)
             raise
-        return cls(memory, executor)
+        return cls(memory, executor, events)
+
+    def close_sync(self) -> None:
+        self.memory.close()
+        if self.events is not None:
+            self.events.close()
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
 
     async def close(self) -> None:
-        await self.run(self.memory.close)
+        await self.run(self.close_sync)
         self._executor.shutdown(wait=True)
