@@ -19,12 +19,14 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from memory_worker.embedding import Embedder, load_embedder
 from memory_worker.evaluation import evaluate, load_into, load_set
+from memory_worker.events_index import DENSE_DIM, EventIndex, IndexedEvent
 from memory_worker.ingest import batches
 from memory_worker.memory import Memory, NewMemory
 from memory_worker.records import SEARCHABLE_KBS, SearchQuery
@@ -163,6 +165,27 @@ def main() -> None:
             f"{len(labelled.queries)} queries"
         )
 
+        events = EventIndex(EdgeStore(Path(tmp) / "events", DENSE_DIM))
+        now = datetime.now(UTC)
+        lines = [
+            IndexedEvent(f"ev-{i}", "log" if i % 3 else "message", m.text[:160], f"s-{i % 50}", now, level="info")
+            for i, m in enumerate(target)
+        ]
+        start = time.perf_counter()
+        for chunk in range(0, len(lines), 500):
+            events.add(lines[chunk : chunk + 500])
+        index_rate = len(lines) / (time.perf_counter() - start)
+        typed = [w[:n] for w in ("restore", "gateway", "10.42.3", "host-123", "e00123") for n in range(2, len(w) + 1)]
+        keystroke_ms: list[float] = []
+        for text in typed * 10:
+            start = time.perf_counter()
+            events.search(text)
+            keystroke_ms.append((time.perf_counter() - start) * 1e3)
+        print(
+            f"global search: {len(lines):,} lines indexed at {index_rate:,.0f} lines/s; "
+            f"search per keystroke ({len(keystroke_ms)}): {ms(keystroke_ms)}"
+        )
+        events.close()
         if args.compare_local:
             local = QdrantStore("bench", embedder.dim, location=":memory:")
             local_memory = Memory(local, embedder)
