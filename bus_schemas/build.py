@@ -9,7 +9,9 @@ from pydantic import Field
 from .envelope import Body
 from .limits import MAX_TEXT_CHARS
 
-BuildFailure = Literal["invalid_name", "queue_full", "timeout", "compile_error", "unavailable", "interrupted"]
+BuildFailure = Literal[
+    "invalid_name", "invalid_schema", "queue_full", "timeout", "compile_error", "unavailable", "interrupted"
+]
 
 
 class BuildRequest(Body):

@@ -28,11 +28,11 @@ VectorQuery = Callable[[VectorQueryArgs], Awaitable[RunResult]]
 # Imports a built Python tool from its file, calls the entry point with the JSON arguments from stdin,
 # and prints the return value (strings as they are, anything else as JSON).
 PY_TOOL_RUNNER = r"""
-import importlib.util, json, sys
+import importlib.machinery, importlib.util, json, sys
 path, entry = sys.argv[1], sys.argv[2]
-spec = importlib.util.spec_from_file_location("pagi_tool", path)
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
+loader = importlib.machinery.SourceFileLoader("pagi_tool", path)
+module = importlib.util.module_from_spec(importlib.util.spec_from_loader("pagi_tool", loader))
+loader.exec_module(module)
 args = json.loads(sys.stdin.read() or "{}")
 out = getattr(module, entry)(args)
 if out is not None:
