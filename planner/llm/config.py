@@ -1,0 +1,143 @@
+"""Which provider a twin talks to, and how: a validated, secret-safe configuration."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from .errors import LLMConfigError
+from .presets import PRESETS, Family, preset
+
+# The order providers are picked in when LLM_PROVIDER is not set.
+AUTO_ORDER = ("openrouter", "openai", "anthropic", "gemini", "deepseek", "mistral", "grok", "llama")
+
+
+class ProviderConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: str = Field(min_length=1, description="preset name, e.g. 'openrouter', 'ollama'")
+    family: Family
+    model: str = Field(min_length=1)
+    api_key: SecretStr | None = None
+    base_url: str = Field(min_length=1)
+    json_mode: bool = True
+    temperature: float = Field(default=0.2, ge=0.0, le=1.5)
+    max_tokens: int = Field(default=2048, ge=1, le=1_000_000)
+    timeout_s: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    backoff_base_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=8.0, ge=0)
+    # A Retry-After longer than this is not waited for: the call fails at once with the 429.
+    retry_after_max_s: float = Field(default=30.0, ge=0)
+    extra_headers: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _base_url_has_scheme(self) -> ProviderConfig:
+        if not self.base_url.startswith(("http://", "https://")):
+            raise ValueError("base_url must start with http:// or https://")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+    def secret(self) -> str:
+        return self.api_key.get_secret_value() if self.api_key is not None else ""
+
+
+def config_for(
+    provider: str,
+    *,
+    model: str | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    env: Mapping[str, str] | None = None,
+    **settings: object,
+) -> ProviderConfig:
+    """A config for a named preset (a twin's provider): blanks are filled from the preset and the
+    environment (the preset's key variable, then LLM_API_KEY). `settings` are other ProviderConfig
+    fields (temperature, max_tokens, timeout_s, ...)."""
+    env = os.environ if env is None else env
+    found = preset(provider)
+    if found is None:
+        known = ", ".join(sorted(PRESETS))
+        raise LLMConfigError(f"unknown LLM provider {provider!r} (known: {known}, or 'mock')")
+    key = api_key or (env.get(found.key_env, "") if found.key_env else "") or env.get("LLM_API_KEY", "")
+    if found.key_required and not key:
+        raise LLMConfigError(f"LLM provider {found.name!r} needs an API key: set {found.key_env} (or LLM_API_KEY)")
+    chosen_model = model or found.default_model
+    if not chosen_model:
+        raise LLMConfigError(f"LLM provider {found.name!r} has no default model: set LLM_MODEL")
+    url = (base_url or found.base_url).rstrip("/")
+    if not url:
+        raise LLMConfigError(f"LLM provider {found.name!r} needs a base URL: set LLM_BASE_URL")
+    fields: dict[str, object] = {
+        "provider": found.name,
+        "family": found.family,
+        "model": chosen_model,
+        "api_key": SecretStr(key) if key else None,
+        "base_url": url,
+        "json_mode": found.json_mode,
+        "extra_headers": dict(found.extra_headers),
+    }
+    fields.update(settings)
+    try:
+        return ProviderConfig.model_validate(fields)
+    except ValueError as error:
+        # pydantic's message may echo input values; say which fields failed, not what they held.
+        raise LLMConfigError(f"invalid LLM settings for {found.name!r}: {_fields_of(error)}") from None
+
+
+def provider_config_from_env(env: Mapping[str, str] | None = None) -> ProviderConfig | None:
+    """The default provider from the environment, or None: use the deterministic planner."""
+    env = os.environ if env is None else env
+    name = env.get("LLM_PROVIDER", "").strip().lower()
+    if name == "mock":
+        return None
+    if not name:
+        name = _auto_detect(env)
+        if not name:
+            return None
+    settings: dict[str, object] = {}
+    for variable, field_name in _NUMERIC_SETTINGS.items():
+        value = env.get(variable, "").strip()
+        if value:
+            settings[field_name] = value
+    json_mode = env.get("LLM_JSON_MODE", "").strip().lower()
+    if json_mode:
+        settings["json_mode"] = json_mode in {"1", "true", "yes", "on"}
+    return config_for(
+        name,
+        model=env.get("LLM_MODEL", "").strip() or None,
+        api_key=env.get("LLM_API_KEY", "").strip() or None,
+        base_url=env.get("LLM_BASE_URL", "").strip() or None,
+        env=env,
+        **settings,
+    )
+
+
+_NUMERIC_SETTINGS = {
+    "LLM_TEMPERATURE": "temperature",
+    "LLM_MAX_TOKENS": "max_tokens",
+    "LLM_TIMEOUT_S": "timeout_s",
+    "LLM_MAX_ATTEMPTS": "max_attempts",
+}
+
+
+def _auto_detect(env: Mapping[str, str]) -> str:
+    for name in AUTO_ORDER:
+        key_env = PRESETS[name].key_env
+        if key_env and env.get(key_env, "").strip():
+            return name
+    if env.get("LLM_BASE_URL", "").strip():
+        return "openai-compatible"
+    return ""
+
+
+def _fields_of(error: ValueError) -> str:
+    errors = getattr(error, "errors", None)
+    if callable(errors):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in errors())
+    return "invalid value"

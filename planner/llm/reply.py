@@ -1,0 +1,62 @@
+"""A model's reply text → a validated action, or the reason it is not one."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection
+
+from pydantic import ValidationError
+
+from bus_schemas import Action
+
+from .instructions import ACTION_ADAPTER
+
+_FENCED = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\r?\n?(.*?)\r?\n?[ \t]*```", re.DOTALL)
+MAX_REASON_ERRORS = 5
+
+
+class InvalidReply(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def json_text(reply: str) -> str:
+    """The JSON object inside a reply: as is, inside ```json fences, or between the first `{` and the last `}`."""
+    text = reply.strip()
+    if text.startswith("{"):
+        return text
+    fenced = _FENCED.search(text)
+    if fenced and fenced.group(1).strip().startswith("{"):
+        return fenced.group(1).strip()
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        return text[start : end + 1]
+    return text
+
+
+def parse_action(reply: str, allowed: Collection[str] | None = None) -> Action:
+    text = json_text(reply)
+    if not text:
+        raise InvalidReply("the reply was empty")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidReply(f"not valid JSON ({error.msg} at line {error.lineno} column {error.colno})") from None
+    if not isinstance(data, dict):
+        raise InvalidReply(f"expected a JSON object, got a JSON {type(data).__name__}")
+    try:
+        action = ACTION_ADAPTER.validate_python(data)
+    except ValidationError as error:
+        problems = [
+            f"{'.'.join(str(part) for part in e['loc']) or 'reply'}: {e['msg']}"
+            for e in error.errors(include_url=False, include_input=False)
+        ]
+        more = f" (and {len(problems) - MAX_REASON_ERRORS} more)" if len(problems) > MAX_REASON_ERRORS else ""
+        raise InvalidReply(
+            "does not match the action schema: " + "; ".join(problems[:MAX_REASON_ERRORS]) + more
+        ) from None
+    if allowed is not None and action.action_type not in allowed:
+        raise InvalidReply(f"{action.action_type} is not allowed here (allowed: {', '.join(sorted(allowed))})")
+    return action
