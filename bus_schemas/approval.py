@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .actions import Action
 from .envelope import Body
 
+ApprovalKind = Literal["memory", "tool", "build", "self_improve"]
+ApprovalState = Literal["pending", "approved", "denied", "expired", "cancelled"]
+
 
 class ApprovalRequest(Body):
     approval_id: str = Field(min_length=1, max_length=64)
+    kind: ApprovalKind
     action: Action
+    # What exactly would run, for a person: tool and arguments, the query, the code, the prompt diff.
+    summary: str = Field(max_length=64_000)
     reason: str = Field(max_length=4000)
     policy: str = Field(max_length=200, description="which policy asks for this approval")
-    expires_at: datetime | None = None
+    expires_at: datetime
 
 
 class ApprovalDecision(Body):
@@ -23,4 +30,30 @@ class ApprovalDecision(Body):
     approved: bool
     decided_by: str = Field(min_length=1, max_length=128)
     reason: str | None = Field(default=None, max_length=4000)
-    always_allow: bool = False
+    # "Always allow this tool for this twin" (tool approvals only); revocable in the twin's policy.
+    always: bool = False
+
+
+class ApprovalRecord(BaseModel):
+    """The approval as kept in KV (`pagi_approvals`, key `<session>.<approval_id>`), surviving restarts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    approval_id: str
+    session_id: str
+    job_id: str
+    twin_id: str
+    step: int
+    kind: ApprovalKind
+    action: Action
+    summary: str
+    reason: str
+    policy: str
+    created_at: datetime
+    expires_at: datetime
+    state: ApprovalState = "pending"
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+    # The id of the decision event that settled it: a redelivery of that same event is recognised.
+    decision_event_id: str | None = None

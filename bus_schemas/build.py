@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from .envelope import Body
 from .limits import MAX_TEXT_CHARS
@@ -38,3 +39,14 @@ class BuildResult(Body):
     error: str | None = None
     # Why a build did not succeed, for callers that branch on it.
     reason: BuildFailure | None = None
+
+
+class BuildRunRecord(BaseModel):
+    """KV `pagi_done`, key `build.<request_id>`: claimed before a build starts, completed with its result."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state: Literal["running", "done"]
+    result: BuildResult | None = None
+    worker: str = ""
+    updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

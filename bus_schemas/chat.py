@@ -2,14 +2,53 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from .envelope import Body
 from .limits import MAX_MESSAGE_CHARS, MAX_TEXT_CHARS
 
-IssuedCommand = Literal["show_memory_page", "execute_tool", "prompt_for_config"]
+
+class ShowMemoryPage(Body):
+    command: Literal["show_memory_page"] = "show_memory_page"
+    query: str
+    memory_id: str | None = None
+    approval_id: str | None = None
+
+
+class ExecuteTool(Body):
+    command: Literal["execute_tool"] = "execute_tool"
+    tool_name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    approval_id: str | None = None
+
+
+class PromptForConfig(Body):
+    command: Literal["prompt_for_config"] = "prompt_for_config"
+    config_key: str
+    prompt: str
+    approval_id: str | None = None
+
+
+class BuildToolCommand(Body):
+    command: Literal["build_tool"] = "build_tool"
+    tool_name: str
+    language: str
+    approval_id: str | None = None
+
+
+class SelfImproveCommand(Body):
+    command: Literal["self_improve"] = "self_improve"
+    diff: str
+    approval_id: str | None = None
+
+
+# The seed's UI commands, tagged by `command`.
+IssuedCommand = Annotated[
+    ShowMemoryPage | ExecuteTool | PromptForConfig | BuildToolCommand | SelfImproveCommand,
+    Field(discriminator="command"),
+]
 
 
 class ChatIn(Body):
@@ -33,7 +72,7 @@ class ChatOut(Body):
     content: str = Field(max_length=MAX_TEXT_CHARS)
     is_final: bool = True
     actions_taken: list[str] = Field(default_factory=list)
-    status: Literal["completed", "failed", "awaiting_approval"] = "completed"
+    status: Literal["completed", "failed", "cancelled", "awaiting_approval"] = "completed"
     issued_command: IssuedCommand | None = None
     raw_orchestrator_decision: str | None = None
     source_memories: list[SourceMemory] = Field(default_factory=list)

@@ -7,14 +7,14 @@ from typing import Literal
 from pydantic import Field
 
 from .envelope import Body
+from .jobs import JobState
 
 LogLevel = Literal["plan", "tool", "memory", "error", "warn", "info"]
-JobStatus = Literal["queued", "running", "awaiting_approval", "completed", "failed"]
 
 
 class JobLog(Body):
     level: LogLevel
     message: str = Field(max_length=16_000)
     service: str = Field(max_length=64)
-    status: JobStatus | None = None
+    status: JobState | None = None
     progress: float | None = Field(default=None, ge=0.0, le=1.0)

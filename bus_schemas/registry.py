@@ -12,6 +12,7 @@ from .chat import ChatIn, ChatOut
 from .envelope import Body, Envelope
 from .errors import DeadLetter
 from .joblog import JobLog
+from .jobs import JobCancel
 from .memory import MemoryQuery, MemoryResult, MemoryStore
 from .telemetry import TelemetrySample
 from .tool import ToolResult, ToolRun
@@ -32,6 +33,7 @@ EVENT_BODIES: Final[dict[str, type[Body]]] = {
     s.BUILD_REQ: BuildRequest,
     s.BUILD_RESULT: BuildResult,
     s.JOB_LOG: JobLog,
+    s.JOB_CANCEL: JobCancel,
     s.TELEMETRY_HOST: TelemetrySample,
     DEAD_LETTER: DeadLetter,
 }

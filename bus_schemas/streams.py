@@ -77,7 +77,8 @@ PLANNER_CHAT_IN: Final = ConsumerSpec(
     # The bare `chat.in` is accepted for hand-typed commands.
     filter_subjects=(s.CHAT_IN, s.all_sessions(s.CHAT_IN)),
 )
-PLANNER_APPROVALS: Final = _consumer("planner-approve-decision", s.APPROVE_DECISION)
+# Human decisions about running jobs: approvals and cancellations.
+PLANNER_CONTROL: Final = _consumer("planner-control", s.APPROVE_DECISION, s.JOB_CANCEL)
 PLANNER_RESULTS: Final = _consumer("planner-results", s.MEMORY_RESULT, s.TOOL_RESULT, s.BUILD_RESULT)
 MEMORY_WORKER: Final = _consumer("memory-worker", s.MEMORY_QUERY, s.MEMORY_STORE)
 TOOL_WORKER: Final = _consumer("tool-worker", s.TOOL_RUN, ack_wait_s=60.0)
@@ -88,9 +89,10 @@ APPROVALS: Final = KVSpec("pagi_approvals", "pending and decided approvals", his
 PROMPTS: Final = KVSpec("pagi_prompts", "system prompt versions per twin", history=64)
 TOOLS: Final = KVSpec("pagi_tools", "tool registry: schema, kind, version, artifact digest")
 SESSIONS: Final = KVSpec("pagi_sessions", "session owner and metadata")
+JOBS: Final = KVSpec("pagi_jobs", "job state: status, steps, what it waits for", ttl_s=30 * 24 * 3600.0)
 DONE: Final = KVSpec("pagi_done", "side effects already performed, by request id", ttl_s=7 * 24 * 3600.0)
 
-KV_BUCKETS: Final = (TWINS, APPROVALS, PROMPTS, TOOLS, SESSIONS, DONE)
+KV_BUCKETS: Final = (TWINS, APPROVALS, PROMPTS, TOOLS, SESSIONS, JOBS, DONE)
 
 ARTIFACTS: Final = ObjectStoreSpec("pagi_artifacts", "built tool artifacts, addressed by digest")
 OBJECT_STORES: Final = (ARTIFACTS,)

@@ -22,6 +22,7 @@ TOOL_RESULT: Final = "tool.result"
 BUILD_REQ: Final = "build.req"
 BUILD_RESULT: Final = "build.result"
 JOB_LOG: Final = "job.log"
+JOB_CANCEL: Final = "job.cancel"
 TELEMETRY_HOST: Final = "telemetry.host"
 # Dead letters keep the original event type as their middle tokens: dlq.chat.in.<session>.
 DEAD_LETTER_PREFIX: Final = "dlq"
@@ -41,6 +42,7 @@ SESSION_EVENT_TYPES: Final = (
     BUILD_REQ,
     BUILD_RESULT,
     JOB_LOG,
+    JOB_CANCEL,
 )
 
 

@@ -79,3 +79,30 @@ class ToolRecord(BaseModel):
     # Python: the function called with the arguments dict; its return value is printed.
     entry_point: str | None = None
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class ToolRunRecord(BaseModel):
+    """KV `pagi_done`, key `tool.<request_id>`: claimed before a tool runs, completed with its result,
+    so a redelivered tool.run never runs the tool a second time."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    state: Literal["running", "done"]
+    result: ToolResult | None = None
+    worker: str = ""
+    updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+# KV `pagi_tools`, this key: the tool worker's sandbox status, for /health. Not a tool name (TOOL_NAME_RE).
+SANDBOX_STATUS_KEY: Final = "_sandbox"
+
+
+class SandboxStatus(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    isolation: Isolation
+    require_sandbox: bool
+    # Set when isolation is not bwrap: why, in words a person can act on.
+    warning: str | None = None
+    host: str = ""
+    updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

@@ -1,7 +1,9 @@
-"""The browser-facing shapes: the seed's chat WebSocket protocol and `POST /v1/chat`."""
+"""The browser-facing shapes: the seed's chat WebSocket protocol, `POST /v1/chat`, and the live streams
+(session events and telemetry over SSE and the WebSocket, with stream sequences for resuming)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -9,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .chat import IssuedCommand, SourceMemory
 from .limits import MAX_MESSAGE_CHARS
 from .subjects import TOKEN_RE
+from .telemetry import TelemetrySample
 
 SESSION_PATTERN = TOKEN_RE.pattern
 
@@ -24,6 +27,19 @@ class WsClientMessage(Frame):
     message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
     twin_id: str | None = Field(default=None, max_length=64)
     namespace: str | None = Field(default=None, max_length=64)
+    type: Literal["message"] | None = None
+    # Follow the session from after this stream sequence (replaying what was missed) before sending.
+    resume_from: int | None = Field(default=None, ge=0)
+
+
+class WsResume(Frame):
+    """Follow a session without sending a message: replay the events after `resume_from` (every
+    stored event with 0), then live; without `resume_from`, live from now on."""
+
+    type: Literal["resume"]
+    session_id: str = Field(pattern=SESSION_PATTERN)
+    user_id: str = Field(min_length=1, max_length=128)
+    resume_from: int | None = Field(default=None, ge=0)
 
 
 class CompleteMessage(Frame):
@@ -37,6 +53,7 @@ class CompleteMessage(Frame):
     raw_orchestrator_decision: str | None = None
     session_id: str
     job_id: str | None = None
+    seq: int | None = None
 
 
 class MessageChunk(Frame):
@@ -46,6 +63,7 @@ class MessageChunk(Frame):
     is_final: bool = False
     session_id: str
     job_id: str | None = None
+    seq: int | None = None
 
 
 class StatusUpdate(Frame):
@@ -54,6 +72,8 @@ class StatusUpdate(Frame):
     details: str | None = None
     session_id: str | None = None
     job_id: str | None = None
+    # The stream sequence of the event behind this update; None for the edge's own notices.
+    seq: int | None = None
 
 
 class ChatRequest(Frame):
@@ -76,3 +96,61 @@ class ChatResponse(Frame):
 class ErrorResponse(Frame):
     error: str
     details: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class EventFrame(Frame):
+    """Any event of a session as a client sees it; `seq` is its stream sequence, the resume point."""
+
+    type: Literal["event"] = "event"
+    seq: int
+    event_type: str
+    id: str
+    ts: datetime
+    session_id: str
+    job_id: str | None = None
+    causation_id: str | None = None
+    twin_id: str | None = None
+    body: dict[str, Any]
+
+
+class CaughtUp(Frame):
+    """SSE `caught_up`: the replay is over; what follows is live."""
+
+    replayed: int
+    last_seq: int
+
+
+class StreamClosing(Frame):
+    """SSE `closing`: the edge ends this stream; reconnect with Last-Event-ID to resume."""
+
+    reason: str
+
+
+class MetricsFrame(Frame):
+    """SSE `metrics`: one host's sample; `seq` is its sequence in the telemetry stream."""
+
+    seq: int
+    host_id: str
+    ts: datetime
+    sample: TelemetrySample
+
+
+class HostSeen(Frame):
+    host_id: str
+    last_seen: datetime
+    silent: bool
+
+
+class HostsFrame(Frame):
+    """SSE `hosts` (a host appeared or went silent) and `GET /v1/telemetry/hosts`."""
+
+    hosts: list[HostSeen]
+    changed: str | None = None
+    change: Literal["appeared", "silent"] | None = None
+
+
+class SessionRecord(Frame):
+    """The `pagi_sessions` KV value, keyed by session id: who owns the session."""
+
+    owner: str = Field(min_length=1, max_length=128)
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

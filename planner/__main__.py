@@ -1,19 +1,67 @@
-"""`python -m planner`: consumes chat.in and drives each job to its answer."""
+"""`python -m planner`: decides every job step, asks for approvals, drives jobs to their answer."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
-from bus_schemas.streams import PLANNER_CHAT_IN
+from bus_schemas.streams import PLANNER_CHAT_IN, PLANNER_CONTROL, PLANNER_RESULTS
 from pagi.bus import Bus
 from pagi.service import Route, run_service
 
-from .chat_in import handle_chat_in
+from .approvals import ApprovalStore
+from .chat_in import ChatInHandler
+from .control import ControlHandler
+from .decider import decide
+from .jobs import JobStore
+from .loop import Planner
+from .results import ResultHandler
+from .settings import PlannerSettings
+from .sweeper import Sweeper
+from .twins import PromptStore, TwinStore
+
+
+async def build_planner(bus: Bus, settings: PlannerSettings) -> Planner:
+    twins = await TwinStore.open(bus)
+    await twins.ensure_default()
+    return Planner(
+        bus=bus,
+        jobs=await JobStore.open(bus),
+        approvals=await ApprovalStore.open(bus),
+        twins=twins,
+        prompts=await PromptStore.open(bus),
+        decide=decide,
+        memory_namespace=settings.memory_namespace,
+    )
+
+
+class PlannerService:
+    """Routes and the sweeper of one planner process, sharing one Planner."""
+
+    def __init__(self, settings: PlannerSettings | None = None) -> None:
+        self.settings = settings or PlannerSettings()
+        self.sweeper: Sweeper | None = None
+
+    async def routes(self, bus: Bus) -> Sequence[Route]:
+        planner = await build_planner(bus, self.settings)
+        control = ControlHandler(planner)
+        self.sweeper = Sweeper(planner, control, self.settings)
+        return [
+            Route(PLANNER_CHAT_IN, ChatInHandler(planner), max_in_flight=128),
+            Route(PLANNER_CONTROL, control, max_in_flight=32),
+            Route(PLANNER_RESULTS, ResultHandler(planner), max_in_flight=64),
+        ]
+
+    async def background(self, bus: Bus, stopping: asyncio.Event) -> None:
+        assert self.sweeper is not None
+        await self.sweeper.run(bus, stopping)
 
 
 async def routes(bus: Bus) -> Sequence[Route]:
-    return [Route(PLANNER_CHAT_IN, handle_chat_in, max_in_flight=128)]
+    """The planner's routes without the sweeper (tests that drive time themselves use this)."""
+    return await PlannerService().routes(bus)
 
 
 if __name__ == "__main__":
-    run_service("planner", routes)
+    service = PlannerService()
+    run_service("planner", service.routes, service.background)

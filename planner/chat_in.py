@@ -1,47 +1,85 @@
-"""chat.in.<session>: decide what to do with a person's message, and answer."""
+"""chat.in.<session>: a person's message starts a job — unless it is one of the seed UI's approval
+markers for the session's one pending approval, which becomes an explicit decision."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+import re
+from typing import Any, Final
 
-from bus_schemas import ChatIn, ChatOut, Envelope, JobLog, PlanAction
-from bus_schemas.subjects import CHAT_OUT, JOB_LOG, PLAN_ACTION
+from bus_schemas import ApprovalDecision, ChatIn, Envelope, derived_id
+from bus_schemas.jobs import JobRecord
+from bus_schemas.subjects import APPROVE_DECISION
 from pagi.consume import Delivery
 
-from . import deterministic
+from . import emit
+from .loop import Planner
+from .twins import DEFAULT_TWIN_ID, TwinError
 
-DEFAULT_TWIN = "orchestrator"
+# `[TOOL_EXECUTED] <tool> ...`, `[TOOL_DENIED] <tool>`, `[MEMORY_SHOWN] <id>`, `[MEMORY_DENIED] <id>`
+_SEED_MARKER: Final = re.compile(r"^\[(TOOL_EXECUTED|TOOL_DENIED|MEMORY_SHOWN|MEMORY_DENIED)\]\s+(\S+)")
 
 
-async def handle_chat_in(event: Envelope[Any], delivery: Delivery) -> None:
-    body: ChatIn = event.body
-    twin_id = event.twin_id or body.twin_id or DEFAULT_TWIN
-    job_id = event.job_id or event.id
-    decision = deterministic.decide(body.message, twin_id)
-    follow_up = {"job_id": job_id, "twin_id": twin_id}
-    plan = event.caused(
-        "plan-1",
-        PLAN_ACTION,
-        PlanAction(action=decision.action, raw_decision=decision.raw, decided_by="deterministic"),
-        **follow_up,
-    )
-    latency_ms = (datetime.now(UTC) - event.ts).total_seconds() * 1000
-    answer = event.caused(
-        "answer",
-        CHAT_OUT,
-        ChatOut(
-            content=getattr(decision.action, "content", ""),
-            actions_taken=[decision.action.action_type],
-            raw_orchestrator_decision=decision.raw,
-            latency_ms=round(latency_ms, 2),
-        ),
-        **follow_up,
-    )
-    done = event.caused(
-        "job-done",
-        JOB_LOG,
-        JobLog(level="plan", service="planner", status="completed", message="answered", progress=1.0),
-        **follow_up,
-    )
-    await delivery.bus.publish_all(plan, answer, done)
+class ChatInHandler:
+    def __init__(self, planner: Planner) -> None:
+        self.planner = planner
+
+    async def __call__(self, event: Envelope[Any], delivery: Delivery) -> None:
+        body: ChatIn = event.body
+        if await self._seed_marker(event, body):
+            return
+        twin_id = event.twin_id or body.twin_id or DEFAULT_TWIN_ID
+        now = self.planner._now()
+        job = await self.planner.jobs.create(
+            JobRecord(
+                job_id=event.job_id or event.id,
+                session_id=event.session_id,
+                twin_id=twin_id,
+                user_id=body.user_id,
+                message=body.message,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        if job.finished:
+            return
+        try:
+            twin = await self.planner.twins.get_or_default(twin_id)
+        except TwinError as exc:
+            await self.planner.finish(job, event.id, f"Cannot start: {exc}.", "failed")
+            return
+        await self.planner.bus.publish(emit.log(job, event.id, "accepted", "job accepted", status="pending"))
+        await self.planner.next_step(job, twin, event.id, event)
+
+    async def _seed_marker(self, event: Envelope[Any], body: ChatIn) -> bool:
+        """Translate a seed marker into a decision only when it names the session's one pending approval."""
+        match = _SEED_MARKER.match(body.message.strip())
+        if match is None:
+            return False
+        marker, target = match.groups()
+        pending = await self.planner.approvals.pending(event.session_id)
+        if len(pending) != 1:
+            return False
+        record = pending[0]
+        action = record.action
+        names = {getattr(action, "tool_name", None), record.approval_id}
+        if marker.startswith("MEMORY"):
+            names = {record.approval_id, getattr(action, "query", None), "memory"}
+        if record.kind != ("memory" if marker.startswith("MEMORY") else "tool") or target not in names:
+            return False
+        decision = ApprovalDecision(
+            approval_id=record.approval_id,
+            approved=marker in ("TOOL_EXECUTED", "MEMORY_SHOWN"),
+            decided_by=body.user_id or "seed-ui",
+            reason=f"seed UI marker {marker}",
+        )
+        translated = Envelope[Any](
+            id=derived_id(event.id, "seed-marker"),
+            type=APPROVE_DECISION,
+            session_id=event.session_id,
+            job_id=record.job_id,
+            causation_id=event.id,
+            twin_id=record.twin_id,
+            body=decision,
+        )
+        await self.planner.bus.publish(translated)
+        return True

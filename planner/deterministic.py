@@ -1,20 +1,107 @@
-"""The deterministic planner: decides without an LLM (no provider configured, or the LLM failed)."""
+"""The deterministic planner: keyword rules and an explicit slash syntax; same input, same decision.
+
+Used when no LLM provider is configured (or LLM_PROVIDER=mock), and when the LLM fails.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+import shlex
+from typing import Final
 
-from bus_schemas import ActionResponse
+from bus_schemas import (
+    Action,
+    ActionBuildTool,
+    ActionMemory,
+    ActionResponse,
+    ActionSelfImprove,
+    ActionTool,
+)
+from bus_schemas.jobs import JobStep
 
 from .decision import Decision
 
+HELP: Final = (
+    "Commands: /memory QUERY · /tool NAME {json args} · /build NAME python|rust (code on the next lines) · "
+    "/improve NEW PROMPT"
+)
 
-def decide(message: str, twin_id: str) -> Decision:
+_SEARCH = re.compile(
+    r"^(?:please\s+)?(?:search|look\s+up|find|recall)\s+(?:for\s+|memory\s+for\s+|memories\s+about\s+)?(.+)$", re.I
+)
+_RUN = re.compile(r"^(?:please\s+)?(?:run|execute)\s+(?:the\s+)?(?:command|cmd|shell)\s*:?\s+(.+)$", re.I)
+_WRITE = re.compile(
+    r"^(?:please\s+)?(?:write|create)\s+(?:a\s+)?(?:(?:test|new)\s+)?file(?:\s+(?:named|called)\s+(\S+))?"
+    r"\s+with\s+(?:the\s+)?content\s+(.+)$",
+    re.I | re.S,
+)
+_READ = re.compile(r"^(?:please\s+)?(?:read|show|cat)\s+(?:the\s+)?file\s+(\S+)$", re.I)
+_LIST = re.compile(r"^(?:please\s+)?list\s+(?:the\s+)?files(?:\s+in\s+(\S+))?$", re.I)
+
+
+def _rule(name: str, action: Action) -> Decision:
+    return Decision(action=action, raw=json.dumps({"rule": name, "action": action.model_dump()}))
+
+
+def decide(message: str, twin_id: str, steps: list[JobStep] | None = None) -> Decision:
+    """Decide the next action of a job: first from the user's message, then from what came back."""
+    if steps and steps[-1].observation is not None:
+        return _rule("report_observation", ActionResponse(content=_report(steps[-1])))
     text = message.strip()
+    command = _slash_command(text)
+    if command is not None:
+        return command
+    if match := _SEARCH.match(text):
+        return _rule("keyword_search", ActionMemory(query=match.group(1).strip().rstrip("?.!")))
+    if match := _RUN.match(text):
+        return _rule("keyword_run", ActionTool(tool_name="command_exec", args={"cmd": match.group(1).strip()}))
+    if match := _WRITE.match(text):
+        path = match.group(1) or "test.txt"
+        content = match.group(2).strip().strip("'\"")
+        return _rule("keyword_write", ActionTool(tool_name="file_write", args={"path": path, "content": content}))
+    if match := _READ.match(text):
+        return _rule("keyword_read", ActionTool(tool_name="file_read", args={"path": match.group(1)}))
+    if match := _LIST.match(text):
+        args = {"path": match.group(1)} if match.group(1) else {}
+        return _rule("keyword_list", ActionTool(tool_name="list_files", args=args))
     content = (
-        f"Hello, this is {twin_id}. No language model is configured, so the deterministic planner "
-        f"is answering. You said: {text}"
+        f"Hello, this is {twin_id}. No language model is configured, so the deterministic planner is "
+        f"answering. You said: {text}\n{HELP}"
     )
-    action = ActionResponse(content=content)
-    raw = json.dumps({"rule": "direct_answer", "action": action.model_dump()})
-    return Decision(action=action, raw=raw)
+    return _rule("direct_answer", ActionResponse(content=content))
+
+
+def _slash_command(text: str) -> Decision | None:
+    if not text.startswith("/"):
+        return None
+    head, _, rest = text.partition("\n")
+    verb, _, argument = head.partition(" ")
+    argument = argument.strip()
+    if verb == "/memory" and argument:
+        return _rule("slash_memory", ActionMemory(query=argument))
+    if verb == "/tool" and argument:
+        name, _, raw_args = argument.partition(" ")
+        try:
+            args = json.loads(raw_args) if raw_args.strip() else {}
+        except json.JSONDecodeError as exc:
+            return _rule("slash_error", ActionResponse(content=f"/tool arguments are not valid JSON: {exc.msg}"))
+        if not isinstance(args, dict):
+            return _rule("slash_error", ActionResponse(content="/tool arguments must be a JSON object"))
+        return _rule("slash_tool", ActionTool(tool_name=name, args=args))
+    if verb == "/build":
+        parts = shlex.split(argument) if argument else []
+        if len(parts) != 2 or parts[1] not in ("python", "rust") or not rest.strip():
+            return _rule("slash_error", ActionResponse(content="usage: /build NAME python|rust, then the code"))
+        return _rule(
+            "slash_build",
+            ActionBuildTool(tool_name=parts[0], language=parts[1], code=rest, description="built with /build"),
+        )
+    if verb == "/improve" and (argument or rest.strip()):
+        prompt = (argument + "\n" + rest).strip()
+        return _rule("slash_improve", ActionSelfImprove(new_prompt=prompt, rationale="requested with /improve"))
+    return _rule("slash_error", ActionResponse(content=f"unknown or incomplete command {verb!r}. {HELP}"))
+
+
+def _report(step: JobStep) -> str:
+    return step.observation or "Done."

@@ -44,8 +44,10 @@ async def test_poison_messages_are_terminated_reported_and_the_consumer_keeps_go
     assert all(isinstance(e.body, JobLog) and "rejected" in e.body.message for e in errors)
     [answer] = await answers.wait_count(CHAT_OUT, 1)
     assert "still served" in answer.body.content
-    # Terminated, not redelivered: nothing more arrives for the poison.
-    assert (await bus.js.consumer_info(EVENTS.name, "planner-chat-in")).num_ack_pending == 0
+    # Terminated at the first delivery, never redelivered.
+    info = await bus.js.consumer_info(EVENTS.name, "planner-chat-in")
+    assert info.num_redelivered == 0
+    assert all(letter.body.deliveries == 1 for letter in letters)
 
 
 def _tool_spec(session_id: str, max_attempts: int) -> ConsumerSpec:

@@ -57,7 +57,7 @@ async def test_bad_frames_get_an_error_and_the_socket_stays_open(edge: Client, s
 
 
 async def test_post_chat_keeps_the_seed_contract(edge: Client, session_id: str) -> None:
-    response = await edge.post("/v1/chat", json={"message": "hello", "twin_id": "twin-a", "session_id": session_id})
+    response = await edge.post("/v1/chat", json={"message": "hello", "twin_id": "orchestrator", "session_id": session_id})
     assert response.status == 200
     body = await response.json()
     assert set(body) == {
@@ -68,9 +68,16 @@ async def test_post_chat_keeps_the_seed_contract(edge: Client, session_id: str) 
         "issued_command",
         "raw_orchestrator_decision",
     }
-    assert "twin-a" in body["response"] and "hello" in body["response"]
+    assert "orchestrator" in body["response"] and "hello" in body["response"]
     assert body["actions_taken"] == ["ActionResponse"]
     assert body["status"] == "completed"
+
+
+async def test_post_chat_to_an_unknown_twin_fails_clearly(edge: Client, session_id: str) -> None:
+    response = await edge.post("/v1/chat", json={"message": "hi", "twin_id": "nobody", "session_id": session_id})
+    body = await response.json()
+    assert body["status"] == "failed"
+    assert body["response"] == "Cannot start: unknown twin 'nobody'."
 
 
 async def test_post_chat_rejects_bad_requests_clearly(edge: Client) -> None:

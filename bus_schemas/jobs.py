@@ -1,0 +1,62 @@
+"""Jobs: the state of one chat message's run, kept in KV so any planner copy can continue it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .envelope import Body
+
+JobState = Literal["pending", "waiting_approval", "running", "completed", "failed", "cancelled"]
+FINISHED_STATES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+
+
+class JobCancel(Body):
+    job_id: str = Field(min_length=1, max_length=64)
+    requested_by: str = Field(min_length=1, max_length=128)
+    reason: str | None = Field(default=None, max_length=4000)
+
+
+class JobStep(BaseModel):
+    """One decision of the agent loop and what came of it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step: int
+    # The event that caused this decision: a redelivered trigger finds its step and reuses it.
+    trigger_id: str
+    action_type: str
+    action: dict[str, Any]
+    decided_by: str
+    raw: str = ""
+    # What the action produced, as text the next decision sees ("observation").
+    observation: str | None = None
+
+
+class JobRecord(BaseModel):
+    """KV `pagi_jobs`, key `<session>.<job_id>`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str
+    session_id: str
+    twin_id: str
+    user_id: str | None = None
+    message: str
+    status: JobState = "pending"
+    steps: list[JobStep] = Field(default_factory=list)
+    # What the job waits for now: an approval, or a worker's answer to a request.
+    waiting_for: Literal["approval", "memory", "tool", "build"] | None = None
+    waiting_id: str | None = None
+    waiting_since: datetime | None = None
+    # The job log already said the worker is late (said once per wait).
+    warned: bool = False
+    created_at: datetime
+    updated_at: datetime
+    error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_STATES

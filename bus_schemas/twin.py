@@ -1,0 +1,75 @@
+"""Twins: named agents with a prompt, a provider, and a policy (KV `pagi_twins`, key = twin id)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from .subjects import TOKEN_RE
+
+TwinStatus = Literal["idle", "thinking", "busy"]
+MAX_AVATAR_BYTES = 2 * 1024 * 1024
+MAX_PROMPT_CHARS = 32_000
+
+
+class TwinSettings(BaseModel):
+    """What a person may set on a twin (create and update bodies share it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    codename: str = Field(min_length=1, max_length=80)
+    designation: str = Field(default="", max_length=200)
+    mission: str = Field(default="", max_length=4000)
+    # A data: URL (png, jpeg, gif, webp, svg) of at most 2 MB once decoded.
+    avatar: str | None = Field(default=None, max_length=3 * 1024 * 1024)
+    directive_logic: str = Field(default="", max_length=MAX_PROMPT_CHARS)
+    provider: str | None = Field(default=None, max_length=40)
+    model: str | None = Field(default=None, max_length=200)
+    temperature: float = Field(default=0.3, ge=0.0, le=1.5)
+    token_limit: int = Field(default=16_000, ge=16_000, le=128_000)
+    step_limit: int = Field(default=6, ge=1, le=50)
+    approval_timeout_s: float = Field(default=600.0, ge=5.0, le=7 * 24 * 3600.0)
+    allowed_tools: list[str] = Field(
+        default_factory=lambda: ["command_exec", "python", "file_write", "file_read", "list_files", "vector_query"]
+    )
+    always_allow: list[str] = Field(default_factory=list, description="tools run without asking, for this twin")
+    code_generation: bool = True
+
+
+class TwinWrite(TwinSettings):
+    """Create/update body: the API key is write-only."""
+
+    api_key: SecretStr | None = Field(default=None, max_length=512)
+
+
+class Twin(TwinSettings):
+    """As stored. The API key is kept encrypted (`api_key_sealed`) and never returned."""
+
+    id: str = Field(pattern=TOKEN_RE.pattern)
+    api_key_sealed: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TwinView(TwinSettings):
+    """As served by the edge: everything but the key, which is only said to be set or not."""
+
+    id: str
+    has_api_key: bool
+    status: TwinStatus = "idle"
+    created_at: datetime
+    updated_at: datetime
+
+
+class PromptVersion(BaseModel):
+    """KV `pagi_prompts`, key `<twin>.<version>`; `<twin>.current` holds the active version number."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1)
+    prompt: str = Field(max_length=MAX_PROMPT_CHARS)
+    rationale: str = ""
+    author: str
+    created_at: datetime

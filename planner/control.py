@@ -1,0 +1,139 @@
+"""approve.decision.<session> and job.cancel.<session>: a human's say over a running job.
+
+A decision is accepted once, for a pending approval of the same session that has not expired; any
+other decision gets a clear error event and changes nothing. The approved action runs exactly once:
+the approval's state is set by compare-and-set together with the id of the deciding event, so a
+redelivery of that event re-publishes the same (deduplicated) request instead of a second run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bus_schemas import ApprovalDecision, Envelope, derived_id
+from bus_schemas.approval import ApprovalRecord
+from bus_schemas.jobs import JobCancel, JobRecord
+from bus_schemas.subjects import APPROVE_DECISION, JOB_CANCEL
+from pagi.consume import Delivery
+
+from . import emit
+from .loop import ACTION, Planner
+
+
+class ControlHandler:
+    def __init__(self, planner: Planner) -> None:
+        self.planner = planner
+
+    async def __call__(self, event: Envelope[Any], delivery: Delivery) -> None:
+        if event.type == APPROVE_DECISION:
+            await self.decision(event)
+        elif event.type == JOB_CANCEL:
+            await self.cancel(event)
+
+    async def _error(self, event: Envelope[Any], job_id: str | None, message: str) -> None:
+        stub = JobRecord(
+            job_id=job_id or event.job_id or event.id,
+            session_id=event.session_id,
+            twin_id=event.twin_id or "unknown",
+            message="",
+            created_at=event.ts,
+            updated_at=event.ts,
+        )
+        await self.planner.bus.publish(emit.log(stub, event.id, "rejected", message, level="error"))
+
+    async def decision(self, event: Envelope[Any]) -> None:
+        body: ApprovalDecision = event.body
+        planner = self.planner
+        record = await planner.approvals.get(event.session_id, body.approval_id)
+        if record is None:
+            await self._error(event, None, f"no approval {body.approval_id} in session {event.session_id}")
+            return
+        if record.state != "pending":
+            if record.decision_event_id != event.id:
+                await self._error(event, record.job_id, f"approval {body.approval_id} was already {record.state}")
+                return
+        elif planner._now() >= record.expires_at:
+            await self.expire(record)
+            await self._error(event, record.job_id, f"approval {body.approval_id} expired at {record.expires_at}")
+            return
+        else:
+            now = planner._now()
+
+            def settle(current: ApprovalRecord) -> ApprovalRecord | None:
+                if current.state != "pending":
+                    return None
+                return current.model_copy(
+                    update={"state": "approved" if body.approved else "denied", "decided_by": body.decided_by,
+                            "decided_at": now, "decision_reason": body.reason, "decision_event_id": event.id}
+                )  # fmt: skip
+
+            record = await planner.approvals.update(record, settle)
+            if record.decision_event_id != event.id:
+                await self._error(event, record.job_id, f"approval {body.approval_id} was already {record.state}")
+                return
+        await self._carry_out(event, body, record)
+
+    async def _carry_out(self, event: Envelope[Any], body: ApprovalDecision, record: ApprovalRecord) -> None:
+        planner = self.planner
+        job = await planner.jobs.get(record.session_id, record.job_id)
+        if job is None or job.finished:
+            await self._error(event, record.job_id, f"job {record.job_id} is no longer running")
+            return
+        twin = await planner.twins.get_or_default(record.twin_id)
+        request_id = derived_id(record.approval_id, "request")
+        if job.waiting_id not in (record.approval_id, request_id):
+            # Already past this approval (a redelivery after the job moved on): nothing to repeat.
+            return
+        who = f"{record.decided_by}" + (f" ({record.decision_reason})" if record.decision_reason else "")
+        if record.state == "approved":
+            if body.always and record.kind == "tool":
+                tool_name = getattr(record.action, "tool_name", "")
+                await planner.twins.allow_always(twin.id, tool_name)
+                await planner.bus.publish(
+                    emit.log(job, event.id, "always", f"{twin.id} now always allows {tool_name}", level="info")
+                )
+            await planner.bus.publish(emit.log(job, event.id, "approved", f"approved by {who}", status="running"))
+            action = ACTION.validate_python(record.action.model_dump())
+            await planner.dispatch(job, twin, action, request_id, record.approval_id, event.id)
+        else:
+            note = f"A human ({who}) denied this: {record.summary}"
+            await planner.bus.publish(emit.log(job, event.id, "denied", note, level="warn", status="running"))
+            await planner.observe(job, twin, record.step, note, event.id)
+
+    async def expire(self, record: ApprovalRecord) -> None:
+        """Expire a pending approval and end its job, saying so."""
+        planner = self.planner
+
+        def lapse(current: ApprovalRecord) -> ApprovalRecord | None:
+            return current.model_copy(update={"state": "expired"}) if current.state == "pending" else None
+
+        record = await planner.approvals.update(record, lapse)
+        if record.state != "expired":
+            return
+        job = await planner.jobs.get(record.session_id, record.job_id)
+        if job is None or job.finished or job.waiting_id != record.approval_id:
+            return
+        trigger_id = derived_id(record.approval_id, "expired")
+        message = (
+            f"Approval {record.approval_id} expired at {record.expires_at:%Y-%m-%d %H:%M:%S} UTC; nothing was run."
+        )
+        await planner.finish(job, trigger_id, message, "failed")
+
+    async def cancel(self, event: Envelope[Any]) -> None:
+        body: JobCancel = event.body
+        planner = self.planner
+        job = await planner.jobs.get(event.session_id, body.job_id)
+        if job is None:
+            await self._error(event, body.job_id, f"no job {body.job_id} in session {event.session_id}")
+            return
+        if job.finished:
+            await self._error(event, job.job_id, f"job {body.job_id} already {job.status}")
+            return
+        if job.waiting_for == "approval" and job.waiting_id:
+            record = await planner.approvals.get(job.session_id, job.waiting_id)
+            if record is not None and record.state == "pending":
+                await planner.approvals.update(
+                    record, lambda r: r.model_copy(update={"state": "cancelled"}) if r.state == "pending" else None
+                )
+        reason = f": {body.reason}" if body.reason else ""
+        await planner.finish(job, event.id, f"Cancelled by {body.requested_by}{reason}.", "cancelled")

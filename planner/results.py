@@ -1,0 +1,49 @@
+"""memory.result / tool.result / build.result: feed a worker's answer back into its job."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from bus_schemas import BuildResult, Envelope, MemoryResult, ToolResult
+from pagi.consume import Delivery
+
+from . import observations
+from .loop import Planner
+
+log = logging.getLogger("planner.results")
+
+
+class ResultHandler:
+    def __init__(self, planner: Planner) -> None:
+        self.planner = planner
+
+    async def __call__(self, event: Envelope[Any], delivery: Delivery) -> None:
+        planner = self.planner
+        body = event.body
+        if event.job_id is None:
+            log.warning("result %s carries no job id; ignored", body.request_id)
+            return
+        job = await planner.jobs.get(event.session_id, event.job_id)
+        if job is None or job.finished:
+            log.info("result for %s job %s ignored", "finished" if job else "unknown", event.job_id)
+            return
+        twin = await planner.twins.get_or_default(job.twin_id)
+        if any(s.trigger_id == event.id for s in job.steps):
+            # A redelivery after the next step was recorded: repeat that step's (deduplicated) events.
+            await planner.next_step(job, twin, event.id, event)
+            return
+        if job.waiting_id != body.request_id:
+            log.info("stale result %s for job %s ignored", body.request_id, job.job_id)
+            return
+        if isinstance(body, ToolResult):
+            text = observations.from_tool(body)
+        elif isinstance(body, MemoryResult):
+            text = observations.from_memory(body, str(job.steps[-1].action.get("query", "")))
+        else:
+            assert isinstance(body, BuildResult)
+            text = observations.from_build(body)
+            if body.success and body.tool_name not in twin.allowed_tools:
+                # A human approved building it for this twin, so the twin may use it (after approval).
+                await planner.twins.allow_tool(twin.id, body.tool_name)
+        await planner.observe(job, twin, job.steps[-1].step, text, event.id)
