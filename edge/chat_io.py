@@ -7,7 +7,7 @@ from typing import Any
 from bus_schemas import ChatIn, Envelope, new_id
 from bus_schemas.subjects import CHAT_IN
 from pagi.bus import Bus
-from pagi.tracecontext import current_traceparent, new_traceparent
+from pagi.tracing import job_span
 
 
 async def publish_chat_in(
@@ -19,8 +19,7 @@ async def publish_chat_in(
     namespace: str | None,
     job_id: str | None = None,
 ) -> Envelope[Any]:
-    """Start a job: its id is the job id every event of the job carries."""
-    current_traceparent.set(new_traceparent())
+    """Start a job: its id is the job id every event of the job carries, and its trace starts here."""
     job_id = job_id or new_id()
     event = Envelope[ChatIn](
         id=job_id,
@@ -30,5 +29,6 @@ async def publish_chat_in(
         twin_id=twin_id,
         body=ChatIn(message=message, user_id=user_id, twin_id=twin_id, namespace=namespace),
     )
-    await bus.publish(event)
+    with job_span(session_id, job_id, twin_id):
+        await bus.publish(event)
     return event

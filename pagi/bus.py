@@ -7,10 +7,12 @@ create the JetStream topology, and reach KV buckets and the object store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import nats
@@ -34,12 +36,14 @@ from bus_schemas.streams import (
 )
 from bus_schemas.subjects import TELEMETRY_HOST, dead_letter_subject, session_subject, telemetry_subject
 
+from . import metrics, tracing
 from .stores import BlobStore, KVStore
-from .tracecontext import TRACEPARENT, child_traceparent, current_traceparent
+from .tracecontext import TRACEPARENT
 
 log = logging.getLogger("pagi.bus")
 
 EventCallback = Callable[[Envelope[Any]], Awaitable[None]]
+RawCallback = Callable[[str, bytes], Awaitable[None]]
 ReconnectHook = Callable[[], Awaitable[None]]
 
 # Errors that mean "the bus is not reachable right now": worth a retry, not a dead letter.
@@ -54,8 +58,36 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+_LOOKUP_ERRORS: tuple[type[BaseException], ...] = (nats.js.errors.NotFoundError, *TRANSIENT_ERRORS)
+
+
 class BusUnavailable(RuntimeError):
     """Publishing did not succeed within its deadline; the caller may retry (ids are idempotent)."""
+
+
+@dataclass(frozen=True)
+class ConsumerState:
+    num_pending: int
+    num_ack_pending: int
+
+
+@dataclass(frozen=True)
+class StreamState:
+    messages: int
+    bytes: int
+    first_seq: int
+    last_seq: int
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """One message as the stream stored it; decoding is the reader's business."""
+
+    seq: int
+    subject: str
+    time: datetime
+    data: bytes
+    headers: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -164,18 +196,23 @@ class Bus:
 
     async def _publish_raw(self, subject: str, event: Envelope[Any], fmt: Format, retry_for_s: float) -> int:
         payload, headers = encode(event, fmt)
-        headers[TRACEPARENT] = child_traceparent(current_traceparent.get())
-        deadline = time.monotonic() + retry_for_s
-        delay = 0.05
-        while True:
-            try:
-                ack = await self.js.publish(subject, payload, headers=headers, timeout=2.0)
-                return int(ack.seq)
-            except TRANSIENT_ERRORS as exc:
-                if time.monotonic() + delay > deadline:
-                    raise BusUnavailable(f"could not publish {subject}: {type(exc).__name__}") from exc
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+        started = time.perf_counter()
+        with tracing.publish_span(subject, event) as traceparent:
+            headers[TRACEPARENT] = traceparent
+            deadline = time.monotonic() + retry_for_s
+            delay = 0.05
+            while True:
+                try:
+                    ack = await self.js.publish(subject, payload, headers=headers, timeout=2.0)
+                    break
+                except TRANSIENT_ERRORS as exc:
+                    if time.monotonic() + delay > deadline:
+                        raise BusUnavailable(f"could not publish {subject}: {type(exc).__name__}") from exc
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 1.0)
+        metrics.PUBLISH_SECONDS.labels(event.type).observe(time.perf_counter() - started)
+        metrics.MESSAGES_PUBLISHED.labels(event.type).inc()
+        return int(ack.seq)
 
     # --- observing (core subscriptions: live, not durable) ------------------------------------
 
@@ -189,7 +226,8 @@ class Bus:
             except DecodeError as exc:
                 log.debug("observer skipped %s: %s", msg.subject, exc.reason)
                 return
-            await callback(event)
+            with tracing.receive_span(msg.subject, msg.headers, event):
+                await callback(event)
 
         return Observer(await self.nc.subscribe(subject, cb=on_msg, pending_msgs_limit=65536))
 
@@ -273,6 +311,81 @@ class Bus:
             await sub.unsubscribe()
         return events
 
+    # --- observability: core messages, consumer and stream state, filtered reads ----------------
+
+    async def announce(self, subject: str, payload: bytes) -> None:
+        """A core (not stored) message, e.g. a heartbeat. Dropped when the bus is away."""
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            await self.nc.publish(subject, payload)
+
+    async def listen(self, subject: str, callback: RawCallback) -> Observer:
+        """Core messages on `subject` as (subject, payload) pairs, e.g. heartbeats."""
+
+        async def on_msg(msg: Msg) -> None:
+            await callback(msg.subject, msg.data)
+
+        return Observer(await self.nc.subscribe(subject, cb=on_msg))
+
+    async def consumer_state(self, stream: str, durable: str) -> ConsumerState | None:
+        """The consumer's lag (`num_pending`) and unacknowledged count, or None if it is not there."""
+        try:
+            info = await self.js.consumer_info(stream, durable, timeout=2.0)
+        except _LOOKUP_ERRORS:
+            return None
+        return ConsumerState(int(info.num_pending or 0), int(info.num_ack_pending or 0))
+
+    async def stream_state(self, stream: str) -> StreamState | None:
+        try:
+            info = await self.js.stream_info(stream)
+        except _LOOKUP_ERRORS:
+            return None
+        state = info.state
+        return StreamState(int(state.messages), int(state.bytes), int(state.first_seq), int(state.last_seq))
+
+    async def read_events(
+        self,
+        stream: str,
+        filter_subjects: Sequence[str],
+        start_seq: int | None = None,
+        start_time: datetime | None = None,
+        follow: bool = False,
+        batch: int = 1000,
+    ) -> AsyncIterator[StoredMessage]:
+        """Stored messages matching `filter_subjects`, in stream order, through an ephemeral filtered
+        consumer: the server does the filtering, so a long stream is not scanned here. Ends when
+        caught up, unless `follow` (then waits for new ones until the caller stops iterating)."""
+        config = api.ConsumerConfig(
+            ack_policy=api.AckPolicy.NONE,
+            inactive_threshold=30.0,
+            mem_storage=True,
+        )
+        if start_seq is not None:
+            config.deliver_policy, config.opt_start_seq = api.DeliverPolicy.BY_START_SEQUENCE, start_seq
+        elif start_time is not None:
+            config.deliver_policy = api.DeliverPolicy.BY_START_TIME
+            config.opt_start_time = start_time.astimezone(UTC)
+        if len(filter_subjects) == 1:
+            config.filter_subject = filter_subjects[0]
+        elif filter_subjects:
+            config.filter_subjects = list(filter_subjects)
+        sub = await self.js.pull_subscribe(filter_subjects[0] if filter_subjects else ">", stream=stream, config=config)
+        try:
+            pending = int((await sub.consumer_info()).num_pending or 0)
+            while pending > 0 or follow:
+                try:
+                    msgs = await sub.fetch(batch, timeout=5.0)
+                except nats.errors.TimeoutError:
+                    continue
+                for msg in msgs:
+                    meta = msg.metadata
+                    pending = int(meta.num_pending)
+                    yield StoredMessage(
+                        int(meta.sequence.stream), msg.subject, meta.timestamp, msg.data, dict(msg.headers or {})
+                    )
+        finally:
+            with contextlib.suppress(nats.errors.ConnectionClosedError, nats.errors.BadSubscriptionError):
+                await sub.unsubscribe()
+
 
 def _redact(url: str) -> str:
     """Drop credentials from a NATS URL before it is logged."""
@@ -285,3 +398,165 @@ def _redact(url: str) -> str:
 def _safe_url(nc: Client) -> str:
     parsed = nc.connected_url
     return f"{parsed.hostname}:{parsed.port}" if parsed else "?"
+
+
+# --- tails: a stream read in order from a sequence, then live ------------------------------------
+
+SeqCallback = Callable[[int, Envelope[Any]], Awaitable[None]]
+# Where a tail starts: after this stream sequence (0 = the beginning), only what is published from
+# now on ("new"), or the last message of every subject first ("last_per_subject").
+TailStart = int | str
+_TAIL_RETRYABLE: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, nats.js.errors.Error)
+
+
+class Tail:
+    """Stored events matching `filter_subject`, in stream order, each with its stream sequence.
+
+    An ephemeral push consumer without acks, flow controlled, with idle heartbeats. Like nats-py's
+    ordered consumer it is re-created from the next sequence after a gap in consumer sequences, a
+    missed heartbeat or a lost consumer (server restart), so the callback sees every event once and
+    in order. Unlike it, there is no polling task per subscription (an edge holds thousands of
+    tails) and a failed re-creation is retried instead of logged and forgotten.
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        stream: str,
+        filter_subject: str,
+        callback: SeqCallback,
+        heartbeat_s: float = 5.0,
+        pending_limit: int = 4096,
+    ) -> None:
+        self._bus = bus
+        self._stream = stream
+        self._filter = filter_subject
+        self._callback = callback
+        self._heartbeat_s = heartbeat_s
+        self._pending_limit = pending_limit
+        # The stream sequence of the last event handed to the callback (or skipped as undecodable).
+        self.last_seq = 0
+        self._next_dseq = 1
+        self._inbox = ""
+        self._sub: Subscription | None = None
+        self._active = True
+        self._stopped = False
+        self._resetting: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+
+    async def start(self, start: TailStart = "new") -> None:
+        await self._create(start)
+        self._watchdog = asyncio.create_task(self._watch())
+
+    async def stop(self) -> None:
+        """Stop delivering. The server drops the consumer once nobody listens (inactive threshold)."""
+        self._stopped = True
+        for task in (self._watchdog, self._resetting):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        await _unsubscribe(self._sub)
+        self._sub = None
+
+    async def _create(self, start: TailStart) -> None:
+        config = api.ConsumerConfig(
+            filter_subject=self._filter,
+            ack_policy=api.AckPolicy.NONE,
+            max_deliver=1,
+            flow_control=True,
+            idle_heartbeat=self._heartbeat_s,
+            mem_storage=True,
+            num_replicas=1,
+            inactive_threshold=max(10.0, 3 * self._heartbeat_s),
+        )
+        if start == "new":
+            config.deliver_policy = api.DeliverPolicy.NEW
+        elif start == "last_per_subject":
+            config.deliver_policy = api.DeliverPolicy.LAST_PER_SUBJECT
+        elif isinstance(start, int) and start > 0:
+            config.deliver_policy, config.opt_start_seq = api.DeliverPolicy.BY_START_SEQUENCE, start + 1
+        else:
+            config.deliver_policy = api.DeliverPolicy.ALL
+        inbox = self._bus.nc.new_inbox()
+        config.deliver_subject = inbox
+        old = self._sub
+        # Set before the consumer exists: its first messages may arrive before add_consumer returns.
+        self._inbox, self._next_dseq, self._active = inbox, 1, True
+        self._sub = await self._bus.nc.subscribe(inbox, cb=self._on_msg, pending_msgs_limit=self._pending_limit)
+        await _unsubscribe(old)
+        info = await self._bus.js.add_consumer(self._stream, config)
+        if start == "new":
+            # Nothing delivered yet means everything up to here is behind us: a re-creation starts after it.
+            delivered = info.delivered.stream_seq if info.delivered else 0
+            self.last_seq = max(self.last_seq, int(delivered or 0))
+
+    async def _on_msg(self, msg: Msg) -> None:
+        if msg.subject != self._inbox or self._stopped:
+            return  # from a consumer this tail has replaced
+        self._active = True
+        headers = msg.headers or {}
+        if headers.get("Status") is not None:
+            # A flow-control request (has a reply) or an idle heartbeat, which may say the server
+            # is stalled waiting for a flow-control reply and which consumer sequence it sent last.
+            for reply in (msg.reply, headers.get("Nats-Consumer-Stalled")):
+                if reply:
+                    await _publish_quietly(self._bus.nc, reply)
+            last = headers.get("Nats-Last-Consumer")
+            if last is not None and int(last) != self._next_dseq - 1:
+                self._reset()
+            return
+        meta = msg.metadata
+        if int(meta.sequence.consumer) != self._next_dseq:
+            self._reset()  # a message was lost on the way (slow consumer, reconnect)
+            return
+        self._next_dseq += 1
+        seq = int(meta.sequence.stream)
+        self.last_seq = seq
+        try:
+            event = decode(msg.subject, msg.data, msg.headers, fallback_id=f"{self._stream}:{seq}")
+        except DecodeError as exc:
+            log.debug("tail skipped %s: %s", msg.subject, exc.reason)
+            return
+        await self._callback(seq, event)
+
+    def _reset(self) -> None:
+        if self._resetting is None and not self._stopped:
+            self._inbox = ""  # ignore whatever the old consumer still sends
+            self._resetting = asyncio.create_task(self._recreate())
+
+    async def _recreate(self) -> None:
+        delay = 0.1
+        try:
+            while not self._stopped:
+                try:
+                    await self._create(self.last_seq)
+                    return
+                except _TAIL_RETRYABLE as exc:
+                    log.info("tail on %s: re-creating its consumer failed (%s); retrying", self._filter, exc)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+        finally:
+            self._resetting = None
+
+    async def _watch(self) -> None:
+        while not self._stopped:
+            await asyncio.sleep(2 * self._heartbeat_s)
+            if not self._active:
+                log.info("tail on %s missed its heartbeats; re-creating its consumer", self._filter)
+                self._reset()
+            self._active = False
+
+
+async def _unsubscribe(sub: Subscription | None) -> None:
+    if sub is None:
+        return
+    try:
+        await sub.unsubscribe()
+    except (nats.errors.ConnectionClosedError, nats.errors.BadSubscriptionError):
+        pass
+
+
+async def _publish_quietly(nc: Client, subject: str) -> None:
+    try:
+        await nc.publish(subject)
+    except (nats.errors.ConnectionClosedError, nats.errors.OutboundBufferLimitError):
+        pass

@@ -21,18 +21,20 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import nats.errors
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from opentelemetry.trace import Span
 
 from bus_schemas import DEAD_LETTER, DeadLetter, DecodeError, Envelope, JobLog, decode, derived_id
 from bus_schemas.streams import ConsumerSpec
 from bus_schemas.subjects import DEFAULT_SESSION, JOB_LOG, SubjectError, parse_subject
 
+from . import metrics, tracing
 from .bus import TRANSIENT_ERRORS, Bus
-from .tracecontext import TRACEPARENT, current_traceparent, trace_id
+from .tracecontext import current_traceparent, trace_id
 
 log = logging.getLogger("pagi.consume")
 
@@ -58,6 +60,8 @@ class Delivery:
 
 
 Handler = Callable[[Envelope[Any], Delivery], Awaitable[None]]
+# What became of a message, the `outcome` label of pagi_messages_handled_total.
+Outcome = Literal["acked", "retried", "dead_lettered"]
 
 
 def retry_delay(attempt: int) -> float:
@@ -197,7 +201,14 @@ class PullConsumer:
         meta = msg.metadata
         stream_seq = int(meta.sequence.stream)
         attempt = int(meta.num_delivered)
-        current_traceparent.set((msg.headers or {}).get(TRACEPARENT))
+        event_type = metrics.event_type_label(msg.subject)
+        started = time.perf_counter()
+        with tracing.consume_span(msg.subject, event_type, msg.headers, self.spec.durable, stream_seq, attempt) as span:
+            outcome = await self._handle(msg, stream_seq, attempt, span)
+        metrics.HANDLER_SECONDS.labels(self.spec.durable, event_type).observe(time.perf_counter() - started)
+        metrics.MESSAGES_HANDLED.labels(self.spec.durable, event_type, outcome).inc()
+
+    async def _handle(self, msg: Msg, stream_seq: int, attempt: int, span: Span | None) -> Outcome:
         try:
             event = decode(
                 msg.subject,
@@ -206,8 +217,9 @@ class PullConsumer:
                 fallback_id=derived_id(f"{self.spec.stream}:{stream_seq}", "bare-body"),
             )
         except DecodeError as exc:
-            await self._dead_letter(msg, exc.reason, exc.session_id, attempt, stream_seq)
-            return
+            tracing.fail(span, exc.reason)
+            return await self._dead_letter(msg, exc.reason, exc.session_id, attempt, stream_seq)
+        tracing.annotate(span, event)
         extra = {
             "session_id": event.session_id,
             "job_id": event.job_id,
@@ -218,23 +230,24 @@ class PullConsumer:
         try:
             await self.handler(event, Delivery(self.bus, self.spec.durable, attempt, stream_seq, msg))
         except Reject as exc:
-            await self._dead_letter(msg, str(exc), event.session_id, attempt, stream_seq)
-            return
+            tracing.fail(span, str(exc))
+            return await self._dead_letter(msg, str(exc), event.session_id, attempt, stream_seq)
         except Exception as exc:
+            tracing.fail(span, f"{type(exc).__name__}: {exc}")
             if attempt >= self.spec.max_attempts:
                 reason = f"gave up after {attempt} attempts: {type(exc).__name__}: {exc}"
                 log.error("handler failed for good", exc_info=True, extra=extra)
-                await self._dead_letter(msg, reason, event.session_id, attempt, stream_seq)
-            else:
-                log.warning("handler failed (attempt %d), will retry: %s", attempt, exc, extra=extra)
-                with contextlib.suppress(*TRANSIENT_ERRORS):
-                    await msg.nak(delay=retry_delay(attempt))
-            return
+                return await self._dead_letter(msg, reason, event.session_id, attempt, stream_seq)
+            log.warning("handler failed (attempt %d), will retry: %s", attempt, exc, extra=extra)
+            with contextlib.suppress(*TRANSIENT_ERRORS):
+                await msg.nak(delay=retry_delay(attempt))
+            return "retried"
         finally:
             keepalive.cancel()
         with contextlib.suppress(*TRANSIENT_ERRORS):
             await msg.ack()
         self.handled += 1
+        return "acked"
 
     async def _keep_alive(self, msg: Msg) -> None:
         while True:
@@ -242,7 +255,7 @@ class PullConsumer:
             with contextlib.suppress(*TRANSIENT_ERRORS):
                 await msg.in_progress()
 
-    async def _dead_letter(self, msg: Msg, reason: str, session_id: str, attempt: int, stream_seq: int) -> None:
+    async def _dead_letter(self, msg: Msg, reason: str, session_id: str, attempt: int, stream_seq: int) -> Outcome:
         """Report where a person will see it (the session's job log) and keep the evidence (the
         dead-letter subject), then terminate so it is never redelivered."""
         try:
@@ -278,6 +291,7 @@ class PullConsumer:
             log.exception("could not record a dead letter for %s", msg.subject)
             with contextlib.suppress(*TRANSIENT_ERRORS):
                 await msg.nak(delay=retry_delay(attempt))
-            return
+            return "retried"
         with contextlib.suppress(*TRANSIENT_ERRORS):
             await msg.term()
+        return "dead_lettered"

@@ -12,9 +12,12 @@ from typing import Any
 
 from bus_schemas.streams import ConsumerSpec
 
+from . import tracing
 from .bus import Bus
 from .consume import Handler, PullConsumer
+from .heartbeat import Heartbeater
 from .logs import setup_logging
+from .metrics import serve_metrics
 from .settings import BusSettings
 
 log = logging.getLogger("pagi.service")
@@ -48,6 +51,8 @@ async def serve(
     background: Background | None = None,
     settings: BusSettings | None = None,
     stopping: asyncio.Event | None = None,
+    metrics_url: str | None = None,
+    heartbeat_s: float | None = None,
 ) -> None:
     settings = settings or BusSettings()
     stopping = stopping or asyncio.Event()
@@ -58,7 +63,10 @@ async def serve(
     bus = await Bus.connect(settings.nats_url, name, settings.connect_timeout_s)
     try:
         await bus.ensure_topology()
-        consumers = await start_routes(bus, await routes(bus))
+        route_list = await routes(bus)
+        consumers = await start_routes(bus, route_list)
+        heartbeat = Heartbeater(bus, name, [r.spec for r in route_list], heartbeat_s, metrics_url)
+        await heartbeat.start()
         extra = asyncio.create_task(background(bus, stopping)) if background else None
         log.info(READY_LINE)
         await stopping.wait()
@@ -66,6 +74,7 @@ async def serve(
         if extra is not None:
             await asyncio.wait_for(extra, timeout=10)
         await asyncio.gather(*(c.stop() for c in consumers))
+        await heartbeat.stop()
     finally:
         await bus.close()
     log.info("stopped")
@@ -74,7 +83,12 @@ async def serve(
 def run_service(name: str, routes: RouteFactory, background: Background | None = None) -> None:
     settings = BusSettings()
     setup_logging(name, settings.log_level)
-    asyncio.run(serve(name, routes, background, settings))
+    tracing.setup_tracing(name)
+    endpoint = serve_metrics()
+    try:
+        asyncio.run(serve(name, routes, background, settings, metrics_url=endpoint.url if endpoint else None))
+    finally:
+        tracing.shutdown_tracing()
 
 
 async def no_routes(bus: Bus) -> Sequence[Route]:

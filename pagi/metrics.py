@@ -1,0 +1,123 @@
+"""Prometheus metrics: every metric PAGI exports, defined once, so names stay consistent.
+
+Each process serves its own registry: the edge at `GET /metrics`, every other service on
+`PAGI_METRICS_HOST:PAGI_METRICS_PORT` (see `serve_metrics`), announced in its heartbeat.
+Labels are bounded sets (event types, consumers, outcomes), never session or job ids.
+
+Hooks for the workers (call them where the thing happens):
+- `APPROVALS.labels(outcome="approved" | "denied" | "expired" | "always_allowed").inc()`
+- `TOOL_RUNS.labels(isolation="bwrap" | "none", exit="ok" | "error" | "timeout" | "killed" | "refused").inc()`
+  and `TOOL_RUN_SECONDS.labels(isolation=...).observe(seconds)`
+- `BUILDS.labels(language="python" | "rust", outcome="ok" | "failed" | "rejected").inc()`
+- `BUILD_QUEUE_DEPTH.set(n)` whenever the build queue changes
+- `SSE_CLIENTS.inc()` / `.dec()` around an SSE stream
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Final
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest, start_http_server
+
+log = logging.getLogger("pagi.metrics")
+
+# Handler and publish latencies sit between a fraction of a millisecond and tens of seconds (tools).
+_LATENCY_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+MESSAGES_HANDLED: Final = Counter(
+    "pagi_messages_handled_total",
+    "Messages handled by a consume loop, by consumer, event type and outcome (acked, retried, dead_lettered)",
+    ["consumer", "event_type", "outcome"],
+)
+HANDLER_SECONDS: Final = Histogram(
+    "pagi_handler_duration_seconds",
+    "Time a handler took for one message, by consumer and event type",
+    ["consumer", "event_type"],
+    buckets=_LATENCY_BUCKETS,
+)
+MESSAGES_PUBLISHED: Final = Counter(
+    "pagi_messages_published_total",
+    "Events published to JetStream and acknowledged by the stream, by event type",
+    ["event_type"],
+)
+PUBLISH_SECONDS: Final = Histogram(
+    "pagi_publish_duration_seconds",
+    "Time from publish to the stream's ack, by event type",
+    ["event_type"],
+    buckets=_LATENCY_BUCKETS,
+)
+CONSUMER_PENDING: Final = Gauge(
+    "pagi_consumer_pending_messages",
+    "Messages in the stream not yet delivered to the consumer (lag), sampled with each heartbeat",
+    ["consumer"],
+)
+CONSUMER_ACK_PENDING: Final = Gauge(
+    "pagi_consumer_ack_pending_messages",
+    "Messages delivered to the consumer and not yet acknowledged, sampled with each heartbeat",
+    ["consumer"],
+)
+HTTP_REQUESTS: Final = Counter(
+    "pagi_http_requests_total", "HTTP requests served by the edge", ["method", "route", "status"]
+)
+HTTP_SECONDS: Final = Histogram(
+    "pagi_http_request_duration_seconds",
+    "Edge HTTP request latency (WebSocket upgrades excluded)",
+    ["method", "route"],
+    buckets=_LATENCY_BUCKETS,
+)
+WEBSOCKET_CLIENTS: Final = Gauge("pagi_websocket_clients", "Open chat WebSockets on this edge")
+SSE_CLIENTS: Final = Gauge("pagi_sse_clients", "Open SSE streams on this edge")
+SERVICE_INSTANCES: Final = Gauge(
+    "pagi_service_instances", "Live instances of each service, from heartbeats seen by this edge", ["service"]
+)
+APPROVALS: Final = Counter("pagi_approvals_total", "Approval decisions, by outcome", ["outcome"])
+TOOL_RUNS: Final = Counter("pagi_tool_runs_total", "Tool runs, by sandbox isolation and exit", ["isolation", "exit"])
+TOOL_RUN_SECONDS: Final = Histogram(
+    "pagi_tool_run_duration_seconds", "Tool run wall time, by isolation", ["isolation"], buckets=_LATENCY_BUCKETS
+)
+BUILDS: Final = Counter("pagi_builds_total", "Tool builds, by language and outcome", ["language", "outcome"])
+BUILD_QUEUE_DEPTH: Final = Gauge("pagi_build_queue_depth", "Builds waiting or running in this build worker")
+
+METRICS_PORT_ENV: Final = "PAGI_METRICS_PORT"
+METRICS_HOST_ENV: Final = "PAGI_METRICS_HOST"
+
+
+def exposition() -> tuple[bytes, str]:
+    """This process's metrics in the Prometheus text format, and its content type."""
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+@dataclass(frozen=True)
+class MetricsEndpoint:
+    url: str
+
+
+def serve_metrics() -> MetricsEndpoint | None:
+    """Start this process's /metrics listener (a daemon thread, off the event loop).
+
+    `PAGI_METRICS_PORT`: a port, `0` (the default) for any free one, or `off`. `PAGI_METRICS_HOST`
+    defaults to 127.0.0.1; the chosen address goes into the service's heartbeats, and the edge lists
+    every worker's in Prometheus HTTP service discovery format at `/v1/metrics/targets`."""
+    port_text = os.environ.get(METRICS_PORT_ENV, "0").strip().lower()
+    if port_text in ("off", "none", "-1", "false"):
+        return None
+    host = os.environ.get(METRICS_HOST_ENV, "127.0.0.1")
+    try:
+        server, _thread = start_http_server(int(port_text), addr=host)
+    except (OSError, ValueError) as exc:
+        log.warning("metrics endpoint not started (%s=%s): %s", METRICS_PORT_ENV, port_text, exc)
+        return None
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    return MetricsEndpoint(url=f"http://{shown}:{server.server_port}/metrics")
+
+
+def event_type_label(subject: str) -> str:
+    """The event type of a subject (`chat.in.s1` -> `chat.in`, `dlq.chat.in.s1` -> `dead_letter`):
+    a bounded label, unlike the subject itself."""
+    parts = subject.split(".", 3)
+    if parts[0] == "dlq":
+        return "dead_letter"
+    return ".".join(parts[:2])

@@ -1,0 +1,282 @@
+"""OpenTelemetry spans for every hop: handled messages, publishes, observed events, edge requests.
+
+`setup_tracing(service)` installs an SDK tracer for this process. Spans are exported over OTLP/HTTP
+only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set, through a
+BatchSpanProcessor (a background thread; the hot path only appends to a queue). Without an
+endpoint spans are still created, so trace ids in logs, headers and `X-Trace-ID` stay real.
+`OTEL_SDK_DISABLED=true` (or never calling `setup_tracing`) leaves only W3C context propagation
+(`pagi.tracecontext`): ids still travel, no span objects are made.
+
+The active span is the source of the `traceparent` every publish sends, and of `current_traceparent`
+(which the JSON logs read).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from bus_schemas import Envelope
+
+from .tracecontext import TRACEPARENT, child_traceparent, current_traceparent, new_traceparent
+
+_PROPAGATOR: Final = TraceContextTextMapPropagator()
+_TRACE_ID_LEN: Final = 32
+
+
+@dataclass
+class _State:
+    tracer: trace.Tracer | None = None
+    provider: TracerProvider | None = None
+
+
+_state = _State()
+
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def setup_tracing(service: str, exporter: SpanExporter | None = None, batch: bool = True) -> TracerProvider | None:
+    """Install this process's tracer. `exporter` overrides the environment (tests pass the SDK's
+    in-memory exporter with `batch=False`, so spans are visible as soon as they end)."""
+    if exporter is None and _env_true("OTEL_SDK_DISABLED"):
+        shutdown_tracing()
+        return None
+    resource = Resource.create(
+        {
+            "service.name": os.environ.get("OTEL_SERVICE_NAME", service),
+            "service.namespace": "pagi",
+            "service.instance.id": f"{socket.gethostname()}-{os.getpid()}",
+        }
+    )
+    provider = TracerProvider(resource=resource)
+    if exporter is None and (
+        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    ):
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter))
+    shutdown_tracing()
+    _state.provider = provider
+    _state.tracer = provider.get_tracer("pagi")
+    return provider
+
+
+def shutdown_tracing() -> None:
+    """Flush what is queued (bounded by the processors' own timeouts) and stop tracing."""
+    if _state.provider is not None:
+        _state.provider.shutdown()
+    _state.provider = None
+    _state.tracer = None
+
+
+def enabled() -> bool:
+    return _state.tracer is not None
+
+
+def traceparent_of(span: Span) -> str | None:
+    ctx = span.get_span_context()
+    if not ctx.is_valid:
+        return None
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+
+
+def _parent_context(headers: Mapping[str, str] | None) -> otel_context.Context | None:
+    if not headers or TRACEPARENT not in headers:
+        return None
+    return _PROPAGATOR.extract(dict(headers))
+
+
+def _current_parent() -> otel_context.Context | None:
+    """The active span's context, or else the traceparent in `current_traceparent` as a remote parent
+    (set by code that only speaks W3C context)."""
+    if trace.get_current_span().get_span_context().is_valid:
+        return None
+    parent = current_traceparent.get()
+    return _PROPAGATOR.extract({TRACEPARENT: parent}) if parent else None
+
+
+def event_attributes(event: Envelope[Any]) -> dict[str, str]:
+    attributes = {"messaging.message.id": event.id, "pagi.session_id": event.session_id, "pagi.event_type": event.type}
+    if event.job_id:
+        attributes["pagi.job_id"] = event.job_id
+    if event.twin_id:
+        attributes["pagi.twin_id"] = event.twin_id
+    action = getattr(getattr(event.body, "action", None), "action_type", None)
+    if isinstance(action, str):
+        attributes["pagi.action_type"] = action
+    return attributes
+
+
+def annotate(span: Span | None, event: Envelope[Any]) -> None:
+    if span is not None and span.is_recording():
+        span.set_attributes(event_attributes(event))
+
+
+def fail(span: Span | None, reason: str) -> None:
+    if span is not None and span.is_recording():
+        span.set_status(Status(StatusCode.ERROR, reason[:200]))
+
+
+@contextmanager
+def consume_span(
+    subject: str, event_type: str, headers: Mapping[str, str] | None, consumer: str, stream_seq: int, attempt: int
+) -> Iterator[Span | None]:
+    """The span of one handled message, a child of the publisher's (from its `traceparent` header)."""
+    tracer = _state.tracer
+    incoming = (headers or {}).get(TRACEPARENT)
+    if tracer is None:
+        token = current_traceparent.set(incoming)
+        try:
+            yield None
+        finally:
+            current_traceparent.reset(token)
+        return
+    span = tracer.start_span(
+        f"process {event_type}",
+        context=_parent_context(headers),
+        kind=SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "nats",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": subject,
+            "messaging.consumer.group.name": consumer,
+            "pagi.stream_seq": stream_seq,
+            "pagi.attempt": attempt,
+        },
+    )
+    token = current_traceparent.set(traceparent_of(span))
+    try:
+        with trace.use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False):
+            yield span
+    finally:
+        current_traceparent.reset(token)
+
+
+@contextmanager
+def publish_span(subject: str, event: Envelope[Any]) -> Iterator[str]:
+    """A producer span around one publish; yields the traceparent to put in the message's headers."""
+    tracer = _state.tracer
+    if tracer is None:
+        yield child_traceparent(current_traceparent.get())
+        return
+    span = tracer.start_span(
+        f"send {event.type}",
+        context=_current_parent(),
+        kind=SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "nats",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": subject,
+            **event_attributes(event),
+        },
+    )
+    with trace.use_span(span, end_on_exit=True):
+        yield traceparent_of(span) or new_traceparent()
+
+
+@contextmanager
+def receive_span(subject: str, headers: Mapping[str, str] | None, event: Envelope[Any]) -> Iterator[None]:
+    """A span for an event a live observer (the edge's session fan-out) received."""
+    tracer = _state.tracer
+    if tracer is None or not headers or TRACEPARENT not in headers:
+        yield
+        return
+    span = tracer.start_span(
+        f"receive {event.type}",
+        context=_parent_context(headers),
+        kind=SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "nats",
+            "messaging.operation.type": "receive",
+            "messaging.destination.name": subject,
+            **event_attributes(event),
+        },
+    )
+    with trace.use_span(span, end_on_exit=True):
+        yield
+
+
+@contextmanager
+def job_span(session_id: str, job_id: str, twin_id: str | None = None) -> Iterator[None]:
+    """The edge's span for one person's message: a child of the HTTP request's span when there is
+    one (POST /v1/chat), else the root of a new trace (a WebSocket frame)."""
+    tracer = _state.tracer
+    if tracer is None:
+        token = current_traceparent.set(current_traceparent.get() or new_traceparent())
+        try:
+            yield
+        finally:
+            current_traceparent.reset(token)
+        return
+    attributes = {"pagi.session_id": session_id, "pagi.job_id": job_id}
+    if twin_id:
+        attributes["pagi.twin_id"] = twin_id
+    parent = trace.get_current_span().get_span_context()
+    kind = SpanKind.INTERNAL if parent.is_valid else SpanKind.SERVER
+    span = tracer.start_span("chat message", kind=kind, attributes=attributes)
+    token = current_traceparent.set(traceparent_of(span))
+    try:
+        with trace.use_span(span, end_on_exit=True):
+            yield
+    finally:
+        current_traceparent.reset(token)
+
+
+def remote_parent(traceparent: str | None, trace_id_hex: str | None) -> otel_context.Context | None:
+    """An incoming request's parent: its W3C `traceparent`, or a bare `X-Trace-ID` (32 hex digits,
+    joined with a fresh span id so the trace id is kept)."""
+    if traceparent:
+        ctx = _PROPAGATOR.extract({TRACEPARENT: traceparent})
+        if trace.get_current_span(ctx).get_span_context().is_valid:
+            return ctx
+    if trace_id_hex and len(trace_id_hex) == _TRACE_ID_LEN:
+        try:
+            value = int(trace_id_hex, 16)
+        except ValueError:
+            return None
+        if value:
+            span_context = SpanContext(
+                trace_id=value,
+                span_id=int.from_bytes(os.urandom(8), "big") or 1,
+                is_remote=True,
+                trace_flags=TraceFlags(TraceFlags.SAMPLED),
+            )
+            return trace.set_span_in_context(NonRecordingSpan(span_context))
+    return None
+
+
+@contextmanager
+def server_span(method: str, route: str, parent: otel_context.Context | None) -> Iterator[Span | None]:
+    """The edge's span for one HTTP request."""
+    tracer = _state.tracer
+    if tracer is None:
+        yield None
+        return
+    span = tracer.start_span(
+        f"{method} {route}",
+        context=parent,
+        kind=SpanKind.SERVER,
+        attributes={"http.request.method": method, "http.route": route},
+    )
+    token = current_traceparent.set(traceparent_of(span))
+    try:
+        with trace.use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False):
+            yield span
+    finally:
+        current_traceparent.reset(token)
