@@ -81,6 +81,12 @@ PLANNER_CHAT_IN: Final = ConsumerSpec(
 PLANNER_CONTROL: Final = _consumer("planner-control", s.APPROVE_DECISION, s.JOB_CANCEL)
 PLANNER_RESULTS: Final = _consumer("planner-results", s.MEMORY_RESULT, s.TOOL_RESULT, s.BUILD_RESULT)
 MEMORY_WORKER: Final = _consumer("memory-worker", s.MEMORY_QUERY, s.MEMORY_STORE)
+# Global search: every message and job log line is indexed as it happens.
+MEMORY_INDEX: Final = ConsumerSpec(
+    stream=EVENTS.name,
+    durable="memory-index",
+    filter_subjects=(s.CHAT_IN, s.all_sessions(s.CHAT_IN), s.all_sessions(s.CHAT_OUT), s.all_sessions(s.JOB_LOG)),
+)
 TOOL_WORKER: Final = _consumer("tool-worker", s.TOOL_RUN, ack_wait_s=60.0)
 BUILD_WORKER: Final = _consumer("build-worker", s.BUILD_REQ, ack_wait_s=60.0, max_ack_pending=16)
 
