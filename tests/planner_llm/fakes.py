@@ -1,0 +1,325 @@
+"""Local stand-ins for LLM providers: one aiohttp server on 127.0.0.1 speaking all three protocol
+families (OpenAI-compatible chat completions, Anthropic Messages, Gemini generateContent), each with
+and without streaming. Replies are scripted; every request is recorded for assertions.
+
+    async with FakeLLMServer() as fake:
+        fake.script(Fail(429, headers={"Retry-After": "0.1"}), Reply('{"action_type": ...}'))
+        config = config_for("openai-compatible", model="m", base_url=fake.openai_base_url)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Literal
+
+from aiohttp import web
+
+Family = Literal["openai", "anthropic", "gemini"]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A successful answer. Streamed as `chunks` if given, else as pieces of `chunk_size` characters."""
+
+    text: str
+    chunks: list[str] | None = None
+    chunk_size: int = 5
+    delay_s: float = 0.0
+    chunk_delay_s: float = 0.0
+    finish_reason: str | None = None
+
+    def pieces(self) -> list[str]:
+        if self.chunks is not None:
+            return self.chunks
+        return [self.text[i : i + self.chunk_size] for i in range(0, len(self.text), self.chunk_size)] or [""]
+
+
+@dataclass(frozen=True)
+class Fail:
+    """An HTTP error in the family's own error format (or `body` verbatim)."""
+
+    status: int
+    message: str = "fake provider failure"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    body: str | None = None
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Stream `after` pieces of `text`, then cut the connection."""
+
+    text: str
+    after: int = 1
+    chunk_size: int = 5
+
+
+Script = Reply | Fail | Drop
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    family: Family
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: dict[str, Any]
+    at: float
+
+    @property
+    def streamed(self) -> bool:
+        return bool(self.body.get("stream")) or "streamGenerateContent" in self.path
+
+
+class FakeLLMServer:
+    def __init__(self, *, default: Script | None = None) -> None:
+        self.requests: list[RecordedRequest] = []
+        self.default = default
+        self._script: deque[Script] = deque()
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._openai)
+        app.router.add_post("/v1/messages", self._anthropic)
+        app.router.add_post("/v1beta/models/{call}", self._gemini)
+        self._app = app
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self._app, shutdown_timeout=1.0, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = int(self._runner.addresses[0][1])
+
+    async def stop(self) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def __aenter__(self) -> FakeLLMServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    # ---- configuration ---------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    def base_url(self, family: Family) -> str:
+        return self.openai_base_url if family == "openai" else self.url
+
+    def script(self, *items: Script) -> None:
+        """Answer the next requests with these, in order; then `default` (or a 500 saying the script ran out)."""
+        self._script.extend(items)
+
+    # ---- helpers ---------------------------------------------------------------------------
+    async def _pause(self, seconds: float) -> None:
+        if seconds > 0:
+            try:
+                await asyncio.wait_for(self._closing.wait(), seconds)
+            except TimeoutError:
+                pass
+
+    async def _record(self, family: Family, request: web.Request) -> RecordedRequest:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {"_invalid_json": True}
+        record = RecordedRequest(
+            family=family,
+            path=request.path,
+            query=dict(request.query),
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body if isinstance(body, dict) else {"_not_an_object": body},
+            at=time.monotonic(),
+        )
+        self.requests.append(record)
+        return record
+
+    def _next(self) -> Script:
+        if self._script:
+            return self._script.popleft()
+        return self.default or Fail(500, "fake: script exhausted")
+
+    async def _serve(self, family: Family, request: web.Request) -> web.StreamResponse:
+        record = await self._record(family, request)
+        item = self._next()
+        if isinstance(item, Fail):
+            await self._pause(item.delay_s)
+            body = item.body if item.body is not None else json.dumps(_error_body(family, item.status, item.message))
+            return web.Response(status=item.status, text=body, headers=item.headers, content_type="application/json")
+        if isinstance(item, Drop):
+            return await self._drop(family, request, item)
+        await self._pause(item.delay_s)
+        if not record.streamed:
+            return web.json_response(_whole(family, item, record.body.get("model", "")))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await response.prepare(request)
+        for frame in _stream_frames(family, item, record.body.get("model", "")):
+            if _is_text_frame(family, frame):
+                await self._pause(item.chunk_delay_s)
+            await response.write(frame)
+        await response.write_eof()
+        return response
+
+    async def _drop(self, family: Family, request: web.Request, item: Drop) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        reply = Reply(item.text, chunk_size=item.chunk_size)
+        frames = [f for f in _stream_frames(family, reply, "") if _is_text_frame(family, f)]
+        for frame in frames[: item.after]:
+            await response.write(frame)
+        if request.transport is not None:
+            request.transport.close()
+        return response
+
+    async def _openai(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve("openai", request)
+
+    async def _anthropic(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve("anthropic", request)
+
+    async def _gemini(self, request: web.Request) -> web.StreamResponse:
+        return await self._serve("gemini", request)
+
+
+# ---- the three protocols -----------------------------------------------------------------------
+def _error_body(family: Family, status: int, message: str) -> dict[str, Any]:
+    if family == "anthropic":
+        kind = "rate_limit_error" if status == 429 else "api_error" if status >= 500 else "invalid_request_error"
+        return {"type": "error", "error": {"type": kind, "message": message}}
+    if family == "gemini":
+        return {"error": {"code": status, "message": message, "status": "UNAVAILABLE" if status >= 500 else "ERROR"}}
+    return {"error": {"message": message, "type": "server_error" if status >= 500 else "invalid_request_error"}}
+
+
+def _whole(family: Family, reply: Reply, model: str) -> dict[str, Any]:
+    tokens = max(1, len(reply.text) // 4)
+    if family == "anthropic":
+        return {
+            "id": "msg_fake",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": reply.text}],
+            "stop_reason": reply.finish_reason or "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 10, "output_tokens": tokens},
+        }
+    if family == "gemini":
+        return {
+            "candidates": [
+                {
+                    "content": {"parts": [{"text": reply.text}], "role": "model"},
+                    "finishReason": reply.finish_reason or "STOP",
+                    "index": 0,
+                }
+            ],
+            "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": tokens, "totalTokenCount": 10 + tokens},
+        }
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply.text},
+                "finish_reason": reply.finish_reason or "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": tokens, "total_tokens": 10 + tokens},
+    }
+
+
+def _sse(data: dict[str, Any] | str, event: str | None = None, newline: str = "\n") -> bytes:
+    payload = data if isinstance(data, str) else json.dumps(data)
+    head = f"event: {event}{newline}" if event else ""
+    return f"{head}data: {payload}{newline}{newline}".encode()
+
+
+def _is_text_frame(family: Family, frame: bytes) -> bool:
+    if family == "anthropic":
+        return frame.startswith(b"event: content_block_delta")
+    if family == "gemini":
+        return b'"parts"' in frame
+    return b'"delta": {"content"' in frame
+
+
+def _stream_frames(family: Family, reply: Reply, model: str) -> list[bytes]:
+    pieces = reply.pieces()
+    tokens = max(1, len(reply.text) // 4)
+    if family == "anthropic":
+        message = {"id": "msg_fake", "type": "message", "role": "assistant", "model": model, "content": []}
+        frames = [
+            _sse(
+                {"type": "message_start", "message": {**message, "usage": {"input_tokens": 10, "output_tokens": 1}}},
+                "message_start",
+            ),
+            _sse(
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                "content_block_start",
+            ),
+            _sse({"type": "ping"}, "ping"),
+        ]
+        frames += [
+            _sse(
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+                "content_block_delta",
+            )
+            for piece in pieces
+        ]
+        frames += [
+            _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+            _sse(
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": reply.finish_reason or "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": tokens},
+                },
+                "message_delta",
+            ),
+            _sse({"type": "message_stop"}, "message_stop"),
+        ]
+        return frames
+    if family == "gemini":
+        frames = []
+        for index, piece in enumerate(pieces):
+            candidate: dict[str, Any] = {"content": {"parts": [{"text": piece}], "role": "model"}, "index": 0}
+            chunk: dict[str, Any] = {"candidates": [candidate]}
+            if index == len(pieces) - 1:
+                candidate["finishReason"] = reply.finish_reason or "STOP"
+                chunk["usageMetadata"] = {"promptTokenCount": 10, "candidatesTokenCount": tokens}
+            frames.append(_sse(chunk, newline="\r\n"))
+        return frames
+    base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+    frames = [
+        b": OPENROUTER PROCESSING\n\n",
+        _sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}),
+    ]
+    frames += [
+        _sse({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+        for piece in pieces
+    ]
+    frames += [
+        _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason or "stop"}]}),
+        _sse("[DONE]"),
+    ]
+    return frames
