@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bus_schemas.tool import BUILTIN_TOOL_NAMES, ToolRecord
+from bus_schemas.tool import BUILTIN_TOOL_NAMES, TOOL_NAME_RE, ToolRecord
 
 from .builtins import BUILTINS
 from .stores import KV
@@ -27,6 +27,8 @@ class ToolRegistry:
     async def get(self, name: str) -> ToolRecord | None:
         if name in BUILTINS:
             return builtin_record(name)
+        if not TOOL_NAME_RE.match(name):  # other keys of the bucket (the sandbox status) are not tools
+            return None
         found = await self.kv.get(name)
         return None if found is None else ToolRecord.model_validate_json(found[0])
 

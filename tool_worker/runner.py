@@ -23,7 +23,8 @@ from .result import RunResult
 from .sandbox import Sandbox
 
 TOOL_DIR = "/opt/pagi-tool"
-VectorQuery = Callable[[VectorQueryArgs], Awaitable[RunResult]]
+# Answers vector_query; gets the triggering event (opaque here) to address its question to the session.
+VectorQuery = Callable[[VectorQueryArgs, Any], Awaitable[RunResult]]
 
 # Imports a built Python tool from its file, calls the entry point with the JSON arguments from stdin,
 # and prints the return value (strings as they are, anything else as JSON).
@@ -64,13 +65,14 @@ class ToolRunner:
         *,
         timeout_s: float | None = None,
         on_output: OutputCallback | None = None,
+        trigger: Any = None,
     ) -> RunResult:
         record = await self.registry.get(tool_name)
         if record is None:
             return self._refuse("unknown_tool", f"unknown tool {tool_name!r}")
         limits = self.sandbox.config.limits.with_timeout(timeout_s)
         if record.kind == "builtin":
-            return await self._run_builtin(session_id, tool_name, args, limits, on_output)
+            return await self._run_builtin(session_id, tool_name, args, limits, on_output, trigger)
         return await self._run_built(session_id, record, args, limits, on_output)
 
     async def _run_builtin(
@@ -80,6 +82,7 @@ class ToolRunner:
         args: dict[str, Any],
         limits: Limits,
         on_output: OutputCallback | None,
+        trigger: Any,
     ) -> RunResult:
         builtin = BUILTINS[name]
         try:
@@ -92,7 +95,7 @@ class ToolRunner:
         if builtin.invocation is None:
             if self.vector_query is None or not isinstance(parsed, VectorQueryArgs):
                 return self._refuse("unavailable", "vector_query needs the memory worker, which is not connected")
-            return await self.vector_query(parsed)
+            return await self.vector_query(parsed, trigger)
         invocation: Invocation = builtin.invocation(parsed, self.sandbox.config.python)
         workspace = self.sandbox.workspaces.ensure(session_id)
         result = await self.sandbox.run(

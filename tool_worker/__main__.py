@@ -1,0 +1,10 @@
+"""`python -m tool_worker`: runs approved tools from tool.run in the bubblewrap sandbox."""
+
+from __future__ import annotations
+
+from pagi.service import run_service
+
+from .service import tool_routes
+
+if __name__ == "__main__":
+    run_service("tool_worker", tool_routes)

@@ -1,0 +1,61 @@
+"""Defence in depth: the worker re-reads the twin's policy and the recorded approval before acting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bus_schemas.approval import ApprovalKind, ApprovalRecord
+from bus_schemas.twin import Twin
+
+from .stores import KV
+
+DEFAULT_TWIN_ID = "orchestrator"
+
+
+class PolicyError(PermissionError):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+async def load_twin(twins: KV, twin_id: str | None) -> Twin:
+    found = await twins.get(f"twin.{twin_id or DEFAULT_TWIN_ID}")
+    if found is None:
+        raise PolicyError("not_allowed", f"unknown twin {twin_id or DEFAULT_TWIN_ID!r}: no policy to run under")
+    return Twin.model_validate_json(found[0])
+
+
+async def check_approval(
+    approvals: KV,
+    session_id: str,
+    approval_id: str | None,
+    kind: ApprovalKind,
+    matches: Callable[[Any], bool],
+) -> None:
+    """The approval must be recorded, approved, for this kind of action, and for exactly this action."""
+    if not approval_id:
+        raise PolicyError("not_approved", f"no approval id: a {kind} needs a human's approval")
+    found = await approvals.get(f"{session_id}.{approval_id}")
+    if found is None:
+        raise PolicyError("not_approved", f"approval {approval_id} is not recorded for this session")
+    record = ApprovalRecord.model_validate_json(found[0])
+    if record.state != "approved":
+        raise PolicyError("not_approved", f"approval {approval_id} is {record.state}, not approved")
+    if record.kind != kind or not matches(record.action):
+        raise PolicyError("not_approved", f"approval {approval_id} was given for a different action")
+
+
+async def check_tool_run(
+    twins: KV, approvals: KV, session_id: str, twin_id: str | None, approval_id: str | None, tool: str, args: Any
+) -> None:
+    twin = await load_twin(twins, twin_id)
+    if tool not in twin.allowed_tools:
+        raise PolicyError("not_allowed", f"tool {tool!r} is not among {twin.id}'s allowed tools")
+    if tool in twin.always_allow and not approval_id:
+        return
+
+    def same(action: Any) -> bool:
+        return getattr(action, "tool_name", None) == tool and getattr(action, "args", None) == args
+
+    await check_approval(approvals, session_id, approval_id, "tool", same)

@@ -1,0 +1,74 @@
+"""Wiring of the tool worker onto the bus: sandbox, registry, artifacts, policy stores, the route."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+from collections.abc import Sequence
+from typing import Any
+
+from bus_schemas.streams import APPROVALS, ARTIFACTS, DONE, TOOL_WORKER, TOOLS, TWINS
+from bus_schemas.tool import SANDBOX_STATUS_KEY, SandboxStatus
+from pagi.bus import Bus
+from pagi.service import Route
+
+from .artifacts import ArtifactCache
+from .builtins import VectorQueryArgs
+from .registry import ToolRegistry
+from .result import RunResult
+from .runner import ToolRunner
+from .sandbox import Sandbox, SandboxConfig
+from .settings import ToolSettings
+from .tool_run import ToolRunHandler
+from .vector import vector_query
+
+log = logging.getLogger("pagi.tool_worker")
+
+
+def make_sandbox(settings: ToolSettings) -> Sandbox:
+    host_user = (settings.sandbox_uid, settings.sandbox_uid) if os.geteuid() == 0 else None
+    sandbox = Sandbox(
+        SandboxConfig(
+            state_dir=settings.state_dir,
+            require_sandbox=settings.require_sandbox,
+            bwrap=settings.bwrap or shutil.which("bwrap"),
+            host_user=host_user,
+            limits=settings.limits(),
+            python=settings.python,
+        )
+    )
+    sandbox.start()
+    return sandbox
+
+
+async def tool_routes(bus: Bus, settings: ToolSettings | None = None) -> Sequence[Route]:
+    settings = settings or ToolSettings()
+    sandbox = make_sandbox(settings)
+    tools_kv = await bus.kv(TOOLS)
+    status = SandboxStatus(
+        isolation=sandbox.isolation,
+        require_sandbox=settings.require_sandbox,
+        warning=sandbox.warning,
+        host=socket.gethostname(),
+    )
+    await tools_kv.put(SANDBOX_STATUS_KEY, status.model_dump_json().encode())
+    log.info("sandbox isolation: %s%s", sandbox.isolation, f" ({sandbox.warning})" if sandbox.warning else "")
+    registry = ToolRegistry(tools_kv)
+    await registry.publish_builtins()
+    artifacts = ArtifactCache(await bus.object_store(ARTIFACTS), settings.state_dir / "artifacts")
+
+    async def ask_memory(args: VectorQueryArgs, trigger: Any) -> RunResult:
+        return await vector_query(bus, trigger, args, sandbox.isolation)
+
+    runner = ToolRunner(sandbox, registry, artifacts, vector_query=ask_memory)
+    handler = ToolRunHandler(
+        bus,
+        runner,
+        done=await bus.kv(DONE),
+        twins=await bus.kv(TWINS),
+        approvals=await bus.kv(APPROVALS),
+        check_policy=settings.check_policy,
+    )
+    return [Route(TOOL_WORKER, handler, max_in_flight=settings.max_concurrent)]

@@ -1,0 +1,106 @@
+"""tool.run.<session> -> tool.result.<session>: policy re-checked, run once per request id, output streamed."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+from bus_schemas import Envelope, JobLog
+from bus_schemas.joblog import LogLevel
+from bus_schemas.subjects import JOB_LOG, TOOL_RESULT
+from bus_schemas.tool import ToolResult, ToolRun, ToolRunRecord
+from pagi.bus import Bus
+from pagi.consume import Delivery, Reject
+
+from .idempotency import Ledger
+from .joblog import LineStreamer
+from .policy import PolicyError, check_tool_run
+from .result import RunResult
+from .runner import ToolRunner
+from .stores import KV
+
+log = logging.getLogger("pagi.tool_worker")
+
+SERVICE = "tool_worker"
+
+
+def to_result(body: ToolRun, run: RunResult) -> ToolResult:
+    return ToolResult(
+        request_id=body.request_id,
+        tool_name=body.tool_name,
+        exit_code=run.exit_code,
+        stdout=run.stdout,
+        stderr=run.stderr,
+        duration_ms=run.duration_ms,
+        truncated=run.truncated,
+        isolation=run.isolation,
+        files_changed=run.files_changed,
+        error=run.error,
+        reason=run.reason,
+    )
+
+
+class ToolRunHandler:
+    def __init__(
+        self, bus: Bus, runner: ToolRunner, done: KV, twins: KV, approvals: KV, check_policy: bool = True
+    ) -> None:
+        self.bus = bus
+        self.runner = runner
+        self.ledger = Ledger(done, "tool", ToolRunRecord, socket.gethostname())
+        self.twins = twins
+        self.approvals = approvals
+        self.check_policy = check_policy
+
+    async def __call__(self, event: Envelope[Any], delivery: Delivery) -> None:
+        body = event.body
+        if not isinstance(body, ToolRun):
+            raise Reject(f"the tool worker does not handle {event.type}")
+        claim, record = await self.ledger.claim(body.request_id)
+        if claim == "done" and record is not None and record.result is not None:
+            await self._reply(event, record.result)  # same id: JetStream drops it if the first got through
+            return
+        isolation = self.runner.sandbox.isolation
+        if claim == "interrupted":
+            run = RunResult.refused(
+                isolation,
+                "interrupted",
+                "the tool worker stopped while this tool was running; it was not run a second time",
+            )
+        else:
+            run = await self._run(event, body)
+        result = to_result(body, run)
+        await self.ledger.finish(body.request_id, ToolRunRecord(state="done", result=result, worker=self.ledger.worker))
+        await self._reply(event, result)
+
+    async def _run(self, event: Envelope[Any], body: ToolRun) -> RunResult:
+        isolation = self.runner.sandbox.isolation
+        if self.check_policy:
+            try:
+                await check_tool_run(
+                    self.twins, self.approvals, event.session_id, event.twin_id, body.approval_id,
+                    body.tool_name, body.args,
+                )  # fmt: skip
+            except PolicyError as exc:
+                return RunResult.refused(isolation, exc.reason, str(exc))  # type: ignore[arg-type]
+        async with LineStreamer(self.bus.publish, event, SERVICE, body.tool_name) as lines:
+            await self.bus.publish(
+                lines.event("start", f"running {body.tool_name} (isolation: {isolation})", status="running")
+            )
+            run = await self.runner.run(
+                event.session_id, body.tool_name, body.args, timeout_s=body.timeout_s, on_output=lines.line,
+                trigger=event,
+            )  # fmt: skip
+        return run
+
+    async def _reply(self, event: Envelope[Any], result: ToolResult) -> None:
+        summary = f"{result.tool_name} exited {result.exit_code} in {result.duration_ms:.0f} ms"
+        if result.reason:
+            summary += f" ({result.reason}: {result.error})"
+        await self.bus.publish(event.caused("result-log", JOB_LOG, _log_body(summary, result)))
+        await self.bus.publish(event.caused("result", TOOL_RESULT, result))
+
+
+def _log_body(summary: str, result: ToolResult) -> JobLog:
+    level: LogLevel = "error" if result.reason in ("sandbox_required", "not_allowed", "not_approved") else "tool"
+    return JobLog(level=level, service=SERVICE, message=summary)
