@@ -44,6 +44,12 @@ class TwinWrite(TwinSettings):
     api_key: SecretStr | None = Field(default=None, max_length=512)
 
 
+class TwinCreate(TwinWrite):
+    """`POST /v1/twins`: the settings and the new twin's id."""
+
+    id: str = Field(pattern=TOKEN_RE.pattern)
+
+
 class Twin(TwinSettings):
     """As stored. The API key is kept encrypted (`api_key_sealed`) and never returned."""
 

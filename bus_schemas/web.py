@@ -154,3 +154,25 @@ class SessionRecord(Frame):
 
     owner: str = Field(min_length=1, max_length=128)
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+class ApprovalDecisionRequest(Frame):
+    """`POST /v1/approvals/{id}`."""
+
+    approved: bool
+    always: bool = False
+    reason: str | None = Field(default=None, max_length=4000)
+    decided_by: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class CancelRequest(Frame):
+    """`POST /v1/jobs/{id}/cancel`."""
+
+    reason: str | None = Field(default=None, max_length=4000)
+    requested_by: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class RollbackRequest(Frame):
+    """`POST /v1/twins/{id}/prompt/rollback`."""
+
+    version: int = Field(ge=1)

@@ -11,16 +11,12 @@ from pydantic import ValidationError
 
 from bus_schemas import ChatOut, Envelope, new_id
 from bus_schemas.subjects import CHAT_OUT
-from bus_schemas.web import ChatRequest, ChatResponse, ErrorResponse
+from bus_schemas.web import ChatRequest, ChatResponse
 from pagi.bus import BusUnavailable
 
 from .appkeys import BUS, HUB, SETTINGS
 from .chat_io import publish_chat_in
-from .validation import details
-
-
-def error(status: int, message: str, problems: list[dict[str, Any]] | None = None) -> web.Response:
-    return web.json_response(ErrorResponse(error=message, details=problems or []).model_dump(), status=status)
+from .validation import details, error
 
 
 async def post_chat(request: web.Request) -> web.Response:

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+import json
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from bus_schemas.web import ErrorResponse
+
+
+def error(status: int, message: str, problems: list[dict[str, Any]] | None = None) -> web.Response:
+    return web.json_response(ErrorResponse(error=message, details=problems or []).model_dump(), status=status)
 
 
 def describe(exc: ValidationError) -> str:
@@ -14,3 +24,39 @@ def details(exc: ValidationError) -> list[dict[str, str]]:
         {"field": ".".join(str(p) for p in e["loc"]) or "body", "problem": e["msg"]}
         for e in exc.errors(include_url=False, include_input=False)
     ]
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _json_error(exc: type[web.HTTPException], message: str, problems: list[dict[str, Any]] | None = None) -> Exception:
+    body = ErrorResponse(error=message, details=problems or []).model_dump_json()
+    return exc(text=body, content_type="application/json")
+
+
+async def read_model(request: web.Request, model: type[M]) -> M:
+    """The request body as `model`, or a 400 that says what was wrong."""
+    try:
+        raw = json.loads(await request.read() or b"{}")
+    except json.JSONDecodeError as exc:
+        raise _json_error(web.HTTPBadRequest, f"request body is not valid JSON: {exc.msg}") from exc
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise _json_error(web.HTTPBadRequest, f"invalid {model.__name__}", details(exc)) from exc
+
+
+def not_found(message: str) -> Exception:
+    return _json_error(web.HTTPNotFound, message)
+
+
+def conflict(message: str) -> Exception:
+    return _json_error(web.HTTPConflict, message)
+
+
+def gone(message: str) -> Exception:
+    return _json_error(web.HTTPGone, message)
+
+
+def bad_request(message: str) -> Exception:
+    return _json_error(web.HTTPBadRequest, message)
