@@ -68,6 +68,9 @@ async def serve(
         heartbeat = Heartbeater(bus, name, [r.spec for r in route_list], heartbeat_s, metrics_url)
         await heartbeat.start()
         extra = asyncio.create_task(background(bus, stopping)) if background else None
+        if extra is not None:
+            # A background task that dies takes the service down, so the supervisor restarts it.
+            extra.add_done_callback(lambda _: stopping.set())
         log.info(READY_LINE)
         await stopping.wait()
         log.info("stopping: draining in-flight work")

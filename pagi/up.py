@@ -14,6 +14,7 @@ from typing import Any
 
 from .bus import Bus
 from .nats_server import NatsServer, NatsServerError
+from .secrets import SECRET_KEY_ENV, new_secret_key
 from .supervisor import Child, ChildSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -39,6 +40,15 @@ def _check_port_free(host: str, port: int, flag: str) -> None:
             probe.bind((host, port))
         except OSError as exc:
             raise UpError(f"{host}:{port} is taken ({exc.strerror}); choose another port with {flag}") from exc
+
+
+def _secret_key(data_dir: Path) -> str:
+    """The key that seals provider API keys at rest: generated on first start, kept private."""
+    path = data_dir / "secret.key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(new_secret_key())
+    return path.read_text().strip()
 
 
 def start_nats(data_dir: Path, port: int) -> NatsServer:
@@ -84,6 +94,7 @@ async def _run_children(args: argparse.Namespace, data_dir: Path, nats_url: str,
         "PAGI_DATA_DIR": str(data_dir),
         "PAGI_HOST": args.host,
         "PAGI_PORT": str(args.port),
+        SECRET_KEY_ENV: os.environ.get(SECRET_KEY_ENV) or _secret_key(data_dir),
     }
     names = (*WORKERS, "edge")
     width = max(len(n) for n in names)
