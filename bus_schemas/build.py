@@ -11,7 +11,15 @@ from .envelope import Body
 from .limits import MAX_TEXT_CHARS
 
 BuildFailure = Literal[
-    "invalid_name", "invalid_schema", "queue_full", "timeout", "compile_error", "unavailable", "interrupted"
+    "invalid_name",
+    "invalid_schema",
+    "queue_full",
+    "timeout",
+    "compile_error",
+    "unavailable",
+    "interrupted",
+    "not_allowed",
+    "not_approved",
 ]
 
 

@@ -59,3 +59,24 @@ async def check_tool_run(
         return getattr(action, "tool_name", None) == tool and getattr(action, "args", None) == args
 
     await check_approval(approvals, session_id, approval_id, "tool", same)
+
+
+async def check_build(
+    twins: KV,
+    approvals: KV,
+    session_id: str,
+    twin_id: str | None,
+    approval_id: str | None,
+    tool: str,
+    language: str,
+    code: str,
+) -> None:
+    twin = await load_twin(twins, twin_id)
+    if not twin.code_generation:
+        raise PolicyError("not_allowed", f"{twin.id}'s code-generation policy is off: it may not build tools")
+
+    def same(action: Any) -> bool:
+        fields = ("tool_name", "language", "code")
+        return tuple(getattr(action, f, None) for f in fields) == (tool, language, code)
+
+    await check_approval(approvals, session_id, approval_id, "build", same)

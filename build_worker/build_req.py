@@ -1,0 +1,108 @@
+"""build.req.<session> -> build.result.<session>: approval re-checked, once per request id, output streamed."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+from bus_schemas import Envelope
+from bus_schemas.build import BuildRequest, BuildResult, BuildRunRecord
+from bus_schemas.subjects import BUILD_RESULT
+from pagi.bus import Bus
+from pagi.consume import Delivery, Reject
+from tool_worker.idempotency import Ledger
+from tool_worker.joblog import LineStreamer
+from tool_worker.policy import PolicyError, check_build
+from tool_worker.stores import KV
+
+from .builder import Builder, BuildSpec
+from .outcome import BuildOutcome
+
+log = logging.getLogger("pagi.build_worker")
+
+SERVICE = "build_worker"
+
+
+def to_result(body: BuildRequest, outcome: BuildOutcome) -> BuildResult:
+    return BuildResult(
+        request_id=body.request_id,
+        tool_name=body.tool_name,
+        success=outcome.success,
+        exit_code=outcome.exit_code,
+        stdout=outcome.stdout,
+        stderr=outcome.stderr,
+        artifact_digest=outcome.artifact_digest,
+        version=outcome.version,
+        error=outcome.error,
+        reason=outcome.reason,
+    )
+
+
+class BuildReqHandler:
+    def __init__(
+        self, bus: Bus, builder: Builder, done: KV, twins: KV, approvals: KV, check_policy: bool = True
+    ) -> None:
+        self.bus = bus
+        self.builder = builder
+        self.ledger = Ledger(done, "build", BuildRunRecord, socket.gethostname())
+        self.twins = twins
+        self.approvals = approvals
+        self.check_policy = check_policy
+
+    async def __call__(self, event: Envelope[Any], delivery: Delivery) -> None:
+        body = event.body
+        if not isinstance(body, BuildRequest):
+            raise Reject(f"the build worker does not handle {event.type}")
+        claim, record = await self.ledger.claim(body.request_id)
+        if claim == "done" and record is not None and record.result is not None:
+            await self._reply(event, record.result)
+            return
+        if claim == "interrupted":
+            outcome = BuildOutcome(
+                success=False,
+                reason="interrupted",
+                error="the build worker stopped during this build; nothing was registered. Ask for the build again",
+            )
+        else:
+            outcome = await self._build(event, body)
+        result = to_result(body, outcome)
+        done = BuildRunRecord(state="done", result=result, worker=self.ledger.worker)
+        await self.ledger.finish(body.request_id, done)
+        await self._reply(event, result)
+
+    async def _build(self, event: Envelope[Any], body: BuildRequest) -> BuildOutcome:
+        if self.check_policy:
+            try:
+                await check_build(
+                    self.twins, self.approvals, event.session_id, event.twin_id, body.approval_id,
+                    body.tool_name, body.language, body.code,
+                )  # fmt: skip
+            except PolicyError as exc:
+                return BuildOutcome(success=False, reason=exc.reason, error=str(exc))  # type: ignore[arg-type]
+        spec = BuildSpec(
+            tool_name=body.tool_name,
+            language=body.language,
+            code=body.code,
+            description=body.description,
+            args_schema=body.args_schema,
+            entry_point=body.entry_point,
+        )
+        label = f"build {body.tool_name}"
+        async with LineStreamer(self.bus.publish, event, SERVICE, label) as lines:
+            queue = self.builder.queue
+            await self.bus.publish(
+                lines.event(
+                    "queued",
+                    f"{label} ({body.language}): {queue.running} running, {queue.waiting} waiting before it",
+                    status="running",
+                    progress=0.0,
+                )
+            )
+            outcome = await self.builder.build(spec, on_output=lines.line)
+            done = "built" if outcome.success else f"failed ({outcome.reason})"
+            await self.bus.publish(lines.event("finished", f"{label}: {done}", progress=1.0))
+        return outcome
+
+    async def _reply(self, event: Envelope[Any], result: BuildResult) -> None:
+        await self.bus.publish(event.caused("result", BUILD_RESULT, result))

@@ -1,0 +1,148 @@
+"""The build worker on a real nats-server: build.req in, build.result out, registry and object store
+written, compiler output on the job log; then the tool worker runs the built tool."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from build_worker.service import build_routes
+from build_worker.settings import BuildSettings
+from bus_schemas import Envelope
+from bus_schemas.actions import ActionBuildTool
+from bus_schemas.build import BuildRequest, BuildResult, BuildRunRecord
+from bus_schemas.streams import ARTIFACTS, DONE, TOOLS
+from bus_schemas.subjects import BUILD_REQ, BUILD_RESULT, JOB_LOG, one_session
+from bus_schemas.tool import ToolRecord
+from pagi.bus import Bus
+from pagi.consume import PullConsumer
+from pagi.service import start_routes
+from tool_worker.stores import digest_of
+
+from ..support import EventCollector, ObserveFactory
+from ..tool_worker.bus_fixtures import approve, put_twin
+from ..tool_worker.test_bus import StartWorker, result_for, run_event, settings_for, start_worker
+
+__all__ = ["start_worker"]
+
+StartBuilder = Callable[..., Any]
+TOOL_CODE = "def main(args):\n    print('building is fun')\n    return {'sum': args['a'] + args['b']}\n"
+SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}
+
+
+@pytest.fixture
+async def start_builder(bus: Bus, state_dir: Path) -> AsyncIterator[StartBuilder]:
+    running: list[PullConsumer] = []
+
+    async def start(**build_env: Any) -> None:
+        builds = BuildSettings.model_validate({"BUILD_TIMEOUT_MS": 20_000, **build_env})
+        running.extend(await start_routes(bus, await build_routes(bus, settings_for(state_dir), builds)))
+
+    yield start
+    for consumer in running:
+        await consumer.stop()
+
+
+def build_event(session: str, request_id: str, approval_id: str | None, **fields: Any) -> Envelope[Any]:
+    values: dict[str, Any] = {"tool_name": "adder", "language": "python", "code": TOOL_CODE, **fields}
+    body = BuildRequest(request_id=request_id, approval_id=approval_id, **values)
+    return Envelope[BuildRequest](type=BUILD_REQ, session_id=session, job_id="job-1", twin_id="orchestrator", body=body)
+
+
+async def approved_build(bus: Bus, session: str, request_id: str, **fields: Any) -> Envelope[Any]:
+    values: dict[str, Any] = {"tool_name": "adder", "language": "python", "code": TOOL_CODE, **fields}
+    action = ActionBuildTool(
+        tool_name=values["tool_name"], language=values["language"], code=values["code"], description=""
+    )
+    approval_id = await approve(bus, session, "build", action)
+    return build_event(session, request_id, approval_id, **fields)
+
+
+async def build_result(events: EventCollector, request_id: str, timeout: float = 30) -> BuildResult:
+    found = await events.wait_for_count(
+        lambda e: e.type == BUILD_RESULT and e.body.request_id == request_id, 1, timeout=timeout
+    )
+    body = found[-1].body
+    assert isinstance(body, BuildResult)
+    return body
+
+
+async def test_build_registers_then_tool_worker_runs_it(
+    bus: Bus,
+    session_id: str,
+    observe: ObserveFactory,
+    start_builder: StartBuilder,
+    start_worker: StartWorker,
+) -> None:
+    await put_twin(bus, allowed_tools=["adder"], always_allow=["adder"])
+    events = await observe(one_session(session_id))
+    await start_builder()
+    await bus.publish(await approved_build(bus, session_id, "b1", args_schema=SCHEMA, description="adds"))
+    result = await build_result(events, "b1")
+    assert result.success, result
+    assert (result.version, result.artifact_digest) == (1, digest_of(TOOL_CODE.encode()))
+    record = await (await bus.kv(TOOLS)).get_model("adder", ToolRecord)
+    assert record is not None and (record.kind, record.version, record.description) == ("built", 1, "adds")
+    assert await (await bus.object_store(ARTIFACTS)).get(result.artifact_digest or "") == TOOL_CODE.encode()
+    logs = [e.body.message for e in events.of_type(JOB_LOG)]
+    assert "[build adder] syntax ok" in logs and "build adder: built" in logs
+    done = await (await bus.kv(DONE)).get_model("build.b1", BuildRunRecord)
+    assert done is not None and done.state == "done"
+
+    await start_worker()
+    await bus.publish(run_event(session_id, "adder", {"a": 2, "b": 40}, None, "r-adder"))
+    ran = await result_for(events, "r-adder")
+    assert (ran.exit_code, ran.stdout) == (0, 'building is fun\n{"sum": 42}')
+    bad = run_event(session_id, "adder", {"a": "two", "b": 40}, None, "r-bad")
+    await bus.publish(bad)
+    assert (await result_for(events, "r-bad")).reason == "invalid_arguments"
+
+
+async def test_bad_name_gets_an_immediate_clear_result(
+    bus: Bus, session_id: str, observe: ObserveFactory, start_builder: StartBuilder
+) -> None:
+    await put_twin(bus)
+    events = await observe(one_session(session_id))
+    await start_builder()
+    await bus.publish(await approved_build(bus, session_id, "b-bad", tool_name="a;rm -rf /"))
+    result = await build_result(events, "b-bad")
+    assert not result.success and result.reason == "invalid_name"
+    assert (result.error or "").startswith("invalid tool name 'a;rm -rf /'")
+
+
+async def test_build_needs_approval_and_code_generation(
+    bus: Bus, session_id: str, observe: ObserveFactory, start_builder: StartBuilder
+) -> None:
+    events = await observe(one_session(session_id))
+    await put_twin(bus)
+    await start_builder()
+    await bus.publish(build_event(session_id, "b-noapp", None))
+    result = await build_result(events, "b-noapp")
+    assert result.reason == "not_approved" and "no approval id" in (result.error or "")
+    await put_twin(bus, code_generation=False)
+    await bus.publish(await approved_build(bus, session_id, "b-nocode"))
+    result = await build_result(events, "b-nocode")
+    assert result.reason == "not_allowed" and "code-generation policy is off" in (result.error or "")
+    assert await (await bus.kv(TOOLS)).get("adder") is None
+
+
+async def test_flood_of_build_requests_over_the_bus(
+    bus: Bus, session_id: str, observe: ObserveFactory, start_builder: StartBuilder
+) -> None:
+    await put_twin(bus)
+    events = await observe(one_session(session_id))
+    await start_builder(BUILD_MAX_CONCURRENT=1, BUILD_MAX_PENDING=1)
+    slow = "import time\ntime.sleep(0.5)\ndef main(args):\n    return 1\n"
+    requests = [await approved_build(bus, session_id, f"f{i}", tool_name=f"flood-{i}", code=slow) for i in range(6)]
+    for request in requests:
+        await bus.publish(request)
+    results = [await build_result(events, f"f{i}") for i in range(6)]
+    full = [r for r in results if r.reason == "queue_full"]
+    built = [r for r in results if r.success]
+    assert (len(built), len(full)) == (2, 4)  # 1 running + 1 waiting; the rest refused at once
+    assert all((r.error or "").startswith("build queue is full") for r in full)
+    tools = await (await bus.kv(TOOLS)).keys()
+    assert sorted(k for k in tools if k.startswith("flood-")) == sorted(r.tool_name for r in built)
