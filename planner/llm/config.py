@@ -25,7 +25,10 @@ class ProviderConfig(BaseModel):
     json_mode: bool = True
     temperature: float = Field(default=0.2, ge=0.0, le=1.5)
     max_tokens: int = Field(default=2048, ge=1, le=1_000_000)
+    # Non-streamed: the whole request. Streamed: the longest silence (connect, first byte, between chunks).
     timeout_s: float = Field(default=60.0, gt=0)
+    # Streamed: the whole reply, however steadily it trickles.
+    stream_max_s: float = Field(default=600.0, gt=0)
     max_attempts: int = Field(default=3, ge=1, le=10)
     backoff_base_s: float = Field(default=0.5, ge=0)
     backoff_max_s: float = Field(default=8.0, ge=0)

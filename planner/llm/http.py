@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -44,9 +45,12 @@ async def post(
     errors (also while the caller reads the body) become retryable errors."""
     if stream:
         # A long generation may stream for minutes; what must not happen is silence.
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=config.timeout_s, sock_read=config.timeout_s)
+        timeout = aiohttp.ClientTimeout(
+            total=config.stream_max_s, sock_connect=config.timeout_s, sock_read=config.timeout_s
+        )
     else:
         timeout = aiohttp.ClientTimeout(total=config.timeout_s)
+    started = time.monotonic()
     all_headers = {**config.extra_headers, **headers, "Content-Type": "application/json"}
     try:
         async with session.post(url, json=dict(payload), headers=all_headers, timeout=timeout) as response:
@@ -54,9 +58,11 @@ async def post(
                 raise await _status_error(config, response)
             yield response
     except TimeoutError:
-        raise RetryableError(
-            config.provider, config.model, f"no answer within {config.timeout_s:g} s", status=None, retry_after_s=None
-        ) from None
+        if stream and time.monotonic() - started >= config.stream_max_s:
+            reason = f"streamed reply ran over {config.stream_max_s:g} s"
+        else:
+            reason = f"no answer within {config.timeout_s:g} s"
+        raise RetryableError(config.provider, config.model, reason, status=None, retry_after_s=None) from None
     except aiohttp.ClientError as error:
         reason = short(config, f"connection failed: {type(error).__name__}: {error}")
         raise RetryableError(config.provider, config.model, reason, status=None, retry_after_s=None) from None

@@ -25,6 +25,12 @@ TextSink = Callable[[str], Awaitable[None]]
 TRUNCATED = frozenset({"length", "max_tokens", "MAX_TOKENS"})
 
 
+class _SinkFailed(Exception):
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        super().__init__(repr(error))
+
+
 @dataclass(frozen=True)
 class Completion:
     text: str
@@ -79,10 +85,17 @@ class LLMProvider(ABC):
             nonlocal delivered
             if text:
                 delivered = True
-                await on_text(text)
+                try:
+                    await on_text(text)
+                except Exception as error:
+                    raise _SinkFailed(error) from error
 
         try:
             return await self._stream_once(messages, json_mode, deliver)
+        except _SinkFailed as failed:
+            # The caller's own failure (e.g. publishing a chunk), not the provider's: not retried,
+            # and not mistaken for a network timeout by the HTTP layer.
+            raise failed.error from None
         except RetryableError as error:
             if delivered:
                 raise LLMError(

@@ -9,10 +9,12 @@ and without streaming. Replies are scripted; every request is recorded for asser
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Literal
@@ -77,9 +79,13 @@ class RecordedRequest:
 
 
 class FakeLLMServer:
-    def __init__(self, *, default: Script | None = None) -> None:
+    def __init__(
+        self, *, default: Script | None = None, responder: Callable[[RecordedRequest], Script] | None = None
+    ) -> None:
         self.requests: list[RecordedRequest] = []
         self.default = default
+        # Answers requests the script does not cover, from what was asked (e.g. echo the user's message).
+        self.responder = responder
         self._script: deque[Script] = deque()
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -91,10 +97,10 @@ class FakeLLMServer:
         self._app = app
 
     # ---- lifecycle -------------------------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
         self._runner = web.AppRunner(self._app, shutdown_timeout=1.0, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
 
@@ -152,14 +158,16 @@ class FakeLLMServer:
         self.requests.append(record)
         return record
 
-    def _next(self) -> Script:
+    def _next(self, record: RecordedRequest) -> Script:
         if self._script:
             return self._script.popleft()
+        if self.responder is not None:
+            return self.responder(record)
         return self.default or Fail(500, "fake: script exhausted")
 
     async def _serve(self, family: Family, request: web.Request) -> web.StreamResponse:
         record = await self._record(family, request)
-        item = self._next()
+        item = self._next(record)
         if isinstance(item, Fail):
             await self._pause(item.delay_s)
             body = item.body if item.body is not None else json.dumps(_error_body(family, item.status, item.message))
@@ -323,3 +331,24 @@ def _stream_frames(family: Family, reply: Reply, model: str) -> list[bytes]:
         _sse("[DONE]"),
     ]
     return frames
+
+
+async def _serve_forever(port: int, reply: str) -> None:
+    server = FakeLLMServer(default=Reply(reply))
+    await server.start(port)
+    print(f"fake LLM on {server.url}", flush=True)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    """`python -m tests.planner_llm.fakes --reply '{...}'`: a standalone fake for tests that run real processes
+    (point them at it with LLM_PROVIDER=openai-compatible LLM_BASE_URL=http://127.0.0.1:PORT/v1 LLM_MODEL=x)."""
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--reply", default='{"action_type": "ActionResponse", "content": "Hello from the fake LLM."}')
+    args = parser.parse_args()
+    asyncio.run(_serve_forever(args.port, args.reply))
+
+
+if __name__ == "__main__":
+    main()

@@ -228,3 +228,26 @@ async def test_error_object_in_a_stream_is_an_error(fake_llm: FakeLLMServer, pro
 
 async def _ignore(text: str) -> None:
     return None
+
+
+async def test_a_stream_that_trickles_past_its_limit_is_cut(
+    fake_llm: FakeLLMServer, provider_for: ProviderFactory
+) -> None:
+    fake_llm.default = Reply("a b c d e f g h i j", chunk_size=1, chunk_delay_s=0.05)
+    started = time.monotonic()
+    with pytest.raises(LLMError, match=r"streamed reply ran over 0\.3 s"):
+        await provider_for("openai", timeout_s=1.0, stream_max_s=0.3).complete(MESSAGES, on_text=_ignore)
+    assert time.monotonic() - started < 1.0
+
+
+async def test_a_failing_sink_is_the_callers_error_and_not_retried(
+    fake_llm: FakeLLMServer, provider_for: ProviderFactory
+) -> None:
+    fake_llm.default = Reply("streamed text", chunk_size=2)
+
+    async def on_text(text: str) -> None:
+        raise TimeoutError("bus publish timed out")
+
+    with pytest.raises(TimeoutError, match="bus publish timed out"):
+        await provider_for("anthropic").complete(MESSAGES, on_text=on_text)
+    assert len(fake_llm.requests) == 1
