@@ -19,7 +19,7 @@ RESPONSE = {"action_type": "ActionResponse", "content": 'Hello! "Quoted", a\nnew
 TOOL = {"action_type": "ActionTool", "tool_name": "command_exec", "args": {"command": "ls -la"}}
 
 
-def text_of(request_body: dict[str, object], family: Family) -> str:
+def text_of(request_body: dict[str, object]) -> str:
     """Everything the model was told, as one string, whatever the protocol."""
     return json.dumps(request_body)
 
@@ -38,7 +38,7 @@ async def test_valid_reply_is_a_decision(
     provider = {"openai": "openrouter", "anthropic": "anthropic", "gemini": "gemini"}[family]
     assert decision.decided_by == f"llm:{provider}/test-model"
     assert decision.repair_reason is None
-    told = text_of(fake_llm.requests[0].body, family)
+    told = text_of(fake_llm.requests[0].body)
     assert "You are Phoenix" in told
     assert all(name in told for name in action_names())
 
@@ -77,7 +77,7 @@ async def test_invalid_json_then_repaired(
     assert decision.action == ActionResponse(content=RESPONSE["content"])
     assert decision.repair_reason is not None and decision.repair_reason.startswith("not valid JSON")
     assert len(fake_llm.requests) == 2
-    repair = text_of(fake_llm.requests[1].body, family)
+    repair = text_of(fake_llm.requests[1].body)
     assert "Your previous reply was not a valid action: not valid JSON" in repair
     assert "unterminated" in repair  # the bad reply is shown back as the assistant's turn
 
