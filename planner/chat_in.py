@@ -11,7 +11,6 @@ from bus_schemas.jobs import JobRecord
 from bus_schemas.subjects import APPROVE_DECISION
 from pagi.consume import Delivery
 
-from . import emit
 from .loop import Planner
 from .twins import DEFAULT_TWIN_ID, TwinError
 
@@ -29,26 +28,22 @@ class ChatInHandler:
             return
         twin_id = event.twin_id or body.twin_id or DEFAULT_TWIN_ID
         now = self.planner._now()
-        job = await self.planner.jobs.create(
-            JobRecord(
-                job_id=event.job_id or event.id,
-                session_id=event.session_id,
-                twin_id=twin_id,
-                user_id=body.user_id,
-                message=body.message,
-                created_at=now,
-                updated_at=now,
-            )
+        job = JobRecord(
+            job_id=event.job_id or event.id,
+            session_id=event.session_id,
+            twin_id=twin_id,
+            user_id=body.user_id,
+            message=body.message,
+            created_at=now,
+            updated_at=now,
         )
-        if job.finished:
-            return
         try:
-            twin = await self.planner.twins.get_or_default(twin_id)
+            twin = await self.planner.twins.get_cached(twin_id)
         except TwinError as exc:
+            job = await self.planner.jobs.create(job)
             await self.planner.finish(job, event.id, f"Cannot start: {exc}.", "failed")
             return
-        await self.planner.bus.publish(emit.log(job, event.id, "accepted", "job accepted", status="pending"))
-        await self.planner.next_step(job, twin, event.id, event)
+        await self.planner.start(job, twin, event.id)
 
     async def _seed_marker(self, event: Envelope[Any], body: ChatIn) -> bool:
         """Translate a seed marker into a decision only when it names the session's one pending approval."""

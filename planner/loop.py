@@ -7,6 +7,7 @@ and a `kill -9` at any point loses nothing.
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import logging
 from collections.abc import Awaitable, Callable
@@ -74,6 +75,17 @@ class Planner:
 
     # --- steps ----------------------------------------------------------------------------------
 
+    async def start(self, job: JobRecord, twin: Twin, trigger_id: str) -> None:
+        """The first step of a new job: decided before the job is stored, so that creating the
+        record also records the step (one write instead of three on the hot path)."""
+        decision = await self._decide(job, twin, trigger_id)
+        first = job.model_copy(update={"steps": [self._step(job, decision, trigger_id)], "status": "running"})
+        job = await self.jobs.create(first)
+        if job.finished:
+            return  # a redelivery of a message whose job already ended
+        accepted = emit.log(job, trigger_id, "accepted", "job accepted", status="pending")
+        await asyncio.gather(self.bus.publish(accepted), self.next_step(job, twin, trigger_id, None))
+
     async def next_step(self, job: JobRecord, twin: Twin, trigger_id: str, parent: Envelope[Any] | None) -> None:
         """Take the step `trigger_id` causes: reuse it if a previous delivery already decided it."""
         step = next((s for s in job.steps if s.trigger_id == trigger_id), None)
@@ -83,24 +95,7 @@ class Planner:
                     job, trigger_id, f"Stopped after {twin.step_limit} steps (the twin's step limit).", "failed"
                 )
                 return
-            await self.twins.set_status(twin.id, "thinking")
-            chunks = 0
-
-            async def on_chunk(text: str) -> None:
-                nonlocal chunks
-                chunks += 1
-                out = ChatOut(content=text, is_final=False)
-                await self.bus.publish(emit.event(job, trigger_id, f"chunk-{chunks}", CHAT_OUT, out))
-
-            decision = await self.decide(job, twin, on_chunk)
-            new_step = JobStep(
-                step=len(job.steps) + 1,
-                trigger_id=trigger_id,
-                action_type=decision.action.action_type,
-                action=decision.action.model_dump(),
-                decided_by=decision.decided_by,
-                raw=decision.raw,
-            )
+            new_step = self._step(job, await self._decide(job, twin, trigger_id), trigger_id)
 
             def append(current: JobRecord) -> JobRecord:
                 if any(s.trigger_id == trigger_id for s in current.steps):
@@ -112,6 +107,29 @@ class Planner:
             job = await self.jobs.update(job, append)
             step = next(s for s in job.steps if s.trigger_id == trigger_id)
         await self._act(job, twin, step, trigger_id)
+
+    async def _decide(self, job: JobRecord, twin: Twin, trigger_id: str) -> Decision:
+        chunks = 0
+
+        async def on_chunk(text: str) -> None:
+            nonlocal chunks
+            if chunks == 0:
+                await self.twins.set_status(twin.id, "thinking")
+            chunks += 1
+            out = ChatOut(content=text, is_final=False)
+            await self.bus.publish(emit.event(job, trigger_id, f"chunk-{chunks}", CHAT_OUT, out))
+
+        return await self.decide(job, twin, on_chunk)
+
+    def _step(self, job: JobRecord, decision: Decision, trigger_id: str) -> JobStep:
+        return JobStep(
+            step=len(job.steps) + 1,
+            trigger_id=trigger_id,
+            action_type=decision.action.action_type,
+            action=decision.action.model_dump(),
+            decided_by=decision.decided_by,
+            raw=decision.raw,
+        )
 
     async def _act(self, job: JobRecord, twin: Twin, step: JobStep, trigger_id: str) -> None:
         action = ACTION.validate_python(step.action)

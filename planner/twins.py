@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import time
 from datetime import UTC, datetime
 from typing import Final
 
@@ -58,8 +59,10 @@ def _status_key(twin_id: str) -> str:
 
 
 class TwinStore:
-    def __init__(self, kv: KVStore) -> None:
+    def __init__(self, kv: KVStore, cache_ttl_s: float = 2.0) -> None:
         self.kv = kv
+        self.cache_ttl_s = cache_ttl_s
+        self._cache: dict[str, tuple[float, Twin]] = {}
 
     @classmethod
     async def open(cls, bus: Bus) -> TwinStore:
@@ -74,6 +77,16 @@ class TwinStore:
             twin = await self.ensure_default() if twin_id == DEFAULT_TWIN_ID else None
         if twin is None:
             raise TwinError(f"unknown twin {twin_id!r}")
+        return twin
+
+    async def get_cached(self, twin_id: str) -> Twin:
+        """For the planner's hot path: a twin read at most `cache_ttl_s` ago (edits show up within it)."""
+        now = time.monotonic()
+        cached = self._cache.get(twin_id)
+        if cached is not None and now - cached[0] < self.cache_ttl_s:
+            return cached[1]
+        twin = await self.get_or_default(twin_id)
+        self._cache[twin_id] = (now, twin)
         return twin
 
     async def ensure_default(self) -> Twin:
