@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import io
 import json
 import os
 import sys
@@ -19,6 +21,7 @@ from bus_schemas.subjects import DEAD_LETTER_PREFIX, JOB_LOG, MEMORY_QUERY, MEMO
 from memory_worker.__main__ import routes_for
 from memory_worker.bus_ingest import IngestFailed, ingest_over_bus
 from memory_worker.embedding import Embedder
+from memory_worker.kb_cli import add_arguments, ingest_command
 from memory_worker.memory import Memory
 from memory_worker.store_edge import EdgeStore
 from memory_worker.worker import MemoryWorker
@@ -198,3 +201,38 @@ async def test_the_service_process(
         output, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, output.decode()[-2000:]
     assert b"memory store:" in output
+
+
+def cli_args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+async def test_pagi_kb_ingest_command(
+    nats_server: NatsServer, consumers: list[PullConsumer], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NATS_URL", raising=False)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "pagi.env").write_text(f"NATS_URL={nats_server.url}\nPAGI_URL=http://127.0.0.1:1\n")
+    kb = tmp_path / "domain"
+    kb.mkdir()
+    (kb / "policy.md").write_text("# Refunds\n\nAnnual plans are refunded within 30 days.\n")
+    (kb / "photo.jpg").write_bytes(b"\xff\xd8\xff")
+    out, err = io.StringIO(), io.StringIO()
+    code = await ingest_command(cli_args(str(kb), "--namespace", "biz", "--data-dir", str(data_dir)), out, err)
+    assert code == 0, err.getvalue()
+    assert out.getvalue() == "1 files, 1 chunks: 1 new, 0 already stored, 1 files skipped (namespace biz)\n"
+    assert "] 1/1 chunks" in err.getvalue() and "warning: skipped" in err.getvalue() and "photo.jpg" in err.getvalue()
+
+    bad = io.StringIO()
+    assert await ingest_command(cli_args(str(tmp_path / "missing"), "--nats-url", nats_server.url), out, bad) == 1
+    assert "no such file or folder" in bad.getvalue()
+
+
+async def test_pagi_kb_ingest_without_a_stack(tmp_path: Path) -> None:
+    err = io.StringIO()
+    args = cli_args(str(tmp_path), "--nats-url", "nats://127.0.0.1:1", "--connect-timeout", "0.5")
+    assert await ingest_command(args, io.StringIO(), err) == 1
+    assert "cannot reach the bus at nats://127.0.0.1:1" in err.getvalue() and "pagi up" in err.getvalue()

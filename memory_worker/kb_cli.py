@@ -1,0 +1,102 @@
+"""`pagi kb ingest DIR [--namespace NS] [--kb KB]`: arguments, progress bar and summary.
+
+Wire it into the `pagi` command with ``add_arguments(parser)`` and ``parser.set_defaults(run=run)``.
+It talks to the running stack over the bus: the NATS URL comes from ``--nats-url``, else the
+``NATS_URL`` environment variable, else the ``pagi.env`` that ``pagi up`` wrote in the data dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from pagi.bus import Bus
+
+from .bus_ingest import IngestFailed, ingest_over_bus
+from .errors import InvalidRequest
+from .ingest import Progress
+from .records import DEFAULT_NAMESPACE, KB_NAMES
+
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", type=Path, help="a folder (walked recursively) or one file")
+    parser.add_argument("--namespace", default=DEFAULT_NAMESPACE, help="namespace to store into (default: default)")
+    parser.add_argument(
+        "--kb", choices=KB_NAMES, type=str.lower, help="knowledge base for every file (default: from folder names)"
+    )
+    parser.add_argument("--nats-url", help="the stack's NATS URL (default: NATS_URL, then pagi.env)")
+    parser.add_argument(
+        "--data-dir", type=Path, help="where `pagi up` wrote pagi.env (default: PAGI_DATA_DIR or .pagi)"
+    )
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each batch's answer")
+    parser.add_argument("--connect-timeout", type=float, default=5.0, help="seconds to try reaching the bus")
+
+
+def nats_url(args: argparse.Namespace) -> str:
+    if args.nats_url:
+        return str(args.nats_url)
+    if os.environ.get("NATS_URL"):
+        return os.environ["NATS_URL"]
+    env_file = (args.data_dir or Path(os.environ.get("PAGI_DATA_DIR", ".pagi"))) / "pagi.env"
+    if env_file.is_file():
+        for line in env_file.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "NATS_URL" and value.strip():
+                return value.strip()
+    return DEFAULT_NATS_URL
+
+
+def progress_bar(out: TextIO, width: int = 30) -> Progress:
+    def show(done: int, total: int) -> None:
+        filled = width * done // max(total, 1)
+        end = "\n" if done >= total else ""
+        out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} chunks{end}")
+        out.flush()
+
+    return show
+
+
+async def ingest_command(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    url = nats_url(args)
+    try:
+        # Bounded here too: nats-py can keep retrying a refused first connection forever.
+        bus = await asyncio.wait_for(
+            Bus.connect(url, "pagi-kb-ingest", connect_timeout_s=args.connect_timeout), args.connect_timeout + 2
+        )
+    except Exception as exc:
+        err.write(f"pagi kb ingest: cannot reach the bus at {url} ({exc}); is `pagi up` running?\n")
+        return 1
+    try:
+        summary = await ingest_over_bus(
+            bus, args.path, args.namespace, args.kb, progress=progress_bar(err), timeout_s=args.timeout
+        )
+    except (IngestFailed, InvalidRequest, FileNotFoundError) as exc:
+        err.write(f"\npagi kb ingest: {exc}\n")
+        return 1
+    finally:
+        await bus.close()
+    first, *skipped = summary.lines()
+    for line in skipped:
+        err.write(f"warning: {line}\n")
+    out.write(f"{first} (namespace {args.namespace})\n")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(ingest_command(args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pagi kb ingest", description="ingest files into a knowledge base")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
