@@ -7,7 +7,7 @@ from typing import Any
 
 from .http import fail, post, read_json, sse_events, sse_json
 from .messages import ChatMessage, split_system
-from .provider import Completion, LLMProvider, TextSink
+from .provider import Completion, LLMProvider, TextSink, deliver_whole
 
 API_VERSION = "2023-06-01"
 # Anthropic accepts 0..1; a twin may ask for up to 1.5.
@@ -38,7 +38,9 @@ class AnthropicProvider(LLMProvider):
     async def _complete_once(self, messages: Sequence[ChatMessage], json_mode: bool) -> Completion:
         payload = self._payload(messages, stream=False)
         async with post(self.session, self.config, self._url(), self._headers(), payload, stream=False) as response:
-            data = await read_json(self.config, response)
+            return self._whole(await read_json(self.config, response))
+
+    def _whole(self, data: Any) -> Completion:
         if not isinstance(data, dict):
             raise fail(self.config, "reply is not a JSON object")
         if data.get("type") == "error" or data.get("error"):
@@ -62,6 +64,8 @@ class AnthropicProvider(LLMProvider):
         input_tokens: int | None = None
         output_tokens: int | None = None
         async with post(self.session, self.config, self._url(), self._headers(), payload, stream=True) as response:
+            if response.content_type == "application/json":
+                return await deliver_whole(self._whole(await read_json(self.config, response)), deliver)
             async for event in sse_events(self.config, response):
                 data = sse_json(self.config, event)
                 kind = data.get("type", event.event)

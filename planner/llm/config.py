@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -25,6 +26,7 @@ class ProviderConfig(BaseModel):
     json_mode: bool = True
     temperature: float = Field(default=0.2, ge=0.0, le=1.5)
     max_tokens: int = Field(default=2048, ge=1, le=1_000_000)
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     # Non-streamed: the whole request. Streamed: the longest silence (connect, first byte, between chunks).
     timeout_s: float = Field(default=60.0, gt=0)
     # Streamed: the whole reply, however steadily it trickles.
@@ -84,6 +86,7 @@ def config_for(
         "base_url": url,
         "json_mode": found.json_mode,
         "extra_headers": dict(found.extra_headers),
+        "max_tokens_field": found.max_tokens_field,
     }
     fields.update(settings)
     try:

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from .http import fail, post, read_json, sse_events, sse_json
 from .messages import ChatMessage, split_system
-from .provider import Completion, LLMProvider, TextSink
+from .provider import Completion, LLMProvider, TextSink, deliver_whole
 
 
 class GeminiProvider(LLMProvider):
@@ -60,9 +60,11 @@ class GeminiProvider(LLMProvider):
     async def _complete_once(self, messages: Sequence[ChatMessage], json_mode: bool) -> Completion:
         payload = self._payload(messages, json_mode)
         async with post(self.session, self.config, self._url(False), self._headers(), payload, stream=False) as resp:
-            data = await read_json(self.config, resp)
+            return self._whole(await read_json(self.config, resp))
+
+    def _whole(self, data: Any) -> Completion:
         text, finish, usage = self._read(data)
-        if not (data.get("candidates") if isinstance(data, dict) else None):
+        if not data.get("candidates"):
             raise fail(self.config, "reply has no candidates")
         return Completion(text, finish, usage.get("promptTokenCount"), usage.get("candidatesTokenCount"))
 
@@ -72,6 +74,8 @@ class GeminiProvider(LLMProvider):
         finish: str | None = None
         usage: dict[str, Any] = {}
         async with post(self.session, self.config, self._url(True), self._headers(), payload, stream=True) as resp:
+            if resp.content_type == "application/json":
+                return await deliver_whole(self._whole(await read_json(self.config, resp)), deliver)
             async for event in sse_events(self.config, resp):
                 text, chunk_finish, chunk_usage = self._read(sse_json(self.config, event))
                 finish = chunk_finish or finish

@@ -7,7 +7,7 @@ from typing import Any
 
 from .http import fail, post, read_json, sse_events, sse_json
 from .messages import ChatMessage
-from .provider import Completion, LLMProvider, TextSink
+from .provider import Completion, LLMProvider, TextSink, deliver_whole
 
 
 class OpenAICompatProvider(LLMProvider):
@@ -23,7 +23,7 @@ class OpenAICompatProvider(LLMProvider):
             "model": self.config.model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "temperature": self.config.temperature,
-            "max_tokens": self.config.max_tokens,
+            self.config.max_tokens_field: self.config.max_tokens,
             "stream": stream,
         }
         if json_mode:
@@ -33,7 +33,9 @@ class OpenAICompatProvider(LLMProvider):
     async def _complete_once(self, messages: Sequence[ChatMessage], json_mode: bool) -> Completion:
         payload = self._payload(messages, json_mode, stream=False)
         async with post(self.session, self.config, self._url(), self._headers(), payload, stream=False) as response:
-            data = await read_json(self.config, response)
+            return self._whole(await read_json(self.config, response))
+
+    def _whole(self, data: Any) -> Completion:
         if not isinstance(data, dict):
             raise fail(self.config, "reply is not a JSON object")
         if data.get("error"):
@@ -56,6 +58,8 @@ class OpenAICompatProvider(LLMProvider):
         finish: str | None = None
         usage: dict[str, Any] = {}
         async with post(self.session, self.config, self._url(), self._headers(), payload, stream=True) as response:
+            if response.content_type == "application/json":
+                return await deliver_whole(self._whole(await read_json(self.config, response)), deliver)
             async for event in sse_events(self.config, response):
                 if event.data.strip() == "[DONE]":
                     break

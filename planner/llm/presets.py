@@ -18,6 +18,8 @@ class Preset:
     json_mode: bool
     default_model: str | None = None
     key_required: bool = True
+    # OpenAI itself rejects `max_tokens` for its newer models; every other server still expects it.
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     extra_headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -31,7 +33,15 @@ _PRESETS = (
         default_model="openai/gpt-4o-mini",
         extra_headers={"X-Title": "PAGI"},
     ),
-    Preset("openai", "openai", "https://api.openai.com/v1", "OPENAI_API_KEY", True, "gpt-4o-mini"),
+    Preset(
+        "openai",
+        "openai",
+        "https://api.openai.com/v1",
+        "OPENAI_API_KEY",
+        json_mode=True,
+        default_model="gpt-4o-mini",
+        max_tokens_field="max_completion_tokens",
+    ),
     Preset("anthropic", "anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY", False, "claude-haiku-4-5"),
     Preset("gemini", "gemini", "https://generativelanguage.googleapis.com", "GEMINI_API_KEY", True, "gemini-2.5-flash"),
     Preset("deepseek", "openai", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", True, "deepseek-chat"),

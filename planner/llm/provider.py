@@ -43,6 +43,13 @@ class Completion:
         return self.finish_reason in TRUNCATED
 
 
+async def deliver_whole(completion: Completion, deliver: TextSink) -> Completion:
+    """A server that answered a stream request with one JSON body (some proxies and local servers do):
+    the whole text is one piece."""
+    await deliver(completion.text)
+    return completion
+
+
 class LLMProvider(ABC):
     """One configured model behind one protocol family. `complete` streams when given `on_text`."""
 

@@ -61,7 +61,16 @@ class Drop:
     chunk_size: int = 5
 
 
-Script = Reply | Fail | Drop
+@dataclass(frozen=True)
+class Raw:
+    """Exactly this response, whatever was asked (odd servers, errors inside a 200)."""
+
+    body: str
+    status: int = 200
+    content_type: str = "application/json"
+
+
+Script = Reply | Fail | Drop | Raw
 
 
 @dataclass(frozen=True)
@@ -172,11 +181,13 @@ class FakeLLMServer:
             await self._pause(item.delay_s)
             body = item.body if item.body is not None else json.dumps(_error_body(family, item.status, item.message))
             return web.Response(status=item.status, text=body, headers=item.headers, content_type="application/json")
+        if isinstance(item, Raw):
+            return web.Response(status=item.status, text=item.body, content_type=item.content_type)
         if isinstance(item, Drop):
             return await self._drop(family, request, item)
         await self._pause(item.delay_s)
         if not record.streamed:
-            return web.json_response(_whole(family, item, record.body.get("model", "")))
+            return web.json_response(whole_body(family, item, record.body.get("model", "")))
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await response.prepare(request)
         for frame in _stream_frames(family, item, record.body.get("model", "")):
@@ -217,7 +228,7 @@ def _error_body(family: Family, status: int, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": "server_error" if status >= 500 else "invalid_request_error"}}
 
 
-def _whole(family: Family, reply: Reply, model: str) -> dict[str, Any]:
+def whole_body(family: Family, reply: Reply, model: str) -> dict[str, Any]:
     tokens = max(1, len(reply.text) // 4)
     if family == "anthropic":
         return {

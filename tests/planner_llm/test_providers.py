@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import time
 
+import aiohttp
 import pytest
 
-from planner.llm import ChatMessage, LLMError
+from planner.llm import ChatMessage, LLMError, config_for, make_provider
 
 from .conftest import FAMILIES, TEST_KEY, ProviderFactory
-from .fakes import Drop, Fail, FakeLLMServer, Family, Reply
+from .fakes import Drop, Fail, FakeLLMServer, Family, Raw, Reply, whole_body
 
 MESSAGES = [
     ChatMessage("system", "You are a test twin."),
@@ -221,7 +223,7 @@ async def test_stream_cut_before_any_text_is_retried(
 async def test_error_object_in_a_stream_is_an_error(fake_llm: FakeLLMServer, provider_for: ProviderFactory) -> None:
     # OpenRouter reports upstream failures mid-stream as a data event carrying "error".
     body = 'data: {"error": {"message": "provider returned error", "code": 400}}\n\n'
-    fake_llm.script(Fail(200, body=body))
+    fake_llm.script(Raw(body, content_type="text/event-stream"))
     with pytest.raises(LLMError, match="HTTP 400: provider returned error"):
         await provider_for("openai").complete(MESSAGES, on_text=_ignore)
 
@@ -251,3 +253,27 @@ async def test_a_failing_sink_is_the_callers_error_and_not_retried(
     with pytest.raises(TimeoutError, match="bus publish timed out"):
         await provider_for("anthropic").complete(MESSAGES, on_text=on_text)
     assert len(fake_llm.requests) == 1
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+async def test_a_whole_json_answer_to_a_stream_request_is_one_piece(
+    family: Family, fake_llm: FakeLLMServer, provider_for: ProviderFactory
+) -> None:
+    fake_llm.script(Raw(json.dumps(whole_body(family, Reply("all at once"), "test-model"))))
+    pieces: list[str] = []
+
+    async def on_text(text: str) -> None:
+        pieces.append(text)
+
+    completion = await provider_for(family).complete(MESSAGES, on_text=on_text)
+    assert completion.text == "all at once"
+    assert pieces == ["all at once"]
+
+
+async def test_openai_itself_gets_max_completion_tokens(fake_llm: FakeLLMServer, http: aiohttp.ClientSession) -> None:
+    fake_llm.script(Reply("ok"))
+    config = config_for("openai", api_key=TEST_KEY, base_url=fake_llm.openai_base_url, env={}, max_tokens=99)
+    await make_provider(config, http).complete(MESSAGES)
+    body = fake_llm.requests[0].body
+    assert body["max_completion_tokens"] == 99
+    assert "max_tokens" not in body
