@@ -17,6 +17,7 @@ from .client_socket import ClientSocket
 from .health import get_health
 from .session_hub import SessionHub
 from .settings import EdgeSettings
+from .streams import setup_streams
 
 
 def make_app(
@@ -47,6 +48,7 @@ def make_app(
 
     app.cleanup_ctx.append(bus_lifecycle)
     app.on_shutdown.append(close_sockets)
+    setup_streams(app)
 
     app.router.add_get("/health", get_health)
     app.router.add_post("/v1/chat", post_chat)

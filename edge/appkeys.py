@@ -7,10 +7,19 @@ from aiohttp import web
 from pagi.bus import Bus
 
 from .client_socket import ClientSocket
+from .outbox import Outbox
 from .session_hub import SessionHub
+from .session_owner import SessionOwners
 from .settings import EdgeSettings
+from .stream_settings import StreamSettings
+from .telemetry_hub import TelemetryHub
 
 SETTINGS = web.AppKey("settings", EdgeSettings)
 BUS = web.AppKey("bus", Bus)
 HUB = web.AppKey("hub", SessionHub)
 SOCKETS: web.AppKey[set[ClientSocket]] = web.AppKey("sockets")
+STREAM_SETTINGS = web.AppKey("stream_settings", StreamSettings)
+OWNERS = web.AppKey("owners", SessionOwners)
+TELEMETRY_HUB = web.AppKey("telemetry_hub", TelemetryHub)
+# Open SSE streams' outboxes, ended on shutdown.
+STREAMS: web.AppKey[set[Outbox[bytes]]] = web.AppKey("streams")

@@ -1,4 +1,13 @@
-"""GET /ws/chat/{user_id}: the seed's chat WebSocket protocol over the bus."""
+"""GET /ws/chat/{user_id}: the seed's chat WebSocket protocol over the bus, with resume.
+
+Client frames:
+- a message `{session_id, user_id, timestamp, message, resume_from?}` (the seed's), which follows the
+  session (replaying after `resume_from` first, if given) and publishes `chat.in`;
+- `{type: "resume", session_id, user_id, resume_from?}`, which only follows the session: the events
+  after `resume_from` (0 = all), a `status_update: resumed`, then live; without `resume_from`, live
+  from now on after a `status_update: subscribed`.
+Every frame caused by an event carries `seq`, its stream sequence: the client keeps the last one.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +18,17 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from pydantic import ValidationError
 
-from bus_schemas import Envelope
-from bus_schemas.web import StatusUpdate, WsClientMessage
+from bus_schemas.streams import EVENTS
+from bus_schemas.subjects import one_session
+from bus_schemas.web import StatusUpdate, WsClientMessage, WsResume
 from pagi.bus import BusUnavailable
 
-from .appkeys import BUS, HUB, SETTINGS, SOCKETS
+from .appkeys import BUS, HUB, OWNERS, SETTINGS, SOCKETS, STREAM_SETTINGS
 from .chat_io import publish_chat_in
 from .client_socket import ClientSocket
-from .frames import frame_for
+from .follower import Follower
+from .frames import ws_text
+from .replay import history
 from .validation import describe
 
 log = logging.getLogger("edge.ws")
@@ -28,66 +40,118 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     user_id = request.match_info["user_id"]
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME_BYTES)
     await ws.prepare(request)
-    client = ClientSocket(ws, user_id, request.app[SETTINGS].ws_queue_size)
+    client = ClientSocket(ws, user_id, request.app[SETTINGS].ws_queue_size, request.transport)
     client.start()
     sockets = request.app[SOCKETS]
     sockets.add(client)
     hub = request.app[HUB]
-
-    def listener(event: Envelope[Any]) -> None:
-        frame = frame_for(event)
-        if frame is not None:
-            client.send(frame)
-
     try:
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:
-                await _on_text(request, client, listener, msg.data)
+                await _on_text(request, client, msg.data)
             elif msg.type == WSMsgType.BINARY:
                 client.send(StatusUpdate(status="error", details="binary frames are not supported; send JSON text"))
             elif msg.type == WSMsgType.ERROR:
                 log.info("socket error for %s: %s", user_id, ws.exception())
     finally:
         sockets.discard(client)
-        for session_id in client.sessions:
-            await hub.leave(session_id, listener)
+        for session_id, follower in list(client.follows.items()):
+            await hub.unfollow(session_id, follower.on_live)
         await client.stop_writer()
     return ws
 
 
-async def _on_text(request: web.Request, client: ClientSocket, listener: Any, data: str) -> None:
+def _parse(data: str) -> WsClientMessage | WsResume:
+    raw: Any = json.loads(data)
+    if isinstance(raw, dict) and raw.get("type") == "resume":
+        return WsResume.model_validate(raw)
+    return WsClientMessage.model_validate(raw)
+
+
+async def _on_text(request: web.Request, client: ClientSocket, data: str) -> None:
     try:
-        message = WsClientMessage.model_validate(json.loads(data))
+        frame = _parse(data)
     except json.JSONDecodeError as exc:
         client.send(StatusUpdate(status="error", details=f"frame is not valid JSON: {exc.msg}"))
         return
     except ValidationError as exc:
         client.send(StatusUpdate(status="error", details=f"invalid message: {describe(exc)}"))
         return
-    if message.user_id != client.user_id:
+    session_id = frame.session_id
+    if frame.user_id != client.user_id:
         client.send(
             StatusUpdate(
                 status="error",
-                details=f"user_id {message.user_id!r} does not match this socket's user {client.user_id!r}",
-                session_id=message.session_id,
+                details=f"user_id {frame.user_id!r} does not match this socket's user {client.user_id!r}",
+                session_id=session_id,
             )
         )
         return
-    if message.session_id not in client.sessions:
-        await request.app[HUB].join(message.session_id, listener)
-        client.sessions.add(message.session_id)
+    if not await request.app[OWNERS].claim_or_check(session_id, client.user_id):
+        client.send(
+            StatusUpdate(status="error", details=f"session {session_id} belongs to another user", session_id=session_id)
+        )
+        return
+    if not await _follow(request, client, session_id, frame.resume_from, announce=isinstance(frame, WsResume)):
+        return
+    if isinstance(frame, WsResume):
+        return
     try:
         event = await publish_chat_in(
-            request.app[BUS],
-            message.session_id,
-            message.message,
-            message.user_id,
-            message.twin_id,
-            message.namespace,
+            request.app[BUS], session_id, frame.message, frame.user_id, frame.twin_id, frame.namespace
         )
     except BusUnavailable as exc:
-        client.send(StatusUpdate(status="error", details=f"message not accepted: {exc}", session_id=message.session_id))
+        client.send(StatusUpdate(status="error", details=f"message not accepted: {exc}", session_id=session_id))
         return
     client.send(
         StatusUpdate(status="queued", details="message accepted", session_id=event.session_id, job_id=event.job_id)
     )
+
+
+async def _follow(
+    request: web.Request, client: ClientSocket, session_id: str, resume_from: int | None, announce: bool
+) -> bool:
+    """Make this socket follow the session (once); False when it could not, after telling the client."""
+    if session_id in client.follows:
+        if announce:
+            client.send(StatusUpdate(status="subscribed", details="already following", session_id=session_id))
+        return True
+    bus = request.app[BUS]
+    if resume_from is not None:
+        state = await bus.stream_state(EVENTS.name)
+        if state is None or resume_from > state.last_seq:
+            details = (
+                "the event store is not reachable; retry"
+                if state is None
+                else f"resume_from {resume_from} is beyond the stream's last sequence {state.last_seq}; "
+                "start over from 0"
+            )
+            client.send(StatusUpdate(status="error", details=details, session_id=session_id))
+            return False
+    follower = Follower(client.outbox, ws_text, after_seq=resume_from or 0, replaying=resume_from is not None)
+    client.follows[session_id] = follower
+    hub = request.app[HUB]
+    try:
+        await hub.follow(session_id, follower.on_live)
+        if resume_from is None:
+            if announce:
+                client.send(StatusUpdate(status="subscribed", details="live from here", session_id=session_id))
+            return True
+        replayed = await follower.replay(
+            history(bus, EVENTS.name, one_session(session_id), after_seq=resume_from),
+            request.app[STREAM_SETTINGS].replay_put_timeout_s,
+        )
+    except Exception as exc:
+        log.warning("could not follow session %s: %s", session_id, exc)
+        del client.follows[session_id]
+        await hub.unfollow(session_id, follower.on_live)
+        client.send(StatusUpdate(status="error", details="could not follow the session; retry", session_id=session_id))
+        return False
+    client.send(
+        StatusUpdate(
+            status="resumed",
+            details=f"replayed {replayed} events after {resume_from} up to {follower.last_seq}; live from here",
+            session_id=session_id,
+        )
+    )
+    return True

@@ -1,4 +1,4 @@
-"""Bus events -> the seed's WebSocket frames."""
+"""Bus events -> what clients see: the seed's WebSocket frames, and SSE events."""
 
 from __future__ import annotations
 
@@ -8,16 +8,18 @@ from pydantic import BaseModel
 
 from bus_schemas import ChatOut, Envelope, JobLog, PlanAction
 from bus_schemas.subjects import CHAT_OUT, JOB_LOG, PLAN_ACTION
-from bus_schemas.web import CompleteMessage, MessageChunk, StatusUpdate
+from bus_schemas.web import CompleteMessage, EventFrame, MessageChunk, StatusUpdate
+
+from .feeds import FeedItem
 
 
-def frame_for(event: Envelope[Any]) -> BaseModel | None:
-    """The frame a chat client sees for an event, or None for events the chat does not show."""
+def frame_for(event: Envelope[Any], seq: int | None = None) -> BaseModel | None:
+    """The seed's frame for an answer, a plan action or a job log line; None for other events."""
     body = event.body
     if event.type == CHAT_OUT and isinstance(body, ChatOut):
         if not body.is_final:
             return MessageChunk(
-                id=event.id, content_chunk=body.content, session_id=event.session_id, job_id=event.job_id
+                id=event.id, content_chunk=body.content, session_id=event.session_id, job_id=event.job_id, seq=seq
             )
         return CompleteMessage(
             id=event.id,
@@ -28,6 +30,7 @@ def frame_for(event: Envelope[Any]) -> BaseModel | None:
             raw_orchestrator_decision=body.raw_orchestrator_decision,
             session_id=event.session_id,
             job_id=event.job_id,
+            seq=seq,
         )
     if event.type == PLAN_ACTION and isinstance(body, PlanAction):
         return StatusUpdate(
@@ -35,6 +38,7 @@ def frame_for(event: Envelope[Any]) -> BaseModel | None:
             details=f"decided {body.action.action_type} ({body.decided_by})",
             session_id=event.session_id,
             job_id=event.job_id,
+            seq=seq,
         )
     if event.type == JOB_LOG and isinstance(body, JobLog):
         return StatusUpdate(
@@ -42,5 +46,49 @@ def frame_for(event: Envelope[Any]) -> BaseModel | None:
             details=body.message,
             session_id=event.session_id,
             job_id=event.job_id,
+            seq=seq,
         )
     return None
+
+
+def event_frame(item: FeedItem) -> EventFrame:
+    event = item.event
+    return EventFrame(
+        seq=item.seq,
+        event_type=event.type,
+        id=event.id,
+        ts=event.ts,
+        session_id=event.session_id,
+        job_id=event.job_id,
+        causation_id=event.causation_id,
+        twin_id=event.twin_id,
+        body=event.body.model_dump(mode="json"),
+    )
+
+
+def _ws_text(item: FeedItem) -> str:
+    frame = frame_for(item.event, item.seq) or event_frame(item)
+    return frame.model_dump_json()
+
+
+def ws_text(item: FeedItem) -> str:
+    """Every event of a session reaches the chat socket: the seed's frame where there is one, else
+    an `event` frame; each carries the stream sequence a reconnecting client resumes from."""
+    return item.rendered("ws", _ws_text)
+
+
+def sse_bytes(data: str, event: str | None = None, event_id: int | None = None) -> bytes:
+    """One SSE message. `data` is single-line JSON, so it needs no splitting."""
+    head = "" if event_id is None else f"id: {event_id}\n"
+    if event is not None:
+        head += f"event: {event}\n"
+    return f"{head}data: {data}\n\n".encode()
+
+
+def _sse_event(item: FeedItem) -> bytes:
+    return sse_bytes(event_frame(item).model_dump_json(), event_id=item.seq)
+
+
+def sse_event(item: FeedItem) -> bytes:
+    """A session event on `GET /v1/events/stream`: the default (`message`) event, id = stream sequence."""
+    return item.rendered("sse", _sse_event)

@@ -1,55 +1,52 @@
-"""One bus subscription per session this edge has clients for, fanned out to those clients.
+"""Session feeds: one tail of `*.*.<session>` per session this edge has clients for.
 
 Each edge subscribes only for its own clients, so several edges behind a load balancer work.
-Listeners must not block: they hand the event to their own bounded queue.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from bus_schemas import Envelope
+from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import one_session
-from pagi.bus import Bus, Observer
+from pagi.bus import Bus
 
-Listener = Callable[[Envelope[Any]], None]
+from .feeds import FeedHub, FeedItem, Listener
+
+EventListener = Callable[[Envelope[Any]], None]
 
 
 class SessionHub:
     def __init__(self, bus: Bus) -> None:
-        self._bus = bus
-        self._observers: dict[str, Observer] = {}
-        self._listeners: dict[str, set[Listener]] = {}
-        self._lock = asyncio.Lock()
+        self._feeds = FeedHub(bus, EVENTS.name, one_session)
+        self._adapters: dict[tuple[str, EventListener], Listener] = {}
 
-    async def join(self, session_id: str, listener: Listener) -> None:
-        async with self._lock:
-            listeners = self._listeners.setdefault(session_id, set())
-            listeners.add(listener)
-            if session_id not in self._observers:
+    async def follow(self, session_id: str, listener: Listener) -> None:
+        """`listener` gets every event of the session published from now on, with its stream sequence."""
+        await self._feeds.join(session_id, listener)
 
-                async def deliver(event: Envelope[Any]) -> None:
-                    for each in list(self._listeners.get(session_id, ())):
-                        each(event)
+    async def unfollow(self, session_id: str, listener: Listener) -> None:
+        await self._feeds.leave(session_id, listener)
 
-                self._observers[session_id] = await self._bus.observe(one_session(session_id), deliver)
-                # The subscription must be live on the server before the caller publishes.
-                await self._bus.nc.flush()
+    async def join(self, session_id: str, listener: EventListener) -> None:
+        """For callers that want only the events (e.g. `POST /v1/chat` waiting for its answer)."""
 
-    async def leave(self, session_id: str, listener: Listener) -> None:
-        async with self._lock:
-            listeners = self._listeners.get(session_id)
-            if listeners is None:
-                return
-            listeners.discard(listener)
-            if not listeners:
-                del self._listeners[session_id]
-                observer = self._observers.pop(session_id, None)
-                if observer is not None:
-                    await observer.stop()
+        def adapter(item: FeedItem) -> None:
+            listener(item.event)
+
+        self._adapters[(session_id, listener)] = adapter
+        await self._feeds.join(session_id, adapter)
+
+    async def leave(self, session_id: str, listener: EventListener) -> None:
+        adapter = self._adapters.pop((session_id, listener), None)
+        if adapter is not None:
+            await self._feeds.leave(session_id, adapter)
+
+    async def close(self) -> None:
+        await self._feeds.close()
 
     @property
     def sessions(self) -> int:
-        return len(self._observers)
+        return self._feeds.keys

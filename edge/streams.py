@@ -1,0 +1,43 @@
+"""Wiring of the live streams into the edge app: state, background parts, routes, shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from bus_schemas.streams import SESSIONS
+
+from .appkeys import BUS, HUB, OWNERS, STREAM_SETTINGS, STREAMS, TELEMETRY_HUB
+from .events_sse import events_stream
+from .outbox import SHUTTING_DOWN
+from .session_owner import SessionOwners
+from .stream_settings import StreamSettings
+from .telemetry_hub import TelemetryHub
+from .telemetry_sse import hosts_event, telemetry_hosts, telemetry_stream
+
+
+def setup_streams(app: web.Application, settings: StreamSettings | None = None) -> None:
+    """Call after the bus's cleanup context is registered: this one needs the bus."""
+    app[STREAM_SETTINGS] = settings or StreamSettings()
+    app[STREAMS] = set()
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        bus = app[BUS]
+        app[OWNERS] = SessionOwners(await bus.kv(SESSIONS))
+        hub = TelemetryHub(bus, app[STREAM_SETTINGS].host_silent_after_s, hosts_event)
+        await hub.start()
+        app[TELEMETRY_HUB] = hub
+        yield
+        await hub.stop()
+        await app[HUB].close()
+
+    async def end_streams(app: web.Application) -> None:
+        for outbox in app[STREAMS].copy():
+            outbox.end(SHUTTING_DOWN)
+
+    app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(end_streams)
+    app.router.add_get("/v1/events/stream", events_stream)
+    app.router.add_get("/v1/telemetry/stream", telemetry_stream)
+    app.router.add_get("/v1/telemetry/hosts", telemetry_hosts)
