@@ -68,9 +68,22 @@ async def post(
         raise RetryableError(config.provider, config.model, reason, status=None, retry_after_s=None) from None
 
 
+async def read_bounded(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """The body up to `limit` bytes, and whether there was more. (`StreamReader.read(n)` returns
+    whatever is buffered, not n bytes, so it cannot be used for a whole body.)"""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], True
+    return b"".join(chunks), False
+
+
 async def read_json(config: ProviderConfig, response: aiohttp.ClientResponse) -> Any:
-    body = await response.content.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
+    body, more = await read_bounded(response, MAX_BODY_BYTES)
+    if more:
         raise fail(config, f"reply larger than {MAX_BODY_BYTES} bytes", response.status)
     try:
         return json.loads(body)
@@ -79,7 +92,7 @@ async def read_json(config: ProviderConfig, response: aiohttp.ClientResponse) ->
 
 
 async def _status_error(config: ProviderConfig, response: aiohttp.ClientResponse) -> LLMError:
-    body = await response.content.read(MAX_ERROR_BODY_BYTES)
+    body, _ = await read_bounded(response, MAX_ERROR_BODY_BYTES)
     reason = short(config, error_message(body) or response.reason or "error")
     status = response.status
     if status in RETRYABLE_STATUSES or status >= 500:

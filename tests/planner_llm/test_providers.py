@@ -277,3 +277,13 @@ async def test_openai_itself_gets_max_completion_tokens(fake_llm: FakeLLMServer,
     body = fake_llm.requests[0].body
     assert body["max_completion_tokens"] == 99
     assert "max_tokens" not in body
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+async def test_a_large_reply_arrives_whole(
+    family: Family, fake_llm: FakeLLMServer, provider_for: ProviderFactory
+) -> None:
+    text = "".join(f"line {i}: {'x' * 90}\n" for i in range(3000))  # ~300 KB, many TCP segments
+    fake_llm.script(Reply(text), Reply(text, chunk_size=10_000))
+    assert (await provider_for(family).complete(MESSAGES)).text == text
+    assert (await provider_for(family).complete(MESSAGES, on_text=_ignore)).text == text
