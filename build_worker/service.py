@@ -7,7 +7,9 @@ import os
 import shutil
 from collections.abc import Sequence
 
+from bus_schemas.heartbeat import SANDBOX, SANDBOX_REQUIRED
 from bus_schemas.streams import APPROVALS, ARTIFACTS, BUILD_WORKER, DONE, TOOLS, TWINS
+from pagi import heartbeat
 from pagi.bus import Bus
 from pagi.service import Route
 from tool_worker.registry import ToolRegistry
@@ -38,6 +40,9 @@ def make_builder(tools: ToolSettings, builds: BuildSettings, registry: ToolRegis
     )
     sandbox.start()
     toolchain = find_toolchain(builds.rust_toolchain)
+    heartbeat.report(SANDBOX, sandbox.isolation)
+    heartbeat.report(SANDBOX_REQUIRED, tools.require_sandbox)
+    heartbeat.report("rust_toolchain", str(toolchain) if toolchain else None)
     log.info(
         "builds run with isolation %s; Rust: %s", sandbox.isolation, toolchain or "cargo not found, Rust builds refused"
     )

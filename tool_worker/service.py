@@ -9,8 +9,10 @@ import socket
 from collections.abc import Sequence
 from typing import Any
 
+from bus_schemas.heartbeat import SANDBOX, SANDBOX_REQUIRED
 from bus_schemas.streams import APPROVALS, ARTIFACTS, DONE, TOOL_WORKER, TOOLS, TWINS
 from bus_schemas.tool import SANDBOX_STATUS_KEY, SandboxStatus
+from pagi import heartbeat
 from pagi.bus import Bus
 from pagi.service import Route
 
@@ -54,6 +56,8 @@ async def tool_routes(bus: Bus, settings: ToolSettings | None = None) -> Sequenc
         host=socket.gethostname(),
     )
     await tools_kv.put(SANDBOX_STATUS_KEY, status.model_dump_json().encode())
+    heartbeat.report(SANDBOX, sandbox.isolation)
+    heartbeat.report(SANDBOX_REQUIRED, settings.require_sandbox)
     log.info("sandbox isolation: %s%s", sandbox.isolation, f" ({sandbox.warning})" if sandbox.warning else "")
     registry = ToolRegistry(tools_kv)
     await registry.publish_builtins()
