@@ -74,3 +74,58 @@ class MemoryResult(Body):
     created: list[bool] = Field(default_factory=list)
     error: str | None = None
     error_kind: MemoryErrorKind | None = None
+
+
+# --- Request/reply for the edge's HTTP API --------------------------------------------------------
+# Core NATS request/reply, not stream events: a search per keystroke should not be persisted. The
+# subject is outside PAGI_EVENTS' `memory.>` so JetStream never captures it. Payloads are JSON.
+
+MEMORY_API_SUBJECT: Final = "api.memory"
+MemoryApiOp = Literal["search", "get", "delete", "namespaces", "search_events"]
+
+
+class MemoryApiRequest(Body):
+    op: MemoryApiOp
+    query: str | None = Field(default=None, max_length=4000)
+    namespace: str = Field(default="default", max_length=64)
+    kb: str | None = Field(default=None, max_length=32)
+    kbs: list[str] | None = Field(default=None, max_length=5)
+    k: int = Field(default=5, ge=1, le=100)
+    id: str | None = Field(default=None, max_length=64)
+    # search_events (global search): optional filters
+    kind: Literal["message", "log"] | None = None
+    session_id: str | None = Field(default=None, max_length=64)
+
+
+class MemoryRecordOut(Body):
+    id: str
+    text: str
+    kb: str
+    namespace: str
+    source: str | None = None
+    created_at: float
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class EventHitOut(Body):
+    kind: Literal["message", "log"]
+    text: str
+    score: float
+    session_id: str
+    ts: str  # ISO 8601
+    job_id: str | None = None
+    twin_id: str | None = None
+    sender: str | None = None
+    level: str | None = None
+    event_id: str
+
+
+class MemoryApiReply(Body):
+    ok: bool
+    results: list[MemoryHit] = Field(default_factory=list)
+    memory: MemoryRecordOut | None = None
+    deleted: bool | None = None
+    namespaces: dict[str, dict[str, int]] | None = None
+    events: list[EventHitOut] = Field(default_factory=list)
+    error: str | None = None
+    error_kind: Literal["invalid", "unknown_namespace", "unavailable", "not_found"] | None = None

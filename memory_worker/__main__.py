@@ -6,6 +6,7 @@ QDRANT_URL is set. Embeddings: PAGI_EMBEDDING_MODEL (default: the bundled static
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import sys
@@ -17,8 +18,9 @@ from bus_schemas.memory import MemoryQuery, MemoryStore
 from bus_schemas.streams import MEMORY_WORKER, ConsumerSpec
 from pagi.bus import Bus
 from pagi.consume import Delivery, Handler, Reject
-from pagi.service import Route, RouteFactory, run_service
+from pagi.service import Background, Route, RouteFactory, run_service
 
+from .api import serve_api
 from .errors import MemoryError_
 from .on_index import handle_index
 from .on_query import handle_query
@@ -58,7 +60,11 @@ def routes_for(worker: MemoryWorker, index_spec: ConsumerSpec | None = None) -> 
     return routes
 
 
-def make_routes() -> RouteFactory:
+def make_service() -> tuple[RouteFactory, Background]:
+    """The routes (memory.query/store, search indexing) and, beside them, the request/reply API;
+    the API starts after the routes, which open the store."""
+    opened: list[MemoryWorker] = []
+
     async def routes(bus: Bus) -> Sequence[Route]:
         try:
             worker = await MemoryWorker.open()
@@ -67,10 +73,14 @@ def make_routes() -> RouteFactory:
             sys.exit(f"memory_worker: {exc}")
         atexit.register(worker.close_sync)
         log.info("memory store: %s; embeddings: %s", worker.memory.store.location, worker.memory.embedder.name)
+        opened.append(worker)
         return routes_for(worker)
 
-    return routes
+    async def api(bus: Bus, stopping: asyncio.Event) -> None:
+        await serve_api(bus, opened[0], stopping)
+
+    return routes, api
 
 
 if __name__ == "__main__":
-    run_service("memory_worker", make_routes())
+    run_service("memory_worker", *make_service())

@@ -9,21 +9,17 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bus_schemas import Envelope
-from bus_schemas.memory import MemoryQuery, MemoryResult, MemoryStore
+from bus_schemas.memory import MEMORY_API_SUBJECT, MemoryQuery, MemoryResult, MemoryStore
 from bus_schemas.subjects import DEAD_LETTER_PREFIX, JOB_LOG, MEMORY_QUERY, MEMORY_RESULT, MEMORY_STORE, one_session
 from memory_worker.__main__ import routes_for
 from memory_worker.bus_ingest import IngestFailed, ingest_over_bus
-from memory_worker.embedding import Embedder
 from memory_worker.kb_cli import add_arguments, ingest_command
-from memory_worker.memory import Memory
-from memory_worker.store_edge import EdgeStore
 from memory_worker.worker import MemoryWorker
 from pagi.bus import Bus
 from pagi.consume import PullConsumer
@@ -31,17 +27,6 @@ from pagi.nats_server import NatsServer
 from pagi.service import start_routes
 
 from ..support import EventCollector, ObserveFactory
-
-
-@pytest.fixture
-async def worker(tmp_path: Path, embedder: Embedder) -> AsyncIterator[MemoryWorker]:
-    executor = ThreadPoolExecutor(max_workers=1)
-    memory = await asyncio.get_running_loop().run_in_executor(
-        executor, lambda: Memory(EdgeStore(tmp_path / "store", embedder.dim), embedder)
-    )
-    running = MemoryWorker(memory, executor)
-    yield running
-    await running.close()
 
 
 @pytest.fixture
@@ -195,6 +180,13 @@ async def test_the_service_process(
         assert (await result_for(events, "r-store", timeout=30)).stored_id
         await bus.publish(query_event(session_id, "how long does the battery backup last"))
         assert "rack B4" in (await result_for(events, "r-query")).hits[0].text
+        reply = await bus.nc.request(MEMORY_API_SUBJECT, b'{"op": "namespaces"}', timeout=10)
+        assert json.loads(reply.data) == {
+            "ok": True,
+            "results": [],
+            "namespaces": {"default": {"body": 1}},
+            "events": [],
+        }
         assert list((tmp_path / "data" / "memory").iterdir())
     finally:
         proc.terminate()

@@ -1,0 +1,123 @@
+"""Request/reply on `api.memory` for the edge's HTTP API: search, get, delete, namespace stats, and
+global search over messages and logs. Every copy of the worker joins one queue group, so each
+request is answered once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+
+from bus_schemas.memory import (
+    MEMORY_API_SUBJECT,
+    EventHitOut,
+    MemoryApiReply,
+    MemoryApiRequest,
+    MemoryHit,
+    MemoryRecordOut,
+)
+from pagi.bus import Bus
+
+from .errors import InvalidRequest, StoreUnavailable, UnknownNamespace
+from .records import MemoryRecord
+from .worker import MemoryWorker
+
+log = logging.getLogger("memory_worker.api")
+QUEUE_GROUP = "memory_worker"
+
+
+def _record(record: MemoryRecord) -> MemoryRecordOut:
+    return MemoryRecordOut(
+        id=record.id,
+        text=record.text,
+        kb=record.kb,
+        namespace=record.namespace,
+        source=record.source,
+        created_at=record.created_at,
+        metadata=record.metadata,
+    )
+
+
+async def answer(worker: MemoryWorker, request: MemoryApiRequest) -> MemoryApiReply:
+    memory = worker.memory
+    if request.op == "search":
+        kbs = request.kbs or ([request.kb] if request.kb else None)
+        hits = await worker.run(memory.search, request.query or "", request.namespace, kbs, request.k)
+        return MemoryApiReply(
+            ok=True,
+            results=[
+                MemoryHit(
+                    id=h.record.id,
+                    score=h.score,
+                    text=h.record.text,
+                    kb=h.record.kb,
+                    namespace=h.record.namespace,
+                    source=h.record.source,
+                )
+                for h in hits
+            ],
+        )
+    if request.op in ("get", "delete"):
+        if not request.id:
+            raise InvalidRequest(f"{request.op} needs a memory id")
+        if request.op == "delete":
+            return MemoryApiReply(ok=True, deleted=await worker.run(memory.delete, request.id))
+        found = await worker.run(memory.get, request.id)
+        if found is None:
+            return MemoryApiReply(ok=False, error=f"no memory with id {request.id!r}", error_kind="not_found")
+        return MemoryApiReply(ok=True, memory=_record(found))
+    if request.op == "namespaces":
+        return MemoryApiReply(ok=True, namespaces=await worker.run(memory.namespaces))
+    if worker.events is None:
+        raise InvalidRequest("global search is not enabled on this worker")
+    found_events = await worker.run(
+        worker.events.search, request.query or "", kind=request.kind, session_id=request.session_id, limit=request.k
+    )
+    return MemoryApiReply(
+        ok=True,
+        events=[
+            EventHitOut(
+                kind=h.event.kind,
+                text=h.event.text,
+                score=h.score,
+                session_id=h.event.session_id,
+                ts=h.event.ts.isoformat(),
+                job_id=h.event.job_id,
+                twin_id=h.event.twin_id,
+                sender=h.event.sender,
+                level=h.event.level,
+                event_id=h.event.event_id,
+            )
+            for h in found_events
+        ],
+    )
+
+
+async def reply_to(worker: MemoryWorker, data: bytes) -> MemoryApiReply:
+    try:
+        request = MemoryApiRequest.model_validate_json(data)
+        return await answer(worker, request)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "request"
+        return MemoryApiReply(ok=False, error=f"invalid request: {where}: {first['msg']}", error_kind="invalid")
+    except UnknownNamespace as exc:
+        return MemoryApiReply(ok=False, error=str(exc), error_kind="unknown_namespace")
+    except InvalidRequest as exc:
+        return MemoryApiReply(ok=False, error=str(exc), error_kind="invalid")
+    except StoreUnavailable as exc:
+        return MemoryApiReply(ok=False, error=str(exc), error_kind="unavailable")
+
+
+async def serve_api(bus: Bus, worker: MemoryWorker, stopping: asyncio.Event) -> None:
+    async def on_request(msg: Msg) -> None:
+        reply = await reply_to(worker, msg.data)
+        if msg.reply:
+            await bus.nc.publish(msg.reply, reply.model_dump_json(exclude_none=True).encode())
+
+    sub = await bus.nc.subscribe(MEMORY_API_SUBJECT, queue=QUEUE_GROUP, cb=on_request)
+    log.info("answering %s", MEMORY_API_SUBJECT)
+    await stopping.wait()
+    await sub.unsubscribe()
