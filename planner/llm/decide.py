@@ -71,9 +71,10 @@ async def llm_decide(
     completion = await _ask(provider, conversation, stream)
     try:
         action = parse_action(completion.text, allowed_actions)
-        return await _decided(provider, action, completion, stream, None)
     except InvalidReply as invalid:
         first_reason = _reason(invalid, completion)
+    else:
+        return await _decided(provider, action, completion, stream, None)
     log.warning("LLM %s reply invalid, asking once more: %s", provider.label, first_reason)
     repair = [
         *conversation,

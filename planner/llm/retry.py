@@ -45,7 +45,8 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 def backoff_s(config: ProviderConfig, attempt: int) -> float:
-    """Full-jitter exponential backoff after the `attempt`-th failure (1-based)."""
+    """Exponential backoff after the `attempt`-th failure (1-based), jittered between half and all of it
+    so that many planners hit by the same outage do not retry in step."""
     ceiling = min(config.backoff_max_s, config.backoff_base_s * (2 ** (attempt - 1)))
     return random.uniform(ceiling / 2, ceiling)
 
