@@ -14,6 +14,7 @@ from .instructions import ACTION_ADAPTER
 
 _FENCED = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\r?\n?(.*?)\r?\n?[ \t]*```", re.DOTALL)
 MAX_REASON_ERRORS = 5
+_DECODER = json.JSONDecoder()
 
 
 class InvalidReply(Exception):
@@ -23,17 +24,15 @@ class InvalidReply(Exception):
 
 
 def json_text(reply: str) -> str:
-    """The JSON object inside a reply: as is, inside ```json fences, or between the first `{` and the last `}`."""
+    """The reply from its JSON object on: as is, inside ```json fences, or from the first `{`."""
     text = reply.strip()
     if text.startswith("{"):
         return text
     fenced = _FENCED.search(text)
     if fenced and fenced.group(1).strip().startswith("{"):
         return fenced.group(1).strip()
-    start, end = text.find("{"), text.rfind("}")
-    if 0 <= start < end:
-        return text[start : end + 1]
-    return text
+    start = text.find("{")
+    return text[start:] if start >= 0 else text
 
 
 def parse_action(reply: str, allowed: Collection[str] | None = None) -> Action:
@@ -41,7 +40,9 @@ def parse_action(reply: str, allowed: Collection[str] | None = None) -> Action:
     if not text:
         raise InvalidReply("the reply was empty")
     try:
-        data = json.loads(text)
+        # The first complete value; models sometimes add a remark after the object, which is ignored
+        # (as the streamed content extractor ignores it).
+        data, _ = _DECODER.raw_decode(text)
     except json.JSONDecodeError as error:
         raise InvalidReply(f"not valid JSON ({error.msg} at line {error.lineno} column {error.colno})") from None
     if not isinstance(data, dict):

@@ -192,3 +192,21 @@ async def test_repair_after_shown_text_is_not_streamed_again(
     assert decision.action == ActionResponse(content=RESPONSE["content"])
     assert "".join(chunks) == "first try" == decision.streamed
     assert [request.streamed for request in fake_llm.requests] == [True, False]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{"action_type": "ActionMemory", "query": "q"}\nHope this helps!',
+        'Searching now: {"action_type": "ActionMemory", "query": "q"}',
+        '```\n{"action_type": "ActionMemory", "query": "q"}\n```',
+    ],
+    ids=["remark-after", "prose-before", "bare-fence"],
+)
+async def test_text_around_the_object_is_tolerated(
+    reply: str, fake_llm: FakeLLMServer, provider_for: ProviderFactory
+) -> None:
+    fake_llm.script(Reply(reply))
+    decision = await llm_decide(provider_for("openai"), MESSAGES)
+    assert decision.action == ActionMemory(query="q")
+    assert decision.repair_reason is None
