@@ -22,6 +22,7 @@ from pagi.service import Background, Route, RouteFactory, run_service
 
 from .api import serve_api
 from .errors import MemoryError_
+from .health import watch_store
 from .on_index import handle_index
 from .on_query import handle_query
 from .on_store import handle_store
@@ -61,8 +62,8 @@ def routes_for(worker: MemoryWorker, index_spec: ConsumerSpec | None = None) -> 
 
 
 def make_service() -> tuple[RouteFactory, Background]:
-    """The routes (memory.query/store, search indexing) and, beside them, the request/reply API;
-    the API starts after the routes, which open the store."""
+    """The routes (memory.query/store, search indexing) and, beside them, the request/reply API and
+    the store check for /health; those start after the routes, which open the store."""
     opened: list[MemoryWorker] = []
 
     async def routes(bus: Bus) -> Sequence[Route]:
@@ -76,10 +77,10 @@ def make_service() -> tuple[RouteFactory, Background]:
         opened.append(worker)
         return routes_for(worker)
 
-    async def api(bus: Bus, stopping: asyncio.Event) -> None:
-        await serve_api(bus, opened[0], stopping)
+    async def beside(bus: Bus, stopping: asyncio.Event) -> None:
+        await asyncio.gather(serve_api(bus, opened[0], stopping), watch_store(opened[0], stopping))
 
-    return routes, api
+    return routes, beside
 
 
 if __name__ == "__main__":
