@@ -31,6 +31,9 @@ class LLMDecision(Decision):
     # Everything passed to on_content_chunk. Equal to the response's content when streaming went
     # through cleanly; after a repair it may be the (abandoned) first reply's partial text.
     streamed: str = ""
+    # Tokens the provider reported, over both attempts when there was a repair (None: not reported).
+    input_tokens: int | None = None
+    output_tokens: int | None = None
 
 
 class _ContentStream:
@@ -95,6 +98,11 @@ async def llm_decide(
             first_reason=first_reason,
         ) from None
     decision = await _decided(provider, action, second, repair_stream, first_reason)
+    decision = replace(
+        decision,
+        input_tokens=_sum(completion.input_tokens, second.input_tokens),
+        output_tokens=_sum(completion.output_tokens, second.output_tokens),
+    )
     if stream is not None and stream.sent:
         return replace(decision, streamed=stream.sent)
     return decision
@@ -119,7 +127,13 @@ async def _decided(
         decided_by=f"llm:{provider.config.provider}/{provider.config.model}",
         repair_reason=repair_reason,
         streamed=stream.sent if stream else "",
+        input_tokens=completion.input_tokens,
+        output_tokens=completion.output_tokens,
     )
+
+
+def _sum(first: int | None, second: int | None) -> int | None:
+    return None if first is None and second is None else (first or 0) + (second or 0)
 
 
 def _reason(invalid: InvalidReply, completion: Completion) -> str:

@@ -76,6 +76,7 @@ async def test_invalid_json_then_repaired(
 
     assert decision.action == ActionResponse(content=RESPONSE["content"])
     assert decision.repair_reason is not None and decision.repair_reason.startswith("not valid JSON")
+    assert decision.input_tokens == 20  # the fake reports 10 per request; both attempts count
     assert len(fake_llm.requests) == 2
     repair = text_of(fake_llm.requests[1].body)
     assert "Your previous reply was not a valid action: not valid JSON" in repair
