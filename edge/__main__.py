@@ -9,6 +9,7 @@ import signal
 
 from aiohttp import web
 
+from pagi import tracing
 from pagi.logs import setup_logging
 from pagi.service import READY_LINE
 from pagi.settings import BusSettings
@@ -39,7 +40,11 @@ async def serve(settings: EdgeSettings, bus_settings: BusSettings) -> None:
 def main() -> None:
     bus_settings = BusSettings()
     setup_logging("edge", bus_settings.log_level)
-    asyncio.run(serve(EdgeSettings(), bus_settings))
+    tracing.setup_tracing("edge")
+    try:
+        asyncio.run(serve(EdgeSettings(), bus_settings))
+    finally:
+        tracing.shutdown_tracing()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -350,7 +350,7 @@ class Bus:
         start_time: datetime | None = None,
         follow: bool = False,
         batch: int = 1000,
-    ) -> AsyncIterator[StoredMessage]:
+    ) -> AsyncGenerator[StoredMessage, None]:
         """Stored messages matching `filter_subjects`, in stream order, through an ephemeral filtered
         consumer: the server does the filtering, so a long stream is not scanned here. Ends when
         caught up, unless `follow` (then waits for new ones until the caller stops iterating)."""
@@ -516,7 +516,8 @@ class Tail:
         except DecodeError as exc:
             log.debug("tail skipped %s: %s", msg.subject, exc.reason)
             return
-        await self._callback(seq, event)
+        with tracing.receive_span(msg.subject, msg.headers, event):
+            await self._callback(seq, event)
 
     def _reset(self) -> None:
         if self._resetting is None and not self._stopped:
@@ -684,7 +685,8 @@ class Tail:
         except DecodeError as exc:
             log.debug("tail skipped %s: %s", msg.subject, exc.reason)
             return
-        await self._callback(seq, event)
+        with tracing.receive_span(msg.subject, msg.headers, event):
+            await self._callback(seq, event)
 
     def _reset(self) -> None:
         if self._resetting is None and not self._stopped:

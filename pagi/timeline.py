@@ -1,0 +1,161 @@
+"""Stored or live messages as a readable timeline: decode, one-line summary, JSON form.
+
+Shared by `pagi replay`, `pagi tail` and the edge's `/v1/audit`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from bus_schemas import DecodeError, Envelope, decode, derived_id
+from bus_schemas.subjects import DEAD_LETTER, DEAD_LETTER_PREFIX, SESSION_EVENT_TYPES, check_token
+
+from .bus import StoredMessage
+from .redact import scrub, scrub_text
+
+EVENT_TYPES: Final = (*SESSION_EVENT_TYPES, DEAD_LETTER)
+_WIDTH: Final = 100
+
+
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    time: datetime
+    subject: str
+    event: Envelope[Any] | None
+    # Why the stored payload is not a valid event (the consumer dead-lettered it).
+    error: str | None = None
+
+    @property
+    def event_type(self) -> str:
+        if self.event is not None:
+            return self.event.type
+        if self.subject.startswith(f"{DEAD_LETTER_PREFIX}."):
+            return DEAD_LETTER
+        return ".".join(self.subject.split(".")[:2])
+
+
+def entry_of(stored: StoredMessage, stream: str = "PAGI_EVENTS") -> Entry:
+    try:
+        # The same fallback id the consume loop derives, so a bare body shows the id it was handled under.
+        fallback = derived_id(f"{stream}:{stored.seq}", "bare-body")
+        event = decode(stored.subject, stored.data, stored.headers, fallback_id=fallback)
+    except DecodeError as exc:
+        return Entry(stored.seq, stored.time, stored.subject, None, exc.reason)
+    return Entry(stored.seq, stored.time, stored.subject, event)
+
+
+def session_filters(session_id: str, event_types: list[str] | None = None) -> list[str]:
+    """Filter subjects for one session (or `*`), optionally only some event types."""
+    token = "*" if session_id == "*" else check_token(session_id)
+    if not event_types:
+        return [f"*.*.{token}", f"{DEAD_LETTER_PREFIX}.*.*.{token}"]
+    return [f"{DEAD_LETTER_PREFIX}.*.*.{token}" if t == DEAD_LETTER else f"{t}.{token}" for t in event_types]
+
+
+def check_event_types(text: str | None) -> list[str]:
+    """`chat.in,plan.action` -> the list; unknown types raise ValueError naming the valid ones."""
+    if not text:
+        return []
+    types = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [t for t in types if t not in EVENT_TYPES]
+    if unknown:
+        raise ValueError(f"unknown event type {', '.join(unknown)}; known: {', '.join(EVENT_TYPES)}")
+    return types
+
+
+def _clip(text: str, width: int = _WIDTH) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def summary(event: Envelope[Any]) -> str:
+    """One line saying what happened; never a secret (scrubbed), never more than a line."""
+    return scrub_text(_clip(_summary(event.type, event.body)))
+
+
+def _summary(event_type: str, body: Any) -> str:
+    get = body.__dict__.get
+    if event_type == "chat.in":
+        return f"user {get('user_id') or '?'}: {get('message', '')}"
+    if event_type == "chat.out":
+        prefix = "" if get("is_final", True) else "(chunk) "
+        return f"{prefix}[{get('status', '')}] {get('content', '')}"
+    if event_type in ("plan.action", "approve.request"):
+        action = get("action")
+        what = _action(action) if action is not None else "?"
+        if event_type == "plan.action":
+            return f"step {get('step', '?')} {what} (by {get('decided_by', '?')})"
+        return f"approval {get('approval_id')} asks for {what} (policy {get('policy', '?')})"
+    if event_type == "approve.decision":
+        verdict = "approved" if get("approved") else "denied"
+        always = " (always)" if get("always") else ""
+        return f"approval {get('approval_id')} {verdict}{always} by {get('decided_by')}"
+    if event_type == "memory.query":
+        return f"query {get('query', '')!r} in {get('namespace', '?')} top {get('top_k', '?')}"
+    if event_type == "memory.store":
+        items = get("items") or []
+        return f"store {len(items) or 1} item(s) in {get('namespace', '?')}/{get('kb', '?')}"
+    if event_type == "memory.result":
+        if get("error"):
+            return f"error {get('error_kind') or ''}: {get('error')}"
+        hits = get("hits") or []
+        stored = get("stored_ids") or ([get("stored_id")] if get("stored_id") else [])
+        return f"{len(hits)} hit(s)" + (f", stored {len(stored)}" if stored else "")
+    if event_type == "tool.run":
+        return f"run {get('tool_name')} {json.dumps(scrub(get('args') or {}))}"
+    if event_type == "tool.result":
+        error = f" error: {get('error')}" if get("error") else ""
+        took = f"{get('duration_ms', 0):.0f} ms"
+        return f"{get('tool_name')} exit {get('exit_code')} in {took} ({get('isolation')}){error}"
+    if event_type == "build.req":
+        return f"build {get('tool_name')} ({get('language')})"
+    if event_type == "build.result":
+        fields = body.model_dump(exclude_none=True)
+        keep = {k: v for k, v in fields.items() if k in ("tool_name", "ok", "status", "error", "version", "reason")}
+        return f"build result {json.dumps(keep)}"
+    if event_type == "job.log":
+        status = f" [{get('status')}]" if get("status") else ""
+        return f"{get('service')} {get('level')}{status}: {get('message', '')}"
+    if event_type == "job.cancel":
+        return f"cancel {get('job_id')} by {get('requested_by')}"
+    if event_type == DEAD_LETTER:
+        return f"dead letter from {get('consumer')}: {get('reason')}"
+    return json.dumps(body.model_dump(mode="json"))
+
+
+def _action(action: Any) -> str:
+    kind = getattr(action, "action_type", "?")
+    detail = {
+        "ActionResponse": getattr(action, "content", None),
+        "ActionTool": getattr(action, "tool_name", None),
+        "ActionMemory": getattr(action, "query", None),
+        "ActionBuildTool": getattr(action, "tool_name", None),
+        "ActionSelfImprove": getattr(action, "rationale", None),
+    }.get(kind)
+    return f"{kind}({_clip(str(detail), 60)})" if detail else str(kind)
+
+
+def line(entry: Entry) -> str:
+    """`time  #seq  subject  type  summary`, for a terminal."""
+    when = entry.time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    text = summary(entry.event) if entry.event is not None else f"UNDECODABLE: {entry.error}"
+    return f"{when}  #{entry.seq:<7} {entry.subject:<40} {entry.event_type:<16} {text}"
+
+
+def as_json(entry: Entry) -> dict[str, Any]:
+    """The full event (secrets scrubbed), with where and when the stream stored it."""
+    out: dict[str, Any] = {
+        "seq": entry.seq,
+        "time": entry.time.astimezone(UTC).isoformat(),
+        "subject": entry.subject,
+        "type": entry.event_type,
+    }
+    if entry.event is not None:
+        out["event"] = scrub(entry.event.model_dump(mode="json"))
+    else:
+        out["error"] = entry.error
+    return out
