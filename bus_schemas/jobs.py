@@ -31,6 +31,8 @@ class JobStep(BaseModel):
     action: dict[str, Any]
     decided_by: str
     raw: str = ""
+    # What the job log should say about how it was decided (e.g. the LLM failed and why).
+    note: str | None = None
     # What the action produced, as text the next decision sees ("observation").
     observation: str | None = None
 

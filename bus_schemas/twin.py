@@ -27,6 +27,8 @@ class TwinSettings(BaseModel):
     directive_logic: str = Field(default="", max_length=MAX_PROMPT_CHARS)
     provider: str | None = Field(default=None, max_length=40)
     model: str | None = Field(default=None, max_length=200)
+    # For self-hosted endpoints (Ollama, vLLM, LM Studio, a Llama host); None: the provider's default.
+    base_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
     temperature: float = Field(default=0.3, ge=0.0, le=1.5)
     token_limit: int = Field(default=16_000, ge=16_000, le=128_000)
     step_limit: int = Field(default=6, ge=1, le=50)

@@ -25,7 +25,7 @@ def make_app(
     settings: EdgeSettings, bus: Bus | None = None, bus_settings: BusSettings | None = None
 ) -> web.Application:
     """An edge app. Given a bus it uses it (tests); otherwise it connects on startup and closes on cleanup."""
-    app = web.Application(client_max_size=settings.max_request_bytes)
+    app = web.Application(client_max_size=settings.max_body_bytes)
     app[SETTINGS] = settings
     app[SOCKETS] = set[ClientSocket]()
 

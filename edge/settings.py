@@ -20,3 +20,5 @@ class EdgeSettings(BaseSettings):
     # Frames queued for one browser before it counts as too slow and is disconnected.
     ws_queue_size: int = Field(default=256, ge=1, alias="PAGI_WS_QUEUE_SIZE")
     max_request_bytes: int = Field(default=256 * 1024, alias="PAGI_MAX_REQUEST_BYTES")
+    # Any request body at all (a twin with its avatar is the largest: 2 MB of image as base64).
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, alias="PAGI_MAX_BODY_BYTES")

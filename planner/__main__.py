@@ -5,23 +5,30 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+import aiohttp
+
+from bus_schemas.jobs import JobRecord
 from bus_schemas.streams import PLANNER_CHAT_IN, PLANNER_CONTROL, PLANNER_RESULTS
+from bus_schemas.twin import Twin
 from pagi.bus import Bus
 from pagi.service import Route, run_service
 
+from . import deterministic
 from .approvals import ApprovalStore
 from .chat_in import ChatInHandler
+from .context import ContextBuilder
 from .control import ControlHandler
-from .decider import decide
+from .decider import Decider
+from .decision import Decision
 from .jobs import JobStore
-from .loop import Planner
+from .loop import ChunkSink, Decide, Planner
 from .results import ResultHandler
 from .settings import PlannerSettings
 from .sweeper import Sweeper
 from .twins import PromptStore, TwinStore
 
 
-async def build_planner(bus: Bus, settings: PlannerSettings) -> Planner:
+async def build_planner(bus: Bus, settings: PlannerSettings, decide: Decide | None = None) -> Planner:
     twins = await TwinStore.open(bus)
     await twins.ensure_default()
     return Planner(
@@ -30,9 +37,13 @@ async def build_planner(bus: Bus, settings: PlannerSettings) -> Planner:
         approvals=await ApprovalStore.open(bus),
         twins=twins,
         prompts=await PromptStore.open(bus),
-        decide=decide,
+        decide=decide or deterministic_decide,
         memory_namespace=settings.memory_namespace,
     )
+
+
+async def deterministic_decide(job: JobRecord, twin: Twin, on_chunk: ChunkSink) -> Decision:
+    return deterministic.decide(job.message, twin.id, job.steps)
 
 
 class PlannerService:
@@ -41,9 +52,11 @@ class PlannerService:
     def __init__(self, settings: PlannerSettings | None = None) -> None:
         self.settings = settings or PlannerSettings()
         self.sweeper: Sweeper | None = None
+        self.http: aiohttp.ClientSession | None = None
 
     async def routes(self, bus: Bus) -> Sequence[Route]:
-        planner = await build_planner(bus, self.settings)
+        self.http = aiohttp.ClientSession()
+        planner = await build_planner(bus, self.settings, Decider(ContextBuilder(bus), self.http))
         control = ControlHandler(planner)
         self.sweeper = Sweeper(planner, control, self.settings)
         return [
@@ -54,12 +67,14 @@ class PlannerService:
 
     async def background(self, bus: Bus, stopping: asyncio.Event) -> None:
         assert self.sweeper is not None
-        await self.sweeper.run(bus, stopping)
+        try:
+            await self.sweeper.run(bus, stopping)
+        finally:
+            await self.close()
 
-
-async def routes(bus: Bus) -> Sequence[Route]:
-    """The planner's routes without the sweeper (tests that drive time themselves use this)."""
-    return await PlannerService().routes(bus)
+    async def close(self) -> None:
+        if self.http is not None:
+            await self.http.close()
 
 
 if __name__ == "__main__":

@@ -1,14 +1,68 @@
-"""Choosing the next action: the twin's LLM when one is configured, else the deterministic planner."""
+"""Choosing the next action: the twin's LLM when one is configured, else the deterministic planner.
+
+A provider failure or a reply that stays invalid after one repair falls back to the deterministic
+planner, with a note the job log shows.
+"""
 
 from __future__ import annotations
 
+import logging
+
+import aiohttp
+
 from bus_schemas.jobs import JobRecord
 from bus_schemas.twin import Twin
+from pagi.secrets import SecretsUnavailable, unseal
 
 from . import deterministic
+from .context import ContextBuilder
 from .decision import Decision
+from .llm import LLMConfigError, LLMError, ProviderConfig, config_for, llm_decide, make_provider
+from .llm import provider_config_from_env as env_config
 from .loop import ChunkSink
 
+log = logging.getLogger("planner.decider")
 
-async def decide(job: JobRecord, twin: Twin, on_chunk: ChunkSink) -> Decision:
-    return deterministic.decide(job.message, twin.id, job.steps)
+
+class Decider:
+    def __init__(self, context: ContextBuilder, http: aiohttp.ClientSession) -> None:
+        self.context = context
+        self.http = http
+
+    def config(self, twin: Twin) -> ProviderConfig | None:
+        """The twin's own provider, else the environment's default; None means deterministic."""
+        if twin.provider in (None, ""):
+            return env_config()
+        if twin.provider == "mock":
+            return None
+        api_key = unseal(twin.api_key_sealed) if twin.api_key_sealed else None
+        return config_for(
+            twin.provider,
+            model=twin.model,
+            api_key=api_key,
+            base_url=twin.base_url,
+            temperature=twin.temperature,
+        )
+
+    async def __call__(self, job: JobRecord, twin: Twin, on_chunk: ChunkSink) -> Decision:
+        try:
+            config = self.config(twin)
+        except (LLMConfigError, SecretsUnavailable) as exc:
+            return _fallback(job, twin, f"LLM not usable for {twin.id}: {exc}; the deterministic planner decided")
+        if config is None:
+            return deterministic.decide(job.message, twin.id, job.steps)
+        messages = await self.context.messages(job, twin)
+        try:
+            decision = await llm_decide(make_provider(config, self.http), messages, on_chunk)
+        except LLMError as exc:
+            log.warning("LLM failed for job %s: %s", job.job_id, exc)
+            return _fallback(job, twin, f"{exc}; the deterministic planner decided instead")
+        if decision.repair_reason:
+            note = f"the LLM's first reply was invalid ({decision.repair_reason}); its repaired reply was used"
+            return Decision(decision.action, decision.raw, decision.decided_by, note)
+        return decision
+
+
+def _fallback(job: JobRecord, twin: Twin, note: str) -> Decision:
+    decision = deterministic.decide(job.message, twin.id, job.steps)
+    return Decision(decision.action, decision.raw, decision.decided_by, note)

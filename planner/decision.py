@@ -14,3 +14,5 @@ class Decision:
     raw: str
     # 'deterministic' or 'llm:<provider>/<model>'
     decided_by: str = "deterministic"
+    # Something the job log should say about how this was decided (e.g. the LLM failed).
+    note: str | None = None

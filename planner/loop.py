@@ -129,6 +129,7 @@ class Planner:
             action=decision.action.model_dump(),
             decided_by=decision.decided_by,
             raw=decision.raw,
+            note=decision.note,
         )
 
     async def _act(self, job: JobRecord, twin: Twin, step: JobStep, trigger_id: str) -> None:
@@ -140,7 +141,10 @@ class Planner:
             PLAN_ACTION,
             PlanAction(action=action, raw_decision=step.raw, decided_by=step.decided_by, step=step.step),
         )
-        await self.bus.publish(plan)
+        if step.note:
+            await self.bus.publish_all(plan, emit.log(job, trigger_id, "note", step.note, level="warn"))
+        else:
+            await self.bus.publish(plan)
         verdict = judge(action, twin)
         if isinstance(action, ActionResponse) or verdict.outcome == "respond":
             content = action.content if isinstance(action, ActionResponse) else ""

@@ -16,7 +16,7 @@ from pagi.bus import Bus
 from pagi.consume import PullConsumer
 from pagi.nats_server import NatsServer
 from pagi.service import start_routes
-from planner.__main__ import routes as planner_routes
+from planner.__main__ import PlannerService
 
 from .support import EventCollector, ObserveFactory
 
@@ -66,10 +66,12 @@ async def observe(bus: Bus) -> AsyncIterator[ObserveFactory]:
 @pytest.fixture
 async def planner(bus: Bus) -> AsyncIterator[list[PullConsumer]]:
     """The real planner's consumers, running in this test's event loop."""
-    consumers = await start_routes(bus, await planner_routes(bus))
+    service = PlannerService()
+    consumers = await start_routes(bus, await service.routes(bus))
     yield consumers
     for consumer in consumers:
         await consumer.stop()
+    await service.close()
 
 
 @pytest.fixture

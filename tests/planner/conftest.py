@@ -43,6 +43,7 @@ async def full_planner(bus: Bus) -> AsyncIterator[PlannerService]:
     await asyncio.wait_for(sweeper, 5)
     for consumer in consumers:
         await consumer.stop()
+    await service.close()
 
 
 @pytest.fixture

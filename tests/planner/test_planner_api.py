@@ -116,6 +116,9 @@ async def test_twin_crud_keeps_the_api_key_write_only(edge: Client, bus: Bus) ->
     huge = base64.b64encode(b"\0" * (2 * 1024 * 1024 + 1)).decode()
     big_avatar = await edge.put("/v1/twins/sentinel", json={"codename": "x", "avatar": f"data:image/png;base64,{huge}"})
     assert big_avatar.status == 400 and "over the 2097152 byte limit" in (await big_avatar.json())["error"]
+    svg = base64.b64encode(b"<svg/>" * 10).decode()
+    small = await edge.put("/v1/twins/sentinel", json={"codename": "x", "avatar": f"data:image/svg+xml;base64,{svg}"})
+    assert small.status == 200
     not_image = await edge.put("/v1/twins/sentinel", json={"codename": "x", "avatar": "http://example.com/a.png"})
     assert not_image.status == 400
 

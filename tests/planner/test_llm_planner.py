@@ -1,0 +1,119 @@
+"""The planner deciding with an LLM: a local server speaking the provider's real protocol stands in
+for the provider (the only stand-in the project allows)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from bus_schemas.subjects import APPROVE_REQUEST, JOB_LOG, PLAN_ACTION, one_session
+from bus_schemas.twin import TwinWrite
+from pagi.secrets import new_secret_key
+from planner.twins import TwinStore
+
+from ..planner_llm.fakes import Fail, FakeLLMServer, Reply
+from ..support import ObserveFactory
+from ..test_edge_chat import receive_until
+
+Client = TestClient[web.Request, web.Application]
+KEY = "sk-fake-" + "k" * 30
+
+
+@pytest.fixture(autouse=True)
+def secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAGI_SECRET_KEY", new_secret_key())
+
+
+@pytest.fixture
+async def fake_llm() -> AsyncIterator[FakeLLMServer]:
+    async with FakeLLMServer() as server:
+        yield server
+
+
+async def llm_twin(twins: TwinStore, fake_llm: FakeLLMServer, family: str = "openai") -> str:
+    provider = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini"}[family]
+    await twins.create(
+        f"llm-{family}",
+        TwinWrite(codename="LLM", provider=provider, model="fake-model", api_key=KEY,  # type: ignore[arg-type]
+                  base_url=fake_llm.base_url(family)),  # type: ignore[arg-type]
+    )  # fmt: skip
+    return f"llm-{family}"
+
+
+def answer(content: str) -> str:
+    return json.dumps({"action_type": "ActionResponse", "content": content})
+
+
+@pytest.mark.parametrize("family", ["openai", "anthropic", "gemini"])
+async def test_streamed_tokens_reach_the_browser_before_the_complete_message(
+    edge: Client, twins: TwinStore, fake_llm: FakeLLMServer, session_id: str, family: str
+) -> None:
+    twin_id = await llm_twin(twins, fake_llm, family)
+    fake_llm.script(Reply(answer("Hello from the model, streamed in pieces."), chunk_size=7))
+    async with edge.ws_connect("/ws/chat/ann") as ws:
+        await ws.send_json({"session_id": session_id, "user_id": "ann", "message": "hi", "twin_id": twin_id})
+        frames = await receive_until(ws, "complete_message")
+    chunks = [f["content_chunk"] for f in frames if f["type"] == "message_chunk"]
+    assert len(chunks) > 1
+    assert "".join(chunks) == frames[-1]["content"] == "Hello from the model, streamed in pieces."
+    [request] = fake_llm.requests
+    assert request.streamed
+    assert KEY in json.dumps(request.headers)  # the key went to the provider, in its header
+
+
+async def test_an_llm_tool_decision_goes_to_approval(
+    edge: Client, twins: TwinStore, fake_llm: FakeLLMServer, observe: ObserveFactory, session_id: str
+) -> None:
+    twin_id = await llm_twin(twins, fake_llm)
+    fake_llm.script(
+        Reply(json.dumps({"action_type": "ActionTool", "tool_name": "command_exec", "args": {"cmd": "ls"}}))
+    )
+    events = await observe(one_session(session_id))
+    body = await (
+        await edge.post("/v1/chat", json={"message": "list files", "twin_id": twin_id, "session_id": session_id})
+    ).json()
+    assert body["status"] == "awaiting_approval"
+    assert body["issued_command"] == {
+        "command": "execute_tool", "tool_name": "command_exec", "arguments": {"cmd": "ls"},
+        "approval_id": body["issued_command"]["approval_id"],
+    }  # fmt: skip
+    [plan] = events.of_type(PLAN_ACTION)
+    assert plan.body.decided_by == "llm:openai/fake-model"
+    assert events.of_type(APPROVE_REQUEST)[0].body.action.tool_name == "command_exec"
+    system = fake_llm.requests[0].body["messages"][0]["content"]
+    assert "command_exec" in system  # the tools the twin may use are in the context
+
+
+async def test_garbage_twice_falls_back_to_the_deterministic_planner_with_a_note(
+    edge: Client, twins: TwinStore, fake_llm: FakeLLMServer, observe: ObserveFactory, session_id: str
+) -> None:
+    twin_id = await llm_twin(twins, fake_llm)
+    fake_llm.script(Reply("not json at all"), Reply("{still not"))
+    events = await observe(one_session(session_id))
+    body = await (
+        await edge.post("/v1/chat", json={"message": "hello", "twin_id": twin_id, "session_id": session_id})
+    ).json()
+    assert body["status"] == "completed" and "deterministic planner" in body["response"]
+    note = await events.wait_for_count(lambda e: e.type == JOB_LOG and e.body.level == "warn", 1)
+    assert "LLM reply invalid after repair" in note[0].body.message
+    assert len(fake_llm.requests) == 2
+
+
+async def test_a_failing_provider_is_named_and_the_key_never_shows(
+    edge: Client, twins: TwinStore, fake_llm: FakeLLMServer, observe: ObserveFactory, session_id: str
+) -> None:
+    twin_id = await llm_twin(twins, fake_llm)
+    fake_llm.default = Fail(500, message=f"upstream exploded, key was {KEY}")
+    events = await observe(one_session(session_id))
+    body: dict[str, Any] = await (
+        await edge.post("/v1/chat", json={"message": "hello", "twin_id": twin_id, "session_id": session_id})
+    ).json()
+    assert body["status"] == "completed"
+    [note] = await events.wait_for_count(lambda e: e.type == JOB_LOG and e.body.level == "warn", 1)
+    assert "openai" in note.body.message and "500" in note.body.message
+    assert all(KEY not in e.model_dump_json() for e in events.events)
