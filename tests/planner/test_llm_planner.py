@@ -16,7 +16,7 @@ from bus_schemas.twin import TwinWrite
 from pagi.secrets import new_secret_key
 from planner.twins import TwinStore
 
-from ..planner_llm.fakes import Fail, FakeLLMServer, Reply
+from ..planner_llm.fakes import Fail, Family, FakeLLMServer, Reply
 from ..support import ObserveFactory
 from ..test_edge_chat import receive_until
 
@@ -35,13 +35,10 @@ async def fake_llm() -> AsyncIterator[FakeLLMServer]:
         yield server
 
 
-async def llm_twin(twins: TwinStore, fake_llm: FakeLLMServer, family: str = "openai") -> str:
-    provider = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini"}[family]
-    await twins.create(
-        f"llm-{family}",
-        TwinWrite(codename="LLM", provider=provider, model="fake-model", api_key=KEY,  # type: ignore[arg-type]
-                  base_url=fake_llm.base_url(family)),  # type: ignore[arg-type]
-    )  # fmt: skip
+async def llm_twin(twins: TwinStore, fake_llm: FakeLLMServer, family: Family = "openai") -> str:
+    settings = {"codename": "LLM", "provider": family, "model": "fake-model", "api_key": KEY,
+                "base_url": fake_llm.base_url(family)}  # fmt: skip
+    await twins.create(f"llm-{family}", TwinWrite.model_validate(settings))
     return f"llm-{family}"
 
 
@@ -51,7 +48,7 @@ def answer(content: str) -> str:
 
 @pytest.mark.parametrize("family", ["openai", "anthropic", "gemini"])
 async def test_streamed_tokens_reach_the_browser_before_the_complete_message(
-    edge: Client, twins: TwinStore, fake_llm: FakeLLMServer, session_id: str, family: str
+    edge: Client, twins: TwinStore, fake_llm: FakeLLMServer, session_id: str, family: Family
 ) -> None:
     twin_id = await llm_twin(twins, fake_llm, family)
     fake_llm.script(Reply(answer("Hello from the model, streamed in pieces."), chunk_size=7))
