@@ -53,7 +53,9 @@ class Decider:
             return deterministic.decide(job.message, twin.id, job.steps)
         messages = await self.context.messages(job, twin)
         try:
-            decision = await llm_decide(make_provider(config, self.http), messages, on_chunk)
+            decision = await llm_decide(
+                make_provider(config, self.http), messages, on_chunk, allowed_actions=allowed_actions(twin)
+            )
         except LLMError as exc:
             log.warning("LLM failed for job %s: %s", job.job_id, exc)
             return _fallback(job, twin, f"{exc}; the deterministic planner decided instead")
@@ -61,6 +63,13 @@ class Decider:
             note = f"the LLM's first reply was invalid ({decision.repair_reason}); its repaired reply was used"
             return Decision(decision.action, decision.raw, decision.decided_by, note)
         return decision
+
+
+def allowed_actions(twin: Twin) -> list[str] | None:
+    """What the model is offered: no tool building for twins with code generation off."""
+    if twin.code_generation:
+        return None
+    return ["ActionResponse", "ActionMemory", "ActionTool", "ActionSelfImprove"]
 
 
 def _fallback(job: JobRecord, twin: Twin, note: str) -> Decision:
