@@ -1,3 +1,4 @@
+import json
 import re
 import shutil
 from pathlib import Path
@@ -44,3 +45,11 @@ def test_model_from_a_path_is_pluggable(tmp_path: Path, embedder: Embedder) -> N
     assert collection_suffix(other) != collection_suffix(embedder)  # another model, another collection
     with pytest.raises(EmbeddingConfigError, match=re.escape(str(tmp_path))):
         load_embedder(str(tmp_path))
+
+
+def test_committed_model_is_what_the_build_script_makes() -> None:
+    config = json.loads((BUILTIN_MODEL / "config.json").read_text())
+    script = (Path(__file__).resolve().parents[2] / "scripts" / "build_embedding_model.py").read_text()
+    assert "PCA_DIMS = 256" in script and 'quantize_to="float16"' in script
+    assert (config["apply_pca"], config["hidden_dim"], config["embedding_dtype"]) == (256, 256, "float16")
+    assert config["tokenizer_name"] == "sentence-transformers/all-MiniLM-L6-v2" and config["normalize"] is True
