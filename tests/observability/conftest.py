@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -24,23 +25,29 @@ def spans() -> Iterator[InMemorySpanExporter]:
     tracing.shutdown_tracing()
 
 
-ServiceStarter = Callable[[str, RouteFactory], Awaitable[asyncio.Event]]
+@dataclass
+class Running:
+    stopping: asyncio.Event  # set it for a clean stop (drain, goodbye heartbeat)
+    task: asyncio.Task[None]  # cancel it for a stop without goodbye, as a killed process
+
+
+ServiceStarter = Callable[[str, RouteFactory], Awaitable[Running]]
 
 
 @pytest.fixture
 async def run_service(nats_server: NatsServer) -> AsyncIterator[ServiceStarter]:
-    """Start a service through `pagi.service.serve` (heartbeats and all); returns its stop event."""
-    running: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
+    """Start a service through `pagi.service.serve` (heartbeats every 0.2 s and all)."""
+    running: list[Running] = []
 
-    async def start(name: str, routes: RouteFactory) -> asyncio.Event:
+    async def start(name: str, routes: RouteFactory) -> Running:
         stopping = asyncio.Event()
         settings = BusSettings(NATS_URL=nats_server.url)
         task = asyncio.create_task(serve(name, routes, settings=settings, stopping=stopping, heartbeat_s=0.2))
-        running.append((stopping, task))
-        return stopping
+        running.append(Running(stopping, task))
+        return running[-1]
 
     yield start
-    for stopping, task in running:
-        stopping.set()
+    for service in running:
+        service.stopping.set()
         with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.wait_for(task, 15)
+            await asyncio.wait_for(service.task, 15)
