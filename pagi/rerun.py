@@ -3,7 +3,8 @@
 Only the bus contract is used: each recorded `chat.in` is published again to a new session (with
 the recorded decisions in `ChatIn.replay` when the contract has that field, see
 `bus_schemas.replay`); every `approve.request` of the rerun is answered with the decision a person
-recorded for the matching request (the k-th approval of the same job), never with "always"; the
+recorded for the matching request (the k-th approval of the same job: same verdict, same
+`decided_by` and reason), never with "always"; the
 rerun's `plan.action`s and final `chat.out` are compared with the recorded ones, step by step.
 """
 
@@ -85,7 +86,7 @@ def _record(job: Job, event: Envelope[Any]) -> None:
     elif event.type == APPROVE_REQUEST:
         if all(r.approval_id != body.approval_id for r in job.approval_requests):
             job.approval_requests.append(body)
-    elif event.type == CHAT_OUT and body.is_final and body.status in FINAL_STATUSES:
+    elif event.type == CHAT_OUT and body.is_final and body.status in FINAL_STATUSES and job.answer is None:
         job.answer = body
         job.done.set()
 
@@ -148,11 +149,13 @@ class _Rerun:
         decision = None
         if k < len(recorded.approval_requests):
             decision = self.recording.decisions.get(recorded.approval_requests[k].approval_id)
+        # Who decided and why are replayed as recorded, so the planner's reaction can match the
+        # recording; the session's name (`…-rerun-…`) says it is a rerun.
         if decision is None:
             self.notes.append(f"job {job.job_id}: approval {k + 1} has no recorded decision; denied")
-            approved, decided_by = False, REPLAY_DECIDER
-        else:
-            approved, decided_by = decision.approved, f"replay:{decision.decided_by}"[:128]
+            decision = ApprovalDecision(
+                approval_id="-", approved=False, decided_by=REPLAY_DECIDER, reason="no recorded decision to replay"
+            )
         answer = Envelope[Any](
             type=APPROVE_DECISION,
             session_id=self.new_session,
@@ -160,9 +163,9 @@ class _Rerun:
             causation_id=event.id,
             body=ApprovalDecision(
                 approval_id=event.body.approval_id,
-                approved=approved,
-                decided_by=decided_by,
-                reason=f"replayed from session {self.session_id}",
+                approved=decision.approved,
+                decided_by=decision.decided_by,
+                reason=decision.reason,
             ),
         )
         await self.bus.publish(answer)
