@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import nats.errors
 import pytest
 
 from bus_schemas import Envelope
@@ -180,7 +181,12 @@ async def test_the_service_process(
         assert (await result_for(events, "r-store", timeout=30)).stored_id
         await bus.publish(query_event(session_id, "how long does the battery backup last"))
         assert "rack B4" in (await result_for(events, "r-query")).hits[0].text
-        reply = await bus.nc.request(MEMORY_API_SUBJECT, b'{"op": "namespaces"}', timeout=10)
+        for _ in range(200):  # the API subscribes just after the consumers start: bounded retry
+            try:
+                reply = await bus.nc.request(MEMORY_API_SUBJECT, b'{"op": "namespaces"}', timeout=10)
+                break
+            except nats.errors.NoRespondersError:
+                await bus.nc.flush()
         assert json.loads(reply.data) == {
             "ok": True,
             "results": [],
