@@ -1,0 +1,279 @@
+"""`python -m bench.replay`: how fast a session replays, and what tracing costs the chat round trip.
+
+Part 1, replay: a real nats-server gets one session of N events (chat, plans, tool runs and
+results, job logs, answers, in realistic sizes) interleaved with as many events of other sessions,
+so the filtered consumer has to pick the session out. Timed: reading and decoding the session
+(`pagi.replay.timeline`), the same plus the printed timeline lines, plus `--json`, and the whole
+`pagi replay SESSION > /dev/null` command (a new Python process: start-up, connect, read, print).
+
+Part 2, tracing overhead: the WebSocket chat round trip (bench.roundtrip's client) against a
+planner and an edge started with tracing off (`OTEL_SDK_DISABLED=true`), on without an exporter
+(the default), and on with OTLP/HTTP export to a local collector stand-in that accepts and counts
+spans. The three are run in turns, several rounds, in one run, and compared by their medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from bus_schemas import (
+    ActionResponse,
+    ActionTool,
+    ChatIn,
+    ChatOut,
+    Envelope,
+    JobLog,
+    PlanAction,
+    ToolResult,
+    ToolRun,
+)
+from pagi.bus import Bus
+from pagi.nats_server import NatsServer
+from pagi.replay import timeline
+from pagi.timeline import as_json, line
+
+from .roundtrip import ChatClient, latency, saturation
+from .stack import free_port, running_nats, running_stack
+
+SESSION = "bench-replay"
+
+
+# --- part 1: replay -----------------------------------------------------------------------------
+
+
+def job_events(session_id: str, n: int) -> list[Envelope[Any]]:
+    """One tool-using job: 10 events, a few hundred bytes to a few KiB each."""
+    job = f"{session_id}-job{n}"
+    chat = Envelope[Any](
+        id=job, type="chat.in", session_id=session_id, job_id=job, body=ChatIn(message=f"list the files, take {n}")
+    )
+    tool = ActionTool(tool_name="list_files", args={"path": "."})
+    listing = "\n".join(f"file_{i:04d}.txt" for i in range(120))
+    answer = ActionResponse(content=f"Here are the files:\n{listing}")
+    log = "planner"
+    return [
+        chat,
+        chat.caused("p1", "plan.action", PlanAction(action=tool, raw_decision=json.dumps(tool.model_dump()), decided_by="deterministic")),
+        chat.caused("l1", "job.log", JobLog(level="plan", service=log, message="decided ActionTool", status="running")),
+        chat.caused("run", "tool.run", ToolRun(request_id=f"r{n}", tool_name="list_files", args={"path": "."})),
+        chat.caused("l2", "job.log", JobLog(level="tool", service="tool_worker", message="running list_files")),
+        chat.caused("res", "tool.result", ToolResult(request_id=f"r{n}", tool_name="list_files", exit_code=0, stdout=listing, duration_ms=12.5, isolation="bwrap")),
+        chat.caused("p2", "plan.action", PlanAction(action=answer, raw_decision="{}", decided_by="deterministic", step=2)),
+        chat.caused("chunk", "chat.out", ChatOut(content="Here are", is_final=False)),
+        chat.caused("out", "chat.out", ChatOut(content=answer.content, actions_taken=["ActionTool", "ActionResponse"])),
+        chat.caused("l3", "job.log", JobLog(level="plan", service=log, message="job completed", status="completed", progress=1.0)),
+    ]  # fmt: skip
+
+
+async def fill(bus: Bus, events: int) -> int:
+    """The session's events interleaved with as many of other sessions'; returns bytes stored."""
+    jobs = events // 10
+    pending: list[asyncio.Future[Any]] = []
+    for n in range(jobs):
+        for event in (*job_events(SESSION, n), *job_events(f"other-{n % 50}", n)):
+            pending.append(asyncio.ensure_future(bus.publish(event)))
+        if len(pending) >= 400:
+            await asyncio.gather(*pending)
+            pending.clear()
+    await asyncio.gather(*pending)
+    state = await bus.stream_state("PAGI_EVENTS")
+    return state.bytes if state else 0
+
+
+@dataclass
+class ReplayFigures:
+    events: int
+    stream_messages: int
+    stream_mib: float
+    read_s: list[float]
+    lines_s: list[float]
+    json_s: list[float]
+    cli_s: list[float]
+
+
+async def time_replay(bus: Bus, mode: str) -> tuple[float, int]:
+    sink = io.StringIO()
+    start = time.perf_counter()
+    count = 0
+    async for entry in timeline(bus, SESSION):
+        count += 1
+        if mode == "lines":
+            sink.write(line(entry) + "\n")
+        elif mode == "json":
+            sink.write(json.dumps(as_json(entry)) + "\n")
+    return time.perf_counter() - start, count
+
+
+def time_cli(url: str) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "pagi.cli", "replay", SESSION, "--nats-url", url],
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
+    return time.perf_counter() - start
+
+
+async def replay_part(server: NatsServer, events: int, rounds: int) -> ReplayFigures:
+    bus = await Bus.connect(server.url, "bench-replay")
+    await bus.ensure_topology()
+    try:
+        stored = await fill(bus, events)
+        state = await bus.stream_state("PAGI_EVENTS")
+        figures = ReplayFigures(events, state.messages if state else 0, stored / 2**20, [], [], [], [])
+        for _ in range(rounds):
+            for mode, into in (("read", figures.read_s), ("lines", figures.lines_s), ("json", figures.json_s)):
+                seconds, count = await time_replay(bus, mode)
+                assert count == events, f"replayed {count} of {events}"
+                into.append(seconds)
+            figures.cli_s.append(await asyncio.to_thread(time_cli, server.url))
+        return figures
+    finally:
+        await bus.close()
+
+
+# --- part 2: tracing overhead ---------------------------------------------------------------------
+
+
+@dataclass
+class Collector:
+    """Stands in for an OTLP/HTTP collector: accepts span batches and counts their bytes."""
+
+    requests: int = 0
+    bytes: int = 0
+
+    async def receive(self, request: web.Request) -> web.Response:
+        self.bytes += len(await request.read())
+        self.requests += 1
+        return web.Response(status=200, content_type="application/x-protobuf", body=b"")
+
+
+@contextlib.contextmanager
+def environment(**values: str | None) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+MODES = {
+    "off": {"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": None},
+    "on": {"OTEL_SDK_DISABLED": None, "OTEL_EXPORTER_OTLP_ENDPOINT": None},
+    "on+export": {"OTEL_SDK_DISABLED": None},  # the endpoint is added once the collector listens
+}
+
+
+@dataclass
+class Round:
+    p50_ms: float
+    p99_ms: float
+    saturation_per_s: float
+
+
+async def chat_round(server: NatsServer, count: int, seconds: float, window: int) -> Round:
+    with running_stack(server) as stack:
+        async with ChatClient(stack.edge_url, 20) as chat:
+            lat = await latency(chat.send, count)
+            sat = await saturation(chat.send, window, seconds)
+    return Round(lat.p50_ms, lat.p99_ms, sat.per_second)
+
+
+async def tracing_part(
+    server: NatsServer, rounds: int, count: int, seconds: float, window: int
+) -> tuple[dict[str, list[Round]], Collector]:
+    collector = Collector()
+    app = web.Application(client_max_size=64 * 2**20)
+    app.router.add_post("/v1/traces", collector.receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    MODES["on+export"]["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{port}"
+    results: dict[str, list[Round]] = {mode: [] for mode in MODES}
+    try:
+        for _ in range(rounds):
+            for mode, env in MODES.items():
+                with environment(**env, OTEL_BSP_SCHEDULE_DELAY="1000"):
+                    results[mode].append(await chat_round(server, count, seconds, window))
+    finally:
+        await runner.cleanup()
+    return results, collector
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def ms(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1000:7.1f} ms (min {min(values) * 1000:.1f}, max {max(values) * 1000:.1f})"
+
+
+async def run(args: argparse.Namespace) -> None:
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    if args.events:
+        with running_nats() as server:
+            figures = await replay_part(server, args.events, args.replay_rounds)
+        print(
+            f"\nreplay of one {figures.events:,}-event session out of {figures.stream_messages:,} stored events "
+            f"({figures.stream_mib:.1f} MiB), median of {args.replay_rounds}:"
+        )
+        print(f"  read + decode               {ms(figures.read_s)}")
+        print(f"  + timeline lines            {ms(figures.lines_s)}")
+        print(f"  + --json lines              {ms(figures.json_s)}")
+        print(f"  pagi replay > /dev/null     {ms(figures.cli_s)}  (new process: start-up, connect, read, print)")
+        rate = figures.events / statistics.median(figures.lines_s)
+        print(f"  timeline rate               {rate:,.0f} events/s")
+    if args.rounds:
+        with running_nats() as server:
+            results, collector = await tracing_part(server, args.rounds, args.count, args.seconds, args.window)
+        print(f"\nchat round trip, tracing off / on / on+OTLP export, {args.rounds} rounds each, medians:")
+        base = results["off"]
+        for mode, rounds in results.items():
+            p50 = statistics.median(r.p50_ms for r in rounds)
+            p99 = statistics.median(r.p99_ms for r in rounds)
+            sat = statistics.median(r.saturation_per_s for r in rounds)
+            d50 = (p50 / statistics.median(r.p50_ms for r in base) - 1) * 100
+            dsat = (1 - sat / statistics.median(r.saturation_per_s for r in base)) * 100
+            print(
+                f"  {mode:10} p50 {p50:6.2f} ms ({d50:+5.1f} %)  p99 {p99:6.2f} ms  "
+                f"saturation {sat:7.0f} msg/s ({dsat:+5.1f} % fewer)"
+            )
+        print(f"  collector received {collector.requests} OTLP requests, {collector.bytes / 1024:.0f} KiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.replay", description=__doc__)
+    parser.add_argument("--events", type=int, default=10_000, help="events in the replayed session (0: skip)")
+    parser.add_argument("--replay-rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each tracing mode (0: skip)")
+    parser.add_argument("--count", type=int, default=300, help="sequential messages per latency measurement")
+    parser.add_argument("--seconds", type=float, default=5.0, help="seconds of saturation per round")
+    parser.add_argument("--window", type=int, default=100, help="messages in flight at saturation")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
