@@ -65,18 +65,26 @@ def job_events(session_id: str, n: int) -> list[Envelope[Any]]:
     listing = "\n".join(f"file_{i:04d}.txt" for i in range(120))
     answer = ActionResponse(content=f"Here are the files:\n{listing}")
     log = "planner"
+    raw = json.dumps(tool.model_dump())
+    result = ToolResult(
+        request_id=f"r{n}", tool_name="list_files", exit_code=0, stdout=listing, duration_ms=12.5, isolation="bwrap"
+    )
+    final = ChatOut(content=answer.content, actions_taken=["ActionTool", "ActionResponse"])
+    done = JobLog(level="plan", service=log, message="job completed", status="completed", progress=1.0)
     return [
         chat,
-        chat.caused("p1", "plan.action", PlanAction(action=tool, raw_decision=json.dumps(tool.model_dump()), decided_by="deterministic")),
+        chat.caused("p1", "plan.action", PlanAction(action=tool, raw_decision=raw, decided_by="deterministic")),
         chat.caused("l1", "job.log", JobLog(level="plan", service=log, message="decided ActionTool", status="running")),
         chat.caused("run", "tool.run", ToolRun(request_id=f"r{n}", tool_name="list_files", args={"path": "."})),
         chat.caused("l2", "job.log", JobLog(level="tool", service="tool_worker", message="running list_files")),
-        chat.caused("res", "tool.result", ToolResult(request_id=f"r{n}", tool_name="list_files", exit_code=0, stdout=listing, duration_ms=12.5, isolation="bwrap")),
-        chat.caused("p2", "plan.action", PlanAction(action=answer, raw_decision="{}", decided_by="deterministic", step=2)),
+        chat.caused("res", "tool.result", result),
+        chat.caused(
+            "p2", "plan.action", PlanAction(action=answer, raw_decision="{}", decided_by="deterministic", step=2)
+        ),
         chat.caused("chunk", "chat.out", ChatOut(content="Here are", is_final=False)),
-        chat.caused("out", "chat.out", ChatOut(content=answer.content, actions_taken=["ActionTool", "ActionResponse"])),
-        chat.caused("l3", "job.log", JobLog(level="plan", service=log, message="job completed", status="completed", progress=1.0)),
-    ]  # fmt: skip
+        chat.caused("out", "chat.out", final),
+        chat.caused("l3", "job.log", done),
+    ]
 
 
 async def fill(bus: Bus, events: int) -> int:
@@ -180,7 +188,7 @@ def environment(**values: str | None) -> Iterator[None]:
                 os.environ[key] = value
 
 
-MODES = {
+MODES: dict[str, dict[str, str | None]] = {
     "off": {"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": None},
     "on": {"OTEL_SDK_DISABLED": None, "OTEL_EXPORTER_OTLP_ENDPOINT": None},
     "on+export": {"OTEL_SDK_DISABLED": None},  # the endpoint is added once the collector listens
