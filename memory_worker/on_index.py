@@ -24,7 +24,7 @@ async def handle_index(worker: MemoryWorker, event: Envelope[Any], delivery: Del
     try:
         await worker.run(worker.events.add, [entry])
     except StoreUnavailable as exc:
-        if not last_attempt(delivery):
+        if not last_attempt(delivery, worker.max_attempts):
             raise
         # Search misses one line; the event itself stays in the stream, nothing else is lost.
         log.warning("not indexed for search: %s", exc, extra={"session_id": event.session_id})

@@ -31,7 +31,7 @@ async def handle_query(worker: MemoryWorker, event: Envelope[Any], delivery: Del
         await reply(delivery.bus, event, result, "warn", f"memory query refused: {exc}")
         return
     except StoreUnavailable as exc:
-        if not last_attempt(delivery):
+        if not last_attempt(delivery, worker.max_attempts):
             await log_line(delivery.bus, event, f"retry-{delivery.attempt}", "warn", f"{exc}; retrying")
             raise
         result = MemoryResult(request_id=body.request_id, error=str(exc), error_kind="unavailable")

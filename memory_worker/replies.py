@@ -25,6 +25,6 @@ async def log_line(bus: Bus, event: Envelope[Any], purpose: str, level: LogLevel
     await bus.publish(event.caused(purpose, JOB_LOG, JobLog(level=level, message=message, service=SERVICE)))
 
 
-def last_attempt(delivery: Delivery) -> bool:
+def last_attempt(delivery: Delivery, max_attempts: int = MEMORY_WORKER.max_attempts) -> bool:
     """On the last attempt a handler answers with the error instead of retrying, so no job waits forever."""
-    return delivery.attempt >= MEMORY_WORKER.max_attempts
+    return delivery.attempt >= max_attempts

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
+from bus_schemas.streams import MEMORY_WORKER
+
 from .config import MemorySettings
 from .events_index import EventIndex, open_event_index
 from .memory import Memory, open_memory
@@ -25,6 +27,8 @@ class MemoryWorker:
         self.memory = memory
         self.events = events
         self._executor = executor
+        # Attempts before a handler answers with an error instead of retrying (the consumer's limit).
+        self.max_attempts = MEMORY_WORKER.max_attempts
 
     @classmethod
     async def open(cls, settings: MemorySettings | None = None) -> MemoryWorker:

@@ -7,8 +7,11 @@ import asyncio
 import io
 import json
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +20,14 @@ import pytest
 
 from bus_schemas import Envelope
 from bus_schemas.memory import MEMORY_API_SUBJECT, MemoryQuery, MemoryResult, MemoryStore
+from bus_schemas.streams import MEMORY_WORKER
 from bus_schemas.subjects import DEAD_LETTER_PREFIX, JOB_LOG, MEMORY_QUERY, MEMORY_RESULT, MEMORY_STORE, one_session
 from memory_worker.__main__ import routes_for
 from memory_worker.bus_ingest import IngestFailed, ingest_over_bus
+from memory_worker.embedding import Embedder
 from memory_worker.kb_cli import add_arguments, ingest_command
+from memory_worker.memory import Memory
+from memory_worker.store_qdrant import QdrantStore
 from memory_worker.worker import MemoryWorker
 from pagi.bus import Bus
 from pagi.consume import PullConsumer
@@ -234,3 +241,27 @@ async def test_pagi_kb_ingest_without_a_stack(tmp_path: Path) -> None:
     args = cli_args(str(tmp_path), "--nats-url", "nats://127.0.0.1:1", "--connect-timeout", "0.5")
     assert await ingest_command(args, io.StringIO(), err) == 1
     assert "cannot reach the bus at nats://127.0.0.1:1" in err.getvalue() and "pagi up" in err.getvalue()
+
+
+async def test_qdrant_down_is_retried_then_answered_with_an_error(
+    bus: Bus, observe: ObserveFactory, embedder: Embedder, session_id: str
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = QdrantStore("c", embedder.dim, url=f"http://127.0.0.1:{port}", timeout_s=1)
+    down = MemoryWorker(Memory(store, embedder), ThreadPoolExecutor(max_workers=1))
+    down.max_attempts = 2
+    spec = replace(MEMORY_WORKER, durable="memory-worker-down", max_attempts=2)
+    consumers = await start_routes(bus, [replace(routes_for(down)[0], spec=spec)])
+    try:
+        events = await observe(one_session(session_id))
+        await bus.publish(query_event(session_id, "anything", request_id="q-down"))
+        failed = await result_for(events, "q-down")
+        assert failed.error_kind == "unavailable" and f"127.0.0.1:{port}" in (failed.error or "")
+        lines = await events.wait_count(JOB_LOG, 2)
+        assert [e.body.level for e in lines] == ["warn", "error"]  # one retry announced, then the failure answered
+    finally:
+        for consumer in consumers:
+            await consumer.stop()
+        await down.close()
