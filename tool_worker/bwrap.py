@@ -20,6 +20,8 @@ BASE_ENV = {
     "LANG": "C.UTF-8",
     "PYTHONDONTWRITEBYTECODE": "1",
     "PAGI_SANDBOX": "1",
+    # bash (the warm launcher) adjusts SHLVL around its exec; setting it keeps warm and cold runs identical.
+    "SHLVL": "1",
 }
 # Host /etc entries a tool may need; the rest of /etc (shadow, ssh keys, credentials) is never mounted.
 ETC_PASSTHROUGH = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime", "mime.types")

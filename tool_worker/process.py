@@ -92,7 +92,7 @@ def _preexec_rlimits(limits: Limits) -> Callable[[], None]:
     return apply
 
 
-def _kill_group(pid: int) -> None:
+def kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
 
@@ -100,6 +100,35 @@ def _kill_group(pid: int) -> None:
 def normalise_exit(returncode: int) -> int:
     """Killed by a signal: 128 + signal, the shell's (and bwrap's) convention."""
     return 128 - returncode if returncode < 0 else returncode
+
+
+async def spawn(
+    argv: Sequence[str],
+    *,
+    limits: Limits,
+    cwd: str | None = None,
+    env: dict[str, str] | None = None,
+    stdin_pipe: bool = False,
+    user: tuple[int, int] | None = None,
+    pass_fds: Sequence[int] = (),
+) -> asyncio.subprocess.Process:
+    """Start argv under limits as the leader of a new session (so its whole group can be killed)."""
+    prefix = rlimit_prefix(limits) if PRLIMIT else []
+    return await asyncio.create_subprocess_exec(
+        *prefix,
+        *argv,
+        cwd=cwd,
+        env=env if env is not None else {},
+        stdin=asyncio.subprocess.PIPE if stdin_pipe else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+        user=user[0] if user else None,
+        group=user[1] if user else None,
+        extra_groups=[] if user else None,
+        preexec_fn=None if PRLIMIT else _preexec_rlimits(limits),
+        pass_fds=tuple(pass_fds),
+    )
 
 
 async def run_limited(
@@ -115,33 +144,34 @@ async def run_limited(
     stop_reason: Callable[[], str] | None = None,
 ) -> Outcome:
     """Run argv under limits. The process group is killed on timeout, output overflow or `stop`."""
-    prefix = rlimit_prefix(limits) if PRLIMIT else []
     started = time.perf_counter()
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *prefix,
-            *argv,
-            cwd=cwd,
-            env=env if env is not None else {},
-            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            user=user[0] if user else None,
-            group=user[1] if user else None,
-            extra_groups=[] if user else None,
-            preexec_fn=None if PRLIMIT else _preexec_rlimits(limits),
-        )
-    except OSError as exc:
+        proc = await spawn(argv, limits=limits, cwd=cwd, env=env, stdin_pipe=stdin is not None, user=user)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an argument
         return Outcome(-1, b"", b"", 0.0, False, spawn_error=f"could not start {argv[0]}: {exc}")
+    return await supervise(
+        proc, started, limits=limits, stdin=stdin, on_output=on_output, stop=stop, stop_reason=stop_reason
+    )
 
+
+async def supervise(
+    proc: asyncio.subprocess.Process,
+    started: float,
+    *,
+    limits: Limits,
+    stdin: bytes | None = None,
+    on_output: OutputCallback | None = None,
+    stop: asyncio.Event | None = None,
+    stop_reason: Callable[[], str] | None = None,
+) -> Outcome:
+    """Feed stdin, capture capped output, and kill the process group at the first limit reached."""
     capture = _Capture(limits.output_bytes, on_output)
     killed_for: list[str] = []
 
     def kill(reason: str) -> None:
         if not killed_for:
             killed_for.append(reason)
-        _kill_group(proc.pid)
+        kill_group(proc.pid)
 
     async def pump(name: str, reader: asyncio.StreamReader | None) -> None:
         if reader is None:
@@ -152,12 +182,13 @@ async def run_limited(
                 kill("output_limit")
 
     async def feed_stdin() -> None:
-        if proc.stdin is None or stdin is None:
+        if proc.stdin is None:
             return
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            proc.stdin.write(stdin)
-            await proc.stdin.drain()
-        proc.stdin.close()
+            if stdin:
+                proc.stdin.write(stdin)
+                await proc.stdin.drain()
+            proc.stdin.close()
 
     pumps = [
         asyncio.create_task(pump("stdout", proc.stdout)),
@@ -184,7 +215,7 @@ async def run_limited(
             with contextlib.suppress(ProcessLookupError):
                 await proc.wait()
         # The sandboxed tree may outlive its leader in the no-isolation fallback.
-        _kill_group(proc.pid)
+        kill_group(proc.pid)
     await capture.flush()
     return Outcome(
         exit_code=normalise_exit(proc.returncode if proc.returncode is not None else -9),

@@ -9,19 +9,23 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from . import workspace as ws
 from .bwrap import BASE_ENV, WORKSPACE, Bind, bwrap_argv, write_minimal_etc
 from .limits import Limits
-from .process import Outcome, OutputCallback, rlimit_prefix, run_limited
+from .process import Outcome, OutputCallback, rlimit_prefix, run_limited, spawn, supervise
 from .result import Isolation, Reason, RunResult
+from .warm import WarmPool, WarmSlot, launcher, warm_payload
 
 log = logging.getLogger("pagi.tool_worker.sandbox")
 
 NOBODY = 65534
+WarmStart = Callable[[], Awaitable[WarmSlot]]
 QUOTA_POLL_S = 0.25
 PROBE_TIMEOUT_S = 15.0
 TRUNCATION_MARK = "\n[pagi: output truncated]"
@@ -45,6 +49,9 @@ class SandboxConfig:
     host_user: tuple[int, int] | None = field(default_factory=_default_host_user)
     limits: Limits = field(default_factory=Limits)
     python: str = "/usr/bin/python3"
+    # Sandboxes kept ready for the next run in a recently used workspace (0: always start cold).
+    warm_slots: int = 4
+    warm_max_age_s: float = 120.0
 
 
 @dataclass
@@ -53,6 +60,13 @@ class Sandbox:
     isolation: Isolation = "none"
     warning: str | None = None
     _locks: dict[Path, asyncio.Lock] = field(default_factory=dict)
+    pool: WarmPool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pool = WarmPool(self.config.warm_slots, self.config.warm_max_age_s)
+
+    async def close(self) -> None:
+        await self.pool.close()
 
     @property
     def etc_dir(self) -> Path:
@@ -146,7 +160,13 @@ class Sandbox:
                 f"but unavailable: {self.warning}",
             )
         async with self.lock(workspace):
-            return await self._run(command, workspace, stdin, limits, binds, env or {}, on_output, as_worker_user)
+            result, warm_next = await self._run(
+                command, workspace, stdin, limits, binds, env or {}, on_output, as_worker_user
+            )
+        if warm_next is not None:
+            # Started only once this run's result is handed back: never inside a timed run.
+            self.pool.prepare(workspace, warm_next)
+        return result
 
     async def _run(
         self,
@@ -158,10 +178,16 @@ class Sandbox:
         env: dict[str, str],
         on_output: OutputCallback | None,
         as_worker_user: bool,
-    ) -> RunResult:
+    ) -> tuple[RunResult, WarmStart | None]:
         before = await asyncio.to_thread(ws.snapshot, workspace)
         full_env = {**BASE_ENV, **env}
         user = None if as_worker_user else self.config.host_user
+        # Only runs exactly like the one a slot was built for may use it: default limits, no extra
+        # mounts or environment, the sandbox uid.
+        warm_ok = self.isolation == "bwrap" and limits == self.config.limits and not binds and not env
+        warm_ok = warm_ok and not as_worker_user and self.pool.enabled
+        payload = warm_payload(command) if warm_ok else None
+        slot = self.pool.take(workspace) if payload is not None else None
         if self.isolation == "bwrap":
             assert self.config.bwrap is not None
             argv = bwrap_argv(
@@ -182,17 +208,30 @@ class Sandbox:
         stop = asyncio.Event()
         watchdog = asyncio.create_task(self._watch_quota(workspace, limits.workspace_quota_bytes, stop))
         try:
-            outcome = await run_limited(
-                argv,
-                limits=limits,
-                cwd=cwd,
-                env=full_env if self.isolation == "none" else {},
-                stdin=stdin,
-                user=user,
-                on_output=on_output,
-                stop=stop,
-                stop_reason=lambda: "workspace_quota",
-            )
+            if slot is not None and payload is not None:
+                started = time.perf_counter()
+                slot.release(payload)
+                outcome = await supervise(
+                    slot.proc,
+                    started,
+                    limits=limits,
+                    stdin=stdin,
+                    on_output=on_output,
+                    stop=stop,
+                    stop_reason=lambda: "workspace_quota",
+                )
+            else:
+                outcome = await run_limited(
+                    argv,
+                    limits=limits,
+                    cwd=cwd,
+                    env=full_env if self.isolation == "none" else {},
+                    stdin=stdin,
+                    user=user,
+                    on_output=on_output,
+                    stop=stop,
+                    stop_reason=lambda: "workspace_quota",
+                )
         finally:
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -203,7 +242,25 @@ class Sandbox:
         if over_quota:
             await asyncio.to_thread(ws.remove_created, workspace, before, after)
         files_changed = ws.changed(before, after)
-        return self._result(outcome, limits, files_changed, over_quota)
+        warm_next: WarmStart | None = None
+        if payload is not None:
+            warm_next = partial(self._start_warm, workspace, limits, full_env)
+        return self._result(outcome, limits, files_changed, over_quota), warm_next
+
+    async def _start_warm(self, workspace: Path, limits: Limits, env: dict[str, str]) -> WarmSlot:
+        assert self.config.bwrap is not None
+        read_end, write_end = os.pipe()
+        try:
+            argv = bwrap_argv(
+                self.config.bwrap, launcher(read_end), workspace=workspace, etc_dir=self.etc_dir, limits=limits, env=env
+            )
+            proc = await spawn(argv, limits=limits, stdin_pipe=True, user=self.config.host_user, pass_fds=(read_end,))
+        except BaseException:
+            os.close(write_end)
+            raise
+        finally:
+            os.close(read_end)
+        return WarmSlot(proc, write_end)
 
     @staticmethod
     async def _watch_quota(workspace: Path, quota: int, stop: asyncio.Event) -> None:

@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bus_schemas.heartbeat import SANDBOX, SANDBOX_REQUIRED
@@ -39,13 +40,28 @@ def make_sandbox(settings: ToolSettings) -> Sandbox:
             host_user=host_user,
             limits=settings.limits(),
             python=settings.python,
+            warm_slots=settings.warm_slots,
         )
     )
     sandbox.start()
     return sandbox
 
 
-async def tool_routes(bus: Bus, settings: ToolSettings | None = None) -> Sequence[Route]:
+@dataclass
+class ToolWorker:
+    sandbox: Sandbox
+    routes: list[Route]
+
+    async def close(self) -> None:
+        await self.sandbox.close()
+
+
+async def tool_routes(bus: Bus) -> Sequence[Route]:
+    # The process ends with the service; its warm sandboxes die with it (--die-with-parent).
+    return (await open_tool_worker(bus)).routes
+
+
+async def open_tool_worker(bus: Bus, settings: ToolSettings | None = None) -> ToolWorker:
     settings = settings or ToolSettings()
     sandbox = make_sandbox(settings)
     tools_kv = await bus.kv(TOOLS)
@@ -75,4 +91,4 @@ async def tool_routes(bus: Bus, settings: ToolSettings | None = None) -> Sequenc
         approvals=await bus.kv(APPROVALS),
         check_policy=settings.check_policy,
     )
-    return [Route(TOOL_WORKER, handler, max_in_flight=settings.max_concurrent)]
+    return ToolWorker(sandbox, [Route(TOOL_WORKER, handler, max_in_flight=settings.max_concurrent)])

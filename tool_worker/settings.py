@@ -29,6 +29,8 @@ class ToolSettings(BaseSettings):
     # Re-check the twin's allowed tools and the approval in KV, not only in the planner.
     check_policy: bool = Field(default=True, alias="PAGI_TOOL_CHECK_POLICY")
     max_concurrent: int = Field(default=4, ge=1, alias="TOOL_MAX_CONCURRENT")
+    # Sandboxes built ahead for the next run in recently used sessions (0: always start cold).
+    warm_slots: int = Field(default=4, ge=0, le=64, alias="TOOL_WARM_SLOTS")
 
     @property
     def state_dir(self) -> Path:

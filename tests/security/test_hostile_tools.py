@@ -127,7 +127,7 @@ async def test_infinite_loop_hits_the_cpu_limit(runner: ToolRunner, sid: str) ->
     assert result.reason == "cpu_limit"
     # SIGXCPU at the soft limit; the tool is pid 1 of its namespace and ignores it, so SIGKILL at the hard one.
     assert result.exit_code in (128 + 24, 128 + 9)
-    assert result.error == "CPU time limit of 2 s reached; the process was killed"
+    assert result.error == "CPU time limit of 1 s reached; the process was killed"
     await assert_still_serving(runner, sid)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from tool_worker.sandbox import Sandbox, SandboxConfig
 from tool_worker.stores import DirBlobs, MemoryKV
 
 # Small enough that hostile cases end fast, large enough for a Python start on a busy 2-core machine.
-TEST_LIMITS = Limits(timeout_s=4.0, cpu_s=2, address_space_bytes=512 * 1024 * 1024, nproc=32)
+TEST_LIMITS = Limits(timeout_s=6.0, cpu_s=1, address_space_bytes=512 * 1024 * 1024, nproc=32)
 
 
 @pytest.fixture
@@ -31,10 +31,11 @@ def state_dir() -> Iterator[Path]:
 
 
 @pytest.fixture
-def sandbox(state_dir: Path) -> Sandbox:
+async def sandbox(state_dir: Path) -> AsyncIterator[Sandbox]:
     box = Sandbox(SandboxConfig(state_dir=state_dir / "state", limits=TEST_LIMITS))
     assert box.start() == "bwrap", f"bubblewrap must work on the test machine: {box.warning}"
-    return box
+    yield box
+    await box.close()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from bus_schemas.tool import SANDBOX_STATUS_KEY, SandboxStatus, ToolResult, Tool
 from pagi.bus import Bus
 from pagi.consume import PullConsumer
 from pagi.service import start_routes
-from tool_worker.service import tool_routes
+from tool_worker.service import ToolWorker, open_tool_worker
 from tool_worker.settings import ToolSettings
 
 from ..support import EventCollector, ObserveFactory
@@ -33,15 +33,20 @@ def settings_for(state_dir: Path, **extra: Any) -> ToolSettings:
 @pytest.fixture
 async def start_worker(bus: Bus, state_dir: Path) -> AsyncIterator[StartWorker]:
     running: list[PullConsumer] = []
+    workers: list[ToolWorker] = []
 
     async def start(**extra: Any) -> list[PullConsumer]:
-        consumers = await start_routes(bus, await tool_routes(bus, settings_for(state_dir, **extra)))
+        worker = await open_tool_worker(bus, settings_for(state_dir, **extra))
+        workers.append(worker)
+        consumers = await start_routes(bus, worker.routes)
         running.extend(consumers)
         return consumers
 
     yield start
     for consumer in running:
         await consumer.stop()
+    for worker in workers:
+        await worker.close()
 
 
 def run_event(session: str, tool: str, args: dict[str, Any], approval_id: str | None, request_id: str) -> Envelope[Any]:

@@ -32,7 +32,7 @@ async def test_environment_is_cleared(sandbox: Sandbox, sid: str) -> None:
         del os.environ["PAGI_TEST_SECRET"]
     names = {line.split("=", 1)[0] for line in result.stdout.splitlines()}
     assert "PAGI_TEST_SECRET" not in names
-    assert names <= {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONDONTWRITEBYTECODE", "PAGI_SANDBOX", "PWD"}
+    assert names <= {"PATH", "HOME", "TMPDIR", "LANG", "PYTHONDONTWRITEBYTECODE", "PAGI_SANDBOX", "PWD", "SHLVL"}
 
 
 async def test_workspace_persists_within_a_session_and_not_across(sandbox: Sandbox, sid: str) -> None:
