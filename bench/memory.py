@@ -26,7 +26,7 @@ import numpy as np
 
 from memory_worker.embedding import Embedder, load_embedder
 from memory_worker.evaluation import evaluate, load_into, load_set
-from memory_worker.events_index import DENSE_DIM, EventIndex, IndexedEvent
+from memory_worker.events_index import DENSE_DIM, EVENTS_FUSION, EventIndex, IndexedEvent
 from memory_worker.ingest import batches
 from memory_worker.memory import Memory, NewMemory
 from memory_worker.records import SEARCHABLE_KBS, SearchQuery
@@ -165,7 +165,7 @@ def main() -> None:
             f"{len(labelled.queries)} queries"
         )
 
-        events = EventIndex(EdgeStore(Path(tmp) / "events", DENSE_DIM))
+        events = EventIndex(EdgeStore(Path(tmp) / "events", DENSE_DIM, fusion=EVENTS_FUSION))
         now = datetime.now(UTC)
         lines = [
             IndexedEvent(f"ev-{i}", "log" if i % 3 else "message", m.text[:160], f"s-{i % 50}", now, level="info")

@@ -20,6 +20,8 @@ class MemorySettings(BaseSettings):
     rrf_k: int = Field(default=10, ge=1, alias="PAGI_MEMORY_RRF_K")
     dense_weight: float = Field(default=1.0, gt=0, alias="PAGI_MEMORY_DENSE_WEIGHT")
     keyword_weight: float = Field(default=1.0, gt=0, alias="PAGI_MEMORY_KEYWORD_WEIGHT")
+    # Keyword IDF per namespace; turn off for a Qdrant server too old to accept an IDF corpus.
+    namespace_idf: bool = Field(default=True, alias="PAGI_MEMORY_NAMESPACE_IDF")
 
     @property
     def store_dir(self) -> Path:

@@ -21,7 +21,7 @@ from .config import MemorySettings
 from .errors import InvalidRequest
 from .records import Embedded, MemoryRecord, SearchQuery
 from .sparse import encode_document, encode_query
-from .store import MemoryStore
+from .store import Fusion, MemoryStore
 
 MIN_QUERY_CHARS: Final = 2
 MAX_QUERY_CHARS: Final = 500
@@ -30,6 +30,8 @@ EVENTS_SCOPE: Final = "events"
 EVENTS_COLLECTION: Final = "pagi-events"
 # Independent of the embedding model, so switching models keeps the search history.
 DENSE_DIM: Final = 4
+# One scope fills the collection, so a per-namespace IDF corpus would only cost time.
+EVENTS_FUSION: Final = Fusion(namespace_idf=False)
 _KB: Final = "heart"
 _ID_NAMESPACE: Final = uuid.UUID("0d7b6c1e-3c2f-4b8e-8f0a-5e2a9d4c7b11")
 
@@ -162,10 +164,10 @@ def open_event_index(settings: MemorySettings) -> EventIndex:
         from .store_qdrant import QdrantStore
 
         store: MemoryStore = QdrantStore(
-            EVENTS_COLLECTION, DENSE_DIM, url=settings.qdrant_url, api_key=settings.qdrant_api_key
+            EVENTS_COLLECTION, DENSE_DIM, url=settings.qdrant_url, api_key=settings.qdrant_api_key, fusion=EVENTS_FUSION
         )
     else:
         from .store_edge import EdgeStore
 
-        store = EdgeStore(settings.store_dir / EVENTS_COLLECTION, DENSE_DIM)
+        store = EdgeStore(settings.store_dir / EVENTS_COLLECTION, DENSE_DIM, fusion=EVENTS_FUSION)
     return EventIndex(store)

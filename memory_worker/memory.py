@@ -137,7 +137,12 @@ class Memory:
 
 
 def open_store(settings: MemorySettings, embedder: Embedder) -> MemoryStore:
-    fusion = Fusion(k=settings.rrf_k, dense_weight=settings.dense_weight, keyword_weight=settings.keyword_weight)
+    fusion = Fusion(
+        k=settings.rrf_k,
+        dense_weight=settings.dense_weight,
+        keyword_weight=settings.keyword_weight,
+        namespace_idf=settings.namespace_idf,
+    )
     collection = f"{settings.collection_prefix}-{collection_suffix(embedder)}"
     if settings.qdrant_url:
         from .store_qdrant import QdrantStore

@@ -30,6 +30,8 @@ class Fusion:
     k: int = 10
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
+    # Keyword IDF computed over the searched namespace rather than the whole collection.
+    namespace_idf: bool = True
 
     def prefetch_limit(self, limit: int) -> int:
         return max(4 * limit, 20)

@@ -101,6 +101,12 @@ class EdgeStore:
         if size != self._dim:
             raise StoreCorrupt(self._path, f"it holds {size}-d vectors but the embedding model makes {self._dim}-d")
 
+    def _idf(self, query: SearchQuery) -> qe.SearchParams | None:
+        # IDF over the query's own namespace: one tenant's documents never shift another's ranking.
+        if not self._fusion.namespace_idf:
+            return None
+        return qe.SearchParams(idf=qe.IdfParams(corpus=_filter(query.namespace, None)))
+
     def upsert(self, items: Sequence[Embedded]) -> None:
         if not items:
             return
@@ -121,14 +127,21 @@ class EdgeStore:
             if not query.sparse.indices:
                 return []
             keywords = qe.Query.Nearest(_sparse(query.sparse), using=KEYWORDS)
-            request = qe.QueryRequest(limit=query.limit, query=keywords, filter=flt, with_payload=True)
+            request = qe.QueryRequest(
+                limit=query.limit, query=keywords, filter=flt, with_payload=True, params=self._idf(query)
+            )
         elif query.sparse.indices:
             depth = self._fusion.prefetch_limit(query.limit)
             request = qe.QueryRequest(
                 limit=query.limit,
                 prefetches=[
                     qe.Prefetch(limit=depth, query=dense, filter=flt),
-                    qe.Prefetch(limit=depth, query=qe.Query.Nearest(_sparse(query.sparse), using=KEYWORDS), filter=flt),
+                    qe.Prefetch(
+                        limit=depth,
+                        query=qe.Query.Nearest(_sparse(query.sparse), using=KEYWORDS),
+                        filter=flt,
+                        params=self._idf(query),
+                    ),
                 ],
                 query=self._rrf,
                 with_payload=True,

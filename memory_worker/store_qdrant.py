@@ -124,6 +124,14 @@ class QdrantStore:
         for field in (NAMESPACE_FIELD, KB_FIELD):
             self._client.create_payload_index(self._collection, field, field_schema=models.PayloadSchemaType.KEYWORD)
 
+    def _idf(self, query: SearchQuery) -> models.SearchParams | None:
+        # IDF over the query's own namespace: one tenant's documents never shift another's ranking.
+        if not self._fusion.namespace_idf:
+            return None
+        corpus = _filter(query.namespace, None)
+        assert corpus is not None
+        return models.SearchParams(idf=models.IdfCorpusParams(corpus=corpus))
+
     def upsert(self, items: Sequence[Embedded]) -> None:
         if not items:
             return
@@ -152,6 +160,7 @@ class QdrantStore:
                     query_filter=flt,
                     limit=query.limit,
                     with_payload=True,
+                    search_params=self._idf(query),
                 ).points
             if not query.sparse.indices:
                 return self._client.query_points(
@@ -162,7 +171,9 @@ class QdrantStore:
                 self._collection,
                 prefetch=[
                     models.Prefetch(query=dense, using=DENSE, filter=flt, limit=depth),
-                    models.Prefetch(query=_sparse(query.sparse), using=KEYWORDS, filter=flt, limit=depth),
+                    models.Prefetch(
+                        query=_sparse(query.sparse), using=KEYWORDS, filter=flt, limit=depth, params=self._idf(query)
+                    ),
                 ],
                 query=models.RrfQuery(
                     rrf=models.Rrf(k=self._fusion.k, weights=[self._fusion.dense_weight, self._fusion.keyword_weight])

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from memory_worker.embedding import Embedder, load_embedder
-from memory_worker.events_index import DENSE_DIM, EventIndex
+from memory_worker.events_index import DENSE_DIM, EVENTS_FUSION, EventIndex
 from memory_worker.memory import Memory
-from memory_worker.store import MemoryStore
+from memory_worker.store import Fusion, MemoryStore
 from memory_worker.store_edge import EdgeStore
 from memory_worker.store_qdrant import QdrantStore
 from memory_worker.worker import MemoryWorker
@@ -23,10 +23,10 @@ def embedder() -> Embedder:
     return load_embedder("builtin")
 
 
-def make_store(kind: str, tmp_path: Path, dim: int) -> MemoryStore:
+def make_store(kind: str, tmp_path: Path, dim: int, fusion: Fusion | None = None) -> MemoryStore:
     if kind == "edge":
-        return EdgeStore(tmp_path / "edge-store", dim)
-    return QdrantStore("test-memory", dim, location=":memory:")
+        return EdgeStore(tmp_path / "edge-store", dim, fusion=fusion)
+    return QdrantStore("test-memory", dim, location=":memory:", fusion=fusion)
 
 
 @pytest.fixture(params=["edge", "qdrant-client"])
@@ -50,7 +50,7 @@ async def worker(tmp_path: Path, embedder: Embedder) -> AsyncIterator[MemoryWork
 
     def open_both() -> tuple[Memory, EventIndex]:
         return Memory(EdgeStore(tmp_path / "store", embedder.dim), embedder), EventIndex(
-            EdgeStore(tmp_path / "events", DENSE_DIM)
+            EdgeStore(tmp_path / "events", DENSE_DIM, fusion=EVENTS_FUSION)
         )
 
     memory, events = await asyncio.get_running_loop().run_in_executor(executor, open_both)

@@ -16,7 +16,7 @@ from bus_schemas.streams import EVENTS, ConsumerSpec
 from bus_schemas.subjects import CHAT_IN, CHAT_OUT, JOB_LOG, all_sessions
 from memory_worker.__main__ import routes_for
 from memory_worker.errors import InvalidRequest
-from memory_worker.events_index import DENSE_DIM, EventHit, EventIndex, IndexedEvent, entry_for
+from memory_worker.events_index import DENSE_DIM, EVENTS_FUSION, EventHit, EventIndex, IndexedEvent, entry_for
 from memory_worker.sparse import encode_query
 from memory_worker.store_edge import EdgeStore
 from memory_worker.store_qdrant import QdrantStore
@@ -37,9 +37,9 @@ LINES = [
 @pytest.fixture(params=["edge", "qdrant-client"])
 def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventIndex]:
     store = (
-        EdgeStore(tmp_path / "events", DENSE_DIM)
+        EdgeStore(tmp_path / "events", DENSE_DIM, fusion=EVENTS_FUSION)
         if request.param == "edge"
-        else QdrantStore("events", DENSE_DIM, location=":memory:")
+        else QdrantStore("events", DENSE_DIM, location=":memory:", fusion=EVENTS_FUSION)
     )
     idx = EventIndex(store)
     idx.add(LINES)
@@ -112,7 +112,7 @@ def test_what_gets_indexed() -> None:
 
 
 def test_search_is_fast_enough_for_every_keystroke(tmp_path: Path) -> None:
-    idx = EventIndex(EdgeStore(tmp_path / "events", DENSE_DIM))
+    idx = EventIndex(EdgeStore(tmp_path / "events", DENSE_DIM, fusion=EVENTS_FUSION))
     words = "deploy restart billing queue timeout gateway cache node drain backup restore".split()
     idx.add(
         [
@@ -140,7 +140,7 @@ async def live_index(bus: Bus, tmp_path: Path) -> AsyncIterator[MemoryWorker]:
     worker = MemoryWorker(
         Memory(EdgeStore(tmp_path / "mem", embedder.dim), embedder),
         executor,
-        EventIndex(EdgeStore(tmp_path / "events", DENSE_DIM)),
+        EventIndex(EdgeStore(tmp_path / "events", DENSE_DIM, fusion=EVENTS_FUSION)),
     )
     # The consumer the contract should define (see the report): chat and job log, every session.
     spec = ConsumerSpec(

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from memory_worker.embedding import Embedder
 from memory_worker.errors import InvalidRequest, UnknownNamespace
 from memory_worker.memory import MAX_QUERY_CHARS, Memory, NewMemory
+from memory_worker.records import SearchQuery
+from memory_worker.sparse import encode_query
+from memory_worker.store import Fusion
+
+from .conftest import make_store
 
 FACTS = [
     NewMemory("The primary database db-prod-03 lives at 10.0.3.17 on port 5432.", "ops", "body", "hosts.md"),
@@ -108,3 +116,21 @@ def test_bad_memories_are_refused(memory: Memory) -> None:
         memory.add([NewMemory("  ")])
     with pytest.raises(InvalidRequest, match="unknown knowledge base"):
         memory.add([NewMemory("x", kb="liver")])
+
+
+@pytest.mark.parametrize("kind", ["edge", "qdrant-client"])
+def test_keyword_ranking_in_one_namespace_ignores_the_others(kind: str, tmp_path: Path, embedder: Embedder) -> None:
+    def keyword_scores(namespace_idf: bool) -> dict[str, float]:
+        store = make_store(kind, tmp_path / str(namespace_idf), embedder.dim, Fusion(namespace_idf=namespace_idf))
+        memory = Memory(store, embedder)
+        memory.add([NewMemory("zeta report", "a", "mind"), NewMemory("omega report", "a", "mind")])
+        memory.add([NewMemory(f"zeta note {i}", "b", "mind") for i in range(30)])  # zeta is common in b only
+        query = SearchQuery(embedder.embed(["zeta omega"])[0], encode_query("zeta omega"), "a", ("mind",), 5, True)
+        scores = {h.record.text: h.score for h in store.search(query)}
+        memory.close()
+        return scores
+
+    isolated = keyword_scores(True)
+    assert isolated["zeta report"] == pytest.approx(isolated["omega report"])
+    shared = keyword_scores(False)
+    assert shared["omega report"] > shared["zeta report"] * 1.5
