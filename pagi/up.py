@@ -95,6 +95,8 @@ async def _run_children(args: argparse.Namespace, data_dir: Path, nats_url: str,
         "PAGI_HOST": args.host,
         "PAGI_PORT": str(args.port),
         SECRET_KEY_ENV: os.environ.get(SECRET_KEY_ENV) or _secret_key(data_dir),
+        # The edge's /health is unhealthy until every worker started here has a live instance.
+        "PAGI_REQUIRED_SERVICES": os.environ.get("PAGI_REQUIRED_SERVICES") or ",".join(WORKERS),
     }
     names = (*WORKERS, "edge")
     width = max(len(n) for n in names)
