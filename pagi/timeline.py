@@ -115,9 +115,9 @@ def _summary(event_type: str, body: Any) -> str:
     if event_type == "build.req":
         return f"build {get('tool_name')} ({get('language')})"
     if event_type == "build.result":
-        fields = body.model_dump(exclude_none=True)
-        keep = {k: v for k, v in fields.items() if k in ("tool_name", "ok", "status", "error", "version", "reason")}
-        return f"build result {json.dumps(keep)}"
+        verdict = "built" if get("success") else "failed"
+        error = f": {get('error')}" if get("error") else ""
+        return f"{get('tool_name')} {verdict} (version {get('version')}, exit {get('exit_code')}){error}"
     if event_type == "job.log":
         status = f" [{get('status')}]" if get("status") else ""
         return f"{get('service')} {get('level')}{status}: {get('message', '')}"
