@@ -14,6 +14,29 @@ from memory_worker.ingest import ingest_local, plan_ingest
 from memory_worker.memory import Memory
 
 
+def text_pdf(text: str) -> bytes:
+    """A one-page PDF with real text in it, written by hand (no PDF writer library needed)."""
+    content = f"BT /F1 12 Tf 20 100 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 300 200] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(content)).encode() + b" >>\nstream\n" + content + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return out
+
+
 def _pdf(path: Path) -> None:
     writer = PdfWriter()
     writer.add_blank_page(width=200, height=200)
@@ -36,6 +59,7 @@ def kb_dir(tmp_path: Path) -> Path:
     (root / "notes" / "binary.txt").write_bytes(b"abc\x00\x01\x02")
     (root / "notes" / "empty.md").write_text("   \n")
     (root / "notes" / "scan.pdf").touch()
+    (root / "notes" / "runbook.pdf").write_bytes(text_pdf("Rotate the WireGuard keys every 90 days"))
     _pdf(root / "notes" / "blank.pdf")
     (root / ".git").mkdir()
     (root / ".git" / "config").write_text("ignored")
@@ -45,7 +69,9 @@ def kb_dir(tmp_path: Path) -> Path:
 def test_plan_reads_every_kind_and_skips_the_rest_with_reasons(kb_dir: Path) -> None:
     plan = plan_ingest(kb_dir, "ops")
     by_source = {Path(i.source or "").name: i for i in plan.items}
-    assert set(by_source) == {"hosts.md", "playbook.txt", "legacy.txt", "utf16.yaml", "hosts.json"}
+    assert set(by_source) == {"hosts.md", "playbook.txt", "legacy.txt", "utf16.yaml", "hosts.json", "runbook.pdf"}
+    assert by_source["runbook.pdf"].text == "Rotate the WireGuard keys every 90 days"
+    assert by_source["runbook.pdf"].metadata["encoding"] == "pdf"
     assert by_source["hosts.md"].kb == "body"
     assert by_source["hosts.md"].metadata["heading"] == "Hosts > Database"
     assert by_source["playbook.txt"].kb == "mind"
@@ -65,14 +91,15 @@ def test_ingest_then_search_then_reingest_is_a_noop(kb_dir: Path, edge_memory: M
     first = ingest_local(
         edge_memory, plan_ingest(kb_dir, "ops"), progress=lambda done, total: progress.append((done, total))
     )
-    assert first.created == first.chunks == 5 and first.files == 5 and len(first.skipped) == 5
-    assert progress[-1] == (5, 5)
+    assert first.created == first.chunks == 6 and first.files == 6 and len(first.skipped) == 5
+    assert progress[-1] == (6, 6)
     hit = edge_memory.search("10.0.3.17", "ops", k=1)[0]
     assert hit.record.source == str(kb_dir / "body" / "hosts.md") and hit.record.kb == "body"
     again = ingest_local(edge_memory, plan_ingest(kb_dir, "ops"))
-    assert (again.created, again.duplicates) == (0, 5)
-    assert edge_memory.store.count("ops") == 5
-    assert "5 files, 5 chunks: 0 new, 5 already stored, 5 files skipped" == again.lines()[0]
+    assert (again.created, again.duplicates) == (0, 6)
+    assert edge_memory.store.count("ops") == 6
+    assert "6 files, 6 chunks: 0 new, 6 already stored, 5 files skipped" == again.lines()[0]
+    assert edge_memory.search("how often are vpn keys rotated", "ops", k=1)[0].record.source.endswith("runbook.pdf")  # type: ignore[union-attr]
 
 
 def test_kb_option_overrides_folders(kb_dir: Path) -> None:
