@@ -1,7 +1,6 @@
-"""Live, sequenced feeds of the bus, one per key (a session, or all telemetry) that this edge has
-clients for, fanned out to those clients' listeners.
+"""Live, sequenced feeds of the bus for what this edge's clients follow, fanned out to their listeners.
 
-Each feed is a JetStream tail, so every item carries its stream sequence (core subscriptions have
+A feed is a JetStream tail, so every item carries its stream sequence (core subscriptions have
 none). Each edge tails only what its own clients follow, so several edges behind a load balancer
 work side by side. Listeners must not block: they offer the item to their own bounded outbox.
 """
@@ -18,6 +17,8 @@ from bus_schemas import Envelope
 from pagi.bus import Bus, Tail
 
 log = logging.getLogger("edge.feeds")
+
+NARROW_AFTER_S = 1.0
 
 T = TypeVar("T")
 
@@ -40,67 +41,100 @@ class FeedItem:
 Listener = Callable[[FeedItem], None]
 
 
-class Feed:
-    def __init__(self, bus: Bus, stream: str, subject: str) -> None:
-        self.listeners: set[Listener] = set()
-        self._tail = Tail(bus, stream, subject, self._deliver)
-        self.started: asyncio.Task[None] = asyncio.create_task(self._tail.start("new"))
+class FeedHub:
+    """One tail per hub, filtered to the keys this edge has listeners for, demultiplexed here.
+
+    One consumer per edge, not per session: the server keeps a default limit of consumers per
+    stream (1,000 in nats-server 2.15), and creating one per connecting browser would cost a round
+    trip each. Joining a new key updates the tail's filters (concurrent joins share one update);
+    leaving narrows them a moment later.
+    """
+
+    def __init__(
+        self, bus: Bus, stream: str, subject_of: Callable[[str], str], key_of: Callable[[Envelope[Any]], str]
+    ) -> None:
+        self._bus = bus
+        self._stream = stream
+        self._subject_of = subject_of
+        self._key_of = key_of
+        self._listeners: dict[str, set[Listener]] = {}
+        self._applied: frozenset[str] = frozenset()
+        self._tail: Tail | None = None
+        self._lock = asyncio.Lock()
+        self._narrowing: asyncio.Task[None] | None = None
+
+    async def join(self, key: str, listener: Listener) -> None:
+        """Returns once the tail covers `key` on the server: anything published afterwards reaches `listener`."""
+        self._listeners.setdefault(key, set()).add(listener)
+        if key in self._applied:
+            return
+        try:
+            await self._sync()
+        except Exception:
+            self._forget(key, listener)
+            raise
+
+    async def leave(self, key: str, listener: Listener) -> None:
+        self._forget(key, listener)
+        if key not in self._listeners and self._narrowing is None:
+            self._narrowing = asyncio.create_task(self._narrow_soon())
+
+    def _forget(self, key: str, listener: Listener) -> None:
+        listeners = self._listeners.get(key)
+        if listeners is not None:
+            listeners.discard(listener)
+            if not listeners:
+                del self._listeners[key]
+
+    async def _narrow_soon(self) -> None:
+        # Leaving is not urgent (events of keys nobody follows are dropped here): batch it.
+        await asyncio.sleep(NARROW_AFTER_S)
+        self._narrowing = None
+        try:
+            await self._sync()
+        except Exception as exc:
+            log.info("could not narrow the %s tail yet: %s", self._stream, exc)
+
+    async def _sync(self) -> None:
+        async with self._lock:
+            wanted = frozenset(self._listeners)
+            if wanted == self._applied:
+                return
+            if not wanted:
+                if self._tail is not None:
+                    await self._tail.stop()
+                self._tail, self._applied = None, wanted
+                return
+            filters = sorted(self._subject_of(key) for key in wanted)
+            if self._tail is None:
+                tail = Tail(self._bus, self._stream, filters, self._deliver)
+                await tail.start("new")
+                self._tail = tail
+            else:
+                await self._tail.set_filters(filters)
+            self._applied = wanted
 
     async def _deliver(self, seq: int, event: Envelope[Any]) -> None:
+        listeners = self._listeners.get(self._key_of(event))
+        if not listeners:
+            return
         item = FeedItem(seq, event)
-        for listener in list(self.listeners):
+        for listener in list(listeners):
             try:
                 listener(item)
             except Exception:
                 # One broken listener must not starve the others.
                 log.exception("feed listener failed")
 
-    async def stop(self) -> None:
-        try:
-            await self.started
-        except Exception:
-            return
-        await self._tail.stop()
-
-
-class FeedHub:
-    """Feeds by key: created by the first listener of a key, stopped when its last one leaves."""
-
-    def __init__(self, bus: Bus, stream: str, subject_of: Callable[[str], str]) -> None:
-        self._bus = bus
-        self._stream = stream
-        self._subject_of = subject_of
-        self._feeds: dict[str, Feed] = {}
-
-    async def join(self, key: str, listener: Listener) -> None:
-        """Returns once the feed is live on the server: anything published afterwards reaches `listener`."""
-        feed = self._feeds.get(key)
-        if feed is None:
-            feed = Feed(self._bus, self._stream, self._subject_of(key))
-            self._feeds[key] = feed
-        feed.listeners.add(listener)
-        try:
-            await asyncio.shield(feed.started)
-        except Exception:
-            feed.listeners.discard(listener)
-            if self._feeds.get(key) is feed:
-                del self._feeds[key]
-            raise
-
-    async def leave(self, key: str, listener: Listener) -> None:
-        feed = self._feeds.get(key)
-        if feed is None:
-            return
-        feed.listeners.discard(listener)
-        if not feed.listeners:
-            del self._feeds[key]
-            await feed.stop()
-
     async def close(self) -> None:
-        feeds, self._feeds = list(self._feeds.values()), {}
-        for feed in feeds:
-            await feed.stop()
+        if self._narrowing is not None:
+            self._narrowing.cancel()
+        self._listeners.clear()
+        if self._tail is not None:
+            await self._tail.stop()
+            self._tail = None
+        self._applied = frozenset()
 
     @property
     def keys(self) -> int:
-        return len(self._feeds)
+        return len(self._listeners)

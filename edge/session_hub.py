@@ -20,7 +20,7 @@ EventListener = Callable[[Envelope[Any]], None]
 
 class SessionHub:
     def __init__(self, bus: Bus) -> None:
-        self._feeds = FeedHub(bus, EVENTS.name, one_session)
+        self._feeds = FeedHub(bus, EVENTS.name, one_session, lambda event: event.session_id)
         self._adapters: dict[tuple[str, EventListener], Listener] = {}
 
     async def follow(self, session_id: str, listener: Listener) -> None:

@@ -34,7 +34,7 @@ class HostState:
 class TelemetryHub:
     def __init__(self, bus: Bus, silent_after_s: float, render_hosts: Callable[[HostsFrame], bytes]) -> None:
         # Starting with the last sample of every host fills the host list at once.
-        self._tail = Tail(bus, TELEMETRY.name, f"{TELEMETRY_HOST}.*", self._deliver)
+        self._tail = Tail(bus, TELEMETRY.name, [f"{TELEMETRY_HOST}.*"], self._deliver)
         self._silent_after = timedelta(seconds=silent_after_s)
         self._render_hosts = render_hosts
         self.hosts: dict[str, HostState] = {}
