@@ -54,7 +54,6 @@ class Builder:
         self.timeout_s = timeout_s
         self.rust_toolchain = rust_toolchain
         self.builds = Workspaces(sandbox.config.state_dir / "builds", sandbox.config.host_user)
-        self._versions = asyncio.Lock()
 
     async def build(self, spec: BuildSpec, on_output: OutputCallback | None = None) -> BuildOutcome:
         problem = name_problem(spec.tool_name)
@@ -97,19 +96,15 @@ class Builder:
         assert outcome.artifact is not None
         digest = digest_of(outcome.artifact)
         await self.artifacts.put(digest, outcome.artifact)
-        async with self._versions:
-            previous = await self.registry.get(spec.tool_name)
-            version = previous.version + 1 if previous is not None else 1
-            await self.registry.put_built(
-                ToolRecord(
-                    name=spec.tool_name,
-                    description=spec.description,
-                    args_schema=spec.args_schema or DEFAULT_ARGS_SCHEMA,
-                    kind="built",
-                    version=version,
-                    artifact_digest=digest,
-                    language=spec.language,
-                    entry_point=spec.entry_point if spec.language == "python" else None,
-                )
+        registered = await self.registry.put_built(
+            ToolRecord(
+                name=spec.tool_name,
+                description=spec.description,
+                args_schema=spec.args_schema or DEFAULT_ARGS_SCHEMA,
+                kind="built",
+                artifact_digest=digest,
+                language=spec.language,
+                entry_point=spec.entry_point if spec.language == "python" else None,
             )
-        outcome.artifact_digest, outcome.version = digest, version
+        )
+        outcome.artifact_digest, outcome.version = digest, registered.version

@@ -32,10 +32,22 @@ class ToolRegistry:
         found = await self.kv.get(name)
         return None if found is None else ToolRecord.model_validate_json(found[0])
 
-    async def put_built(self, record: ToolRecord) -> None:
+    async def put_built(self, record: ToolRecord) -> ToolRecord:
+        """Register a build as the next version of its tool; compare-and-set, so copies of the build
+        worker racing on one name still hand out each version once."""
         if record.name in BUILTINS or record.kind != "built":
             raise ValueError(f"{record.name!r} is a built-in tool name")
-        await self.kv.put(record.name, record.model_dump_json().encode())
+        while True:
+            found = await self.kv.get(record.name)
+            if found is None:
+                first = record.model_copy(update={"version": 1})
+                if await self.kv.create(record.name, first.model_dump_json().encode()):
+                    return first
+                continue
+            previous = ToolRecord.model_validate_json(found[0])
+            nxt = record.model_copy(update={"version": previous.version + 1})
+            if await self.kv.update(record.name, nxt.model_dump_json().encode(), found[1]):
+                return nxt
 
     async def entries(self) -> list[ToolRecord]:
         records = [builtin_record(name) for name in BUILTINS]

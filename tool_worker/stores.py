@@ -16,6 +16,7 @@ class KV(Protocol):
     async def get(self, key: str) -> tuple[bytes, int] | None: ...
     async def put(self, key: str, value: bytes) -> int: ...
     async def create(self, key: str, value: bytes) -> bool: ...
+    async def update(self, key: str, value: bytes, last_revision: int) -> bool: ...
     async def keys(self) -> list[str]: ...
 
 
@@ -43,6 +44,13 @@ class MemoryKV:
 
     async def create(self, key: str, value: bytes) -> bool:
         if key in self._data:
+            return False
+        await self.put(key, value)
+        return True
+
+    async def update(self, key: str, value: bytes, last_revision: int) -> bool:
+        current = self._data.get(key)
+        if current is None or current[1] != last_revision:
             return False
         await self.put(key, value)
         return True

@@ -146,3 +146,21 @@ async def test_flood_of_build_requests_over_the_bus(
     assert all((r.error or "").startswith("build queue is full") for r in full)
     tools = await (await bus.kv(TOOLS)).keys()
     assert sorted(k for k in tools if k.startswith("flood-")) == sorted(r.tool_name for r in built)
+
+
+async def test_two_build_workers_hand_out_each_version_once(
+    bus: Bus, session_id: str, observe: ObserveFactory, start_builder: StartBuilder
+) -> None:
+    await put_twin(bus)
+    events = await observe(one_session(session_id))
+    await start_builder(BUILD_MAX_CONCURRENT=2)
+    await start_builder(BUILD_MAX_CONCURRENT=2)  # a second copy sharing the durable consumer
+    codes = [f"def main(args):\n    return {i}\n" for i in range(4)]
+    requests = [await approved_build(bus, session_id, f"v{i}", tool_name="racer", code=c) for i, c in enumerate(codes)]
+    for request in requests:
+        await bus.publish(request)
+    results = [await build_result(events, f"v{i}") for i in range(4)]
+    assert all(r.success for r in results)
+    assert sorted(r.version or 0 for r in results) == [1, 2, 3, 4]
+    record = await (await bus.kv(TOOLS)).get_model("racer", ToolRecord)
+    assert record is not None and record.version == 4
