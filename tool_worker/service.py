@@ -90,5 +90,6 @@ async def open_tool_worker(bus: Bus, settings: ToolSettings | None = None) -> To
         twins=await bus.kv(TWINS),
         approvals=await bus.kv(APPROVALS),
         check_policy=settings.check_policy,
+        max_timeout_s=settings.max_timeout_s,
     )
     return ToolWorker(sandbox, [Route(TOOL_WORKER, handler, max_in_flight=settings.max_concurrent)])

@@ -20,6 +20,8 @@ class ToolSettings(BaseSettings):
     sandbox_uid: int = Field(default=65534, alias="PAGI_SANDBOX_UID")
     python: str = Field(default="/usr/bin/python3", alias="PAGI_SANDBOX_PYTHON")
     timeout_s: float = Field(default=10.0, gt=0, le=600, alias="TOOL_TIMEOUT_S")
+    # A tool.run may ask for a longer wall clock than the default, up to this.
+    max_timeout_s: float = Field(default=60.0, gt=0, le=600, alias="TOOL_MAX_TIMEOUT_S")
     cpu_s: int = Field(default=10, ge=1, alias="TOOL_CPU_S")
     memory_bytes: int = Field(default=1024**3, ge=64 * 1024**2, alias="TOOL_MEMORY_BYTES")
     nproc: int = Field(default=64, ge=8, alias="TOOL_MAX_PROCESSES")

@@ -43,9 +43,17 @@ def to_result(body: ToolRun, run: RunResult) -> ToolResult:
 
 class ToolRunHandler:
     def __init__(
-        self, bus: Bus, runner: ToolRunner, done: KV, twins: KV, approvals: KV, check_policy: bool = True
+        self,
+        bus: Bus,
+        runner: ToolRunner,
+        done: KV,
+        twins: KV,
+        approvals: KV,
+        check_policy: bool = True,
+        max_timeout_s: float = 60.0,
     ) -> None:
         self.bus = bus
+        self.max_timeout_s = max_timeout_s
         self.runner = runner
         self.ledger = Ledger(done, "tool", ToolRunRecord, socket.gethostname())
         self.twins = twins
@@ -88,10 +96,13 @@ class ToolRunHandler:
                 lines.event("start", f"running {body.tool_name} (isolation: {isolation})", status="running")
             )
             run = await self.runner.run(
-                event.session_id, body.tool_name, body.args, timeout_s=body.timeout_s, on_output=lines.line,
+                event.session_id, body.tool_name, body.args, timeout_s=self._timeout(body), on_output=lines.line,
                 trigger=event,
             )  # fmt: skip
         return run
+
+    def _timeout(self, body: ToolRun) -> float | None:
+        return None if body.timeout_s is None else min(body.timeout_s, self.max_timeout_s)
 
     async def _reply(self, event: Envelope[Any], result: ToolResult) -> None:
         summary = f"{result.tool_name} exited {result.exit_code} in {result.duration_ms:.0f} ms"
