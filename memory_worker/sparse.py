@@ -39,17 +39,20 @@ class Sparse:
 
 
 def _stem(word: str) -> str:
-    # Light suffix stripping for plain words only; identifiers are never touched.
+    # Light suffix stripping for plain words only; identifiers are never touched. A final "e"
+    # goes too, so rotate, rotated, rotates and rotating all meet at "rotat".
     if not word.isalpha() or len(word) <= 4:
         return word
     if word.endswith("ies") and len(word) > 5:
         return word[:-3] + "y"
     if word.endswith("ing") and len(word) > 6:
-        return word[:-3]
-    if word.endswith("ed") and len(word) > 5:
-        return word[:-2]
-    if word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
+        word = word[:-3]
+    elif word.endswith("ed") and len(word) > 5:
+        word = word[:-2]
+    elif word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    if word.endswith("e") and len(word) > 4:
+        word = word[:-1]
     return word
 
 
