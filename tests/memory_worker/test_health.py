@@ -26,9 +26,13 @@ async def test_watch_reports_location_and_liveness(worker: MemoryWorker) -> None
         heartbeat._details.pop(key, None)
     stopping = asyncio.Event()
     stopping.set()  # one check, then return
-    await asyncio.wait_for(watch_store(worker, stopping), 10)
-    assert heartbeat._details[hb.MEMORY_STORE] == worker.memory.store.location
-    assert heartbeat._details[hb.MEMORY_STORE_OK] is True
+    try:
+        await asyncio.wait_for(watch_store(worker, stopping), 10)
+        assert heartbeat._details[hb.MEMORY_STORE] == worker.memory.store.location
+        assert heartbeat._details[hb.MEMORY_STORE_OK] is True
+    finally:  # the details are process-wide: leave none behind for other tests' heartbeats
+        for key in (hb.MEMORY_STORE, hb.MEMORY_STORE_OK):
+            heartbeat._details.pop(key, None)
 
 
 async def test_a_down_server_is_reported(embedder: Embedder) -> None:
