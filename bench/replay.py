@@ -23,12 +23,12 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-
-from aiohttp import web
 
 from bus_schemas import (
     ActionResponse,
@@ -47,7 +47,7 @@ from pagi.replay import timeline
 from pagi.timeline import as_json, line
 
 from .roundtrip import ChatClient, latency, saturation
-from .stack import free_port, running_nats, running_stack
+from .stack import running_nats, running_stack
 
 SESSION = "bench-replay"
 
@@ -157,17 +157,33 @@ async def replay_part(server: NatsServer, events: int, rounds: int) -> ReplayFig
 # --- part 2: tracing overhead ---------------------------------------------------------------------
 
 
-@dataclass
 class Collector:
-    """Stands in for an OTLP/HTTP collector: accepts span batches and counts their bytes."""
+    """Stands in for an OTLP/HTTP collector: accepts span batches and counts their bytes. Its own
+    thread, so it answers while the benchmark's event loop waits for processes to stop."""
 
-    requests: int = 0
-    bytes: int = 0
+    def __init__(self) -> None:
+        self.requests = 0
+        self.bytes = 0
+        collector = self
 
-    async def receive(self, request: web.Request) -> web.Response:
-        self.bytes += len(await request.read())
-        self.requests += 1
-        return web.Response(status=200, content_type="application/x-protobuf", body=b"")
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                collector.bytes += len(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                collector.requests += 1
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
 
 
 @contextlib.contextmanager
@@ -214,21 +230,15 @@ async def tracing_part(
     server: NatsServer, rounds: int, count: int, seconds: float, window: int
 ) -> tuple[dict[str, list[Round]], Collector]:
     collector = Collector()
-    app = web.Application(client_max_size=64 * 2**20)
-    app.router.add_post("/v1/traces", collector.receive)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    MODES["on+export"]["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{port}"
+    MODES["on+export"]["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.endpoint
     results: dict[str, list[Round]] = {mode: [] for mode in MODES}
     try:
         for _ in range(rounds):
             for mode, env in MODES.items():
-                with environment(**env, OTEL_BSP_SCHEDULE_DELAY="1000"):
+                with environment(**env):
                     results[mode].append(await chat_round(server, count, seconds, window))
     finally:
-        await runner.cleanup()
+        collector.server.shutdown()
     return results, collector
 
 

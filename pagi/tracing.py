@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -79,12 +80,16 @@ def setup_tracing(service: str, exporter: SpanExporter | None = None, batch: boo
     return provider
 
 
-def shutdown_tracing() -> None:
-    """Flush what is queued (bounded by the processors' own timeouts) and stop tracing."""
-    if _state.provider is not None:
-        _state.provider.shutdown()
+def shutdown_tracing(timeout_s: float = 3.0) -> None:
+    """Flush what is queued and stop tracing, waiting at most `timeout_s`: an unreachable collector
+    (the exporter retries with backoff) must not hold up a service's stop."""
+    provider = _state.provider
     _state.provider = None
     _state.tracer = None
+    if provider is not None:
+        flushing = threading.Thread(target=provider.shutdown, name="otel-shutdown", daemon=True)
+        flushing.start()
+        flushing.join(timeout_s)
 
 
 def enabled() -> bool:
