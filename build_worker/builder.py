@@ -53,7 +53,7 @@ class Builder:
         self.queue = queue
         self.timeout_s = timeout_s
         self.rust_toolchain = rust_toolchain
-        self.builds = Workspaces(sandbox.config.state_dir / "builds", sandbox.config.host_user)
+        self.builds = Workspaces(sandbox.root / "builds", sandbox.config.host_user)
 
     async def build(self, spec: BuildSpec, on_output: OutputCallback | None = None) -> BuildOutcome:
         problem = name_problem(spec.tool_name)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import shutil
 import signal
+import stat
 import subprocess
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -62,30 +65,28 @@ class Sandbox:
     _locks: dict[Path, asyncio.Lock] = field(default_factory=dict)
     pool: WarmPool = field(init=False)
 
+    # Where workspaces, /etc and artifacts live: the configured state dir, or a stand-in the sandbox uid
+    # can reach when that one sits under a private directory.
+    root: Path = field(init=False)
+
     def __post_init__(self) -> None:
         self.pool = WarmPool(self.config.warm_slots, self.config.warm_max_age_s)
+        self.root = self.config.state_dir
 
     async def close(self) -> None:
         await self.pool.close()
 
     @property
     def etc_dir(self) -> Path:
-        return self.config.state_dir / "etc"
+        return self.root / "etc"
 
     @property
     def workspaces(self) -> ws.Workspaces:
-        return ws.Workspaces(self.config.state_dir / "workspaces", self.config.host_user)
+        return ws.Workspaces(self.root / "workspaces", self.config.host_user)
 
     def start(self) -> Isolation:
         """Prepare the state directory and find out, by trying, whether bwrap isolation works here."""
-        state = self.config.state_dir
-        state.mkdir(parents=True, exist_ok=True)
-        state.chmod(0o711)
-        if self.config.host_user is not None and not ws.traversable_by_others(state):
-            raise SandboxUnavailable(
-                f"{state} is not reachable by the sandbox uid {self.config.host_user[0]}: "
-                "every parent directory needs the x bit for others"
-            )
+        self.root = self._reachable_root()
         write_minimal_etc(self.etc_dir)
         self.workspaces.ensure_root()
         self.isolation, self.warning = self._probe()
@@ -94,6 +95,34 @@ class Sandbox:
             if self.config.require_sandbox:
                 log.error("SANDBOX: PAGI_REQUIRE_SANDBOX is set: every tool run will be refused")
         return self.isolation
+
+    def _reachable_root(self) -> Path:
+        state = self.config.state_dir
+        state.mkdir(parents=True, exist_ok=True)
+        state.chmod(0o711)
+        if self.config.host_user is None or ws.traversable_by_others(state):
+            return state
+        # A data dir under a private home (0700) is common; the sandbox uid must still reach its
+        # workspace, so the sandbox state moves to a directory of its own under the system temp dir.
+        tag = hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:12]
+        stand_in = Path(tempfile.gettempdir()) / f"pagi-sandbox-{os.geteuid()}-{tag}"
+        stand_in.mkdir(mode=0o711, exist_ok=True)
+        info = stand_in.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            raise SandboxUnavailable(f"{stand_in} exists and is not a directory of this worker's own")
+        stand_in.chmod(0o711)
+        if not ws.traversable_by_others(stand_in):
+            raise SandboxUnavailable(
+                f"neither {state} nor {stand_in} is reachable by the sandbox uid {self.config.host_user[0]}: "
+                "every parent directory needs the x bit for others"
+            )
+        log.warning(
+            "SANDBOX: %s is not reachable by the sandbox uid %d; workspaces are kept in %s",
+            state,
+            self.config.host_user[0],
+            stand_in,
+        )
+        return stand_in
 
     def _probe(self) -> tuple[Isolation, str | None]:
         if not self.config.bwrap:

@@ -77,7 +77,7 @@ async def open_tool_worker(bus: Bus, settings: ToolSettings | None = None) -> To
     log.info("sandbox isolation: %s%s", sandbox.isolation, f" ({sandbox.warning})" if sandbox.warning else "")
     registry = ToolRegistry(tools_kv)
     await registry.publish_builtins()
-    artifacts = ArtifactCache(await bus.object_store(ARTIFACTS), settings.state_dir / "artifacts")
+    artifacts = ArtifactCache(await bus.object_store(ARTIFACTS), sandbox.root / "artifacts")
 
     async def ask_memory(args: VectorQueryArgs, trigger: Any) -> RunResult:
         return await vector_query(bus, trigger, args, sandbox.isolation)

@@ -50,7 +50,7 @@ def registry() -> ToolRegistry:
 
 @pytest.fixture
 def runner(sandbox: Sandbox, registry: ToolRegistry, blobs: DirBlobs, state_dir: Path) -> ToolRunner:
-    return ToolRunner(sandbox, registry, ArtifactCache(blobs, state_dir / "state" / "artifacts"))
+    return ToolRunner(sandbox, registry, ArtifactCache(blobs, sandbox.root / "artifacts"))
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -152,12 +153,12 @@ async def test_required_sandbox_refuses_without_bwrap(state_dir: Path, sid: str)
     assert not (box.workspaces.path(sid) / "ran").exists()
 
 
-async def test_unreachable_state_dir_is_a_clear_error(tmp_path: Path) -> None:
+async def test_private_state_dir_moves_the_sandbox_somewhere_reachable(tmp_path: Path, sid: str) -> None:
     private = tmp_path / "private"  # pytest's tmp_path is 0700: the sandbox uid cannot reach it
-    box = Sandbox(SandboxConfig(state_dir=private, host_user=(65534, 65534)))
-    try:
-        box.start()
-    except RuntimeError as exc:
-        assert "not reachable by the sandbox uid" in str(exc)
-    else:
-        raise AssertionError("start() accepted a state dir nobody can reach")
+    box = Sandbox(SandboxConfig(state_dir=private, host_user=(65534, 65534), limits=Limits(timeout_s=3)))
+    assert box.start() == "bwrap"
+    assert box.root != private and box.root.name.startswith("pagi-sandbox-")
+    result = await box.run(["/bin/sh", "-c", "echo hi > f; cat f"], box.workspaces.ensure(sid))
+    assert result.stdout == "hi\n" and result.files_changed == ["f"]
+    await box.close()
+    shutil.rmtree(box.root / "workspaces" / sid)
