@@ -218,8 +218,9 @@ class Round:
     saturation_per_s: float
 
 
-async def chat_round(server: NatsServer, count: int, seconds: float, window: int) -> Round:
-    with running_stack(server) as stack:
+async def chat_round(count: int, seconds: float, window: int) -> Round:
+    # A fresh server each time: jobs left by one round must not slow the planner of the next.
+    with running_nats() as server, running_stack(server) as stack:
         async with ChatClient(stack.edge_url, 20) as chat:
             lat = await latency(chat.send, count)
             sat = await saturation(chat.send, window, seconds)
@@ -227,7 +228,7 @@ async def chat_round(server: NatsServer, count: int, seconds: float, window: int
 
 
 async def tracing_part(
-    server: NatsServer, rounds: int, count: int, seconds: float, window: int
+    rounds: int, count: int, seconds: float, window: int
 ) -> tuple[dict[str, list[Round]], Collector]:
     collector = Collector()
     MODES["on+export"]["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.endpoint
@@ -236,7 +237,7 @@ async def tracing_part(
         for _ in range(rounds):
             for mode, env in MODES.items():
                 with environment(**env):
-                    results[mode].append(await chat_round(server, count, seconds, window))
+                    results[mode].append(await chat_round(count, seconds, window))
     finally:
         collector.server.shutdown()
     return results, collector
@@ -265,8 +266,7 @@ async def run(args: argparse.Namespace) -> None:
         rate = figures.events / statistics.median(figures.lines_s)
         print(f"  timeline rate               {rate:,.0f} events/s")
     if args.rounds:
-        with running_nats() as server:
-            results, collector = await tracing_part(server, args.rounds, args.count, args.seconds, args.window)
+        results, collector = await tracing_part(args.rounds, args.count, args.seconds, args.window)
         print(f"\nchat round trip, tracing off / on / on+OTLP export, {args.rounds} rounds each, medians:")
         base = results["off"]
         for mode, rounds in results.items():
