@@ -9,8 +9,11 @@ import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 from .bus import Bus
 from .nats_server import NatsServer, NatsServerError
@@ -21,6 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 NATS_CONF = REPO_ROOT / "nats.conf"
 WORKERS = ("planner", "memory_worker", "tool_worker", "build_worker", "telemetry_agent")
 READY_TIMEOUT_S = 120.0
+HEALTH_TIMEOUT_S = 20.0
 
 
 class UpError(RuntimeError):
@@ -112,6 +116,9 @@ async def _run_children(args: argparse.Namespace, data_dir: Path, nats_url: str,
                 late = [n for n, c in children.items() if not c.ready.is_set()]
                 give_up(f"not ready within {READY_TIMEOUT_S:.0f}s: {', '.join(late)}")
             else:
+                problems = await _wait_healthy(url, stopping)
+                for problem in problems:
+                    print(f"pagi: warning: {problem}", flush=True)
                 print(f"\npagi: PAGI is up at {url}  (bus: {nats_url}; env for clients: {data_dir / 'pagi.env'})")
                 print("pagi: press Ctrl-C to stop\n", flush=True)
         await stopping.wait()
@@ -126,6 +133,26 @@ async def _run_children(args: argparse.Namespace, data_dir: Path, nats_url: str,
         print(f"pagi: stopped because {failure[0]}", file=sys.stderr, flush=True)
         return 1
     return 0
+
+
+async def _wait_healthy(url: str, stopping: asyncio.Event, timeout_s: float = HEALTH_TIMEOUT_S) -> list[str]:
+    """Wait until the edge's /health says every service is up (heartbeats take a moment after
+    "ready"); the problems it still reports after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    problems = ["the edge's /health did not answer"]
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+        while time.monotonic() < deadline and not stopping.is_set():
+            try:
+                async with http.get(f"{url}/health") as response:
+                    body = await response.json()
+                    if response.status == 200:
+                        return []
+                    problems = list(body.get("problems") or [f"/health answered {response.status}"])
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                problems = [f"the edge's /health did not answer: {exc}"]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), 0.25)
+    return problems
 
 
 def run(args: argparse.Namespace) -> int:

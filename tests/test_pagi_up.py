@@ -40,6 +40,7 @@ class Up:
         self.nats_port = nats_port
         self.data_dir = data_dir
         self.lines: list[str] = []
+        self.eof = False
         self._new_line = asyncio.Event()
         self._reader = asyncio.create_task(self._read())
 
@@ -48,6 +49,8 @@ class Up:
         async for raw in self.proc.stdout:
             self.lines.append(raw.decode(errors="replace").rstrip())
             self._new_line.set()
+        self.eof = True
+        self._new_line.set()
 
     async def wait_line(self, text: str, timeout: float, after: int = 0) -> str:
         async def find() -> str:
@@ -55,7 +58,7 @@ class Up:
                 for line in self.lines[after:]:
                     if text in line:
                         return line
-                if self.proc.returncode is not None and self._reader.done():
+                if self.eof:
                     raise AssertionError(f"pagi up exited before {text!r}:\n" + "\n".join(self.lines[-40:]))
                 self._new_line.clear()
                 await self._new_line.wait()
@@ -89,7 +92,7 @@ async def pagi_up(tmp_path: Path) -> AsyncIterator[Up]:
 
 async def post_chat(url: str, message: str, session_id: str) -> dict[str, object]:
     async with aiohttp.ClientSession() as http:
-        payload = {"message": message, "twin_id": "twin-x", "session_id": session_id}
+        payload = {"message": message, "twin_id": "orchestrator", "session_id": session_id}
         async with http.post(f"{url}/v1/chat", json=payload, timeout=aiohttp.ClientTimeout(total=30)) as response:
             assert response.status == 200, await response.text()
             body: dict[str, object] = await response.json()
