@@ -59,6 +59,8 @@ class FeedHub:
         self._key_of = key_of
         self._listeners: dict[str, set[Listener]] = {}
         self._applied: frozenset[str] = frozenset()
+        # The key set an update under way is applying: until it lands, only keys in both count.
+        self._applying: frozenset[str] | None = None
         self._tail: Tail | None = None
         self._lock = asyncio.Lock()
         self._narrowing: asyncio.Task[None] | None = None
@@ -66,7 +68,7 @@ class FeedHub:
     async def join(self, key: str, listener: Listener) -> None:
         """Returns once the tail covers `key` on the server: anything published afterwards reaches `listener`."""
         self._listeners.setdefault(key, set()).add(listener)
-        if key in self._applied:
+        if key in self._applied and (self._applying is None or key in self._applying):
             return
         try:
             await self._sync()
@@ -100,19 +102,26 @@ class FeedHub:
             wanted = frozenset(self._listeners)
             if wanted == self._applied:
                 return
-            if not wanted:
-                if self._tail is not None:
-                    await self._tail.stop()
-                self._tail, self._applied = None, wanted
-                return
-            filters = sorted(self._subject_of(key) for key in wanted)
-            if self._tail is None:
-                tail = Tail(self._bus, self._stream, filters, self._deliver)
-                await tail.start("new")
-                self._tail = tail
-            else:
-                await self._tail.set_filters(filters)
-            self._applied = wanted
+            self._applying = wanted
+            try:
+                await self._apply(wanted)
+            finally:
+                self._applying = None
+
+    async def _apply(self, wanted: frozenset[str]) -> None:
+        if not wanted:
+            if self._tail is not None:
+                await self._tail.stop()
+            self._tail, self._applied = None, wanted
+            return
+        filters = sorted(self._subject_of(key) for key in wanted)
+        if self._tail is None:
+            tail = Tail(self._bus, self._stream, filters, self._deliver)
+            await tail.start("new")
+            self._tail = tail
+        else:
+            await self._tail.set_filters(filters)
+        self._applied = wanted
 
     async def _deliver(self, seq: int, event: Envelope[Any]) -> None:
         listeners = self._listeners.get(self._key_of(event))
