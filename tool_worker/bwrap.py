@@ -113,6 +113,14 @@ def bwrap_argv(
         "/proc",
         "--dev",
         "/dev",
+        # bwrap's /dev is a tmpfs without a size: bound /dev/shm and make /dev itself read-only, or a
+        # tool could fill the host's memory there (the device nodes are separate mounts and stay usable).
+        "--size",
+        str(limits.tmp_bytes),
+        "--tmpfs",
+        "/dev/shm",
+        "--remount-ro",
+        "/dev",
         "--size",
         str(limits.tmp_bytes),
         "--tmpfs",

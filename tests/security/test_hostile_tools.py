@@ -168,3 +168,15 @@ async def test_limits_apply_per_run_after_hostile_runs(runner: ToolRunner, sandb
     assert small.timeout_s == 2.0
     results = [await runner.run(sid, "command_exec", {"cmd": f"echo {i}"}) for i in range(5)]
     assert [r.stdout for r in results] == [f"{i}\n" for i in range(5)]
+
+
+async def test_memory_backed_dirs_are_bounded(runner: ToolRunner, sandbox: Sandbox, sid: str) -> None:
+    limit = sandbox.config.limits.tmp_bytes
+    fill = "i=0; while [ $i -lt 12 ]; do head -c 16000000 /dev/zero > $1/f$i || exit 1; i=$((i+1)); done"
+    for where in ("/tmp", "/dev/shm"):
+        result = await runner.run(sid, "command_exec", {"cmd": f"set -- {where}; {fill}"})
+        assert result.exit_code == 1 and "No space left on device" in result.stderr, (where, result)
+    in_dev = await runner.run(sid, "command_exec", {"cmd": "echo x > /dev/evil; echo y > /dev/null; echo $?"})
+    assert "Read-only file system" in in_dev.stderr and in_dev.stdout == "0\n"
+    assert limit == 64 * 1024 * 1024
+    await assert_still_serving(runner, sid)
