@@ -8,7 +8,8 @@ a bare loop of `send_str` inside the edge (no bus, no queues) as the floor, and 
 
 Processes: nats-server, the edge (`python -m bench.fanout edge`: the real app plus one route that
 runs the floor loop), two client processes (`python -m bench.fanout clients`), and this driver,
-which publishes the telemetry and the session events.
+which publishes the telemetry and the session events. `BENCH_EDGE_PROFILE=<file>` writes a cProfile of
+the edge process there.
 """
 
 from __future__ import annotations
@@ -100,6 +101,14 @@ def run_edge(nats_url: str, port: int, queue_size: int) -> None:
         return web.json_response({"sent": sent, "sockets": len(sockets)})
 
     app.router.add_post("/bench/floor", floor)
+    profile = os.environ.get("BENCH_EDGE_PROFILE")
+    if profile:
+        import cProfile
+
+        with cProfile.Profile() as profiler:
+            web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, handle_signals=True)
+        profiler.dump_stats(profile)
+        return
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, handle_signals=True)
 
 

@@ -96,3 +96,14 @@ async def test_only_the_owner_sees_a_session(stream_edge: Client, bus: Bus, sess
     assert (await mallory.json())["error"] == f"session {session_id} belongs to another user"
     by_header = await stream_edge.get(f"/v1/events/stream?session={session_id}", headers={"X-User-Id": "mallory"})
     assert by_header.status == 403
+
+
+async def test_shutdown_ends_streams_with_a_reason(stream_edge: Client, session_id: str) -> None:
+    async with stream_edge.get(stream_url(session_id)) as response:
+        reader = SseReader(response)
+        await reader.until("caught_up")
+        assert stream_edge.app is not None
+        shutdown = asyncio.create_task(stream_edge.app.shutdown())
+        closing = (await reader.until("closing"))[-1]
+        assert closing.json() == {"reason": "server shutting down"}
+        await asyncio.wait_for(shutdown, 5)
