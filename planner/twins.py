@@ -128,6 +128,7 @@ class TwinStore:
             return current.model_copy(update={"always_allow": [*current.always_allow, tool_name]})
 
         await kvjson.update(self.kv, _twin_key(twin_id), Twin, change)
+        self._cache.pop(twin_id, None)
 
     async def allow_tool(self, twin_id: str, tool_name: str) -> None:
         def change(current: Twin) -> Twin | None:
@@ -136,12 +137,14 @@ class TwinStore:
             return current.model_copy(update={"allowed_tools": [*current.allowed_tools, tool_name]})
 
         await kvjson.update(self.kv, _twin_key(twin_id), Twin, change)
+        self._cache.pop(twin_id, None)
 
     async def set_prompt(self, twin_id: str, prompt: str) -> None:
         def change(current: Twin) -> Twin:
             return current.model_copy(update={"directive_logic": prompt, "updated_at": datetime.now(UTC)})
 
         await kvjson.update(self.kv, _twin_key(twin_id), Twin, change)
+        self._cache.pop(twin_id, None)
 
     async def delete(self, twin_id: str) -> bool:
         if await self.get(twin_id) is None:

@@ -19,12 +19,24 @@ from pagi.service import start_routes
 from planner.__main__ import PlannerService
 from planner.settings import PlannerSettings
 from planner.twins import TwinStore
+from tool_worker.service import ToolWorker, open_tool_worker
+from tool_worker.settings import ToolSettings
 
 
 @pytest.fixture
 async def memory_worker(bus: Bus, tmp_path: Path) -> AsyncIterator[MemoryWorker]:
     worker = await MemoryWorker.open(MemorySettings(PAGI_DATA_DIR=tmp_path / "memory"))
     consumers = await start_routes(bus, routes_for(worker))
+    yield worker
+    for consumer in consumers:
+        await consumer.stop()
+    await worker.close()
+
+
+@pytest.fixture
+async def tool_worker(bus: Bus, tmp_path: Path) -> AsyncIterator[ToolWorker]:
+    worker = await open_tool_worker(bus, ToolSettings(PAGI_DATA_DIR=tmp_path / "tools"))
+    consumers = await start_routes(bus, worker.routes)
     yield worker
     for consumer in consumers:
         await consumer.stop()
