@@ -16,7 +16,7 @@ from bus_schemas.twin import TwinWrite
 from pagi.secrets import new_secret_key
 from planner.twins import TwinStore
 
-from ..planner_llm.fakes import Fail, Family, FakeLLMServer, Reply
+from ..planner_llm.fakes import Fail, FakeLLMServer, Family, Reply
 from ..support import ObserveFactory
 from ..test_edge_chat import receive_until
 
