@@ -18,6 +18,7 @@ class Limits:
     file_size_bytes: int = 64 * MIB
     output_bytes: int = 1 * MIB
     workspace_quota_bytes: int = 256 * MIB
+    workspace_max_files: int = 10_000
     tmp_bytes: int = 64 * MIB
 
     def with_timeout(self, timeout_s: float | None) -> Limits:

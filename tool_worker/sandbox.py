@@ -235,7 +235,7 @@ class Sandbox:
             cwd = str(workspace)
 
         stop = asyncio.Event()
-        watchdog = asyncio.create_task(self._watch_quota(workspace, limits.workspace_quota_bytes, stop))
+        watchdog = asyncio.create_task(self._watch_quota(workspace, limits, stop))
         try:
             if slot is not None and payload is not None:
                 started = time.perf_counter()
@@ -267,9 +267,10 @@ class Sandbox:
                 await watchdog
 
         after = await asyncio.to_thread(ws.snapshot, workspace)
-        over_quota = ws.total_bytes(after) > limits.workspace_quota_bytes
+        over_quota = ws.over_quota(after, limits.workspace_quota_bytes, limits.workspace_max_files)
         if over_quota:
-            await asyncio.to_thread(ws.remove_created, workspace, before, after)
+            await asyncio.to_thread(ws.remove_created, workspace, before)
+            after = await asyncio.to_thread(ws.snapshot, workspace)
         files_changed = ws.changed(before, after)
         warm_next: WarmStart | None = None
         if payload is not None:
@@ -292,11 +293,11 @@ class Sandbox:
         return WarmSlot(proc, write_end)
 
     @staticmethod
-    async def _watch_quota(workspace: Path, quota: int, stop: asyncio.Event) -> None:
+    async def _watch_quota(workspace: Path, limits: Limits, stop: asyncio.Event) -> None:
         while True:
             await asyncio.sleep(QUOTA_POLL_S)
-            size = ws.total_bytes(await asyncio.to_thread(ws.snapshot, workspace))
-            if size > quota:
+            snap = await asyncio.to_thread(ws.snapshot, workspace)
+            if ws.over_quota(snap, limits.workspace_quota_bytes, limits.workspace_max_files):
                 stop.set()
                 return
 
@@ -333,7 +334,7 @@ def _classify(outcome: Outcome, limits: Limits, over_quota: bool) -> tuple[Reaso
         )
     if outcome.killed_for == "workspace_quota" or over_quota:
         return "workspace_quota", (
-            f"workspace quota of {limits.workspace_quota_bytes} bytes exceeded; "
+            f"workspace quota of {limits.workspace_quota_bytes} bytes or {limits.workspace_max_files} files exceeded; "
             "the run was stopped and the files it created were removed"
         )
     if outcome.exit_code == 128 + signal.SIGXCPU or (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import stat
@@ -52,6 +53,11 @@ def snapshot(root: Path) -> Snapshot:
     return found
 
 
+def over_quota(snap: Snapshot, quota_bytes: int, max_entries: int) -> bool:
+    # A snapshot stops counting at MAX_SNAPSHOT_ENTRIES, so reaching the cap means too many files.
+    return total_bytes(snap) > quota_bytes or len(snap) > min(max_entries, MAX_SNAPSHOT_ENTRIES - 1)
+
+
 def total_bytes(snap: Snapshot) -> int:
     return sum(e.size for e in snap.values() if stat.S_ISREG(e.mode))
 
@@ -73,17 +79,46 @@ def changed(before: Snapshot, after: Snapshot) -> list[str]:
     return sorted(out)
 
 
-def remove_created(root: Path, before: Snapshot, after: Snapshot) -> None:
-    """Undo what a run added: new entries go, deepest first; pre-existing files are left as they are."""
-    for rel in sorted((p for p in after if p not in before), key=lambda p: p.count(os.sep), reverse=True):
-        path = root / rel
+def remove_created(root: Path, before: Snapshot) -> None:
+    """Undo what a run added: every entry not in `before` goes (the whole tree is walked, not only
+    what a capped snapshot saw); pre-existing files are left as they are.
+
+    Each removal walks down from an open directory fd with O_NOFOLLOW, so a directory swapped for a
+    symlink (by a process that outlived its run without isolation) cannot turn it onto host files.
+    """
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        _remove_new(root_fd, "", before)
+    finally:
+        os.close(root_fd)
+
+
+def _remove_new(dir_fd: int, prefix: str, before: Snapshot) -> None:
+    try:
+        names = os.listdir(dir_fd)
+    except OSError:
+        return
+    for name in names:
+        rel = f"{prefix}{name}"
         try:
-            if stat.S_ISDIR(after[rel].mode):
-                path.rmdir()
-            else:
-                path.unlink()
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except OSError:
             continue
+        if stat.S_ISDIR(st.st_mode):
+            try:
+                child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd)
+            except OSError:
+                continue
+            try:
+                _remove_new(child, rel + os.sep, before)
+            finally:
+                os.close(child)
+            if rel not in before:
+                with contextlib.suppress(OSError):
+                    os.rmdir(name, dir_fd=dir_fd)
+        elif rel not in before:
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=dir_fd)
 
 
 def traversable_by_others(path: Path) -> bool:

@@ -7,6 +7,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+from tool_worker import workspace as ws_mod
 from tool_worker.limits import Limits
 from tool_worker.sandbox import Sandbox, SandboxConfig
 
@@ -162,3 +163,27 @@ async def test_private_state_dir_moves_the_sandbox_somewhere_reachable(tmp_path:
     assert result.stdout == "hi\n" and result.files_changed == ["f"]
     await box.close()
     shutil.rmtree(box.root)  # a directory of its own, made for this private state dir
+
+
+async def test_too_many_files_is_over_quota_and_all_are_removed(sandbox: Sandbox, sid: str) -> None:
+    ws = sandbox.workspaces.ensure(sid)
+    await sandbox.run(["/bin/sh", "-c", "echo keep > keep.txt"], ws)
+    limits = replace(sandbox.config.limits, workspace_max_files=100)
+    script = "mkdir d; i=0; while [ $i -lt 3000 ]; do : > d/f$i; i=$((i+1)); done"
+    result = await sandbox.run(["/bin/sh", "-c", script], ws, limits=limits)
+    assert result.reason == "workspace_quota" and "100 files" in (result.error or "")
+    assert sorted(p.name for p in ws.iterdir()) == ["keep.txt"]
+
+
+def test_removal_never_follows_a_symlink_out_of_the_workspace(tmp_path: Path) -> None:
+    root, victim = tmp_path / "ws", tmp_path / "victim"
+    root.mkdir()
+    victim.mkdir()
+    (victim / "precious").write_text("host data")
+    before = ws_mod.snapshot(root)
+    (root / "link").symlink_to(victim)
+    (root / "new").mkdir()
+    (root / "new" / "file").write_text("x")
+    ws_mod.remove_created(root, before)
+    assert list(root.iterdir()) == []
+    assert (victim / "precious").read_text() == "host data"
