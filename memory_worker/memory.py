@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from .records import (
 )
 from .sparse import encode_document, encode_query
 from .store import Fusion, MemoryStore
+
+log = logging.getLogger("memory_worker")
 
 MAX_QUERY_CHARS: Final = 4000
 MAX_TEXT_CHARS: Final = 64_000
@@ -152,7 +155,25 @@ def open_store(settings: MemorySettings, embedder: Embedder) -> MemoryStore:
         )
     from .store_edge import EdgeStore
 
+    _warn_about_other_models(settings, collection)
     return EdgeStore(settings.store_dir / collection, embedder.dim, fusion=fusion)
+
+
+def _warn_about_other_models(settings: MemorySettings, collection: str) -> None:
+    if not settings.store_dir.is_dir():
+        return
+    others = sorted(
+        p.name
+        for p in settings.store_dir.iterdir()
+        if p.is_dir() and p.name.startswith(settings.collection_prefix + "-") and p.name != collection
+    )
+    if others:
+        log.warning(
+            "memories made with other embedding models are not searched now: %s (in %s); "
+            "re-ingest them, or set PAGI_EMBEDDING_MODEL back",
+            ", ".join(others),
+            settings.store_dir,
+        )
 
 
 def open_memory(settings: MemorySettings | None = None) -> Memory:

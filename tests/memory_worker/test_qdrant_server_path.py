@@ -49,3 +49,13 @@ def test_server_down_is_a_clear_error_every_time(embedder: Embedder) -> None:
     with pytest.raises(StoreUnavailable, match=re.escape(url)):
         memory.store.search(query)  # no cached state: each call tries the server again
     memory.close()
+
+
+def test_switching_models_warns_about_the_old_collection(
+    tmp_path: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = MemorySettings(PAGI_DATA_DIR=tmp_path)
+    (settings.store_dir / "pagi-memory-model2vec-old-model-128").mkdir(parents=True)
+    store = open_store(settings, embedder)
+    store.close()
+    assert "pagi-memory-model2vec-old-model-128" in caplog.text and "re-ingest" in caplog.text
