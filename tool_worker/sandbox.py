@@ -217,6 +217,13 @@ class Sandbox:
         warm_ok = warm_ok and not as_worker_user and self.pool.enabled
         payload = warm_payload(command) if warm_ok else None
         slot = self.pool.take(workspace) if payload is not None else None
+        started = time.perf_counter()
+        if slot is not None and payload is not None:
+            try:
+                slot.release(payload)
+            except OSError:  # the slot died since it was checked: start cold
+                self.pool.drop(slot)
+                slot = None
         if self.isolation == "bwrap":
             assert self.config.bwrap is not None
             argv = bwrap_argv(
@@ -237,9 +244,7 @@ class Sandbox:
         stop = asyncio.Event()
         watchdog = asyncio.create_task(self._watch_quota(workspace, limits, stop))
         try:
-            if slot is not None and payload is not None:
-                started = time.perf_counter()
-                slot.release(payload)
+            if slot is not None:
                 outcome = await supervise(
                     slot.proc,
                     started,
@@ -268,7 +273,8 @@ class Sandbox:
 
         after = await asyncio.to_thread(ws.snapshot, workspace)
         over_quota = ws.over_quota(after, limits.workspace_quota_bytes, limits.workspace_max_files)
-        if over_quota:
+        # A capped `before` would make pre-existing files look new: then nothing is removed.
+        if over_quota and len(before) < ws.MAX_SNAPSHOT_ENTRIES:
             await asyncio.to_thread(ws.remove_created, workspace, before)
             after = await asyncio.to_thread(ws.snapshot, workspace)
         files_changed = ws.changed(before, after)

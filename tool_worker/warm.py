@@ -51,9 +51,11 @@ class WarmSlot:
         return self.proc.returncode is None
 
     def release(self, payload: bytes) -> None:
-        os.write(self.feed, payload)
-        os.close(self.feed)
-        self.feed = -1
+        feed, self.feed = self.feed, -1
+        try:
+            os.write(feed, payload)
+        finally:
+            os.close(feed)
 
     def discard(self) -> asyncio.Task[None]:
         if self.timer is not None:
@@ -143,6 +145,10 @@ class WarmPool:
         self.slots.clear()
         if self._reaping:
             await asyncio.wait(set(self._reaping), timeout=5)
+
+    def drop(self, slot: WarmSlot) -> None:
+        """Let go of a slot taken but not used."""
+        self._discard(slot)
 
     def _discard(self, slot: WarmSlot) -> None:
         task = slot.discard()

@@ -75,3 +75,14 @@ async def test_slots_expire_and_close_kills_them(state_dir: Path, sid: str) -> N
     await box.close()
     await asyncio.wait_for(slot.proc.wait(), timeout=5)
     assert box.pool.slots == {}
+
+
+async def test_a_dead_slot_falls_back_to_a_cold_start(sandbox: Sandbox, sid: str) -> None:
+    ws = sandbox.workspaces.ensure(sid)
+    await sandbox.run(["/bin/true"], ws)
+    await sandbox.pool.settle()
+    slot = sandbox.pool.slots[ws]
+    slot.proc.kill()
+    await asyncio.wait_for(slot.proc.wait(), timeout=5)
+    result = await sandbox.run(["/bin/echo", "cold again"], ws)
+    assert result.stdout == "cold again\n" and sandbox.pool.hits == 0
