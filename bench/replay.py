@@ -7,9 +7,11 @@ so the filtered consumer has to pick the session out. Timed: reading and decodin
 `pagi replay SESSION > /dev/null` command (a new Python process: start-up, connect, read, print).
 
 Part 2, tracing overhead: the WebSocket chat round trip (bench.roundtrip's client) against a
-planner and an edge started with tracing off (`OTEL_SDK_DISABLED=true`), on without an exporter
-(the default), and on with OTLP/HTTP export to a local collector stand-in that accepts and counts
-spans. The three are run in turns, several rounds, in one run, and compared by their medians.
+planner and an edge started with tracing off (no OTLP endpoint: W3C propagation only, the default)
+and on (every span exported over OTLP/HTTP to a local collector stand-in that accepts and counts
+them). The two run in turns, several rounds, each on a fresh nats-server, compared by medians;
+besides latency and saturation throughput, the CPU time of the planner and edge processes per
+answered message, which a busy machine disturbs far less than latency.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import psutil
 
 from bus_schemas import (
     ActionResponse,
@@ -204,10 +208,10 @@ def environment(**values: str | None) -> Iterator[None]:
                 os.environ[key] = value
 
 
+# Without an OTLP endpoint PAGI builds no spans (W3C propagation only), so "off" is the default.
 MODES: dict[str, dict[str, str | None]] = {
-    "off": {"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": None},
-    "on": {"OTEL_SDK_DISABLED": None, "OTEL_EXPORTER_OTLP_ENDPOINT": None},
-    "on+export": {"OTEL_SDK_DISABLED": None},  # the endpoint is added once the collector listens
+    "off": {"OTEL_SDK_DISABLED": None, "OTEL_EXPORTER_OTLP_ENDPOINT": None},
+    "on": {"OTEL_SDK_DISABLED": None},  # the endpoint is added once the collector listens
 }
 
 
@@ -216,6 +220,9 @@ class Round:
     p50_ms: float
     p99_ms: float
     saturation_per_s: float
+    # CPU time of the planner and edge processes per answered message at saturation: the cost
+    # tracing adds, and far less disturbed than latency by whatever else the machine runs.
+    cpu_ms_per_msg: float
 
 
 async def chat_round(count: int, seconds: float, window: int) -> Round:
@@ -223,15 +230,23 @@ async def chat_round(count: int, seconds: float, window: int) -> Round:
     with running_nats() as server, running_stack(server) as stack:
         async with ChatClient(stack.edge_url, 20) as chat:
             lat = await latency(chat.send, count)
+            services = [psutil.Process(p.pid) for p in stack.processes]
+            before = sum(_cpu_s(p) for p in services)
             sat = await saturation(chat.send, window, seconds)
-    return Round(lat.p50_ms, lat.p99_ms, sat.per_second)
+            cpu_s = sum(_cpu_s(p) for p in services) - before
+    return Round(lat.p50_ms, lat.p99_ms, sat.per_second, cpu_s * 1000 / sat.answered)
+
+
+def _cpu_s(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
 
 
 async def tracing_part(
     rounds: int, count: int, seconds: float, window: int
 ) -> tuple[dict[str, list[Round]], Collector]:
     collector = Collector()
-    MODES["on+export"]["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.endpoint
+    MODES["on"]["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.endpoint
     results: dict[str, list[Round]] = {mode: [] for mode in MODES}
     try:
         for _ in range(rounds):
@@ -267,7 +282,7 @@ async def run(args: argparse.Namespace) -> None:
         print(f"  timeline rate               {rate:,.0f} events/s")
     if args.rounds:
         results, collector = await tracing_part(args.rounds, args.count, args.seconds, args.window)
-        print(f"\nchat round trip, tracing off / on / on+OTLP export, {args.rounds} rounds each, medians:")
+        print(f"\nchat round trip, tracing off / on (spans exported over OTLP), {args.rounds} rounds each, medians:")
         base = results["off"]
         for mode, rounds in results.items():
             p50 = statistics.median(r.p50_ms for r in rounds)
@@ -275,9 +290,11 @@ async def run(args: argparse.Namespace) -> None:
             sat = statistics.median(r.saturation_per_s for r in rounds)
             d50 = (p50 / statistics.median(r.p50_ms for r in base) - 1) * 100
             dsat = (1 - sat / statistics.median(r.saturation_per_s for r in base)) * 100
+            cpu = statistics.median(r.cpu_ms_per_msg for r in rounds)
+            dcpu = (cpu / statistics.median(r.cpu_ms_per_msg for r in base) - 1) * 100
             print(
-                f"  {mode:10} p50 {p50:6.2f} ms ({d50:+5.1f} %)  p99 {p99:6.2f} ms  "
-                f"saturation {sat:7.0f} msg/s ({dsat:+5.1f} % fewer)"
+                f"  {mode:10} CPU {cpu:5.2f} ms/msg ({dcpu:+5.1f} %)  p50 {p50:6.2f} ms ({d50:+5.1f} %)  "
+                f"p99 {p99:6.2f} ms  saturation {sat:6.0f} msg/s ({dsat:+5.1f} % fewer)"
             )
         print(f"  collector received {collector.requests} OTLP requests, {collector.bytes / 1024:.0f} KiB")
 

@@ -1,12 +1,13 @@
 """OpenTelemetry spans for every hop: handled messages, edge requests and chat messages, answers
 arriving back at the edge; publishes are events on the span that published.
 
-`setup_tracing(service)` installs an SDK tracer for this process. Spans are exported over OTLP/HTTP
-only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set, through a
-BatchSpanProcessor (a background thread; the hot path only appends to a queue). Without an
-endpoint spans are still created, so trace ids in logs, headers and `X-Trace-ID` stay real.
-`OTEL_SDK_DISABLED=true` (or never calling `setup_tracing`) leaves only W3C context propagation
-(`pagi.tracecontext`): ids still travel, no span objects are made.
+`setup_tracing(service)` installs an SDK tracer for this process when spans have somewhere to go:
+`OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) set, exported over OTLP/HTTP through a
+BatchSpanProcessor (a background thread; the hot path only appends to a queue). Otherwise, or with
+`OTEL_SDK_DISABLED=true`, only W3C context propagation runs (`pagi.tracecontext`): trace ids are
+still made, carried in every NATS header, logged and returned as `X-Trace-ID`, but no span
+objects are built for nobody to read (they cost a quarter of a chat message's CPU).
+`OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` (the SDK's own) sample when tracing is on.
 
 The active span is the source of the `traceparent` every publish sends, and of `current_traceparent`
 (which the JSON logs read).
@@ -20,19 +21,20 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from bus_schemas import Envelope
 
 from .tracecontext import TRACEPARENT, child_traceparent, current_traceparent, new_traceparent
+
+if TYPE_CHECKING:  # the SDK is imported only when tracing is switched on (it is slow to import)
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
 _TRACE_ID_LEN: Final = 32
@@ -55,9 +57,14 @@ def _env_true(name: str) -> bool:
 def setup_tracing(service: str, exporter: SpanExporter | None = None, batch: bool = True) -> TracerProvider | None:
     """Install this process's tracer. `exporter` overrides the environment (tests pass the SDK's
     in-memory exporter with `batch=False`, so spans are visible as soon as they end)."""
-    if exporter is None and _env_true("OTEL_SDK_DISABLED"):
+    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    if exporter is None and (_env_true("OTEL_SDK_DISABLED") or not endpoint):
         shutdown_tracing()
         return None
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
     resource = Resource.create(
         {
             "service.name": os.environ.get("OTEL_SERVICE_NAME", service),
@@ -66,14 +73,11 @@ def setup_tracing(service: str, exporter: SpanExporter | None = None, batch: boo
         }
     )
     provider = TracerProvider(resource=resource)
-    if exporter is None and (
-        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    ):
+    if exporter is None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         exporter = OTLPSpanExporter()
-    if exporter is not None:
-        provider.add_span_processor(BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter))
+    provider.add_span_processor(BatchSpanProcessor(exporter) if batch else SimpleSpanProcessor(exporter))
     shutdown_tracing()
     _state.provider = provider
     _state.tracer = provider.get_tracer("pagi")
@@ -155,7 +159,7 @@ def consume_span(
             "messaging.destination.name": subject,
             "messaging.consumer.group.name": consumer,
             "pagi.stream_seq": stream_seq,
-            "pagi.attempt": attempt,
+            **({"pagi.attempt": attempt} if attempt > 1 else {}),
         },
     )
     token = current_traceparent.set(traceparent_of(span))
