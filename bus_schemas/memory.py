@@ -81,7 +81,7 @@ class MemoryResult(Body):
 # subject is outside PAGI_EVENTS' `memory.>` so JetStream never captures it. Payloads are JSON.
 
 MEMORY_API_SUBJECT: Final = "api.memory"
-MemoryApiOp = Literal["search", "get", "delete", "namespaces", "search_events"]
+MemoryApiOp = Literal["search", "get", "delete", "list", "namespaces", "search_events"]
 
 
 class MemoryApiRequest(Body):
@@ -92,6 +92,8 @@ class MemoryApiRequest(Body):
     kbs: list[str] | None = Field(default=None, max_length=5)
     k: int = Field(default=5, ge=1, le=100)
     id: str | None = Field(default=None, max_length=64)
+    # list: a namespace's memories (of `kb`, if given) in reading order, e.g. Soul for the prompt
+    limit: int = Field(default=100, ge=1, le=1000)
     # search_events (global search): optional filters
     kind: Literal["message", "log"] | None = None
     session_id: str | None = Field(default=None, max_length=64)
@@ -124,6 +126,7 @@ class MemoryApiReply(Body):
     ok: bool
     results: list[MemoryHit] = Field(default_factory=list)
     memory: MemoryRecordOut | None = None
+    memories: list[MemoryRecordOut] = Field(default_factory=list)
     deleted: bool | None = None
     namespaces: dict[str, dict[str, int]] | None = None
     events: list[EventHitOut] = Field(default_factory=list)

@@ -68,6 +68,9 @@ async def answer(worker: MemoryWorker, request: MemoryApiRequest) -> MemoryApiRe
         if found is None:
             return MemoryApiReply(ok=False, error=f"no memory with id {request.id!r}", error_kind="not_found")
         return MemoryApiReply(ok=True, memory=_record(found))
+    if request.op == "list":
+        records = await worker.run(memory.list, request.namespace, request.kb, request.limit)
+        return MemoryApiReply(ok=True, memories=[_record(r) for r in records])
     if request.op == "namespaces":
         return MemoryApiReply(ok=True, namespaces=await worker.run(memory.namespaces))
     if worker.events is None:

@@ -31,6 +31,7 @@ log = logging.getLogger("memory_worker")
 MAX_QUERY_CHARS: Final = 4000
 MAX_TEXT_CHARS: Final = 64_000
 MAX_TOP_K: Final = 100
+MAX_LIST: Final = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,16 @@ class Memory:
 
     def delete(self, memory_id_: str) -> bool:
         return self.store.delete([memory_id_]) > 0
+
+    def list(self, namespace: str, kb: str | None = None, limit: int = MAX_LIST) -> list[MemoryRecord]:
+        """A namespace's memories in reading order (file, then chunk), e.g. Soul for the system prompt."""
+        check_namespace(namespace)
+        if kb is not None:
+            kb = check_kb(kb)
+        if not 1 <= limit <= MAX_LIST:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_LIST}, not {limit}")
+        records = self.store.list(namespace, kb, limit)
+        return sorted(records, key=lambda r: (r.source or "", int(r.metadata.get("chunk", 0)), r.created_at))
 
     def namespaces(self) -> dict[str, dict[str, int]]:
         return self.store.namespace_stats()

@@ -159,6 +159,11 @@ class EdgeStore:
         records = self._shard.retrieve(list(ids), with_payload=True, with_vector=False)
         return [MemoryRecord.from_payload(str(r.id), r.payload or {}) for r in records]
 
+    def list(self, namespace: str, kb: str | None, limit: int) -> list[MemoryRecord]:
+        request = qe.ScrollRequest(limit=limit, filter=_filter(namespace, [kb] if kb else None), with_payload=True)
+        records, _ = self._shard.scroll(request)
+        return [MemoryRecord.from_payload(str(r.id), r.payload or {}) for r in records]
+
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()

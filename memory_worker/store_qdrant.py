@@ -198,6 +198,13 @@ class QdrantStore:
             return []
         return [MemoryRecord.from_payload(str(r.id), r.payload or {}) for r in self._retrieve(ids, True)]
 
+    def list(self, namespace: str, kb: str | None, limit: int) -> list[MemoryRecord]:
+        flt = _filter(namespace, [kb] if kb else None)
+        records, _ = self._call(
+            "scroll", lambda: self._client.scroll(self._collection, scroll_filter=flt, limit=limit, with_payload=True)
+        )
+        return [MemoryRecord.from_payload(str(r.id), r.payload or {}) for r in records]
+
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()

@@ -66,6 +66,8 @@ async def test_search_get_delete_namespaces(bus: Bus, api: MemoryWorker) -> None
     assert got["memory"]["text"] == "db-prod-03 is at 10.0.3.17" and got["memory"]["metadata"] == {"heading": "Hosts"}
 
     assert (await call(bus, op="namespaces"))["namespaces"] == {"ops": {"body": 1}, "biz": {"domain": 1}}
+    listed = await call(bus, op="list", namespace="ops", kb="body")
+    assert [m["id"] for m in listed["memories"]] == [hit["id"]]
     assert (await call(bus, op="delete", id=hit["id"]))["deleted"] is True
     missing = await call(bus, op="get", id=hit["id"])
     assert (missing["ok"], missing["error_kind"]) == (False, "not_found")

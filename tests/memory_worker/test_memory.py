@@ -134,3 +134,19 @@ def test_keyword_ranking_in_one_namespace_ignores_the_others(kind: str, tmp_path
     assert isolated["zeta report"] == pytest.approx(isolated["omega report"])
     shared = keyword_scores(False)
     assert shared["omega report"] > shared["zeta report"] * 1.5
+
+
+def test_list_in_reading_order(memory: Memory) -> None:
+    memory.add(
+        [
+            NewMemory("second part", "twin", "soul", "persona.md", {"chunk": 1}),
+            NewMemory("first part", "twin", "soul", "persona.md", {"chunk": 0}),
+            NewMemory("other file", "twin", "soul", "about.md", {"chunk": 0}),
+            NewMemory("not soul", "twin", "mind", "x.md"),
+        ]
+    )
+    assert [r.text for r in memory.list("twin", "soul")] == ["other file", "first part", "second part"]
+    assert len(memory.list("twin")) == 4
+    assert len(memory.list("twin", limit=2)) == 2
+    with pytest.raises(InvalidRequest, match="limit"):
+        memory.list("twin", limit=0)
