@@ -11,6 +11,7 @@ from bus_schemas.build import BuildRequest, BuildResult, BuildRunRecord
 from bus_schemas.subjects import BUILD_RESULT
 from pagi.bus import Bus
 from pagi.consume import Delivery, Reject
+from tool_worker.fit import fit
 from tool_worker.idempotency import Ledger
 from tool_worker.joblog import LineStreamer
 from tool_worker.policy import PolicyError, check_build
@@ -25,17 +26,19 @@ SERVICE = "build_worker"
 
 
 def to_result(body: BuildRequest, outcome: BuildOutcome) -> BuildResult:
-    return BuildResult(
-        request_id=body.request_id,
-        tool_name=body.tool_name,
-        success=outcome.success,
-        exit_code=outcome.exit_code,
-        stdout=outcome.stdout,
-        stderr=outcome.stderr,
-        artifact_digest=outcome.artifact_digest,
-        version=outcome.version,
-        error=outcome.error,
-        reason=outcome.reason,
+    return fit(
+        BuildResult(
+            request_id=body.request_id,
+            tool_name=body.tool_name,
+            success=outcome.success,
+            exit_code=outcome.exit_code,
+            stdout=outcome.stdout,
+            stderr=outcome.stderr,
+            artifact_digest=outcome.artifact_digest,
+            version=outcome.version,
+            error=outcome.error,
+            reason=outcome.reason,
+        )
     )
 
 

@@ -13,6 +13,7 @@ from bus_schemas.tool import ToolResult, ToolRun, ToolRunRecord
 from pagi.bus import Bus
 from pagi.consume import Delivery, Reject
 
+from .fit import fit
 from .idempotency import Ledger
 from .joblog import LineStreamer
 from .policy import PolicyError, check_tool_run
@@ -26,18 +27,20 @@ SERVICE = "tool_worker"
 
 
 def to_result(body: ToolRun, run: RunResult) -> ToolResult:
-    return ToolResult(
-        request_id=body.request_id,
-        tool_name=body.tool_name,
-        exit_code=run.exit_code,
-        stdout=run.stdout,
-        stderr=run.stderr,
-        duration_ms=run.duration_ms,
-        truncated=run.truncated,
-        isolation=run.isolation,
-        files_changed=run.files_changed,
-        error=run.error,
-        reason=run.reason,
+    return fit(
+        ToolResult(
+            request_id=body.request_id,
+            tool_name=body.tool_name,
+            exit_code=run.exit_code,
+            stdout=run.stdout,
+            stderr=run.stderr,
+            duration_ms=run.duration_ms,
+            truncated=run.truncated,
+            isolation=run.isolation,
+            files_changed=run.files_changed,
+            error=run.error,
+            reason=run.reason,
+        )
     )
 
 

@@ -91,3 +91,14 @@ async def test_registry_lists_builtins_with_schemas(registry: ToolRegistry) -> N
     assert set(records) == {"command_exec", "python", "file_write", "file_read", "list_files", "vector_query"}
     assert records["file_write"].args_schema["required"] == ["path", "content"]
     assert all(r.kind == "builtin" for r in records.values())
+
+
+def test_fit_cuts_the_longer_stream_until_the_result_fits() -> None:
+    from bus_schemas.build import BuildResult
+    from tool_worker.fit import FIT_MARK, fit
+
+    big = BuildResult(request_id="r", tool_name="t", success=False, stdout="o" * 10, stderr="\x02" * 400_000)
+    small = fit(big, budget=100_000)
+    assert len(small.model_dump_json()) <= 100_000
+    assert small.stdout == "o" * 10 and small.stderr.endswith(FIT_MARK)
+    assert fit(small, budget=100_000) == small

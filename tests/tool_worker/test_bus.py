@@ -175,3 +175,18 @@ async def test_required_sandbox_refuses_and_says_so(
     status = await (await bus.kv(TOOLS)).get_model(SANDBOX_STATUS_KEY, SandboxStatus)
     assert status is not None and status.isolation == "none" and status.require_sandbox
     assert status.warning and "WITHOUT isolation" in status.warning
+
+
+async def test_a_result_never_outgrows_one_event(
+    bus: Bus, session_id: str, observe: ObserveFactory, start_worker: StartWorker
+) -> None:
+    await put_twin(bus, always_allow=["python"])
+    events = await observe(one_session(session_id))
+    await start_worker()
+    # Under the 1 MiB output cap, but control characters become six bytes of JSON each.
+    code = "import sys\nsys.stderr.write('e' * 4096)\nsys.stderr.flush()\nsys.stdout.write('\\x01' * 900_000)"
+    await bus.publish(run_event(session_id, "python", {"code": code}, None, "r-big"))
+    result = await result_for(events, "r-big")
+    assert result.truncated and result.stdout.endswith("[pagi: output truncated to fit one event]")
+    assert len(result.model_dump_json()) <= 1024 * 1024 - 64 * 1024
+    assert result.stderr == "e" * 4096
