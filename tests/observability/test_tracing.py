@@ -72,11 +72,8 @@ async def test_a_chat_request_is_one_trace_from_the_edge_through_the_planner_and
     assert a["messaging.message.id"] == job_id
     assert a["messaging.consumer.group.name"] == "planner-chat-in"
     assert a["pagi.session_id"] == session_id and a["pagi.job_id"] == job_id
-    # What a span published is recorded on it, with the action decided.
-    sent = {e.name: dict(e.attributes or {}) for e in process.events}
-    assert sent["send plan.action"]["pagi.action_type"] == "ActionResponse"
-    assert sent["send chat.out"]["messaging.destination.name"] == f"chat.out.{session_id}"
-    assert [e.name for e in chat.events] == ["send chat.in"]
+    # The decision the planner published is named on the span that decided it.
+    assert a["pagi.action_type"] == "ActionResponse"
 
 
 async def test_the_callers_trace_is_kept(edge: Client, spans: InMemorySpanExporter, session_id: str) -> None:
