@@ -194,12 +194,8 @@ async def test_the_service_process(
                 break
             except nats.errors.NoRespondersError:
                 await bus.nc.flush()
-        assert json.loads(reply.data) == {
-            "ok": True,
-            "results": [],
-            "namespaces": {"default": {"body": 1}},
-            "events": [],
-        }
+        answer = json.loads(reply.data)
+        assert (answer["ok"], answer["namespaces"]) == (True, {"default": {"body": 1}})
         assert list((tmp_path / "data" / "memory").iterdir())
     finally:
         proc.terminate()
