@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -180,3 +183,51 @@ async def test_memory_backed_dirs_are_bounded(runner: ToolRunner, sandbox: Sandb
     assert "Read-only file system" in in_dev.stderr and in_dev.stdout == "0\n"
     assert limit == 64 * 1024 * 1024
     await assert_still_serving(runner, sid)
+
+
+WORKER_SCRIPT = """
+import asyncio, sys
+from pathlib import Path
+from tool_worker.sandbox import Sandbox, SandboxConfig
+
+async def main() -> None:
+    box = Sandbox(SandboxConfig(state_dir=Path(sys.argv[1])))
+    box.start()
+    await box.run(["/bin/sh", "-c", "touch started; exec sleep 300 # " + sys.argv[2]], box.workspaces.ensure("w"))
+
+asyncio.run(main())
+"""
+
+
+def processes_with(marker: str) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
+async def test_sandbox_dies_with_a_killed_worker(state_dir: Path, sid: str) -> None:
+    marker = f"pagi-orphan-check-{sid}"
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", WORKER_SCRIPT, str(state_dir / "w"), marker, cwd=str(Path(__file__).parents[2])
+    )
+    started = state_dir / "w" / "workspaces" / "w" / "started"
+    for _ in range(200):  # up to 10 s for the tool to start
+        if await asyncio.to_thread(started.exists):
+            break
+        await asyncio.sleep(0.05)
+    assert await asyncio.to_thread(processes_with, marker), "the sandboxed tool never started"
+    worker.kill()  # SIGKILL: no clean-up code runs in the worker
+    await worker.wait()
+    for _ in range(100):  # the kernel kills the sandbox within moments (bwrap --die-with-parent)
+        if not await asyncio.to_thread(processes_with, marker):
+            break
+        await asyncio.sleep(0.05)
+    # Zombies waiting for the host's init to reap them have no cmdline any more.
+    assert await asyncio.to_thread(processes_with, marker) == []
