@@ -39,6 +39,8 @@ from bus_schemas.streams import (
 from bus_schemas.subjects import TELEMETRY_HOST, dead_letter_subject, session_subject, telemetry_subject
 
 from . import metrics, tracing
+from .credentials import url_user
+from .nats_users import inbox_prefix
 from .stores import BlobStore, KVStore
 from .tracecontext import TRACEPARENT
 
@@ -134,7 +136,11 @@ class Bus:
                     await hook()
 
         async def on_error(exc: Exception) -> None:
-            log.debug("bus client error: %s", exc)
+            if "permissions violation" in str(exc).lower():
+                # nats.conf refused something this service tried: a bug or a misconfigured user.
+                log.warning("bus refused: %s", exc)
+            else:
+                log.debug("bus client error: %s", exc)
 
         deadline = time.monotonic() + connect_timeout_s
         while True:
@@ -149,6 +155,8 @@ class Bus:
                     disconnected_cb=on_disconnect,
                     reconnected_cb=on_reconnect,
                     error_cb=on_error,
+                    # Its own inbox prefix: nats.conf lets each user read only its own replies.
+                    inbox_prefix=inbox_prefix(url_user(url)),
                 )
                 break
             except (TimeoutError, OSError, nats.errors.NoServersError) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -41,12 +42,15 @@ class NatsServer:
         host: str = "127.0.0.1",
         config: Path | None = None,
         log_file: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.store_dir = store_dir
         self.port = port
         self.host = host
         self.config = config
         self.log_file = log_file
+        # Variables nats.conf refers to (passwords), on top of this process's environment.
+        self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -66,7 +70,12 @@ class NatsServer:
         cmd += ["--ports_file_dir", str(ports_dir)]
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
         self.proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, preexec_fn=parent_death_signal, start_new_session=True
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=parent_death_signal,
+            start_new_session=True,
+            env={**os.environ, **self.env} if self.env else None,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

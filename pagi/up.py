@@ -15,8 +15,12 @@ from typing import Any
 
 import aiohttp
 
+from telemetry_agent.config import default_host_id
+
+from . import credentials
 from .bus import Bus
 from .nats_server import NatsServer, NatsServerError
+from .nats_users import OPERATOR, TELEMETRY_SUBJECT_ENV, password_env, user_for_service
 from .secrets import SECRET_KEY_ENV, new_secret_key
 from .supervisor import Child, ChildSpec
 
@@ -55,13 +59,16 @@ def _secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def start_nats(data_dir: Path, port: int) -> NatsServer:
+def start_nats(data_dir: Path, port: int, passwords: dict[str, str]) -> NatsServer:
     _check_port_free("127.0.0.1", port, "--nats-port")
+    # nats.conf's users: each service's password, and the one host this telemetry agent speaks for.
+    env = {**passwords, TELEMETRY_SUBJECT_ENV: f"telemetry.host.{default_host_id()}"}
     server = NatsServer(
         store_dir=data_dir / "nats",
         port=port,
         config=NATS_CONF if NATS_CONF.exists() else None,
         log_file=data_dir / "nats-server.log",
+        env=env,
     )
     try:
         server.start()
@@ -71,18 +78,35 @@ def start_nats(data_dir: Path, port: int) -> NatsServer:
     return server
 
 
-async def up(args: argparse.Namespace, data_dir: Path, nats_url: str) -> int:
+def service_urls(nats_url: str, passwords: dict[str, str] | None) -> dict[str, str]:
+    """The NATS URL each child connects with (its own user), and the operator's under "pagi-up"."""
+    names = (*WORKERS, "edge")
+    if passwords is None:  # NATS_URL given: the user's server, the user's credentials
+        return {n: nats_url for n in (*names, "pagi-up")}
+    urls = {}
+    for name in names:
+        user = user_for_service(name).name
+        urls[name] = credentials.url_with_user(nats_url, user, passwords[password_env(user)])
+    urls["pagi-up"] = credentials.url_with_user(nats_url, OPERATOR, passwords[password_env(OPERATOR)])
+    return urls
+
+
+async def up(args: argparse.Namespace, data_dir: Path, urls: dict[str, str]) -> int:
+    nats_url = urls["pagi-up"]
     bus = await Bus.connect(nats_url, "pagi-up", connect_timeout_s=15)
     await bus.ensure_topology()
     await bus.close()
     url = f"http://{args.host}:{args.port}"
     env_file = data_dir / "pagi.env"
-    env_file.write_text(f"NATS_URL={nats_url}\nPAGI_URL={url}\n")
+    # The operator's credentials: for people with the nats CLI and for `pagi replay`.
+    fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(f"NATS_URL={nats_url}\nPAGI_URL={url}\n")
     env_file.chmod(0o600)
-    return await _run_children(args, data_dir, nats_url, url)
+    return await _run_children(args, data_dir, urls, url)
 
 
-async def _run_children(args: argparse.Namespace, data_dir: Path, nats_url: str, url: str) -> int:
+async def _run_children(args: argparse.Namespace, data_dir: Path, urls: dict[str, str], url: str) -> int:
     stopping = asyncio.Event()
     failure: list[str] = []
 
@@ -94,7 +118,6 @@ async def _run_children(args: argparse.Namespace, data_dir: Path, nats_url: str,
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     env = {
-        "NATS_URL": nats_url,
         "PAGI_DATA_DIR": str(data_dir),
         "PAGI_HOST": args.host,
         "PAGI_PORT": str(args.port),
@@ -104,7 +127,9 @@ async def _run_children(args: argparse.Namespace, data_dir: Path, nats_url: str,
     }
     names = (*WORKERS, "edge")
     width = max(len(n) for n in names)
-    children = {n: Child(ChildSpec(n, [sys.executable, "-m", n], env), give_up, width) for n in names}
+    children = {
+        n: Child(ChildSpec(n, [sys.executable, "-m", n], {**env, "NATS_URL": urls[n]}), give_up, width) for n in names
+    }
     try:
         for child in children.values():
             await child.start()
@@ -119,7 +144,8 @@ async def _run_children(args: argparse.Namespace, data_dir: Path, nats_url: str,
                 problems = await _wait_healthy(url, stopping)
                 for problem in problems:
                     print(f"pagi: warning: {problem}", flush=True)
-                print(f"\npagi: PAGI is up at {url}  (bus: {nats_url}; env for clients: {data_dir / 'pagi.env'})")
+                bus_url = urls["pagi-up"].rsplit("@", 1)[-1]
+                print(f"\npagi: PAGI is up at {url}  (bus: {bus_url}; env for clients: {data_dir / 'pagi.env'})")
                 print("pagi: press Ctrl-C to stop\n", flush=True)
         await stopping.wait()
         ready.cancel()
@@ -162,12 +188,15 @@ def run(args: argparse.Namespace) -> int:
         _check_port_free(args.host, args.port, "--port")
         data_dir.mkdir(parents=True, exist_ok=True)
         nats_url = os.environ.get("NATS_URL")
+        passwords: dict[str, str] | None = None
         if nats_url is None:
-            nats = start_nats(data_dir, args.nats_port)
+            # First start generates one password per service user (nats.conf), kept private.
+            passwords = credentials.load_or_create(data_dir)
+            nats = start_nats(data_dir, args.nats_port, passwords)
             nats_url = nats.url
         else:
             print("pagi: using the NATS server from NATS_URL", flush=True)
-        return asyncio.run(up(args, data_dir, nats_url))
+        return asyncio.run(up(args, data_dir, service_urls(nats_url, passwords)))
     except UpError as exc:
         print(f"pagi: {exc}", file=sys.stderr)
         return 2

@@ -101,7 +101,9 @@ async def post_chat(url: str, message: str, session_id: str) -> dict[str, object
 
 async def test_pagi_up_answers_restarts_a_crashed_child_and_stops_cleanly(pagi_up: Up) -> None:
     env_file = (pagi_up.data_dir / "pagi.env").read_text()
-    assert f"NATS_URL=nats://127.0.0.1:{pagi_up.nats_port}" in env_file
+    # The operator's credentials (nats.conf has one user per service; `pagi up` generated them).
+    nats_url = next(line.split("=", 1)[1] for line in env_file.splitlines() if line.startswith("NATS_URL="))
+    assert nats_url.startswith("nats://operator:") and nats_url.endswith(f"@127.0.0.1:{pagi_up.nats_port}")
     assert f"PAGI_URL={pagi_up.url}" in env_file
     descendants = psutil.Process(pagi_up.proc.pid).children(recursive=True)
     assert len(descendants) >= 7  # nats-server, five workers, the edge
@@ -112,7 +114,7 @@ async def test_pagi_up_answers_restarts_a_crashed_child_and_stops_cleanly(pagi_u
     assert "hello" in str((await post_chat(pagi_up.url, "hello", "up-http"))["response"])
 
     # Any NATS client joining with pagi.env gets answers to hand-typed JSON.
-    nc = await nats.connect(f"nats://127.0.0.1:{pagi_up.nats_port}")
+    nc = await nats.connect(nats_url)
     session = f"demo-{uuid.uuid4().hex[:6]}"
     answers = await nc.subscribe(f"chat.out.{session}")
     await nc.publish(f"chat.in.{session}", json.dumps({"message": "from the CLI"}).encode())

@@ -1,0 +1,54 @@
+"""Per-service NATS passwords: generated once into the data dir (mode 0600), read back on every start.
+
+The file is `<data-dir>/nats-passwords.env`, `PAGI_NATS_<USER>_PASSWORD=...` lines, the same names
+compose reads from `.env`, so one file format serves both. Passwords are URL-safe, so they can sit
+in a `nats://user:password@host` URL unquoted.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from .nats_users import password_env, users
+
+PASSWORDS_FILE = "nats-passwords.env"
+
+
+def load_or_create(data_dir: Path) -> dict[str, str]:
+    """Every user's password, by variable name; missing ones are generated and saved."""
+    path = data_dir / PASSWORDS_FILE
+    known: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and value.strip():
+                known[key.strip()] = value.strip()
+    wanted = [password_env(u.name) for u in users()]
+    missing = [name for name in wanted if name not in known]
+    if missing:
+        for name in missing:
+            known[name] = secrets.token_urlsafe(24)
+        # Created private before anything is written into it.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write("".join(f"{name}={known[name]}\n" for name in wanted))
+    path.chmod(0o600)
+    return {name: known[name] for name in wanted}
+
+
+def url_with_user(url: str, user: str, password: str) -> str:
+    """`nats://host:port` (or several, comma-separated) with the user's credentials in each."""
+    parts = []
+    for one in url.split(","):
+        split = urlsplit(one.strip())
+        host = split.netloc.rsplit("@", 1)[-1]
+        parts.append(urlunsplit((split.scheme, f"{user}:{password}@{host}", split.path, "", "")))
+    return ",".join(parts)
+
+
+def url_user(url: str) -> str | None:
+    """The user named in a NATS URL, if any (the first server's)."""
+    return urlsplit(url.split(",", 1)[0].strip()).username
