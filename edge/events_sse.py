@@ -6,6 +6,8 @@ The replay comes first (from `Last-Event-ID` / `?after=`, else from the session'
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from bus_schemas.streams import EVENTS
@@ -16,7 +18,9 @@ from .appkeys import BUS, HUB, OWNERS, STREAM_SETTINGS, STREAMS
 from .follower import Follower
 from .frames import sse_bytes, sse_event
 from .replay import history
-from .sse import BadStreamRequest, SseStream, resume_point, user_of
+from .sse import UNAVAILABLE, BadStreamRequest, SseStream, resume_point, user_of
+
+log = logging.getLogger("edge.sse")
 
 
 async def check_resume_point(request: web.Request, stream: str, after: int) -> None:
@@ -51,13 +55,18 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
     await stream.open()
     streams.add(stream.outbox)
     try:
-        await hub.follow(session_id, follower.on_live)
-        replayed = await follower.replay(
-            history(request.app[BUS], EVENTS.name, one_session(session_id), after_seq=after),
-            settings.replay_put_timeout_s,
-        )
-        caught_up = CaughtUp(replayed=replayed, last_seq=follower.last_seq)
-        stream.outbox.offer(sse_bytes(caught_up.model_dump_json(), event="caught_up"))
+        try:
+            await hub.follow(session_id, follower.on_live)
+            replayed = await follower.replay(
+                history(request.app[BUS], EVENTS.name, one_session(session_id), after_seq=after),
+                settings.replay_put_timeout_s,
+            )
+        except Exception as exc:
+            log.warning("could not follow session %s: %s", session_id, exc)
+            stream.outbox.end(UNAVAILABLE)
+        else:
+            caught_up = CaughtUp(replayed=replayed, last_seq=follower.last_seq)
+            stream.outbox.offer(sse_bytes(caught_up.model_dump_json(), event="caught_up"))
         await stream.run()
     finally:
         streams.discard(stream.outbox)

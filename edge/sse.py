@@ -15,6 +15,7 @@ from .frames import sse_bytes
 from .outbox import CLIENT_GONE, Outbox
 
 CLOSING_WRITE_TIMEOUT_S = 1.0
+UNAVAILABLE = "the event store is not reachable; reconnect to retry"
 MAX_SEQ_DIGITS = 19
 
 

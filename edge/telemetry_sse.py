@@ -7,6 +7,7 @@ default 300; or after `Last-Event-ID` / `?after=`), a `caught_up` event, and liv
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
@@ -21,7 +22,9 @@ from .feeds import FeedItem
 from .follower import Follower
 from .frames import sse_bytes
 from .replay import history
-from .sse import BadStreamRequest, SseStream, resume_point
+from .sse import UNAVAILABLE, BadStreamRequest, SseStream, resume_point
+
+log = logging.getLogger("edge.sse")
 
 MAX_SINCE_S = TELEMETRY.max_age_s
 
@@ -94,10 +97,14 @@ async def telemetry_stream(request: web.Request) -> web.StreamResponse:
         if replaying:
             subject = f"{TELEMETRY_HOST}.{host or '*'}"
             start = None if after is not None else datetime.now(UTC) - timedelta(seconds=since)
-            replayed = await follower.replay(
-                history(request.app[BUS], TELEMETRY.name, subject, after_seq=after, since=start),
-                settings.replay_put_timeout_s,
-            )
+            try:
+                replayed = await follower.replay(
+                    history(request.app[BUS], TELEMETRY.name, subject, after_seq=after, since=start),
+                    settings.replay_put_timeout_s,
+                )
+            except Exception as exc:
+                log.warning("could not replay telemetry: %s", exc)
+                stream.outbox.end(UNAVAILABLE)
         caught_up = CaughtUp(replayed=replayed, last_seq=follower.last_seq)
         stream.outbox.offer(sse_bytes(caught_up.model_dump_json(), event="caught_up"))
         await stream.run()

@@ -57,7 +57,9 @@ async def test_resume_mid_job_loses_nothing(
             type=APPROVE_DECISION, session_id=session_id, job_id=request["job_id"], body=decision
         )
     )
-    await answers.wait_for(lambda events: any(isinstance(e.body, ChatOut) and e.body.is_final for e in events))
+    await answers.wait_for(
+        lambda events: any(isinstance(e.body, ChatOut) and e.body.status == "completed" for e in events)
+    )
     stored = [m.seq async for m in bus.read_events(EVENTS.name, [one_session(session_id)])]
 
     async with edge.ws_connect("/ws/chat/alice") as ws:
@@ -68,11 +70,13 @@ async def test_resume_mid_job_loses_nothing(
         assert set(stored) <= set(got), "no gap"
         assert all(s > last_seen for s in seqs(resumed))
         assert any(is_event(APPROVE_DECISION)(f) for f in resumed)
-        assert any(f["type"] == "complete_message" and f["job_id"] == request["job_id"] for f in resumed)
+        answers_seen = [f for f in resumed if f["type"] == "complete_message" and f["job_id"] == request["job_id"]]
+        assert "denied" in answers_seen[-1]["content"]
 
         # And live from there: the same socket carries the next job.
         await ws.send_json({**message, "message": "hello again"})
-        answer = (await frames_until(ws, lambda f: f["type"] == "complete_message"))[-1]
+        job = (await frames_until(ws, is_status("queued")))[-1]["job_id"]
+        answer = (await frames_until(ws, lambda f: f["type"] == "complete_message" and f["job_id"] == job))[-1]
         assert "hello again" in answer["content"] and answer["seq"] > max(got)
 
 
