@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from aiohttp import web
-from pydantic import ValidationError
 
 from bus_schemas import ChatOut, Envelope, new_id
 from bus_schemas.subjects import CHAT_OUT
@@ -16,20 +14,26 @@ from pagi.bus import BusUnavailable
 
 from .appkeys import BUS, HUB, SETTINGS
 from .chat_io import publish_chat_in
-from .validation import details, error
+from .validation import error, read_model
 
 
-async def post_chat(request: web.Request) -> web.Response:
-    settings = request.app[SETTINGS]
-    if request.content_length is not None and request.content_length > settings.max_request_bytes:
-        return error(413, f"request body over {settings.max_request_bytes} bytes")
-    try:
-        chat = ChatRequest.model_validate(json.loads(await request.read()))
-    except json.JSONDecodeError as exc:
-        return error(400, f"request body is not valid JSON: {exc.msg}")
-    except ValidationError as exc:
-        return error(400, "invalid chat request", details(exc))
+class JobTimeout(Exception):
+    def __init__(self, job_id: str, timeout_s: float) -> None:
+        super().__init__(f"no answer within {timeout_s}s")
+        self.job_id = job_id
 
+
+async def run_chat(
+    app: web.Application,
+    session_id: str,
+    message: str,
+    user_id: str | None,
+    twin_id: str | None,
+    namespace: str | None = None,
+) -> Envelope[Any]:
+    """Start a job and wait (bounded) for its final `chat.out`: the answer, or the question asking
+    for approval. Raises BusUnavailable when the message was not accepted, JobTimeout after
+    PAGI_CHAT_TIMEOUT_S (the job goes on)."""
     answer: asyncio.Future[Envelope[Any]] = asyncio.get_running_loop().create_future()
     # Chosen before publishing, so that an answer racing back is recognised.
     job_id = new_id()
@@ -44,38 +48,34 @@ async def post_chat(request: web.Request) -> web.Response:
         ):
             answer.set_result(event)
 
-    hub = request.app[HUB]
-    await hub.join(chat.session_id, listener)
+    hub = app[HUB]
+    timeout_s = app[SETTINGS].chat_timeout_s
+    await hub.join(session_id, listener)
     try:
+        await publish_chat_in(app[BUS], session_id, message, user_id, twin_id, namespace, job_id)
         try:
-            await publish_chat_in(
-                request.app[BUS],
-                chat.session_id,
-                chat.message,
-                chat.user_id,
-                chat.twin_id,
-                chat.namespace,
-                job_id,
-            )
-        except BusUnavailable as exc:
-            return error(503, f"message not accepted: {exc}")
-        try:
-            event = await asyncio.wait_for(answer, settings.chat_timeout_s)
-        except TimeoutError:
-            return web.json_response(
-                {
-                    "status": "timeout",
-                    "job_id": job_id,
-                    "error": f"no answer within {settings.chat_timeout_s}s",
-                },
-                status=504,
-            )
+            return await asyncio.wait_for(answer, timeout_s)
+        except TimeoutError as exc:
+            raise JobTimeout(job_id, timeout_s) from exc
     finally:
-        await hub.leave(chat.session_id, listener)
+        await hub.leave(session_id, listener)
+
+
+async def post_chat(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    if request.content_length is not None and request.content_length > settings.max_request_bytes:
+        return error(413, f"request body over {settings.max_request_bytes} bytes")
+    chat = await read_model(request, ChatRequest)
+    try:
+        event = await run_chat(request.app, chat.session_id, chat.message, chat.user_id, chat.twin_id, chat.namespace)
+    except BusUnavailable as exc:
+        return error(503, f"message not accepted: {exc}")
+    except JobTimeout as exc:
+        return web.json_response({"status": "timeout", "job_id": exc.job_id, "error": str(exc)}, status=504)
     body: ChatOut = event.body
     response = ChatResponse(
         response=body.content,
-        job_id=job_id,
+        job_id=event.job_id or "",
         actions_taken=body.actions_taken,
         status=body.status,
         issued_command=body.issued_command,

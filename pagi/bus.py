@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import nats
 import nats.errors
@@ -24,6 +24,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext, api
+from pydantic import BaseModel
 
 from bus_schemas import DecodeError, Envelope, decode, encode
 from bus_schemas.codec import Format
@@ -45,6 +46,8 @@ from .stores import BlobStore, KVStore
 from .tracecontext import TRACEPARENT
 
 log = logging.getLogger("pagi.bus")
+
+M = TypeVar("M", bound=BaseModel)
 
 EventCallback = Callable[[Envelope[Any]], Awaitable[None]]
 RawCallback = Callable[[str, bytes], Awaitable[None]]
@@ -335,6 +338,35 @@ class Bus:
             await callback(msg.subject, msg.data)
 
         return Observer(await self.nc.subscribe(subject, cb=on_msg))
+
+    async def request(self, subject: str, payload: BaseModel, reply: type[M], timeout_s: float = 5.0) -> M:
+        """A core request/reply call (not stored), e.g. a search that must not fill the events
+        stream. Raises BusUnavailable when nobody answers in time."""
+        try:
+            msg = await self.nc.request(subject, payload.model_dump_json().encode(), timeout=timeout_s)
+        except TRANSIENT_ERRORS as exc:
+            raise BusUnavailable(f"no answer on {subject} within {timeout_s}s: {type(exc).__name__}") from exc
+        return reply.model_validate_json(msg.data)
+
+    async def serve_requests(
+        self, subject: str, request: type[M], handler: Callable[[M], Awaitable[BaseModel]], queue: str
+    ) -> Observer:
+        """Answer core requests on `subject`, one queue group sharing them. A request that does not
+        validate is answered with `{"ok": false, "error": ...}` by the caller's handler contract:
+        here it is dropped with a log line, since there is no typed reply to build."""
+
+        async def on_msg(msg: Msg) -> None:
+            try:
+                parsed = request.model_validate_json(msg.data)
+            except ValueError as exc:
+                log.warning("invalid request on %s: %s", subject, str(exc).splitlines()[0])
+                return
+            answer = await handler(parsed)
+            if msg.reply:
+                with contextlib.suppress(*TRANSIENT_ERRORS):
+                    await self.nc.publish(msg.reply, answer.model_dump_json().encode())
+
+        return Observer(await self.nc.subscribe(subject, queue=queue, cb=on_msg))
 
     async def consumer_state(self, stream: str, durable: str) -> ConsumerState | None:
         """The consumer's lag (`num_pending`) and unacknowledged count, or None if it is not there."""
