@@ -135,6 +135,12 @@ def load_embedder(spec: str = "builtin") -> Embedder:
     if parsed.kind == "sentence-transformers":
         return SentenceTransformerEmbedder(parsed.target)
     path = Path(parsed.target).expanduser()
+    if path == BUILTIN_MODEL and not (path / "model.safetensors").is_file():
+        raise EmbeddingConfigError(
+            f"the bundled embedding model is missing from this install ({path}): install PAGI from its "
+            f"source tree (pip install -e .), rebuild it with scripts/build_embedding_model.py, or set "
+            f"PAGI_EMBEDDING_MODEL to a model on disk"
+        )
     name = "builtin:minilm-l6-m2v-256" if path == BUILTIN_MODEL else None
     return Model2VecEmbedder(path, name=name)
 

@@ -53,3 +53,11 @@ def test_committed_model_is_what_the_build_script_makes() -> None:
     assert "PCA_DIMS = 256" in script and 'quantize_to="float16"' in script
     assert (config["apply_pca"], config["hidden_dim"], config["embedding_dtype"]) == (256, 256, "float16")
     assert config["tokenizer_name"] == "sentence-transformers/all-MiniLM-L6-v2" and config["normalize"] is True
+
+
+def test_a_missing_bundled_model_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import memory_worker.embedding as embedding
+
+    monkeypatch.setattr(embedding, "BUILTIN_MODEL", tmp_path / "gone")
+    with pytest.raises(EmbeddingConfigError, match="bundled embedding model is missing"):
+        embedding.load_embedder("builtin")
