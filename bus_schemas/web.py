@@ -176,3 +176,44 @@ class RollbackRequest(Frame):
     """`POST /v1/twins/{id}/prompt/rollback`."""
 
     version: int = Field(ge=1)
+
+
+class PlanRequest(Frame):
+    """The seed's Agent Planner contract: `POST /plan` (alias `POST /run`)."""
+
+    prompt: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    session_id: str | None = Field(default=None, pattern=SESSION_PATTERN)
+    resources: list[str] = Field(default_factory=list, max_length=50)
+    twin_id: str | None = Field(default=None, max_length=64)
+
+
+class PlanStep(Frame):
+    step: int
+    action_type: str
+    action: dict[str, Any]
+    decided_by: str
+    observation: str | None = None
+
+
+class PlanResponse(Frame):
+    session_id: str
+    job_id: str
+    status: str
+    plan: list[PlanStep]
+    result: str
+    # Set when a step waits for a human: answer it with POST /v1/approvals/{approval_id}.
+    approval_id: str | None = None
+    issued_command: IssuedCommand | None = None
+
+
+class EchoRequest(Frame):
+    """`POST /api/v1/echo`: a wiring check."""
+
+    ping: str = Field(max_length=4000)
+    request_id: str | None = Field(default=None, max_length=128)
+
+
+class EchoReply(Frame):
+    service: str
+    received: str
+    request_id: str

@@ -9,7 +9,7 @@ from aiohttp import web
 from pagi.bus import Bus
 from pagi.settings import BusSettings
 
-from . import planner_api, tools_api
+from . import legacy_api, planner_api, tools_api
 from .appkeys import BUS, HUB, SETTINGS, SOCKETS
 from .chat_http import post_chat
 from .chat_ws import chat_socket
@@ -57,6 +57,7 @@ def make_app(
     app.router.add_get("/ws/chat/{user_id}", chat_socket)
     planner_api.register(app)
     tools_api.register(app)
+    legacy_api.register(app)
     index = settings.web_dir / "index.html"
 
     async def get_index(request: web.Request) -> web.FileResponse:

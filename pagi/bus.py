@@ -349,24 +349,29 @@ class Bus:
         return reply.model_validate_json(msg.data)
 
     async def serve_requests(
-        self, subject: str, request: type[M], handler: Callable[[M], Awaitable[BaseModel]], queue: str
+        self, subject: str, handler: Callable[[bytes], Awaitable[BaseModel]], queue: str
     ) -> Observer:
-        """Answer core requests on `subject`, one queue group sharing them. A request that does not
-        validate is answered with `{"ok": false, "error": ...}` by the caller's handler contract:
-        here it is dropped with a log line, since there is no typed reply to build."""
+        """Answer core requests on `subject`; every copy of the service joins `queue`, so each
+        request is answered once. The handler validates the payload and answers even bad ones."""
 
         async def on_msg(msg: Msg) -> None:
-            try:
-                parsed = request.model_validate_json(msg.data)
-            except ValueError as exc:
-                log.warning("invalid request on %s: %s", subject, str(exc).splitlines()[0])
-                return
-            answer = await handler(parsed)
+            answer = await handler(msg.data)
             if msg.reply:
                 with contextlib.suppress(*TRANSIENT_ERRORS):
-                    await self.nc.publish(msg.reply, answer.model_dump_json().encode())
+                    await self.nc.publish(msg.reply, answer.model_dump_json(exclude_none=True).encode())
 
         return Observer(await self.nc.subscribe(subject, queue=queue, cb=on_msg))
+
+    async def last_event(self, stream: str, subject: str) -> Envelope[Any] | None:
+        """The newest stored event on exactly `subject` (a direct read, no consumer), or None."""
+        try:
+            raw = await self.js.get_last_msg(stream, subject)
+        except nats.js.errors.NotFoundError:
+            return None
+        try:
+            return decode(subject, raw.data or b"", raw.headers, fallback_id=f"{stream}:{raw.seq}")
+        except DecodeError:
+            return None
 
     async def consumer_state(self, stream: str, durable: str) -> ConsumerState | None:
         """The consumer's lag (`num_pending`) and unacknowledged count, or None if it is not there."""

@@ -47,10 +47,13 @@ class JobStore:
             raise KeyError(f"job {job.job_id} vanished")
         return updated
 
-    async def unfinished(self) -> list[JobRecord]:
+    async def all(self) -> list[JobRecord]:
         jobs = []
         for key in await self.kv.keys():
             job = await self.kv.get_model(key, JobRecord)
-            if job is not None and not job.finished:
+            if job is not None:
                 jobs.append(job)
         return jobs
+
+    async def unfinished(self) -> list[JobRecord]:
+        return [job for job in await self.all() if not job.finished]

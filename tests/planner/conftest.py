@@ -12,6 +12,7 @@ import pytest
 from bus_schemas import ChatIn, Envelope, new_id
 from bus_schemas.twin import TwinWrite
 from memory_worker.__main__ import routes_for
+from memory_worker.api import serve_api
 from memory_worker.config import MemorySettings
 from memory_worker.worker import MemoryWorker
 from pagi.bus import Bus
@@ -27,7 +28,12 @@ from tool_worker.settings import ToolSettings
 async def memory_worker(bus: Bus, tmp_path: Path) -> AsyncIterator[MemoryWorker]:
     worker = await MemoryWorker.open(MemorySettings(PAGI_DATA_DIR=tmp_path / "memory"))
     consumers = await start_routes(bus, routes_for(worker))
+    stopping = asyncio.Event()
+    api = asyncio.create_task(serve_api(bus, worker, stopping))
+    await bus.nc.flush()
     yield worker
+    stopping.set()
+    await asyncio.wait_for(api, 5)
     for consumer in consumers:
         await consumer.stop()
     await worker.close()
