@@ -30,6 +30,7 @@ log = logging.getLogger("pagi.tool_worker.sandbox")
 NOBODY = 65534
 WarmStart = Callable[[], Awaitable[WarmSlot]]
 QUOTA_POLL_S = 0.25
+INLINE_SNAPSHOT_ENTRIES = 200
 PROBE_TIMEOUT_S = 15.0
 TRUNCATION_MARK = "\n[pagi: output truncated]"
 
@@ -63,6 +64,7 @@ class Sandbox:
     isolation: Isolation = "none"
     warning: str | None = None
     _locks: dict[Path, asyncio.Lock] = field(default_factory=dict)
+    _entries: dict[Path, int] = field(default_factory=dict)
     pool: WarmPool = field(init=False)
 
     # Where workspaces, /etc and artifacts live: the configured state dir, or a stand-in the sandbox uid
@@ -208,7 +210,7 @@ class Sandbox:
         on_output: OutputCallback | None,
         as_worker_user: bool,
     ) -> tuple[RunResult, WarmStart | None]:
-        before = await asyncio.to_thread(ws.snapshot, workspace)
+        before = await self._snapshot(workspace)
         full_env = {**BASE_ENV, **env}
         user = None if as_worker_user else self.config.host_user
         # Only runs exactly like the one a slot was built for may use it: default limits, no extra
@@ -271,17 +273,26 @@ class Sandbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
 
-        after = await asyncio.to_thread(ws.snapshot, workspace)
+        after = await self._snapshot(workspace)
         over_quota = ws.over_quota(after, limits.workspace_quota_bytes, limits.workspace_max_files)
         # A capped `before` would make pre-existing files look new: then nothing is removed.
         if over_quota and len(before) < ws.MAX_SNAPSHOT_ENTRIES:
             await asyncio.to_thread(ws.remove_created, workspace, before)
-            after = await asyncio.to_thread(ws.snapshot, workspace)
+            after = await self._snapshot(workspace)
         files_changed = ws.changed(before, after)
         warm_next: WarmStart | None = None
         if payload is not None:
             warm_next = partial(self._start_warm, workspace, limits, full_env)
         return self._result(outcome, limits, files_changed, over_quota), warm_next
+
+    async def _snapshot(self, workspace: Path) -> ws.Snapshot:
+        # A thread hop costs more than walking a few entries; a big workspace is walked off the loop.
+        if self._entries.get(workspace, INLINE_SNAPSHOT_ENTRIES) < INLINE_SNAPSHOT_ENTRIES:
+            snap = ws.snapshot(workspace)
+        else:
+            snap = await asyncio.to_thread(ws.snapshot, workspace)
+        self._entries[workspace] = len(snap)
+        return snap
 
     async def _start_warm(self, workspace: Path, limits: Limits, env: dict[str, str]) -> WarmSlot:
         assert self.config.bwrap is not None
