@@ -1,20 +1,27 @@
 """Per-service NATS passwords: generated once into the data dir (mode 0600), read back on every start.
 
 The file is `<data-dir>/nats-passwords.env`, `PAGI_NATS_<USER>_PASSWORD=...` lines, the same names
-compose reads from `.env`, so one file format serves both. Passwords are URL-safe, so they can sit
-in a `nats://user:password@host` URL unquoted.
+compose reads from `.env`, so one file format serves both. Passwords are letters and digits and
+start with a letter: nats-server parses a variable's value as a config value (a leading digit makes
+it a number, and the server refuses to start), and they sit unquoted in `nats://user:password@host`.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import string
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from .nats_users import password_env, users
 
 PASSWORDS_FILE = "nats-passwords.env"
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_password(length: int = 32) -> str:
+    return secrets.choice(string.ascii_letters) + "".join(secrets.choice(_ALPHABET) for _ in range(length - 1))
 
 
 def load_or_create(data_dir: Path) -> dict[str, str]:
@@ -30,7 +37,7 @@ def load_or_create(data_dir: Path) -> dict[str, str]:
     missing = [name for name in wanted if name not in known]
     if missing:
         for name in missing:
-            known[name] = secrets.token_urlsafe(24)
+            known[name] = new_password()
         # Created private before anything is written into it.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:

@@ -1,0 +1,188 @@
+"""nats.conf's users against a real nats-server: each service can do its own work and nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import nats
+import nats.errors
+import pytest
+from nats.js import api
+
+from bus_schemas import Envelope
+from bus_schemas import streams as st
+from bus_schemas.chat import ChatIn
+from pagi.bus import Bus
+from pagi.consume import Delivery, PullConsumer
+from pagi.nats_users import render_conf, user_for_service
+
+from .conftest import HOST_ID, NATS_CONF, SecureBus, UserClient
+
+ConnectAs = Callable[[str], Awaitable[UserClient]]
+
+# Each service's durable consumers and buckets, as its code opens them.
+SERVICES: dict[str, tuple[tuple[st.ConsumerSpec, ...], tuple[st.KVSpec, ...]]] = {
+    "edge": ((), (st.SESSIONS, st.TWINS, st.PROMPTS, st.APPROVALS, st.JOBS, st.TOOLS)),
+    "planner": (
+        (st.PLANNER_CHAT_IN, st.PLANNER_CONTROL, st.PLANNER_RESULTS),
+        (st.TWINS, st.APPROVALS, st.PROMPTS, st.JOBS, st.DONE, st.TOOLS),
+    ),
+    "memory_worker": ((st.MEMORY_WORKER, st.MEMORY_INDEX), ()),
+    "tool_worker": ((st.TOOL_WORKER,), (st.TOOLS, st.DONE, st.TWINS, st.APPROVALS)),
+    "build_worker": ((st.BUILD_WORKER,), (st.TOOLS, st.DONE, st.TWINS, st.APPROVALS)),
+    "telemetry_agent": ((), ()),
+}
+
+
+def test_nats_conf_is_the_rendered_permission_table() -> None:
+    assert NATS_CONF.read_text() == render_conf(), "regenerate: python -m pagi.nats_users > nats.conf"
+
+
+@pytest.fixture
+async def topology(secure_server: SecureBus) -> None:
+    bus = await Bus.connect(secure_server.url("operator"), "test-operator", connect_timeout_s=5)
+    await bus.ensure_topology()
+    await bus.close()
+
+
+async def test_every_service_sets_up_its_consumers_and_buckets_without_a_refusal(
+    secure_server: SecureBus, topology: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="pagi.bus")
+    for module, (consumers, buckets) in SERVICES.items():
+        user = user_for_service(module).name
+        bus = await Bus.connect(secure_server.url(user), module, connect_timeout_s=5)
+        try:
+            await bus.ensure_topology()  # every service may come up first
+            for spec in consumers:
+                await bus.ensure_consumer(spec)
+                assert await bus.consumer_state(spec.stream, spec.durable) is not None
+            for bucket in buckets:
+                kv = await bus.kv(bucket)
+                await kv.keys()
+            await bus.nc.flush()
+        finally:
+            await bus.close()
+    assert [r.getMessage() for r in caplog.records if "refused" in r.getMessage()] == []
+
+
+async def test_planner_pulls_and_acks_its_own_consumer(secure_server: SecureBus, topology: None) -> None:
+    edge = await Bus.connect(secure_server.url("edge"), "edge", connect_timeout_s=5)
+    planner = await Bus.connect(secure_server.url("planner"), "planner", connect_timeout_s=5)
+    got: asyncio.Future[Envelope[Any]] = asyncio.get_running_loop().create_future()
+
+    async def handle(event: Envelope[Any], delivery: Delivery) -> None:
+        if not got.done():
+            got.set_result(event)
+
+    consumer = PullConsumer(planner, st.PLANNER_CHAT_IN, handle)
+    try:
+        await consumer.start()
+        await edge.publish(Envelope(type="chat.in", session_id="perm-a", body=ChatIn(message="hello")))
+        event = await asyncio.wait_for(got, 10)
+        assert event.body.message == "hello"
+        await consumer.stop()
+        state = await planner.consumer_state(st.EVENTS.name, st.PLANNER_CHAT_IN.durable)
+        assert state is not None and state.num_ack_pending == 0 and state.num_pending == 0
+    finally:
+        await planner.close()
+        await edge.close()
+
+
+@pytest.mark.parametrize(
+    ("user", "subject"),
+    [
+        ("tool", "chat.out.s1"),  # the tool worker cannot answer the user
+        ("tool", "memory.store.s1"),
+        ("tool", "build.req.s1"),
+        ("tool", "$KV.pagi_twins.orchestrator"),  # nor change a twin's policy
+        ("edge", "tool.run.s1"),  # the edge cannot run a tool past the planner's approval
+        ("edge", "build.req.s1"),
+        ("edge", "memory.query.s1"),
+        ("edge", "chat.out.s1"),
+        ("memory", "tool.run.s1"),
+        ("memory", "chat.out.s1"),
+        ("build", "tool.run.s1"),
+        ("build", "chat.out.s1"),
+        ("planner", "chat.in.s1"),
+        ("planner", "tool.result.s1"),
+        ("planner", f"telemetry.host.{HOST_ID}"),
+        ("telemetry", "telemetry.host.another-host"),  # only its own host
+        ("telemetry", "chat.in.s1"),
+        ("telemetry", "$KV.pagi_twins.x"),
+    ],
+)
+async def test_forbidden_publish_is_refused(connect_as: ConnectAs, user: str, subject: str) -> None:
+    client = await connect_as(user)
+    await client.nc.publish(subject, b"{}")
+    await client.nc.flush()
+    assert "publish" in (await client.refusals.wait_for(subject)).lower()
+
+
+@pytest.mark.parametrize(
+    ("user", "subject"),
+    [
+        ("tool", "memory.store.*"),  # the tool worker cannot read memory being written
+        ("tool", "chat.in.*"),
+        ("tool", "_INBOX_planner.>"),  # nor another service's replies and pull deliveries
+        ("tool", "_INBOX.>"),
+        ("edge", "tool.run.*"),
+        ("memory", "tool.result.*"),
+        ("build", "memory.result.*"),
+        ("telemetry", ">"),
+        ("planner", "_INBOX_edge.>"),
+    ],
+)
+async def test_forbidden_subscribe_is_refused(connect_as: ConnectAs, user: str, subject: str) -> None:
+    client = await connect_as(user)
+    await client.nc.subscribe(subject)
+    await client.nc.flush()
+    assert "subscription" in (await client.refusals.wait_for(subject)).lower()
+
+
+async def test_tool_worker_cannot_read_memory_through_jetstream(connect_as: ConnectAs, topology: None) -> None:
+    """A consumer of its own filtered to memory, or a message fetched by sequence: both refused."""
+    client = await connect_as("tool")
+    js = client.nc.jetstream(timeout=1.0)
+    with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):
+        await js.add_consumer(st.EVENTS.name, api.ConsumerConfig(filter_subject="memory.store.*"))
+    assert await client.refusals.wait_for(f"$JS.API.CONSUMER.CREATE.{st.EVENTS.name}")
+    with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):
+        await js.get_msg(st.EVENTS.name, 1)
+    assert await client.refusals.wait_for(f"$JS.API.STREAM.MSG.GET.{st.EVENTS.name}")
+
+
+async def test_allowed_publishes_are_stored(connect_as: ConnectAs, topology: None) -> None:
+    for user, subject in [
+        ("telemetry", f"telemetry.host.{HOST_ID}"),
+        ("edge", "chat.in.s2"),
+        ("planner", "tool.run.s2"),
+        ("tool", "tool.result.s2"),
+        ("memory", "memory.result.s2"),
+        ("build", "build.result.s2"),
+    ]:
+        client = await connect_as(user)
+        ack = await client.nc.jetstream(timeout=5.0).publish(subject, b"{}")
+        assert ack.seq > 0, (user, subject)
+        assert client.refusals.messages == [], (user, subject)
+
+
+async def test_no_password_no_connection(secure_server: SecureBus) -> None:
+    with pytest.raises(nats.errors.Error):
+        await nats.connect(secure_server.server.url, allow_reconnect=False, max_reconnect_attempts=0)
+    wrong = secure_server.url("edge").replace("edge:", "edge:x", 1)
+    with pytest.raises(nats.errors.Error):
+        await nats.connect(wrong, allow_reconnect=False, max_reconnect_attempts=0)
+
+
+def test_passwords_file_is_private_and_stable(tmp_path: Path) -> None:
+    from pagi.credentials import PASSWORDS_FILE, load_or_create
+
+    first = load_or_create(tmp_path)
+    assert (tmp_path / PASSWORDS_FILE).stat().st_mode & 0o777 == 0o600
+    assert load_or_create(tmp_path) == first
+    assert len(set(first.values())) == len(first)
