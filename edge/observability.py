@@ -18,7 +18,7 @@ from pagi import metrics, tracing
 from pagi.heartbeat import Heartbeater, ServiceRegistry
 from pagi.tracecontext import TRACEPARENT, current_traceparent, new_traceparent, trace_id
 
-from .appkeys import BUS, SOCKETS
+from .appkeys import BUS, SOCKETS, STREAMS
 from .audit_http import get_audit
 
 TRACE_HEADER: Final = "X-Trace-ID"
@@ -90,6 +90,8 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
 
 async def get_metrics(request: web.Request) -> web.Response:
     metrics.WEBSOCKET_CLIENTS.set(len(request.app[SOCKETS]))
+    if STREAMS in request.app:
+        metrics.SSE_CLIENTS.set(len(request.app[STREAMS]))
     if SERVICES in request.app:
         request.app[SERVICES].services()  # refreshes pagi_service_instances
     body, content_type = metrics.exposition()

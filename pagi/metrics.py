@@ -10,13 +10,13 @@ Hooks for the workers (call them where the thing happens):
   and `TOOL_RUN_SECONDS.labels(isolation=...).observe(seconds)`
 - `BUILDS.labels(language="python" | "rust", outcome="ok" | "failed" | "rejected").inc()`
 - `BUILD_QUEUE_DEPTH.set(n)` whenever the build queue changes
-- `SSE_CLIENTS.inc()` / `.dec()` around an SSE stream
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from typing import Final
 
@@ -110,7 +110,7 @@ def serve_metrics() -> MetricsEndpoint | None:
     except (OSError, ValueError) as exc:
         log.warning("metrics endpoint not started (%s=%s): %s", METRICS_PORT_ENV, port_text, exc)
         return None
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
     return MetricsEndpoint(url=f"http://{shown}:{server.server_port}/metrics")
 
 
