@@ -21,7 +21,8 @@ from edge.settings import EdgeSettings
 from pagi.bus import Bus
 from pagi.nats_server import NatsServer
 from pagi.replay import parse_since, timeline
-from pagi.timeline import Entry, line
+from pagi.tail import tail
+from pagi.timeline import Entry, line, session_filters
 
 Client = TestClient[web.Request, web.Application]
 SECRET = "sk-abcdefghijklmnopqrstuvwxyz0123"
@@ -198,3 +199,30 @@ async def test_audit_says_what_is_wrong_with_a_bad_query(bare_edge: Client, para
     body = await response.json()
     assert response.status == 400
     assert body["details"][0]["field"] == field and body["error"].startswith(f"invalid {field}")
+
+
+async def test_tail_shows_live_events_decoded_and_other_payloads_as_text(bus: Bus, session_id: str) -> None:
+    lines: list[str] = []
+    got = asyncio.Event()
+
+    def write(text: str) -> None:
+        lines.append(text)
+        if len(lines) >= 2:
+            got.set()
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(tail(bus, [*session_filters(session_id), "pagi.heartbeat.>"], False, stop, write))
+
+    async def publish_until_seen() -> None:
+        # tail subscribes in its own task: publish again until its subscriptions have seen both.
+        while not got.is_set():
+            await bus.publish(Envelope[Any](type="chat.in", session_id=session_id, body=ChatIn(message="live one")))
+            await bus.announce("pagi.heartbeat.test.x", b'{"service": "test"}')
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(got.wait(), 0.5)
+
+    await asyncio.wait_for(publish_until_seen(), 10)
+    stop.set()
+    await task
+    assert any(f"chat.in.{session_id}" in text and "user ?: live one" in text for text in lines)
+    assert any(text.startswith('pagi.heartbeat.test.x  {"service": "test"}') for text in lines)
