@@ -38,6 +38,8 @@ class TwinSettings(BaseModel):
     )
     always_allow: list[str] = Field(default_factory=list, description="tools run without asking, for this twin")
     code_generation: bool = True
+    # Where this twin's memory searches look when the action names no namespace.
+    memory_namespace: str = Field(default="default", pattern=TOKEN_RE.pattern)
 
 
 class TwinWrite(TwinSettings):

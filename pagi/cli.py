@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from memory_worker import kb_cli
+from planner import personas
+
 from . import replay, tail, up
 
 
@@ -20,6 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     tail_cmd = commands.add_parser("tail", help="show live events, decoded")
     tail.add_arguments(tail_cmd)
     tail_cmd.set_defaults(run=tail.run)
+    kb_cmd = commands.add_parser("kb", help="knowledge bases").add_subparsers(dest="kb_command", required=True)
+    ingest_cmd = kb_cmd.add_parser("ingest", help="ingest files into memory over the bus")
+    kb_cli.add_arguments(ingest_cmd)
+    ingest_cmd.set_defaults(run=kb_cli.run)
+    twins_cmd = commands.add_parser("twins", help="twins").add_subparsers(dest="twins_command", required=True)
+    import_cmd = twins_cmd.add_parser("import", help="create twins from persona folders, with their knowledge")
+    personas.add_arguments(import_cmd)
+    import_cmd.set_defaults(run=personas.run)
     args = parser.parse_args(argv)
     code: int = args.run(args)
     return code

@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from planner.personas import import_persona, persona_folders
 from telemetry_agent.config import default_host_id
 
 from . import credentials
@@ -26,6 +27,7 @@ from .supervisor import Child, ChildSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NATS_CONF = REPO_ROOT / "nats.conf"
+PERSONAS = REPO_ROOT / "knowledge_bases"
 WORKERS = ("planner", "memory_worker", "tool_worker", "build_worker", "telemetry_agent")
 READY_TIMEOUT_S = 120.0
 HEALTH_TIMEOUT_S = 20.0
@@ -40,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nats-port", type=int, default=4222, help="port of the embedded nats-server")
     parser.add_argument("--host", default=os.environ.get("PAGI_HOST", "127.0.0.1"), help="address of the web UI/API")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PAGI_PORT", "8181")))
+    parser.add_argument(
+        "--with-personas", action="store_true", help="import the starter personas of knowledge_bases/ once up"
+    )
 
 
 def _check_port_free(host: str, port: int, flag: str) -> None:
@@ -146,6 +151,8 @@ async def _run_children(args: argparse.Namespace, data_dir: Path, urls: dict[str
                     print(f"pagi: warning: {problem}", flush=True)
                 bus_url = urls["pagi-up"].rsplit("@", 1)[-1]
                 print(f"\npagi: PAGI is up at {url}  (bus: {bus_url}; env for clients: {data_dir / 'pagi.env'})")
+                if args.with_personas:
+                    await _import_personas(urls["pagi-up"])
                 print("pagi: press Ctrl-C to stop\n", flush=True)
         await stopping.wait()
         ready.cancel()
@@ -159,6 +166,19 @@ async def _run_children(args: argparse.Namespace, data_dir: Path, urls: dict[str
         print(f"pagi: stopped because {failure[0]}", file=sys.stderr, flush=True)
         return 1
     return 0
+
+
+async def _import_personas(nats_url: str) -> None:
+    """The starter personas as twins with their knowledge (idempotent: safe on every start)."""
+    bus = await Bus.connect(nats_url, "pagi-up-personas", connect_timeout_s=10)
+    try:
+        for folder in persona_folders(PERSONAS):
+            try:
+                await import_persona(bus, folder, sys.stdout)
+            except Exception as exc:
+                print(f"pagi: warning: persona {folder.name} not imported: {exc}", flush=True)
+    finally:
+        await bus.close()
 
 
 async def _wait_healthy(url: str, stopping: asyncio.Event, timeout_s: float = HEALTH_TIMEOUT_S) -> list[str]:

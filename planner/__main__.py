@@ -38,7 +38,6 @@ async def build_planner(bus: Bus, settings: PlannerSettings, decide: Decide | No
         twins=twins,
         prompts=await PromptStore.open(bus),
         decide=decide or deterministic_decide,
-        memory_namespace=settings.memory_namespace,
     )
 
 

@@ -70,7 +70,6 @@ class Planner:
     twins: TwinStore
     prompts: PromptStore
     decide: Decide
-    memory_namespace: str = "default"
     _now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     # --- steps ----------------------------------------------------------------------------------
@@ -255,7 +254,7 @@ class Planner:
 
     async def _describe(self, twin: Twin, action: Action, approval_id: str) -> tuple[Any, str, IssuedCommand]:
         if isinstance(action, ActionMemory):
-            where = action.namespace or self.memory_namespace
+            where = action.namespace or twin.memory_namespace
             return (
                 "memory",
                 f"search memory ({where}) for {action.query!r}",
@@ -306,7 +305,7 @@ class Planner:
             request: Envelope[Any] = emit.event(
                 job, trigger_id, "request", MEMORY_QUERY,
                 MemoryQuery(request_id=request_id, query=action.query,
-                            namespace=action.namespace or self.memory_namespace, top_k=action.top_k or 5),
+                            namespace=action.namespace or twin.memory_namespace, top_k=action.top_k or 5),
             )  # fmt: skip
         elif isinstance(action, ActionTool):
             kind = "tool"

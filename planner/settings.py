@@ -14,4 +14,3 @@ class PlannerSettings(BaseSettings):
     worker_warn_s: float = Field(default=30.0, gt=0, alias="PAGI_WORKER_WARN_S")
     # ... and by then the step fails and the planner decides what to do without the answer.
     worker_timeout_s: float = Field(default=600.0, gt=0, alias="PAGI_WORKER_TIMEOUT_S")
-    memory_namespace: str = Field(default="default", alias="PAGI_MEMORY_NAMESPACE")
