@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 from collections.abc import Iterable, Sequence
@@ -89,9 +91,11 @@ def bwrap_argv(
     env: dict[str, str],
     binds: Iterable[Bind] = (),
     chdir: str = WORKSPACE,
+    info_fd: int | None = None,
 ) -> list[str]:
     args = [
         bwrap,
+        *(["--info-fd", str(info_fd)] if info_fd is not None else []),
         "--unshare-all",  # user, pid, net, ipc, uts, cgroup: no network at all
         # The tool is pid 1 of its namespace, so bwrap waits for it directly: with bwrap's own init the
         # exited init is orphaned to the host's pid 1, and unreaped zombies count against RLIMIT_NPROC.
@@ -136,3 +140,31 @@ def bwrap_argv(
         args += ["--setenv", key, value]
     args += ["--die-with-parent", "--new-session", "--cap-drop", "ALL", "--", *command]
     return args
+
+
+class InfoPipe:
+    """`bwrap --info-fd`: bwrap writes `{"child-pid": N}` once the sandbox's pid 1 exists (host pid)."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        self._data = b""
+        self._pid: int | None = None
+
+    def child_pid(self) -> int | None:
+        if self._pid is None and self.read_fd >= 0:
+            try:
+                self._data += os.read(self.read_fd, 4096)
+                info, _ = json.JSONDecoder().raw_decode(self._data.decode())
+                pid = int(info["child-pid"])
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
+            self._pid = pid if pid > 1 else None
+        return self._pid
+
+    def close(self) -> None:
+        for fd in (self.read_fd, self.write_fd):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.read_fd = self.write_fd = -1

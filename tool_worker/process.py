@@ -19,6 +19,8 @@ OutputCallback = Callable[[str, str], Awaitable[None]]
 PRLIMIT = shutil.which("prlimit")
 # After a kill, how long readers may drain what is left in the pipes.
 DRAIN_S = 2.0
+# After killing the sandbox's pid 1, how long bwrap has to notice before its whole group is killed.
+KILL_GRACE_S = 2.0
 READ_CHUNK = 64 * 1024
 
 
@@ -97,6 +99,15 @@ def kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+def _parent_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            # The command name (field 2) is in parentheses and may hold spaces: parse after the last ")".
+            return int(f.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def normalise_exit(returncode: int) -> int:
     """Killed by a signal: 128 + signal, the shell's (and bwrap's) convention."""
     return 128 - returncode if returncode < 0 else returncode
@@ -142,15 +153,26 @@ async def run_limited(
     on_output: OutputCallback | None = None,
     stop: asyncio.Event | None = None,
     stop_reason: Callable[[], str] | None = None,
+    pass_fds: Sequence[int] = (),
+    target: Callable[[], int | None] | None = None,
 ) -> Outcome:
     """Run argv under limits. The process group is killed on timeout, output overflow or `stop`."""
     started = time.perf_counter()
     try:
-        proc = await spawn(argv, limits=limits, cwd=cwd, env=env, stdin_pipe=stdin is not None, user=user)
+        proc = await spawn(
+            argv, limits=limits, cwd=cwd, env=env, stdin_pipe=stdin is not None, user=user, pass_fds=pass_fds
+        )
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an argument
         return Outcome(-1, b"", b"", 0.0, False, spawn_error=f"could not start {argv[0]}: {exc}")
     return await supervise(
-        proc, started, limits=limits, stdin=stdin, on_output=on_output, stop=stop, stop_reason=stop_reason
+        proc,
+        started,
+        limits=limits,
+        stdin=stdin,
+        on_output=on_output,
+        stop=stop,
+        stop_reason=stop_reason,
+        target=target,
     )
 
 
@@ -163,15 +185,25 @@ async def supervise(
     on_output: OutputCallback | None = None,
     stop: asyncio.Event | None = None,
     stop_reason: Callable[[], str] | None = None,
+    target: Callable[[], int | None] | None = None,
 ) -> Outcome:
-    """Feed stdin, capture capped output, and kill the process group at the first limit reached."""
+    """Feed stdin, capture capped output, and kill the process group at the first limit reached.
+
+    `target` names the sandbox's pid 1 when known: killing it ends every process in the sandbox's
+    pid namespace and lets bwrap reap it, where killing bwrap would orphan it to the host's init.
+    """
     capture = _Capture(limits.output_bytes, on_output)
     killed_for: list[str] = []
 
     def kill(reason: str) -> None:
         if not killed_for:
             killed_for.append(reason)
-        kill_group(proc.pid)
+        pid = target() if target is not None else None
+        if pid is None or _parent_of(pid) != proc.pid:
+            kill_group(proc.pid)
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
 
     async def pump(name: str, reader: asyncio.StreamReader | None) -> None:
         if reader is None:
@@ -203,7 +235,11 @@ async def supervise(
         done, _ = await asyncio.wait([waiter, *watchers], timeout=limits.timeout_s, return_when="FIRST_COMPLETED")
         if waiter not in done:
             kill(stop_reason() if stop is not None and stop.is_set() and stop_reason else "timeout")
-            await waiter
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), KILL_GRACE_S)
+            except TimeoutError:
+                kill_group(proc.pid)
+                await waiter
         _, pending = await asyncio.wait(pumps, timeout=DRAIN_S)
         for task in pending:
             task.cancel()

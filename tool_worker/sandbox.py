@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 
 from . import workspace as ws
-from .bwrap import BASE_ENV, WORKSPACE, Bind, bwrap_argv, write_minimal_etc
+from .bwrap import BASE_ENV, WORKSPACE, Bind, InfoPipe, bwrap_argv, write_minimal_etc
 from .limits import Limits
 from .process import Outcome, OutputCallback, rlimit_prefix, run_limited, spawn, supervise
 from .result import Isolation, Reason, RunResult
@@ -226,8 +226,9 @@ class Sandbox:
             except OSError:  # the slot died since it was checked: start cold
                 self.pool.drop(slot)
                 slot = None
+        info = slot.info if slot is not None else InfoPipe() if self.isolation == "bwrap" else None
         if self.isolation == "bwrap":
-            assert self.config.bwrap is not None
+            assert self.config.bwrap is not None and info is not None
             argv = bwrap_argv(
                 self.config.bwrap,
                 command,
@@ -236,6 +237,7 @@ class Sandbox:
                 limits=limits,
                 env=full_env,
                 binds=binds,
+                info_fd=info.write_fd,
             )
             cwd = None
         else:
@@ -255,6 +257,7 @@ class Sandbox:
                     on_output=on_output,
                     stop=stop,
                     stop_reason=lambda: "workspace_quota",
+                    target=slot.info.child_pid,
                 )
             else:
                 outcome = await run_limited(
@@ -267,8 +270,12 @@ class Sandbox:
                     on_output=on_output,
                     stop=stop,
                     stop_reason=lambda: "workspace_quota",
+                    pass_fds=(info.write_fd,) if info is not None else (),
+                    target=info.child_pid if info is not None else None,
                 )
         finally:
+            if info is not None:
+                info.close()
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
@@ -297,17 +304,31 @@ class Sandbox:
     async def _start_warm(self, workspace: Path, limits: Limits, env: dict[str, str]) -> WarmSlot:
         assert self.config.bwrap is not None
         read_end, write_end = os.pipe()
+        info = InfoPipe()
         try:
             argv = bwrap_argv(
-                self.config.bwrap, launcher(read_end), workspace=workspace, etc_dir=self.etc_dir, limits=limits, env=env
+                self.config.bwrap,
+                launcher(read_end),
+                workspace=workspace,
+                etc_dir=self.etc_dir,
+                limits=limits,
+                env=env,
+                info_fd=info.write_fd,
             )
-            proc = await spawn(argv, limits=limits, stdin_pipe=True, user=self.config.host_user, pass_fds=(read_end,))
+            proc = await spawn(
+                argv,
+                limits=limits,
+                stdin_pipe=True,
+                user=self.config.host_user,
+                pass_fds=(read_end, info.write_fd),
+            )
         except BaseException:
             os.close(write_end)
+            info.close()
             raise
         finally:
             os.close(read_end)
-        return WarmSlot(proc, write_end)
+        return WarmSlot(proc, write_end, info)
 
     @staticmethod
     async def _watch_quota(workspace: Path, limits: Limits, stop: asyncio.Event) -> None:

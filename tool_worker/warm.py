@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .bwrap import InfoPipe
 from .process import kill_group
 
 BASH = "/bin/bash"
@@ -44,6 +45,7 @@ def warm_payload(argv: Sequence[str]) -> bytes | None:
 class WarmSlot:
     proc: asyncio.subprocess.Process
     feed: int
+    info: InfoPipe
     created: float = field(default_factory=time.monotonic)
     timer: asyncio.TimerHandle | None = None
 
@@ -66,6 +68,7 @@ class WarmSlot:
             with contextlib.suppress(OSError):
                 os.close(self.feed)
             self.feed = -1
+        self.info.close()
         return asyncio.get_running_loop().create_task(_reap(self.proc))
 
 
