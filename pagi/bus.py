@@ -305,23 +305,16 @@ class Bus:
             store = await self.js.create_object_store(bucket=spec.bucket, description=spec.description)
         return BlobStore(store)
 
-    async def read_stream(self, stream: str, filter_subject: str, batch: int = 256) -> list[tuple[int, Envelope[Any]]]:
-        """Every stored event matching `filter_subject`, in stream order, with its stream sequence.
-        Undecodable ones are skipped (their dead letters say why)."""
-        sub = await self.js.pull_subscribe(
-            filter_subject, stream=stream, config=api.ConsumerConfig(inactive_threshold=30.0)
-        )
+    async def read_stream(self, stream: str, filter_subject: str) -> list[tuple[int, Envelope[Any]]]:
+        """Every stored event matching `filter_subject`, decoded, in stream order, with its stream
+        sequence. Undecodable ones are skipped (their dead letters say why)."""
         events: list[tuple[int, Envelope[Any]]] = []
-        try:
-            while ((await sub.consumer_info()).num_pending or 0) > 0:
-                for msg in await sub.fetch(batch, timeout=5):
-                    seq = int(msg.metadata.sequence.stream)
-                    try:
-                        events.append((seq, decode(msg.subject, msg.data, msg.headers, fallback_id=f"{stream}:{seq}")))
-                    except DecodeError:
-                        pass
-        finally:
-            await sub.unsubscribe()
+        async for stored in self.read_events(stream, [filter_subject]):
+            try:
+                event = decode(stored.subject, stored.data, stored.headers, fallback_id=f"{stream}:{stored.seq}")
+            except DecodeError:
+                continue
+            events.append((stored.seq, event))
         return events
 
     # --- observability: core messages, consumer and stream state, filtered reads ----------------
