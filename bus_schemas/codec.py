@@ -14,7 +14,7 @@ from typing import Any, Final, Literal
 import msgpack
 from pydantic import ValidationError
 
-from .envelope import SCHEMA_VERSION, Envelope
+from .envelope import SCHEMA_VERSION, Envelope, derived_id
 from .limits import MAX_EVENT_BYTES
 from .registry import ENVELOPE_MODELS, EVENT_BODIES
 from .subjects import DEFAULT_SESSION, TELEMETRY_HOST, SubjectError, check_token, parse_subject
@@ -31,6 +31,11 @@ class DecodeError(ValueError):
         super().__init__(reason)
         self.reason = reason
         self.session_id = session_id
+
+
+def stored_event_id(stream: str, seq: int) -> str:
+    """The id of a bare body (no envelope, no Nats-Msg-Id), stable for every reader of the stream."""
+    return derived_id(f"{stream}:{seq}", "bare-body")
 
 
 def encode(event: Envelope[Any], fmt: Format = "msgpack") -> tuple[bytes, dict[str, str]]:

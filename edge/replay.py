@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bus_schemas import DecodeError, decode
+from bus_schemas.codec import stored_event_id
 from pagi.bus import Bus
 
 from .feeds import FeedItem
@@ -22,7 +23,8 @@ async def history(
     try:
         async for stored in reader:
             try:
-                event = decode(stored.subject, stored.data, stored.headers, fallback_id=f"{stream}:{stored.seq}")
+                fallback = stored_event_id(stream, stored.seq)
+                event = decode(stored.subject, stored.data, stored.headers, fallback_id=fallback)
             except DecodeError:
                 continue
             yield FeedItem(stored.seq, event)

@@ -27,7 +27,7 @@ from nats.js import JetStreamContext, api
 from pydantic import BaseModel
 
 from bus_schemas import DecodeError, Envelope, decode, encode
-from bus_schemas.codec import Format
+from bus_schemas.codec import Format, stored_event_id
 from bus_schemas.streams import (
     KV_BUCKETS,
     OBJECT_STORES,
@@ -311,7 +311,8 @@ class Bus:
         events: list[tuple[int, Envelope[Any]]] = []
         async for stored in self.read_events(stream, [filter_subject]):
             try:
-                event = decode(stored.subject, stored.data, stored.headers, fallback_id=f"{stream}:{stored.seq}")
+                fallback = stored_event_id(stream, stored.seq)
+                event = decode(stored.subject, stored.data, stored.headers, fallback_id=fallback)
             except DecodeError:
                 continue
             events.append((stored.seq, event))
@@ -362,7 +363,7 @@ class Bus:
         except nats.js.errors.NotFoundError:
             return None
         try:
-            return decode(subject, raw.data or b"", raw.headers, fallback_id=f"{stream}:{raw.seq}")
+            return decode(subject, raw.data or b"", raw.headers, fallback_id=stored_event_id(stream, raw.seq or 0))
         except DecodeError:
             return None
 
@@ -609,7 +610,7 @@ class Tail:
         seq = int(meta.sequence.stream)
         self.last_seq = seq
         try:
-            event = decode(msg.subject, msg.data, msg.headers, fallback_id=f"{self._stream}:{seq}")
+            event = decode(msg.subject, msg.data, msg.headers, fallback_id=stored_event_id(self._stream, seq))
         except DecodeError as exc:
             log.debug("tail skipped %s: %s", msg.subject, exc.reason)
             return

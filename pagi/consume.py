@@ -29,6 +29,7 @@ from nats.aio.subscription import Subscription
 from opentelemetry.trace import Span
 
 from bus_schemas import DEAD_LETTER, DeadLetter, DecodeError, Envelope, JobLog, decode, derived_id
+from bus_schemas.codec import stored_event_id
 from bus_schemas.streams import ConsumerSpec
 from bus_schemas.subjects import DEFAULT_SESSION, JOB_LOG, SubjectError, parse_subject
 
@@ -214,7 +215,7 @@ class PullConsumer:
                 msg.subject,
                 msg.data,
                 msg.headers,
-                fallback_id=derived_id(f"{self.spec.stream}:{stream_seq}", "bare-body"),
+                fallback_id=stored_event_id(self.spec.stream, stream_seq),
             )
         except DecodeError as exc:
             tracing.fail(span, exc.reason)

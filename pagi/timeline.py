@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from bus_schemas import DecodeError, Envelope, decode, derived_id
+from bus_schemas import DecodeError, Envelope, decode
+from bus_schemas.codec import stored_event_id
 from bus_schemas.subjects import DEAD_LETTER, DEAD_LETTER_PREFIX, SESSION_EVENT_TYPES, check_token
 
 from .bus import StoredMessage
@@ -42,7 +43,7 @@ def entry_of(stored: StoredMessage, stream: str = "PAGI_EVENTS") -> Entry:
     try:
         # The same fallback id the consume loop derives, so a bare body shows the id it was handled
         # under; only needed without a Nats-Msg-Id (uuid5 per event is a fifth of replay's time).
-        fallback = None if "Nats-Msg-Id" in stored.headers else derived_id(f"{stream}:{stored.seq}", "bare-body")
+        fallback = None if "Nats-Msg-Id" in stored.headers else stored_event_id(stream, stored.seq)
         event = decode(stored.subject, stored.data, stored.headers, fallback_id=fallback)
     except DecodeError as exc:
         return Entry(stored.seq, stored.time, stored.subject, None, exc.reason)
