@@ -4,7 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup system-deps clean bench
+.PHONY: run test lint setup system-deps clean bench ui
+
+# The browser UI (web/): npm ci when the lock file changes, a Vite build when its sources change.
+WEB_SRC := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
+NODE_STAMP := web/node_modules/.pagi-installed
+UI_STAMP := web/dist/.pagi-built
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,24 +20,36 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(NODE_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+$(UI_STAMP): $(NODE_STAMP) $(WEB_SRC)
+	cd web && npm run --silent build
+	touch $(UI_STAMP)
+
+ui: $(UI_STAMP)
+
 system-deps:
 	@./scripts/install-system-deps.sh
 
-setup: system-deps $(STAMP)
+setup: system-deps $(STAMP) ui
 
 run: setup
 	$(BIN)/pagi up
 
 test: setup
+	cd web && npm run --silent test
 	$(BIN)/python -m pytest -q
 
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	cd web && npm run --silent typecheck
 
 bench: setup
 	$(BIN)/python -m bench.roundtrip
 
 clean:
-	rm -rf $(VENV) .pagi
+	rm -rf $(VENV) .pagi web/node_modules web/dist

@@ -9,7 +9,7 @@ from aiohttp import web
 from pagi.bus import Bus
 from pagi.settings import BusSettings
 
-from . import legacy_api, planner_api, tools_api
+from . import legacy_api, planner_api, tools_api, web_ui
 from .appkeys import BUS, HUB, SETTINGS, SOCKETS
 from .chat_http import post_chat
 from .chat_ws import chat_socket
@@ -58,11 +58,5 @@ def make_app(
     planner_api.register(app)
     tools_api.register(app)
     legacy_api.register(app)
-    index = settings.web_dir / "index.html"
-
-    async def get_index(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(index)
-
-    app.router.add_get("/", get_index)
-    app.router.add_static("/static/", settings.web_dir, show_index=False)
+    web_ui.register(app, settings.web_dir)
     return app

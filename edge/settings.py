@@ -7,7 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+# The built single-page app (`npm run build` in web/); `make run` and `make test` build it.
+REPO_WEB_DIR = Path(__file__).resolve().parent.parent / "web" / "dist"
 
 
 class EdgeSettings(BaseSettings):

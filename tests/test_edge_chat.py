@@ -108,11 +108,15 @@ async def test_two_sockets_of_one_session_both_see_the_answer(edge: Client, sess
 
 
 async def test_index_page_is_served(edge: Client) -> None:
+    """The built web UI (web/dist; tests/browser/ covers it in Chromium)."""
     response = await edge.get("/")
     assert response.status == 200
-    assert "chat.js" in await response.text()
-    assert (await edge.get("/static/chat.js")).status == 200
-    assert (await edge.get("/static/../pyproject.toml")).status in (403, 404)
+    page = await response.text()
+    assert '<div id="app">' in page
+    script = page.split('src="', 1)[1].split('"', 1)[0]
+    assert script.startswith("/assets/") and (await edge.get(script)).status == 200
+    assert (await edge.get("/twins/orchestrator/settings")).status == 200  # a client-side route
+    assert (await edge.get("/assets/../../pyproject.toml")).status in (403, 404)
 
 
 async def test_socket_is_closed_with_going_away_on_shutdown(edge: Client) -> None:

@@ -1,0 +1,240 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import { api, errorText, isUnavailable } from "../api";
+import { clock, duration } from "../format";
+import { navigate, onLink } from "../router";
+import { isBusy, sessionCounts, type ChatMessage } from "../session";
+import { ORCHESTRATOR, store, useStore } from "../store";
+import { timelineSvg } from "../timeline";
+import type { Twin } from "../types";
+import { Avatar } from "./Avatar";
+
+const CONNECTION_LABEL = { connecting: "connecting", live: "LIVE", reconnecting: "reconnecting", offline: "offline" } as const;
+
+export function ConnectionBadge() {
+  const s = useStore();
+  return (
+    <span id="connection" class={`conn conn-${s.connection}`} title={s.connectionDetail} data-state={s.connection}>
+      {CONNECTION_LABEL[s.connection]}
+    </span>
+  );
+}
+
+function GlobalStatus({ sessionId }: { sessionId: string }) {
+  const s = useStore();
+  const services = Object.entries(s.health?.services ?? {});
+  const up = services.filter(([, v]) => v.status === "up").length;
+  const counts = sessionCounts(s.session(sessionId));
+  const pending = s.allPending().length;
+  return (
+    <section class="status-cards" aria-label="Global status" data-testid="global-status">
+      <div class={`card ${s.health?.status === "ok" ? "ok" : "warn"}`}>
+        <span class="card-label">Services healthy</span>
+        <span class="card-value">{s.health ? `${up}/${services.length}` : "…"}</span>
+        <span class="card-sub">{s.healthError ? `edge unreachable: ${s.healthError}` : s.health?.problems[0] ?? (s.health ? "all services up" : "checking")}</span>
+      </div>
+      <div class={`card ${pending ? "warn" : "ok"}`}>
+        <span class="card-label">Approvals pending</span>
+        <span class="card-value" data-testid="approvals-pending">{pending}</span>
+        <span class="card-sub">across all sessions</span>
+      </div>
+      <div class={`card ${counts.failed ? "bad" : "ok"}`}>
+        <span class="card-label">Jobs failed</span>
+        <span class="card-value">{counts.failed}</span>
+        <span class="card-sub">{counts.completed} completed, {counts.running} running in this session</span>
+      </div>
+      <div class="card">
+        <span class="card-label">Sandbox</span>
+        <span class="card-value small-value">{s.health?.sandbox?.mode ?? "…"}</span>
+        <span class="card-sub">tool isolation</span>
+      </div>
+    </section>
+  );
+}
+
+function GenerativeTasks({ twinId, sessionId }: { twinId: string; sessionId: string }) {
+  const [patchOpen, setPatchOpen] = useState(false);
+  const [name, setName] = useState("patch_tool");
+  const [code, setCode] = useState('import json, sys\n\nargs = json.load(sys.stdin)\nprint(json.dumps({"ok": True, "args": args}))\n');
+  const [svg, setSvg] = useState<string | null>(null);
+  const synthesize = (ev: Event) => {
+    ev.preventDefault();
+    store.send(twinId, `/build ${name} python\n${code}`);
+    setPatchOpen(false);
+  };
+  const evidence = () => setSvg(timelineSvg(sessionId, store.session(sessionId).timeline));
+  return (
+    <section class="tasks" aria-label="Generative tasks">
+      <button class="btn task" onClick={() => setPatchOpen(!patchOpen)} aria-expanded={patchOpen}>⚙ Synthesize Patch</button>
+      <button class="btn task" onClick={evidence}>◧ Generate Visual Evidence</button>
+      <button class="btn task" disabled title="No video provider is configured on this stack">▶ Render Video Brief</button>
+      <span class="muted small task-note">Video: disabled, no video provider configured.</span>
+      {patchOpen && (
+        <form class="patch-form" onSubmit={synthesize}>
+          <label>Tool name <input value={name} pattern="[a-z][a-z0-9_]{0,63}" required onInput={(e) => setName(e.currentTarget.value)} /></label>
+          <label>Python source (reads JSON args on stdin)
+            <textarea rows={6} value={code} onInput={(e) => setCode(e.currentTarget.value)} class="mono" /></label>
+          <button class="btn primary" type="submit">Request build</button>
+          <span class="muted small">Sends a build request; it runs only after you authorise it.</span>
+        </form>
+      )}
+      {svg && (
+        <div class="evidence" data-testid="evidence">
+          <div class="evidence-head">
+            <span>Visual evidence: session timeline</span>
+            <a class="btn small" download={`${sessionId}-timeline.svg`} href={`data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`}>Download SVG</a>
+            <button class="btn small" onClick={() => setSvg(null)}>Close</button>
+          </div>
+          <div class="evidence-body" dangerouslySetInnerHTML={{ __html: svg }} />
+        </div>
+      )}
+    </section>
+  );
+}
+
+function Message({ msg, twin, sessionId }: { msg: ChatMessage; twin: Twin | undefined; sessionId: string }) {
+  const [saved, setSaved] = useState<string | null>(null);
+  const save = async () => {
+    try {
+      const res = await api<{ id?: string; memory_id?: string }>("/v1/memory", {
+        method: "POST",
+        json: { text: msg.text, session_id: sessionId, twin_id: twin?.id ?? null, message_id: msg.key },
+      });
+      setSaved(`saved${res.id ?? res.memory_id ? ` as ${res.id ?? res.memory_id}` : ""}`);
+    } catch (err) {
+      setSaved(isUnavailable(err) ? "Save to Memory is unavailable: this edge has no memory endpoint yet" : `not saved: ${errorText(err)}`);
+    }
+  };
+  if (msg.role === "user") {
+    return (
+      <li class="msg user" data-job={msg.jobId ?? ""} id={msg.seq ? `seq-${msg.seq}` : undefined}>
+        <div class="bubble"><div class="text">{msg.text}</div></div>
+        <div class="meta">{clock(msg.ts)}{msg.jobId ? "" : " · sending"}</div>
+      </li>
+    );
+  }
+  return (
+    <li class={`msg twin ${msg.streaming ? "streaming" : ""}`} data-job={msg.jobId ?? ""} id={msg.seq ? `seq-${msg.seq}` : undefined}>
+      <Avatar twin={twin} size={30} />
+      <div class="msg-body">
+        <div class="bubble">
+          <div class="text">{msg.text}{msg.streaming && <span class="cursor" aria-hidden="true">▍</span>}</div>
+          {msg.command && (
+            <div class="command-chip">
+              {msg.command.command === "execute_tool" && <>awaiting approval: tool <b>{msg.command.tool_name}</b></>}
+              {msg.command.command === "show_memory_page" && <>memory query: <b>{msg.command.query}</b></>}
+              {msg.command.command === "build_tool" && <>build: <b>{msg.command.tool_name}</b> ({msg.command.language})</>}
+              {msg.command.command === "self_improve" && <>prompt change proposed</>}
+              {msg.command.command === "prompt_for_config" && <>config needed: <b>{msg.command.config_key}</b> {msg.command.prompt}</>}
+            </div>
+          )}
+          {msg.sources.length > 0 && (
+            <details class="sources" open>
+              <summary>{msg.sources.length} source memor{msg.sources.length === 1 ? "y" : "ies"}</summary>
+              <ol>{msg.sources.map((src) => <li key={src.id}><span class="score">{src.score.toFixed(2)}</span> {src.text}</li>)}</ol>
+            </details>
+          )}
+        </div>
+        <div class="meta">
+          {twin?.codename ?? "twin"} · {clock(msg.ts)}
+          {msg.latencyMs !== null && ` · answered in ${duration(msg.latencyMs)}`}
+          {msg.jobId && <> · <a href={`/jobs/${msg.jobId}?session=${sessionId}`} onClick={(e) => onLink(e, `/jobs/${msg.jobId}?session=${sessionId}`)}>logs</a></>}
+          {!msg.streaming && msg.text && <> · <button class="link" onClick={save}>Save to Memory</button></>}
+          {saved && <span class="save-note"> · {saved}</span>}
+        </div>
+      </div>
+    </li>
+  );
+}
+
+function Composer({ twin, twinId }: { twin: Twin | undefined; twinId: string }) {
+  const [text, setText] = useState("");
+  const [menu, setMenu] = useState(false);
+  const input = useRef<HTMLTextAreaElement>(null);
+  useEffect(() => input.current?.focus(), [twinId]);
+  const send = () => {
+    const value = text.trim();
+    if (!value) return;
+    store.send(twinId, value);
+    setText("");
+  };
+  const tools = twin?.allowed_tools ?? [];
+  return (
+    <form class="composer" onSubmit={(e) => { e.preventDefault(); send(); }} autocomplete="off">
+      <div class="tool-menu-wrap">
+        <button type="button" class="btn icon" aria-haspopup="menu" aria-expanded={menu} title="Tools this twin may use" onClick={() => setMenu(!menu)}>🛠</button>
+        {menu && (
+          <ul class="tool-menu" role="menu" data-testid="tool-menu">
+            {tools.length === 0 && <li class="muted small">This twin has no authorised tools.</li>}
+            {tools.map((t) => (
+              <li key={t}><button type="button" role="menuitem" onClick={() => { setText(`/tool ${t} {}`); setMenu(false); input.current?.focus(); }}>
+                {t}{twin?.always_allow.includes(t) ? " · always allowed" : ""}</button></li>
+            ))}
+          </ul>
+        )}
+      </div>
+      <label for="message" class="visually-hidden">Message</label>
+      <textarea id="message" ref={input} rows={1} value={text} maxLength={32000} placeholder={`Message ${twin?.codename ?? twinId}… (Enter to send, Shift+Enter for a new line)`}
+        onInput={(e) => setText(e.currentTarget.value)}
+        onKeyDown={(e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); } }} />
+      <button type="submit" id="send" class="btn primary" disabled={!text.trim()}>Send</button>
+    </form>
+  );
+}
+
+export function Hub({ twinId }: { twinId: string }) {
+  const s = useStore();
+  const twin = s.twin(twinId);
+  const sessionId = s.sessionIdFor(twinId);
+  const session = s.session(sessionId);
+  const list = useRef<HTMLOListElement>(null);
+  const stick = useRef(true);
+  const busy = isBusy(session);
+  const running = [...session.jobs.values()].filter((j) => !["completed", "failed", "cancelled"].includes(j.status)).pop();
+
+  useEffect(() => {
+    const el = list.current;
+    if (el && stick.current) el.scrollTop = el.scrollHeight;
+  });
+  useEffect(() => {
+    const hash = location.hash.slice(1);
+    if (hash) document.getElementById(hash)?.scrollIntoView({ block: "center" });
+  }, [session.messages.length > 0]);
+
+  if (s.twinsLoaded && !twin && !s.twinsError) {
+    return <main class="center"><div class="empty"><h1>No twin “{twinId}”</h1><p>It may have been deleted.</p><a href="/" onClick={(e) => onLink(e, "/")}>Back to Ops Center</a></div></main>;
+  }
+  return (
+    <main class="center hub" aria-label={twinId === ORCHESTRATOR ? "Orchestrator Hub" : `Chat with ${twin?.codename ?? twinId}`}>
+      <header class="hub-head">
+        <Avatar twin={twin} size={40} />
+        <div class="hub-title">
+          <h1>{twinId === ORCHESTRATOR ? "Orchestrator Hub" : twin?.codename ?? twinId}</h1>
+          <span class="muted small">{twin?.designation}{twin ? " · " : ""}session <code data-testid="session-id">{sessionId}</code></span>
+        </div>
+        <ConnectionBadge />
+        <button class="btn small" onClick={() => s.newSessionFor(twinId)} title="Start a new session with this twin">New session</button>
+        <button class="btn small" onClick={() => navigate(`/twins/${encodeURIComponent(twinId)}/settings`)}>Configure Agent</button>
+      </header>
+      {twinId === ORCHESTRATOR && <GlobalStatus sessionId={sessionId} />}
+      {twinId === ORCHESTRATOR && <GenerativeTasks twinId={twinId} sessionId={sessionId} />}
+      <ol id="messages" class="messages" ref={list} aria-live="polite"
+        onScroll={(e) => { const el = e.currentTarget; stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40; }}>
+        {session.messages.length === 0 && (
+          <li class="empty-chat muted">Direct command stream. Try “hello”, “search for recent SSH attacks”, “run command ls -la”, or “/memory …”.</li>
+        )}
+        {session.messages.map((m) => <Message key={m.key} msg={m} twin={twin} sessionId={sessionId} />)}
+      </ol>
+      <div id="activity" class="activity" aria-live="polite">
+        {busy ? (
+          <span class="thinking" data-testid="thinking"><span class="dots"><i /><i /><i /></span> {twin?.codename ?? "twin"} is {running?.status === "waiting_approval" ? "waiting for your approval" : "thinking"}{running?.lastDetail ? `: ${running.lastDetail}` : ""}</span>
+        ) : session.lastError ? <span class="error-text">{session.lastError}</span> : lastAnswerNote(session.messages)}
+      </div>
+      <Composer twin={twin} twinId={twinId} />
+    </main>
+  );
+}
+
+function lastAnswerNote(messages: ChatMessage[]): string {
+  const last = [...messages].reverse().find((m) => m.role === "twin" && !m.streaming);
+  return last?.latencyMs != null ? `answered in ${duration(last.latencyMs)}` : "";
+}

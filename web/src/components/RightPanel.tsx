@@ -1,0 +1,173 @@
+import { useEffect, useState } from "preact/hooks";
+import { api, errorText, isUnavailable } from "../api";
+import { clock, duration } from "../format";
+import { navigate } from "../router";
+import { useStore } from "../store";
+import { BodyTab } from "./Telemetry";
+
+type Tab = "mind" | "heart" | "body" | "pipeline" | "approvals";
+
+interface Hit { id: string; score: number; text: string; kb?: string; namespace?: string; source?: string }
+type Load<T> = { state: "idle" | "loading" } | { state: "ok"; data: T } | { state: "unavailable"; why: string } | { state: "error"; why: string };
+
+function useFetch<T>(path: string | null, deps: unknown[]): Load<T> {
+  const [load, setLoad] = useState<Load<T>>({ state: "idle" });
+  useEffect(() => {
+    if (!path) { setLoad({ state: "idle" }); return; }
+    let alive = true;
+    setLoad({ state: "loading" });
+    api<T>(path).then(
+      (data) => alive && setLoad({ state: "ok", data }),
+      (err) => alive && setLoad(isUnavailable(err) ? { state: "unavailable", why: errorText(err) } : { state: "error", why: errorText(err) }),
+    );
+    return () => { alive = false; };
+  }, deps);
+  return load;
+}
+
+function Unavailable({ what, endpoint }: { what: string; endpoint: string }) {
+  return <p class="unavailable" data-testid="unavailable">{what} is unavailable: this edge does not serve <code>{endpoint}</code> yet.</p>;
+}
+
+function LoadBar({ fraction }: { fraction: number }) {
+  const lit = Math.max(0, Math.min(12, Math.round(fraction * 12)));
+  return (
+    <span class="loadbar" aria-label={`${Math.round(fraction * 100)}%`}>
+      {Array.from({ length: 12 }, (_, i) => <i key={i} class={i < lit ? "on" : ""} />)}
+    </span>
+  );
+}
+
+interface NamespaceStat { namespace: string; points: number; kbs?: Record<string, number> }
+
+function MindTab() {
+  const stats = useFetch<{ namespaces: NamespaceStat[] }>("/v1/memory/namespaces", []);
+  const [q, setQ] = useState("");
+  const [query, setQuery] = useState("");
+  useEffect(() => { const t = window.setTimeout(() => setQuery(q.trim()), 250); return () => window.clearTimeout(t); }, [q]);
+  const hits = useFetch<{ results: Hit[] }>(query.length >= 2 ? `/v1/memory/search?q=${encodeURIComponent(query)}&k=8` : null, [query]);
+  const list = stats.state === "ok" ? stats.data.namespaces ?? [] : [];
+  const total = list.reduce((a, n) => a + (n.points ?? 0), 0);
+  return (
+    <div class="mind-tab">
+      <h3>Namespaces</h3>
+      {stats.state === "loading" && <p class="muted small">Loading…</p>}
+      {stats.state === "unavailable" && <Unavailable what="Namespace stats" endpoint="GET /v1/memory/namespaces" />}
+      {stats.state === "error" && <p class="error-text small">{stats.why}</p>}
+      {stats.state === "ok" && list.length === 0 && <p class="muted small">No memories stored yet.</p>}
+      {list.map((n) => (
+        <div class="ns" key={n.namespace}>
+          <span class="ns-name">{n.namespace}</span>
+          <LoadBar fraction={total ? n.points / total : 0} />
+          <span class="muted small">{n.points.toLocaleString()} points</span>
+        </div>
+      ))}
+      <h3>Neural Memory Search</h3>
+      <input type="search" placeholder="Search memory (2+ characters)" value={q} onInput={(e) => setQ(e.currentTarget.value)} aria-label="Neural memory search" />
+      {hits.state === "loading" && <p class="muted small">Searching…</p>}
+      {hits.state === "unavailable" && <Unavailable what="Memory search" endpoint="GET /v1/memory/search" />}
+      {hits.state === "error" && <p class="error-text small">{hits.why}</p>}
+      {hits.state === "ok" && (
+        <ol class="hits">
+          {hits.data.results.length === 0 && <li class="muted small">No memory matches “{query}”.</li>}
+          {hits.data.results.map((h) => (
+            <li key={h.id}><span class="score">{h.score.toFixed(2)}</span> {h.text}
+              <div class="muted small">{[h.namespace, h.kb, h.source].filter(Boolean).join(" · ")}</div></li>
+          ))}
+        </ol>
+      )}
+    </div>
+  );
+}
+
+interface HistoryItem { role?: string; sender?: string; text?: string; content?: string; message?: string; ts?: string }
+
+function HeartTab({ sessionId }: { sessionId: string }) {
+  const history = useFetch<{ history?: HistoryItem[]; messages?: HistoryItem[] }>(`/v1/sessions/${encodeURIComponent(sessionId)}/history`, [sessionId]);
+  const items = history.state === "ok" ? history.data.history ?? history.data.messages ?? [] : [];
+  return (
+    <div>
+      <h3>Episodic history <span class="muted small">session {sessionId}</span></h3>
+      {history.state === "loading" && <p class="muted small">Loading…</p>}
+      {history.state === "unavailable" && <Unavailable what="Episodic history" endpoint="GET /v1/sessions/{id}/history" />}
+      {history.state === "error" && <p class="error-text small">{history.why}</p>}
+      {history.state === "ok" && items.length === 0 && <p class="muted small">Nothing remembered for this session yet.</p>}
+      <ol class="hits">
+        {items.map((h, i) => <li key={i}><b>{h.role ?? h.sender ?? ""}</b> {h.text ?? h.content ?? h.message ?? ""} {h.ts && <span class="muted small">{clock(h.ts)}</span>}</li>)}
+      </ol>
+    </div>
+  );
+}
+
+function PipelineTab({ sessionId }: { sessionId: string }) {
+  const s = useStore();
+  const jobs = [...s.session(sessionId).jobs.values()].reverse();
+  const now = Date.now();
+  return (
+    <div>
+      <h3>Mission Pipeline <span class="muted small">this session</span></h3>
+      {jobs.length === 0 && <p class="muted small">No jobs in this session yet.</p>}
+      <ul class="jobs" data-testid="pipeline">
+        {jobs.map((j) => {
+          const end = j.finishedAt ? Date.parse(j.finishedAt) : now;
+          return (
+            <li key={j.jobId}>
+              <button class="job" onClick={() => navigate(`/jobs/${j.jobId}?session=${sessionId}`)}>
+                <span class={`badge job-${j.status}`}>{j.status.replace("_", " ")}</span>
+                <span class="job-msg">{j.message || j.jobId}</span>
+                <span class="muted small">{j.decisions} decision{j.decisions === 1 ? "" : "s"} · {duration(Math.max(0, end - Date.parse(j.startedAt)))}</span>
+              </button>
+            </li>
+          );
+        })}
+      </ul>
+    </div>
+  );
+}
+
+function ApprovalsTab() {
+  const s = useStore();
+  const pending = s.allPending();
+  return (
+    <div>
+      <h3>Pending approvals</h3>
+      {pending.length === 0 && <p class="muted small">Nothing waits for a decision.</p>}
+      <ul class="jobs" data-testid="pending-approvals">
+        {pending.map((a) => (
+          <li key={a.approval_id}>
+            <button class="job" onClick={() => { s.dismissed.delete(a.approval_id); if (!s.sessions.has(a.session_id)) s.session(a.session_id); s.changed(); }}>
+              <span class={`kind-badge ${a.kind}`}>{a.kind.replace("_", " ")}</span>
+              <span class="job-msg">{a.summary.split("\n")[0]}</span>
+              <span class="muted small">{a.twin_id} · session {a.session_id} · expires {clock(a.expires_at)}</span>
+            </button>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+export function RightPanel({ sessionId }: { sessionId: string }) {
+  const s = useStore();
+  const [tab, setTab] = useState<Tab>(() => (localStorage.getItem("pagi.tab") as Tab | null) ?? "pipeline");
+  const pick = (t: Tab) => { setTab(t); localStorage.setItem("pagi.tab", t); };
+  const pending = s.allPending().length;
+  const tabs: [Tab, string][] = [["mind", "Mind"], ["heart", "Heart"], ["body", "Body"], ["pipeline", "Pipeline"], ["approvals", `Approvals${pending ? ` (${pending})` : ""}`]];
+  return (
+    <aside class="sidebar right" aria-label="Twin state">
+      <div class="tabs" role="tablist">
+        {tabs.map(([id, label]) => (
+          <button key={id} role="tab" aria-selected={tab === id} class={`tab ${tab === id ? "active" : ""}`} onClick={() => pick(id)}>{label}</button>
+        ))}
+      </div>
+      <div class="tab-body" role="tabpanel">
+        {tab === "mind" && <MindTab />}
+        {tab === "heart" && <HeartTab sessionId={sessionId} />}
+        {tab === "body" && <BodyTab />}
+        {tab === "pipeline" && <PipelineTab sessionId={sessionId} />}
+        {tab === "approvals" && <ApprovalsTab />}
+      </div>
+    </aside>
+  );
+}
+

@@ -1,0 +1,48 @@
+import { onLink, type Route } from "../router";
+import { store, useStore } from "../store";
+import { isBusy } from "../session";
+import { Avatar } from "./Avatar";
+
+export function Sidebar({ route, onCreate }: { route: Route; onCreate: () => void }) {
+  const s = useStore();
+  const active = route.view === "hub" || route.view === "settings" ? route.twinId : null;
+  return (
+    <nav class="sidebar left" aria-label="Navigation">
+      <div class="brand">
+        <span class="brand-mark">◆</span> PAGI <span class="brand-sub">console</span>
+      </div>
+      <a href="/" class={`nav-item ${route.view === "hub" && active === "orchestrator" ? "active" : ""}`} onClick={(e) => onLink(e, "/")}>
+        <span class="nav-icon">⌘</span> Ops Center
+        <span class="nav-hint">Orchestrator Hub</span>
+      </a>
+      <a href="/search" class={`nav-item ${route.view === "search" ? "active" : ""}`} onClick={(e) => onLink(e, "/search")}>
+        <span class="nav-icon">⌕</span> Search Archive
+      </a>
+      <h2 class="section-title">Twins</h2>
+      {s.twinsError && <p class="muted small error-text">Twins unavailable: {s.twinsError}</p>}
+      {!s.twinsLoaded && <p class="muted small">Loading twins…</p>}
+      <ul class="twin-list" data-testid="twin-list">
+        {s.twins.map((t) => {
+          const session = s.sessions.get(store.sessionIdFor(t.id));
+          // The planner's view (busy across every session) or this browser's own running job.
+          const status = t.status !== "idle" ? t.status : session && isBusy(session) ? "thinking" : "idle";
+          return (
+            <li key={t.id}>
+              <a href={`/twins/${encodeURIComponent(t.id)}`} class={`twin-item ${active === t.id ? "active" : ""}`}
+                onClick={(e) => onLink(e, t.id === "orchestrator" ? "/" : `/twins/${encodeURIComponent(t.id)}`)}>
+                <Avatar twin={t} size={34} />
+                <span class="twin-names">
+                  <span class="twin-codename">{t.codename}</span>
+                  <span class="twin-designation">{t.designation || t.id}</span>
+                </span>
+                <span class={`status-dot ${status}`} title={status} aria-label={`status ${status}`} />
+              </a>
+            </li>
+          );
+        })}
+      </ul>
+      <button class="btn create-twin" onClick={onCreate}>+ Create Twin</button>
+      <div class="sidebar-foot muted small">signed in as <code>{s.user}</code></div>
+    </nav>
+  );
+}

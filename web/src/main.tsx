@@ -1,0 +1,49 @@
+import { render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import "./styles.css";
+import { ApprovalModal } from "./components/ApprovalModal";
+import { Hub } from "./components/Chat";
+import { CreateTwinModal } from "./components/CreateTwin";
+import { JobLogs } from "./components/JobLogs";
+import { RightPanel } from "./components/RightPanel";
+import { Search } from "./components/Search";
+import { Sidebar } from "./components/Sidebar";
+import { TwinSettingsView } from "./components/TwinSettings";
+import { navigate, useRoute } from "./router";
+import { ORCHESTRATOR, store, useStore } from "./store";
+
+function App() {
+  const s = useStore();
+  const route = useRoute();
+  const [creating, setCreating] = useState(false);
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      const typing = e.target instanceof HTMLElement && /INPUT|TEXTAREA|SELECT/.test(e.target.tagName) || (e.target as HTMLElement | null)?.isContentEditable;
+      if (typing || e.ctrlKey || e.metaKey || e.altKey) return;
+      if (e.key === "/") { e.preventDefault(); navigate("/search"); }
+      if (e.key === "n") { e.preventDefault(); setCreating(true); }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
+  const twinId = route.view === "hub" || route.view === "settings" ? route.twinId : ORCHESTRATOR;
+  const sessionId = route.view === "job" && route.sessionId ? route.sessionId : s.sessionIdFor(twinId);
+  const approval = s.modalApproval();
+  return (
+    <div class="layout">
+      <Sidebar route={route} onCreate={() => setCreating(true)} />
+      {route.view === "hub" && <Hub key={route.twinId} twinId={route.twinId} />}
+      {route.view === "settings" && <TwinSettingsView key={route.twinId} twinId={route.twinId} />}
+      {route.view === "search" && <Search />}
+      {route.view === "job" && <JobLogs jobId={route.jobId} sessionId={route.sessionId} />}
+      <RightPanel sessionId={sessionId} />
+      {approval && <ApprovalModal approval={approval} />}
+      {creating && <CreateTwinModal onClose={() => setCreating(false)} />}
+      {s.toast && <div class={`toast ${s.toast.kind}`} role="status">{s.toast.text}</div>}
+    </div>
+  );
+}
+
+store.start();
+(window as unknown as { pagi: typeof store }).pagi = store;
+render(<App />, document.getElementById("app")!);
