@@ -9,9 +9,10 @@ so the filtered consumer has to pick the session out. Timed: reading and decodin
 Part 2, tracing overhead: the WebSocket chat round trip (bench.roundtrip's client) against a
 planner and an edge started with tracing off (no OTLP endpoint: W3C propagation only, the default)
 and on (every span exported over OTLP/HTTP to a local collector stand-in that accepts and counts
-them). The two run in turns, several rounds, each on a fresh nats-server, compared by medians;
-besides latency and saturation throughput, the CPU time of the planner and edge processes per
-answered message, which a busy machine disturbs far less than latency.
+them), and on with the SDK's sampler keeping one trace in ten. They run in turns, several rounds,
+each on a fresh nats-server, compared by medians; besides latency and saturation throughput, the
+CPU time of the planner and edge processes per answered message, which a busy machine disturbs far
+less than latency.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Final
 
 import psutil
 
@@ -209,9 +210,11 @@ def environment(**values: str | None) -> Iterator[None]:
 
 
 # Without an OTLP endpoint PAGI builds no spans (W3C propagation only), so "off" is the default.
+_ALL: Final = {"OTEL_SDK_DISABLED": None, "OTEL_TRACES_SAMPLER": None, "OTEL_TRACES_SAMPLER_ARG": None}
 MODES: dict[str, dict[str, str | None]] = {
-    "off": {"OTEL_SDK_DISABLED": None, "OTEL_EXPORTER_OTLP_ENDPOINT": None},
-    "on": {"OTEL_SDK_DISABLED": None},  # the endpoint is added once the collector listens
+    "off": {**_ALL, "OTEL_EXPORTER_OTLP_ENDPOINT": None},
+    "on": dict(_ALL),  # the endpoint is added once the collector listens
+    "on, 10 %": {**_ALL, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"},
 }
 
 
@@ -246,7 +249,8 @@ async def tracing_part(
     rounds: int, count: int, seconds: float, window: int
 ) -> tuple[dict[str, list[Round]], Collector]:
     collector = Collector()
-    MODES["on"]["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.endpoint
+    for mode in ("on", "on, 10 %"):
+        MODES[mode]["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.endpoint
     results: dict[str, list[Round]] = {mode: [] for mode in MODES}
     try:
         for _ in range(rounds):
@@ -282,7 +286,7 @@ async def run(args: argparse.Namespace) -> None:
         print(f"  timeline rate               {rate:,.0f} events/s")
     if args.rounds:
         results, collector = await tracing_part(args.rounds, args.count, args.seconds, args.window)
-        print(f"\nchat round trip, tracing off / on (spans exported over OTLP), {args.rounds} rounds each, medians:")
+        print(f"\nchat round trip, tracing off / on (OTLP export) / on 10 % sampled, {args.rounds} rounds, medians:")
         base = results["off"]
         for mode, rounds in results.items():
             p50 = statistics.median(r.p50_ms for r in rounds)
@@ -293,7 +297,7 @@ async def run(args: argparse.Namespace) -> None:
             cpu = statistics.median(r.cpu_ms_per_msg for r in rounds)
             dcpu = (cpu / statistics.median(r.cpu_ms_per_msg for r in base) - 1) * 100
             print(
-                f"  {mode:10} CPU {cpu:5.2f} ms/msg ({dcpu:+5.1f} %)  p50 {p50:6.2f} ms ({d50:+5.1f} %)  "
+                f"  {mode:9} CPU {cpu:5.2f} ms/msg ({dcpu:+5.1f} %)  p50 {p50:6.2f} ms ({d50:+5.1f} %)  "
                 f"p99 {p99:6.2f} ms  saturation {sat:6.0f} msg/s ({dsat:+5.1f} % fewer)"
             )
         print(f"  collector received {collector.requests} OTLP requests, {collector.bytes / 1024:.0f} KiB")
