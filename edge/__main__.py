@@ -15,6 +15,7 @@ from pagi.service import READY_LINE
 from pagi.settings import BusSettings
 
 from .app import make_app
+from .security import InsecureBind
 from .settings import EdgeSettings
 
 log = logging.getLogger("edge")
@@ -43,6 +44,9 @@ def main() -> None:
     tracing.setup_tracing("edge")
     try:
         asyncio.run(serve(EdgeSettings(), bus_settings))
+    except InsecureBind as exc:
+        log.error("%s", exc)
+        raise SystemExit(2) from None
     finally:
         tracing.shutdown_tracing()
 

@@ -16,6 +16,7 @@ from .chat_ws import chat_socket
 from .client_socket import ClientSocket
 from .health import get_health
 from .observability import install as install_observability
+from .security import install as install_security
 from .session_hub import SessionHub
 from .settings import EdgeSettings
 from .streams import setup_streams
@@ -50,6 +51,7 @@ def make_app(
     app.cleanup_ctx.append(bus_lifecycle)
     app.on_shutdown.append(close_sockets)
     install_observability(app)
+    install_security(app, settings.host)
     setup_streams(app)
 
     app.router.add_get("/health", get_health)

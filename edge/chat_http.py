@@ -13,6 +13,7 @@ from bus_schemas.web import ChatRequest, ChatResponse
 from pagi.bus import BusUnavailable
 
 from .appkeys import BUS, HUB, SETTINGS
+from .auth import authenticated_user
 from .chat_io import publish_chat_in
 from .validation import error, read_model
 
@@ -67,7 +68,8 @@ async def post_chat(request: web.Request) -> web.Response:
         return error(413, f"request body over {settings.max_request_bytes} bytes")
     chat = await read_model(request, ChatRequest)
     try:
-        event = await run_chat(request.app, chat.session_id, chat.message, chat.user_id, chat.twin_id, chat.namespace)
+        user_id = authenticated_user(request) or chat.user_id  # with keys, the key says who is asking
+        event = await run_chat(request.app, chat.session_id, chat.message, user_id, chat.twin_id, chat.namespace)
     except BusUnavailable as exc:
         return error(503, f"message not accepted: {exc}")
     except JobTimeout as exc:

@@ -24,6 +24,7 @@ from bus_schemas.web import StatusUpdate, WsClientMessage, WsResume
 from pagi.bus import BusUnavailable
 
 from .appkeys import BUS, HUB, OWNERS, SETTINGS, SOCKETS, STREAM_SETTINGS
+from .auth import WS_PROTOCOL
 from .chat_io import publish_chat_in
 from .client_socket import ClientSocket
 from .follower import Follower
@@ -38,7 +39,8 @@ MAX_FRAME_BYTES = 64 * 1024
 
 async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     user_id = request.match_info["user_id"]
-    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME_BYTES)
+    # A browser offers its key as a subprotocol next to "pagi"; the edge selects "pagi" (edge/auth.py).
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME_BYTES, protocols=(WS_PROTOCOL,))
     await ws.prepare(request)
     client = ClientSocket(ws, user_id, request.app[SETTINGS].ws_queue_size, request.transport)
     client.start()

@@ -1,8 +1,9 @@
 """HTTP API over the planner's state: approvals, jobs, twins and prompt versions.
 
 Reads come from the KV buckets; every change of a running job goes through the bus as an event
-(`approve.decision`, `job.cancel`), so the planner stays the one that decides. Until authentication
-exists, the acting person is the body's `decided_by`/`requested_by`, else `X-User-Id`, else "edge".
+(`approve.decision`, `job.cancel`), so the planner stays the one that decides. The acting person is
+the API key's user (edge/auth.py); in development mode (no keys), the body's `decided_by`/`requested_by`,
+else `X-User-Id`, else "edge".
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from planner.loop import prompt_diff
 from planner.twins import PromptStore, TwinError, TwinStore
 
 from .appkeys import BUS
+from .auth import acting_user
 from .validation import bad_request, conflict, gone, not_found, read_model
 
 
@@ -43,7 +45,7 @@ STATE = web.AppKey("planner_state", PlannerState)
 
 
 def _actor(request: web.Request, given: str | None) -> str:
-    return given or request.headers.get("X-User-Id") or "edge"
+    return acting_user(request, given)
 
 
 def _approval_view(record: ApprovalRecord) -> dict[str, Any]:

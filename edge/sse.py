@@ -11,6 +11,7 @@ from aiohttp_sse import EventSourceResponse
 
 from bus_schemas.web import ErrorResponse, StreamClosing
 
+from .auth import authenticated_user
 from .frames import sse_bytes
 from .outbox import CLIENT_GONE, Outbox
 
@@ -85,8 +86,9 @@ class SseStream:
 
 
 def user_of(request: web.Request) -> str:
-    """Until authentication exists, the user is who the client says: `?user=` or `X-User-Id`."""
-    user: Any = request.query.get("user") or request.headers.get("X-User-Id")
+    """The API key's user (edge/security.py refuses a `?user=` naming another); in development mode,
+    who the client says: `?user=` or `X-User-Id`."""
+    user: Any = authenticated_user(request) or request.query.get("user") or request.headers.get("X-User-Id")
     if not user:
         raise BadStreamRequest(400, "missing user: pass ?user=<id> or an X-User-Id header")
     if len(user) > 128:

@@ -1,0 +1,230 @@
+"""The edge's front door: authentication, WebSocket Origin check, body size, per-user rate limits,
+security headers, and the refusal to serve a non-loopback address without keys.
+
+Public without a key: `/health`, and GET/HEAD of the web UI (anything outside the API prefixes).
+Everything else needs a key (see edge/auth.py).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Final
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from .appkeys import SETTINGS
+from .auth import (
+    AUTH_KEYS,
+    AUTH_USER,
+    SESSION_COOKIE,
+    WS_KEY_PROTOCOL,
+    ApiKeys,
+    AuthSettings,
+    presented_key,
+)
+
+log = logging.getLogger("edge.security")
+
+API_PREFIXES: Final = ("/v1/", "/ws/", "/api/", "/metrics", "/plan", "/run")
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+SESSION_PATH: Final = "/v1/auth/session"
+CSP: Final = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "connect-src 'self'; font-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+HEADERS: Final = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Content-Security-Policy": CSP,
+}
+
+
+class InsecureBind(RuntimeError):
+    pass
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def is_public(request: web.Request) -> bool:
+    if request.path == "/health":
+        return True
+    return request.method in SAFE_METHODS and not request.path.startswith(API_PREFIXES)
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    at: float
+
+
+class RateLimiter:
+    """A token bucket per caller (user, else address), bounded in how many callers it remembers."""
+
+    def __init__(self, rate: float, burst: int, max_callers: int = 100_000) -> None:
+        self.rate, self.burst, self.max_callers = rate, burst, max_callers
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def take(self, caller: str, now: float | None = None) -> float:
+        """0 if the request may go ahead, else the seconds until it may."""
+        now = time.monotonic() if now is None else now
+        bucket = self._buckets.pop(caller, None) or _Bucket(float(self.burst), now)
+        bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.at) * self.rate)
+        bucket.at = now
+        self._buckets[caller] = bucket
+        while len(self._buckets) > self.max_callers:
+            self._buckets.popitem(last=False)
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return 0.0
+        return (1.0 - bucket.tokens) / self.rate
+
+
+SETTINGS_KEY: Final = web.AppKey("auth_settings", AuthSettings)
+LIMITER_KEY: Final = web.AppKey("rate_limiter", RateLimiter)
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": message}, status=status, headers=headers)
+
+
+def _origin_allowed(request: web.Request, allowed: set[str]) -> bool:
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser: it authenticated with a header
+    if origin in allowed:
+        return True
+    parts = urlsplit(origin)
+    return bool(parts.netloc) and parts.netloc == request.host
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    settings = request.app[SETTINGS_KEY]
+    keys = request.app[AUTH_KEYS]
+    max_body = request.app[SETTINGS].max_body_bytes
+    if request.content_length is not None and request.content_length > max_body:
+        return _error(413, f"request body is larger than {max_body} bytes")
+    if is_public(request):
+        return await handler(request)
+    allowed = {o.strip().rstrip("/") for o in settings.allowed_origins.split(",") if o.strip()}
+    is_websocket = request.headers.get("Upgrade", "").lower() == "websocket"
+    if is_websocket and not _origin_allowed(request, allowed):
+        return _error(403, "this Origin may not open a WebSocket here (PAGI_ALLOWED_ORIGINS)")
+    caller = request.remote or "?"
+    if keys.enabled:
+        user = _authenticate(request, keys)
+        if user is None:
+            return _error(401, "missing or wrong API key: send Authorization: Bearer <key> or X-API-Key")
+        if user.by_cookie and request.method not in SAFE_METHODS and not _origin_allowed(request, allowed):
+            return _error(403, "cross-origin request with a session cookie")
+        request[AUTH_USER] = user.name
+        claimed = request.match_info.get("user_id") or request.query.get("user")
+        if claimed is not None and claimed != user.name:
+            return _error(403, "the user in the request is not the user of the API key")
+        caller = user.name
+    wait = request.app[LIMITER_KEY].take(caller)
+    if wait > 0:
+        return _error(429, "too many requests; slow down", {"Retry-After": str(max(1, math.ceil(wait)))})
+    return await handler(request)
+
+
+@dataclass(frozen=True)
+class _User:
+    name: str
+    by_cookie: bool
+
+
+def _authenticate(request: web.Request, keys: ApiKeys) -> _User | None:
+    key = presented_key(request)
+    if key is not None:
+        user = keys.user_for_key(key)
+        return _User(user, False) if user is not None else None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        user = keys.user_for_session(cookie)
+        return _User(user, True) if user is not None else None
+    return None
+
+
+async def _add_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    offered = request.headers.get("Sec-WebSocket-Protocol", "")
+    if WS_KEY_PROTOCOL in offered:
+        # Never echo a key back, whatever protocol the handler selected.
+        selected = response.headers.get("Sec-WebSocket-Protocol", "")
+        if selected.startswith(WS_KEY_PROTOCOL):
+            del response.headers["Sec-WebSocket-Protocol"]
+
+
+async def post_session(request: web.Request) -> web.Response:
+    """Log a browser in: the key in a header, a session cookie back (HttpOnly, SameSite=Strict)."""
+    keys = request.app[AUTH_KEYS]
+    settings = request.app[SETTINGS_KEY]
+    user = request.get(AUTH_USER)
+    response = web.json_response({"user": user, "auth": keys.enabled})
+    if user is not None and presented_key(request) is not None:
+        response.set_cookie(
+            SESSION_COOKIE,
+            keys.session_token(str(user), settings.session_hours),
+            max_age=int(settings.session_hours * 3600),
+            httponly=True,
+            samesite="Strict",
+            secure=settings.cookie_secure,
+            path="/",
+        )
+    return response
+
+
+async def get_session(request: web.Request) -> web.Response:
+    return web.json_response({"user": request.get(AUTH_USER), "auth": request.app[AUTH_KEYS].enabled})
+
+
+async def delete_session(request: web.Request) -> web.Response:
+    response = web.json_response({"user": None})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def install(app: web.Application, host: str, settings: AuthSettings | None = None) -> None:
+    """Register the guard, the headers and the session routes. Refuses a non-loopback `host` without keys."""
+    settings = settings or AuthSettings()
+    keys = ApiKeys.from_settings(settings)
+    if not keys.enabled:
+        if not is_loopback(host):
+            raise InsecureBind(
+                f"refusing to serve {host} without authentication: set PAGI_API_KEY or PAGI_API_KEYS "
+                "(or bind 127.0.0.1 for development)"
+            )
+        log.warning("development mode: no PAGI_API_KEY/PAGI_API_KEYS, so no authentication; serving loopback only")
+    else:
+        log.info("authentication on: %d API key(s) for %d user(s)", len(keys.by_digest), len(keys.by_user))
+    app[AUTH_KEYS] = keys
+    app[SETTINGS_KEY] = settings
+    app[LIMITER_KEY] = RateLimiter(settings.rate_limit_rps, settings.rate_limit_burst)
+    # Inside the observability middleware, so refusals are counted and traced too.
+    app.middlewares.append(guard)
+    app.on_response_prepare.append(_add_headers)
+    app.router.add_post(SESSION_PATH, post_session)
+    app.router.add_get(SESSION_PATH, get_session)
+    app.router.add_delete(SESSION_PATH, delete_session)
