@@ -53,6 +53,8 @@ async def build_python(
     outcome = BuildOutcome(success=run.ok, exit_code=run.exit_code, stdout=run.stdout, stderr=run.stderr)
     if run.reason == "timeout":
         outcome.reason, outcome.error = "timeout", f"build timed out: {run.error}"
+    elif run.reason in ("sandbox_required", "spawn_failed"):
+        outcome.success, outcome.reason, outcome.error = False, "unavailable", run.error
     elif not run.ok:
         outcome.reason = "compile_error"
         outcome.error = run.error or _last_line(run.stderr) or f"the tool's check exited with {run.exit_code}"

@@ -133,6 +133,8 @@ async def build_rust(
     binary = workdir / "target" / "release" / crate
     if run.reason == "timeout":
         outcome.reason, outcome.error = "timeout", f"build timed out: {run.error}"
+    elif run.reason in ("sandbox_required", "spawn_failed"):
+        outcome.success, outcome.reason, outcome.error = False, "unavailable", run.error
     elif not run.ok or not binary.is_file():
         outcome.success = False
         outcome.reason = "compile_error"

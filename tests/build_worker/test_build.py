@@ -122,3 +122,15 @@ async def test_rust_without_cargo_is_a_clear_error(builder: Builder) -> None:
     builder.rust_toolchain = None
     outcome = await builder.build(BuildSpec("no-cargo", "rust", 'println!("x");'))
     assert outcome.reason == "unavailable" and "cargo is not installed" in (outcome.error or "")
+
+
+async def test_build_refused_when_the_sandbox_is_required_but_missing(state_dir: Path, registry: ToolRegistry) -> None:
+    from build_worker.build_queue import BuildQueue
+    from tool_worker.sandbox import Sandbox, SandboxConfig
+
+    box = Sandbox(SandboxConfig(state_dir=state_dir / "req", bwrap=None, require_sandbox=True))
+    assert box.start() == "none"
+    builder = Builder(box, registry, DirBlobs(state_dir / "o"), BuildQueue(), timeout_s=10, rust_toolchain=None)
+    outcome = await builder.build(BuildSpec("needs-box", "python", "def main(a):\n    return 1\n"))
+    assert outcome.reason == "unavailable" and "PAGI_REQUIRE_SANDBOX" in (outcome.error or "")
+    assert await registry.get("needs-box") is None
