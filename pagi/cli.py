@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import version
 
 from memory_worker import kb_cli
 from planner import personas
@@ -13,6 +14,7 @@ from . import replay, tail, up
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pagi", description="PAGI: AI digital twins on NATS JetStream")
+    parser.add_argument("--version", action="version", version=f"pagi {version('pagi')}")
     commands = parser.add_subparsers(dest="command", required=True)
     up_cmd = commands.add_parser("up", help="start the whole stack on this machine")
     up.add_arguments(up_cmd)

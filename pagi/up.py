@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from planner import personas
 from planner.personas import import_persona, persona_folders
 from telemetry_agent.config import default_host_id
 
@@ -27,7 +28,11 @@ from .supervisor import Child, ChildSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NATS_CONF = REPO_ROOT / "nats.conf"
-PERSONAS = REPO_ROOT / "knowledge_bases"
+# In a checkout, knowledge_bases/; in an installed wheel, the copy setup.py puts in the planner package.
+PERSONAS = next(
+    (p for p in (REPO_ROOT / "knowledge_bases", Path(personas.__file__).parent / "knowledge_bases") if p.is_dir()),
+    REPO_ROOT / "knowledge_bases",
+)
 WORKERS = ("planner", "memory_worker", "tool_worker", "build_worker", "telemetry_agent")
 READY_TIMEOUT_S = 120.0
 HEALTH_TIMEOUT_S = 20.0
