@@ -148,23 +148,29 @@ class Bus:
         deadline = time.monotonic() + connect_timeout_s
         while True:
             try:
-                nc = await nats.connect(
-                    url,
-                    name=name,
-                    allow_reconnect=True,
-                    max_reconnect_attempts=-1,
-                    reconnect_time_wait=0.5,
-                    connect_timeout=2,
-                    disconnected_cb=on_disconnect,
-                    reconnected_cb=on_reconnect,
-                    error_cb=on_error,
-                    # Its own inbox prefix: nats.conf lets each user read only its own replies.
-                    inbox_prefix=inbox_prefix(url_user(url)),
+                # Bounded per attempt: with unlimited reconnects nats-py can keep retrying a refused
+                # first connection forever.
+                nc = await asyncio.wait_for(
+                    nats.connect(
+                        url,
+                        name=name,
+                        allow_reconnect=True,
+                        max_reconnect_attempts=-1,
+                        reconnect_time_wait=0.5,
+                        connect_timeout=2,
+                        disconnected_cb=on_disconnect,
+                        reconnected_cb=on_reconnect,
+                        error_cb=on_error,
+                        # Its own inbox prefix: nats.conf lets each user read only its own replies.
+                        inbox_prefix=inbox_prefix(url_user(url)),
+                    ),
+                    timeout=max(1.0, min(5.0, deadline - time.monotonic())),
                 )
                 break
             except (TimeoutError, OSError, nats.errors.NoServersError) as exc:
                 if time.monotonic() > deadline:
-                    raise BusUnavailable(f"cannot reach NATS at {_redact(url)}: {exc}") from exc
+                    reason = f"{type(exc).__name__} {exc}".strip()
+                    raise BusUnavailable(f"cannot reach NATS at {_redact(url)}: {reason}") from exc
                 await asyncio.sleep(0.2)
         bus = cls(nc, name)
         log.info("connected to the bus at %s", _safe_url(nc))
