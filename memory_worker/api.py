@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from bus_schemas.memory import (
@@ -115,12 +114,10 @@ async def reply_to(worker: MemoryWorker, data: bytes) -> MemoryApiReply:
 
 
 async def serve_api(bus: Bus, worker: MemoryWorker, stopping: asyncio.Event) -> None:
-    async def on_request(msg: Msg) -> None:
-        reply = await reply_to(worker, msg.data)
-        if msg.reply:
-            await bus.nc.publish(msg.reply, reply.model_dump_json(exclude_none=True).encode())
+    async def on_request(data: bytes) -> MemoryApiReply:
+        return await reply_to(worker, data)
 
-    sub = await bus.nc.subscribe(MEMORY_API_SUBJECT, queue=QUEUE_GROUP, cb=on_request)
+    observer = await bus.serve_requests(MEMORY_API_SUBJECT, on_request, queue=QUEUE_GROUP)
     log.info("answering %s", MEMORY_API_SUBJECT)
     await stopping.wait()
-    await sub.unsubscribe()
+    await observer.stop()
