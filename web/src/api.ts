@@ -14,9 +14,18 @@ export function userId(): string {
   return id;
 }
 
+let signedIn: string | null = null;
+/** The user the edge authenticated (cookie session); else this browser's own id. */
+export function setSignedInUser(user: string | null): void {
+  signedIn = user;
+}
+export function currentUser(): string {
+  return signedIn ?? userId();
+}
+
 export async function api<T>(path: string, init: RequestInit & { json?: unknown } = {}): Promise<T> {
   const headers = new Headers(init.headers);
-  headers.set("X-User-Id", userId());
+  headers.set("X-User-Id", currentUser());
   let body = init.body;
   if (init.json !== undefined) {
     headers.set("Content-Type", "application/json");

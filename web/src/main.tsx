@@ -8,6 +8,7 @@ import { JobLogs } from "./components/JobLogs";
 import { RightPanel } from "./components/RightPanel";
 import { Search } from "./components/Search";
 import { Sidebar } from "./components/Sidebar";
+import { SignIn } from "./components/SignIn";
 import { TwinSettingsView } from "./components/TwinSettings";
 import { navigate, useRoute } from "./router";
 import { ORCHESTRATOR, store, useStore } from "./store";
@@ -29,6 +30,8 @@ function App() {
   const twinId = route.view === "hub" || route.view === "settings" ? route.twinId : ORCHESTRATOR;
   const sessionId = route.view === "job" && route.sessionId ? route.sessionId : s.sessionIdFor(twinId);
   const approval = s.modalApproval();
+  if (!s.auth.checked) return <div class="signin muted">Connecting…</div>;
+  if (s.auth.required && !s.auth.user) return <SignIn />;
   return (
     <div class="layout">
       <Sidebar route={route} onCreate={() => setCreating(true)} />
@@ -44,6 +47,6 @@ function App() {
   );
 }
 
-store.start();
+void store.boot();
 (window as unknown as { pagi: typeof store }).pagi = store;
 render(<App />, document.getElementById("app")!);

@@ -1,6 +1,6 @@
 // App-wide state: twins, sessions (one per twin in this browser), the socket, health, approvals.
 import { useEffect, useReducer } from "preact/hooks";
-import { api, errorText, userId } from "./api";
+import { api, errorText, setSignedInUser, userId } from "./api";
 import { ChatSocket, type ConnectionState } from "./socket";
 import { addLocalUserMessage, applyFrame, newSession, type SessionState } from "./session";
 import type { Approval, ServerFrame, Twin } from "./types";
@@ -16,8 +16,11 @@ export interface Health {
 
 type Listener = () => void;
 
+export interface AuthState { checked: boolean; required: boolean; user: string | null; error: string | null }
+
 class Store {
-  readonly user = userId();
+  user = userId();
+  auth: AuthState = { checked: false, required: false, user: null, error: null };
   twins: Twin[] = [];
   twinsError: string | null = null;
   twinsLoaded = false;
@@ -34,10 +37,15 @@ class Store {
   toast: { text: string; kind: "info" | "error" } | null = null;
   private listeners = new Set<Listener>();
   private scheduled = false;
-  readonly socket: ChatSocket;
+  socket: ChatSocket;
+  private started = false;
 
   constructor() {
-    this.socket = new ChatSocket(this.user, {
+    this.socket = this.makeSocket();
+  }
+
+  private makeSocket(): ChatSocket {
+    return new ChatSocket(this.user, {
       onFrame: (frame) => this.onFrame(frame),
       onState: (state, detail) => {
         this.connection = state;
@@ -46,6 +54,46 @@ class Store {
       },
       lastSeq: (sessionId) => this.sessions.get(sessionId)?.lastSeq ?? 0,
     });
+  }
+
+  /** Ask the edge who we are. Without authentication (development) the browser keeps its own user id;
+   *  with it, the signed-in user is the id, and the console waits for a sign-in. */
+  async boot(): Promise<void> {
+    try {
+      const res = await fetch("/v1/auth/session", { credentials: "same-origin" });
+      if (res.ok) {
+        const data = (await res.json()) as { user: string | null; auth: boolean };
+        this.auth = { checked: true, required: data.auth, user: data.user, error: null };
+      } else {
+        this.auth = { checked: true, required: res.status === 401, user: null, error: null };
+      }
+    } catch (err) {
+      this.auth = { checked: true, required: false, user: null, error: errorText(err) };
+    }
+    if (this.auth.user) {
+      this.user = this.auth.user;
+      setSignedInUser(this.user);
+      this.socket = this.makeSocket();
+    }
+    if (!this.auth.required || this.auth.user) this.start();
+    this.changed();
+  }
+
+  async signIn(key: string): Promise<void> {
+    const res = await fetch("/v1/auth/session", { method: "POST", headers: { Authorization: `Bearer ${key}` }, credentials: "same-origin" });
+    const data = (await res.json().catch(() => ({}))) as { user?: string | null; error?: string };
+    if (!res.ok || !data.user) throw new Error(data.error ?? `sign-in refused (${res.status})`);
+    this.auth = { checked: true, required: true, user: data.user, error: null };
+    this.user = data.user;
+    setSignedInUser(this.user);
+    this.socket = this.makeSocket();
+    this.start();
+    this.changed();
+  }
+
+  async signOut(): Promise<void> {
+    await fetch("/v1/auth/session", { method: "DELETE", credentials: "same-origin" });
+    location.reload();
   }
 
   subscribe(fn: Listener): () => void {
@@ -74,6 +122,8 @@ class Store {
   }
 
   start(): void {
+    if (this.started) return;
+    this.started = true;
     this.socket.start();
     void this.refreshTwins();
     void this.refreshHealth();

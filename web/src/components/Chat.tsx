@@ -146,29 +146,50 @@ function Message({ msg, twin, sessionId }: { msg: ChatMessage; twin: Twin | unde
   );
 }
 
+interface ToolEntry { name: string; description: string; always_allow?: boolean; args_schema?: { properties?: Record<string, unknown> } }
+
+function exampleArgs(tool: ToolEntry | undefined): string {
+  const props = Object.keys(tool?.args_schema?.properties ?? {});
+  return JSON.stringify(Object.fromEntries(props.map((p) => [p, ""])));
+}
+
 function Composer({ twin, twinId }: { twin: Twin | undefined; twinId: string }) {
   const [text, setText] = useState("");
   const [menu, setMenu] = useState(false);
+  const [registry, setRegistry] = useState<ToolEntry[] | null>(null);
   const input = useRef<HTMLTextAreaElement>(null);
   useEffect(() => input.current?.focus(), [twinId]);
+  useEffect(() => {
+    if (!menu) return;
+    api<{ tools: ToolEntry[] }>(`/v1/tools?twin=${encodeURIComponent(twinId)}`).then((d) => setRegistry(d.tools), () => setRegistry(null));
+  }, [menu, twinId]);
   const send = () => {
     const value = text.trim();
     if (!value) return;
     store.send(twinId, value);
     setText("");
   };
-  const tools = twin?.allowed_tools ?? [];
+  // This twin's authorised tools: the registry's entries for it, plus any authorised name it does not list.
+  const allowed = twin?.allowed_tools ?? [];
+  const byName = new Map((registry ?? []).map((t) => [t.name, t]));
+  const names = [...new Set([...allowed, ...byName.keys()])].filter((n) => allowed.includes(n)).sort();
   return (
     <form class="composer" onSubmit={(e) => { e.preventDefault(); send(); }} autocomplete="off">
       <div class="tool-menu-wrap">
-        <button type="button" class="btn icon" aria-haspopup="menu" aria-expanded={menu} title="Tools this twin may use" onClick={() => setMenu(!menu)}>🛠</button>
+        <button type="button" class="btn small" aria-haspopup="menu" aria-expanded={menu} title="Tools this twin may use" onClick={() => setMenu(!menu)}
+          onKeyDown={(e) => { if (e.key === "Escape") setMenu(false); }}>Tools ▴</button>
         {menu && (
-          <ul class="tool-menu" role="menu" data-testid="tool-menu">
-            {tools.length === 0 && <li class="muted small">This twin has no authorised tools.</li>}
-            {tools.map((t) => (
-              <li key={t}><button type="button" role="menuitem" onClick={() => { setText(`/tool ${t} {}`); setMenu(false); input.current?.focus(); }}>
-                {t}{twin?.always_allow.includes(t) ? " · always allowed" : ""}</button></li>
-            ))}
+          <ul class="tool-menu" role="menu" data-testid="tool-menu" onKeyDown={(e) => { if (e.key === "Escape") { setMenu(false); input.current?.focus(); } }}>
+            {names.length === 0 && <li class="muted small">This twin has no authorised tools.</li>}
+            {names.map((t) => {
+              const entry = byName.get(t);
+              return (
+                <li key={t}><button type="button" role="menuitem" title={entry?.description ?? ""}
+                  onClick={() => { setText(`/tool ${t} ${exampleArgs(entry)}`); setMenu(false); input.current?.focus(); }}>
+                  <code>{t}</code>{twin?.always_allow.includes(t) ? <span class="muted small"> · always allowed</span> : null}
+                  {entry?.description && <span class="tool-desc muted small">{entry.description}</span>}</button></li>
+              );
+            })}
           </ul>
         )}
       </div>

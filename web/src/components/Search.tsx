@@ -44,6 +44,8 @@ export function Search() {
         {state.kind === "idle" && (q.trim().length === 1 ? "Type one more character." : "Live search starts at 2 characters.")}
         {state.kind === "loading" && "Searching…"}
         {state.kind === "ok" && `${count} match${count === 1 ? "" : "es"}`}
+        {state.kind === "unavailable" && "Search unavailable"}
+        {state.kind === "error" && "Search failed"}
       </div>
       {state.kind === "unavailable" && <p class="unavailable" data-testid="unavailable">Search is unavailable: this edge does not serve <code>GET /v1/search</code> yet. Nothing is shown rather than guessed.</p>}
       {state.kind === "error" && <p class="error-text">{state.why}</p>}

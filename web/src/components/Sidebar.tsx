@@ -12,8 +12,8 @@ export function Sidebar({ route, onCreate }: { route: Route; onCreate: () => voi
         <span class="brand-mark">◆</span> PAGI <span class="brand-sub">console</span>
       </div>
       <a href="/" class={`nav-item ${route.view === "hub" && active === "orchestrator" ? "active" : ""}`} onClick={(e) => onLink(e, "/")}>
-        <span class="nav-icon">⌘</span> Ops Center
-        <span class="nav-hint">Orchestrator Hub</span>
+        <span class="nav-icon">⌘</span>
+        <span class="twin-names"><span>Ops Center</span><span class="twin-designation">Orchestrator Hub</span></span>
       </a>
       <a href="/search" class={`nav-item ${route.view === "search" ? "active" : ""}`} onClick={(e) => onLink(e, "/search")}>
         <span class="nav-icon">⌕</span> Search Archive
@@ -42,7 +42,10 @@ export function Sidebar({ route, onCreate }: { route: Route; onCreate: () => voi
         })}
       </ul>
       <button class="btn create-twin" onClick={onCreate}>+ Create Twin</button>
-      <div class="sidebar-foot muted small">signed in as <code>{s.user}</code></div>
+      <div class="sidebar-foot muted small">
+        {s.auth.user ? <>signed in as <code>{s.user}</code> · <button class="link" onClick={() => void s.signOut()}>sign out</button></>
+          : <>local user <code>{s.user}</code>{s.auth.required ? "" : " (no authentication on this edge)"}</>}
+      </div>
     </nav>
   );
 }

@@ -16,12 +16,12 @@ function Chart({ series, kind, width }: { series: HostSeries; kind: "percent" | 
     if (!host.current) return;
     const axis = { stroke: "#94a3b8", grid: { stroke: "#1e2540" }, ticks: { stroke: "#1e2540" } };
     const opts: uPlot.Options = {
-      width, height: 120, legend: { show: true },
+      width, height: 150, legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
       scales: kind === "percent" ? { y: { range: [0, 100] } } : {},
       axes: [
-        { ...axis, values: (_u, ticks) => ticks.map((t) => clock(t * 1000).slice(0, 5)) },
-        { ...axis, size: 52, values: (_u, ticks) => ticks.map((t) => (kind === "percent" ? `${t}%` : `${bytes(t)}/s`)) },
+        { ...axis, values: (_u, ticks) => ticks.map((t) => clock(t * 1000)) },
+        { ...axis, size: kind === "percent" ? 44 : 72, values: (_u, ticks) => ticks.map((t) => (kind === "percent" ? `${t}%` : `${bytes(t)}/s`)) },
       ],
       series: kind === "percent"
         ? [{}, { label: "CPU %", stroke: "#818cf8", width: 2, spanGaps: false }, { label: "Mem %", stroke: "#34d399", width: 2 }, { label: "GPU %", stroke: "#f472b6", width: 2 }]

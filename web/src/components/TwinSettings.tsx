@@ -109,7 +109,7 @@ export function TwinSettingsView({ twinId }: { twinId: string }) {
   const toggleAlways = (tool: string, on: boolean) => set("always_allow", on ? [...form.always_allow, tool] : form.always_allow.filter((t) => t !== tool));
   return (
     <main class="center settings-view" aria-label="Configure Agent">
-      <form onSubmit={commit} class="settings-form">
+      <form onSubmit={commit} class="settings-form" noValidate>
         <header class="hub-head">
           <Avatar twin={form} size={40} />
           <div class="hub-title"><h1>Configure Agent</h1><span class="muted small">{twin.codename} · <code>{twin.id}</code></span></div>
