@@ -1,0 +1,106 @@
+"""The console's other views in Chromium: twins (create, configure, use), Body telemetry, search, Mind.
+
+Set PAGI_SCREENSHOTS=/some/dir to save a screenshot of each view there."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+
+import pytest
+from playwright.async_api import Page, expect
+
+from pagi.bus import Bus
+from telemetry_agent.agent import publish_samples
+from telemetry_agent.sampler import Sampler
+
+from .test_chat import WAIT, send
+
+pytestmark = pytest.mark.browser
+
+
+async def snap(page: Page, name: str) -> None:
+    folder = os.environ.get("PAGI_SCREENSHOTS")
+    if folder:  # Playwright creates the folder
+        await page.screenshot(path=os.path.join(folder, f"{name}.png"))
+
+
+async def test_the_ops_center_shows_real_status(page: Page) -> None:
+    status = page.get_by_test_id("global-status")
+    await expect(status).to_contain_text("Services healthy")
+    await expect(page.get_by_test_id("approvals-pending")).to_have_text("0")
+    await send(page, "hello")
+    await expect(page.locator("#messages li.twin")).to_contain_text("You said: hello", timeout=WAIT)
+    await page.get_by_role("button", name="Generate Visual Evidence").click()
+    await expect(page.get_by_test_id("evidence").locator("svg")).to_contain_text("chat.in")
+    await expect(page.get_by_role("button", name="Render Video Brief")).to_be_disabled()
+    await snap(page, "ops-center")
+
+
+async def test_create_a_twin_from_a_blueprint_configure_it_and_chat_with_it(page: Page) -> None:
+    await page.get_by_role("button", name="+ Create Twin").click()
+    dialog = page.get_by_test_id("create-twin")
+    await dialog.get_by_label("Name").fill("Night Owl")
+    await dialog.get_by_label("Role").fill("Threat hunter")
+    await dialog.get_by_label("Starting template").select_option(label="Threat Hunter")
+    await expect(dialog.locator("pre.template-preview")).to_contain_text("directive: threat_hunter")
+    await dialog.get_by_role("button", name="Create Twin").click()
+    await expect(page).to_have_url(re.compile(r"/twins/night-owl$"), timeout=WAIT)
+    await expect(page.get_by_test_id("twin-list")).to_contain_text("Night Owl")
+    await expect(page.get_by_role("heading", name="Night Owl")).to_be_visible()
+    # Its settings hold the blueprint; change the designation and commit.
+    await page.get_by_role("button", name="Configure Agent").click()
+    await expect(page.locator(".cm-content")).to_contain_text("directive: threat_hunter", timeout=WAIT)
+    await page.get_by_label("Designation").fill("Night-shift hunter")
+    await page.get_by_label("always allow list_files").check(force=True)
+    await page.get_by_role("button", name="Commit Manifest").click()
+    await expect(page.get_by_role("status")).to_contain_text("Manifest committed", timeout=WAIT)
+    await expect(page.get_by_test_id("twin-list")).to_contain_text("Night-shift hunter", timeout=WAIT)
+    await snap(page, "twin-settings")
+    # The planner uses the new twin: its answers name it, and always-allowed tools skip the modal.
+    await page.get_by_role("button", name="Open chat").click()
+    await send(page, "hello owl")
+    await expect(page.locator("#messages li.twin")).to_contain_text("this is night-owl", timeout=WAIT)
+
+
+async def test_commit_shows_validation_messages(page: Page) -> None:
+    await page.goto(page.url.rstrip("/") + "/twins/orchestrator/settings")
+    await page.get_by_label("Codename").fill("")
+    await page.get_by_role("button", name="Commit Manifest").click()
+    await expect(page.get_by_test_id("problems")).to_contain_text("Codename is required.")
+    await page.get_by_role("button", name="Discard Changes").click()
+    await expect(page.get_by_label("Codename")).to_have_value("Orchestrator")
+
+
+async def test_the_body_tab_charts_a_real_telemetry_sample(page: Page, bus: Bus) -> None:
+    host = "browser-host"
+    stopping = asyncio.Event()
+    sampler = Sampler(host)
+    task = asyncio.create_task(publish_samples(bus, stopping, sampler, interval_s=0.2))
+    try:
+        await page.get_by_role("tab", name="Body").click()
+        section = page.get_by_test_id(f"host-{host}")
+        await expect(section).to_be_visible(timeout=WAIT)
+        await expect(section.locator(".badge")).to_have_text("LIVE")
+        await expect(section.get_by_test_id("chart-percent").locator("canvas")).to_be_visible()
+        await expect(section.get_by_test_id("cpu-value")).to_have_text(re.compile(r"^\d+(\.\d)?%$"), timeout=WAIT)
+        await expect(page.get_by_test_id("telemetry-state")).to_have_text("LIVE")
+        await snap(page, "body-telemetry")
+    finally:
+        stopping.set()
+        await asyncio.wait_for(task, 5)
+        sampler.close()
+
+
+async def test_search_and_memory_say_when_their_endpoints_are_missing(page: Page) -> None:
+    await page.get_by_role("link", name="Search Archive").click()
+    box = page.get_by_label("Search the archive")
+    await box.fill("s")
+    await expect(page.get_by_test_id("search-meta")).to_contain_text("one more character")
+    await box.fill("ssh")
+    # Either the search answers (with a count) or it says it is unavailable; never made-up hits.
+    await expect(page.get_by_test_id("search-meta")).to_contain_text(re.compile(r"match|unavailable"), timeout=WAIT)
+    await snap(page, "search")
+    await page.get_by_role("tab", name="Mind").click()
+    await expect(page.locator("aside").get_by_text(re.compile(r"Namespace|unavailable")).first).to_be_visible()
