@@ -217,3 +217,14 @@ class EchoReply(Frame):
     service: str
     received: str
     request_id: str
+
+
+class SaveMemoryRequest(Frame):
+    """`POST /v1/memory`: "Save to Memory" on a message, an explicit human action."""
+
+    session_id: str = Field(pattern=SESSION_PATTERN)
+    text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    namespace: str = Field(default="default", pattern=SESSION_PATTERN)
+    kb: str = Field(default="mind", max_length=32)
+    # Where it came from, e.g. "message:<event id>".
+    source: str | None = Field(default=None, max_length=1000)

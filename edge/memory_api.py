@@ -1,0 +1,185 @@
+"""The memory over HTTP: search (the right sidebar's Neural Memory Search), one memory (for
+`show_memory_page`), delete, namespace stats (the Mind tab), a session's history (the Heart tab),
+global search over every message and job log, and "Save to Memory".
+
+Reads and deletes go to the memory worker's request/reply API (`api.memory`), so a search per
+keystroke never lands in the events stream. Saving is an explicit human action: it publishes
+`memory.store.<session>` like any other memory write and waits (bounded) for the worker's answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Final
+
+from aiohttp import web
+
+from bus_schemas import ChatIn, ChatOut, Envelope, new_id
+from bus_schemas.memory import MEMORY_API_SUBJECT, MemoryApiReply, MemoryApiRequest, MemoryResult, MemoryStore
+from bus_schemas.streams import EVENTS
+from bus_schemas.subjects import MEMORY_RESULT, MEMORY_STORE, TOKEN_RE
+from bus_schemas.web import SaveMemoryRequest
+from pagi.bus import BusUnavailable
+
+from .appkeys import BUS, HUB
+from .validation import bad_request, read_model
+
+API_TIMEOUT_S: Final = 5.0
+SAVE_TIMEOUT_S: Final = 15.0
+# The worker's error kinds, as HTTP statuses.
+ERROR_STATUS: Final = {"invalid": 400, "unknown_namespace": 404, "not_found": 404, "unavailable": 503}
+
+
+async def _ask(request: web.Request, query: MemoryApiRequest) -> MemoryApiReply | web.Response:
+    try:
+        reply = await request.app[BUS].request(MEMORY_API_SUBJECT, query, MemoryApiReply, timeout_s=API_TIMEOUT_S)
+    except BusUnavailable as exc:
+        return web.json_response({"error": f"memory worker unavailable: {exc}"}, status=503)
+    if not reply.ok:
+        status = ERROR_STATUS.get(reply.error_kind or "", 502)
+        return web.json_response(
+            {"error": reply.error or "memory worker refused", "kind": reply.error_kind}, status=status
+        )
+    return reply
+
+
+def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise bad_request(f"{name} must be a whole number") from exc
+    if not low <= value <= high:
+        raise bad_request(f"{name} must be between {low} and {high}")
+    return value
+
+
+def _namespace(request: web.Request) -> str:
+    namespace = request.query.get("namespace", "default")
+    if not TOKEN_RE.match(namespace):
+        raise bad_request(f"invalid namespace {namespace!r}")
+    return namespace
+
+
+async def search_memory(request: web.Request) -> web.Response:
+    q = request.query.get("q", "").strip()
+    if not q:
+        raise bad_request("q (the search text) is required")
+    kb = request.query.get("kb") or None
+    query = MemoryApiRequest(
+        op="search", query=q[:4000], namespace=_namespace(request), kb=kb, k=_int(request, "k", 5, 1, 100)
+    )
+    reply = await _ask(request, query)
+    if isinstance(reply, web.Response):
+        return reply
+    return web.json_response({"results": [hit.model_dump(mode="json") for hit in reply.results]})
+
+
+async def get_memory(request: web.Request) -> web.Response:
+    reply = await _ask(request, MemoryApiRequest(op="get", id=request.match_info["memory_id"][:64]))
+    if isinstance(reply, web.Response):
+        return reply
+    return web.json_response(reply.memory.model_dump(mode="json") if reply.memory else {})
+
+
+async def delete_memory(request: web.Request) -> web.Response:
+    reply = await _ask(request, MemoryApiRequest(op="delete", id=request.match_info["memory_id"][:64]))
+    if isinstance(reply, web.Response):
+        return reply
+    if not reply.deleted:
+        return web.json_response({"error": f"no memory {request.match_info['memory_id']}"}, status=404)
+    return web.Response(status=204)
+
+
+async def namespaces(request: web.Request) -> web.Response:
+    reply = await _ask(request, MemoryApiRequest(op="namespaces"))
+    if isinstance(reply, web.Response):
+        return reply
+    return web.json_response({"namespaces": reply.namespaces or {}})
+
+
+async def global_search(request: web.Request) -> web.Response:
+    q = request.query.get("q", "").strip()
+    if len(q) < 2:
+        raise bad_request("q must be at least 2 characters")
+    kind = request.query.get("kind")
+    if kind not in (None, "message", "log"):
+        raise bad_request("kind must be message or log")
+    session = request.query.get("session")
+    if session is not None and not TOKEN_RE.match(session):
+        raise bad_request(f"invalid session id {session!r}")
+    query = MemoryApiRequest(
+        op="search_events",
+        query=q[:4000],
+        kind=kind,
+        session_id=session,
+        k=_int(request, "k", 20, 1, 100),
+    )
+    reply = await _ask(request, query)
+    if isinstance(reply, web.Response):
+        return reply
+    return web.json_response({"results": [hit.model_dump(mode="json") for hit in reply.events]})
+
+
+async def session_history(request: web.Request) -> web.Response:
+    session_id = request.match_info["session_id"]
+    if not TOKEN_RE.match(session_id):
+        raise bad_request(f"invalid session id {session_id!r}")
+    stored = await request.app[BUS].read_stream(EVENTS.name, f"chat.*.{session_id}")
+    messages: list[dict[str, Any]] = []
+    for seq, event in stored:
+        if isinstance(event.body, ChatIn):
+            messages.append({"seq": seq, "role": "user", "text": event.body.message, "user_id": event.body.user_id,
+                             "ts": event.ts.isoformat(), "job_id": event.job_id, "id": event.id})  # fmt: skip
+        elif isinstance(event.body, ChatOut) and event.body.is_final:
+            messages.append({"seq": seq, "role": "assistant", "text": event.body.content, "status": event.body.status,
+                             "ts": event.ts.isoformat(), "job_id": event.job_id, "twin_id": event.twin_id,
+                             "id": event.id})  # fmt: skip
+    return web.json_response({"session_id": session_id, "messages": messages})
+
+
+async def save_memory(request: web.Request) -> web.Response:
+    body = await read_model(request, SaveMemoryRequest)
+    request_id = new_id()
+    answer: asyncio.Future[MemoryResult] = asyncio.get_running_loop().create_future()
+
+    def listener(event: Envelope[Any]) -> None:
+        if event.type == MEMORY_RESULT and isinstance(event.body, MemoryResult) and event.body.request_id == request_id:
+            if not answer.done():
+                answer.set_result(event.body)
+
+    hub = request.app[HUB]
+    await hub.join(body.session_id, listener)
+    try:
+        saved_by = {"saved_by": request.headers.get("X-User-Id", "edge")}
+        store = MemoryStore(
+            request_id=request_id,
+            text=body.text,
+            namespace=body.namespace,
+            kb=body.kb,
+            source=body.source,
+            metadata=saved_by,
+        )
+        event = Envelope[MemoryStore](type=MEMORY_STORE, session_id=body.session_id, body=store)
+        await request.app[BUS].publish(event)
+        try:
+            result = await asyncio.wait_for(answer, SAVE_TIMEOUT_S)
+        except TimeoutError:
+            return web.json_response({"error": f"no memory worker answered within {SAVE_TIMEOUT_S:.0f}s"}, status=504)
+    finally:
+        await hub.leave(body.session_id, listener)
+    if result.error:
+        return web.json_response({"error": result.error, "kind": result.error_kind}, status=400)
+    return web.json_response({"id": result.stored_id, "namespace": body.namespace, "kb": body.kb}, status=201)
+
+
+def register(app: web.Application) -> None:
+    app.router.add_get("/v1/memory/search", search_memory)
+    app.router.add_get("/v1/memory/namespaces", namespaces)
+    app.router.add_post("/v1/memory", save_memory)
+    app.router.add_get("/v1/memory/{memory_id}", get_memory)
+    app.router.add_delete("/v1/memory/{memory_id}", delete_memory)
+    app.router.add_get("/v1/search", global_search)
+    app.router.add_get("/v1/sessions/{session_id}/history", session_history)
