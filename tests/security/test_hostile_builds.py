@@ -52,7 +52,7 @@ async def test_build_that_never_ends_is_killed_at_the_timeout(builder: Builder, 
     outcome = await builder.build(BuildSpec("forever", "python", "while True:\n    pass\n"))
     assert not outcome.success and outcome.reason == "timeout"
     assert outcome.error == "build timed out: wall-clock timeout of 1.5 s reached; the process group was killed"
-    assert time.monotonic() - started < 4
+    assert time.monotonic() - started < 8  # bounded: a 1.5 s timeout, not the endless loop (slack for a busy machine)
     assert await registry.get("forever") is None
     assert build_dirs(builder) == []
     await assert_still_building(builder)

@@ -137,7 +137,7 @@ async def test_infinite_loop_hits_the_cpu_limit(runner: ToolRunner, sid: str) ->
 async def test_sleeping_forever_hits_the_wall_clock(runner: ToolRunner, sid: str) -> None:
     result = await runner.run(sid, "command_exec", {"cmd": "sleep 1000"}, timeout_s=1.0)
     assert result.reason == "timeout" and result.exit_code == 137
-    assert result.duration_ms < 2500
+    assert result.duration_ms < 6000  # a 1 s timeout, not the 1000 s sleep (slack for a busy machine)
     await assert_still_serving(runner, sid)
 
 
@@ -146,7 +146,7 @@ async def test_hundred_megabytes_of_output_is_truncated(runner: ToolRunner, sand
     assert result.truncated is True and result.reason == "output_limit"
     limit = sandbox.config.limits.output_bytes
     assert len(result.stdout) == limit + len("\n[pagi: output truncated]")
-    assert result.duration_ms < 3000
+    assert result.duration_ms < 8000
     await assert_still_serving(runner, sid)
 
 

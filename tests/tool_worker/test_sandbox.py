@@ -83,7 +83,7 @@ async def test_wall_clock_timeout_kills_the_whole_group(sandbox: Sandbox, sid: s
     assert result.reason == "timeout"
     assert result.exit_code == 137
     assert "0.5 s" in (result.error or "")
-    assert result.duration_ms < 3000
+    assert result.duration_ms < 6000
     assert "never" not in result.stdout
 
 
