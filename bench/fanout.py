@@ -292,6 +292,7 @@ class Phase:
     delivered: int
 
     measured_s: float = 0.0
+    driver_cpu_s: float = 0.0
 
     @property
     def seconds(self) -> float:
@@ -308,6 +309,7 @@ class Phase:
             sum(p.clients_cpu_s for p in parts),
             sum(p.delivered for p in parts),
             measured_s=sum(p.ended - p.started for p in parts),
+            driver_cpu_s=sum(p.driver_cpu_s for p in parts),
         )
 
 
@@ -316,8 +318,10 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
     port = free_port()
     env = {**os.environ, "LOG_LEVEL": "WARNING"}
     with running_nats() as server, tempfile.TemporaryDirectory() as tmp:
+        # Every bench client comes from 127.0.0.1, which the per-caller rate limit would count as one caller.
+        edge_env = {**env, "PAGI_RATE_LIMIT_RPS": "1000000", "PAGI_RATE_LIMIT_BURST": "1000000"}
         edge = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.fanout", "edge", "--nats", server.url, "--port", str(port), env=env
+            sys.executable, "-m", "bench.fanout", "edge", "--nats", server.url, "--port", str(port), env=edge_env
         )
         clients: list[asyncio.subprocess.Process] = []
         base = f"http://127.0.0.1:{port}"
@@ -326,6 +330,7 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
             bus = await Bus.connect(server.url, "bench-fanout")
             edge_meter = CpuMeter(edge.pid)
             client_meters: list[CpuMeter] = []
+            driver_meter = CpuMeter(os.getpid())
             assert server.proc is not None
             nats_meter = CpuMeter(server.proc.pid)
             stop_telemetry = asyncio.Event()
@@ -365,6 +370,7 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
             for name in ("full", "floor") * args.rounds:
                 cpu0, ncpu0, t0 = edge_meter.cpu_s(), nats_meter.cpu_s(), time.time()
                 ccpu0 = sum(m.cpu_s() for m in client_meters)
+                dcpu0 = driver_meter.cpu_s()
                 if name == "full":
                     delivered = await publish_session_events(bus, args.ws, args.rate, args.seconds)
                 else:
@@ -374,9 +380,10 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
                             delivered = int((await response.json())["sent"])
                 await asyncio.sleep(0.5)  # the last frames in flight
                 ccpu = sum(m.cpu_s() for m in client_meters) - ccpu0
-                phases.append(
-                    Phase(name, t0, time.time(), edge_meter.cpu_s() - cpu0, nats_meter.cpu_s() - ncpu0, ccpu, delivered)
-                )
+                edge_cpu, nats_cpu = edge_meter.cpu_s() - cpu0, nats_meter.cpu_s() - ncpu0
+                phase = Phase(name, t0, time.time(), edge_cpu, nats_cpu, ccpu, delivered)
+                phase.driver_cpu_s = driver_meter.cpu_s() - dcpu0
+                phases.append(phase)
             stop_rss.set()
             await rss_watch
             stop_telemetry.set()
@@ -459,6 +466,9 @@ def report(
         "edge_cpu_floor_pct_of_core": round(floor.edge_cpu_s / floor.seconds * 100, 1),
         "ratio_edge_cpu": round(full.edge_cpu_s / max(floor.edge_cpu_s, 1e-9), 2),
         "nats_cpu_full_pct_of_core": round(full.nats_cpu_s / full.seconds * 100, 1),
+        "nats_cpu_floor_pct_of_core": round(floor.nats_cpu_s / floor.seconds * 100, 1),
+        "driver_cpu_full_pct_of_core": round(full.driver_cpu_s / full.seconds * 100, 1),
+        "driver_cpu_floor_pct_of_core": round(floor.driver_cpu_s / floor.seconds * 100, 1),
         "client_procs_cpu_full_pct_of_core": round(full.clients_cpu_s / full.seconds * 100, 1),
         "client_procs_cpu_floor_pct_of_core": round(floor.clients_cpu_s / floor.seconds * 100, 1),
         "load_average_1m": round(os.getloadavg()[0], 2),
