@@ -126,7 +126,8 @@ async def test_memory_bomb_hits_the_address_space_limit(runner: ToolRunner, sid:
 
 
 async def test_infinite_loop_hits_the_cpu_limit(runner: ToolRunner, sid: str) -> None:
-    result = await runner.run(sid, "python", {"code": "while True:\n    pass"})
+    # A long wall clock, so the CPU limit is what stops it even when other work starves it of CPU.
+    result = await runner.run(sid, "python", {"code": "while True:\n    pass"}, timeout_s=30)
     assert result.reason == "cpu_limit"
     # SIGXCPU at the soft limit; the tool is pid 1 of its namespace and ignores it, so SIGKILL at the hard one.
     assert result.exit_code in (128 + 24, 128 + 9)

@@ -23,7 +23,10 @@ async def test_second_run_uses_a_warm_slot_and_sees_the_same_world(sandbox: Sand
     assert warm.stdout.startswith("65534\npid=1\n") and warm.stdout.endswith("/workspace\nin")
 
 
-async def test_warm_runs_keep_every_limit(sandbox: Sandbox, sid: str) -> None:
+async def test_warm_runs_keep_every_limit(state_dir: Path, sid: str) -> None:
+    # A long wall clock, so the CPU limit is what stops the spin even on a starved machine.
+    sandbox = Sandbox(SandboxConfig(state_dir=state_dir / "long", limits=replace(TEST_LIMITS, timeout_s=30)))
+    sandbox.start()
     ws = sandbox.workspaces.ensure(sid)
     await sandbox.run(["/bin/true"], ws)
     await sandbox.pool.settle()
@@ -47,6 +50,7 @@ async def test_warm_runs_keep_every_limit(sandbox: Sandbox, sid: str) -> None:
     await sandbox.pool.settle()
     after = await sandbox.run(["/bin/echo", "ok"], ws)
     assert after.stdout == "ok\n"
+    await sandbox.close()
 
 
 async def test_runs_with_other_limits_or_mounts_start_cold(sandbox: Sandbox, sid: str) -> None:
