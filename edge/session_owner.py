@@ -1,7 +1,7 @@
 """Who may watch a session: its owner, the first user to use it, recorded in the `pagi_sessions` bucket.
 
-Until authentication exists, the user is who the client says it is (the WebSocket path's user id,
-the SSE `user` parameter or `X-User-Id` header): this keeps users apart, it does not stop impostors.
+The user is the API key's user when keys are configured (edge/auth.py); in development mode, who
+the client says (the WebSocket path's user id, the SSE `user` parameter or `X-User-Id` header).
 """
 
 from __future__ import annotations
