@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Final
 
@@ -46,6 +47,16 @@ class ObjectStoreSpec:
 
 
 EVENTS_MAX_AGE_S: Final = 7 * 24 * 3600.0
+# Copies of every stream, bucket and object store: 1 on one server, 3 on a 3-node NATS cluster.
+REPLICAS_ENV: Final = "PAGI_STREAM_REPLICAS"
+
+
+def replicas() -> int:
+    value = os.environ.get(REPLICAS_ENV, "").strip() or "1"
+    if not value.isdigit() or not 1 <= int(value) <= 5:
+        raise ValueError(f"{REPLICAS_ENV}={value!r}: use a whole number from 1 to 5")
+    return int(value)
+
 
 EVENTS: Final = StreamSpec(
     name="PAGI_EVENTS",

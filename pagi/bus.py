@@ -36,6 +36,7 @@ from bus_schemas.streams import (
     KVSpec,
     ObjectStoreSpec,
     StreamSpec,
+    replicas,
 )
 from bus_schemas.subjects import TELEMETRY_HOST, dead_letter_subject, session_subject, telemetry_subject
 
@@ -272,6 +273,7 @@ class Bus:
             duplicate_window=spec.duplicate_window_s,
             max_msg_size=spec.max_msg_size,
             discard=api.DiscardPolicy.OLD,
+            num_replicas=replicas(),
         )
         try:
             await self.js.add_stream(config)
@@ -300,7 +302,11 @@ class Bus:
             bucket = await self.js.key_value(spec.bucket)
         except nats.js.errors.BucketNotFoundError:
             bucket = await self.js.create_key_value(
-                bucket=spec.bucket, description=spec.description, history=spec.history, ttl=spec.ttl_s
+                bucket=spec.bucket,
+                description=spec.description,
+                history=spec.history,
+                ttl=spec.ttl_s,
+                replicas=replicas(),
             )
         return KVStore(bucket)
 
@@ -308,7 +314,9 @@ class Bus:
         try:
             store = await self.js.object_store(spec.bucket)
         except nats.js.errors.NotFoundError:
-            store = await self.js.create_object_store(bucket=spec.bucket, description=spec.description)
+            store = await self.js.create_object_store(
+                bucket=spec.bucket, description=spec.description, replicas=replicas()
+            )
         return BlobStore(store)
 
     async def read_stream(self, stream: str, filter_subject: str) -> list[tuple[int, Envelope[Any]]]:

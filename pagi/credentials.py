@@ -59,3 +59,22 @@ def url_with_user(url: str, user: str, password: str) -> str:
 def url_user(url: str) -> str | None:
     """The user named in a NATS URL, if any (the first server's)."""
     return urlsplit(url.split(",", 1)[0].strip()).username
+
+
+def fresh_env_lines() -> str:
+    """New secrets for a compose `.env`: every NATS password, an API key, the Prometheus key, the
+    secret key and a Qdrant key."""
+    from .secrets import SECRET_KEY_ENV, new_secret_key
+
+    lines = [f"{password_env(u.name)}={new_password()}" for u in users()]
+    lines.append(f"PAGI_API_KEYS={secrets.token_urlsafe(32)}:admin")
+    lines.append(f"PAGI_PROMETHEUS_API_KEY={secrets.token_urlsafe(32)}")
+    lines.append(f"{SECRET_KEY_ENV}={new_secret_key()}")
+    lines.append(f"QDRANT_API_KEY={secrets.token_urlsafe(32)}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.stdout.write(fresh_env_lines())
