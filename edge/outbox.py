@@ -18,9 +18,18 @@ CLIENT_GONE = "client disconnected"
 SHUTTING_DOWN = "server shutting down"
 
 
+# At most this many queued frames go out in one write when the writer finds several waiting.
+MAX_BATCH = 64
+
+
 class Outbox(Generic[F]):
-    def __init__(self, write: Callable[[F], Awaitable[object]], size: int) -> None:
+    def __init__(
+        self, write: Callable[[F], Awaitable[object]], size: int, join: Callable[[list[F]], F] | None = None
+    ) -> None:
+        """`join`, where the transport allows it (SSE: bytes on one stream), merges frames that queued
+        up into one write: one system call instead of many when a client catches up or replays."""
         self._write = write
+        self._join = join
         self._queue: asyncio.Queue[F] = asyncio.Queue(maxsize=size)
         self.size = size
         # Why the writer stopped (None while it runs).
@@ -76,6 +85,11 @@ class Outbox(Generic[F]):
         try:
             while True:
                 frame = await self._queue.get()
+                if self._join is not None and not self._queue.empty():
+                    frames = [frame]
+                    while not self._queue.empty() and len(frames) < MAX_BATCH:
+                        frames.append(self._queue.get_nowait())
+                    frame = self._join(frames)
                 await self._write(frame)
         except (ConnectionError, RuntimeError):
             # aiohttp raises these for a peer that went away (RuntimeError: writing after close).

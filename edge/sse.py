@@ -48,7 +48,7 @@ class SseStream:
     def __init__(self, request: web.Request, queue_size: int, ping_s: float) -> None:
         self.request = request
         self.response = EventSourceResponse(ping_interval=ping_s)
-        self.outbox: Outbox[bytes] = Outbox(self.response.write, queue_size)
+        self.outbox: Outbox[bytes] = Outbox(self.response.write, queue_size, join=b"".join)
 
     async def open(self) -> None:
         await self.response.prepare(self.request)
