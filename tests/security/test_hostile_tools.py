@@ -232,3 +232,11 @@ async def test_sandbox_dies_with_a_killed_worker(state_dir: Path, sid: str) -> N
         await asyncio.sleep(0.05)
     # Zombies waiting for the host's init to reap them have no cmdline any more.
     assert await asyncio.to_thread(processes_with, marker) == []
+
+
+@pytest.mark.parametrize("name", ["../x", "a;rm -rf /", "/bin/sh", "_sandbox", "python/../../x", ""])
+async def test_hostile_tool_names_run_nothing(runner: ToolRunner, sid: str, name: str) -> None:
+    result = await runner.run(sid, name, {"cmd": "touch pwned"})
+    assert (result.reason, result.error) == ("unknown_tool", f"unknown tool {name!r}")
+    listing = await runner.run(sid, "list_files", {})
+    assert "pwned" not in listing.stdout
