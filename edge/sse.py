@@ -36,7 +36,7 @@ def resume_point(request: web.Request) -> int | None:
     for where, raw in (("Last-Event-ID", request.headers.get("Last-Event-ID")), ("after", request.query.get("after"))):
         if raw is None or raw == "":
             continue
-        if not raw.isdigit() or len(raw) > MAX_SEQ_DIGITS:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_SEQ_DIGITS:
             raise BadStreamRequest(400, f"{where} must be the stream sequence of the last event seen (a whole number)")
         return int(raw)
     return None

@@ -82,8 +82,9 @@ async def test_bad_requests_get_clear_errors(stream_edge: Client, bus: Bus, sess
     assert no_user.status == 400 and "missing user" in (await no_user.json())["error"]
     bad_session = await stream_edge.get("/v1/events/stream?session=no%20spaces&user=alice")
     assert bad_session.status == 400 and "session" in (await bad_session.json())["error"]
-    bad_id = await stream_edge.get(stream_url(session_id), headers={"Last-Event-ID": "abc"})
-    assert bad_id.status == 400 and "Last-Event-ID" in (await bad_id.json())["error"]
+    for bad in ("abc", "-1", "1.5", "\u00b2"):
+        bad_id = await stream_edge.get(stream_url(session_id), headers={"Last-Event-ID": bad})
+        assert bad_id.status == 400 and "Last-Event-ID" in (await bad_id.json())["error"], bad
     beyond = await stream_edge.get(stream_url(session_id), headers={"Last-Event-ID": "999999"})
     assert beyond.status == 400 and "beyond the stream's last sequence" in (await beyond.json())["error"]
 
