@@ -94,9 +94,14 @@ class TelemetryHub:
         period = min(1.0, self._silent_after.total_seconds() / 4)
         while True:
             await asyncio.sleep(period)
-            cutoff = datetime.now(UTC) - self._silent_after
+            now = datetime.now(UTC)
+            cutoff = now - self._silent_after
+            forgotten = now - timedelta(seconds=TELEMETRY.max_age_s)
             for host, state in list(self.hosts.items()):
-                if not state.silent and state.last_seen < cutoff:
+                if state.last_seen < forgotten:
+                    # Its samples are gone from the stream too: the host list stays bounded.
+                    del self.hosts[host]
+                elif not state.silent and state.last_seen < cutoff:
                     state.silent = True
                     log.info("host %s is silent (no sample since %s)", host, state.last_seen.isoformat())
                     self._announce(host, "silent")
