@@ -553,7 +553,11 @@ class Tail:
         self._filters = list(filter_subjects)
         self._filter = ", ".join(self._filters)
         if self._resetting is not None:
-            await asyncio.shield(self._resetting)
+            # The re-creation under way takes the new filters on its next attempt; wait for it, bounded.
+            try:
+                await asyncio.wait_for(asyncio.shield(self._resetting), 10.0)
+            except TimeoutError:
+                raise BusUnavailable(f"tail on {self._filter}: its consumer is being re-created; retry") from None
         config = self._config
         if config is None:
             return
