@@ -22,7 +22,7 @@ from telemetry_agent.config import default_host_id
 from . import credentials
 from .bus import Bus
 from .nats_server import NatsServer, NatsServerError
-from .nats_users import OPERATOR, TELEMETRY_SUBJECT_ENV, password_env, user_for_service
+from .nats_users import OPERATOR, TELEMETRY_SUBJECT_ENV, password_env, render_conf, user_for_service
 from .secrets import SECRET_KEY_ENV, new_secret_key
 from .supervisor import Child, ChildSpec
 
@@ -69,6 +69,15 @@ def _secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def _nats_conf(data_dir: Path) -> Path:
+    """The checkout's nats.conf; an installed package renders the same file from its user table."""
+    if NATS_CONF.exists():
+        return NATS_CONF
+    rendered = data_dir / "nats.conf"
+    rendered.write_text(render_conf())
+    return rendered
+
+
 def start_nats(data_dir: Path, port: int, passwords: dict[str, str]) -> NatsServer:
     _check_port_free("127.0.0.1", port, "--nats-port")
     # nats.conf's users: each service's password, and the one host this telemetry agent speaks for.
@@ -76,7 +85,7 @@ def start_nats(data_dir: Path, port: int, passwords: dict[str, str]) -> NatsServ
     server = NatsServer(
         store_dir=data_dir / "nats",
         port=port,
-        config=NATS_CONF if NATS_CONF.exists() else None,
+        config=_nats_conf(data_dir),
         log_file=data_dir / "nats-server.log",
         env=env,
     )
