@@ -36,8 +36,10 @@ def build_and_install(tmp: Path) -> Path:
 @pytest.mark.timeout(900)
 async def test_pagi_up_runs_from_an_installed_wheel(tmp_path: Path) -> None:
     venv = await asyncio.to_thread(build_and_install, tmp_path)
-    version = subprocess.run([venv / "bin" / "pagi", "--version"], capture_output=True, text=True, check=True)
-    assert version.stdout.strip().startswith("pagi ")
+    shown = await asyncio.create_subprocess_exec(venv / "bin" / "pagi", "--version", stdout=asyncio.subprocess.PIPE)
+    output, _ = await shown.communicate()
+    assert output.decode().startswith("pagi ")
+    installed_version = output.decode().split()[1]
 
     web_port, nats_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "PYTHONPATH", "VIRTUAL_ENV")}
@@ -53,7 +55,7 @@ async def test_pagi_up_runs_from_an_installed_wheel(tmp_path: Path) -> None:
             async with http.get(f"{up.url}/health") as health:
                 body = await health.json()
                 assert health.status == 200, body
-                assert body["version"] == version.stdout.split()[1]
+                assert body["version"] == installed_version
             async with http.get(f"{up.url}/") as index:
                 assert index.status == 200 and '<div id="app">' in await index.text()
             chat = {"message": "hello from the wheel", "session_id": "wheel"}
