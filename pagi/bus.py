@@ -62,6 +62,8 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     nats.errors.OutboundBufferLimitError,
     nats.errors.StaleConnectionError,
     nats.js.errors.ServiceUnavailableError,
+    # No stream answered: in a cluster, while a stream elects a new leader.
+    nats.js.errors.NoStreamResponseError,
     asyncio.TimeoutError,
 )
 
@@ -153,7 +155,8 @@ class Bus:
                 # first connection forever.
                 nc = await asyncio.wait_for(
                     nats.connect(
-                        url,
+                        # Several servers (a cluster), comma-separated, as the nats CLI takes them.
+                        [u.strip() for u in url.split(",")] if "," in url else url,
                         name=name,
                         allow_reconnect=True,
                         max_reconnect_attempts=-1,
