@@ -9,7 +9,7 @@ from aiohttp import web
 from pagi.bus import Bus
 from pagi.settings import BusSettings
 
-from . import legacy_api, memory_api, planner_api, tools_api, web_ui
+from . import legacy_api, memory_api, openapi, planner_api, tools_api, web_ui
 from .appkeys import BUS, HUB, SETTINGS, SOCKETS
 from .chat_http import post_chat
 from .chat_ws import chat_socket
@@ -61,5 +61,6 @@ def make_app(
     tools_api.register(app)
     legacy_api.register(app)
     memory_api.register(app)
+    openapi.register(app)
     web_ui.register(app, settings.web_dir)
     return app

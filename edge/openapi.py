@@ -1,0 +1,168 @@
+"""`GET /openapi.json`: the edge's HTTP API as an OpenAPI 3.1 document.
+
+The paths come from the app's router when the document is asked for, so a new route appears even
+before anyone describes it here; the table below adds what the router cannot know: request bodies
+and answers (from the pydantic models in `bus_schemas`, the only wire shapes) and query parameters.
+WebSocket and SSE routes are listed with what they return; they are not plain request/response.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from bus_schemas.twin import TwinCreate, TwinWrite
+from bus_schemas.web import (
+    ApprovalDecisionRequest,
+    CancelRequest,
+    ChatRequest,
+    ChatResponse,
+    EchoReply,
+    EchoRequest,
+    ErrorResponse,
+    PlanRequest,
+    PlanResponse,
+    RollbackRequest,
+)
+
+REF: Final = "#/components/schemas/{model}"
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    kind: str = "string"
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    body: type[BaseModel] | None = None
+    answer: type[BaseModel] | None = None
+    query: tuple[Query, ...] = ()
+    # Not a request/response exchange: an event stream or a WebSocket upgrade.
+    streaming: str | None = None
+
+
+OPERATIONS: Final[dict[tuple[str, str], Operation]] = {
+    ("GET", "/health"): Operation("the edge, its bus and every known service"),
+    ("POST", "/v1/chat"): Operation("send a chat message and wait for its answer", ChatRequest, ChatResponse),
+    ("GET", "/ws/chat/{user_id}"): Operation("the chat WebSocket (seed protocol, with resume)", streaming="websocket"),
+    ("GET", "/v1/events/stream"): Operation(
+        "a session's events as server-sent events",
+        query=(Query("session", required=True), Query("user"), Query("after", "integer")),
+        streaming="text/event-stream",
+    ),
+    ("GET", "/v1/telemetry/stream"): Operation(
+        "host telemetry as server-sent events",
+        query=(Query("since", "integer"), Query("host"), Query("after", "integer")),
+        streaming="text/event-stream",
+    ),
+    ("GET", "/v1/telemetry/hosts"): Operation("known hosts and whether they are silent"),
+    ("GET", "/v1/approvals"): Operation("pending approvals", query=(Query("session"),)),
+    ("POST", "/v1/approvals/{approval_id}"): Operation("approve or deny", ApprovalDecisionRequest),
+    ("GET", "/v1/jobs/{job_id}"): Operation("a job's state and steps", query=(Query("session"),)),
+    ("POST", "/v1/jobs/{job_id}/cancel"): Operation("cancel a job", CancelRequest),
+    ("GET", "/v1/twins"): Operation("every twin"),
+    ("POST", "/v1/twins"): Operation("create a twin", TwinCreate),
+    ("GET", "/v1/twins/blueprints"): Operation("starter twins"),
+    ("GET", "/v1/twins/{twin_id}"): Operation("one twin"),
+    ("PUT", "/v1/twins/{twin_id}"): Operation("update a twin", TwinWrite),
+    ("DELETE", "/v1/twins/{twin_id}"): Operation("delete a twin"),
+    ("GET", "/v1/twins/{twin_id}/prompt/versions"): Operation("a twin's prompt versions"),
+    ("GET", "/v1/twins/{twin_id}/prompt/versions/{version}"): Operation(
+        "one prompt version, optionally diffed", query=(Query("against", "integer"),)
+    ),
+    ("POST", "/v1/twins/{twin_id}/prompt/rollback"): Operation("make an earlier prompt current", RollbackRequest),
+    ("GET", "/v1/tools"): Operation("the tool registry, or one twin's menu", query=(Query("twin"),)),
+    ("GET", "/v1/tools/{name}"): Operation("one tool"),
+    ("GET", "/metrics"): Operation("Prometheus metrics"),
+    ("GET", "/v1/metrics/targets"): Operation("every service's metrics endpoint (Prometheus HTTP SD)"),
+    ("GET", "/v1/audit"): Operation(
+        "a page of the event log",
+        query=(
+            Query("session"),
+            Query("type"),
+            Query("since"),
+            Query("after_seq", "integer"),
+            Query("limit", "integer"),
+        ),
+    ),
+    ("POST", "/plan"): Operation("the seed's planner contract", PlanRequest, PlanResponse),
+    ("POST", "/run"): Operation("alias of POST /plan", PlanRequest, PlanResponse),
+    ("POST", "/api/v1/echo"): Operation("a wiring check", EchoRequest, EchoReply),
+}
+MODELS: Final = sorted(
+    {m for op in OPERATIONS.values() for m in (op.body, op.answer) if m is not None} | {ErrorResponse},
+    key=lambda m: m.__name__,
+)
+
+
+def _schemas() -> dict[str, Any]:
+    _, document = models_json_schema([(m, "validation") for m in MODELS], ref_template=REF)
+    schemas: dict[str, Any] = document.get("$defs", {})
+    return schemas
+
+
+def _ref(model: type[BaseModel]) -> dict[str, Any]:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _operation(path: str, op: Operation) -> dict[str, Any]:
+    params: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+        for name in _path_params(path)
+    ]
+    params += [{"name": q.name, "in": "query", "required": q.required, "schema": {"type": q.kind}} for q in op.query]
+    error = {"content": {"application/json": {"schema": _ref(ErrorResponse)}}}
+    answer: dict[str, Any] = {"description": "OK"}
+    if op.answer is not None:
+        answer["content"] = {"application/json": {"schema": _ref(op.answer)}}
+    elif op.streaming == "text/event-stream":
+        answer["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
+    responses: dict[str, Any] = {"200": answer, "4XX": {"description": "the request was refused", **error}}
+    if op.streaming == "websocket":
+        responses = {"101": {"description": "switching to the WebSocket protocol"}, **responses}
+    result: dict[str, Any] = {"summary": op.summary, "parameters": params, "responses": responses}
+    if op.body is not None:
+        result["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(op.body)}}}
+    if op.streaming is not None:
+        result["x-streaming"] = op.streaming
+    return result
+
+
+def _path_params(path: str) -> list[str]:
+    return [part[1:-1].split(":", 1)[0] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
+
+
+def build_document(app: web.Application) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for route in app.router.routes():
+        path = route.resource.canonical if route.resource is not None else None
+        method = route.method.upper()
+        if path is None or method in ("HEAD", "*") or "{filename" in path or path.startswith(("/static", "/assets")):
+            continue
+        op = OPERATIONS.get((method, path)) or Operation(f"{method} {path}")
+        paths.setdefault(path, {})[method.lower()] = _operation(path, op)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "PAGI edge", "version": "1", "description": "the PAGI edge (docs/architecture.md)"},
+        "paths": dict(sorted(paths.items())),
+        "components": {"schemas": _schemas()},
+    }
+
+
+def register(app: web.Application) -> None:
+    built: list[dict[str, Any]] = []  # built on first request, once every route is registered
+
+    async def get_openapi(request: web.Request) -> web.Response:
+        if not built:
+            built.append(build_document(request.app))
+        return web.json_response(built[0])
+
+    app.router.add_get("/openapi.json", get_openapi)

@@ -1,0 +1,178 @@
+"""The real stack as separate processes on loopback, for fault cases: a nats-server with
+`sync_interval: always` (from a config file) and each service as `python -m <name>`, each of which
+a test may kill with SIGKILL and start again. Output goes to log files (a pipe nobody reads would
+block a chatty child); readiness is the service's "service ready" line, or the edge's HTTP port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pagi.nats_server import NatsServer
+from pagi.process import parent_death_signal
+from pagi.service import READY_LINE
+
+WORKERS = ("planner", "memory_worker", "tool_worker", "build_worker")
+NATS_CONF = "jetstream {\n  sync_interval: always\n}\nmax_payload: 1MB\n"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class StackError(AssertionError):
+    pass
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        log = open(self.log_path, "ab")
+        self._offset = self.log_path.stat().st_size
+        self.proc = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=parent_death_signal,
+            start_new_session=True,
+        )
+        log.close()
+
+    def wait_line(self, text: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise StackError(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
+            with open(self.log_path, "rb") as f:
+                f.seek(self._offset)
+                if text.encode() in f.read():
+                    return
+            time.sleep(0.05)
+        raise StackError(f"{self.name} did not log {text!r} within {timeout_s}s:\n{self.tail()}")
+
+    def kill(self) -> None:
+        """kill -9: no drain, no goodbye."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+@dataclass
+class Stack:
+    root: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+    data_dir: Path | None = None
+    nats: NatsServer = field(init=False)
+    services: dict[str, Service] = field(init=False, default_factory=dict)
+    edge_port: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o711)
+        conf = self.root / "nats.conf"
+        conf.write_text(NATS_CONF)
+        self.data = self.data_dir or self.root / "data"
+        self.nats = NatsServer(self.data / "nats", config=conf, log_file=self.root / "nats.log")
+
+    @property
+    def edge_url(self) -> str:
+        return f"http://127.0.0.1:{self.edge_port}"
+
+    def env(self) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("NATS_URL", "QDRANT_", "LLM_", "OTEL_"))}
+        return {
+            **base,
+            "NATS_URL": self.nats.url,
+            "PAGI_DATA_DIR": str(self.data),
+            "PAGI_PORT": str(self.edge_port),
+            "LOG_LEVEL": "INFO",
+            "PAGI_METRICS_PORT": "off",
+            # Sweeps often enough that a job whose worker died is noticed within the test.
+            "PAGI_SWEEP_INTERVAL_S": "0.5",
+            "PAGI_WORKER_WARN_S": "3",
+            "PAGI_WORKER_TIMEOUT_S": "90",
+            "PAGI_CHAT_TIMEOUT_S": "30",
+            "PAGI_HEARTBEAT_S": "1",
+            **self.extra_env,
+        }
+
+    def start(self, names: tuple[str, ...] = (*WORKERS, "edge"), timeout_s: float = 60.0) -> None:
+        self.nats.start()
+        self.edge_port = free_port()
+        for name in names:
+            self.services[name] = Service(name, [sys.executable, "-m", name], self.env(), self.root / f"{name}.log")
+            self.services[name].start()
+        for name in names:
+            self.wait_ready(name, timeout_s)
+
+    def wait_ready(self, name: str, timeout_s: float = 60.0) -> None:
+        service = self.services[name]
+        if name != "edge":
+            service.wait_line(READY_LINE, timeout_s)
+            return
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if service.proc is not None and service.proc.poll() is not None:
+                raise StackError(f"edge exited with {service.proc.returncode}:\n{service.tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.edge_url}/v1/tools", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise StackError(f"the edge did not answer within {timeout_s}s:\n{service.tail()}")
+
+    def restart(self, name: str, env: dict[str, str] | None = None, timeout_s: float = 60.0) -> None:
+        service = self.services[name]
+        service.stop()
+        if env is not None:
+            service.env = {**service.env, **env}
+        service.start()
+        self.wait_ready(name, timeout_s)
+
+    def kill(self, name: str) -> None:
+        self.services[name].kill()
+
+    def stop(self) -> None:
+        for name in ("edge", *WORKERS):
+            if name in self.services:
+                self.services[name].stop()
+        self.nats.stop()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {s.name} ---\n{s.tail()}" for s in self.services.values())
