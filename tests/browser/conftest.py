@@ -3,6 +3,8 @@ a nats-server, the edge, the planner, and the memory and tool workers, all in th
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
@@ -12,6 +14,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright
+
+from memory_worker.api import serve_api
+from memory_worker.worker import MemoryWorker
+from pagi.bus import Bus
 
 from ..planner.conftest import memory_worker, tool_worker  # noqa: F401  (fixtures)
 
@@ -29,6 +35,16 @@ CHROMIUM_ARGS = [
 VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
 
 Edge = TestClient[web.Request, web.Application]
+
+
+@pytest.fixture
+async def memory_api(bus: Bus, memory_worker: MemoryWorker) -> AsyncIterator[MemoryWorker]:  # noqa: F811
+    """The memory worker with its request/reply API (the edge's /v1/memory/* and /v1/search)."""
+    stopping = asyncio.Event()
+    task = asyncio.create_task(serve_api(bus, memory_worker, stopping))
+    yield memory_worker
+    stopping.set()
+    await asyncio.wait_for(task, 5)
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +84,10 @@ async def page(context: BrowserContext, edge: Edge) -> Page:
     await opened.goto(str(edge.make_url("/")))
     await expect(opened.locator("#connection")).to_have_text("LIVE", timeout=10_000)
     return opened
+
+
+async def snap(page: Page, name: str) -> None:
+    """With PAGI_SCREENSHOTS=/some/dir, save a screenshot of the page there (for looking, not asserting)."""
+    folder = os.environ.get("PAGI_SCREENSHOTS")
+    if folder:  # Playwright creates the folder
+        await page.screenshot(path=os.path.join(folder, f"{name}.png"))

@@ -12,9 +12,10 @@ from bus_schemas.subjects import CHAT_OUT
 from edge.appkeys import SOCKETS
 from memory_worker.worker import MemoryWorker
 from pagi.bus import Bus
+from tool_worker.service import ToolWorker
 
 from ..support import ObserveFactory
-from .conftest import Edge
+from .conftest import Edge, snap
 
 pytestmark = pytest.mark.browser
 WAIT = 15_000
@@ -60,8 +61,8 @@ async def test_streamed_chunks_show_as_they_arrive_then_the_final_answer(page: P
     await expect(streaming).to_have_count(0)
 
 
-async def test_a_memory_search_asks_first_and_approved_answers_with_its_results(
-    page: Page, memory_worker: MemoryWorker
+async def test_a_memory_search_asks_first_then_the_archive_finds_the_message_and_its_log(
+    page: Page, memory_api: MemoryWorker
 ) -> None:
     await send(page, "search for recent SSH attacks")
     modal = page.get_by_test_id("approval-modal")
@@ -69,10 +70,33 @@ async def test_a_memory_search_asks_first_and_approved_answers_with_its_results(
     await expect(modal).to_have_attribute("data-kind", "memory")
     await expect(modal.get_by_test_id("approval-query")).to_have_text("recent SSH attacks")
     await expect(page.get_by_test_id("thinking")).to_contain_text("waiting for your approval")
+    await snap(page, "approval-memory")
     await modal.get_by_role("button", name="Authorize & Execute").click()
     await expect(modal).to_have_count(0)
     await expect(page.get_by_test_id("pipeline").locator(".badge").first).to_have_text("completed", timeout=WAIT)
-    await expect(page.locator("#messages li.twin").last).not_to_be_empty()
+    answer = page.locator("#messages li.twin").last
+    await expect(answer).not_to_be_empty()
+    await answer.get_by_role("button", name="Save to Memory").click()
+    await expect(answer).to_contain_text("saved to default/mind as", timeout=WAIT)
+    # The archive indexed the message and the job's log lines as they happened (live search refreshes).
+    await page.get_by_role("link", name="Search Archive").click()
+    box = page.get_by_label("Search the archive")
+    await box.fill("SSH attacks")
+    intel = page.get_by_test_id("intel-stream")
+    await expect(intel).to_contain_text("search for recent SSH attacks", timeout=WAIT)
+    await box.fill("job accepted")
+    logs = page.get_by_test_id("execution-logs")
+    await expect(logs.locator("button").first).to_contain_text("job accepted", timeout=WAIT)
+    await snap(page, "search-results")
+    await logs.locator("button").first.click()
+    await expect(page.get_by_test_id("terminal")).to_contain_text("job accepted", timeout=WAIT)
+    await snap(page, "job-logs")
+    # Mind: the saved memory is counted and found.
+    await page.get_by_role("tab", name="Mind").click()
+    await expect(page.locator("aside .ns")).to_contain_text("mind", timeout=WAIT)
+    await page.get_by_label("Neural memory search").fill("SSH")
+    await expect(page.get_by_test_id("memory-hits").locator("li").first).to_be_visible(timeout=WAIT)
+    await snap(page, "mind")
 
 
 async def test_a_denied_command_says_so_and_runs_nothing(page: Page) -> None:
@@ -139,18 +163,19 @@ async def test_a_dropped_socket_reconnects_and_the_missed_events_appear(
     await expect(page.locator("#messages li.twin")).to_have_count(2)
 
 
-async def test_a_reload_mid_job_resumes_the_conversation_and_the_pending_approval(
-    page: Page, memory_worker: MemoryWorker
-) -> None:
-    await send(page, "/memory reload me")
+async def test_a_reload_mid_job_resumes_the_conversation_and_the_pending_approval(page: Page) -> None:
+    await send(page, "run command uname -a")
     modal = page.get_by_test_id("approval-modal")
     await expect(modal).to_be_visible(timeout=WAIT)
     await page.reload()
     await expect(page.locator("#connection")).to_have_text("LIVE", timeout=WAIT)
-    await expect(page.locator("#messages li.user .text")).to_have_text("/memory reload me", timeout=WAIT)
+    await expect(page.locator("#messages li.user .text")).to_have_text("run command uname -a", timeout=WAIT)
     await expect(modal).to_be_visible(timeout=WAIT)
-    await modal.get_by_role("button", name="Authorize & Execute").click()
-    await expect(page.get_by_test_id("pipeline").locator(".badge").first).to_have_text("completed", timeout=WAIT)
+    await expect(modal.locator("pre.args")).to_contain_text("uname -a")
+    await modal.get_by_role("button", name="Deny…").click()
+    await modal.get_by_role("button", name="Confirm Deny").click()
+    await expect(page.locator("#messages li.twin").last).to_contain_text("denied", timeout=WAIT)
+    await expect(page.get_by_test_id("pipeline").locator(".badge").first).not_to_have_text("waiting approval")
 
 
 async def test_job_logs_stream_in_the_terminal(page: Page) -> None:
@@ -160,3 +185,25 @@ async def test_job_logs_stream_in_the_terminal(page: Page) -> None:
     await expect(page).to_have_url(re.compile(r"/jobs/[^/?]+\?session="))
     await expect(page.get_by_test_id("job-status")).to_have_text("completed", timeout=WAIT)
     await expect(page.get_by_test_id("terminal").locator(".logline").first).to_be_visible(timeout=WAIT)
+
+
+async def test_an_authorised_tool_writes_the_file_and_always_allow_skips_the_next_question(
+    page: Page, tool_worker: ToolWorker
+) -> None:
+    await send(page, "write a test file with content hello world")
+    modal = page.get_by_test_id("approval-modal")
+    await expect(modal).to_have_attribute("data-kind", "tool", timeout=WAIT)
+    await expect(modal.get_by_test_id("approval-tool")).to_have_text("file_write")
+    await expect(modal.locator("pre.args")).to_contain_text('"content": "hello world"')
+    await snap(page, "approval-tool")
+    await modal.get_by_label("Always allow file_write for this twin").check()
+    await modal.get_by_role("button", name="Authorize & Execute").click()
+    answer = page.locator("#messages li.twin").last
+    await expect(answer).to_contain_text("test.txt", timeout=30_000)
+    await expect(answer).to_contain_text("isolation:")
+    # The second write is not asked about: the twin now always allows file_write.
+    await send(page, "write a file named second.txt with content again")
+    await expect(page.locator("#messages li.twin").last).to_contain_text("second.txt", timeout=30_000)
+    await expect(modal).to_have_count(0)
+    await page.get_by_role("button", name="Tools ▴").click()
+    await expect(page.get_by_test_id("tool-menu")).to_contain_text("file_write · always allowed")

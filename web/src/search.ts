@@ -1,5 +1,5 @@
 // Normalise GET /v1/search answers: message hits ("Intel Stream") and log hits ("Execution Logs").
-export interface MessageHit { text: string; sessionId: string | null; twinId: string | null; sender: string | null; ts: string | null; seq: number | null; score: number | null }
+export interface MessageHit { text: string; sessionId: string | null; twinId: string | null; sender: string | null; ts: string | null; eventId: string | null; score: number | null }
 export interface LogHit { text: string; jobId: string | null; sessionId: string | null; level: string; ts: string | null; score: number | null }
 
 type Raw = Record<string, unknown>;
@@ -16,7 +16,7 @@ function message(r: Raw): MessageHit {
   return {
     text: str(r, "text", "message", "content", "snippet") ?? "", sessionId: str(r, "session_id", "session"),
     twinId: str(r, "twin_id", "twin"), sender: str(r, "sender", "role", "user_id"), ts: str(r, "ts", "time", "timestamp"),
-    seq: num(r, "seq"), score: num(r, "score"),
+    eventId: str(r, "event_id", "id"), score: num(r, "score"),
   };
 }
 

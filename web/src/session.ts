@@ -13,6 +13,8 @@ export interface ChatMessage {
   latencyMs: number | null;
   command: IssuedCommand | null;
   seq: number | null;
+  /** The id of the event behind it (chat.in or the final chat.out): search hits link to it. */
+  eventId: string | null;
 }
 
 export const JOB_STATES = ["pending", "waiting_approval", "running", "completed", "failed", "cancelled"] as const;
@@ -57,7 +59,7 @@ export function isBusy(state: SessionState): boolean {
 export function addLocalUserMessage(state: SessionState, text: string): ChatMessage {
   const msg: ChatMessage = {
     key: `local-${++localCounter}`, role: "user", text, ts: new Date().toISOString(), jobId: null,
-    streaming: false, sources: [], latencyMs: null, command: null, seq: null,
+    streaming: false, sources: [], latencyMs: null, command: null, seq: null, eventId: null,
   };
   state.messages.push(msg);
   state.version++;
@@ -84,7 +86,7 @@ function twinMessage(state: SessionState, jobId: string | null, id: string, ts: 
   const found = jobId ? state.messages.find((m) => m.role === "twin" && m.jobId === jobId && m.streaming) : undefined;
   if (found) return found;
   const msg: ChatMessage = {
-    key: id, role: "twin", text: "", ts, jobId, streaming: true, sources: [], latencyMs: null, command: null, seq: null,
+    key: id, role: "twin", text: "", ts, jobId, streaming: true, sources: [], latencyMs: null, command: null, seq: null, eventId: null,
   };
   state.messages.push(msg);
   return msg;
@@ -111,10 +113,11 @@ function onEvent(state: SessionState, frame: EventFrame): void {
       known.jobId = jobId;
       known.ts = frame.ts;
       known.seq = frame.seq;
+      known.eventId = frame.id;
     } else {
       state.messages.push({
         key: frame.id, role: "user", text, ts: frame.ts, jobId, streaming: false, sources: [], latencyMs: null,
-        command: null, seq: frame.seq,
+        command: null, seq: frame.seq, eventId: frame.id,
       });
     }
     const view = job(state, jobId, frame.ts);
@@ -157,6 +160,7 @@ function onComplete(state: SessionState, frame: CompleteMessage, ts: string): vo
   msg.command = frame.issued_command;
   msg.seq = frame.seq;
   msg.key = frame.id;
+  msg.eventId = frame.id;
   if (frame.job_id) {
     const view = job(state, frame.job_id, ts);
     // An answer that carries an approval command is the seed's "awaiting approval" notice, not the end.

@@ -95,25 +95,25 @@ function Message({ msg, twin, sessionId }: { msg: ChatMessage; twin: Twin | unde
   const [saved, setSaved] = useState<string | null>(null);
   const save = async () => {
     try {
-      const res = await api<{ id?: string; memory_id?: string }>("/v1/memory", {
+      const res = await api<{ id: string; namespace: string; kb: string }>("/v1/memory", {
         method: "POST",
-        json: { text: msg.text, session_id: sessionId, twin_id: twin?.id ?? null, message_id: msg.key },
+        json: { text: msg.text, session_id: sessionId, source: `message:${msg.eventId ?? msg.key}` },
       });
-      setSaved(`saved${res.id ?? res.memory_id ? ` as ${res.id ?? res.memory_id}` : ""}`);
+      setSaved(`saved to ${res.namespace}/${res.kb} as ${res.id}`);
     } catch (err) {
       setSaved(isUnavailable(err) ? "Save to Memory is unavailable: this edge has no memory endpoint yet" : `not saved: ${errorText(err)}`);
     }
   };
   if (msg.role === "user") {
     return (
-      <li class="msg user" data-job={msg.jobId ?? ""} id={msg.seq ? `seq-${msg.seq}` : undefined}>
+      <li class="msg user" data-job={msg.jobId ?? ""} id={msg.eventId ? `ev-${msg.eventId}` : undefined}>
         <div class="bubble"><div class="text">{msg.text}</div></div>
         <div class="meta">{clock(msg.ts)}{msg.jobId ? "" : " · sending"}</div>
       </li>
     );
   }
   return (
-    <li class={`msg twin ${msg.streaming ? "streaming" : ""}`} data-job={msg.jobId ?? ""} id={msg.seq ? `seq-${msg.seq}` : undefined}>
+    <li class={`msg twin ${msg.streaming ? "streaming" : ""}`} data-job={msg.jobId ?? ""} id={msg.eventId ? `ev-${msg.eventId}` : undefined}>
       <Avatar twin={twin} size={30} />
       <div class="msg-body">
         <div class="bubble">
@@ -212,14 +212,23 @@ export function Hub({ twinId }: { twinId: string }) {
   const busy = isBusy(session);
   const running = [...session.jobs.values()].filter((j) => !["completed", "failed", "cancelled"].includes(j.status)).pop();
 
+  const jumped = useRef<string | null>(null);
   useEffect(() => {
+    // A search hit opens the chat at its message (#ev-<event id>), once it has been replayed.
+    const hash = location.hash.slice(1);
+    if (hash && jumped.current !== hash) {
+      const target = document.getElementById(hash);
+      if (target) {
+        jumped.current = hash;
+        stick.current = false;
+        target.scrollIntoView({ block: "center" });
+        target.classList.add("highlight");
+        return;
+      }
+    }
     const el = list.current;
     if (el && stick.current) el.scrollTop = el.scrollHeight;
   });
-  useEffect(() => {
-    const hash = location.hash.slice(1);
-    if (hash) document.getElementById(hash)?.scrollIntoView({ block: "center" });
-  }, [session.messages.length > 0]);
 
   if (s.twinsLoaded && !twin && !s.twinsError) {
     return <main class="center"><div class="empty"><h1>No twin “{twinId}”</h1><p>It may have been deleted.</p><a href="/" onClick={(e) => onLink(e, "/")}>Back to Ops Center</a></div></main>;

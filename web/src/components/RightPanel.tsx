@@ -38,40 +38,48 @@ function LoadBar({ fraction }: { fraction: number }) {
   );
 }
 
-interface NamespaceStat { namespace: string; points: number; kbs?: Record<string, number> }
+/** `GET /v1/memory/namespaces`: points per knowledge base, per namespace. */
+type NamespaceStats = Record<string, Record<string, number>>;
 
 function MindTab() {
-  const stats = useFetch<{ namespaces: NamespaceStat[] }>("/v1/memory/namespaces", []);
+  const stats = useFetch<{ namespaces: NamespaceStats }>("/v1/memory/namespaces", []);
   const [q, setQ] = useState("");
   const [query, setQuery] = useState("");
+  const [namespace, setNamespace] = useState("default");
   useEffect(() => { const t = window.setTimeout(() => setQuery(q.trim()), 250); return () => window.clearTimeout(t); }, [q]);
-  const hits = useFetch<{ results: Hit[] }>(query.length >= 2 ? `/v1/memory/search?q=${encodeURIComponent(query)}&k=8` : null, [query]);
-  const list = stats.state === "ok" ? stats.data.namespaces ?? [] : [];
-  const total = list.reduce((a, n) => a + (n.points ?? 0), 0);
+  const hits = useFetch<{ results: Hit[] }>(
+    query.length >= 2 ? `/v1/memory/search?q=${encodeURIComponent(query)}&namespace=${encodeURIComponent(namespace)}&k=8` : null, [query, namespace]);
+  const list = stats.state === "ok" ? Object.entries(stats.data.namespaces ?? {}).map(([ns, kbs]) => ({ ns, kbs, points: Object.values(kbs).reduce((a, n) => a + n, 0) })) : [];
+  const total = list.reduce((a, n) => a + n.points, 0);
   return (
     <div class="mind-tab">
-      <h3>Namespaces</h3>
+      <h3>Namespaces {total > 0 && <span class="muted small">{total.toLocaleString()} points in all</span>}</h3>
       {stats.state === "loading" && <p class="muted small">Loading…</p>}
       {stats.state === "unavailable" && <Unavailable what="Namespace stats" endpoint="GET /v1/memory/namespaces" />}
       {stats.state === "error" && <p class="error-text small">{stats.why}</p>}
       {stats.state === "ok" && list.length === 0 && <p class="muted small">No memories stored yet.</p>}
       {list.map((n) => (
-        <div class="ns" key={n.namespace}>
-          <span class="ns-name">{n.namespace}</span>
-          <LoadBar fraction={total ? n.points / total : 0} />
-          <span class="muted small">{n.points.toLocaleString()} points</span>
+        <div class="ns" key={n.ns}>
+          <span class="ns-name"><code>{n.ns}</code></span>
+          <span title="share of all stored points"><LoadBar fraction={total ? n.points / total : 0} /></span>
+          <span class="muted small ns-kbs">{n.points.toLocaleString()} points · {Object.entries(n.kbs).map(([kb, c]) => `${kb} ${c.toLocaleString()}`).join(" · ")}</span>
         </div>
       ))}
       <h3>Neural Memory Search</h3>
-      <input type="search" placeholder="Search memory (2+ characters)" value={q} onInput={(e) => setQ(e.currentTarget.value)} aria-label="Neural memory search" />
+      <div class="row">
+        <input type="search" placeholder="Search memory (2+ characters)" value={q} onInput={(e) => setQ(e.currentTarget.value)} aria-label="Neural memory search" style={{ flex: 1, minWidth: 0 }} />
+        <select aria-label="Namespace" value={namespace} onChange={(e) => setNamespace(e.currentTarget.value)}>
+          {[...new Set(["default", ...list.map((n) => n.ns)])].map((ns) => <option key={ns} value={ns}>{ns}</option>)}
+        </select>
+      </div>
       {hits.state === "loading" && <p class="muted small">Searching…</p>}
       {hits.state === "unavailable" && <Unavailable what="Memory search" endpoint="GET /v1/memory/search" />}
       {hits.state === "error" && <p class="error-text small">{hits.why}</p>}
       {hits.state === "ok" && (
-        <ol class="hits">
+        <ol class="hits" data-testid="memory-hits">
           {hits.data.results.length === 0 && <li class="muted small">No memory matches “{query}”.</li>}
           {hits.data.results.map((h) => (
-            <li key={h.id}><span class="score">{h.score.toFixed(2)}</span> {h.text}
+            <li key={h.id}><span class="score">{h.score.toFixed(3)}</span> {h.text}
               <div class="muted small">{[h.namespace, h.kb, h.source].filter(Boolean).join(" · ")}</div></li>
           ))}
         </ol>
@@ -80,7 +88,7 @@ function MindTab() {
   );
 }
 
-interface HistoryItem { role?: string; sender?: string; text?: string; content?: string; message?: string; ts?: string }
+interface HistoryItem { role?: string; sender?: string; text?: string; content?: string; message?: string; ts?: string; status?: string }
 
 function HeartTab({ sessionId }: { sessionId: string }) {
   const history = useFetch<{ history?: HistoryItem[]; messages?: HistoryItem[] }>(`/v1/sessions/${encodeURIComponent(sessionId)}/history`, [sessionId]);

@@ -13,7 +13,7 @@ function openMessage(hit: MessageHit): void {
     localStorage.setItem(`pagi.session.${twin}`, hit.sessionId);
     store.session(hit.sessionId);
   }
-  navigate(`${twin === "orchestrator" ? "/" : `/twins/${encodeURIComponent(twin)}`}${hit.seq ? `#seq-${hit.seq}` : ""}`);
+  navigate(`${twin === "orchestrator" ? "/" : `/twins/${encodeURIComponent(twin)}`}${hit.eventId ? `#ev-${hit.eventId}` : ""}`);
 }
 
 export function Search() {
@@ -26,14 +26,17 @@ export function Search() {
     history.replaceState(null, "", query ? `/search?q=${encodeURIComponent(query)}` : "/search");
     if (query.length < 2) { setState({ kind: "idle" }); return; }
     let alive = true;
-    const t = window.setTimeout(() => {
-      setState({ kind: "loading" });
+    const run = (first: boolean) => {
+      if (first) setState({ kind: "loading" });
       api<unknown>(`/v1/search?q=${encodeURIComponent(query)}`).then(
         (data) => alive && setState({ kind: "ok", ...normaliseSearch(data) }),
         (err) => alive && setState(isUnavailable(err) ? { kind: "unavailable", why: errorText(err) } : { kind: "error", why: errorText(err) }),
       );
-    }, 150);
-    return () => { alive = false; window.clearTimeout(t); };
+    };
+    const t = window.setTimeout(() => run(true), 150);
+    // Live: new messages and log lines are indexed as they happen, so the results refresh while open.
+    const every = window.setInterval(() => run(false), 3000);
+    return () => { alive = false; window.clearTimeout(t); window.clearInterval(every); };
   }, [q]);
   const count = state.kind === "ok" ? state.messages.length + state.logs.length : 0;
   return (
@@ -48,10 +51,10 @@ export function Search() {
         {state.kind === "error" && "Search failed"}
       </div>
       {state.kind === "unavailable" && <p class="unavailable" data-testid="unavailable">Search is unavailable: this edge does not serve <code>GET /v1/search</code> yet. Nothing is shown rather than guessed.</p>}
-      {state.kind === "error" && <p class="error-text">{state.why}</p>}
+      {state.kind === "error" && <p class="error-text" role="alert">Search failed: {state.why}</p>}
       {state.kind === "ok" && (
         <div class="search-cols">
-          <section>
+          <section data-testid="intel-stream">
             <h2>Intel Stream <span class="muted small">{state.messages.length}</span></h2>
             {state.messages.length === 0 && <p class="muted small">No message matches.</p>}
             <ul class="hits">{state.messages.map((h, i) => (
@@ -60,7 +63,7 @@ export function Search() {
                 <span class="muted small">{[h.sender, h.twinId, h.sessionId && `session ${h.sessionId}`, h.ts && clock(h.ts)].filter(Boolean).join(" · ")}</span>
               </button></li>))}</ul>
           </section>
-          <section>
+          <section data-testid="execution-logs">
             <h2>Execution Logs <span class="muted small">{state.logs.length}</span></h2>
             {state.logs.length === 0 && <p class="muted small">No log matches.</p>}
             <ul class="hits">{state.logs.map((h, i) => (
