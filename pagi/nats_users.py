@@ -72,6 +72,9 @@ class User:
             f"$JS.API.CONSUMER.INFO.{stream}.*",
             f"$JS.API.CONSUMER.DELETE.{stream}.*",
             f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*",
+            f"$JS.API.STREAM.MSG.GET.{stream}",  # the last event of a subject (Bus.last_event)
+            f"$JS.API.DIRECT.GET.{stream}",
+            f"$JS.API.DIRECT.GET.{stream}.>",
         )
 
     def _store(self, stream: str, data_subjects: str, write: bool) -> User:
@@ -113,7 +116,8 @@ def _service(name: str, module: str) -> User:
     that takes STREAM.CREATE/UPDATE/INFO. It does not let a service read them."""
     user = User(name, module)
     user.sub(f"{inbox_prefix(name)}.>", PING)
-    user.pub(f"{HEARTBEAT_PREFIX}.>", "$JS.FC.>", "$JS.API.INFO")
+    # STREAM.NAMES: nats-py looks streams up by subject (object store reads and writes); names only.
+    user.pub(f"{HEARTBEAT_PREFIX}.>", "$JS.FC.>", "$JS.API.INFO", "$JS.API.STREAM.NAMES")
     for stream in _topology_streams():
         user.pub(f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.STREAM.CREATE.{stream}", f"$JS.API.STREAM.UPDATE.{stream}")
     return user

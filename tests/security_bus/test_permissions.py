@@ -10,12 +10,14 @@ from typing import Any
 
 import nats
 import nats.errors
+import nats.js.errors
 import pytest
 from nats.js import api
 
 from bus_schemas import Envelope
 from bus_schemas import streams as st
 from bus_schemas.chat import ChatIn
+from bus_schemas.memory import MEMORY_API_SUBJECT
 from pagi.bus import Bus
 from pagi.consume import Delivery, PullConsumer
 from pagi.nats_users import render_conf, user_for_service
@@ -186,3 +188,43 @@ def test_passwords_file_is_private_and_stable(tmp_path: Path) -> None:
     assert (tmp_path / PASSWORDS_FILE).stat().st_mode & 0o777 == 0o600
     assert load_or_create(tmp_path) == first
     assert len(set(first.values())) == len(first)
+
+
+async def test_edge_asks_the_memory_worker_and_reads_the_last_telemetry_sample(
+    secure_server: SecureBus, topology: None
+) -> None:
+    memory = await Bus.connect(secure_server.url("memory"), "memory_worker", connect_timeout_s=5)
+    edge = await Bus.connect(secure_server.url("edge"), "edge", connect_timeout_s=5)
+    telemetry = await Bus.connect(secure_server.url("telemetry"), "telemetry_agent", connect_timeout_s=5)
+    try:
+        # api.memory: the memory worker answers on the edge's own inbox (allow_responses).
+        async def answer(msg: Any) -> None:
+            await msg.respond(b'{"ok": true}')
+
+        await memory.nc.subscribe(MEMORY_API_SUBJECT, queue="memory_worker", cb=answer)
+        await memory.nc.flush()
+        reply = await edge.nc.request(MEMORY_API_SUBJECT, b"{}", timeout=5)
+        assert reply.data == b'{"ok": true}'
+        await telemetry.nc.jetstream().publish(f"telemetry.host.{HOST_ID}", b'{"cpu": 1}')
+        last = await edge.js.get_last_msg(st.TELEMETRY.name, f"telemetry.host.{HOST_ID}")
+        assert last.data == b'{"cpu": 1}'
+    finally:
+        for bus in (memory, edge, telemetry):
+            await bus.close()
+
+
+async def test_build_worker_stores_artifacts_the_tool_worker_only_reads_them(
+    secure_server: SecureBus, topology: None
+) -> None:
+    build = await Bus.connect(secure_server.url("build"), "build_worker", connect_timeout_s=5)
+    tool = await Bus.connect(secure_server.url("tool"), "tool_worker", connect_timeout_s=5)
+    try:
+        stored = await build.js.object_store(st.ARTIFACTS.bucket)
+        await stored.put("tool-a-1", b"artifact bytes")
+        readable = await tool.js.object_store(st.ARTIFACTS.bucket)
+        assert (await readable.get("tool-a-1")).data == b"artifact bytes"
+        with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.js.errors.Error)):
+            await readable.put("tool-b-1", b"forged")
+    finally:
+        await build.close()
+        await tool.close()
