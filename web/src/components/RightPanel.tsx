@@ -53,7 +53,7 @@ function MindTab() {
   const total = list.reduce((a, n) => a + n.points, 0);
   return (
     <div class="mind-tab">
-      <h3>Namespaces {total > 0 && <span class="muted small">{total.toLocaleString()} points in all</span>}</h3>
+      <h3>Namespaces {total > 0 && <span class="muted small">{total.toLocaleString()} point{total === 1 ? "" : "s"} in all</span>}</h3>
       {stats.state === "loading" && <p class="muted small">Loading…</p>}
       {stats.state === "unavailable" && <Unavailable what="Namespace stats" endpoint="GET /v1/memory/namespaces" />}
       {stats.state === "error" && <p class="error-text small">{stats.why}</p>}
@@ -62,7 +62,7 @@ function MindTab() {
         <div class="ns" key={n.ns}>
           <span class="ns-name"><code>{n.ns}</code></span>
           <span title="share of all stored points"><LoadBar fraction={total ? n.points / total : 0} /></span>
-          <span class="muted small ns-kbs">{n.points.toLocaleString()} points · {Object.entries(n.kbs).map(([kb, c]) => `${kb} ${c.toLocaleString()}`).join(" · ")}</span>
+          <span class="muted small ns-kbs">{n.points.toLocaleString()} point{n.points === 1 ? "" : "s"} · {Object.entries(n.kbs).map(([kb, c]) => `${kb} ${c.toLocaleString()}`).join(" · ")}</span>
         </div>
       ))}
       <h3>Neural Memory Search</h3>
@@ -160,12 +160,13 @@ export function RightPanel({ sessionId }: { sessionId: string }) {
   const [tab, setTab] = useState<Tab>(() => (localStorage.getItem("pagi.tab") as Tab | null) ?? "pipeline");
   const pick = (t: Tab) => { setTab(t); localStorage.setItem("pagi.tab", t); };
   const pending = s.allPending().length;
-  const tabs: [Tab, string][] = [["mind", "Mind"], ["heart", "Heart"], ["body", "Body"], ["pipeline", "Pipeline"], ["approvals", `Approvals${pending ? ` (${pending})` : ""}`]];
+  const tabs: [Tab, string][] = [["mind", "Mind"], ["heart", "Heart"], ["body", "Body"], ["pipeline", "Pipeline"], ["approvals", "Approvals"]];
   return (
     <aside class="sidebar right" aria-label="Twin state">
       <div class="tabs" role="tablist">
         {tabs.map(([id, label]) => (
-          <button key={id} role="tab" aria-selected={tab === id} class={`tab ${tab === id ? "active" : ""}`} onClick={() => pick(id)}>{label}</button>
+          <button key={id} role="tab" aria-selected={tab === id} class={`tab ${tab === id ? "active" : ""}`} onClick={() => pick(id)}
+            aria-label={id === "approvals" && pending ? `Approvals (${pending})` : label}>{label}{id === "approvals" && pending > 0 && <span class="count">{pending}</span>}</button>
         ))}
       </div>
       <div class="tab-body" role="tabpanel">
