@@ -97,6 +97,9 @@ async def test_a_memory_search_asks_first_then_the_archive_finds_the_message_and
     await page.get_by_label("Neural memory search").fill("SSH")
     await expect(page.get_by_test_id("memory-hits").locator("li").first).to_be_visible(timeout=WAIT)
     await snap(page, "mind")
+    # Heart: the session's episodic history, from the events stream.
+    await page.get_by_role("tab", name="Heart").click()
+    await expect(page.locator("aside")).to_contain_text("search for recent SSH attacks", timeout=WAIT)
 
 
 async def test_a_denied_command_says_so_and_runs_nothing(page: Page) -> None:

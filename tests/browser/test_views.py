@@ -13,6 +13,7 @@ from playwright.async_api import Page, expect
 from pagi.bus import Bus
 from telemetry_agent.agent import publish_samples
 from telemetry_agent.sampler import Sampler
+from tool_worker.service import ToolWorker
 
 from .conftest import snap
 from .test_chat import WAIT, send
@@ -32,7 +33,9 @@ async def test_the_ops_center_shows_real_status(page: Page) -> None:
     await snap(page, "ops-center")
 
 
-async def test_create_a_twin_from_a_blueprint_configure_it_and_chat_with_it(page: Page) -> None:
+async def test_create_a_twin_from_a_blueprint_configure_it_and_chat_with_it(
+    page: Page, tool_worker: ToolWorker
+) -> None:
     await page.get_by_role("button", name="+ Create Twin").click()
     dialog = page.get_by_test_id("create-twin")
     await dialog.get_by_label("Name").fill("Night Owl")
@@ -52,10 +55,15 @@ async def test_create_a_twin_from_a_blueprint_configure_it_and_chat_with_it(page
     await expect(page.get_by_role("status")).to_contain_text("Manifest committed", timeout=WAIT)
     await expect(page.get_by_test_id("twin-list")).to_contain_text("Night-shift hunter", timeout=WAIT)
     await snap(page, "twin-settings")
-    # The planner uses the new twin: its answers name it, and always-allowed tools skip the modal.
+    # The planner uses the new twin and its settings: answers name it, and list_files runs unasked.
     await page.get_by_role("button", name="Open chat").click()
     await send(page, "hello owl")
     await expect(page.locator("#messages li.twin")).to_contain_text("this is night-owl", timeout=WAIT)
+    await send(page, "list files")
+    await expect(page.locator("#messages li.twin")).to_have_count(2, timeout=30_000)
+    await expect(page.locator("#messages li.twin").last).not_to_have_class(re.compile("streaming"), timeout=30_000)
+    await expect(page.get_by_test_id("approval-modal")).to_have_count(0)
+    await expect(page.get_by_test_id("pipeline").locator(".badge").first).to_have_text("completed", timeout=WAIT)
 
 
 async def test_commit_shows_validation_messages(page: Page) -> None:

@@ -231,6 +231,8 @@ class Store {
     for (const a of this.pending) byId.set(a.approval_id, a);
     for (const s of this.sessions.values()) for (const a of s.approvals.values()) byId.set(a.approval_id, a);
     for (const id of this.decided) byId.delete(id);
+    const now = Date.now();
+    for (const [id, a] of byId) if (Date.parse(a.expires_at) <= now) byId.delete(id); // expired: nothing to decide
     return [...byId.values()].sort((x, y) => (x.created_at ?? "").localeCompare(y.created_at ?? ""));
   }
 
