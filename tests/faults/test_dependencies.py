@@ -4,9 +4,7 @@ fake, the only stand-in), and the memory store unreachable for 10 s."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import socket
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -37,10 +35,8 @@ class Provider:
 
 
 @pytest.fixture
-async def llm_stack() -> AsyncIterator[tuple[Stack, Provider]]:
+async def llm_stack(stack_root: Path) -> AsyncIterator[tuple[Stack, Provider]]:
     provider = Provider()
-    root = Path(tempfile.mkdtemp(prefix="pagi-faults-"))
-    root.chmod(0o711)
     async with FakeLLMServer(responder=provider) as fake:
         llm_env = {
             "LLM_PROVIDER": "openai-compatible",
@@ -49,13 +45,12 @@ async def llm_stack() -> AsyncIterator[tuple[Stack, Provider]]:
             "LLM_TIMEOUT_S": "1",
             "LLM_MAX_ATTEMPTS": "2",
         }
-        stack = Stack(root / "stack", extra_env=llm_env)
+        stack = Stack(stack_root / "stack", extra_env=llm_env)
         try:
             await asyncio.to_thread(stack.start, ("planner",))
             yield stack, provider
         finally:
             await asyncio.to_thread(stack.stop)
-            shutil.rmtree(root, ignore_errors=True)
 
 
 async def test_a_slow_or_garbage_llm_falls_back_and_every_message_is_answered_once(
@@ -69,14 +64,15 @@ async def test_a_slow_or_garbage_llm_falls_back_and_every_message_is_answered_on
         for mode in ("ok", "slow", "garbage", "ok"):
             provider.mode = mode
             sent = [await load.send("greeting") for _ in range(5)]
-            await load.wait_for(lambda: all(j and j.answer for j in sent), 30, f"answers with a {mode} provider")
+            await load.wait_for(lambda sent=sent: all(j and j.answer for j in sent), 30, f"answers, {mode} provider")
             for job in sent:
                 assert job is not None and job.answer is not None
                 from_llm = "fake LLM says hi" in job.answer.body.content
                 assert from_llm == (mode == "ok"), f"{mode}: {job.answer.body.content[:200]}"
                 if mode == "slow":  # bounded by the timeout (1 s x 2 attempts + backoff), not by the provider
                     assert job.answered_at is not None and job.answered_at - job.sent_at < 10
-        notes = [e.body.message for e in await load.stored(JOB_LOG) if "deterministic planner decided" in e.body.message]
+        logs = await load.stored(JOB_LOG)
+        notes = [e.body.message for e in logs if "deterministic planner decided" in e.body.message]
         assert len(notes) == 10, notes
         await load.verify(stack.data)
     finally:
