@@ -46,11 +46,19 @@ class KVStore:
     async def delete(self, key: str) -> None:
         await self._bucket.delete(key)
 
-    async def keys(self) -> list[str]:
+    async def keys(self, pattern: str = ">") -> list[str]:
+        """The live keys matching a subject-style pattern (`*` one token, `>` the rest), filtered by
+        the server: nats-py's own `keys(filters=...)` lists every key and matches substrings."""
+        watcher = await self._bucket.watch(pattern, ignore_deletes=True, meta_only=True)
+        found: list[str] = []
         try:
-            return list(await self._bucket.keys())
-        except nats.js.errors.NoKeysError:
-            return []
+            async for entry in watcher:
+                if entry is None:  # the end of what is stored
+                    break
+                found.append(entry.key)
+        finally:
+            await watcher.stop()  # type: ignore[no-untyped-call]
+        return found
 
     async def get_model(self, key: str, model: type[M]) -> M | None:
         found = await self.get(key)

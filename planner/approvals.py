@@ -17,6 +17,11 @@ def approval_key(session_id: str, approval_id: str) -> str:
     return f"{session_id}.{approval_id}"
 
 
+def pending_key(session_id: str, approval_id: str) -> str:
+    """An index entry beside the record while it is pending, so listing pending ones reads only them."""
+    return f"{session_id}.{approval_id}.pending"
+
+
 class ApprovalStore:
     def __init__(self, kv: KVStore) -> None:
         self.kv = kv
@@ -26,6 +31,9 @@ class ApprovalStore:
         return cls(await bus.kv(APPROVALS))
 
     async def create(self, record: ApprovalRecord) -> None:
+        # The index first: a crash in between leaves an entry that `pending` cleans up, never an
+        # approval that nobody lists (and so never expires).
+        await self.kv.put(pending_key(record.session_id, record.approval_id), b"")
         await self.kv.create(approval_key(record.session_id, record.approval_id), record.model_dump_json().encode())
 
     async def get(self, session_id: str, approval_id: str) -> ApprovalRecord | None:
@@ -33,9 +41,8 @@ class ApprovalStore:
 
     async def find(self, approval_id: str) -> ApprovalRecord | None:
         """By id alone (for `POST /v1/approvals/{id}`)."""
-        for key in await self.kv.keys():
-            if key.endswith(f".{approval_id}"):
-                return await self.kv.get_model(key, ApprovalRecord)
+        for key in await self.kv.keys(f"*.{approval_id}"):
+            return await self.kv.get_model(key, ApprovalRecord)
         return None
 
     async def update(
@@ -45,14 +52,19 @@ class ApprovalStore:
             self.kv, approval_key(record.session_id, record.approval_id), ApprovalRecord, change
         )
         assert updated is not None
+        if updated.state != "pending":
+            await self.kv.delete(pending_key(updated.session_id, updated.approval_id))
         return updated
 
     async def pending(self, session_id: str | None = None) -> list[ApprovalRecord]:
         found = []
-        for key in await self.kv.keys():
-            if session_id is not None and not key.startswith(f"{session_id}."):
+        for key in await self.kv.keys(f"{session_id or '*'}.*.pending"):
+            session, approval_id, _ = key.split(".")
+            record = await self.get(session, approval_id)
+            if record is None:
+                continue  # created in a moment, or its creation crashed: expiry cannot apply
+            if record.state != "pending":
+                await self.kv.delete(key)
                 continue
-            record = await self.kv.get_model(key, ApprovalRecord)
-            if record is not None and record.state == "pending":
-                found.append(record)
+            found.append(record)
         return sorted(found, key=lambda r: r.created_at)

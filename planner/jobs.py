@@ -16,6 +16,11 @@ def job_key(session_id: str, job_id: str) -> str:
     return f"{session_id}.{job_id}"
 
 
+def waiting_key(session_id: str, job_id: str) -> str:
+    """An index entry beside the record: this job waits for a worker (the sweeper reads only these)."""
+    return f"{session_id}.{job_id}.waiting"
+
+
 class JobStore:
     def __init__(self, kv: KVStore) -> None:
         self.kv = kv
@@ -36,9 +41,8 @@ class JobStore:
         return await self.kv.get_model(job_key(session_id, job_id), JobRecord)
 
     async def find(self, job_id: str) -> JobRecord | None:
-        for key in await self.kv.keys():
-            if key.endswith(f".{job_id}"):
-                return await self.kv.get_model(key, JobRecord)
+        for key in await self.kv.keys(f"*.{job_id}"):
+            return await self.kv.get_model(key, JobRecord)
         return None
 
     async def update(self, job: JobRecord, change: Callable[[JobRecord], JobRecord | None]) -> JobRecord:
@@ -49,11 +53,26 @@ class JobStore:
 
     async def all(self) -> list[JobRecord]:
         jobs = []
-        for key in await self.kv.keys():
+        for key in await self.kv.keys("*.*"):
             job = await self.kv.get_model(key, JobRecord)
             if job is not None:
                 jobs.append(job)
         return jobs
 
-    async def unfinished(self) -> list[JobRecord]:
-        return [job for job in await self.all() if not job.finished]
+    async def mark_waiting(self, job: JobRecord) -> None:
+        await self.kv.put(waiting_key(job.session_id, job.job_id), b"")
+
+    async def clear_waiting(self, job: JobRecord) -> None:
+        await self.kv.delete(waiting_key(job.session_id, job.job_id))
+
+    async def waiting(self) -> list[JobRecord]:
+        """Jobs waiting for a worker. An index entry whose job no longer waits is removed here."""
+        jobs = []
+        for key in await self.kv.keys("*.*.waiting"):
+            session_id, job_id, _ = key.split(".")
+            job = await self.get(session_id, job_id)
+            if job is None or job.finished or job.waiting_for in (None, "approval"):
+                await self.kv.delete(key)
+            else:
+                jobs.append(job)
+        return jobs

@@ -181,7 +181,10 @@ class Planner:
                 }
             )
 
+        was_waiting_for_worker = job.waiting_for not in (None, "approval")
         job = await self.jobs.update(job, record)
+        if was_waiting_for_worker:
+            await self.jobs.clear_waiting(job)
         await self.next_step(job, twin, trigger_id, None)
 
     # --- approval -------------------------------------------------------------------------------
@@ -332,6 +335,7 @@ class Planner:
                         "warned": False, "updated_at": now}
             )  # fmt: skip
 
+        await self.jobs.mark_waiting(job)
         job = await self.jobs.update(job, wait)
         await self.bus.publish_all(
             request,
@@ -370,6 +374,8 @@ class Planner:
                      status=status, progress=1.0),
         )  # fmt: skip
         await self.jobs.update(job, close)
+        if job.waiting_for not in (None, "approval"):
+            await self.jobs.clear_waiting(job)  # (a stale view leaves the entry to the sweeper)
         await self.twins.set_status(job.twin_id, "idle")
 
 

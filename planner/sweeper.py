@@ -44,8 +44,8 @@ class Sweeper:
         for record in await planner.approvals.pending():
             if now >= record.expires_at:
                 await self.control.expire(record)
-        for job in await planner.jobs.unfinished():
-            if job.waiting_for in (None, "approval") or job.waiting_since is None or job.waiting_id is None:
+        for job in await planner.jobs.waiting():
+            if job.waiting_since is None or job.waiting_id is None:
                 continue
             waited = (now - job.waiting_since).total_seconds()
             if waited >= self.settings.worker_timeout_s:

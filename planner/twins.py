@@ -99,11 +99,10 @@ class TwinStore:
 
     async def list(self) -> list[Twin]:
         twins = []
-        for key in sorted(await self.kv.keys()):
-            if key.startswith("twin."):
-                twin = await self.kv.get_model(key, Twin)
-                if twin is not None:
-                    twins.append(twin)
+        for key in sorted(await self.kv.keys("twin.*")):
+            twin = await self.kv.get_model(key, Twin)
+            if twin is not None:
+                twins.append(twin)
         return twins
 
     async def create(self, twin_id: str, settings: TwinWrite) -> Twin:
@@ -192,9 +191,8 @@ class PromptStore:
 
     async def versions(self, twin_id: str) -> list[PromptVersion]:
         found = []
-        for key in await self.kv.keys():
-            prefix, _, suffix = key.rpartition(".")
-            if prefix == twin_id and suffix.isdigit():
+        for key in await self.kv.keys(f"{twin_id}.*"):
+            if key.rpartition(".")[2].isdigit():
                 version = await self.kv.get_model(key, PromptVersion)
                 if version is not None:
                     found.append(version)
