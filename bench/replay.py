@@ -46,10 +46,14 @@ from bus_schemas import (
     ToolResult,
     ToolRun,
 )
+from bus_schemas.subjects import one_session
+from pagi import tracing
 from pagi.bus import Bus
 from pagi.nats_server import NatsServer
 from pagi.replay import timeline
+from pagi.service import start_routes
 from pagi.timeline import as_json, line
+from planner.__main__ import PlannerService
 
 from .roundtrip import ChatClient, latency, saturation
 from .stack import running_nats, running_stack
@@ -264,13 +268,80 @@ async def tracing_part(
         MODES[mode]["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.endpoint
     results: dict[str, list[Round]] = {mode: [] for mode in MODES}
     try:
-        for _ in range(rounds):
-            for mode, env in MODES.items():
-                with environment(**env):
+        names = list(MODES)
+        for r in range(rounds):
+            # Each round starts with another mode, so none always runs first (or last) on a drifting machine.
+            for mode in names[r % len(names) :] + names[: r % len(names)]:
+                with environment(**MODES[mode]):
                     results[mode].append(await chat_round(count, seconds, window))
     finally:
         collector.server.shutdown()
     return results, collector
+
+
+# --- part 3: the planner's path in one process, alternating -------------------------------------
+
+
+def serve_collector() -> None:
+    """`--collector`: an OTLP/HTTP sink in a process of its own, so its CPU is not counted."""
+    collector = Collector()
+    print(collector.endpoint, flush=True)
+    threading.Event().wait()
+
+
+async def alternating_part(blocks: int, per_block: int) -> dict[str, list[float]]:
+    """The planner's consumers and a client in this process; tracing switched on (OTLP export to a
+    collector process) and off every block of messages, one message at a time. This process's CPU
+    per message, both modes interleaved, so the machine's drift falls on both alike."""
+    sink = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.replay", "--collector", stdout=asyncio.subprocess.PIPE
+    )
+    assert sink.stdout is not None
+    endpoint = (await sink.stdout.readline()).decode().strip()
+    cpu: dict[str, list[float]] = {"off": [], "on": []}
+    try:
+        with running_nats() as server, environment(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint):
+            bus = await Bus.connect(server.url, "bench-alternating")
+            await bus.ensure_topology()
+            service = PlannerService()
+            consumers = await start_routes(bus, await service.routes(bus))
+            answered = asyncio.Event()
+
+            async def on_event(event: Envelope[Any]) -> None:
+                if event.type == "chat.out":
+                    answered.set()
+
+            observer = await bus.observe(one_session(SESSION), on_event)
+
+            async def one() -> None:
+                answered.clear()
+                chat = Envelope[Any](type="chat.in", session_id=SESSION, body=ChatIn(message="ping"))
+                with tracing.job_span(SESSION, chat.id):
+                    await bus.publish(chat)
+                await asyncio.wait_for(answered.wait(), 30)
+
+            for _ in range(50):
+                await one()
+            for block in range(blocks):
+                mode = ("off", "on")[block % 2]
+                if mode == "on":
+                    tracing.setup_tracing("bench")
+                else:
+                    tracing.shutdown_tracing(30)
+                start = time.process_time()
+                for _ in range(per_block):
+                    await one()
+                cpu[mode].append((time.process_time() - start) * 1000 / per_block)
+            tracing.shutdown_tracing(30)
+            await observer.stop()
+            for consumer in consumers:
+                await consumer.stop()
+            await service.close()
+            await bus.close()
+    finally:
+        sink.terminate()
+        await sink.wait()
+    return cpu
 
 
 # --- report -------------------------------------------------------------------------------------
@@ -312,6 +383,13 @@ async def run(args: argparse.Namespace) -> None:
                 f"p99 {p99:6.2f} ms  saturation {sat:6.0f} msg/s ({dsat:+5.1f} % fewer)"
             )
         print(f"  collector received {collector.requests} OTLP requests, {collector.bytes / 1024:.0f} KiB")
+    if args.blocks:
+        blocks = await alternating_part(args.blocks, args.per_block)
+        off, on = statistics.median(blocks["off"]), statistics.median(blocks["on"])
+        print(
+            f"\nplanner path in one process, tracing off/on every {args.per_block} messages, {args.blocks} blocks:"
+            f"\n  CPU per message: off {off:.3f} ms, on {on:.3f} ms ({(on / off - 1) * 100:+.1f} %)"
+        )
 
 
 def main() -> None:
@@ -322,7 +400,14 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=300, help="sequential messages per latency measurement")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds of saturation per round")
     parser.add_argument("--window", type=int, default=100, help="messages in flight at saturation")
-    asyncio.run(run(parser.parse_args()))
+    parser.add_argument("--blocks", type=int, default=20, help="alternating blocks in one process (0: skip)")
+    parser.add_argument("--per-block", type=int, default=100, help="messages per alternating block")
+    parser.add_argument("--collector", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.collector:
+        serve_collector()
+    else:
+        asyncio.run(run(args))
 
 
 if __name__ == "__main__":
