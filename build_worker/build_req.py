@@ -82,7 +82,7 @@ class BuildReqHandler:
                     body.tool_name, body.language, body.code,
                 )  # fmt: skip
             except PolicyError as exc:
-                return BuildOutcome(success=False, reason=exc.reason, error=str(exc))  # type: ignore[arg-type]
+                return BuildOutcome(success=False, reason=exc.reason, error=str(exc))
         spec = BuildSpec(
             tool_name=body.tool_name,
             language=body.language,

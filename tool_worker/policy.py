@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from bus_schemas.approval import ApprovalKind, ApprovalRecord
 from bus_schemas.twin import Twin
@@ -14,7 +14,7 @@ DEFAULT_TWIN_ID = "orchestrator"
 
 
 class PolicyError(PermissionError):
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: Literal["not_allowed", "not_approved"], message: str) -> None:
         super().__init__(message)
         self.reason = reason
 

@@ -19,7 +19,7 @@ from .limits import Limits
 from .paths import PathEscape
 from .process import OutputCallback
 from .registry import ToolRegistry
-from .result import RunResult
+from .result import Reason, RunResult
 from .sandbox import Sandbox
 
 TOOL_DIR = "/opt/pagi-tool"
@@ -54,7 +54,7 @@ class ToolRunner:
         self.artifacts = artifacts
         self.vector_query = vector_query
 
-    def _refuse(self, reason: Any, error: str) -> RunResult:
+    def _refuse(self, reason: Reason, error: str) -> RunResult:
         return RunResult.refused(self.sandbox.isolation, reason, error)
 
     async def run(

@@ -93,7 +93,7 @@ class ToolRunHandler:
                     body.tool_name, body.args,
                 )  # fmt: skip
             except PolicyError as exc:
-                return RunResult.refused(isolation, exc.reason, str(exc))  # type: ignore[arg-type]
+                return RunResult.refused(isolation, exc.reason, str(exc))
         async with LineStreamer(self.bus.publish, event, SERVICE, body.tool_name) as lines:
             await self.bus.publish(
                 lines.event("start", f"running {body.tool_name} (isolation: {isolation})", status="running")
