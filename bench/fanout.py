@@ -228,10 +228,35 @@ def real_sample() -> TelemetrySample:
         sampler.close()
 
 
+class Publisher:
+    """Publishes without waiting for each ack before the next send, so an ack's round trip never delays
+    (and never inflates the measured lag of) the events after it; at most `limit` in flight."""
+
+    def __init__(self, bus: Bus, limit: int = 512) -> None:
+        self._bus = bus
+        self._slots = asyncio.Semaphore(limit)
+        self._tasks: set[asyncio.Task[int]] = set()
+
+    async def send(self, event: Envelope[Any]) -> None:
+        await self._slots.acquire()
+        task = asyncio.create_task(self._bus.publish(event))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[int]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+
+    async def drain(self) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=30)
+
+
 async def publish_telemetry(bus: Bus, hosts: int, stop: asyncio.Event) -> int:
     """Each host one sample a second, spread evenly over the second."""
     sample = real_sample()
     bodies = [sample.model_copy(update={"host_id": f"host-{h:02d}"}) for h in range(hosts)]
+    publisher = Publisher(bus)
     loop = asyncio.get_running_loop()
     start, n = loop.time(), 0
     while not stop.is_set():
@@ -239,13 +264,15 @@ async def publish_telemetry(bus: Bus, hosts: int, stop: asyncio.Event) -> int:
         if due > loop.time():
             await asyncio.sleep(due - loop.time())
         body = bodies[n % hosts]
-        await bus.publish(Envelope[TelemetrySample](type=TELEMETRY_HOST, session_id=body.host_id, body=body))
+        await publisher.send(Envelope[TelemetrySample](type=TELEMETRY_HOST, session_id=body.host_id, body=body))
         n += 1
+    await publisher.drain()
     return n
 
 
 async def publish_session_events(bus: Bus, sessions: int, rate: float, seconds: float) -> int:
     """`rate` job.log events a second, round robin over the sessions, each carrying its send time."""
+    publisher = Publisher(bus)
     loop = asyncio.get_running_loop()
     start, n = loop.time(), 0
     while loop.time() < start + seconds:
@@ -253,8 +280,9 @@ async def publish_session_events(bus: Bus, sessions: int, rate: float, seconds: 
         if due > loop.time():
             await asyncio.sleep(due - loop.time())
         body = JobLog(level="info", message=f"{MARK}{time.time():.6f}", service="bench")
-        await bus.publish(Envelope[JobLog](type=JOB_LOG, session_id=session_of(n % sessions), body=body))
+        await publisher.send(Envelope[JobLog](type=JOB_LOG, session_id=session_of(n % sessions), body=body))
         n += 1
+    await publisher.drain()
     return n
 
 
