@@ -42,6 +42,7 @@ async def test_create_a_twin_from_a_blueprint_configure_it_and_chat_with_it(
     await dialog.get_by_label("Role").fill("Threat hunter")
     await dialog.get_by_label("Starting template").select_option(label="Threat Hunter")
     await expect(dialog.locator("pre.template-preview")).to_contain_text("directive: threat_hunter")
+    await snap(page, "create-twin")
     await dialog.get_by_role("button", name="Create Twin").click()
     await expect(page).to_have_url(re.compile(r"/twins/night-owl$"), timeout=WAIT)
     await expect(page.get_by_test_id("twin-list")).to_contain_text("Night Owl")
@@ -49,6 +50,7 @@ async def test_create_a_twin_from_a_blueprint_configure_it_and_chat_with_it(
     # Its settings hold the blueprint; change the designation and commit.
     await page.get_by_role("button", name="Configure Agent").click()
     await expect(page.locator(".cm-content")).to_contain_text("directive: threat_hunter", timeout=WAIT)
+    await snap(page, "configure-agent")
     await page.get_by_label("Designation").fill("Night-shift hunter")
     await page.get_by_label("always allow list_files").check(force=True)
     await page.get_by_role("button", name="Commit Manifest").click()
@@ -107,3 +109,33 @@ async def test_search_and_memory_say_when_the_memory_worker_is_away(page: Page) 
     await snap(page, "search")
     await page.get_by_role("tab", name="Mind").click()
     await expect(page.locator("aside")).to_contain_text("memory worker unavailable", timeout=WAIT)
+
+
+async def test_a_prompt_change_shows_its_diff_and_its_version_can_be_rolled_back(page: Page) -> None:
+    await send(page, "/improve You are terse. Answer in one line.")
+    modal = page.get_by_test_id("approval-modal")
+    await expect(modal).to_have_attribute("data-kind", "self_improve", timeout=WAIT)
+    await expect(modal.get_by_test_id("diff").locator(".add")).to_contain_text(["You are terse. Answer in one line."])
+    await modal.get_by_role("button", name="Authorize & Execute").click()
+    await expect(page.locator("#messages li.twin").last).to_contain_text("now version", timeout=WAIT)
+    await page.get_by_role("button", name="Configure Agent").click()
+    await expect(page.locator(".cm-content")).to_contain_text("You are terse.", timeout=WAIT)
+    versions = page.locator(".versions li")
+    await expect(versions.filter(has=page.locator(".badge", has_text="current"))).to_have_count(1, timeout=WAIT)
+    older = versions.filter(has=page.get_by_role("button", name="Roll back"))
+    await expect(older).to_have_count(1)
+    await older.get_by_role("button", name=re.compile(r"^v\d+$")).click()
+    await expect(page.get_by_test_id("diff")).to_contain_text("You are terse.")
+    await older.get_by_role("button", name="Roll back").click()
+    await expect(page.get_by_role("status")).to_contain_text("Rolled back to prompt version", timeout=WAIT)
+    await expect(page.locator(".cm-content")).not_to_contain_text("You are terse.", timeout=WAIT)
+
+
+async def test_three_columns_fit_a_laptop_screen(page: Page) -> None:
+    await page.set_viewport_size({"width": 1280, "height": 720})
+    await expect(page.get_by_role("navigation", name="Navigation")).to_be_visible()
+    await expect(page.get_by_role("complementary", name="Twin state")).to_be_visible()
+    await expect(page.locator("#message")).to_be_in_viewport()
+    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    await snap(page, "laptop")

@@ -39,6 +39,7 @@ export function validate(form: Form): string[] {
   if (form.temperature < 0 || form.temperature > 1.5) problems.push("Temperature must be between 0 and 1.5.");
   if (form.token_limit < 16000 || form.token_limit > 128000) problems.push("Token limit must be between 16K and 128K.");
   if (form.base_url && !/^https?:\/\//.test(form.base_url)) problems.push("Base URL must start with http:// or https://.");
+  if (form.memory_namespace !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(form.memory_namespace)) problems.push("Memory namespace: 1-64 characters of A-Z a-z 0-9 _ -.");
   for (const t of form.always_allow) if (!form.allowed_tools.includes(t)) problems.push(`“${t}” is always allowed but not authorised.`);
   return problems;
 }

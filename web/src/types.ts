@@ -49,7 +49,7 @@ export interface TwinSettings {
   codename: string; designation: string; mission: string; avatar: string | null; directive_logic: string;
   provider: string | null; model: string | null; base_url: string | null; temperature: number; token_limit: number;
   step_limit: number; approval_timeout_s: number; allowed_tools: string[]; always_allow: string[];
-  code_generation: boolean;
+  code_generation: boolean; memory_namespace?: string;
 }
 export interface Twin extends TwinSettings {
   id: string; has_api_key: boolean; status: "idle" | "thinking" | "busy"; created_at: string; updated_at: string;

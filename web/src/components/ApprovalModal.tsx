@@ -45,7 +45,7 @@ export function ApprovalDetails({ approval }: { approval: Approval }) {
       return (
         <div class="what">
           <p class="muted small">Rationale: {action.rationale}</p>
-          <DiffView diff={approval.summary} />
+          <DiffView diff={approval.summary.startsWith("change the system prompt") ? approval.summary.split("\n").slice(1).join("\n") : approval.summary} />
         </div>
       );
     default:

@@ -194,7 +194,7 @@ function Composer({ twin, twinId }: { twin: Twin | undefined; twinId: string }) 
         )}
       </div>
       <label for="message" class="visually-hidden">Message</label>
-      <textarea id="message" ref={input} rows={1} value={text} maxLength={32000} placeholder={`Message ${twin?.codename ?? twinId}… (Enter to send, Shift+Enter for a new line)`}
+      <textarea id="message" ref={input} rows={1} value={text} maxLength={32000} placeholder={`Message ${twin?.codename ?? twinId}… (Enter sends, Shift+Enter: new line)`}
         onInput={(e) => setText(e.currentTarget.value)}
         onKeyDown={(e) => { if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); send(); } }} />
       <button type="submit" id="send" class="btn primary" disabled={!text.trim()}>Send</button>

@@ -153,6 +153,9 @@ export function TwinSettingsView({ twinId }: { twinId: string }) {
             <label>Token limit <b>{Math.round(form.token_limit / 1000)}K</b>
               <input type="range" min={16000} max={128000} step={8000} value={form.token_limit} onInput={(e) => set("token_limit", Number(e.currentTarget.value))} /></label>
             <label>Step limit <input type="number" min={1} max={50} value={form.step_limit} onInput={(e) => set("step_limit", Number(e.currentTarget.value))} /></label>
+            {form.memory_namespace !== undefined && (
+              <label>Memory namespace <input value={form.memory_namespace} pattern="[A-Za-z0-9_-]{1,64}" onInput={(e) => set("memory_namespace", e.currentTarget.value)} /></label>
+            )}
           </section>
         </div>
         <section class="panel">
