@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -30,6 +31,7 @@ from .client_socket import ClientSocket
 from .follower import Follower
 from .frames import ws_text
 from .replay import history
+from .security import retry_after
 from .validation import describe
 
 log = logging.getLogger("edge.ws")
@@ -80,6 +82,11 @@ async def _on_text(request: web.Request, client: ClientSocket, data: str) -> Non
         client.send(StatusUpdate(status="error", details=f"invalid message: {describe(exc)}"))
         return
     session_id = frame.session_id
+    wait = retry_after(request, client.user_id)  # the same per-user budget as HTTP requests
+    if wait > 0:
+        details = f"too many messages: slow down, retry in {math.ceil(wait)} s"
+        client.send(StatusUpdate(status="error", details=details, session_id=session_id))
+        return
     if frame.user_id != client.user_id:
         client.send(
             StatusUpdate(

@@ -130,7 +130,6 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     is_websocket = request.headers.get("Upgrade", "").lower() == "websocket"
     if is_websocket and not _origin_allowed(request, allowed):
         return _error(403, "this Origin may not open a WebSocket here (PAGI_ALLOWED_ORIGINS)")
-    caller = request.remote or "?"
     if keys.enabled:
         user = _authenticate(request, keys)
         if user is None:
@@ -141,10 +140,11 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         claimed = request.match_info.get("user_id") or request.query.get("user")
         if claimed is not None and claimed != user.name:
             return _error(403, "the user in the request is not the user of the API key")
-        caller = user.name
-    wait = request.app[LIMITER_KEY].take(caller)
-    if wait > 0:
-        return _error(429, "too many requests; slow down", {"Retry-After": str(max(1, math.ceil(wait)))})
+        # Per user, not per address: many users may share one proxy address. Development mode
+        # (loopback only, no users) has no limit.
+        wait = request.app[LIMITER_KEY].take(user.name)
+        if wait > 0:
+            return _error(429, "too many requests; slow down", {"Retry-After": str(max(1, math.ceil(wait)))})
     return await handler(request)
 
 
@@ -228,3 +228,11 @@ def install(app: web.Application, host: str, settings: AuthSettings | None = Non
     app.router.add_post(SESSION_PATH, post_session)
     app.router.add_get(SESSION_PATH, get_session)
     app.router.add_delete(SESSION_PATH, delete_session)
+
+
+def retry_after(request: web.Request, caller: str) -> float:
+    """Take one token for `caller` (e.g. one WebSocket frame); 0 if allowed, else seconds to wait."""
+    limiter = request.app.get(LIMITER_KEY)
+    if limiter is None or not request.app[AUTH_KEYS].enabled:
+        return 0.0
+    return limiter.take(caller)

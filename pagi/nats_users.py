@@ -117,7 +117,8 @@ def _service(name: str, module: str) -> User:
     user = User(name, module)
     user.sub(f"{inbox_prefix(name)}.>", PING)
     # STREAM.NAMES: nats-py looks streams up by subject (object store reads and writes); names only.
-    user.pub(f"{HEARTBEAT_PREFIX}.>", "$JS.FC.>", "$JS.API.INFO", "$JS.API.STREAM.NAMES")
+    # Heartbeats under its own service name only: no service can pass for another in /health.
+    user.pub(f"{HEARTBEAT_PREFIX}.{module}.*", "$JS.FC.>", "$JS.API.INFO", "$JS.API.STREAM.NAMES")
     for stream in _topology_streams():
         user.pub(f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.STREAM.CREATE.{stream}", f"$JS.API.STREAM.UPDATE.{stream}")
     return user

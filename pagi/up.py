@@ -60,6 +60,19 @@ def _check_port_free(host: str, port: int, flag: str) -> None:
             raise UpError(f"{host}:{port} is taken ({exc.strerror}); choose another port with {flag}") from exc
 
 
+def _check_exposure(host: str) -> None:
+    """The edge refuses a non-loopback address without API keys; say so before starting anything."""
+    from edge.auth import ApiKeys, AuthSettings
+    from edge.security import is_loopback
+
+    try:
+        keys = ApiKeys.from_settings(AuthSettings())
+    except ValueError as exc:  # the message names the entry, never the key
+        raise UpError(str(exc)) from None
+    if not is_loopback(host) and not keys.enabled:
+        raise UpError(f"--host {host} is reachable from other machines: set PAGI_API_KEYS (or PAGI_API_KEY) first")
+
+
 def _secret_key(data_dir: Path) -> str:
     """The key that seals provider API keys at rest: generated on first start, kept private."""
     path = data_dir / "secret.key"
@@ -220,6 +233,7 @@ def run(args: argparse.Namespace) -> int:
     nats: NatsServer | None = None
     try:
         _check_port_free(args.host, args.port, "--port")
+        _check_exposure(args.host)
         data_dir.mkdir(parents=True, exist_ok=True)
         nats_url = os.environ.get("NATS_URL")
         passwords: dict[str, str] | None = None

@@ -150,3 +150,22 @@ async def test_development_mode_trusts_x_user_id_on_loopback(edge: Client) -> No
     response = await edge.get("/v1/auth/session", headers={"X-User-Id": "carol"})
     assert (await response.json()) == {"user": None, "auth": False}
     assert (await edge.get("/v1/twins")).status == 200
+
+
+async def test_websocket_frames_share_the_users_rate_limit(
+    bus: Bus, planner: list[PullConsumer], monkeypatch: pytest.MonkeyPatch, session_id: str
+) -> None:
+    monkeypatch.setenv("PAGI_API_KEYS", f"{ALICE}:alice")
+    monkeypatch.setenv("PAGI_RATE_LIMIT_BURST", "3")
+    monkeypatch.setenv("PAGI_RATE_LIMIT_RPS", "0.2")
+    async with TestClient(TestServer(make_app(EdgeSettings(), bus=bus))) as client:
+        async with client.ws_connect("/ws/chat/alice", headers=bearer(ALICE)) as ws:  # one token
+            frame = {"session_id": session_id, "user_id": "alice", "message": "hi"}
+            await ws.send_json(frame)  # two
+            await ws.send_json(frame)  # three
+            await ws.send_json(frame)  # over
+            while True:
+                reply = await ws.receive_json(timeout=10)
+                if reply.get("status") == "error":
+                    assert "too many messages" in reply["details"]
+                    break

@@ -116,6 +116,7 @@ async def test_planner_pulls_and_acks_its_own_consumer(secure_server: SecureBus,
         ("telemetry", "telemetry.host.another-host"),  # only its own host
         ("telemetry", "chat.in.s1"),
         ("telemetry", "$KV.pagi_twins.x"),
+        ("tool", "pagi.heartbeat.planner.x"),  # no service can pass for another in /health
     ],
 )
 async def test_forbidden_publish_is_refused(connect_as: ConnectAs, user: str, subject: str) -> None:
