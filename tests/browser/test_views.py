@@ -66,6 +66,12 @@ async def test_create_a_twin_from_a_blueprint_configure_it_and_chat_with_it(
     await expect(page.locator("#messages li.twin").last).not_to_have_class(re.compile("streaming"), timeout=30_000)
     await expect(page.get_by_test_id("approval-modal")).to_have_count(0)
     await expect(page.get_by_test_id("pipeline").locator(".badge").first).to_have_text("completed", timeout=WAIT)
+    # And it can be deleted again.
+    await page.get_by_role("button", name="Configure Agent").click()
+    await page.get_by_role("button", name="Delete twin…").click()
+    await page.get_by_role("button", name="Confirm: delete Night Owl").click()
+    await expect(page).to_have_url(re.compile(r"/$"), timeout=WAIT)
+    await expect(page.get_by_test_id("twin-list")).not_to_contain_text("Night Owl")
 
 
 async def test_commit_shows_validation_messages(page: Page) -> None:

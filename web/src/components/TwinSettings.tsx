@@ -171,6 +171,7 @@ export function TwinSettingsView({ twinId }: { twinId: string }) {
           </table>
         </section>
         <Versions twin={twin} onRolledBack={() => void load()} />
+        {twin.id !== "orchestrator" && <DeleteTwin twin={twin} />}
         <footer class="sticky-actions">
           <span class="muted small">{dirty ? "Unsaved changes" : "No changes"}</span>
           <button type="button" class="btn" disabled={!dirty} onClick={() => { setForm(formOf(twin)); setProblems([]); }}>Discard Changes</button>
@@ -178,5 +179,32 @@ export function TwinSettingsView({ twinId }: { twinId: string }) {
         </footer>
       </form>
     </main>
+  );
+}
+
+function DeleteTwin({ twin }: { twin: Twin }) {
+  const [confirming, setConfirming] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const remove = async () => {
+    try {
+      await api(`/v1/twins/${encodeURIComponent(twin.id)}`, { method: "DELETE" });
+      localStorage.removeItem(`pagi.session.${twin.id}`);
+      await store.refreshTwins();
+      store.notify(`Twin ${twin.codename} deleted`);
+      navigate("/");
+    } catch (e) { setError(errorText(e)); }
+  };
+  return (
+    <section class="panel danger-zone">
+      <h2>Delete twin</h2>
+      <p class="muted small">Removes {twin.codename} and its settings. Its sessions' events stay in the event log.</p>
+      {error && <p class="error-text small">{error}</p>}
+      <div class="row">
+        {confirming
+          ? <><button type="button" class="btn danger" onClick={() => void remove()}>Confirm: delete {twin.codename}</button>
+              <button type="button" class="btn" onClick={() => setConfirming(false)}>Keep it</button></>
+          : <button type="button" class="btn danger" onClick={() => setConfirming(true)}>Delete twin…</button>}
+      </div>
+    </section>
   );
 }
