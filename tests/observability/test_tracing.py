@@ -1,15 +1,28 @@
-"""One trace per chat message, across the edge, the bus and the planner (the SDK's in-memory exporter)."""
+"""One trace per chat message, across the edge, the bus, the planner and a worker (the SDK's in-memory
+exporter)."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+
+from pagi.bus import Bus
+from pagi.service import start_routes
+from planner.twins import TwinStore
+from tool_worker.service import open_tool_worker
+from tool_worker.settings import ToolSettings
 
 Client = TestClient[web.Request, web.Application]
 
@@ -122,3 +135,39 @@ async def test_without_the_sdk_the_trace_id_still_travels(edge: Client, session_
         "/v1/chat", json={"message": "hi", "session_id": session_id}, headers={"X-Trace-ID": given}
     )
     assert response.status == 200 and response.headers["X-Trace-ID"] == given
+
+
+@pytest.fixture
+def sandbox_dir() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="pagi-obs-", dir="/tmp"))
+    root.chmod(0o711)  # the sandbox runs as nobody and must reach its workspace
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+async def tool_worker(bus: Bus, sandbox_dir: Path) -> AsyncIterator[None]:
+    """The real tool worker (bubblewrap sandbox) in this test's event loop."""
+    worker = await open_tool_worker(bus, ToolSettings.model_validate({"PAGI_DATA_DIR": str(sandbox_dir)}))
+    consumers = await start_routes(bus, worker.routes)
+    yield
+    for consumer in consumers:
+        await consumer.stop()
+    await worker.close()
+
+
+async def test_one_trace_through_a_worker_and_back(
+    edge: Client, bus: Bus, tool_worker: None, spans: InMemorySpanExporter, session_id: str
+) -> None:
+    twins = await TwinStore.open(bus)
+    await twins.ensure_default()
+    await twins.allow_always("orchestrator", "list_files")  # runs without asking, in the same trace
+    response = await edge.post("/v1/chat", json={"message": "list files", "session_id": session_id})
+    assert response.status == 200, await response.text()
+    names = {"POST /v1/chat", "process chat.in", "process tool.run", "process tool.result", "receive chat.out"}
+    trace = await spans_of_trace(spans, response.headers["X-Trace-ID"], names)
+    by_name = {s.name: s for s in trace}
+    chain = ["process chat.in", "process tool.run", "process tool.result", "receive chat.out"]
+    for parent, child in itertools.pairwise(chain):
+        assert by_name[child].parent.span_id == by_name[parent].context.span_id  # type: ignore[union-attr]
+    assert attrs(by_name["process tool.run"])["messaging.consumer.group.name"] == "tool-worker"
