@@ -128,3 +128,15 @@ async def test_bad_resume_points_are_refused_clearly(make_edge: EdgeFactory, bus
         assert negative["status"] == "error" and "resume_from" in negative["details"]
         await ws.send_json({"type": "resume", "session_id": session_id, "user_id": "alice", "resume_from": 0})
         assert (await ws.receive_json(timeout=5))["status"] == "resumed"
+
+
+async def test_a_replay_longer_than_the_queue_waits_for_the_client(
+    make_edge: EdgeFactory, bus: Bus, session_id: str
+) -> None:
+    edge = await make_edge(queue_size=4)
+    published = [await log_line(bus, session_id, f"line {i}") for i in range(40)]
+    async with edge.ws_connect("/ws/chat/alice") as ws:
+        await ws.send_json({"type": "resume", "session_id": session_id, "user_id": "alice", "resume_from": 0})
+        frames = await frames_until(ws, is_status("resumed"))
+        assert seqs(frames) == published
+        assert not ws.closed
