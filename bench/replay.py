@@ -290,15 +290,18 @@ def serve_collector() -> None:
 
 
 async def alternating_part(blocks: int, per_block: int) -> dict[str, list[float]]:
-    """The planner's consumers and a client in this process; tracing switched on (OTLP export to a
-    collector process) and off every block of messages, one message at a time. This process's CPU
-    per message, both modes interleaved, so the machine's drift falls on both alike."""
+    """The planner's consumers and a client in this process; tracing off, on (OTLP export to a
+    collector process) and on with 10 % sampling, switched every block of messages, one message at
+    a time. This process's CPU per message, the modes interleaved, so the machine's drift falls on
+    all alike."""
     sink = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.replay", "--collector", stdout=asyncio.subprocess.PIPE
     )
     assert sink.stdout is not None
     endpoint = (await sink.stdout.readline()).decode().strip()
-    cpu: dict[str, list[float]] = {"off": [], "on": []}
+    cpu: dict[str, list[float]] = {"off": [], "on": [], "on, 10 %": []}
+    ten_percent = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+    samplers: dict[str, dict[str, str | None]] = {"on": {"OTEL_TRACES_SAMPLER": None}, "on, 10 %": ten_percent}
     try:
         with running_nats() as server, environment(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint):
             bus = await Bus.connect(server.url, "bench-alternating")
@@ -323,11 +326,11 @@ async def alternating_part(blocks: int, per_block: int) -> dict[str, list[float]
             for _ in range(50):
                 await one()
             for block in range(blocks):
-                mode = ("off", "on")[block % 2]
-                if mode == "on":
-                    tracing.setup_tracing("bench")
-                else:
-                    tracing.shutdown_tracing(30)
+                mode = list(cpu)[block % len(cpu)]
+                tracing.shutdown_tracing(30)
+                if mode != "off":
+                    with environment(**samplers[mode]):  # the SDK reads its sampler from the environment
+                        tracing.setup_tracing("bench")
                 start = time.process_time()
                 for _ in range(per_block):
                     await one()
@@ -385,11 +388,11 @@ async def run(args: argparse.Namespace) -> None:
         print(f"  collector received {collector.requests} OTLP requests, {collector.bytes / 1024:.0f} KiB")
     if args.blocks:
         blocks = await alternating_part(args.blocks, args.per_block)
-        off, on = statistics.median(blocks["off"]), statistics.median(blocks["on"])
-        print(
-            f"\nplanner path in one process, tracing off/on every {args.per_block} messages, {args.blocks} blocks:"
-            f"\n  CPU per message: off {off:.3f} ms, on {on:.3f} ms ({(on / off - 1) * 100:+.1f} %)"
-        )
+        off = statistics.median(blocks["off"])
+        print(f"\nplanner path in one process, modes in turn every {args.per_block} messages, {args.blocks} blocks:")
+        for mode, values in blocks.items():
+            cpu = statistics.median(values)
+            print(f"  {mode:9} CPU {cpu:.3f} ms/msg ({(cpu / off - 1) * 100:+.1f} %)")
 
 
 def main() -> None:

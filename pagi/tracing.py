@@ -138,13 +138,20 @@ def _current(span: Span) -> Iterator[None]:
         span.end()
 
 
+def _action_type(event: Envelope[Any]) -> str | None:
+    # vars(), not getattr(): a missing attribute on a pydantic model is an exception, and slow.
+    action = vars(event.body).get("action")
+    kind = vars(action).get("action_type") if action is not None and hasattr(action, "__dict__") else None
+    return kind if isinstance(kind, str) else None
+
+
 def event_attributes(event: Envelope[Any]) -> dict[str, str]:
     attributes = {"messaging.message.id": event.id, "pagi.session_id": event.session_id}
     if event.job_id:
         attributes["pagi.job_id"] = event.job_id
     if event.twin_id:
         attributes["pagi.twin_id"] = event.twin_id
-    action = getattr(getattr(event.body, "action", None), "action_type", None)
+    action = _action_type(event)
     if isinstance(action, str):
         attributes["pagi.action_type"] = action
     return attributes
@@ -200,10 +207,11 @@ def publish_span(subject: str, event: Envelope[Any]) -> Iterator[str]:
     if _state.tracer is None:
         yield child_traceparent(current_traceparent.get())
         return
+    # Every span PAGI makes current also sets `current_traceparent`: no formatting per publish.
+    yield current_traceparent.get() or traceparent_of(trace.get_current_span()) or new_traceparent()
     span = trace.get_current_span()
-    yield traceparent_of(span) or current_traceparent.get() or new_traceparent()
     if span.is_recording():
-        action = getattr(getattr(event.body, "action", None), "action_type", None)
+        action = _action_type(event)
         if isinstance(action, str):
             span.set_attribute("pagi.action_type", action)
 
