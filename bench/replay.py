@@ -13,6 +13,11 @@ them), and on with the SDK's sampler keeping one trace in ten. They run in turns
 each on a fresh nats-server, compared by medians; besides latency and saturation throughput, the
 CPU time of the planner and edge processes per answered message, which a busy machine disturbs far
 less than latency.
+
+Part 3, the same three modes on the planner's path in one process (the planner's consumers and a
+client publishing chat.in and waiting for chat.out), switched every block of messages so the
+machine's drift falls on all of them alike: CPU per message, the steadiest figure on a shared
+machine.
 """
 
 from __future__ import annotations
@@ -300,7 +305,10 @@ async def alternating_part(blocks: int, per_block: int) -> dict[str, list[float]
     assert sink.stdout is not None
     endpoint = (await sink.stdout.readline()).decode().strip()
     cpu: dict[str, list[float]] = {"off": [], "on": [], "on, 10 %": []}
-    ten_percent = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+    ten_percent: dict[str, str | None] = {
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    }
     samplers: dict[str, dict[str, str | None]] = {"on": {"OTEL_TRACES_SAMPLER": None}, "on, 10 %": ten_percent}
     try:
         with running_nats() as server, environment(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint):
@@ -403,8 +411,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=300, help="sequential messages per latency measurement")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds of saturation per round")
     parser.add_argument("--window", type=int, default=100, help="messages in flight at saturation")
-    parser.add_argument("--blocks", type=int, default=20, help="alternating blocks in one process (0: skip)")
-    parser.add_argument("--per-block", type=int, default=100, help="messages per alternating block")
+    parser.add_argument("--blocks", type=int, default=45, help="alternating blocks in one process (0: skip)")
+    parser.add_argument("--per-block", type=int, default=40, help="messages per alternating block")
     parser.add_argument("--collector", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.collector:
