@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import nats.js.errors
+
 from bus_schemas import ApprovalDecision, ChatIn, DecodeError, Envelope, decode, new_id
 from bus_schemas.streams import (
     BUILD_WORKER,
@@ -64,6 +66,7 @@ class Workload:
     tool_cmd: str = "echo ran >> {file}"
     jobs: dict[str, Job] = field(default_factory=dict)
     refused: int = 0
+    refusals: list[str] = field(default_factory=list)
     in_flight: Counter[str] = field(default_factory=Counter)  # worker request type -> requests unanswered
     approvals: set[str] = field(default_factory=set)
     _counter: itertools.count[int] = field(default_factory=itertools.count)
@@ -71,6 +74,7 @@ class Workload:
     _tail: Tail | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _requests: set[str] = field(default_factory=set)
+    _sending: dict[str, Job] = field(default_factory=dict)
 
     def session(self, n: int) -> str:
         return f"{self.prefix}-{n % self.sessions}"
@@ -107,11 +111,17 @@ class Workload:
             body=ChatIn(message=self.message(kind, token), user_id="fault-suite"),
         )  # fmt: skip
         job = Job(job_id, session, kind, token, time.monotonic())
+        # Known before the publish returns: the answer can arrive before a slow ack does.
+        self._sending[job_id] = job
         try:
             await self.bus.publish(event, retry_for_s=5.0)
-        except BusUnavailable:
-            self.refused += 1  # not accepted: the sender knows, and nothing is promised for it
+        except (BusUnavailable, nats.js.errors.APIError) as exc:
+            # Not accepted: the sender is told, and nothing is promised for it.
+            self.refused += 1
+            self.refusals.append(f"{type(exc).__name__}: {exc}")
             return None
+        finally:
+            del self._sending[job_id]
         self.jobs.setdefault(job_id, job)
         return job
 
@@ -144,7 +154,7 @@ class Workload:
         elif event.type in RESULT_OF and self.in_flight[RESULT_OF[event.type]] > 0:
             self.in_flight[RESULT_OF[event.type]] -= 1
         elif event.type == CHAT_OUT and event.body.is_final and event.body.status != "awaiting_approval":
-            job = self.jobs.get(event.job_id or "")
+            job = self.jobs.get(event.job_id or "") or self._sending.get(event.job_id or "")
             if job is not None and job.answer is None:
                 job.answer, job.answered_at = event, time.monotonic()
         self._changed.set()
