@@ -3,7 +3,7 @@ import { errorText } from "../api";
 import { clock } from "../format";
 import { store, useStore } from "../store";
 import type { Approval } from "../types";
-import { CodeEditor } from "./Editor";
+import { CodeEditor } from "./LazyEditor";
 
 export function DiffView({ diff }: { diff: string }) {
   return (

@@ -44,14 +44,7 @@ export function language(format: string): Extension {
   }
 }
 
-export function detectFormat(text: string): string {
-  const t = text.trimStart();
-  if (t.startsWith("{") || t.startsWith("[")) return "json";
-  if (/^[a-z_]+:\s/m.test(t) && !t.startsWith("#")) return "yaml";
-  return "markdown";
-}
-
-interface Props {
+export interface EditorProps {
   value: string;
   format: string;
   readOnly?: boolean;
@@ -60,7 +53,7 @@ interface Props {
   minHeight?: string;
 }
 
-export function CodeEditor({ value, format, readOnly = false, onChange, label, minHeight = "240px" }: Props) {
+export function CodeEditor({ value, format, readOnly = false, onChange, label, minHeight = "240px" }: EditorProps) {
   const host = useRef<HTMLDivElement>(null);
   const view = useRef<EditorView | null>(null);
   const changeRef = useRef(onChange);

@@ -7,7 +7,7 @@ import { avatarProblem, BUILTIN_TOOLS, formOf, PROVIDERS, validate, writeBody, t
 import type { Blueprint, PromptVersionMeta, Twin } from "../types";
 import { DiffView } from "./ApprovalModal";
 import { Avatar } from "./Avatar";
-import { CodeEditor, detectFormat } from "./Editor";
+import { CodeEditor, detectFormat } from "./LazyEditor";
 
 export function useBlueprints(): Record<string, Blueprint> {
   const [bp, setBp] = useState<Record<string, Blueprint>>({});
@@ -55,10 +55,10 @@ function Versions({ twin, onRolledBack }: { twin: Twin; onRolledBack: () => void
       <ul class="versions">
         {data?.versions.slice().reverse().map((v) => (
           <li key={v.version} class={data.current === v.version ? "current" : ""}>
-            <button class="link" onClick={() => void show(v.version)}>v{v.version}</button>
+            <button type="button" class="link" onClick={() => void show(v.version)}>v{v.version}</button>
             <span class="muted small">{v.author} · {clock(v.created_at)} {new Date(v.created_at).toLocaleDateString()}</span>
             <span class="small">{v.rationale}</span>
-            {data.current === v.version ? <span class="badge ok">current</span> : <button class="btn small" onClick={() => void rollback(v.version)}>Roll back</button>}
+            {data.current === v.version ? <span class="badge ok">current</span> : <button type="button" class="btn small" onClick={() => void rollback(v.version)}>Roll back</button>}
           </li>
         ))}
       </ul>
