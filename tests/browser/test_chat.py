@@ -126,6 +126,11 @@ async def test_escape_dismisses_and_the_approval_stays_listed(page: Page) -> Non
     await expect(listed).to_have_count(1)
     await listed.click()
     await expect(modal).to_be_visible()
+    # Keyboard: focus starts on Authorize and Tab stays inside the dialog.
+    await expect(modal.get_by_role("button", name="Authorize & Execute")).to_be_focused()
+    for _ in range(6):
+        await page.keyboard.press("Tab")
+    assert await modal.evaluate("(dialog) => dialog.contains(document.activeElement)")
 
 
 async def test_an_invalid_frame_does_not_break_the_page(page: Page) -> None:

@@ -5,6 +5,18 @@ import { store, useStore } from "../store";
 import type { Approval } from "../types";
 import { CodeEditor } from "./LazyEditor";
 
+/** Keep Tab inside an open dialog. */
+export function trapFocus(e: KeyboardEvent, dialog: HTMLElement | null): void {
+  if (!dialog) return;
+  const items = [...dialog.querySelectorAll<HTMLElement>("button:not([disabled]), input, textarea, select, a[href], [tabindex]")];
+  if (!items.length) return;
+  const first = items[0]!, last = items[items.length - 1]!;
+  const active = document.activeElement;
+  if (!dialog.contains(active)) { e.preventDefault(); first.focus(); }
+  else if (e.shiftKey && active === first) { e.preventDefault(); last.focus(); }
+  else if (!e.shiftKey && active === last) { e.preventDefault(); first.focus(); }
+}
+
 export function DiffView({ diff }: { diff: string }) {
   return (
     <pre class="diff" data-testid="diff">
@@ -70,6 +82,7 @@ export function ApprovalModal({ approval }: { approval: Approval }) {
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (e.key === "Escape") { s.dismissed.add(approval.approval_id); s.changed(); }
+      if (e.key === "Tab") trapFocus(e, document.querySelector<HTMLElement>("[data-testid=approval-modal]"));
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);

@@ -4,6 +4,7 @@ import { slug } from "../format";
 import { navigate } from "../router";
 import { store } from "../store";
 import type { Twin } from "../types";
+import { trapFocus } from "./ApprovalModal";
 import { readAvatar, useBlueprints } from "./TwinSettings";
 
 export function CreateTwinModal({ onClose }: { onClose: () => void }) {
@@ -18,7 +19,10 @@ export function CreateTwinModal({ onClose }: { onClose: () => void }) {
   const first = useRef<HTMLInputElement>(null);
   useEffect(() => {
     first.current?.focus();
-    const onKey = (e: KeyboardEvent) => { if (e.key === "Escape") onClose(); };
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === "Escape") onClose();
+      if (e.key === "Tab") trapFocus(e, document.querySelector<HTMLElement>("[data-testid=create-twin]"));
+    };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
   }, []);

@@ -107,9 +107,36 @@ function HeartTab({ sessionId }: { sessionId: string }) {
   );
 }
 
+interface JobRecordView { status: string; steps: unknown[]; waiting_for: string | null; error: string | null }
+
+/** Running jobs' records from the planner (steps taken, what each waits for), refreshed while they run. */
+function useJobRecords(jobIds: string[]): Map<string, JobRecordView> {
+  const [records, setRecords] = useState(new Map<string, JobRecordView>());
+  const key = jobIds.join(",");
+  useEffect(() => {
+    if (!jobIds.length) return;
+    let alive = true;
+    const load = () => Promise.all(jobIds.map((id) => api<JobRecordView>(`/v1/jobs/${encodeURIComponent(id)}`).then((r) => [id, r] as const, () => null)))
+      .then((pairs) => {
+        if (!alive) return;
+        setRecords((prev) => {
+          const next = new Map(prev);
+          for (const pair of pairs) if (pair) next.set(pair[0], pair[1]);
+          return next;
+        });
+      });
+    void load();
+    const t = window.setInterval(load, 2000);
+    return () => { alive = false; window.clearInterval(t); };
+  }, [key]);
+  return records;
+}
+
 function PipelineTab({ sessionId }: { sessionId: string }) {
   const s = useStore();
   const jobs = [...s.session(sessionId).jobs.values()].reverse();
+  const running = jobs.filter((j) => !["completed", "failed", "cancelled"].includes(j.status)).map((j) => j.jobId);
+  const records = useJobRecords(running);
   const now = Date.now();
   return (
     <div>
@@ -118,12 +145,17 @@ function PipelineTab({ sessionId }: { sessionId: string }) {
       <ul class="jobs" data-testid="pipeline">
         {jobs.map((j) => {
           const end = j.finishedAt ? Date.parse(j.finishedAt) : now;
+          const record = running.includes(j.jobId) ? records.get(j.jobId) : undefined;
+          const steps = record ? record.steps.length : j.decisions;
           return (
             <li key={j.jobId}>
               <button class="job" onClick={() => navigate(`/jobs/${j.jobId}?session=${sessionId}`)}>
                 <span class={`badge job-${j.status}`}>{j.status.replace("_", " ")}</span>
                 <span class="job-msg">{j.message || j.jobId}</span>
-                <span class="muted small">{j.decisions} decision{j.decisions === 1 ? "" : "s"} · {duration(Math.max(0, end - Date.parse(j.startedAt)))}</span>
+                <span class="muted small">
+                  {steps} step{steps === 1 ? "" : "s"} · {duration(Math.max(0, end - Date.parse(j.startedAt)))}
+                  {record?.waiting_for ? ` · waiting for ${record.waiting_for}` : ""}
+                </span>
               </button>
             </li>
           );
