@@ -40,6 +40,8 @@ async def read_model(request: web.Request, model: type[M]) -> M:
         raw = json.loads(await request.read() or b"{}")
     except json.JSONDecodeError as exc:
         raise _json_error(web.HTTPBadRequest, f"request body is not valid JSON: {exc.msg}") from exc
+    except UnicodeDecodeError as exc:  # json.loads of bytes that are not UTF-8/16/32
+        raise _json_error(web.HTTPBadRequest, f"request body is not valid JSON: {exc.reason}") from exc
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
