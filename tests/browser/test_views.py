@@ -145,3 +145,18 @@ async def test_three_columns_fit_a_laptop_screen(page: Page) -> None:
     overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
     await snap(page, "laptop")
+
+
+async def test_synthesize_patch_asks_to_build_and_shows_the_code(page: Page) -> None:
+    await page.get_by_role("button", name="Synthesize Patch").click()
+    await page.get_by_label("Tool name").fill("patch_probe")
+    await page.get_by_role("button", name="Request build").click()
+    modal = page.get_by_test_id("approval-modal")
+    await expect(modal).to_have_attribute("data-kind", "build", timeout=WAIT)
+    await expect(modal).to_contain_text("patch_probe")
+    # The code, highlighted by the editor (read-only), once it has loaded.
+    await expect(modal.locator(".cm-content")).to_contain_text("json.load(sys.stdin)", timeout=WAIT)
+    await snap(page, "approval-build")
+    await modal.get_by_role("button", name="Deny…").click()
+    await modal.get_by_role("button", name="Confirm Deny").click()
+    await expect(page.locator("#messages li.twin").last).to_contain_text("denied", timeout=WAIT)

@@ -256,7 +256,7 @@ export function Hub({ twinId }: { twinId: string }) {
       </ol>
       <div id="activity" class="activity" aria-live="polite">
         {busy ? (
-          <span class="thinking" data-testid="thinking"><span class="dots"><i /><i /><i /></span> {twin?.codename ?? "twin"} is {running?.status === "waiting_approval" ? "waiting for your approval" : "thinking"}{running?.lastDetail ? `: ${running.lastDetail}` : ""}</span>
+          <span class="thinking" data-testid="thinking"><span class="dots"><i /><i /><i /></span> {twin?.codename ?? "twin"} is {running?.status === "waiting_approval" ? "waiting for your approval" : "thinking"}{running?.lastDetail ? `: ${running.lastDetail.length > 160 ? `${running.lastDetail.slice(0, 160)}…` : running.lastDetail}` : ""}</span>
         ) : session.lastError ? <span class="error-text">{session.lastError}</span> : lastAnswerNote(session.messages)}
       </div>
       <Composer twin={twin} twinId={twinId} />
