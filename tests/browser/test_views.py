@@ -96,6 +96,10 @@ async def test_the_body_tab_charts_a_real_telemetry_sample(page: Page, bus: Bus)
         await expect(section.get_by_test_id("chart-percent").locator("canvas")).to_be_visible()
         await expect(section.get_by_test_id("cpu-value")).to_have_text(re.compile(r"^\d+(\.\d)?%$"), timeout=WAIT)
         await expect(page.get_by_test_id("telemetry-state")).to_have_text("LIVE")
+        # The charts move: new samples keep arriving live.
+        count = section.get_by_test_id("sample-count")
+        first = await count.inner_text()
+        await expect(count).not_to_have_text(first, timeout=WAIT)
         await snap(page, "body-telemetry")
     finally:
         stopping.set()

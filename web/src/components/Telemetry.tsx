@@ -95,7 +95,7 @@ export function BodyTab() {
                   <span>CPU <b data-testid="cpu-value">{last(s.cpu) == null ? "n/a" : `${last(s.cpu)!.toFixed(1)}%`}</b></span>
                   <span>Mem <b>{last(s.mem)?.toFixed(1) ?? "n/a"}%</b></span>
                   <span>GPU <b>{last(s.gpu) == null ? (s.gpuReason ? "none" : "n/a") : `${last(s.gpu)!.toFixed(0)}%`}</b></span>
-                  <span>{s.t.length} samples</span>
+                  <span data-testid="sample-count">{s.t.length} samples</span>
                 </div>
                 <Chart series={s} kind="percent" width={width} />
                 <Chart series={s} kind="net" width={width} />
