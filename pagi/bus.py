@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
@@ -43,6 +44,7 @@ from bus_schemas.subjects import TELEMETRY_HOST, dead_letter_subject, session_su
 from . import metrics, tracing
 from .credentials import url_user
 from .nats_users import inbox_prefix
+from .settings import BusSettings
 from .stores import BlobStore, KVStore
 from .tracecontext import TRACEPARENT
 
@@ -128,7 +130,9 @@ class Bus:
         self._closing = False
 
     @classmethod
-    async def connect(cls, url: str, name: str, connect_timeout_s: float = 30.0) -> Bus:
+    async def connect(
+        cls, url: str, name: str, connect_timeout_s: float = 30.0, tls: ssl.SSLContext | None = None
+    ) -> Bus:
         bus: Bus | None = None
 
         async def on_disconnect() -> None:
@@ -148,6 +152,8 @@ class Bus:
             else:
                 log.debug("bus client error: %s", exc)
 
+        # TLS from the environment (NATS_TLS_CA / _CERT / _KEY) unless the caller brings its own.
+        tls = tls or BusSettings().tls_context()
         deadline = time.monotonic() + connect_timeout_s
         while True:
             try:
@@ -167,6 +173,7 @@ class Bus:
                         error_cb=on_error,
                         # Its own inbox prefix: nats.conf lets each user read only its own replies.
                         inbox_prefix=inbox_prefix(url_user(url)),
+                        tls=tls,
                     ),
                     timeout=max(1.0, min(5.0, deadline - time.monotonic())),
                 )
@@ -284,9 +291,14 @@ class Bus:
             await self.js.update_stream(config)
 
     async def ensure_consumer(self, spec: ConsumerSpec) -> None:
+        single = len(spec.filter_subjects) == 1
         config = api.ConsumerConfig(
+            # Named: a consumer with one filter is then created on a subject that carries the filter
+            # (the server checks they agree), so nats.conf can pin a service's durable to its subject.
+            name=spec.durable,
             durable_name=spec.durable,
-            filter_subjects=list(spec.filter_subjects),
+            filter_subject=spec.filter_subjects[0] if single else None,
+            filter_subjects=None if single else list(spec.filter_subjects),
             ack_policy=api.AckPolicy.EXPLICIT,
             deliver_policy=api.DeliverPolicy.ALL,
             ack_wait=spec.ack_wait_s,
