@@ -155,6 +155,7 @@ async def test_a_dropped_socket_reconnects_and_the_missed_events_appear(
     for client in list(sockets):
         await client.close()
     await expect(page.locator("#connection")).to_have_attribute("data-state", "reconnecting", timeout=WAIT)
+    await expect(page.get_by_role("button", name="retry now")).to_be_visible()
     # While it is away, the conversation goes on (an operator's `nats pub chat.in.<session>`).
     answers = await observe(f"{CHAT_OUT}.{session}")
     job = new_id()

@@ -39,7 +39,7 @@ function App() {
       {route.view === "settings" && <TwinSettingsView key={route.twinId} twinId={route.twinId} />}
       {route.view === "search" && <Search />}
       {route.view === "job" && <JobLogs jobId={route.jobId} sessionId={route.sessionId} />}
-      <RightPanel sessionId={sessionId} />
+      <RightPanel sessionId={sessionId} twinId={twinId} />
       {approval && <ApprovalModal approval={approval} />}
       {creating && <CreateTwinModal onClose={() => setCreating(false)} />}
       {s.toast && <div class={`toast ${s.toast.kind}`} role="status">{s.toast.text}</div>}

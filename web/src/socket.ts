@@ -91,6 +91,15 @@ export class ChatSocket {
     this.ws?.send(JSON.stringify({ type: "resume", session_id: sessionId, user_id: this.userId, resume_from: this.hooks.lastSeq(sessionId) }));
   }
 
+  /** Reconnect now instead of waiting for the next retry. */
+  retryNow(): void {
+    if (this.ws || this.stopped) return;
+    if (this.timer !== null) window.clearTimeout(this.timer);
+    this.attempt = 0;
+    this.setState("reconnecting", "retrying now");
+    this.open();
+  }
+
   /** Follow a session: replay what this client has not seen, then live. */
   follow(sessionId: string): void {
     if (this.followed.has(sessionId)) return;

@@ -13,9 +13,15 @@ const CONNECTION_LABEL = { connecting: "connecting", live: "LIVE", reconnecting:
 export function ConnectionBadge() {
   const s = useStore();
   return (
-    <span id="connection" class={`conn conn-${s.connection}`} title={s.connectionDetail} data-state={s.connection}>
-      {CONNECTION_LABEL[s.connection]}
-    </span>
+    <>
+      <span id="connection" class={`conn conn-${s.connection}`} title={s.connectionDetail} data-state={s.connection}>
+        {CONNECTION_LABEL[s.connection]}
+      </span>
+      {(s.connection === "offline" || s.connection === "reconnecting") && (
+        <><span class="muted small conn-detail" title={s.connectionDetail}>{s.connectionDetail}</span>
+          <button class="link small" onClick={() => s.socket.retryNow()}>retry now</button></>
+      )}
+    </>
   );
 }
 

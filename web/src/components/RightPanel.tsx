@@ -41,11 +41,12 @@ function LoadBar({ fraction }: { fraction: number }) {
 /** `GET /v1/memory/namespaces`: points per knowledge base, per namespace. */
 type NamespaceStats = Record<string, Record<string, number>>;
 
-function MindTab() {
+function MindTab({ defaultNamespace }: { defaultNamespace: string }) {
   const stats = useFetch<{ namespaces: NamespaceStats }>("/v1/memory/namespaces", []);
   const [q, setQ] = useState("");
   const [query, setQuery] = useState("");
-  const [namespace, setNamespace] = useState("default");
+  const [namespace, setNamespace] = useState(defaultNamespace);
+  useEffect(() => setNamespace(defaultNamespace), [defaultNamespace]);
   useEffect(() => { const t = window.setTimeout(() => setQuery(q.trim()), 250); return () => window.clearTimeout(t); }, [q]);
   const hits = useFetch<{ results: Hit[] }>(
     query.length >= 2 ? `/v1/memory/search?q=${encodeURIComponent(query)}&namespace=${encodeURIComponent(namespace)}&k=8` : null, [query, namespace]);
@@ -69,7 +70,7 @@ function MindTab() {
       <div class="row">
         <input type="search" placeholder="Search memory (2+ characters)" value={q} onInput={(e) => setQ(e.currentTarget.value)} aria-label="Neural memory search" style={{ flex: 1, minWidth: 0 }} />
         <select aria-label="Namespace" value={namespace} onChange={(e) => setNamespace(e.currentTarget.value)}>
-          {[...new Set(["default", ...list.map((n) => n.ns)])].map((ns) => <option key={ns} value={ns}>{ns}</option>)}
+          {[...new Set([defaultNamespace, "default", ...list.map((n) => n.ns)])].map((ns) => <option key={ns} value={ns}>{ns}</option>)}
         </select>
       </div>
       {hits.state === "loading" && <p class="muted small">Searching…</p>}
@@ -187,7 +188,7 @@ function ApprovalsTab() {
   );
 }
 
-export function RightPanel({ sessionId }: { sessionId: string }) {
+export function RightPanel({ sessionId, twinId }: { sessionId: string; twinId: string }) {
   const s = useStore();
   const [tab, setTab] = useState<Tab>(() => (localStorage.getItem("pagi.tab") as Tab | null) ?? "pipeline");
   const pick = (t: Tab) => { setTab(t); localStorage.setItem("pagi.tab", t); };
@@ -202,7 +203,7 @@ export function RightPanel({ sessionId }: { sessionId: string }) {
         ))}
       </div>
       <div class="tab-body" role="tabpanel">
-        {tab === "mind" && <MindTab />}
+        {tab === "mind" && <MindTab defaultNamespace={s.twin(twinId)?.memory_namespace ?? "default"} />}
         {tab === "heart" && <HeartTab sessionId={sessionId} />}
         {tab === "body" && <BodyTab />}
         {tab === "pipeline" && <PipelineTab sessionId={sessionId} />}
