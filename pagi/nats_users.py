@@ -55,11 +55,21 @@ class User:
         self.subscribe += [x for x in subjects if x not in self.subscribe]
         return self
 
-    def consumer(self, durable: str, stream: str = EVENTS) -> User:
-        """Create, inspect, pull from and ack one durable consumer (the work it shares with its copies)."""
+    def consumer(self, spec: streams.ConsumerSpec) -> User:
+        """Create, inspect, pull from and ack one durable consumer (the work it shares with its copies).
+
+        A durable with one filter may only be created with that filter in the API subject (the
+        server checks it matches the request), so the service cannot point it elsewhere. One with
+        several filters cannot be pinned this way (docs/deploy.md, "Known gaps")."""
+        stream, durable = spec.stream, spec.durable
+        if len(spec.filter_subjects) == 1:
+            self.pub(f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.{spec.filter_subjects[0]}")
+        else:
+            self.pub(f"$JS.API.CONSUMER.CREATE.{stream}.{durable}")
         return self.pub(
-            f"$JS.API.CONSUMER.*.{stream}.{durable}",  # INFO, DELETE, CREATE
-            f"$JS.API.CONSUMER.*.*.{stream}.{durable}",  # MSG.NEXT, DURABLE.CREATE
+            f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
+            f"$JS.API.CONSUMER.DELETE.{stream}.{durable}",
+            f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
             f"$JS.ACK.{stream}.{durable}.>",
         )
 
@@ -127,7 +137,7 @@ def _service(name: str, module: str) -> User:
 def _consuming(user: User, *specs: streams.ConsumerSpec) -> User:
     """A service with durable consumers: the consume loop dead-letters what it cannot handle."""
     for spec in specs:
-        user.consumer(spec.durable, spec.stream)
+        user.consumer(spec)
     return user.pub(f"{s.DEAD_LETTER_PREFIX}.>").events(s.JOB_LOG)
 
 

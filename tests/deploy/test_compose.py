@@ -167,8 +167,11 @@ def test_every_variable_in_env_example_and_compose_is_read_somewhere(rendered: d
     code = all_code_text()
     compose_text = COMPOSE.read_text()
 
+    server_confs = "\n".join(p.read_text() for p in ROOT.glob("nats*.conf"))
+
     def read(name: str) -> bool:
-        return f'"{name}"' in code or name in code_variables()
+        in_server_conf = re.search(rf"\${name}\b", server_confs) is not None
+        return f'"{name}"' in code or name in code_variables() or in_server_conf
 
     for name in example_env():
         assert read(name) or (name in COMPOSE_ONLY and name in compose_text), f"{name} is read by nothing"

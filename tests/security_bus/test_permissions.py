@@ -229,3 +229,17 @@ async def test_build_worker_stores_artifacts_the_tool_worker_only_reads_them(
     finally:
         await build.close()
         await tool.close()
+
+
+async def test_tool_worker_cannot_point_its_durable_at_memory(connect_as: ConnectAs, topology: None) -> None:
+    client = await connect_as("tool")
+    js = client.nc.jetstream(timeout=1.0)
+    durable = st.TOOL_WORKER.durable
+    hijack = api.ConsumerConfig(name=durable, durable_name=durable, filter_subject="memory.store.*")
+    with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):
+        await js.add_consumer(st.EVENTS.name, hijack)
+    assert await client.refusals.wait_for(f"$JS.API.CONSUMER.CREATE.{st.EVENTS.name}.{durable}.memory.store.*")
+    legacy = api.ConsumerConfig(durable_name=durable, filter_subjects=["memory.store.*"])
+    with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError)):
+        await js.add_consumer(st.EVENTS.name, legacy)
+    assert await client.refusals.wait_for(f"$JS.API.CONSUMER.DURABLE.CREATE.{st.EVENTS.name}.{durable}")
