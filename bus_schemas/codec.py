@@ -22,6 +22,8 @@ from .subjects import DEFAULT_SESSION, TELEMETRY_HOST, SubjectError, check_token
 Format = Literal["msgpack", "json"]
 CONTENT_TYPES: Final[dict[Format, str]] = {"msgpack": "application/msgpack", "json": "application/json"}
 _JSON_FIRST_BYTES: Final = frozenset(b"{[ \t\r\n")
+# Which service published an event (set by the bus runtime), so the audit log shows every hop.
+PUBLISHER_HEADER: Final = "Pagi-Service"
 
 
 class DecodeError(ValueError):

@@ -28,7 +28,7 @@ from nats.js import JetStreamContext, api
 from pydantic import BaseModel
 
 from bus_schemas import DecodeError, Envelope, decode, encode
-from bus_schemas.codec import Format, stored_event_id
+from bus_schemas.codec import PUBLISHER_HEADER, Format, stored_event_id
 from bus_schemas.streams import (
     KV_BUCKETS,
     OBJECT_STORES,
@@ -227,6 +227,7 @@ class Bus:
     async def _publish_raw(self, subject: str, event: Envelope[Any], fmt: Format, retry_for_s: float) -> int:
         payload, headers = encode(event, fmt)
         started = time.perf_counter()
+        headers[PUBLISHER_HEADER] = self.name
         with tracing.publish_span(subject, event) as traceparent:
             headers[TRACEPARENT] = traceparent
             deadline = time.monotonic() + retry_for_s

@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from bus_schemas import DecodeError, Envelope, decode
-from bus_schemas.codec import stored_event_id
+from bus_schemas.codec import PUBLISHER_HEADER, stored_event_id
 from bus_schemas.subjects import DEAD_LETTER, DEAD_LETTER_PREFIX, SESSION_EVENT_TYPES, check_token
 
 from .bus import StoredMessage
 from .redact import scrub, scrub_text
+from .tracecontext import TRACEPARENT, trace_id
 
 EVENT_TYPES: Final = (*SESSION_EVENT_TYPES, DEAD_LETTER)
 _WIDTH: Final = 100
@@ -29,6 +30,9 @@ class Entry:
     event: Envelope[Any] | None
     # Why the stored payload is not a valid event (the consumer dead-lettered it).
     error: str | None = None
+    # From the message's headers: the trace it belongs to and the service that published it.
+    trace_id: str | None = None
+    service: str | None = None
 
     @property
     def event_type(self) -> str:
@@ -45,9 +49,11 @@ def entry_of(stored: StoredMessage, stream: str = "PAGI_EVENTS") -> Entry:
         # under; only needed without a Nats-Msg-Id (uuid5 per event is a fifth of replay's time).
         fallback = None if "Nats-Msg-Id" in stored.headers else stored_event_id(stream, stored.seq)
         event = decode(stored.subject, stored.data, stored.headers, fallback_id=fallback)
+        error = None
     except DecodeError as exc:
-        return Entry(stored.seq, stored.time, stored.subject, None, exc.reason)
-    return Entry(stored.seq, stored.time, stored.subject, event)
+        event, error = None, exc.reason
+    trace = trace_id(stored.headers.get(TRACEPARENT))
+    return Entry(stored.seq, stored.time, stored.subject, event, error, trace, stored.headers.get(PUBLISHER_HEADER))
 
 
 def session_filters(session_id: str, event_types: list[str] | None = None) -> list[str]:
@@ -145,7 +151,8 @@ def line(entry: Entry) -> str:
     """`time  #seq  subject  type  summary`, for a terminal."""
     when = entry.time.astimezone(UTC).isoformat(" ", "milliseconds")[:23]
     text = summary(entry.event) if entry.event is not None else f"UNDECODABLE: {entry.error}"
-    return f"{when}  #{entry.seq:<7} {entry.subject:<40} {entry.event_type:<16} {text}"
+    seq = f"#{entry.seq:<7}" if entry.seq else "live    "  # a live message (pagi tail) has no stream position
+    return f"{when}  {seq} {entry.subject:<40} {entry.event_type:<16} {text}"
 
 
 def as_json(entry: Entry) -> dict[str, Any]:
@@ -155,6 +162,8 @@ def as_json(entry: Entry) -> dict[str, Any]:
         "time": entry.time.astimezone(UTC).isoformat(),
         "subject": entry.subject,
         "type": entry.event_type,
+        "trace_id": entry.trace_id,
+        "service": entry.service,
     }
     if entry.event is not None:
         out["event"] = scrub(entry.event.model_dump(mode="json"))
