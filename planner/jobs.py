@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from bus_schemas.jobs import JobRecord
 from bus_schemas.streams import JOBS
+from bus_schemas.subjects import TOKEN_RE
 from pagi.bus import Bus
 from pagi.stores import KVStore
 
@@ -41,6 +42,8 @@ class JobStore:
         return await self.kv.get_model(job_key(session_id, job_id), JobRecord)
 
     async def find(self, job_id: str) -> JobRecord | None:
+        if not TOKEN_RE.match(job_id):  # not a key token (and not a valid subject filter): no such job
+            return None
         for key in await self.kv.keys(f"*.{job_id}"):
             return await self.kv.get_model(key, JobRecord)
         return None
