@@ -21,7 +21,7 @@ function Chart({ series, kind, width }: { series: HostSeries; kind: "percent" | 
       scales: kind === "percent" ? { y: { range: [0, 100] } } : {},
       axes: [
         { ...axis, values: (_u, ticks) => ticks.map((t) => clock(t * 1000)) },
-        { ...axis, size: kind === "percent" ? 44 : 72, values: (_u, ticks) => ticks.map((t) => (kind === "percent" ? `${t}%` : `${bytes(t)}/s`)) },
+        { ...axis, size: kind === "percent" ? 54 : 72, values: (_u, ticks) => ticks.map((t) => (kind === "percent" ? `${t}%` : `${bytes(t)}/s`)) },
       ],
       series: kind === "percent"
         ? [{}, { label: "CPU %", stroke: "#818cf8", width: 2, spanGaps: false }, { label: "Mem %", stroke: "#34d399", width: 2 }, { label: "GPU %", stroke: "#f472b6", width: 2 }]
