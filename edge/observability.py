@@ -58,8 +58,11 @@ def _fallback_traceparent(request: web.Request) -> str:
 
 @web.middleware
 async def observe_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.headers.get("Upgrade", "").lower() == "websocket":
-        # A socket lives for hours; each chat message it carries starts its own trace (edge.chat_io).
+    if request.headers.get("Upgrade", "").lower() == "websocket" or "text/event-stream" in request.headers.get(
+        "Accept", ""
+    ):
+        # A socket or an event stream lives for hours: not one request's span or latency. Each chat
+        # message a socket carries starts its own trace (edge.chat_io).
         return await handler(request)
     route, method = _route_of(request), request.method
     parent = tracing.remote_parent(request.headers.get(TRACEPARENT), request.headers.get(TRACE_HEADER))
