@@ -84,6 +84,11 @@ async def test_a_memory_search_asks_first_then_the_archive_finds_the_message_and
     await box.fill("SSH attacks")
     intel = page.get_by_test_id("intel-stream")
     await expect(intel).to_contain_text("search for recent SSH attacks", timeout=WAIT)
+    # A message hit opens its chat at that message.
+    await intel.locator("button", has_text="search for recent SSH attacks").first.click()
+    highlighted = page.locator("#messages li.msg.highlight")
+    await expect(highlighted).to_contain_text("search for recent SSH attacks", timeout=WAIT)
+    await page.get_by_role("link", name="Search Archive").click()
     await box.fill("job accepted")
     logs = page.get_by_test_id("execution-logs")
     await expect(logs.locator("button").first).to_contain_text("job accepted", timeout=WAIT)
