@@ -48,8 +48,13 @@ lint: setup
 	$(BIN)/mypy .
 	cd web && npm run --silent typecheck
 
+# Every benchmark in bench/ (each module with a __main__ block) with its default arguments, one
+# after the other (they share the machine); the figures go in bench/README.md. Not part of `make test`.
 bench: setup
-	$(BIN)/python -m bench.roundtrip
+	@failed=""; for f in bench/*.py; do \
+	  grep -q '__main__' $$f || continue; m=bench.$$(basename $$f .py); \
+	  echo "== python -m $$m"; $(BIN)/python -m $$m || failed="$$failed $$m"; \
+	done; if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
 
 clean:
 	rm -rf $(VENV) .pagi web/node_modules web/dist
