@@ -71,13 +71,13 @@ async def test_slots_expire_and_close_kills_them(state_dir: Path, sid: str) -> N
     await box.run(["/bin/true"], ws)
     await box.pool.settle()
     slot = box.pool.slots[ws]
-    await asyncio.wait_for(slot.proc.wait(), timeout=5)  # expired: killed by the pool
+    await asyncio.wait_for(slot.proc.wait(), timeout=20)  # expired: killed by the pool
     assert ws not in box.pool.slots
     await box.run(["/bin/true"], ws)
     await box.pool.settle()
     slot = box.pool.slots[ws]
     await box.close()
-    await asyncio.wait_for(slot.proc.wait(), timeout=5)
+    await asyncio.wait_for(slot.proc.wait(), timeout=20)
     assert box.pool.slots == {}
 
 
@@ -87,6 +87,6 @@ async def test_a_dead_slot_falls_back_to_a_cold_start(sandbox: Sandbox, sid: str
     await sandbox.pool.settle()
     slot = sandbox.pool.slots[ws]
     slot.proc.kill()
-    await asyncio.wait_for(slot.proc.wait(), timeout=5)
+    await asyncio.wait_for(slot.proc.wait(), timeout=20)
     result = await sandbox.run(["/bin/echo", "cold again"], ws)
     assert result.stdout == "cold again\n" and sandbox.pool.hits == 0
