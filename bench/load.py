@@ -134,8 +134,9 @@ class Processes:
 
     @staticmethod
     def _cpu(proc: psutil.Process) -> float:
+        # Children too: the tool and build workers' sandboxes (bwrap, python) are theirs.
         times = proc.cpu_times()
-        return float(times.user + times.system)
+        return float(times.user + times.system + times.children_user + times.children_system)
 
     def sample(self) -> dict[str, tuple[float, float]]:
         """name -> (% of one core since the last sample, RSS MiB)."""
@@ -187,28 +188,35 @@ async def ramp(url: str, pids: dict[str, int], args: argparse.Namespace) -> None
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
         browsers = [Browser(http, url, i) for i in range(args.sessions)]
         await asyncio.gather(*(b.connect() for b in browsers))
-        procs = Processes({**pids, "nats-server": args.nats_pid})
+        procs = Processes({**pids, "nats-server": args.nats_pid, "load generator": os.getpid()})
         counter = itertools.count()
+        mix = MIX if args.mix == "mixed" else ("greeting",)
         rate, saturated_at = args.start_rate, None
-        print(f"machine: {os.cpu_count()} cores; sessions {args.sessions}; steps of {args.step_s:.0f} s", flush=True)
+        print(
+            f"machine: {os.cpu_count()} cores; {args.mix}; sessions {args.sessions}; steps of {args.step_s:.0f} s",
+            flush=True,
+        )
         for step in range(args.max_steps):
             interval, started = 1 / rate, time.perf_counter()
             sent = 0
             while time.perf_counter() - started < args.step_s:
                 n = next(counter)
-                await browsers[n % len(browsers)].send(MIX[n % len(MIX)], step, n)
+                await browsers[n % len(browsers)].send(mix[n % len(mix)], step, n)
                 sent += 1
                 delay = started + sent * interval - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
             usage = procs.sample()
-            elapsed = time.perf_counter() - started
+            ended = time.perf_counter()
             done = [d for b in browsers for d in b.done if d.step == step]
-            report(step, rate, sent, elapsed, done, usage)
+            # Throughput: answers that arrived during the step, whichever step sent them.
+            completed = sum(1 for b in browsers for d in b.done if started <= (d.done or 0) <= ended)
+            report(step, rate, sent, ended - started, done, completed, usage)
             greet = [(d.done or 0) - d.sent for d in done if d.kind == "greeting"]
-            if len(done) < 0.9 * sent or percentile(greet, 0.95) > 1.0:
+            if completed < 0.9 * sent or percentile(greet, 0.95) > 1.0:
                 saturated_at = rate
-                print(f"saturated at {rate:.0f} msgs/s offered (answered {len(done)} of {sent} within the step)")
+                print(f"saturated at {rate:.0f} msgs/s offered: {completed / (ended - started):.1f} answers/s, "
+                      f"greeting p95 {1000 * percentile(greet, 0.95):.0f} ms")  # fmt: skip
                 break
             rate *= 2
         deadline = time.monotonic() + args.grace_s
@@ -225,12 +233,22 @@ async def ramp(url: str, pids: dict[str, int], args: argparse.Namespace) -> None
 
 
 def report(
-    step: int, rate: float, sent: int, elapsed: float, done: list[Pending], usage: dict[str, tuple[float, float]]
+    step: int,
+    rate: float,
+    sent: int,
+    elapsed: float,
+    done: list[Pending],
+    completed: int,
+    usage: dict[str, tuple[float, float]],
 ) -> None:
     by_kind: dict[str, list[float]] = defaultdict(list)
     for d in done:
         by_kind[d.kind].append(1000 * ((d.done or 0) - d.sent))
-    print(f"\nstep {step}: offered {rate:.0f}/s ({sent} in {elapsed:.1f} s), answered in step {len(done)}")
+    load = os.getloadavg()[0]
+    print(
+        f"\nstep {step}: offered {rate:.0f}/s ({sent} in {elapsed:.1f} s); answers during the step "
+        f"{completed / elapsed:.1f}/s; load average {load:.1f}"
+    )
     for kind, values in sorted(by_kind.items()):
         p50, p95, p99 = (percentile(values, q) for q in (0.5, 0.95, 0.99))
         print(f"  {kind:9} n={len(values):5}  p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  p99 {p99:8.1f} ms")
@@ -243,6 +261,8 @@ def main() -> None:
     parser.add_argument("--start-rate", type=float, default=10.0, help="messages/s of the first step")
     parser.add_argument("--step-s", type=float, default=10.0)
     parser.add_argument("--max-steps", type=int, default=8)
+    parser.add_argument("--mix", choices=("mixed", "greetings"), default="mixed",
+                        help="the mixed workload, or greetings only (the edge and planner alone)")  # fmt: skip
     parser.add_argument("--grace-s", type=float, default=60.0, help="wait for open messages after the ramp")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pagi-load-") as tmp:
