@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -21,7 +22,8 @@ def stack_root() -> Iterator[Path]:
     root = Path(tempfile.mkdtemp(prefix="pagi-faults-"))
     root.chmod(0o711)
     yield root
-    shutil.rmtree(root, ignore_errors=True)
+    if not os.environ.get("PAGI_FAULTS_KEEP"):  # set it to keep the logs and stores of a failed case
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
