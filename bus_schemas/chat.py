@@ -8,6 +8,7 @@ from pydantic import Field
 
 from .envelope import Body
 from .limits import MAX_MESSAGE_CHARS, MAX_TEXT_CHARS
+from .replay import ReplayOf
 
 
 class ShowMemoryPage(Body):
@@ -58,6 +59,8 @@ class ChatIn(Body):
     namespace: str | None = Field(default=None, max_length=64)
     # Only read from a bare `chat.in` publish, where the subject carries no session.
     session_id: str | None = Field(default=None, max_length=64)
+    # Set by `pagi replay --rerun`: the recorded decisions to reuse instead of asking the LLM.
+    replay: ReplayOf | None = None
 
 
 class SourceMemory(Body):

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .envelope import Body
+from .replay import ReplayOf
 
 JobState = Literal["pending", "waiting_approval", "running", "completed", "failed", "cancelled"]
 FINISHED_STATES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
@@ -58,6 +59,8 @@ class JobRecord(BaseModel):
     created_at: datetime
     updated_at: datetime
     error: str | None = None
+    # A rerun of a recorded job (`pagi replay --rerun`): its decisions are reused step by step.
+    replay: ReplayOf | None = None
 
     @property
     def finished(self) -> bool:

@@ -34,6 +34,7 @@ class ChatInHandler:
             twin_id=twin_id,
             user_id=body.user_id,
             message=body.message,
+            replay=body.replay,
             created_at=now,
             updated_at=now,
         )

@@ -16,9 +16,10 @@ from pagi.secrets import SecretsUnavailable, unseal
 
 from . import deterministic
 from .context import ContextBuilder
-from .decision import Decision
+from .decision import Decision, ReplayGap
 from .llm import LLMConfigError, LLMError, ProviderConfig, config_for, llm_decide, make_provider
 from .llm import provider_config_from_env as env_config
+from .llm.reply import InvalidReply, parse_action
 from .loop import ChunkSink
 
 log = logging.getLogger("planner.decider")
@@ -45,6 +46,8 @@ class Decider:
         )
 
     async def __call__(self, job: JobRecord, twin: Twin, on_chunk: ChunkSink) -> Decision:
+        if job.replay is not None and not job.replay.live:
+            return recorded_decision(job)
         try:
             config = self.config(twin)
         except (LLMConfigError, SecretsUnavailable) as exc:
@@ -63,6 +66,23 @@ class Decider:
             note = f"the LLM's first reply was invalid ({decision.repair_reason}); its repaired reply was used"
             return Decision(decision.action, decision.raw, decision.decided_by, note)
         return decision
+
+
+def recorded_decision(job: JobRecord) -> Decision:
+    """Step N of a rerun: the recorded decision, no provider call. An LLM's raw reply goes through
+    today's parser and schema again, so a change there shows up as a divergence."""
+    assert job.replay is not None
+    step = len(job.steps) + 1
+    recorded = next((d for d in job.replay.decisions if d.step == step), None)
+    if recorded is None:
+        raise ReplayGap(f"replay: no recorded decision for step {step}")
+    action = recorded.action
+    if recorded.decided_by.startswith("llm:"):
+        try:
+            action = parse_action(recorded.raw_decision)
+        except InvalidReply as exc:
+            raise ReplayGap(f"replay: the recorded reply of step {step} no longer parses: {exc}") from exc
+    return Decision(action, recorded.raw_decision, f"replay:{recorded.decided_by}")
 
 
 def allowed_actions(twin: Twin) -> list[str] | None:

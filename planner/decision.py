@@ -16,3 +16,7 @@ class Decision:
     decided_by: str = "deterministic"
     # Something the job log should say about how this was decided (e.g. the LLM failed).
     note: str | None = None
+
+
+class ReplayGap(Exception):
+    """A rerun reached a step the recorded job never took: end the job rather than ask a model."""

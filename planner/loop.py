@@ -49,7 +49,7 @@ from pagi.bus import Bus
 
 from . import emit
 from .approvals import ApprovalStore
-from .decision import Decision
+from .decision import Decision, ReplayGap
 from .jobs import JobStore
 from .policy import judge
 from .twins import PromptStore, TwinStore
@@ -77,7 +77,11 @@ class Planner:
     async def start(self, job: JobRecord, twin: Twin, trigger_id: str) -> None:
         """The first step of a new job: decided before the job is stored, so that creating the
         record also records the step (one write instead of three on the hot path)."""
-        decision = await self._decide(job, twin, trigger_id)
+        try:
+            decision = await self._decide(job, twin, trigger_id)
+        except ReplayGap as gap:
+            await self.finish(await self.jobs.create(job), trigger_id, str(gap), "failed")
+            return
         first = job.model_copy(update={"steps": [self._step(job, decision, trigger_id)], "status": "running"})
         job = await self.jobs.create(first)
         if job.finished:
@@ -94,7 +98,11 @@ class Planner:
                     job, trigger_id, f"Stopped after {twin.step_limit} steps (the twin's step limit).", "failed"
                 )
                 return
-            new_step = self._step(job, await self._decide(job, twin, trigger_id), trigger_id)
+            try:
+                new_step = self._step(job, await self._decide(job, twin, trigger_id), trigger_id)
+            except ReplayGap as gap:
+                await self.finish(job, trigger_id, str(gap), "failed")
+                return
 
             def append(current: JobRecord) -> JobRecord:
                 if any(s.trigger_id == trigger_id for s in current.steps):
