@@ -14,6 +14,7 @@ from bus_schemas import ApprovalDecision, Envelope, derived_id
 from bus_schemas.approval import ApprovalRecord
 from bus_schemas.jobs import JobCancel, JobRecord
 from bus_schemas.subjects import APPROVE_DECISION, JOB_CANCEL
+from pagi import metrics
 from pagi.consume import Delivery
 
 from . import emit
@@ -68,7 +69,9 @@ class ControlHandler:
                 )  # fmt: skip
 
             record = await planner.approvals.update(record, settle)
-            if record.decision_event_id != event.id:
+            if record.decision_event_id == event.id:
+                metrics.APPROVALS.labels(record.state).inc()
+            else:
                 await self._error(event, record.job_id, f"approval {body.approval_id} was already {record.state}")
                 return
         await self._carry_out(event, body, record)
@@ -110,6 +113,7 @@ class ControlHandler:
         record = await planner.approvals.update(record, lapse)
         if record.state != "expired":
             return
+        metrics.APPROVALS.labels("expired").inc()
         job = await planner.jobs.get(record.session_id, record.job_id)
         if job is None or job.finished or job.waiting_id != record.approval_id:
             return
