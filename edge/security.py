@@ -110,7 +110,10 @@ def _origin_allowed(request: web.Request, allowed: set[str]) -> bool:
         return True  # not a browser: it authenticated with a header
     if origin in allowed:
         return True
-    parts = urlsplit(origin)
+    try:
+        parts = urlsplit(origin)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        return False
     return bool(parts.netloc) and parts.netloc == request.host
 
 
