@@ -219,6 +219,10 @@ class Planner:
         )
         await self.approvals.create(record)
         stored = await self.approvals.get(job.session_id, approval_id) or record
+        if stored.state != "pending":
+            # A redelivered trigger (its ack lost in a server restart) after the decision: the job has
+            # moved on; waiting for the approval again would drop the worker's result as stale.
+            return
 
         def wait(current: JobRecord) -> JobRecord | None:
             if current.waiting_id == approval_id:
