@@ -185,7 +185,9 @@ async def wait_healthy(url: str, timeout_s: float = 90) -> None:
 
 
 async def ramp(url: str, pids: dict[str, int], args: argparse.Namespace) -> None:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+    # No connection limit: the default (100) would queue the sockets past the hundredth.
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30), connector=connector) as http:
         browsers = [Browser(http, url, i) for i in range(args.sessions)]
         await asyncio.gather(*(b.connect() for b in browsers))
         procs = Processes({**pids, "nats-server": args.nats_pid, "load generator": os.getpid()})
