@@ -33,6 +33,14 @@ COPY --from=web /web/dist web/dist
 RUN /opt/pagi/bin/pip install --no-deps . && rm -rf /src
 
 FROM python:3.11-slim-bookworm
+# docker build --build-arg PAGI_VERSION=$(python -c ...) --build-arg BUILD_TIME=$(date -u +%FT%TZ) .
+# (docs/release.md): the same version `pagi --version` and GET /health report.
+ARG PAGI_VERSION=0.1.0
+ARG BUILD_TIME=unknown
+LABEL org.opencontainers.image.title="PAGI" \
+      org.opencontainers.image.description="Self-hosted AI digital twins on NATS JetStream (every service)" \
+      org.opencontainers.image.version="${PAGI_VERSION}" \
+      org.opencontainers.image.created="${BUILD_TIME}"
 # bubblewrap: the tool and build workers' sandbox (see compose.yaml for what it needs from Docker).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends bubblewrap tini \
