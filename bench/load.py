@@ -150,7 +150,9 @@ class Processes:
         return out
 
 
-def start_stack(root: Path, nats: NatsServer) -> tuple[str, dict[str, subprocess.Popen[bytes]]]:
+def start_stack(
+    root: Path, nats: NatsServer, skip: tuple[str, ...] = ()
+) -> tuple[str, dict[str, subprocess.Popen[bytes]]]:
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "QDRANT_", "OTEL_"))},
@@ -162,9 +164,11 @@ def start_stack(root: Path, nats: NatsServer) -> tuple[str, dict[str, subprocess
         # The bench measures capacity; the per-user limiter (20/s) would measure itself.
         "PAGI_RATE_LIMIT_RPS": "100000",
         "PAGI_RATE_LIMIT_BURST": "100000",
+        # /health waits only for the workers that run.
+        "PAGI_REQUIRED_SERVICES": ",".join(n for n in SERVICES[:-1] if n not in skip),
     }
     procs = {}
-    for name in SERVICES:
+    for name in (n for n in SERVICES if n not in skip):
         log = open(root / f"{name}.log", "ab")
         procs[name] = subprocess.Popen([sys.executable, "-m", name], env=env, stdout=log, stderr=subprocess.STDOUT)
     return f"http://127.0.0.1:{port}", procs
@@ -265,6 +269,8 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=8)
     parser.add_argument("--mix", choices=("mixed", "greetings"), default="mixed",
                         help="the mixed workload, or greetings only (the edge and planner alone)")  # fmt: skip
+    parser.add_argument("--skip", action="append", default=[], choices=SERVICES[:-1],
+                        help="a worker not to start (its jobs then wait); repeatable")  # fmt: skip
     parser.add_argument("--grace-s", type=float, default=60.0, help="wait for open messages after the ramp")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pagi-load-") as tmp:
@@ -272,7 +278,7 @@ def main() -> None:
         root.chmod(0o711)  # the sandbox uid reaches the tool workspaces under it
         nats = NatsServer(root / "nats")
         nats.start()
-        url, procs = start_stack(root, nats)
+        url, procs = start_stack(root, nats, tuple(args.skip))
         try:
             assert nats.proc is not None
             args.nats_pid = nats.proc.pid
