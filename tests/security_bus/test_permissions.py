@@ -88,8 +88,16 @@ async def test_planner_pulls_and_acks_its_own_consumer(secure_server: SecureBus,
         event = await asyncio.wait_for(got, 10)
         assert event.body.message == "hello"
         await consumer.stop()
-        state = await planner.consumer_state(st.EVENTS.name, st.PLANNER_CHAT_IN.durable)
-        assert state is not None and state.num_ack_pending == 0 and state.num_pending == 0
+
+        async def settled() -> Any:
+            # The ack is processed by the server after the handler returned: wait for it, bounded.
+            while True:
+                state = await planner.consumer_state(st.EVENTS.name, st.PLANNER_CHAT_IN.durable)
+                if state is not None and state.num_ack_pending == 0 and state.num_pending == 0:
+                    return state
+                await asyncio.sleep(0.05)  # noqa: ASYNC110 (no event says "ack processed")
+
+        assert await asyncio.wait_for(settled(), 5) is not None
     finally:
         await planner.close()
         await edge.close()
