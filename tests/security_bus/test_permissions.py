@@ -95,7 +95,7 @@ async def test_planner_pulls_and_acks_its_own_consumer(secure_server: SecureBus,
                 state = await planner.consumer_state(st.EVENTS.name, st.PLANNER_CHAT_IN.durable)
                 if state is not None and state.num_ack_pending == 0 and state.num_pending == 0:
                     return state
-                await asyncio.sleep(0.05)  # noqa: ASYNC110 (no event says "ack processed")
+                await asyncio.sleep(0.05)  # no event says "ack processed"
 
         assert await asyncio.wait_for(settled(), 5) is not None
     finally:
