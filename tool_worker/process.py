@@ -20,7 +20,8 @@ PRLIMIT = shutil.which("prlimit")
 # After a kill, how long readers may drain what is left in the pipes.
 DRAIN_S = 2.0
 # After killing the sandbox's pid 1, how long bwrap has to notice before its whole group is killed.
-KILL_GRACE_S = 2.0
+KILL_GRACE_S = 3.0
+TARGET_POLLS = 200
 READ_CHUNK = 64 * 1024
 
 
@@ -99,6 +100,40 @@ def kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+Target = Callable[[], int | None]
+
+
+async def kill_sandbox(proc: asyncio.subprocess.Process, target: Target | None) -> None:
+    """Kill what runs in the sandbox: its pid 1 when bwrap has named it, else the whole group.
+
+    Killing pid 1 ends every process of the sandbox's pid namespace and lets bwrap reap it. Killing
+    bwrap instead orphans pid 1 to the host's init, and while bwrap is still setting up, its child
+    has not armed its parent-death signal yet and would run on unsupervised: so when the name is not
+    there yet, wait for it (bwrap writes it right after creating the child) rather than kill bwrap.
+    """
+    if target is not None:
+        for _ in range(TARGET_POLLS):
+            pid = target()
+            # bwrap's child, or orphaned to init if bwrap died: never some unrelated process.
+            if pid is not None and _parent_of(pid) in (proc.pid, 1):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+                return
+            if proc.returncode is not None or not running(proc.pid):
+                break
+            await asyncio.sleep(0.01)
+    kill_group(proc.pid)
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (asyncio learns of an exit only once it has reaped the child)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except (OSError, IndexError):
+        return False
+
+
 def _parent_of(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
@@ -154,16 +189,24 @@ async def run_limited(
     stop: asyncio.Event | None = None,
     stop_reason: Callable[[], str] | None = None,
     pass_fds: Sequence[int] = (),
-    target: Callable[[], int | None] | None = None,
+    target: Target | None = None,
 ) -> Outcome:
     """Run argv under limits. The process group is killed on timeout, output overflow or `stop`."""
     started = time.perf_counter()
+    spawning = asyncio.ensure_future(
+        spawn(argv, limits=limits, cwd=cwd, env=env, stdin_pipe=stdin is not None, user=user, pass_fds=pass_fds)
+    )
     try:
-        proc = await spawn(
-            argv, limits=limits, cwd=cwd, env=env, stdin_pipe=stdin is not None, user=user, pass_fds=pass_fds
-        )
+        # Shielded: a cancellation half-way through would have asyncio kill bwrap mid-set-up.
+        proc = await asyncio.shield(spawning)
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in an argument
         return Outcome(-1, b"", b"", 0.0, False, spawn_error=f"could not start {argv[0]}: {exc}")
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            started_proc = await spawning
+            await kill_sandbox(started_proc, target)
+            await asyncio.wait_for(started_proc.communicate(), KILL_GRACE_S)
+        raise
     return await supervise(
         proc,
         started,
@@ -185,7 +228,7 @@ async def supervise(
     on_output: OutputCallback | None = None,
     stop: asyncio.Event | None = None,
     stop_reason: Callable[[], str] | None = None,
-    target: Callable[[], int | None] | None = None,
+    target: Target | None = None,
 ) -> Outcome:
     """Feed stdin, capture capped output, and kill the process group at the first limit reached.
 
@@ -194,16 +237,12 @@ async def supervise(
     """
     capture = _Capture(limits.output_bytes, on_output)
     killed_for: list[str] = []
+    killers: list[asyncio.Task[None]] = []
 
     def kill(reason: str) -> None:
         if not killed_for:
             killed_for.append(reason)
-        pid = target() if target is not None else None
-        if pid is None or _parent_of(pid) != proc.pid:
-            kill_group(proc.pid)
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
+            killers.append(asyncio.get_running_loop().create_task(kill_sandbox(proc, target)))
 
     async def pump(name: str, reader: asyncio.StreamReader | None) -> None:
         if reader is None:
@@ -244,12 +283,18 @@ async def supervise(
         for task in pending:
             task.cancel()
     finally:
-        for task in [*watchers, *pumps]:
+        for task in watchers:
             task.cancel()
-        if proc.returncode is None:
+        if proc.returncode is None:  # cancelled: stop the tool, with the pumps still draining its pipes
             kill("cancelled")
-            with contextlib.suppress(ProcessLookupError):
-                await proc.wait()
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), TARGET_POLLS * 0.01 + KILL_GRACE_S)
+            except TimeoutError:
+                kill_group(proc.pid)
+        for task in pumps:
+            task.cancel()
+        if killers:
+            await asyncio.wait(killers, timeout=TARGET_POLLS * 0.01 + 1)
         # The sandboxed tree may outlive its leader in the no-isolation fallback.
         kill_group(proc.pid)
     await capture.flush()

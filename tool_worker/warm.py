@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .bwrap import InfoPipe
-from .process import kill_group
+from .process import kill_group, running
 
 BASH = "/bin/bash"
 # Arguments bigger than this go the cold way: a pipe write that could block the event loop is not worth it.
@@ -50,7 +50,7 @@ class WarmSlot:
     timer: asyncio.TimerHandle | None = None
 
     def alive(self) -> bool:
-        return self.proc.returncode is None
+        return self.proc.returncode is None and running(self.proc.pid)
 
     def release(self, payload: bytes) -> None:
         feed, self.feed = self.feed, -1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from dataclasses import replace
@@ -240,3 +241,19 @@ async def test_hostile_tool_names_run_nothing(runner: ToolRunner, sid: str, name
     assert (result.reason, result.error) == ("unknown_tool", f"unknown tool {name!r}")
     listing = await runner.run(sid, "list_files", {})
     assert "pwned" not in listing.stdout
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 0.002, 0.01, 0.05])
+async def test_a_run_cancelled_at_any_moment_leaves_nothing_running(sandbox: Sandbox, sid: str, delay_s: float) -> None:
+    marker = f"pagi-cancel-check-{sid}-{delay_s}"
+    ws = sandbox.workspaces.ensure(sid)
+    task = asyncio.create_task(sandbox.run(["/bin/sh", "-c", f"exec sleep 300 # {marker}"], ws))
+    await asyncio.sleep(delay_s)  # cancel during bwrap's set-up, or once the tool runs
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    for _ in range(100):
+        if not await asyncio.to_thread(processes_with, marker):
+            break
+        await asyncio.sleep(0.05)
+    assert await asyncio.to_thread(processes_with, marker) == []

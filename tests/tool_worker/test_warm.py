@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import replace
 from pathlib import Path
 
+from tool_worker.process import running
 from tool_worker.sandbox import Sandbox, SandboxConfig
 
 from .sandbox_fixtures import TEST_LIMITS
@@ -86,7 +87,11 @@ async def test_a_dead_slot_falls_back_to_a_cold_start(sandbox: Sandbox, sid: str
     await sandbox.run(["/bin/true"], ws)
     await sandbox.pool.settle()
     slot = sandbox.pool.slots[ws]
-    slot.proc.kill()
-    await asyncio.wait_for(slot.proc.wait(), timeout=20)
+    slot.proc.kill()  # bwrap gone; its launcher ends once the pool lets go of the slot's pipe
+    for _ in range(200):
+        if not running(slot.proc.pid):
+            break
+        await asyncio.sleep(0.01)
     result = await sandbox.run(["/bin/echo", "cold again"], ws)
     assert result.stdout == "cold again\n" and sandbox.pool.hits == 0
+    await asyncio.wait_for(slot.proc.wait(), timeout=20)
