@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -82,9 +82,14 @@ class Planner:
         except ReplayGap as gap:
             await self.finish(await self.jobs.create(job), trigger_id, str(gap), "failed")
             return
-        first = job.model_copy(update={"steps": [self._step(job, decision, trigger_id)], "status": "running"})
+        # A direct answer is the whole job, so it is stored completed at once (one write). Its answer
+        # is published below with ids derived from the trigger: a redelivery republishes it,
+        # deduplicated, instead of losing it.
+        direct = isinstance(decision.action, ActionResponse)
+        step = self._step(job, decision, trigger_id)
+        first = job.model_copy(update={"steps": [step], "status": "completed" if direct else "running"})
         job = await self.jobs.create(first)
-        if job.finished:
+        if job.finished and not _answered_at_once(job):
             return  # a redelivery of a message whose job already ended
         accepted = emit.log(job, trigger_id, "accepted", "job accepted", status="pending")
         await asyncio.gather(self.bus.publish(accepted), self.next_step(job, twin, trigger_id, None))
@@ -148,15 +153,15 @@ class Planner:
             PLAN_ACTION,
             PlanAction(action=action, raw_decision=step.raw, decided_by=step.decided_by, step=step.step),
         )
-        if step.note:
-            await self.bus.publish_all(plan, emit.log(job, trigger_id, "note", step.note, level="warn"))
-        else:
-            await self.bus.publish(plan)
+        decided = [plan, emit.log(job, trigger_id, "note", step.note, level="warn")] if step.note else [plan]
         verdict = judge(action, twin)
         if isinstance(action, ActionResponse) or verdict.outcome == "respond":
             content = action.content if isinstance(action, ActionResponse) else ""
-            await self.finish(job, trigger_id, content, "completed", raw=step.raw)
-        elif verdict.outcome == "deny":
+            # Sent together: one round trip; the connection keeps them in this order in the stream.
+            await self.finish(job, trigger_id, content, "completed", raw=step.raw, before=decided)
+            return
+        await self.bus.publish_all(*decided)
+        if verdict.outcome == "deny":
             note = f"Not done: {verdict.reason} (policy: {verdict.policy})."
             await self.bus.publish(emit.log(job, trigger_id, "denied", note, level="warn"))
             await self.observe(job, twin, step.step, note, derived_id(trigger_id, "after-policy"))
@@ -360,7 +365,7 @@ class Planner:
     # --- the end ------------------------------------------------------------------------------
 
     async def finish(self, job: JobRecord, trigger_id: str, content: str, status: JobState,
-                     raw: str | None = None) -> None:  # fmt: skip
+                     raw: str | None = None, before: Sequence[Envelope[Any]] = ()) -> None:  # fmt: skip
         chat_status = status if status in ("completed", "failed", "cancelled") else "failed"
         latency_ms = (self._now() - job.created_at).total_seconds() * 1000
         answer = ChatOut(
@@ -381,14 +386,23 @@ class Planner:
             )  # fmt: skip
 
         await self.bus.publish_all(
+            *before,
             emit.event(job, trigger_id, "answer", CHAT_OUT, answer),
             emit.log(job, trigger_id, "done", f"job {status}", level="plan" if status == "completed" else "warn",
                      status=status, progress=1.0),
         )  # fmt: skip
-        await self.jobs.update(job, close)
+        if not _answered_at_once(job):
+            await self.jobs.update(job, close)
         if job.waiting_for not in (None, "approval"):
             await self.jobs.clear_waiting(job)  # (a stale view leaves the entry to the sweeper)
-        await self.twins.set_status(job.twin_id, "idle")
+        if len(job.steps) > 1 or (job.steps and job.steps[0].decided_by != "deterministic"):
+            # Only a job that waited or asked a model changed the twin's status.
+            await self.twins.set_status(job.twin_id, "idle")
+
+
+def _answered_at_once(job: JobRecord) -> bool:
+    """Stored completed by `Planner.start`: one step, a direct answer."""
+    return job.status == "completed" and len(job.steps) == 1 and job.steps[0].action_type == "ActionResponse"
 
 
 def prompt_diff(old: str, new: str) -> str:
