@@ -12,7 +12,7 @@ from bus_schemas.subjects import CHAT_OUT
 from bus_schemas.web import ChatRequest, ChatResponse
 from pagi.bus import BusUnavailable
 
-from .appkeys import BUS, HUB, SETTINGS
+from .appkeys import BUS, HUB, OWNERS, SETTINGS
 from .auth import authenticated_user
 from .chat_io import publish_chat_in
 from .validation import error, read_model
@@ -67,8 +67,10 @@ async def post_chat(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > settings.max_request_bytes:
         return error(413, f"request body over {settings.max_request_bytes} bytes")
     chat = await read_model(request, ChatRequest)
+    user_id = authenticated_user(request) or chat.user_id  # with keys, the key says who is asking
+    if user_id is not None and not await request.app[OWNERS].claim_or_check(chat.session_id, user_id):
+        return error(403, f"session {chat.session_id} belongs to another user")
     try:
-        user_id = authenticated_user(request) or chat.user_id  # with keys, the key says who is asking
         event = await run_chat(request.app, chat.session_id, chat.message, user_id, chat.twin_id, chat.namespace)
     except BusUnavailable as exc:
         return error(503, f"message not accepted: {exc}")

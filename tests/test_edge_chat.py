@@ -57,7 +57,9 @@ async def test_bad_frames_get_an_error_and_the_socket_stays_open(edge: Client, s
 
 
 async def test_post_chat_keeps_the_seed_contract(edge: Client, session_id: str) -> None:
-    response = await edge.post("/v1/chat", json={"message": "hello", "twin_id": "orchestrator", "session_id": session_id})
+    response = await edge.post(
+        "/v1/chat", json={"message": "hello", "twin_id": "orchestrator", "session_id": session_id}
+    )
     assert response.status == 200
     body = await response.json()
     assert set(body) == {
@@ -126,3 +128,10 @@ async def test_socket_is_closed_with_going_away_on_shutdown(edge: Client) -> Non
     msg = await ws.receive(timeout=5)
     assert msg.type == WSMsgType.CLOSE
     assert msg.data == 1001
+
+
+async def test_post_chat_keeps_a_session_to_its_owner(edge: Client, session_id: str) -> None:
+    mine = {"message": "hi", "session_id": session_id, "user_id": "olga"}
+    assert (await edge.post("/v1/chat", json=mine)).status == 200
+    theirs = await edge.post("/v1/chat", json={**mine, "user_id": "mallory"})
+    assert theirs.status == 403 and "belongs to another user" in (await theirs.json())["error"]
