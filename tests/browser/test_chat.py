@@ -72,7 +72,7 @@ async def test_a_memory_search_asks_first_then_the_archive_finds_the_message_and
     await expect(page.get_by_test_id("thinking")).to_contain_text("waiting for your approval")
     await snap(page, "approval-memory")
     await modal.get_by_role("button", name="Authorize & Execute").click()
-    await expect(modal).to_have_count(0)
+    await expect(modal).to_have_count(0, timeout=WAIT)
     await expect(page.get_by_test_id("pipeline").locator(".badge").first).to_have_text("completed", timeout=WAIT)
     answer = page.locator("#messages li.twin").last
     await expect(answer).not_to_be_empty()
@@ -116,7 +116,7 @@ async def test_a_denied_command_says_so_and_runs_nothing(page: Page) -> None:
     await modal.get_by_role("button", name="Deny…").click()
     await modal.get_by_label("Reason for denying (optional)").fill("not on this host")
     await modal.get_by_role("button", name="Confirm Deny").click()
-    await expect(modal).to_have_count(0)
+    await expect(modal).to_have_count(0, timeout=WAIT)
     await expect(page.locator("#messages li.twin").last).to_contain_text("denied", timeout=WAIT)
 
 
@@ -218,6 +218,6 @@ async def test_an_authorised_tool_writes_the_file_and_always_allow_skips_the_nex
     # The second write is not asked about: the twin now always allows file_write.
     await send(page, "write a file named second.txt with content again")
     await expect(page.locator("#messages li.twin").last).to_contain_text("second.txt", timeout=30_000)
-    await expect(modal).to_have_count(0)
+    await expect(modal).to_have_count(0, timeout=WAIT)
     await page.get_by_role("button", name="Tools ▴").click()
     await expect(page.get_by_test_id("tool-menu")).to_contain_text("file_write · always allowed")
