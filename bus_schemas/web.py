@@ -81,7 +81,7 @@ class ChatRequest(Frame):
     session_id: str = Field(pattern=SESSION_PATTERN)
     twin_id: str | None = Field(default=None, max_length=64)
     namespace: str | None = Field(default=None, max_length=64)
-    user_id: str | None = Field(default=None, max_length=128)
+    user_id: str | None = Field(default=None, min_length=1, max_length=128)
 
 
 class ChatResponse(Frame):

@@ -68,7 +68,7 @@ async def post_chat(request: web.Request) -> web.Response:
         return error(413, f"request body over {settings.max_request_bytes} bytes")
     chat = await read_model(request, ChatRequest)
     user_id = authenticated_user(request) or chat.user_id  # with keys, the key says who is asking
-    if user_id is not None and not await request.app[OWNERS].claim_or_check(chat.session_id, user_id):
+    if user_id and not await request.app[OWNERS].claim_or_check(chat.session_id, user_id):
         return error(403, f"session {chat.session_id} belongs to another user")
     try:
         event = await run_chat(request.app, chat.session_id, chat.message, user_id, chat.twin_id, chat.namespace)

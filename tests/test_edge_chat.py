@@ -135,3 +135,5 @@ async def test_post_chat_keeps_a_session_to_its_owner(edge: Client, session_id: 
     assert (await edge.post("/v1/chat", json=mine)).status == 200
     theirs = await edge.post("/v1/chat", json={**mine, "user_id": "mallory"})
     assert theirs.status == 403 and "belongs to another user" in (await theirs.json())["error"]
+    nobody = await edge.post("/v1/chat", json={**mine, "user_id": ""})  # found by schemathesis: was a 500
+    assert nobody.status == 400 and (await nobody.json())["details"][0]["field"] == "user_id"
