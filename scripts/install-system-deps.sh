@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Debian packages PAGI needs beyond Python: bubblewrap (the tool sandbox) and chromium (browser tests).
+# Debian packages PAGI needs beyond Python: bubblewrap (the tool sandbox), chromium (browser tests)
+# and, when no Rust toolchain is present, cargo (Rust tools built by the build worker).
 # Installs them when running as root; otherwise names what is missing and carries on.
 set -euo pipefail
 packages=(bubblewrap chromium)
@@ -7,6 +8,10 @@ missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+# The build worker compiles Rust tools; any toolchain will do (rustup's, or Debian's cargo).
+if ! command -v rustc >/dev/null && [ ! -x "$HOME/.cargo/bin/rustc" ] && [ ! -x /usr/local/cargo/bin/rustc ]; then
+    missing+=(cargo)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
     echo "installing Debian packages: ${missing[*]}"

@@ -51,7 +51,7 @@ async def memory_api(bus: Bus, memory_worker: MemoryWorker) -> AsyncIterator[Mem
 def built_ui() -> Path:
     """The UI as `make run` builds it (a no-op when nothing changed)."""
     if shutil.which("npm") is None:
-        pytest.skip("npm is not installed: the web UI cannot be built")
+        pytest.fail("npm is not installed: the web UI cannot be built (install Node.js 20+ with npm)")
     result = subprocess.run(["make", "-s", "ui"], cwd=REPO, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
         pytest.fail(f"building the web UI failed:\n{result.stdout}\n{result.stderr}")
@@ -61,7 +61,7 @@ def built_ui() -> Path:
 @pytest.fixture
 async def browser(built_ui: Path) -> AsyncIterator[Browser]:
     if not shutil.which("chromium"):
-        pytest.skip("Debian's chromium is not installed (scripts/install-system-deps.sh installs it as root)")
+        pytest.fail("Debian's chromium is not installed (scripts/install-system-deps.sh installs it as root)")
     async with async_playwright() as pw:
         launched = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched

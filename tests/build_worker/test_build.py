@@ -98,7 +98,7 @@ async def test_rust_tool_builds_and_runs(
     builder: Builder, registry: ToolRegistry, runner: ToolRunner, sid: str, toolchain: Path | None
 ) -> None:
     if toolchain is None:
-        pytest.skip("needs a Rust toolchain (cargo and rustc) on this machine")
+        pytest.fail("no Rust toolchain (cargo and rustc): scripts/install-system-deps.sh installs Debian's cargo")
     code = 'let n = input.matches(\'"\').count();\nprintln!("quotes={}", n);'
     outcome = await builder.build(BuildSpec("quote-count", "rust", code, "count quotes"))
     assert outcome.success, outcome.stderr
@@ -111,7 +111,7 @@ async def test_rust_tool_builds_and_runs(
 
 async def test_rust_compile_error_is_reported(builder: Builder, registry: ToolRegistry, toolchain: Path | None) -> None:
     if toolchain is None:
-        pytest.skip("needs a Rust toolchain (cargo and rustc) on this machine")
+        pytest.fail("no Rust toolchain (cargo and rustc): scripts/install-system-deps.sh installs Debian's cargo")
     outcome = await builder.build(BuildSpec("bad-rust", "rust", 'let x: u8 = "text";'))
     assert not outcome.success and outcome.reason == "compile_error"
     assert (outcome.error or "").startswith("error[E0308]: mismatched types")
