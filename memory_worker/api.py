@@ -14,13 +14,12 @@ from bus_schemas.memory import (
     EventHitOut,
     MemoryApiReply,
     MemoryApiRequest,
-    MemoryHit,
     MemoryRecordOut,
 )
 from pagi.bus import Bus
 
 from .errors import InvalidRequest, StoreUnavailable, UnknownNamespace
-from .records import MemoryRecord
+from .records import MemoryRecord, as_memory_hit
 from .worker import MemoryWorker
 
 log = logging.getLogger("memory_worker.api")
@@ -46,17 +45,7 @@ async def answer(worker: MemoryWorker, request: MemoryApiRequest) -> MemoryApiRe
         hits = await worker.run(memory.search, request.query or "", request.namespace, kbs, request.k)
         return MemoryApiReply(
             ok=True,
-            results=[
-                MemoryHit(
-                    id=h.record.id,
-                    score=h.score,
-                    text=h.record.text,
-                    kb=h.record.kb,
-                    namespace=h.record.namespace,
-                    source=h.record.source,
-                )
-                for h in hits
-            ],
+            results=[as_memory_hit(h) for h in hits],
         )
     if request.op in ("get", "delete"):
         if not request.id:

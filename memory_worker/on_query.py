@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from bus_schemas import Envelope
-from bus_schemas.memory import MemoryHit, MemoryQuery, MemoryResult
+from bus_schemas.memory import MemoryQuery, MemoryResult
 from pagi.consume import Delivery
 
 from .errors import InvalidRequest, StoreUnavailable, UnknownNamespace
+from .records import as_memory_hit
 from .replies import last_attempt, log_line, reply
 from .worker import MemoryWorker
 
@@ -39,17 +40,7 @@ async def handle_query(worker: MemoryWorker, event: Envelope[Any], delivery: Del
         return
     result = MemoryResult(
         request_id=body.request_id,
-        hits=[
-            MemoryHit(
-                id=h.record.id,
-                score=h.score,
-                text=h.record.text,
-                kb=h.record.kb,
-                namespace=h.record.namespace,
-                source=h.record.source,
-            )
-            for h in hits
-        ],
+        hits=[as_memory_hit(h) for h in hits],
     )
     await reply(
         delivery.bus, event, result, "memory", f"{len(hits)} memories for {_short(body.query)!r} in {body.namespace}"

@@ -11,6 +11,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from bus_schemas.memory import MemoryHit
+
 from .sparse import Sparse
 
 # The seed's five knowledge bases. Soul feeds the system prompt, so plain searches leave it out.
@@ -115,3 +117,11 @@ class SearchQuery:
 class Hit:
     record: MemoryRecord
     score: float
+
+
+def as_memory_hit(hit: Hit) -> MemoryHit:
+    """A search hit as the wire shape both the bus reply and the request/reply API send."""
+    record = hit.record
+    return MemoryHit(
+        id=record.id, score=hit.score, text=record.text, kb=record.kb, namespace=record.namespace, source=record.source
+    )
