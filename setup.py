@@ -1,5 +1,5 @@
 """Wheel builds carry what an installed `pagi up` needs besides the Python packages: the built web UI
-(edge/ui) and the starter personas (planner/knowledge_bases). Everything else is in pyproject.toml.
+(edge/ui) and the starter personas (pagi_cli/knowledge_bases). Everything else is in pyproject.toml.
 
 The UI is built here (npm ci + vite build) when web/dist is missing; set PAGI_SKIP_UI_BUILD=1 to
 skip it (the Makefile builds the UI itself for the editable development install).
@@ -44,7 +44,7 @@ class BuildWithData(build_py):
         if dist is not None:
             shutil.copytree(dist, target / "edge" / "ui", dirs_exist_ok=True)
         if PERSONAS.is_dir():
-            shutil.copytree(PERSONAS, target / "planner" / "knowledge_bases", dirs_exist_ok=True)
+            shutil.copytree(PERSONAS, target / "pagi_cli" / "knowledge_bases", dirs_exist_ok=True)
 
 
 setup(cmdclass={"build_py": BuildWithData})

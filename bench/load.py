@@ -31,7 +31,7 @@ from typing import Any
 import aiohttp
 import psutil
 
-from pagi.nats_server import NatsServer
+from pagi_cli.nats_server import NatsServer
 
 from .stack import free_port
 

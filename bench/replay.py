@@ -54,10 +54,10 @@ from bus_schemas import (
 from bus_schemas.subjects import one_session
 from pagi import tracing
 from pagi.bus import Bus
-from pagi.nats_server import NatsServer
-from pagi.replay import timeline
 from pagi.service import start_routes
 from pagi.timeline import as_json, line
+from pagi_cli.nats_server import NatsServer
+from pagi_cli.replay import timeline
 from planner.__main__ import PlannerService
 
 from .roundtrip import ChatClient, latency, saturation
@@ -143,7 +143,7 @@ async def time_replay(bus: Bus, mode: str) -> tuple[float, int]:
 def time_cli(url: str) -> float:
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "pagi.cli", "replay", SESSION, "--nats-url", url],
+        [sys.executable, "-m", "pagi_cli", "replay", SESSION, "--nats-url", url],
         stdout=subprocess.DEVNULL,
         check=True,
     )

@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tool_worker.limits import Limits
-from tool_worker.sandbox import Sandbox, SandboxConfig
+from sandbox.limits import Limits
+from sandbox.sandbox import Sandbox, SandboxConfig
 
 GOAL_RATIO = 1.5
 GOAL_P50_MS = 25.0

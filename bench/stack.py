@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pagi.nats_server import NatsServer
+from pagi_cli.nats_server import NatsServer
 
 
 def free_port() -> int:

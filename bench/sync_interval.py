@@ -23,8 +23,8 @@ from typing import Any
 from bus_schemas import Envelope
 from bus_schemas.chat import ChatIn, ChatOut
 from pagi.bus import Bus
-from pagi.nats_server import NatsServer
 from pagi.service import start_routes
+from pagi_cli.nats_server import NatsServer
 from planner.__main__ import PlannerService
 
 CONF = """

@@ -32,7 +32,7 @@ import psutil
 from bus_schemas import encode
 from bus_schemas.streams import TELEMETRY
 from pagi.bus import Bus
-from pagi.nats_server import NatsServer
+from pagi_cli.nats_server import NatsServer
 from telemetry_agent.agent import sample_event
 from telemetry_agent.config import default_host_id
 from telemetry_agent.sampler import Sampler

@@ -8,14 +8,14 @@ from typing import Any
 
 from bus_schemas import Envelope
 from bus_schemas.build import BuildRequest, BuildResult, BuildRunRecord
+from bus_schemas.fit import fit
 from bus_schemas.subjects import BUILD_RESULT
 from pagi.bus import Bus
 from pagi.consume import Delivery, Reject
-from tool_worker.fit import fit
-from tool_worker.idempotency import Ledger
-from tool_worker.joblog import LineStreamer
-from tool_worker.policy import PolicyError, check_build
-from tool_worker.stores import KV
+from pagi.joblog import LineStreamer
+from records.done import Ledger
+from records.policy import PolicyError, check_build
+from records.stores import KV
 
 from .builder import Builder, BuildSpec
 from .outcome import BuildOutcome

@@ -12,11 +12,11 @@ from typing import Any, Literal
 import jsonschema
 
 from bus_schemas.tool import ToolRecord
-from tool_worker.process import OutputCallback
-from tool_worker.registry import ToolRegistry
-from tool_worker.sandbox import Sandbox
-from tool_worker.stores import Blobs, digest_of
-from tool_worker.workspace import Workspaces
+from records.stores import Blobs, digest_of
+from records.tools import ToolRegistry
+from sandbox.process import OutputCallback
+from sandbox.sandbox import Sandbox
+from sandbox.workspace import Workspaces
 
 from .build_queue import BuildQueue, QueueFull
 from .names import name_problem

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tool_worker.limits import Limits
-from tool_worker.process import OutputCallback
-from tool_worker.sandbox import Sandbox
+from sandbox.limits import Limits
+from sandbox.process import OutputCallback
+from sandbox.sandbox import Sandbox
 
 from .outcome import BuildOutcome
 

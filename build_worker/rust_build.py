@@ -10,11 +10,11 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
-from tool_worker.bwrap import Bind
-from tool_worker.limits import GIB, Limits
-from tool_worker.process import OutputCallback
-from tool_worker.sandbox import Sandbox
-from tool_worker.workspace import traversable_by_others
+from sandbox.bwrap import Bind
+from sandbox.limits import GIB, Limits
+from sandbox.process import OutputCallback
+from sandbox.sandbox import Sandbox
+from sandbox.workspace import traversable_by_others
 
 from .outcome import BuildOutcome
 

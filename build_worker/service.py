@@ -12,10 +12,10 @@ from bus_schemas.streams import APPROVALS, ARTIFACTS, BUILD_WORKER, DONE, TOOLS,
 from pagi import heartbeat
 from pagi.bus import Bus
 from pagi.service import Route
-from tool_worker.registry import ToolRegistry
-from tool_worker.sandbox import Sandbox, SandboxConfig
+from records.stores import Blobs
+from records.tools import ToolRegistry
+from sandbox.sandbox import Sandbox, SandboxConfig
 from tool_worker.settings import ToolSettings
-from tool_worker.stores import Blobs
 
 from .build_queue import BuildQueue
 from .build_req import BuildReqHandler

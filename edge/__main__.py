@@ -15,7 +15,7 @@ from pagi.service import READY_LINE
 from pagi.settings import BusSettings
 
 from .app import make_app
-from .security import InsecureBind
+from .front.security import InsecureBind
 from .settings import EdgeSettings
 
 log = logging.getLogger("edge")

@@ -9,17 +9,18 @@ from aiohttp import web
 from pagi.bus import Bus
 from pagi.settings import BusSettings
 
-from . import legacy_api, memory_api, openapi, planner_api, tools_api, web_ui
+from . import web_ui
+from .api import legacy_api, memory_api, openapi, planner_api, tools_api
+from .api.chat_http import post_chat
+from .api.health import get_health
 from .appkeys import BUS, HUB, SETTINGS, SOCKETS
-from .chat_http import post_chat
-from .chat_ws import chat_socket
-from .client_socket import ClientSocket
-from .health import get_health
-from .observability import install as install_observability
-from .security import install as install_security
-from .session_hub import SessionHub
+from .front.observability import install as install_observability
+from .front.security import install as install_security
+from .live.chat_ws import chat_socket
+from .live.client_socket import ClientSocket
+from .live.session_hub import SessionHub
+from .live.streams import setup_streams
 from .settings import EdgeSettings
-from .streams import setup_streams
 
 
 def make_app(

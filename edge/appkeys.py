@@ -6,13 +6,13 @@ from aiohttp import web
 
 from pagi.bus import Bus
 
-from .client_socket import ClientSocket
-from .outbox import Outbox
-from .session_hub import SessionHub
-from .session_owner import SessionOwners
+from .live.client_socket import ClientSocket
+from .live.outbox import Outbox
+from .live.session_hub import SessionHub
+from .live.session_owner import SessionOwners
+from .live.stream_settings import StreamSettings
+from .live.telemetry_hub import TelemetryHub
 from .settings import EdgeSettings
-from .stream_settings import StreamSettings
-from .telemetry_hub import TelemetryHub
 
 SETTINGS = web.AppKey("settings", EdgeSettings)
 BUS = web.AppKey("bus", Bus)

@@ -6,8 +6,9 @@ Shared by `pagi replay`, `pagi tail` and the edge's `/v1/audit`.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from bus_schemas import DecodeError, Envelope, decode
@@ -170,3 +171,20 @@ def as_json(entry: Entry) -> dict[str, Any]:
     else:
         out["error"] = entry.error
     return out
+
+
+_RELATIVE: Final = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
+_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """An ISO-8601 time (UTC when it names no zone) or an age such as `90s`, `15m`, `2h`, `7d`."""
+    text = text.strip()
+    match = _RELATIVE.match(text)
+    if match:
+        return (now or datetime.now(UTC)) - timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"since {text!r} is neither an ISO-8601 time nor an age like 15m, 2h, 7d") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)

@@ -12,20 +12,20 @@ from bus_schemas.streams import PLANNER_CHAT_IN, PLANNER_CONTROL, PLANNER_RESULT
 from bus_schemas.twin import Twin
 from pagi.bus import Bus
 from pagi.service import Route, run_service
+from records.approvals import ApprovalStore
+from records.jobs import JobStore
+from records.twins import PromptStore, TwinStore
 
 from . import deterministic
-from .approvals import ApprovalStore
 from .chat_in import ChatInHandler
 from .context import ContextBuilder
 from .control import ControlHandler
 from .decider import Decider
 from .decision import Decision
-from .jobs import JobStore
 from .loop import ChunkSink, Decide, Planner
 from .results import ResultHandler
 from .settings import PlannerSettings
 from .sweeper import Sweeper
-from .twins import PromptStore, TwinStore
 
 
 async def build_planner(bus: Bus, settings: PlannerSettings, decide: Decide | None = None) -> Planner:

@@ -10,9 +10,9 @@ from bus_schemas import ApprovalDecision, ChatIn, Envelope, derived_id
 from bus_schemas.jobs import JobRecord
 from bus_schemas.subjects import APPROVE_DECISION
 from pagi.consume import Delivery
+from records.twins import DEFAULT_TWIN_ID, TwinError
 
 from .loop import Planner
-from .twins import DEFAULT_TWIN_ID, TwinError
 
 # `[TOOL_EXECUTED] <tool> ...`, `[TOOL_DENIED] <tool>`, `[MEMORY_SHOWN] <id>`, `[MEMORY_DENIED] <id>`
 _SEED_MARKER: Final = re.compile(r"^\[(TOOL_EXECUTED|TOOL_DENIED|MEMORY_SHOWN|MEMORY_DENIED)\]\s+(\S+)")

@@ -46,13 +46,13 @@ from bus_schemas.subjects import (
 )
 from bus_schemas.twin import Twin
 from pagi.bus import Bus
+from records.approvals import ApprovalStore
+from records.jobs import JobStore
+from records.twins import PromptStore, TwinStore
 
 from . import emit
-from .approvals import ApprovalStore
 from .decision import Decision, ReplayGap
-from .jobs import JobStore
 from .policy import judge
-from .twins import PromptStore, TwinStore
 
 log = logging.getLogger("planner.loop")
 

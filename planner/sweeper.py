@@ -11,10 +11,10 @@ import logging
 
 from bus_schemas import derived_id
 from pagi.bus import Bus
+from records.kvjson import ConcurrentUpdate
 
 from . import emit
 from .control import ControlHandler
-from .kvjson import ConcurrentUpdate
 from .loop import Planner
 from .settings import PlannerSettings
 

@@ -14,8 +14,8 @@ from edge.app import make_app
 from edge.settings import EdgeSettings
 from pagi.bus import Bus
 from pagi.consume import PullConsumer
-from pagi.nats_server import NatsServer
 from pagi.service import start_routes
+from pagi_cli.nats_server import NatsServer
 from planner.__main__ import PlannerService
 
 from .support import EventCollector, ObserveFactory

@@ -13,7 +13,7 @@ from bus_schemas.streams import EVENTS, ConsumerSpec
 from bus_schemas.subjects import CHAT_OUT, JOB_LOG
 from pagi.bus import Bus
 from pagi.consume import Delivery, PullConsumer
-from pagi.nats_server import NatsServer
+from pagi_cli.nats_server import NatsServer
 
 from .support import EventCollector, ObserveFactory
 

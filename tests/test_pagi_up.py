@@ -76,7 +76,7 @@ async def pagi_up(tmp_path: Path) -> AsyncIterator[Up]:
     web_port, nats_port = free_port(), free_port()
     data_dir = tmp_path / "data"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pagi.cli", "up",
+        sys.executable, "-m", "pagi_cli", "up",
         "--data-dir", str(data_dir), "--nats-port", str(nats_port), "--port", str(web_port),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
     )  # fmt: skip
@@ -144,7 +144,7 @@ async def test_pagi_up_refuses_a_taken_port_clearly(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "pagi.cli", "up", "--data-dir", str(tmp_path), "--nats-port", str(port),
+            sys.executable, "-m", "pagi_cli", "up", "--data-dir", str(tmp_path), "--nats-port", str(port),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         out, _ = await asyncio.wait_for(proc.communicate(), 30)

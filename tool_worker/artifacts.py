@@ -6,7 +6,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from .stores import DIGEST_RE, Blobs, digest_of
+from records.stores import DIGEST_RE, Blobs, digest_of
 
 ARTIFACT_FILE = "tool"
 

@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bus_schemas.tool import BUILTIN_TOOL_NAMES, ToolRecord
+
 from .fileops import FILEOPS
 from .paths import workspace_relative
 
@@ -120,4 +122,11 @@ BUILTINS: dict[str, Builtin] = {
             None,
         ),
     )
+}
+
+assert set(BUILTINS) == BUILTIN_TOOL_NAMES, "bus_schemas.tool.BUILTIN_TOOL_NAMES is out of date"
+
+BUILTIN_RECORDS: dict[str, ToolRecord] = {
+    name: ToolRecord(name=name, description=b.description, args_schema=b.json_schema(), kind="builtin")
+    for name, b in BUILTINS.items()
 }

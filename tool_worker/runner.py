@@ -10,17 +10,17 @@ import jsonschema
 from pydantic import ValidationError
 
 from bus_schemas.tool import ToolRecord
+from records.tools import ToolRegistry
+from sandbox.bwrap import Bind
+from sandbox.limits import Limits
+from sandbox.process import OutputCallback
+from sandbox.result import Reason, RunResult
+from sandbox.sandbox import Sandbox
 
 from .artifacts import ARTIFACT_FILE, ArtifactCache, ArtifactError
 from .builtins import BUILTINS, Invocation, VectorQueryArgs
-from .bwrap import Bind
 from .fileops import EXIT_ESCAPE
-from .limits import Limits
 from .paths import PathEscape
-from .process import OutputCallback
-from .registry import ToolRegistry
-from .result import Reason, RunResult
-from .sandbox import Sandbox
 
 TOOL_DIR = "/opt/pagi-tool"
 # Answers vector_query; gets the triggering event (opaque here) to address its question to the session.

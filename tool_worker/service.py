@@ -16,13 +16,13 @@ from bus_schemas.tool import SANDBOX_STATUS_KEY, SandboxStatus
 from pagi import heartbeat
 from pagi.bus import Bus
 from pagi.service import Route
+from records.tools import ToolRegistry
+from sandbox.result import RunResult
+from sandbox.sandbox import Sandbox, SandboxConfig
 
 from .artifacts import ArtifactCache
-from .builtins import VectorQueryArgs
-from .registry import ToolRegistry
-from .result import RunResult
+from .builtins import BUILTIN_RECORDS, VectorQueryArgs
 from .runner import ToolRunner
-from .sandbox import Sandbox, SandboxConfig
 from .settings import ToolSettings
 from .tool_run import ToolRunHandler
 from .vector import vector_query
@@ -75,7 +75,7 @@ async def open_tool_worker(bus: Bus, settings: ToolSettings | None = None) -> To
     heartbeat.report(SANDBOX, sandbox.isolation)
     heartbeat.report(SANDBOX_REQUIRED, settings.require_sandbox)
     log.info("sandbox isolation: %s%s", sandbox.isolation, f" ({sandbox.warning})" if sandbox.warning else "")
-    registry = ToolRegistry(tools_kv)
+    registry = ToolRegistry(tools_kv, BUILTIN_RECORDS)
     await registry.publish_builtins()
     artifacts = ArtifactCache(await bus.object_store(ARTIFACTS), sandbox.root / "artifacts")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .limits import Limits
+from sandbox.limits import Limits
 
 
 class ToolSettings(BaseSettings):

@@ -7,19 +7,19 @@ import socket
 from typing import Any
 
 from bus_schemas import Envelope, JobLog
+from bus_schemas.fit import fit
 from bus_schemas.joblog import LogLevel
 from bus_schemas.subjects import JOB_LOG, TOOL_RESULT
 from bus_schemas.tool import ToolResult, ToolRun, ToolRunRecord
 from pagi.bus import Bus
 from pagi.consume import Delivery, Reject
+from pagi.joblog import LineStreamer
+from records.done import Ledger
+from records.policy import PolicyError, check_tool_run
+from records.stores import KV
+from sandbox.result import RunResult
 
-from .fit import fit
-from .idempotency import Ledger
-from .joblog import LineStreamer
-from .policy import PolicyError, check_tool_run
-from .result import RunResult
 from .runner import ToolRunner
-from .stores import KV
 
 log = logging.getLogger("pagi.tool_worker")
 

@@ -10,9 +10,9 @@ from typing import Any
 from bus_schemas import Envelope, MemoryQuery, MemoryResult, derived_id
 from bus_schemas.subjects import MEMORY_QUERY, MEMORY_RESULT, session_subject
 from pagi.bus import Bus
+from sandbox.result import Isolation, RunResult
 
 from .builtins import VectorQueryArgs
-from .result import Isolation, RunResult
 
 TIMEOUT_S = 30.0
 

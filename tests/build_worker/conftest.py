@@ -5,10 +5,10 @@ import pytest
 from build_worker.build_queue import BuildQueue
 from build_worker.builder import Builder
 from build_worker.rust_build import find_toolchain
+from records.stores import DirBlobs
+from records.tools import ToolRegistry
+from sandbox.sandbox import Sandbox
 from tests.tool_worker.sandbox_fixtures import blobs, registry, runner, sandbox, sid, state_dir
-from tool_worker.registry import ToolRegistry
-from tool_worker.sandbox import Sandbox
-from tool_worker.stores import DirBlobs
 
 __all__ = ["blobs", "builder", "registry", "runner", "sandbox", "sid", "state_dir", "toolchain"]
 

@@ -8,9 +8,9 @@ import pytest
 
 from build_worker.builder import Builder, BuildSpec
 from build_worker.rust_build import main_rs
-from tool_worker.registry import ToolRegistry
+from records.stores import DirBlobs, digest_of
+from records.tools import ToolRegistry
 from tool_worker.runner import ToolRunner
-from tool_worker.stores import DirBlobs, digest_of
 
 WORD_COUNT = """
 def main(args):
@@ -126,7 +126,7 @@ async def test_rust_without_cargo_is_a_clear_error(builder: Builder) -> None:
 
 async def test_build_refused_when_the_sandbox_is_required_but_missing(state_dir: Path, registry: ToolRegistry) -> None:
     from build_worker.build_queue import BuildQueue
-    from tool_worker.sandbox import Sandbox, SandboxConfig
+    from sandbox.sandbox import Sandbox, SandboxConfig
 
     box = Sandbox(SandboxConfig(state_dir=state_dir / "req", bwrap=None, require_sandbox=True))
     assert box.start() == "none"

@@ -20,7 +20,7 @@ from bus_schemas.tool import ToolRecord
 from pagi.bus import Bus
 from pagi.consume import PullConsumer
 from pagi.service import start_routes
-from tool_worker.stores import digest_of
+from records.stores import digest_of
 
 from ..support import EventCollector, ObserveFactory
 from ..tool_worker.bus_fixtures import approve, put_twin

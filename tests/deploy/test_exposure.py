@@ -11,7 +11,7 @@ from pathlib import Path
 def test_pagi_up_refuses_a_public_address_without_keys(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGI_API_KEY", "NATS_URL"))}
     result = subprocess.run(
-        [sys.executable, "-m", "pagi.cli", "up", "--host", "0.0.0.0", "--port", "0", "--data-dir", str(tmp_path)],
+        [sys.executable, "-m", "pagi_cli", "up", "--host", "0.0.0.0", "--port", "0", "--data-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=60, env=env,
     )  # fmt: skip
     assert result.returncode == 2

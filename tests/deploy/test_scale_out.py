@@ -19,8 +19,8 @@ from bus_schemas.chat import ChatIn, ChatOut
 from bus_schemas.streams import EVENTS, PLANNER_CHAT_IN, REPLICAS_ENV
 from pagi.bus import TRANSIENT_ERRORS, Bus
 from pagi.consume import Delivery, PullConsumer
-from pagi.nats_server import NatsServer
 from pagi.service import Route, start_routes
+from pagi_cli.nats_server import NatsServer
 from planner.__main__ import PlannerService
 
 NODES = 3

@@ -9,7 +9,7 @@ from aiohttp import WSServerHandshakeError, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from edge.app import make_app
-from edge.security import InsecureBind
+from edge.front.security import InsecureBind
 from edge.settings import EdgeSettings
 from pagi.bus import Bus
 from pagi.consume import PullConsumer

@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from edge.app import make_app
 from edge.appkeys import STREAM_SETTINGS
+from edge.live.stream_settings import StreamSettings
 from edge.settings import EdgeSettings
-from edge.stream_settings import StreamSettings
 from pagi.bus import Bus
 
 Client = TestClient[web.Request, web.Application]

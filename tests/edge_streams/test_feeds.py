@@ -8,8 +8,8 @@ import pytest
 
 from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import one_session
-from edge import feeds
-from edge.feeds import FeedHub, FeedItem
+from edge.live import feeds
+from edge.live.feeds import FeedHub, FeedItem
 from pagi.bus import Bus
 
 from .events import log_line

@@ -9,7 +9,7 @@ from aiohttp import WSMsgType
 
 from bus_schemas import Envelope, ToolResult
 from bus_schemas.subjects import TOOL_RESULT
-from edge.outbox import TOO_SLOW
+from edge.live.outbox import TOO_SLOW
 from pagi.bus import Bus
 
 from .conftest import EdgeFactory

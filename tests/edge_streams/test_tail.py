@@ -9,7 +9,7 @@ from bus_schemas import Envelope
 from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import one_session
 from pagi.bus import Bus, Tail
-from pagi.nats_server import NatsServer
+from pagi_cli.nats_server import NatsServer
 
 from .events import log_line
 

@@ -15,9 +15,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pagi.nats_server import NatsServer
-from pagi.process import parent_death_signal
 from pagi.service import READY_LINE
+from pagi_cli.nats_server import NatsServer
+from pagi_cli.process import parent_death_signal
 
 WORKERS = ("planner", "memory_worker", "tool_worker", "build_worker")
 NATS_CONF = "jetstream {\n  sync_interval: always\n}\nmax_payload: 1MB\n"

@@ -12,7 +12,7 @@ from pagi.bus import Bus
 from pagi.consume import Delivery
 from pagi.service import start_routes
 from planner.__main__ import PlannerService
-from planner.jobs import JobStore
+from records.jobs import JobStore
 
 from ..support import ObserveFactory
 

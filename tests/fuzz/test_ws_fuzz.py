@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from edge.chat_ws import MAX_FRAME_BYTES
+from edge.live.chat_ws import MAX_FRAME_BYTES
 
 Client = TestClient[web.Request, web.Application]
 

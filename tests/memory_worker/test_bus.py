@@ -23,16 +23,16 @@ from bus_schemas.memory import MEMORY_API_SUBJECT, MemoryQuery, MemoryResult, Me
 from bus_schemas.streams import MEMORY_WORKER
 from bus_schemas.subjects import DEAD_LETTER_PREFIX, JOB_LOG, MEMORY_QUERY, MEMORY_RESULT, MEMORY_STORE, one_session
 from memory_worker.__main__ import routes_for
-from memory_worker.bus_ingest import IngestFailed, ingest_over_bus
 from memory_worker.embedding import Embedder
-from memory_worker.kb_cli import add_arguments, ingest_command
 from memory_worker.memory import Memory
 from memory_worker.store_qdrant import QdrantStore
 from memory_worker.worker import MemoryWorker
 from pagi.bus import Bus
 from pagi.consume import PullConsumer
-from pagi.nats_server import NatsServer
 from pagi.service import start_routes
+from pagi_cli.ingest import IngestFailed, ingest_over_bus
+from pagi_cli.kb import add_arguments, ingest_command
+from pagi_cli.nats_server import NatsServer
 
 from ..support import EventCollector, ObserveFactory
 

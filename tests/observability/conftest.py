@@ -11,9 +11,9 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from pagi import tracing
-from pagi.nats_server import NatsServer
 from pagi.service import RouteFactory, serve
 from pagi.settings import BusSettings
+from pagi_cli.nats_server import NatsServer
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ from bus_schemas.subjects import DEAD_LETTER
 from edge.app import make_app
 from edge.settings import EdgeSettings
 from pagi.bus import Bus
-from pagi.nats_server import NatsServer
-from pagi.replay import parse_since, timeline
-from pagi.tail import tail
-from pagi.timeline import Entry, line, session_filters
+from pagi.timeline import Entry, line, parse_since, session_filters
+from pagi_cli.nats_server import NatsServer
+from pagi_cli.replay import timeline
+from pagi_cli.tail import tail
 
 Client = TestClient[web.Request, web.Application]
 SECRET = "sk-abcdefghijklmnopqrstuvwxyz0123"
@@ -128,7 +128,7 @@ def test_since_accepts_ages_and_times() -> None:
 
 async def pagi(nats_server: NatsServer, *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pagi.cli", *args, "--nats-url", nats_server.url,
+        sys.executable, "-m", "pagi_cli", *args, "--nats-url", nats_server.url,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await asyncio.wait_for(proc.communicate(), 30)

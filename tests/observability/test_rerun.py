@@ -8,8 +8,8 @@ from bus_schemas import ActionResponse, ApprovalDecision, ChatIn, ChatOut, Envel
 from bus_schemas.subjects import APPROVE_DECISION, APPROVE_REQUEST, CHAT_OUT, one_session
 from pagi.bus import Bus
 from pagi.consume import PullConsumer
-from pagi.replay import timeline
-from pagi.rerun import format_report, rerun_session
+from pagi_cli.replay import timeline
+from pagi_cli.rerun import format_report, rerun_session
 
 from ..support import ObserveFactory
 

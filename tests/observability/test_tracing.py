@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind
 
 from pagi.bus import Bus
 from pagi.service import start_routes
-from planner.twins import TwinStore
+from records.twins import TwinStore
 from tool_worker.service import open_tool_worker
 from tool_worker.settings import ToolSettings
 

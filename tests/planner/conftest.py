@@ -19,7 +19,7 @@ from pagi.bus import Bus
 from pagi.service import start_routes
 from planner.__main__ import PlannerService
 from planner.settings import PlannerSettings
-from planner.twins import TwinStore
+from records.twins import TwinStore
 from tool_worker.service import ToolWorker, open_tool_worker
 from tool_worker.settings import ToolSettings
 

@@ -15,9 +15,9 @@ from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import APPROVE_REQUEST, CHAT_OUT, JOB_LOG, MEMORY_QUERY, one_session
 from memory_worker.worker import MemoryWorker
 from pagi.bus import Bus
-from pagi.nats_server import NatsServer
+from pagi_cli.nats_server import NatsServer
 from planner.__main__ import PlannerService
-from planner.approvals import ApprovalStore
+from records.approvals import ApprovalStore
 
 from ..support import EventCollector, ObserveFactory
 from .conftest import MakeTwin, Say

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from bus_schemas.subjects import APPROVE_REQUEST, JOB_LOG, PLAN_ACTION, one_session
 from bus_schemas.twin import TwinWrite
 from pagi.secrets import new_secret_key
-from planner.twins import TwinStore
+from records.twins import TwinStore
 
 from ..planner_llm.fakes import Fail, FakeLLMServer, Family, Reply
 from ..support import ObserveFactory

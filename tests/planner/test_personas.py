@@ -10,8 +10,8 @@ import pytest
 from bus_schemas.memory import MEMORY_API_SUBJECT, MemoryApiReply, MemoryApiRequest
 from memory_worker.worker import MemoryWorker
 from pagi.bus import Bus
-from planner.personas import PersonaError, import_persona, load_persona, persona_folders
-from planner.twins import TwinStore
+from pagi_cli.personas import PersonaError, import_persona, load_persona, persona_folders
+from records.twins import TwinStore
 
 ROOT = Path(__file__).resolve().parents[2] / "knowledge_bases"
 
@@ -29,7 +29,7 @@ def test_every_shipped_persona_loads() -> None:
 
 
 def test_a_folder_without_twin_json_is_refused_clearly(tmp_path: Path) -> None:
-    with pytest.raises(PersonaError, match="has no twin.json"):
+    with pytest.raises(PersonaError, match=r"has no twin\.json"):
         load_persona(tmp_path)
 
 

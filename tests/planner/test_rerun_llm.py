@@ -11,9 +11,9 @@ from aiohttp.test_utils import TestClient
 
 from bus_schemas.subjects import PLAN_ACTION
 from pagi.bus import Bus
-from pagi.replay import timeline
-from pagi.rerun import format_report, rerun_session
-from planner.twins import TwinStore
+from pagi_cli.replay import timeline
+from pagi_cli.rerun import format_report, rerun_session
+from records.twins import TwinStore
 
 from ..planner_llm.fakes import FakeLLMServer, Reply
 from .test_llm_planner import answer, fake_llm, llm_twin, secret_key  # noqa: F401  (fixtures)
@@ -22,7 +22,11 @@ Client = TestClient[web.Request, web.Application]
 
 
 async def test_a_rerun_makes_no_provider_call_and_matches_the_recording(
-    edge: Client, bus: Bus, twins: TwinStore, fake_llm: FakeLLMServer, session_id: str  # noqa: F811
+    edge: Client,
+    bus: Bus,
+    twins: TwinStore,
+    fake_llm: FakeLLMServer,  # noqa: F811
+    session_id: str,
 ) -> None:
     twin_id = await llm_twin(twins, fake_llm)
     fake_llm.script(Reply(answer("Recorded answer from the model.")))

@@ -6,7 +6,7 @@ from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import APPROVE_REQUEST, TOOL_RUN, one_session
 from pagi.bus import Bus
 from planner.__main__ import PlannerService
-from planner.twins import TwinStore
+from records.twins import TwinStore
 from tool_worker.service import ToolWorker
 
 from ..support import ObserveFactory

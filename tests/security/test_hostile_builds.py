@@ -10,9 +10,9 @@ import pytest
 
 from build_worker.build_queue import BuildQueue
 from build_worker.builder import Builder, BuildSpec
-from tool_worker.registry import ToolRegistry
-from tool_worker.sandbox import Sandbox
-from tool_worker.stores import DirBlobs
+from records.stores import DirBlobs
+from records.tools import ToolRegistry
+from sandbox.sandbox import Sandbox
 
 OK_TOOL = "def main(args):\n    return 'ok'\n"
 

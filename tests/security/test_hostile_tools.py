@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.sandbox import Sandbox
 from tool_worker.runner import ToolRunner
-from tool_worker.sandbox import Sandbox
 
 
 def host_has(path: str) -> bool:
@@ -190,7 +190,7 @@ async def test_memory_backed_dirs_are_bounded(runner: ToolRunner, sandbox: Sandb
 WORKER_SCRIPT = """
 import asyncio, sys
 from pathlib import Path
-from tool_worker.sandbox import Sandbox, SandboxConfig
+from sandbox.sandbox import Sandbox, SandboxConfig
 
 async def main() -> None:
     box = Sandbox(SandboxConfig(state_dir=Path(sys.argv[1])))

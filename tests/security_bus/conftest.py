@@ -12,8 +12,8 @@ import pytest
 from nats.aio.client import Client
 
 from pagi.credentials import load_or_create, url_with_user
-from pagi.nats_server import NatsServer
 from pagi.nats_users import TELEMETRY_SUBJECT_ENV, inbox_prefix, password_env
+from pagi_cli.nats_server import NatsServer
 
 NATS_CONF = Path(__file__).resolve().parents[2] / "nats.conf"
 HOST_ID = "host-a"

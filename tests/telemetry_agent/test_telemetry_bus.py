@@ -17,7 +17,7 @@ from bus_schemas.streams import TELEMETRY
 from bus_schemas.subjects import TELEMETRY_HOST, telemetry_subject
 from bus_schemas.telemetry import TelemetrySample
 from pagi.bus import Bus
-from pagi.nats_server import NatsServer
+from pagi_cli.nats_server import NatsServer
 from telemetry_agent.agent import AgentStats, publish_samples
 from telemetry_agent.sampler import Sampler
 

@@ -12,10 +12,10 @@ import pytest
 
 from bus_schemas.subjects import CHAT_OUT
 from pagi.bus import Bus, BusUnavailable
-from pagi.nats_server import NatsServer, nats_server_binary
 from pagi.nats_users import TELEMETRY_SUBJECT_ENV, password_env, users
 from pagi.service import start_routes
 from pagi.settings import BusSettings
+from pagi_cli.nats_server import NatsServer, nats_server_binary
 from planner.__main__ import PlannerService
 
 from ..support import EventCollector

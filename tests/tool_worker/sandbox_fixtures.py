@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from records.stores import DirBlobs, MemoryKV
+from records.tools import ToolRegistry
+from sandbox.limits import Limits
+from sandbox.sandbox import Sandbox, SandboxConfig
 from tool_worker.artifacts import ArtifactCache
-from tool_worker.limits import Limits
-from tool_worker.registry import ToolRegistry
+from tool_worker.builtins import BUILTIN_RECORDS
 from tool_worker.runner import ToolRunner
-from tool_worker.sandbox import Sandbox, SandboxConfig
-from tool_worker.stores import DirBlobs, MemoryKV
 
 # Small enough that hostile cases end fast, large enough for a Python start on a busy 2-core machine.
 TEST_LIMITS = Limits(timeout_s=6.0, cpu_s=1, address_space_bytes=512 * 1024 * 1024, nproc=32)
@@ -45,7 +46,7 @@ def blobs(state_dir: Path) -> DirBlobs:
 
 @pytest.fixture
 def registry() -> ToolRegistry:
-    return ToolRegistry(MemoryKV())
+    return ToolRegistry(MemoryKV(), BUILTIN_RECORDS)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tool_worker.registry import ToolRegistry
+from records.tools import ToolRegistry
 from tool_worker.runner import ToolRunner
 
 
@@ -95,7 +95,7 @@ async def test_registry_lists_builtins_with_schemas(registry: ToolRegistry) -> N
 
 def test_fit_cuts_the_longer_stream_until_the_result_fits() -> None:
     from bus_schemas.build import BuildResult
-    from tool_worker.fit import FIT_MARK, fit
+    from bus_schemas.fit import FIT_MARK, fit
 
     big = BuildResult(request_id="r", tool_name="t", success=False, stdout="o" * 10, stderr="\x02" * 400_000)
     small = fit(big, budget=100_000)

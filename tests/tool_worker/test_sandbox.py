@@ -7,9 +7,9 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from tool_worker import workspace as ws_mod
-from tool_worker.limits import Limits
-from tool_worker.sandbox import Sandbox, SandboxConfig
+from sandbox import workspace as ws_mod
+from sandbox.limits import Limits
+from sandbox.sandbox import Sandbox, SandboxConfig
 
 PY = "/usr/bin/python3"
 

@@ -6,8 +6,8 @@ import asyncio
 from dataclasses import replace
 from pathlib import Path
 
-from tool_worker.process import running
-from tool_worker.sandbox import Sandbox, SandboxConfig
+from sandbox.process import running
+from sandbox.sandbox import Sandbox, SandboxConfig
 
 from .sandbox_fixtures import TEST_LIMITS
 

@@ -21,8 +21,8 @@ from bus_schemas.subjects import MEMORY_RESULT, MEMORY_STORE, TOKEN_RE
 from bus_schemas.web import SaveMemoryRequest
 from pagi.bus import BusUnavailable
 
-from .appkeys import BUS, HUB
-from .validation import bad_request, read_model
+from ..appkeys import BUS, HUB
+from ..validation import bad_request, read_model
 
 API_TIMEOUT_S: Final = 5.0
 SAVE_TIMEOUT_S: Final = 15.0

@@ -19,16 +19,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from .appkeys import SETTINGS
-from .auth import (
-    AUTH_KEYS,
-    AUTH_USER,
-    SESSION_COOKIE,
-    WS_KEY_PROTOCOL,
-    ApiKeys,
-    AuthSettings,
-    presented_key,
-)
+from ..appkeys import SETTINGS
+from .auth import AUTH_KEYS, AUTH_USER, SESSION_COOKIE, WS_KEY_PROTOCOL, ApiKeys, AuthSettings, presented_key
 
 log = logging.getLogger("edge.security")
 

@@ -29,9 +29,9 @@ from bus_schemas import (
 )
 from bus_schemas.replay import RecordedDecision, ReplayOf
 from bus_schemas.subjects import APPROVE_DECISION, APPROVE_REQUEST, CHAT_IN, CHAT_OUT, PLAN_ACTION, one_session
+from pagi import tracing
+from pagi.bus import Bus
 
-from . import tracing
-from .bus import Bus
 from .replay import timeline
 
 FINAL_STATUSES: Final = frozenset({"completed", "failed", "cancelled"})

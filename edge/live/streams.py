@@ -8,7 +8,7 @@ from aiohttp import web
 
 from bus_schemas.streams import SESSIONS
 
-from .appkeys import BUS, HUB, OWNERS, STREAM_SETTINGS, STREAMS, TELEMETRY_HUB
+from ..appkeys import BUS, HUB, OWNERS, STREAM_SETTINGS, STREAMS, TELEMETRY_HUB
 from .events_sse import events_stream
 from .outbox import SHUTTING_DOWN
 from .session_owner import SessionOwners

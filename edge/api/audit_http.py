@@ -15,10 +15,9 @@ from aiohttp import web
 from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import SubjectError, check_token
 from pagi.bus import TRANSIENT_ERRORS
-from pagi.replay import parse_since
-from pagi.timeline import as_json, check_event_types, entry_of, session_filters
+from pagi.timeline import as_json, check_event_types, entry_of, parse_since, session_filters
 
-from .appkeys import BUS
+from ..appkeys import BUS
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000

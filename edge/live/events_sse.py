@@ -14,7 +14,7 @@ from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import SubjectError, check_token, one_session
 from bus_schemas.web import CaughtUp
 
-from .appkeys import BUS, HUB, OWNERS, STREAM_SETTINGS, STREAMS
+from ..appkeys import BUS, HUB, OWNERS, STREAM_SETTINGS, STREAMS
 from .follower import Follower
 from .frames import sse_bytes, sse_event
 from .replay import history

@@ -20,8 +20,8 @@ from bus_schemas.tool import SANDBOX_STATUS_KEY, SandboxStatus
 from pagi.bus import TRANSIENT_ERRORS, Bus
 from pagi.heartbeat import Seen, ServiceView
 
-from .appkeys import BUS, HUB, SOCKETS
-from .observability import SERVICES
+from ..appkeys import BUS, HUB, SOCKETS
+from ..front.observability import SERVICES
 
 
 def _instance(seen: Seen, now: float) -> dict[str, Any]:

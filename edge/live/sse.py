@@ -11,7 +11,7 @@ from aiohttp_sse import EventSourceResponse
 
 from bus_schemas.web import ErrorResponse, StreamClosing
 
-from .auth import authenticated_user
+from ..front.auth import authenticated_user
 from .frames import sse_bytes
 from .outbox import CLIENT_GONE, Outbox
 

@@ -12,35 +12,16 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import sys
 from collections.abc import AsyncGenerator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import Final
 
 from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import SubjectError, check_token
-
-from .bus import Bus, BusUnavailable
-from .settings import BusSettings
-from .timeline import Entry, as_json, check_event_types, entry_of, line, session_filters
-
-_RELATIVE: Final = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
-_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_since(text: str, now: datetime | None = None) -> datetime:
-    """An ISO-8601 time (UTC when it names no zone) or an age such as `90s`, `15m`, `2h`, `7d`."""
-    text = text.strip()
-    match = _RELATIVE.match(text)
-    if match:
-        return (now or datetime.now(UTC)) - timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"since {text!r} is neither an ISO-8601 time nor an age like 15m, 2h, 7d") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+from pagi.bus import Bus, BusUnavailable
+from pagi.settings import BusSettings
+from pagi.timeline import Entry, as_json, check_event_types, entry_of, line, parse_since, session_filters
 
 
 async def timeline(

@@ -15,10 +15,9 @@ from typing import Any, Final
 from bus_schemas import Envelope
 from bus_schemas.memory import MAX_ITEMS_CHARS, MemoryItem, MemoryResult, MemoryStore
 from bus_schemas.subjects import MEMORY_RESULT, MEMORY_STORE
+from memory_worker.ingest import IngestPlan, IngestSummary, Progress, plan_ingest
+from memory_worker.memory import NewMemory
 from pagi.bus import Bus
-
-from .ingest import IngestPlan, IngestSummary, Progress, plan_ingest
-from .memory import NewMemory
 
 BATCH_ITEMS: Final = 128
 # Batches in flight at once: enough to keep the worker busy, few enough to bound what waits.

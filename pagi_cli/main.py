@@ -6,8 +6,8 @@ import argparse
 import sys
 from importlib.metadata import version
 
-from memory_worker import kb_cli
-from planner import personas
+from pagi_cli import kb as kb_cli
+from pagi_cli import personas
 
 from . import replay, tail, up
 

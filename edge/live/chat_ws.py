@@ -24,15 +24,15 @@ from bus_schemas.subjects import one_session
 from bus_schemas.web import StatusUpdate, WsClientMessage, WsResume
 from pagi.bus import BusUnavailable
 
-from .appkeys import BUS, HUB, OWNERS, SETTINGS, SOCKETS, STREAM_SETTINGS
-from .auth import WS_PROTOCOL
+from ..appkeys import BUS, HUB, OWNERS, SETTINGS, SOCKETS, STREAM_SETTINGS
+from ..front.auth import WS_PROTOCOL
+from ..front.security import retry_after
+from ..validation import describe
 from .chat_io import publish_chat_in
 from .client_socket import ClientSocket
 from .follower import Follower
 from .frames import ws_text
 from .replay import history
-from .security import retry_after
-from .validation import describe
 
 log = logging.getLogger("edge.ws")
 

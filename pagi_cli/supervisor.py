@@ -12,8 +12,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pagi.service import READY_LINE
+
 from .process import parent_death_signal
-from .service import READY_LINE
 
 MAX_CRASHES = 5
 CRASH_WINDOW_S = 60.0

@@ -14,9 +14,9 @@ from bus_schemas.streams import TOOLS
 from bus_schemas.subjects import TOKEN_RE
 from bus_schemas.tool import SANDBOX_STATUS_KEY, TOOL_NAME_RE, SandboxStatus, ToolRecord
 
-from .appkeys import BUS
+from ..appkeys import BUS
+from ..validation import bad_request, not_found
 from .planner_api import STATE
-from .validation import bad_request, not_found
 
 
 async def list_tools(request: web.Request) -> web.Response:

@@ -16,11 +16,11 @@ from typing import Final
 
 from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import SubjectError, check_token, parse_subject
+from pagi.bus import Bus, BusUnavailable, StoredMessage
+from pagi.redact import scrub_text
+from pagi.timeline import as_json, entry_of, line, session_filters
 
-from .bus import Bus, BusUnavailable, StoredMessage
-from .redact import scrub_text
 from .replay import add_bus_argument, nats_url
-from .timeline import as_json, entry_of, line, session_filters
 
 # Every event subject (the events stream's), not `>`: that would show the bus's own API traffic.
 ALL_EVENTS: Final = EVENTS.subjects

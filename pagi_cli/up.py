@@ -15,20 +15,20 @@ from typing import Any
 
 import aiohttp
 
-from planner import personas
-from planner.personas import import_persona, persona_folders
+from pagi import credentials
+from pagi.bus import Bus
+from pagi.nats_users import OPERATOR, TELEMETRY_SUBJECT_ENV, password_env, render_conf, user_for_service
+from pagi.secrets import SECRET_KEY_ENV, new_secret_key
+from pagi_cli import personas
+from pagi_cli.personas import import_persona, persona_folders
 from telemetry_agent.config import default_host_id
 
-from . import credentials
-from .bus import Bus
 from .nats_server import NatsServer, NatsServerError
-from .nats_users import OPERATOR, TELEMETRY_SUBJECT_ENV, password_env, render_conf, user_for_service
-from .secrets import SECRET_KEY_ENV, new_secret_key
 from .supervisor import Child, ChildSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NATS_CONF = REPO_ROOT / "nats.conf"
-# In a checkout, knowledge_bases/; in an installed wheel, the copy setup.py puts in the planner package.
+# In a checkout, knowledge_bases/; in an installed wheel, the copy setup.py puts in the pagi_cli package.
 PERSONAS = next(
     (p for p in (REPO_ROOT / "knowledge_bases", Path(personas.__file__).parent / "knowledge_bases") if p.is_dir()),
     REPO_ROOT / "knowledge_bases",
@@ -62,8 +62,8 @@ def _check_port_free(host: str, port: int, flag: str) -> None:
 
 def _check_exposure(host: str) -> None:
     """The edge refuses a non-loopback address without API keys; say so before starting anything."""
-    from edge.auth import ApiKeys, AuthSettings
-    from edge.security import is_loopback
+    from edge.front.auth import ApiKeys, AuthSettings
+    from edge.front.security import is_loopback
 
     try:
         keys = ApiKeys.from_settings(AuthSettings())

@@ -20,12 +20,11 @@ from pydantic import ValidationError
 
 from bus_schemas.subjects import TOKEN_RE
 from bus_schemas.twin import TwinWrite
-from memory_worker.bus_ingest import IngestFailed, ingest_over_bus
 from memory_worker.errors import InvalidRequest
-from memory_worker.kb_cli import nats_url
 from pagi.bus import Bus
-
-from .twins import TwinStore
+from pagi_cli.ingest import IngestFailed, ingest_over_bus
+from pagi_cli.kb import nats_url
+from records.twins import TwinStore
 
 KNOWLEDGE_FOLDERS: Final = ("domain", "body", "mind")
 

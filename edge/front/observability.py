@@ -18,8 +18,8 @@ from pagi import metrics, tracing
 from pagi.heartbeat import Heartbeater, ServiceRegistry
 from pagi.tracecontext import TRACEPARENT, current_traceparent, new_traceparent, trace_id
 
-from .appkeys import BUS, SOCKETS, STREAMS
-from .audit_http import get_audit
+from ..api.audit_http import get_audit
+from ..appkeys import BUS, SOCKETS, STREAMS
 
 TRACE_HEADER: Final = "X-Trace-ID"
 SERVICES = web.AppKey("services", ServiceRegistry)

@@ -12,10 +12,10 @@ from bus_schemas.subjects import CHAT_OUT
 from bus_schemas.web import ChatRequest, ChatResponse
 from pagi.bus import BusUnavailable
 
-from .appkeys import BUS, HUB, OWNERS, SETTINGS
-from .auth import authenticated_user
-from .chat_io import publish_chat_in
-from .validation import error, read_model
+from ..appkeys import BUS, HUB, OWNERS, SETTINGS
+from ..front.auth import authenticated_user
+from ..live.chat_io import publish_chat_in
+from ..validation import error, read_model
 
 
 class JobTimeout(Exception):

@@ -26,11 +26,11 @@ from bus_schemas.subjects import telemetry_subject
 from bus_schemas.web import EchoReply, EchoRequest, PlanRequest, PlanResponse, PlanStep
 from pagi.bus import BusUnavailable
 
-from .appkeys import BUS, TELEMETRY_HUB
+from ..appkeys import BUS, TELEMETRY_HUB
+from ..front.observability import SERVICES
+from ..validation import error, read_model
 from .chat_http import JobTimeout, run_chat
-from .observability import SERVICES
 from .planner_api import STATE
-from .validation import error, read_model
 
 REQUEST_ID: Final = "X-Request-Id"
 PART_TIMEOUT_S: Final = 2.0

@@ -1,32 +1,32 @@
-"""The tool registry: built-ins from code, built tools from the KV bucket."""
+"""The tool registry (KV `pagi_tools`): one entry per tool, built-ins included, as everyone reads it.
+
+The tool worker writes the built-ins' entries at start and passes them in as `builtins`, so it answers
+for them from code even before the bucket has them; the build worker registers built tools; the edge
+and the planner read entries.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from bus_schemas.tool import BUILTIN_TOOL_NAMES, TOOL_NAME_RE, ToolRecord
 
-from .builtins import BUILTINS
 from .stores import KV
-
-assert set(BUILTINS) == BUILTIN_TOOL_NAMES, "bus_schemas.tool.BUILTIN_TOOL_NAMES is out of date"
-
-
-def builtin_record(name: str) -> ToolRecord:
-    builtin = BUILTINS[name]
-    return ToolRecord(name=name, description=builtin.description, args_schema=builtin.json_schema(), kind="builtin")
 
 
 class ToolRegistry:
-    def __init__(self, kv: KV) -> None:
+    def __init__(self, kv: KV, builtins: Mapping[str, ToolRecord] | None = None) -> None:
         self.kv = kv
+        self.builtins = dict(builtins or {})
 
     async def publish_builtins(self) -> None:
         """Write the built-ins' entries so the edge and the planner see their schemas."""
-        for name in BUILTINS:
-            await self.kv.put(name, builtin_record(name).model_dump_json().encode())
+        for name, record in self.builtins.items():
+            await self.kv.put(name, record.model_dump_json().encode())
 
     async def get(self, name: str) -> ToolRecord | None:
-        if name in BUILTINS:
-            return builtin_record(name)
+        if name in self.builtins:
+            return self.builtins[name]
         if not TOOL_NAME_RE.match(name):  # other keys of the bucket (the sandbox status) are not tools
             return None
         found = await self.kv.get(name)
@@ -35,7 +35,7 @@ class ToolRegistry:
     async def put_built(self, record: ToolRecord) -> ToolRecord:
         """Register a build as the next version of its tool; compare-and-set, so copies of the build
         worker racing on one name still hand out each version once."""
-        if record.name in BUILTINS or record.kind != "built":
+        if record.name in BUILTIN_TOOL_NAMES or record.kind != "built":
             raise ValueError(f"{record.name!r} is a built-in tool name")
         while True:
             found = await self.kv.get(record.name)
@@ -50,8 +50,8 @@ class ToolRegistry:
                 return nxt
 
     async def entries(self) -> list[ToolRecord]:
-        records = [builtin_record(name) for name in BUILTINS]
+        records = list(self.builtins.values())
         for key in sorted(await self.kv.keys()):
-            if key not in BUILTINS and (record := await self.get(key)) is not None:
+            if key not in self.builtins and (record := await self.get(key)) is not None:
                 records.append(record)
         return records

@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from memory_worker.errors import InvalidRequest
+from memory_worker.ingest import Progress
+from memory_worker.records import DEFAULT_NAMESPACE, KB_NAMES
 from pagi.bus import Bus
 
-from .bus_ingest import IngestFailed, ingest_over_bus
-from .errors import InvalidRequest
-from .ingest import Progress
-from .records import DEFAULT_NAMESPACE, KB_NAMES
+from .ingest import IngestFailed, ingest_over_bus
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 

@@ -22,15 +22,15 @@ from bus_schemas.subjects import APPROVE_DECISION, JOB_CANCEL, TOKEN_RE
 from bus_schemas.twin import TwinCreate, TwinWrite
 from bus_schemas.web import ApprovalDecisionRequest, CancelRequest, RollbackRequest
 from pagi.secrets import SecretsUnavailable
-from planner.approvals import ApprovalStore
-from planner.blueprints import BLUEPRINTS
-from planner.jobs import JobStore
 from planner.loop import prompt_diff
-from planner.twins import PromptStore, TwinError, TwinStore
+from records.approvals import ApprovalStore
+from records.blueprints import BLUEPRINTS
+from records.jobs import JobStore
+from records.twins import PromptStore, TwinError, TwinStore
 
-from .appkeys import BUS
-from .auth import acting_user
-from .validation import bad_request, conflict, gone, not_found, read_model
+from ..appkeys import BUS
+from ..front.auth import acting_user
+from ..validation import bad_request, conflict, gone, not_found, read_model
 
 
 @dataclass
