@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
+import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from bus_schemas import Envelope
 
@@ -43,3 +45,32 @@ class EventCollector:
 
 
 ObserveFactory = Callable[[str], Awaitable[EventCollector]]
+
+T = TypeVar("T")
+
+
+async def eventually(
+    probe: Callable[[], T | Awaitable[T]],
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    what: str | None = None,
+) -> T:
+    """Call `probe` (sync or async) until it returns something truthy, and return that; fail after
+    `timeout` seconds with what was waited for and the last value or error seen. The one way tests
+    wait for a state nothing announces (a file appearing, a record written, a process gone)."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            value = probe()
+            if inspect.isawaitable(value):
+                value = await value
+            if value:
+                return value  # type: ignore[return-value]
+            last = value
+        except AssertionError as exc:  # a probe may assert, so the failure says what was off
+            last = exc
+        if time.monotonic() >= deadline:
+            name = what or getattr(probe, "__name__", "condition")
+            raise AssertionError(f"{name} did not hold within {timeout} s (last: {last!r})")
+        await asyncio.sleep(interval)
