@@ -66,7 +66,7 @@ async def eventually(
             if inspect.isawaitable(value):
                 value = await value
             if value:
-                return value  # type: ignore[return-value]
+                return value
             last = value
         except AssertionError as exc:  # a probe may assert, so the failure says what was off
             last = exc
