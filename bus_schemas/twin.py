@@ -59,6 +59,9 @@ class Twin(TwinSettings):
 
     id: str = Field(pattern=TOKEN_RE.pattern)
     api_key_sealed: str | None = None
+    # The `pagi_prompts` version `directive_logic` was last set from (a self-improvement or a
+    # rollback), kept in the same record so the prompt and its version number change in one write.
+    prompt_version: int | None = Field(default=None, ge=1)
     created_at: datetime
     updated_at: datetime
 
@@ -74,7 +77,7 @@ class TwinView(TwinSettings):
 
 
 class PromptVersion(BaseModel):
-    """KV `pagi_prompts`, key `<twin>.<version>`; `<twin>.current` holds the active version number."""
+    """KV `pagi_prompts`, key `<twin>.<version>`; the twin record's `prompt_version` names the active one."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -12,9 +12,7 @@ from bus_schemas.streams import PLANNER_CHAT_IN, PLANNER_CONTROL, PLANNER_RESULT
 from bus_schemas.twin import Twin
 from pagi.bus import Bus
 from pagi.service import Route, run_service
-from records.approvals import ApprovalStore
-from records.jobs import JobStore
-from records.twins import PromptStore, TwinStore
+from records.bundle import Records, open_records
 
 from . import deterministic
 from .chat_in import ChatInHandler
@@ -29,14 +27,16 @@ from .sweeper import Sweeper
 
 
 async def build_planner(bus: Bus, settings: PlannerSettings, decide: Decide | None = None) -> Planner:
-    twins = await TwinStore.open(bus)
-    await twins.ensure_default()
+    return planner_over(bus, await open_records(bus), decide)
+
+
+def planner_over(bus: Bus, records: Records, decide: Decide | None = None) -> Planner:
     return Planner(
         bus=bus,
-        jobs=await JobStore.open(bus),
-        approvals=await ApprovalStore.open(bus),
-        twins=twins,
-        prompts=await PromptStore.open(bus),
+        jobs=records.jobs,
+        approvals=records.approvals,
+        twins=records.twins,
+        prompts=records.prompts,
         decide=decide or deterministic_decide,
     )
 
@@ -55,7 +55,8 @@ class PlannerService:
 
     async def routes(self, bus: Bus) -> Sequence[Route]:
         self.http = aiohttp.ClientSession()
-        planner = await build_planner(bus, self.settings, Decider(ContextBuilder(bus), self.http))
+        records = await open_records(bus)
+        planner = planner_over(bus, records, Decider(ContextBuilder(bus, records.tools), self.http))
         control = ControlHandler(planner)
         self.sweeper = Sweeper(planner, control, self.settings)
         return [

@@ -7,10 +7,10 @@ from typing import Final
 
 from bus_schemas import ChatIn, ChatOut
 from bus_schemas.jobs import JobRecord
-from bus_schemas.streams import EVENTS, TOOLS
-from bus_schemas.tool import ToolRecord
+from bus_schemas.streams import EVENTS
 from bus_schemas.twin import Twin
 from pagi.bus import Bus
+from records.tools import ToolRegistry
 
 from .llm import ChatMessage
 
@@ -18,8 +18,9 @@ HISTORY_TURNS: Final = 20
 
 
 class ContextBuilder:
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, tools: ToolRegistry) -> None:
         self.bus = bus
+        self.tools = tools
 
     async def messages(self, job: JobRecord, twin: Twin) -> list[ChatMessage]:
         system = twin.directive_logic or f"You are {twin.codename}, {twin.designation}."
@@ -37,10 +38,9 @@ class ContextBuilder:
         return messages
 
     async def _tools(self, twin: Twin) -> list[str]:
-        kv = await self.bus.kv(TOOLS)
         lines = []
         for name in twin.allowed_tools:
-            record = await kv.get_model(name, ToolRecord)
+            record = await self.tools.get(name)
             if record is None:
                 # Not registered yet (no tool worker has started): the name alone still helps.
                 lines.append(f"- {name}")

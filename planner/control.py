@@ -15,9 +15,11 @@ from bus_schemas.approval import ApprovalRecord
 from bus_schemas.jobs import JobCancel, JobRecord
 from bus_schemas.subjects import APPROVE_DECISION, JOB_CANCEL
 from pagi import metrics
-from pagi.consume import Delivery
+from pagi.bus import Delivery
+from records import approvals as approval_moves
 
 from . import emit
+from .actions import kind_of
 from .loop import ACTION, Planner
 
 
@@ -58,17 +60,10 @@ class ControlHandler:
             await self._error(event, record.job_id, f"approval {body.approval_id} expired at {record.expires_at}")
             return
         else:
-            now = planner._now()
-
-            def settle(current: ApprovalRecord) -> ApprovalRecord | None:
-                if current.state != "pending":
-                    return None
-                return current.model_copy(
-                    update={"state": "approved" if body.approved else "denied", "decided_by": body.decided_by,
-                            "decided_at": now, "decision_reason": body.reason, "decision_event_id": event.id}
-                )  # fmt: skip
-
-            record = await planner.approvals.update(record, settle)
+            settle = approval_moves.approve if body.approved else approval_moves.deny
+            record = await planner.approvals.update(
+                record, settle(body.decided_by, planner._now(), body.reason, event.id)
+            )
             if record.decision_event_id == event.id:
                 metrics.APPROVALS.labels(record.state).inc()
             else:
@@ -89,14 +84,14 @@ class ControlHandler:
             return
         who = f"{record.decided_by}" + (f" ({record.decision_reason})" if record.decision_reason else "")
         if record.state == "approved":
-            if body.always and record.kind == "tool":
-                tool_name = getattr(record.action, "tool_name", "")
+            action = ACTION.validate_python(record.action.model_dump())
+            tool_name = kind_of(action.action_type).always_allows(action) if body.always else None
+            if tool_name is not None:
                 await planner.twins.allow_always(twin.id, tool_name)
                 await planner.bus.publish(
                     emit.log(job, event.id, "always", f"{twin.id} now always allows {tool_name}", level="info")
                 )
             await planner.bus.publish(emit.log(job, event.id, "approved", f"approved by {who}", status="running"))
-            action = ACTION.validate_python(record.action.model_dump())
             await planner.dispatch(job, twin, action, request_id, record.approval_id, event.id)
         else:
             note = f"A human ({who}) denied this: {record.summary}"
@@ -106,11 +101,7 @@ class ControlHandler:
     async def expire(self, record: ApprovalRecord) -> None:
         """Expire a pending approval and end its job, saying so."""
         planner = self.planner
-
-        def lapse(current: ApprovalRecord) -> ApprovalRecord | None:
-            return current.model_copy(update={"state": "expired"}) if current.state == "pending" else None
-
-        record = await planner.approvals.update(record, lapse)
+        record = await planner.approvals.update(record, approval_moves.expire)
         if record.state != "expired":
             return
         metrics.APPROVALS.labels("expired").inc()
@@ -136,8 +127,6 @@ class ControlHandler:
         if job.waiting_for == "approval" and job.waiting_id:
             record = await planner.approvals.get(job.session_id, job.waiting_id)
             if record is not None and record.state == "pending":
-                await planner.approvals.update(
-                    record, lambda r: r.model_copy(update={"state": "cancelled"}) if r.state == "pending" else None
-                )
+                await planner.approvals.update(record, approval_moves.cancel)
         reason = f": {body.reason}" if body.reason else ""
         await planner.finish(job, event.id, f"Cancelled by {body.requested_by}{reason}.", "cancelled")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bus_schemas import BuildResult, Envelope, MemoryResult, ToolResult
-from pagi.consume import Delivery
+from bus_schemas import Envelope
+from pagi.bus import Delivery
 
-from . import observations
-from .loop import Planner
+from .actions import kind_of
+from .loop import ACTION, Planner
 
 log = logging.getLogger("planner.results")
 
@@ -36,14 +36,11 @@ class ResultHandler:
         if job.waiting_id != body.request_id:
             log.info("stale result %s for job %s ignored", body.request_id, job.job_id)
             return
-        if isinstance(body, ToolResult):
-            text = observations.from_tool(body)
-        elif isinstance(body, MemoryResult):
-            text = observations.from_memory(body, str(job.steps[-1].action.get("query", "")))
-        else:
-            assert isinstance(body, BuildResult)
-            text = observations.from_build(body)
-            if body.success and body.tool_name not in twin.allowed_tools:
-                # A human approved building it for this twin, so the twin may use it (after approval).
-                await planner.twins.allow_tool(twin.id, body.tool_name)
-        await planner.observe(job, twin, job.steps[-1].step, text, event.id)
+        step = job.steps[-1]
+        kind = kind_of(step.action_type)
+        action = ACTION.validate_python(step.action)
+        text = kind.observe(action, body, twin)
+        granted = kind.grants(body)
+        if granted is not None and granted not in twin.allowed_tools:
+            await planner.twins.allow_tool(twin.id, granted)
+        await planner.observe(job, twin, step.step, text, event.id)

@@ -11,6 +11,7 @@ import logging
 
 from bus_schemas import derived_id
 from pagi.bus import Bus
+from records import jobs as job_moves
 from records.kvjson import ConcurrentUpdate
 
 from . import emit
@@ -63,4 +64,4 @@ class Sweeper:
                     "and the job resumes when a worker is back."
                 )
                 await planner.bus.publish(emit.log(job, derived_id(job.waiting_id, "late"), "late", note, level="warn"))
-                await planner.jobs.update(job, lambda j: j.model_copy(update={"warned": True}))
+                await planner.jobs.update(job, job_moves.warn_late(job.waiting_id))

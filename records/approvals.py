@@ -1,9 +1,19 @@
-"""Pending approvals in KV (`pagi_approvals`, key `<session>.<approval>`): they survive any restart
-and can be answered from any client."""
+"""Approvals in KV (`pagi_approvals`, key `<session>.<approval>`): they survive any restart and can
+be answered from any client. The planner creates and settles them; the edge lists them; the workers
+re-read them before acting.
+
+The life of an approval (every move a compare-and-set; a move already made is a no-op)::
+
+    pending --approve--> approved      (a human said yes: the planner dispatches the action)
+    pending --deny-----> denied        (a human said no: the job is told and decides again)
+    pending --expire---> expired       (nobody answered in time: the job ends, nothing ran)
+    pending --cancel---> cancelled     (the job was cancelled while it waited)
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from bus_schemas.approval import ApprovalRecord
 from bus_schemas.streams import APPROVALS
@@ -12,14 +22,58 @@ from pagi.stores import KVStore
 
 from . import kvjson
 
+ApprovalChange = Callable[[ApprovalRecord], ApprovalRecord | None]
+
 
 def approval_key(session_id: str, approval_id: str) -> str:
+    """`approval_key("*", id)` finds an approval by id alone."""
     return f"{session_id}.{approval_id}"
 
 
 def pending_key(session_id: str, approval_id: str) -> str:
-    """An index entry beside the record while it is pending, so listing pending ones reads only them."""
+    """An index entry beside the record while it is pending, so listing pending ones reads only them.
+    `pending_key(session or "*", "*")` is the pattern of a session's (or every) pending entry."""
     return f"{session_id}.{approval_id}.pending"
+
+
+# --- the moves -----------------------------------------------------------------------------------
+
+
+def _settle(state: str, by: str, at: datetime, reason: str | None, event_id: str) -> ApprovalChange:
+    def change(current: ApprovalRecord) -> ApprovalRecord | None:
+        if current.state != "pending":
+            return None
+        return current.model_copy(
+            update={
+                "state": state,
+                "decided_by": by,
+                "decided_at": at,
+                "decision_reason": reason,
+                "decision_event_id": event_id,
+            }
+        )
+
+    return change
+
+
+def approve(by: str, at: datetime, reason: str | None, event_id: str) -> ApprovalChange:
+    """Recorded with the deciding event's id, so a redelivery of that event is recognised."""
+    return _settle("approved", by, at, reason, event_id)
+
+
+def deny(by: str, at: datetime, reason: str | None, event_id: str) -> ApprovalChange:
+    return _settle("denied", by, at, reason, event_id)
+
+
+def expire(current: ApprovalRecord) -> ApprovalRecord | None:
+    return current.model_copy(update={"state": "expired"}) if current.state == "pending" else None
+
+
+def cancel(current: ApprovalRecord) -> ApprovalRecord | None:
+    return current.model_copy(update={"state": "cancelled"}) if current.state == "pending" else None
+
+
+# --- the store -----------------------------------------------------------------------------------
 
 
 class ApprovalStore:
@@ -41,13 +95,12 @@ class ApprovalStore:
 
     async def find(self, approval_id: str) -> ApprovalRecord | None:
         """By id alone (for `POST /v1/approvals/{id}`)."""
-        for key in await self.kv.keys(f"*.{approval_id}"):
+        for key in await self.kv.keys(approval_key("*", approval_id)):
             return await self.kv.get_model(key, ApprovalRecord)
         return None
 
-    async def update(
-        self, record: ApprovalRecord, change: Callable[[ApprovalRecord], ApprovalRecord | None]
-    ) -> ApprovalRecord:
+    async def update(self, record: ApprovalRecord, change: ApprovalChange) -> ApprovalRecord:
+        """Apply one of the moves above by compare-and-set; the pending index follows the state."""
         updated = await kvjson.update(
             self.kv, approval_key(record.session_id, record.approval_id), ApprovalRecord, change
         )
@@ -58,7 +111,7 @@ class ApprovalStore:
 
     async def pending(self, session_id: str | None = None) -> list[ApprovalRecord]:
         found = []
-        for key in await self.kv.keys(f"{session_id or '*'}.*.pending"):
+        for key in await self.kv.keys(pending_key(session_id or "*", "*")):
             session, approval_id, _ = key.split(".")
             record = await self.get(session, approval_id)
             if record is None:

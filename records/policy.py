@@ -8,9 +8,9 @@ from typing import Any, Literal
 from bus_schemas.approval import ApprovalKind, ApprovalRecord
 from bus_schemas.twin import Twin
 
+from .approvals import approval_key
 from .stores import KV
-
-DEFAULT_TWIN_ID = "orchestrator"
+from .twins import DEFAULT_TWIN_ID, twin_key
 
 
 class PolicyError(PermissionError):
@@ -20,7 +20,7 @@ class PolicyError(PermissionError):
 
 
 async def load_twin(twins: KV, twin_id: str | None) -> Twin:
-    found = await twins.get(f"twin.{twin_id or DEFAULT_TWIN_ID}")
+    found = await twins.get(twin_key(twin_id or DEFAULT_TWIN_ID))
     if found is None:
         raise PolicyError("not_allowed", f"unknown twin {twin_id or DEFAULT_TWIN_ID!r}: no policy to run under")
     return Twin.model_validate_json(found[0])
@@ -36,7 +36,7 @@ async def check_approval(
     """The approval must be recorded, approved, for this kind of action, and for exactly this action."""
     if not approval_id:
         raise PolicyError("not_approved", f"no approval id: a {kind} needs a human's approval")
-    found = await approvals.get(f"{session_id}.{approval_id}")
+    found = await approvals.get(approval_key(session_id, approval_id))
     if found is None:
         raise PolicyError("not_approved", f"approval {approval_id} is not recorded for this session")
     record = ApprovalRecord.model_validate_json(found[0])

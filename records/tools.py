@@ -2,14 +2,15 @@
 
 The tool worker writes the built-ins' entries at start and passes them in as `builtins`, so it answers
 for them from code even before the bucket has them; the build worker registers built tools; the edge
-and the planner read entries.
+and the planner read entries. The bucket's one other key is the tool worker's sandbox status
+(`SANDBOX_STATUS_KEY`), which is not a tool.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
-from bus_schemas.tool import BUILTIN_TOOL_NAMES, TOOL_NAME_RE, ToolRecord
+from bus_schemas.tool import BUILTIN_TOOL_NAMES, SANDBOX_STATUS_KEY, TOOL_NAME_RE, SandboxStatus, ToolRecord
 
 from .stores import KV
 
@@ -49,9 +50,17 @@ class ToolRegistry:
             if await self.kv.update(record.name, nxt.model_dump_json().encode(), found[1]):
                 return nxt
 
-    async def entries(self) -> list[ToolRecord]:
-        records = list(self.builtins.values())
+    async def entries(self, only: Collection[str] | None = None) -> list[ToolRecord]:
+        """Every tool, or those named in `only`: the built-ins first, then the bucket's by name."""
+        records = [r for name, r in self.builtins.items() if only is None or name in only]
         for key in sorted(await self.kv.keys()):
-            if key not in self.builtins and (record := await self.get(key)) is not None:
+            if key in self.builtins or (only is not None and key not in only):
+                continue
+            if (record := await self.get(key)) is not None:
                 records.append(record)
         return records
+
+    async def sandbox_status(self) -> SandboxStatus | None:
+        """What the tool worker last said about its sandbox (None: no tool worker has started)."""
+        found = await self.kv.get(SANDBOX_STATUS_KEY)
+        return None if found is None else SandboxStatus.model_validate_json(found[0])

@@ -1,4 +1,5 @@
-"""Twins and their prompt versions, in KV. The edge serves them; the planner reads them per job."""
+"""Twins in KV (`pagi_twins`: `twin.<id>` the record, `status.<id>` its live status). The edge serves
+and edits them; the planner reads them per job and records what its approved actions change."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from typing import Final
 
-from bus_schemas.streams import PROMPTS, TWINS
+from bus_schemas.streams import TWINS
 from bus_schemas.twin import MAX_AVATAR_BYTES, PromptVersion, Twin, TwinStatus, TwinView, TwinWrite
 from pagi.bus import Bus
 from pagi.secrets import seal
@@ -50,11 +51,12 @@ def check_avatar(avatar: str | None) -> None:
         raise TwinError(f"avatar is {size} bytes, over the {MAX_AVATAR_BYTES} byte limit")
 
 
-def _twin_key(twin_id: str) -> str:
+def twin_key(twin_id: str) -> str:
+    """`twin_key("*")` is the pattern of every twin."""
     return f"twin.{twin_id}"
 
 
-def _status_key(twin_id: str) -> str:
+def status_key(twin_id: str) -> str:
     return f"status.{twin_id}"
 
 
@@ -69,7 +71,7 @@ class TwinStore:
         return cls(await bus.kv(TWINS))
 
     async def get(self, twin_id: str) -> Twin | None:
-        return await self.kv.get_model(_twin_key(twin_id), Twin)
+        return await self.kv.get_model(twin_key(twin_id), Twin)
 
     async def get_or_default(self, twin_id: str) -> Twin:
         twin = await self.get(twin_id)
@@ -94,12 +96,12 @@ class TwinStore:
         if existing is not None:
             return existing
         twin = _build(DEFAULT_TWIN_ID, DEFAULT_TWIN, None)
-        await self.kv.create(_twin_key(DEFAULT_TWIN_ID), twin.model_dump_json().encode())
+        await self.kv.create(twin_key(DEFAULT_TWIN_ID), twin.model_dump_json().encode())
         return await self.get(DEFAULT_TWIN_ID) or twin
 
     async def list(self) -> list[Twin]:
         twins = []
-        for key in sorted(await self.kv.keys("twin.*")):
+        for key in sorted(await self.kv.keys(twin_key("*"))):
             twin = await self.kv.get_model(key, Twin)
             if twin is not None:
                 twins.append(twin)
@@ -108,7 +110,7 @@ class TwinStore:
     async def create(self, twin_id: str, settings: TwinWrite) -> Twin:
         check_avatar(settings.avatar)
         twin = _build(twin_id, settings, None)
-        if not await self.kv.create(_twin_key(twin_id), twin.model_dump_json().encode()):
+        if not await self.kv.create(twin_key(twin_id), twin.model_dump_json().encode()):
             raise TwinError(f"twin {twin_id!r} already exists")
         return twin
 
@@ -118,7 +120,7 @@ class TwinStore:
         def change(current: Twin) -> Twin:
             return _build(twin_id, settings, current)
 
-        return await kvjson.update(self.kv, _twin_key(twin_id), Twin, change)
+        return await kvjson.update(self.kv, twin_key(twin_id), Twin, change)
 
     async def allow_always(self, twin_id: str, tool_name: str) -> None:
         def change(current: Twin) -> Twin | None:
@@ -126,7 +128,7 @@ class TwinStore:
                 return None
             return current.model_copy(update={"always_allow": [*current.always_allow, tool_name]})
 
-        await kvjson.update(self.kv, _twin_key(twin_id), Twin, change)
+        await kvjson.update(self.kv, twin_key(twin_id), Twin, change)
         self._cache.pop(twin_id, None)
 
     async def allow_tool(self, twin_id: str, tool_name: str) -> None:
@@ -135,32 +137,37 @@ class TwinStore:
                 return None
             return current.model_copy(update={"allowed_tools": [*current.allowed_tools, tool_name]})
 
-        await kvjson.update(self.kv, _twin_key(twin_id), Twin, change)
+        await kvjson.update(self.kv, twin_key(twin_id), Twin, change)
         self._cache.pop(twin_id, None)
 
-    async def set_prompt(self, twin_id: str, prompt: str) -> None:
+    async def use_prompt(self, twin_id: str, version: PromptVersion) -> Twin | None:
+        """Make a recorded prompt version the twin's prompt: one compare-and-set of the twin record,
+        which names the version, so prompt and version cannot disagree after a crash."""
+
         def change(current: Twin) -> Twin:
-            return current.model_copy(update={"directive_logic": prompt, "updated_at": datetime.now(UTC)})
+            update = {"directive_logic": version.prompt, "prompt_version": version.version}
+            return current.model_copy(update={**update, "updated_at": datetime.now(UTC)})
 
-        await kvjson.update(self.kv, _twin_key(twin_id), Twin, change)
+        updated = await kvjson.update(self.kv, twin_key(twin_id), Twin, change)
         self._cache.pop(twin_id, None)
+        return updated
 
     async def delete(self, twin_id: str) -> bool:
         if await self.get(twin_id) is None:
             return False
-        await self.kv.delete(_twin_key(twin_id))
+        await self.kv.delete(twin_key(twin_id))
         return True
 
     async def set_status(self, twin_id: str, status: TwinStatus) -> None:
-        await self.kv.put(_status_key(twin_id), status.encode())
+        await self.kv.put(status_key(twin_id), status.encode())
 
     async def status(self, twin_id: str) -> TwinStatus:
-        found = await self.kv.get(_status_key(twin_id))
+        found = await self.kv.get(status_key(twin_id))
         value = found[0].decode() if found else "idle"
         return value if value in ("idle", "thinking", "busy") else "idle"  # type: ignore[return-value]
 
     async def view(self, twin: Twin) -> TwinView:
-        fields = twin.model_dump(exclude={"api_key_sealed"})
+        fields = twin.model_dump(exclude={"api_key_sealed", "prompt_version"})
         return TwinView(**fields, has_api_key=twin.api_key_sealed is not None, status=await self.status(twin.id))
 
 
@@ -174,57 +181,7 @@ def _build(twin_id: str, settings: TwinWrite, current: Twin | None) -> Twin:
         **settings.model_dump(exclude={"api_key"}),
         id=twin_id,
         api_key_sealed=sealed,
+        prompt_version=current.prompt_version if current else None,
         created_at=current.created_at if current else now,
         updated_at=now,
     )
-
-
-class PromptStore:
-    """Prompt history per twin: `<twin>.<n>` per version, `<twin>.current` for the active one."""
-
-    def __init__(self, kv: KVStore) -> None:
-        self.kv = kv
-
-    @classmethod
-    async def open(cls, bus: Bus) -> PromptStore:
-        return cls(await bus.kv(PROMPTS))
-
-    async def versions(self, twin_id: str) -> list[PromptVersion]:
-        found = []
-        for key in await self.kv.keys(f"{twin_id}.*"):
-            if key.rpartition(".")[2].isdigit():
-                version = await self.kv.get_model(key, PromptVersion)
-                if version is not None:
-                    found.append(version)
-        return sorted(found, key=lambda v: v.version)
-
-    async def get(self, twin_id: str, version: int) -> PromptVersion | None:
-        return await self.kv.get_model(f"{twin_id}.{version}", PromptVersion)
-
-    async def current(self, twin_id: str) -> int | None:
-        found = await self.kv.get(f"{twin_id}.current")
-        return int(found[0]) if found else None
-
-    async def add(self, twin_id: str, prompt: str, rationale: str, author: str, first_prompt: str) -> PromptVersion:
-        """Record a new version and make it current. The twin's prompt before any recorded change
-        becomes version 1, so a rollback to the original is always possible."""
-        existing = await self.versions(twin_id)
-        if not existing:
-            original = PromptVersion(
-                version=1, prompt=first_prompt, rationale="original", author="twin", created_at=datetime.now(UTC)
-            )
-            await self.kv.create(f"{twin_id}.1", original.model_dump_json().encode())
-            existing = [original]
-        number = existing[-1].version + 1
-        while True:
-            version = PromptVersion(
-                version=number, prompt=prompt, rationale=rationale, author=author, created_at=datetime.now(UTC)
-            )
-            if await self.kv.create(f"{twin_id}.{number}", version.model_dump_json().encode()):
-                break
-            number += 1
-        await self.kv.put(f"{twin_id}.current", str(number).encode())
-        return version
-
-    async def activate(self, twin_id: str, version: int) -> None:
-        await self.kv.put(f"{twin_id}.current", str(version).encode())

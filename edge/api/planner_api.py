@@ -1,6 +1,6 @@
-"""HTTP API over the planner's state: approvals, jobs, twins and prompt versions.
+"""HTTP API over the shared records: approvals, jobs, twins and prompt versions.
 
-Reads come from the KV buckets; every change of a running job goes through the bus as an event
+Reads come from the KV buckets through `records`; every change of a running job goes through the bus as an event
 (`approve.decision`, `job.cancel`), so the planner stays the one that decides. The acting person is
 the API key's user (edge/auth.py); in development mode (no keys), the body's `decided_by`/`requested_by`,
 else `X-User-Id`, else "edge".
@@ -9,7 +9,6 @@ else `X-User-Id`, else "edge".
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,26 +21,17 @@ from bus_schemas.subjects import APPROVE_DECISION, JOB_CANCEL, TOKEN_RE
 from bus_schemas.twin import TwinCreate, TwinWrite
 from bus_schemas.web import ApprovalDecisionRequest, CancelRequest, RollbackRequest
 from pagi.secrets import SecretsUnavailable
-from planner.loop import prompt_diff
-from records.approvals import ApprovalStore
 from records.blueprints import BLUEPRINTS
-from records.jobs import JobStore
-from records.twins import PromptStore, TwinError, TwinStore
+from records.bundle import Records, open_records
+from records.prompts import prompt_diff, roll_back
+from records.twins import TwinError
 
 from ..appkeys import BUS
 from ..front.auth import acting_user
 from ..validation import bad_request, conflict, gone, not_found, read_model
 
-
-@dataclass
-class PlannerState:
-    twins: TwinStore
-    prompts: PromptStore
-    approvals: ApprovalStore
-    jobs: JobStore
-
-
-STATE = web.AppKey("planner_state", PlannerState)
+# The shared records (records.bundle), opened once for the whole edge.
+STATE = web.AppKey("records", Records)
 
 
 def _actor(request: web.Request, given: str | None) -> str:
@@ -183,12 +173,13 @@ async def get_blueprints(request: web.Request) -> web.Response:
 
 async def list_prompt_versions(request: web.Request) -> web.Response:
     twin_id = _twin_id(request)
-    prompts = request.app[STATE].prompts
-    versions = await prompts.versions(twin_id)
+    records = request.app[STATE]
+    versions = await records.prompts.versions(twin_id)
+    twin = await records.twins.get(twin_id)
     return web.json_response(
         {
             "twin_id": twin_id,
-            "current": await prompts.current(twin_id),
+            "current": await records.prompts.current(twin_id, twin),
             "versions": [v.model_dump(mode="json", exclude={"prompt"}) for v in versions],
         }
     )
@@ -219,26 +210,15 @@ async def get_prompt_version(request: web.Request) -> web.Response:
 async def rollback_prompt(request: web.Request) -> web.Response:
     twin_id = _twin_id(request)
     body = await read_model(request, RollbackRequest)
-    state = request.app[STATE]
-    version = await state.prompts.get(twin_id, body.version)
-    if version is None:
+    records = request.app[STATE]
+    if await roll_back(records.twins, records.prompts, twin_id, body.version) is None:
         raise not_found(f"twin {twin_id} has no prompt version {body.version}")
-    await state.twins.set_prompt(twin_id, version.prompt)
-    await state.prompts.activate(twin_id, body.version)
     return web.json_response({"twin_id": twin_id, "current": body.version})
 
 
 def register(app: web.Application) -> None:
     async def open_state(app: web.Application) -> AsyncIterator[None]:
-        bus = app[BUS]
-        twins = await TwinStore.open(bus)
-        await twins.ensure_default()
-        app[STATE] = PlannerState(
-            twins=twins,
-            prompts=await PromptStore.open(bus),
-            approvals=await ApprovalStore.open(bus),
-            jobs=await JobStore.open(bus),
-        )
+        app[STATE] = await open_records(app[BUS])
         yield
 
     app.cleanup_ctx.append(open_state)
