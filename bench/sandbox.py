@@ -20,8 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sandbox.limits import Limits
-from sandbox.sandbox import Sandbox, SandboxConfig
+from sandbox import Limits, Sandbox, SandboxConfig
 
 GOAL_RATIO = 1.5
 GOAL_P50_MS = 25.0

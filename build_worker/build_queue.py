@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
+from pagi.metrics import BUILD_QUEUE_DEPTH
+
 
 class QueueFull(RuntimeError):
     def __init__(self, running: int, waiting: int) -> None:
@@ -27,14 +29,19 @@ class BuildQueue:
         """Hold a build slot; raises QueueFull at once, without waiting, when the queue is full."""
         if self.running + self.waiting >= self.max_concurrent + self.max_pending:
             raise QueueFull(self.running, self.waiting)
-        self.waiting += 1
+        # Up and down rather than set: the gauge is the process's, and a process may hold several queues.
+        BUILD_QUEUE_DEPTH.inc()
         try:
-            await self._slots.acquire()
+            self.waiting += 1
+            try:
+                await self._slots.acquire()
+            finally:
+                self.waiting -= 1
+            self.running += 1
+            try:
+                yield
+            finally:
+                self.running -= 1
+                self._slots.release()
         finally:
-            self.waiting -= 1
-        self.running += 1
-        try:
-            yield
-        finally:
-            self.running -= 1
-            self._slots.release()
+            BUILD_QUEUE_DEPTH.dec()

@@ -10,14 +10,14 @@ from bus_schemas import Envelope
 from bus_schemas.build import BuildRequest, BuildResult, BuildRunRecord
 from bus_schemas.fit import fit
 from bus_schemas.subjects import BUILD_RESULT
-from pagi.bus import Bus
-from pagi.consume import Delivery, Reject
+from pagi.bus import Bus, Delivery, Reject
 from pagi.joblog import LineStreamer
 from records.done import Ledger
 from records.policy import PolicyError, check_build
 from records.stores import KV
 
 from .builder import Builder, BuildSpec
+from .metrics import record_build
 from .outcome import BuildOutcome
 
 log = logging.getLogger("pagi.build_worker")
@@ -69,6 +69,7 @@ class BuildReqHandler:
             )
         else:
             outcome = await self._build(event, body)
+        record_build(body.language, outcome)
         result = to_result(body, outcome)
         done = BuildRunRecord(state="done", result=result, worker=self.ledger.worker)
         await self.ledger.finish(body.request_id, done)

@@ -14,9 +14,7 @@ import jsonschema
 from bus_schemas.tool import ToolRecord
 from records.stores import Blobs, digest_of
 from records.tools import ToolRegistry
-from sandbox.process import OutputCallback
-from sandbox.sandbox import Sandbox
-from sandbox.workspace import Workspaces
+from sandbox import OutputCallback, Sandbox, Workspaces
 
 from .build_queue import BuildQueue, QueueFull
 from .names import name_problem

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sandbox.limits import Limits
-from sandbox.process import OutputCallback
-from sandbox.sandbox import Sandbox
+from sandbox import Limits, OutputCallback, Sandbox
 
 from .outcome import BuildOutcome
 

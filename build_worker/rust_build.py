@@ -10,11 +10,7 @@ import subprocess
 from dataclasses import replace
 from pathlib import Path
 
-from sandbox.bwrap import Bind
-from sandbox.limits import GIB, Limits
-from sandbox.process import OutputCallback
-from sandbox.sandbox import Sandbox
-from sandbox.workspace import traversable_by_others
+from sandbox import GIB, Bind, Limits, OutputCallback, Sandbox, traversable_by_others
 
 from .outcome import BuildOutcome
 

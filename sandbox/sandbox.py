@@ -19,13 +19,13 @@ from functools import partial
 from pathlib import Path
 
 from . import workspace as ws
-from .bwrap import BASE_ENV, WORKSPACE, Bind, InfoPipe, bwrap_argv, write_minimal_etc
+from .bwrap import BASE_ENV, Bind, InfoPipe, bwrap_argv, write_minimal_etc
 from .limits import Limits
 from .process import Outcome, OutputCallback, rlimit_prefix, run_limited, spawn, supervise
 from .result import Isolation, Reason, RunResult
 from .warm import WarmPool, WarmSlot, launcher, warm_payload
 
-log = logging.getLogger("pagi.tool_worker.sandbox")
+log = logging.getLogger("pagi.sandbox")
 
 NOBODY = 65534
 WarmStart = Callable[[], Awaitable[WarmSlot]]
@@ -385,7 +385,3 @@ def _classify(outcome: Outcome, limits: Limits, over_quota: bool) -> tuple[Reaso
             f"file size limit of {limits.file_size_bytes} bytes reached; the process was killed",
         )
     return None, None
-
-
-def workspace_dest() -> str:
-    return WORKSPACE

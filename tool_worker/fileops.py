@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-# Exit codes the worker maps back to reasons.
+# The program's exit codes (given to it as constants, so they are written once); the worker maps
+# EXIT_ESCAPE back to the reason `path_escape`.
 EXIT_ESCAPE = 3
 EXIT_NOT_FOUND = 4
 EXIT_INVALID = 2
 
 # Run as `python3 -I -S -c FILEOPS` with {"op", "path", "content"?} as JSON on stdin; cwd is the workspace.
-FILEOPS = r"""
+_PROGRAM = r"""
 import json, os, stat, sys
 
 def fail(code, msg):
@@ -21,13 +22,13 @@ rel = req["path"]
 target = os.path.join(root, rel)
 real = os.path.realpath(target)
 if real != root and not real.startswith(root + os.sep):
-    fail(3, "path escapes the workspace: %s" % rel)
+    fail(EXIT_ESCAPE, "path escapes the workspace: %s" % rel)
 op = req["op"]
 if op == "write":
     parent = os.path.dirname(real)
     os.makedirs(parent, exist_ok=True)
     if os.path.realpath(parent) != parent:
-        fail(3, "path escapes the workspace: %s" % rel)
+        fail(EXIT_ESCAPE, "path escapes the workspace: %s" % rel)
     data = req["content"].encode("utf-8")
     fd = os.open(real, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "wb") as f:
@@ -37,16 +38,16 @@ elif op == "read":
     try:
         fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
-        fail(4, "no such file: %s" % rel)
+        fail(EXIT_NOT_FOUND, "no such file: %s" % rel)
     except IsADirectoryError:
-        fail(2, "is a directory: %s" % rel)
+        fail(EXIT_INVALID, "is a directory: %s" % rel)
     with os.fdopen(fd, "rb") as f:
         if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            fail(2, "not a regular file: %s" % rel)
+            fail(EXIT_INVALID, "not a regular file: %s" % rel)
         sys.stdout.write(f.read().decode("utf-8", "replace"))
 elif op == "list":
     if not os.path.isdir(real):
-        fail(4, "no such directory: %s" % rel)
+        fail(EXIT_NOT_FOUND, "no such directory: %s" % rel)
     for dirpath, dirnames, filenames in os.walk(real):
         dirnames.sort()
         for name in sorted(filenames) + [d + "/" for d in dirnames]:
@@ -55,5 +56,6 @@ elif op == "list":
             size = "" if name.endswith("/") else "\t%d" % os.lstat(full).st_size
             print(shown + size)
 else:
-    fail(2, "unknown op %r" % op)
+    fail(EXIT_INVALID, "unknown op %r" % op)
 """
+FILEOPS = f"EXIT_ESCAPE, EXIT_NOT_FOUND, EXIT_INVALID = {EXIT_ESCAPE}, {EXIT_NOT_FOUND}, {EXIT_INVALID}\n{_PROGRAM}"

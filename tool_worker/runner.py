@@ -11,11 +11,7 @@ from pydantic import ValidationError
 
 from bus_schemas.tool import ToolRecord
 from records.tools import ToolRegistry
-from sandbox.bwrap import Bind
-from sandbox.limits import Limits
-from sandbox.process import OutputCallback
-from sandbox.result import Reason, RunResult
-from sandbox.sandbox import Sandbox
+from sandbox import Bind, Limits, OutputCallback, Reason, RunResult, Sandbox
 
 from .artifacts import ARTIFACT_FILE, ArtifactCache, ArtifactError
 from .builtins import BUILTINS, Invocation, VectorQueryArgs

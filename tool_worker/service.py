@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bus_schemas.heartbeat import SANDBOX, SANDBOX_REQUIRED
 from bus_schemas.streams import APPROVALS, ARTIFACTS, DONE, TOOL_WORKER, TOOLS, TWINS
 from bus_schemas.tool import SANDBOX_STATUS_KEY, SandboxStatus
-from pagi import heartbeat
 from pagi.bus import Bus
 from pagi.service import Route
 from records.tools import ToolRegistry
-from sandbox.result import RunResult
-from sandbox.sandbox import Sandbox, SandboxConfig
+from sandbox import RunResult, Sandbox, start_sandbox
 
 from .artifacts import ArtifactCache
 from .builtins import BUILTIN_RECORDS, VectorQueryArgs
@@ -28,23 +23,6 @@ from .tool_run import ToolRunHandler
 from .vector import vector_query
 
 log = logging.getLogger("pagi.tool_worker")
-
-
-def make_sandbox(settings: ToolSettings) -> Sandbox:
-    host_user = (settings.sandbox_uid, settings.sandbox_uid) if os.geteuid() == 0 else None
-    sandbox = Sandbox(
-        SandboxConfig(
-            state_dir=settings.state_dir,
-            require_sandbox=settings.require_sandbox,
-            bwrap=settings.bwrap or shutil.which("bwrap"),
-            host_user=host_user,
-            limits=settings.limits(),
-            python=settings.python,
-            warm_slots=settings.warm_slots,
-        )
-    )
-    sandbox.start()
-    return sandbox
 
 
 @dataclass
@@ -63,7 +41,7 @@ async def tool_routes(bus: Bus) -> Sequence[Route]:
 
 async def open_tool_worker(bus: Bus, settings: ToolSettings | None = None) -> ToolWorker:
     settings = settings or ToolSettings()
-    sandbox = make_sandbox(settings)
+    sandbox = start_sandbox(settings, "tool_worker")
     tools_kv = await bus.kv(TOOLS)
     status = SandboxStatus(
         isolation=sandbox.isolation,
@@ -72,8 +50,6 @@ async def open_tool_worker(bus: Bus, settings: ToolSettings | None = None) -> To
         host=socket.gethostname(),
     )
     await tools_kv.put(SANDBOX_STATUS_KEY, status.model_dump_json().encode())
-    heartbeat.report(SANDBOX, sandbox.isolation)
-    heartbeat.report(SANDBOX_REQUIRED, settings.require_sandbox)
     log.info("sandbox isolation: %s%s", sandbox.isolation, f" ({sandbox.warning})" if sandbox.warning else "")
     registry = ToolRegistry(tools_kv, BUILTIN_RECORDS)
     await registry.publish_builtins()

@@ -11,14 +11,14 @@ from bus_schemas.fit import fit
 from bus_schemas.joblog import LogLevel
 from bus_schemas.subjects import JOB_LOG, TOOL_RESULT
 from bus_schemas.tool import ToolResult, ToolRun, ToolRunRecord
-from pagi.bus import Bus
-from pagi.consume import Delivery, Reject
+from pagi.bus import Bus, Delivery, Reject
 from pagi.joblog import LineStreamer
 from records.done import Ledger
 from records.policy import PolicyError, check_tool_run
 from records.stores import KV
-from sandbox.result import RunResult
+from sandbox import RunResult
 
+from .metrics import record_run
 from .runner import ToolRunner
 
 log = logging.getLogger("pagi.tool_worker")
@@ -80,6 +80,7 @@ class ToolRunHandler:
             )
         else:
             run = await self._run(event, body)
+        record_run(run)
         result = to_result(body, run)
         await self.ledger.finish(body.request_id, ToolRunRecord(state="done", result=result, worker=self.ledger.worker))
         await self._reply(event, result)

@@ -6,11 +6,15 @@ from pathlib import Path
 
 import pytest
 
+from build_worker.build_queue import BuildQueue
 from build_worker.builder import Builder, BuildSpec
 from build_worker.rust_build import main_rs
-from records.stores import DirBlobs, digest_of
+from records.stores import digest_of
 from records.tools import ToolRegistry
+from sandbox import Sandbox, SandboxConfig
 from tool_worker.runner import ToolRunner
+
+from ..fakes import DirBlobs
 
 WORD_COUNT = """
 def main(args):
@@ -125,9 +129,6 @@ async def test_rust_without_cargo_is_a_clear_error(builder: Builder) -> None:
 
 
 async def test_build_refused_when_the_sandbox_is_required_but_missing(state_dir: Path, registry: ToolRegistry) -> None:
-    from build_worker.build_queue import BuildQueue
-    from sandbox.sandbox import Sandbox, SandboxConfig
-
     box = Sandbox(SandboxConfig(state_dir=state_dir / "req", bwrap=None, require_sandbox=True))
     assert box.start() == "none"
     builder = Builder(box, registry, DirBlobs(state_dir / "o"), BuildQueue(), timeout_s=10, rust_toolchain=None)

@@ -3,14 +3,10 @@ written, compiler output on the job log; then the tool worker runs the built too
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
-import pytest
+from prometheus_client import REGISTRY
 
-from build_worker.service import build_routes
-from build_worker.settings import BuildSettings
 from bus_schemas import Envelope
 from bus_schemas.actions import ActionBuildTool
 from bus_schemas.build import BuildRequest, BuildResult, BuildRunRecord
@@ -18,32 +14,14 @@ from bus_schemas.streams import ARTIFACTS, DONE, TOOLS
 from bus_schemas.subjects import BUILD_REQ, BUILD_RESULT, JOB_LOG, one_session
 from bus_schemas.tool import ToolRecord
 from pagi.bus import Bus
-from pagi.consume import PullConsumer
-from pagi.service import start_routes
 from records.stores import digest_of
 
-from ..support import EventCollector, ObserveFactory
-from ..tool_worker.bus_fixtures import approve, put_twin
-from ..tool_worker.test_bus import StartWorker, result_for, run_event, settings_for, start_worker
+from ..support import EventCollector, ObserveFactory, eventually
+from ..workers_support import StartWorker, approve, put_twin, result_for, run_event
+from .conftest import StartBuilder
 
-__all__ = ["start_worker"]
-
-StartBuilder = Callable[..., Any]
 TOOL_CODE = "def main(args):\n    print('building is fun')\n    return {'sum': args['a'] + args['b']}\n"
 SCHEMA = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}
-
-
-@pytest.fixture
-async def start_builder(bus: Bus, state_dir: Path) -> AsyncIterator[StartBuilder]:
-    running: list[PullConsumer] = []
-
-    async def start(**build_env: Any) -> None:
-        builds = BuildSettings.model_validate({"BUILD_TIMEOUT_MS": 20_000, **build_env})
-        running.extend(await start_routes(bus, await build_routes(bus, settings_for(state_dir), builds)))
-
-    yield start
-    for consumer in running:
-        await consumer.stop()
 
 
 def build_event(session: str, request_id: str, approval_id: str | None, **fields: Any) -> Envelope[Any]:
@@ -164,3 +142,29 @@ async def test_two_build_workers_hand_out_each_version_once(
     assert sorted(r.version or 0 for r in results) == [1, 2, 3, 4]
     record = await (await bus.kv(TOOLS)).get_model("racer", ToolRecord)
     assert record is not None and record.version == 4
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_builds_are_counted_by_outcome_and_the_queue_depth_follows(
+    bus: Bus, session_id: str, observe: ObserveFactory, start_builder: StartBuilder
+) -> None:
+    await put_twin(bus)
+    events = await observe(one_session(session_id))
+    await start_builder()
+    outcomes = ("ok", "failed", "rejected")
+    builds = {o: sample("pagi_builds_total", language="python", outcome=o) for o in outcomes}
+    depth = sample("pagi_build_queue_depth")
+    slow = "import time\ntime.sleep(1)\ndef main(args):\n    return 1\n"
+    await bus.publish(await approved_build(bus, session_id, "m-ok", tool_name="metered", code=slow))
+    await eventually(lambda: sample("pagi_build_queue_depth") == depth + 1, what="the build counted in the queue")
+    assert (await build_result(events, "m-ok")).success
+    assert sample("pagi_build_queue_depth") == depth
+    await bus.publish(await approved_build(bus, session_id, "m-failed", tool_name="broken", code="def main(:\n"))
+    assert (await build_result(events, "m-failed")).reason == "compile_error"
+    await bus.publish(await approved_build(bus, session_id, "m-rejected", tool_name="Bad Name"))
+    assert (await build_result(events, "m-rejected")).reason == "invalid_name"
+    after = {o: sample("pagi_builds_total", language="python", outcome=o) for o in outcomes}
+    assert {o: after[o] - builds[o] for o in outcomes} == {"ok": 1, "failed": 1, "rejected": 1}

@@ -13,15 +13,11 @@ from bus_schemas.subjects import (
     TOOL_RESULT,
     one_session,
 )
-from pagi.bus import Bus
-from pagi.consume import PullConsumer
+from pagi.bus import Bus, PullConsumer
 
 from ..support import EventCollector, ObserveFactory
-from ..tool_worker.bus_fixtures import put_twin
-from ..tool_worker.test_bus import StartWorker, start_worker
-from .test_bus import StartBuilder, start_builder
-
-__all__ = ["start_builder", "start_worker"]
+from ..workers_support import StartWorker, put_twin
+from .conftest import StartBuilder
 
 CODE = "def main(args):\n    return args['a'] * args['b']\n"
 

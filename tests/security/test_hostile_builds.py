@@ -10,9 +10,11 @@ import pytest
 
 from build_worker.build_queue import BuildQueue
 from build_worker.builder import Builder, BuildSpec
-from records.stores import DirBlobs
 from records.tools import ToolRegistry
-from sandbox.sandbox import Sandbox
+from sandbox import Sandbox
+
+from ..fakes import DirBlobs
+from ..support import eventually
 
 OK_TOOL = "def main(args):\n    return 'ok'\n"
 
@@ -92,8 +94,8 @@ async def test_queue_full_message(builder: Builder) -> None:
             await gate.wait()
 
     holders = [asyncio.create_task(hold()) for _ in range(5)]
-    await asyncio.sleep(0)  # one turn of the loop: every holder reaches its slot or the wait for one
-    assert (builder.queue.running, builder.queue.waiting) == (1, 4)
+    # Every holder reaches its slot or the wait for one.
+    await eventually(lambda: (builder.queue.running, builder.queue.waiting) == (1, 4), what="1 running, 4 waiting")
     outcome = await builder.build(BuildSpec("one-too-many", "python", OK_TOOL))
     assert outcome.reason == "queue_full"
     assert outcome.error == "build queue is full (1 running, 4 waiting); try again later"

@@ -5,14 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shlex
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from sandbox.sandbox import Sandbox
+from sandbox import Bind, Sandbox
 from tool_worker.runner import ToolRunner
+
+from ..support import eventually
+
+# This checkout, wherever it is: a tool must not see the source (or the data dir beside it) of the worker.
+CHECKOUT = Path(__file__).resolve().parents[2]
+CHECKOUT_FILE = CHECKOUT / "pyproject.toml"
 
 
 def host_has(path: str) -> bool:
@@ -42,13 +50,30 @@ async def test_dns_and_loopback_to_host_services_fail(runner: ToolRunner, sid: s
     await assert_still_serving(runner, sid)
 
 
-@pytest.mark.parametrize("path", ["/etc/shadow", "/etc/ssh", "/root/.bashrc", "/home", "/work/main/pyproject.toml"])
+def reveal(path: str) -> str:
+    quoted = shlex.quote(path)
+    return f"cat {quoted} || ls {quoted}"
+
+
+@pytest.mark.parametrize("path", ["/etc/shadow", "/etc/ssh", "/root/.bashrc", "/home", str(CHECKOUT_FILE)])
 async def test_host_secrets_and_homes_are_not_there(runner: ToolRunner, sid: str, path: str) -> None:
-    result = await runner.run(sid, "command_exec", {"cmd": f"cat {path} || ls {path}"})
+    result = await runner.run(sid, "command_exec", {"cmd": reveal(path)})
     assert result.exit_code != 0
     assert "No such file or directory" in result.stderr
     assert result.stdout == ""
     await assert_still_serving(runner, sid)
+
+
+async def test_the_checkout_probe_sees_the_checkout_when_it_is_mounted(sandbox: Sandbox, sid: str) -> None:
+    # The check above could pass for the wrong reason (a path that is nowhere, a command that never
+    # reads): the same command, with the checkout mounted where it is on the host, does show the file.
+    assert CHECKOUT_FILE.is_file()
+    result = await sandbox.run(
+        ["/bin/sh", "-c", reveal(str(CHECKOUT_FILE))],
+        sandbox.workspaces.ensure(sid),
+        binds=[Bind(CHECKOUT, str(CHECKOUT))],
+    )
+    assert (result.exit_code, result.stdout) == (0, CHECKOUT_FILE.read_text())
 
 
 async def test_system_paths_are_read_only(runner: ToolRunner, sid: str) -> None:
@@ -190,7 +215,7 @@ async def test_memory_backed_dirs_are_bounded(runner: ToolRunner, sandbox: Sandb
 WORKER_SCRIPT = """
 import asyncio, sys
 from pathlib import Path
-from sandbox.sandbox import Sandbox, SandboxConfig
+from sandbox import Sandbox, SandboxConfig
 
 async def main() -> None:
     box = Sandbox(SandboxConfig(state_dir=Path(sys.argv[1])))
@@ -214,25 +239,28 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
+def nothing_runs_with(marker: str) -> Callable[[], bool]:
+    def probe() -> bool:
+        # Zombies waiting for the host's init to reap them have no cmdline any more.
+        left = processes_with(marker)
+        assert left == [], f"still running: {left}"
+        return True
+
+    return probe
+
+
 async def test_sandbox_dies_with_a_killed_worker(state_dir: Path, sid: str) -> None:
     marker = f"pagi-orphan-check-{sid}"
     worker = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", WORKER_SCRIPT, str(state_dir / "w"), marker, cwd=str(Path(__file__).parents[2])
+        sys.executable, "-c", WORKER_SCRIPT, str(state_dir / "w"), marker, cwd=str(CHECKOUT)
     )
     started = state_dir / "w" / "workspaces" / "w" / "started"
-    for _ in range(200):  # up to 10 s for the tool to start
-        if await asyncio.to_thread(started.exists):
-            break
-        await asyncio.sleep(0.05)
+    await eventually(started.exists, timeout=10, what="the sandboxed tool to start")
     assert await asyncio.to_thread(processes_with, marker), "the sandboxed tool never started"
     worker.kill()  # SIGKILL: no clean-up code runs in the worker
     await worker.wait()
-    for _ in range(100):  # the kernel kills the sandbox within moments (bwrap --die-with-parent)
-        if not await asyncio.to_thread(processes_with, marker):
-            break
-        await asyncio.sleep(0.05)
-    # Zombies waiting for the host's init to reap them have no cmdline any more.
-    assert await asyncio.to_thread(processes_with, marker) == []
+    # The kernel kills the sandbox within moments (bwrap --die-with-parent).
+    await eventually(nothing_runs_with(marker), timeout=5, what="the sandbox to die with its worker")
 
 
 @pytest.mark.parametrize("name", ["../x", "a;rm -rf /", "/bin/sh", "_sandbox", "python/../../x", ""])
@@ -252,8 +280,4 @@ async def test_a_run_cancelled_at_any_moment_leaves_nothing_running(sandbox: San
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    for _ in range(100):
-        if not await asyncio.to_thread(processes_with, marker):
-            break
-        await asyncio.sleep(0.05)
-    assert await asyncio.to_thread(processes_with, marker) == []
+    await eventually(nothing_runs_with(marker), timeout=5, what="the cancelled run to leave nothing running")

@@ -2,70 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from typing import Any
-
 import pytest
+from prometheus_client import REGISTRY
 
-from bus_schemas import Envelope
 from bus_schemas.actions import ActionTool
 from bus_schemas.streams import DONE, TOOLS
-from bus_schemas.subjects import JOB_LOG, TOOL_RESULT, TOOL_RUN, one_session
-from bus_schemas.tool import SANDBOX_STATUS_KEY, SandboxStatus, ToolResult, ToolRun, ToolRunRecord
+from bus_schemas.subjects import JOB_LOG, one_session
+from bus_schemas.tool import SANDBOX_STATUS_KEY, SandboxStatus, ToolRunRecord
 from pagi.bus import Bus
-from pagi.consume import PullConsumer
-from pagi.service import start_routes
-from tool_worker.service import ToolWorker, open_tool_worker
-from tool_worker.settings import ToolSettings
 
-from ..support import EventCollector, ObserveFactory
-from .bus_fixtures import approve, put_twin
-
-StartWorker = Callable[..., Any]
-
-
-def settings_for(state_dir: Path, **extra: Any) -> ToolSettings:
-    values = {"PAGI_DATA_DIR": str(state_dir), "TOOL_TIMEOUT_S": 4.0, "TOOL_CPU_S": 2, **extra}
-    return ToolSettings.model_validate(values)
-
-
-@pytest.fixture
-async def start_worker(bus: Bus, state_dir: Path) -> AsyncIterator[StartWorker]:
-    running: list[PullConsumer] = []
-    workers: list[ToolWorker] = []
-
-    async def start(**extra: Any) -> list[PullConsumer]:
-        worker = await open_tool_worker(bus, settings_for(state_dir, **extra))
-        workers.append(worker)
-        consumers = await start_routes(bus, worker.routes)
-        running.extend(consumers)
-        return consumers
-
-    yield start
-    for consumer in running:
-        await consumer.stop()
-    for worker in workers:
-        await worker.close()
-
-
-def run_event(session: str, tool: str, args: dict[str, Any], approval_id: str | None, request_id: str) -> Envelope[Any]:
-    body = ToolRun(request_id=request_id, approval_id=approval_id, tool_name=tool, args=args)
-    return Envelope[ToolRun](type=TOOL_RUN, session_id=session, job_id="job-1", twin_id="orchestrator", body=body)
-
-
-async def approved_run(bus: Bus, session: str, tool: str, args: dict[str, Any], request_id: str) -> Envelope[Any]:
-    approval_id = await approve(bus, session, "tool", ActionTool(tool_name=tool, args=args))
-    return run_event(session, tool, args, approval_id, request_id)
-
-
-async def result_for(events: EventCollector, request_id: str, count: int = 1) -> ToolResult:
-    found = await events.wait_for_count(
-        lambda e: e.type == TOOL_RESULT and e.body.request_id == request_id, count, timeout=20
-    )
-    body = found[-1].body
-    assert isinstance(body, ToolResult)
-    return body
+from ..support import ObserveFactory
+from ..workers_support import StartWorker, approve, approved_run, put_twin, result_for, run_event
 
 
 async def test_approved_run_answers_and_streams_output(
@@ -190,3 +137,30 @@ async def test_a_result_never_outgrows_one_event(
     assert result.truncated and result.stdout.endswith("[pagi: output truncated to fit one event]")
     assert len(result.model_dump_json()) <= 1024 * 1024 - 64 * 1024
     assert result.stderr == "e" * 4096
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_runs_are_counted_by_isolation_and_exit_and_timed(
+    bus: Bus, session_id: str, observe: ObserveFactory, start_worker: StartWorker
+) -> None:
+    await put_twin(bus, always_allow=["command_exec"])
+    events = await observe(one_session(session_id))
+    await start_worker()
+    runs = {exit: sample("pagi_tool_runs_total", isolation="bwrap", exit=exit) for exit in ("ok", "error", "refused")}
+    timed = sample("pagi_tool_run_duration_seconds_count", isolation="bwrap")
+    ok = run_event(session_id, "command_exec", {"cmd": "true"}, None, "r-m-ok")
+    await bus.publish(ok)
+    await bus.publish(run_event(session_id, "command_exec", {"cmd": "exit 3"}, None, "r-m-error"))
+    await bus.publish(run_event(session_id, "no-such-tool", {}, None, "r-m-refused"))
+    assert (await result_for(events, "r-m-ok")).exit_code == 0
+    assert (await result_for(events, "r-m-error")).exit_code == 3
+    assert (await result_for(events, "r-m-refused")).reason == "not_allowed"
+    # Answered again from the done-ledger: not a second run, so not counted again.
+    await bus.publish(ok.model_copy(update={"id": "retry-" + ok.id[:20]}))
+    await result_for(events, "r-m-ok", count=2)
+    after = {exit: sample("pagi_tool_runs_total", isolation="bwrap", exit=exit) for exit in runs}
+    assert {exit: after[exit] - runs[exit] for exit in runs} == {"ok": 1, "error": 1, "refused": 1}
+    assert sample("pagi_tool_run_duration_seconds_count", isolation="bwrap") - timed == 2  # the refused one never ran

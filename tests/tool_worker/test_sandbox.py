@@ -7,9 +7,8 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+from sandbox import Limits, Sandbox, SandboxConfig
 from sandbox import workspace as ws_mod
-from sandbox.limits import Limits
-from sandbox.sandbox import Sandbox, SandboxConfig
 
 PY = "/usr/bin/python3"
 

@@ -17,15 +17,11 @@ from memory_worker.embedding import Embedder, load_embedder
 from memory_worker.memory import Memory
 from memory_worker.store_edge import EdgeStore
 from memory_worker.worker import MemoryWorker
-from pagi.bus import Bus
-from pagi.consume import PullConsumer
+from pagi.bus import Bus, PullConsumer
 from pagi.service import start_routes
 
 from ..support import ObserveFactory
-from .bus_fixtures import put_twin
-from .test_bus import StartWorker, result_for, run_event, start_worker
-
-__all__ = ["start_worker"]
+from ..workers_support import StartWorker, put_twin, result_for, run_event
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,11 @@ import asyncio
 from dataclasses import replace
 from pathlib import Path
 
+from sandbox import Sandbox, SandboxConfig
 from sandbox.process import running
-from sandbox.sandbox import Sandbox, SandboxConfig
 
-from .sandbox_fixtures import TEST_LIMITS
+from ..support import eventually
+from ..workers_support import TEST_LIMITS
 
 PROBE = "id -u; echo pid=$$; echo env=$(env | sort | tr '\\n' ' '); pwd; cat"
 
@@ -88,10 +89,7 @@ async def test_a_dead_slot_falls_back_to_a_cold_start(sandbox: Sandbox, sid: str
     await sandbox.pool.settle()
     slot = sandbox.pool.slots[ws]
     slot.proc.kill()  # bwrap gone; its launcher ends once the pool lets go of the slot's pipe
-    for _ in range(200):
-        if not running(slot.proc.pid):
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: not running(slot.proc.pid), timeout=10, what="the killed bwrap to end")
     result = await sandbox.run(["/bin/echo", "cold again"], ws)
     assert result.stdout == "cold again\n" and sandbox.pool.hits == 0
     await asyncio.wait_for(slot.proc.wait(), timeout=20)
