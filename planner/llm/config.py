@@ -11,6 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from .errors import LLMConfigError
 from .presets import PRESETS, Family, preset
 
+# The one place the planner reads the environment without a settings class, on purpose: which
+# variables matter depends on the provider (each preset names its own key variable, e.g.
+# OPENROUTER_API_KEY, ANTHROPIC_API_KEY, and auto-detection probes them all), which a settings class
+# with fixed fields cannot say. Every reader takes an `env` mapping (tests pass their own); the
+# default is the process environment.
+
 # The order providers are picked in when LLM_PROVIDER is not set.
 AUTO_ORDER = ("openrouter", "openai", "anthropic", "gemini", "deepseek", "mistral", "grok", "llama")
 
