@@ -1,4 +1,5 @@
-"""The edge's aiohttp application: routes, state, startup and shutdown."""
+"""The edge's aiohttp application: its parts (the front door, the HTTP API, the live streams, the web UI)
+put together, with the bus as the first cleanup context."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pagi.settings import BusSettings
 
 from . import web_ui
 from .api import legacy_api, memory_api, openapi, planner_api, tools_api
+from .api.audit_http import get_audit
 from .api.chat_http import post_chat
 from .api.health import get_health
 from .appkeys import BUS, HUB, SETTINGS, SOCKETS
@@ -52,12 +54,13 @@ def make_app(
     app.cleanup_ctx.append(bus_lifecycle)
     app.on_shutdown.append(close_sockets)
     install_observability(app)
-    install_security(app, settings.host)
+    install_security(app)
     setup_streams(app)
 
     app.router.add_get("/health", get_health)
     app.router.add_post("/v1/chat", post_chat)
     app.router.add_get("/ws/chat/{user_id}", chat_socket)
+    app.router.add_get("/v1/audit", get_audit)
     planner_api.register(app)
     tools_api.register(app)
     legacy_api.register(app)

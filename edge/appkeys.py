@@ -1,24 +1,38 @@
-"""Typed application state (aiohttp's AppKey)."""
+"""Every piece of the edge app's state, as typed aiohttp `AppKey`s, declared here and nowhere else.
+
+Set where the part is made (`make_app`, or the part's `cleanup_ctx` when it needs the bus), read by
+the handlers. The types come from modules that import nothing of this one, so it imports no cycle.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from pagi.bus import Bus
+from pagi.heartbeat import Heartbeater, ServiceRegistry
 
+from .front.auth import ApiKeys
+from .front.rate_limit import RateLimiter
 from .live.client_socket import ClientSocket
 from .live.outbox import Outbox
 from .live.session_hub import SessionHub
 from .live.session_owner import SessionOwners
-from .live.stream_settings import StreamSettings
 from .live.telemetry_hub import TelemetryHub
 from .settings import EdgeSettings
 
+# The whole configuration, read once at start.
 SETTINGS = web.AppKey("settings", EdgeSettings)
 BUS = web.AppKey("bus", Bus)
+
+# The front door (edge/front/).
+AUTH_KEYS = web.AppKey("auth_keys", ApiKeys)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+SERVICES = web.AppKey("services", ServiceRegistry)  # heartbeats heard, behind /health
+HEARTBEAT = web.AppKey("heartbeat", Heartbeater)  # the edge's own
+
+# The live streams (edge/live/).
 HUB = web.AppKey("hub", SessionHub)
 SOCKETS: web.AppKey[set[ClientSocket]] = web.AppKey("sockets")
-STREAM_SETTINGS = web.AppKey("stream_settings", StreamSettings)
 OWNERS = web.AppKey("owners", SessionOwners)
 TELEMETRY_HUB = web.AppKey("telemetry_hub", TelemetryHub)
 # Open SSE streams' outboxes, ended on shutdown.

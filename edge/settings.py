@@ -1,10 +1,14 @@
-"""The edge's settings, from the environment."""
+"""The edge's settings: everything it reads from the environment, in one class.
+
+Read once at start (`python -m edge`, or a test's `EdgeSettings(...)`) and kept in the app under
+`appkeys.SETTINGS`; no other part of the edge reads the environment.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The built single-page app (`npm run build` in web/); `make run` and `make test` build it. An
@@ -20,12 +24,47 @@ def default_web_dir() -> Path:
 class EdgeSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
+    # --- serving: where, and how much a request may carry
     host: str = Field(default="127.0.0.1", alias="PAGI_HOST")
     port: int = Field(default=8181, alias="PAGI_PORT")
     chat_timeout_s: float = Field(default=60.0, gt=0, alias="PAGI_CHAT_TIMEOUT_S")
     web_dir: Path = Field(default_factory=default_web_dir, alias="PAGI_WEB_DIR")
-    # Frames queued for one browser before it counts as too slow and is disconnected.
-    ws_queue_size: int = Field(default=256, ge=1, alias="PAGI_WS_QUEUE_SIZE")
     max_request_bytes: int = Field(default=256 * 1024, alias="PAGI_MAX_REQUEST_BYTES")
     # Any request body at all (a twin with its avatar is the largest: 2 MB of image as base64).
     max_body_bytes: int = Field(default=4 * 1024 * 1024, alias="PAGI_MAX_BODY_BYTES")
+
+    # --- the front door (edge/front/): API keys, origins, rate limits, browser sessions
+    api_key: SecretStr | None = Field(default=None, alias="PAGI_API_KEY")
+    api_user: str = Field(default="admin", min_length=1, max_length=128, alias="PAGI_API_USER")
+    api_keys: SecretStr | None = Field(default=None, alias="PAGI_API_KEYS")
+    # Origins (scheme://host[:port]) besides the edge's own that may open a WebSocket or post with a cookie.
+    allowed_origins: str = Field(default="", alias="PAGI_ALLOWED_ORIGINS")
+    rate_limit_rps: float = Field(default=20.0, gt=0, alias="PAGI_RATE_LIMIT_RPS")
+    rate_limit_burst: int = Field(default=100, ge=1, alias="PAGI_RATE_LIMIT_BURST")
+    session_hours: float = Field(default=12.0, gt=0, alias="PAGI_SESSION_HOURS")
+    # Set the cookie's Secure flag (behind TLS); off for plain http on loopback.
+    cookie_secure: bool = Field(default=False, alias="PAGI_COOKIE_SECURE")
+
+    # --- observability: services that must have a live instance for /health to say ok, besides
+    # every service seen since this edge started (`pagi up` lists the ones it runs)
+    required_services: str = Field(default="", alias="PAGI_REQUIRED_SERVICES")
+
+    # --- live streams (edge/live/): bounds of the WebSocket and SSE clients, and resume
+    # Frames queued for one browser before it counts as too slow and is disconnected.
+    ws_queue_size: int = Field(default=256, ge=1, alias="PAGI_WS_QUEUE_SIZE")
+    # Frames queued for one SSE client before it counts as too slow and is disconnected.
+    sse_queue_size: int = Field(default=256, ge=1, alias="PAGI_SSE_QUEUE_SIZE")
+    sse_ping_s: float = Field(default=15.0, gt=0, alias="PAGI_SSE_PING_S")
+    telemetry_since_s: float = Field(default=300.0, ge=0, le=3600, alias="PAGI_TELEMETRY_SINCE_S")
+    host_silent_after_s: float = Field(default=10.0, gt=0, alias="PAGI_HOST_SILENT_S")
+    # How long a replay waits for room in a client's queue before the client counts as too slow.
+    replay_put_timeout_s: float = Field(default=10.0, gt=0, alias="PAGI_REPLAY_PUT_TIMEOUT_S")
+
+    @property
+    def required(self) -> list[str]:
+        return [s.strip() for s in self.required_services.split(",") if s.strip()]
+
+    @property
+    def origins(self) -> set[str]:
+        """The extra allowed origins, normalised (no trailing slash)."""
+        return {o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()}

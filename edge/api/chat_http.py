@@ -13,8 +13,8 @@ from bus_schemas.web import ChatRequest, ChatResponse
 from pagi.bus import BusUnavailable
 
 from ..appkeys import BUS, HUB, OWNERS, SETTINGS
+from ..chat_in import publish_chat_in
 from ..front.auth import authenticated_user
-from ..live.chat_io import publish_chat_in
 from ..validation import error, read_model
 
 

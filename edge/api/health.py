@@ -20,8 +20,7 @@ from bus_schemas.tool import SANDBOX_STATUS_KEY, SandboxStatus
 from pagi.bus import TRANSIENT_ERRORS, Bus
 from pagi.heartbeat import Seen, ServiceView
 
-from ..appkeys import BUS, HUB, SOCKETS
-from ..front.observability import SERVICES
+from ..appkeys import BUS, HUB, SERVICES, SOCKETS
 
 
 def _instance(seen: Seen, now: float) -> dict[str, Any]:

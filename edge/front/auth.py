@@ -20,28 +20,13 @@ from dataclasses import dataclass
 from typing import Final
 
 from aiohttp import web
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ..settings import EdgeSettings
 
 AUTH_USER: Final = web.RequestKey("pagi_auth_user", str)  # the authenticated user id
 SESSION_COOKIE: Final = "pagi_session"
 WS_KEY_PROTOCOL: Final = "pagi.key."
 WS_PROTOCOL: Final = "pagi"  # the subprotocol the edge selects when a browser offers its key
-
-
-class AuthSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore")
-
-    api_key: SecretStr | None = Field(default=None, alias="PAGI_API_KEY")
-    api_user: str = Field(default="admin", min_length=1, max_length=128, alias="PAGI_API_USER")
-    api_keys: SecretStr | None = Field(default=None, alias="PAGI_API_KEYS")
-    # Origins (scheme://host[:port]) besides the edge's own that may open a WebSocket or post with a cookie.
-    allowed_origins: str = Field(default="", alias="PAGI_ALLOWED_ORIGINS")
-    rate_limit_rps: float = Field(default=20.0, gt=0, alias="PAGI_RATE_LIMIT_RPS")
-    rate_limit_burst: int = Field(default=100, ge=1, alias="PAGI_RATE_LIMIT_BURST")
-    session_hours: float = Field(default=12.0, gt=0, alias="PAGI_SESSION_HOURS")
-    # Set the cookie's Secure flag (behind TLS); off for plain http on loopback.
-    cookie_secure: bool = Field(default=False, alias="PAGI_COOKIE_SECURE")
 
 
 class KeyError_(ValueError):
@@ -60,7 +45,7 @@ class ApiKeys:
         return bool(self.by_digest)
 
     @classmethod
-    def from_settings(cls, settings: AuthSettings) -> ApiKeys:
+    def from_settings(cls, settings: EdgeSettings) -> ApiKeys:
         pairs: list[tuple[str, str]] = []
         if settings.api_key is not None and settings.api_key.get_secret_value().strip():
             pairs.append((settings.api_key.get_secret_value().strip(), settings.api_user))
@@ -119,25 +104,6 @@ def presented_key(request: web.Request) -> str | None:
         if protocol.strip().startswith(WS_KEY_PROTOCOL):
             return protocol.strip()[len(WS_KEY_PROTOCOL) :]
     return None
-
-
-AUTH_KEYS: Final = web.AppKey("auth_keys", ApiKeys)
-
-
-def auth_enabled(app: web.Application) -> bool:
-    keys = app.get(AUTH_KEYS)
-    return keys is not None and keys.enabled
-
-
-def request_user(request: web.Request) -> str | None:
-    """The user this request acts for: the API key's user when keys are configured (nothing the
-    client says can change it); in development mode, the `X-User-Id` header, if any."""
-    authenticated = request.get(AUTH_USER)
-    if authenticated is not None:
-        return str(authenticated)
-    if auth_enabled(request.app):
-        return None
-    return request.headers.get("X-User-Id") or None
 
 
 def authenticated_user(request: web.Request) -> str | None:

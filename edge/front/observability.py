@@ -11,33 +11,16 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from aiohttp import web
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pagi import metrics, tracing
 from pagi.heartbeat import Heartbeater, ServiceRegistry
 from pagi.tracecontext import TRACEPARENT, current_traceparent, new_traceparent, trace_id
 
-from ..api.audit_http import get_audit
-from ..appkeys import BUS, SOCKETS, STREAMS
+from ..appkeys import BUS, HEARTBEAT, SERVICES, SETTINGS, SOCKETS, STREAMS
 
 TRACE_HEADER: Final = "X-Trace-ID"
-SERVICES = web.AppKey("services", ServiceRegistry)
-HEARTBEAT = web.AppKey("heartbeat", Heartbeater)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class ObservabilitySettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore")
-
-    # Services that must have a live instance for /health to say ok, besides every service seen
-    # since this edge started (`pagi up` lists the ones it runs).
-    required_services: str = Field(default="", alias="PAGI_REQUIRED_SERVICES")
-
-    @property
-    def required(self) -> list[str]:
-        return [s.strip() for s in self.required_services.split(",") if s.strip()]
 
 
 def _route_of(request: web.Request) -> str:
@@ -62,7 +45,7 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
         "Accept", ""
     ):
         # A socket or an event stream lives for hours: not one request's span or latency. Each chat
-        # message a socket carries starts its own trace (edge.chat_io).
+        # message a socket carries starts its own trace (edge.chat_in).
         return await handler(request)
     route, method = _route_of(request), request.method
     parent = tracing.remote_parent(request.headers.get(TRACEPARENT), request.headers.get(TRACE_HEADER))
@@ -127,12 +110,11 @@ async def get_metric_targets(request: web.Request) -> web.Response:
 
 def install(app: web.Application) -> None:
     """Add the middleware, routes and lifecycle; call after the bus lifecycle is registered."""
-    settings = ObservabilitySettings()
     app.middlewares.append(observe_requests)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         bus = app[BUS]
-        registry = ServiceRegistry(bus, settings.required)
+        registry = ServiceRegistry(bus, app[SETTINGS].required)
         await registry.start()
         heartbeat = Heartbeater(bus, "edge")
         await heartbeat.start()
@@ -145,4 +127,3 @@ def install(app: web.Application) -> None:
     app.cleanup_ctx.append(lifecycle)
     app.router.add_get("/metrics", get_metrics)
     app.router.add_get("/v1/metrics/targets", get_metric_targets)
-    app.router.add_get("/v1/audit", get_audit)

@@ -2,7 +2,7 @@
 security headers, and the refusal to serve a non-loopback address without keys.
 
 Public without a key: `/health`, and GET/HEAD of the web UI (anything outside the API prefixes).
-Everything else needs a key (see edge/auth.py).
+Everything else needs a key (see edge/front/auth.py).
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
-import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
@@ -19,8 +17,9 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ..appkeys import SETTINGS
-from .auth import AUTH_KEYS, AUTH_USER, SESSION_COOKIE, WS_KEY_PROTOCOL, ApiKeys, AuthSettings, presented_key
+from ..appkeys import AUTH_KEYS, RATE_LIMITER, SETTINGS
+from .auth import AUTH_USER, SESSION_COOKIE, WS_KEY_PROTOCOL, ApiKeys, presented_key
+from .rate_limit import RateLimiter
 
 log = logging.getLogger("edge.security")
 
@@ -60,38 +59,6 @@ def is_public(request: web.Request) -> bool:
     return request.method in SAFE_METHODS and not request.path.startswith(API_PREFIXES)
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    at: float
-
-
-class RateLimiter:
-    """A token bucket per caller (user, else address), bounded in how many callers it remembers."""
-
-    def __init__(self, rate: float, burst: int, max_callers: int = 100_000) -> None:
-        self.rate, self.burst, self.max_callers = rate, burst, max_callers
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
-
-    def take(self, caller: str, now: float | None = None) -> float:
-        """0 if the request may go ahead, else the seconds until it may."""
-        now = time.monotonic() if now is None else now
-        bucket = self._buckets.pop(caller, None) or _Bucket(float(self.burst), now)
-        bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.at) * self.rate)
-        bucket.at = now
-        self._buckets[caller] = bucket
-        while len(self._buckets) > self.max_callers:
-            self._buckets.popitem(last=False)
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            return 0.0
-        return (1.0 - bucket.tokens) / self.rate
-
-
-SETTINGS_KEY: Final = web.AppKey("auth_settings", AuthSettings)
-LIMITER_KEY: Final = web.AppKey("rate_limiter", RateLimiter)
-
-
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers)
 
@@ -114,14 +81,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    settings = request.app[SETTINGS_KEY]
+    settings = request.app[SETTINGS]
     keys = request.app[AUTH_KEYS]
-    max_body = request.app[SETTINGS].max_body_bytes
+    max_body = settings.max_body_bytes
     if request.content_length is not None and request.content_length > max_body:
         return _error(413, f"request body is larger than {max_body} bytes")
     if is_public(request):
         return await handler(request)
-    allowed = {o.strip().rstrip("/") for o in settings.allowed_origins.split(",") if o.strip()}
+    allowed = settings.origins
     is_websocket = request.headers.get("Upgrade", "").lower() == "websocket"
     if is_websocket and not _origin_allowed(request, allowed):
         return _error(403, "this Origin may not open a WebSocket here (PAGI_ALLOWED_ORIGINS)")
@@ -137,7 +104,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             return _error(403, "the user in the request is not the user of the API key")
         # Per user, not per address: many users may share one proxy address. Development mode
         # (loopback only, no users) has no limit.
-        wait = request.app[LIMITER_KEY].take(user.name)
+        wait = request.app[RATE_LIMITER].take(user.name)
         if wait > 0:
             return _error(429, "too many requests; slow down", {"Retry-After": str(max(1, math.ceil(wait)))})
     return await handler(request)
@@ -175,7 +142,7 @@ async def _add_headers(request: web.Request, response: web.StreamResponse) -> No
 async def post_session(request: web.Request) -> web.Response:
     """Log a browser in: the key in a header, a session cookie back (HttpOnly, SameSite=Strict)."""
     keys = request.app[AUTH_KEYS]
-    settings = request.app[SETTINGS_KEY]
+    settings = request.app[SETTINGS]
     user = request.get(AUTH_USER)
     response = web.json_response({"user": user, "auth": keys.enabled})
     if user is not None and presented_key(request) is not None:
@@ -201,9 +168,10 @@ async def delete_session(request: web.Request) -> web.Response:
     return response
 
 
-def install(app: web.Application, host: str, settings: AuthSettings | None = None) -> None:
-    """Register the guard, the headers and the session routes. Refuses a non-loopback `host` without keys."""
-    settings = settings or AuthSettings()
+def install(app: web.Application) -> None:
+    """Register the guard, the headers and the session routes. Refuses a non-loopback host without keys."""
+    settings = app[SETTINGS]
+    host = settings.host
     keys = ApiKeys.from_settings(settings)
     if not keys.enabled:
         if not is_loopback(host):
@@ -215,8 +183,7 @@ def install(app: web.Application, host: str, settings: AuthSettings | None = Non
     else:
         log.info("authentication on: %d API key(s) for %d user(s)", len(keys.by_digest), len(keys.by_user))
     app[AUTH_KEYS] = keys
-    app[SETTINGS_KEY] = settings
-    app[LIMITER_KEY] = RateLimiter(settings.rate_limit_rps, settings.rate_limit_burst)
+    app[RATE_LIMITER] = RateLimiter(settings.rate_limit_rps, settings.rate_limit_burst)
     # Inside the observability middleware, so refusals are counted and traced too.
     app.middlewares.append(guard)
     app.on_response_prepare.append(_add_headers)
@@ -227,7 +194,7 @@ def install(app: web.Application, host: str, settings: AuthSettings | None = Non
 
 def retry_after(request: web.Request, caller: str) -> float:
     """Take one token for `caller` (e.g. one WebSocket frame); 0 if allowed, else seconds to wait."""
-    limiter = request.app.get(LIMITER_KEY)
+    limiter = request.app.get(RATE_LIMITER)
     if limiter is None or not request.app[AUTH_KEYS].enabled:
         return 0.0
     return limiter.take(caller)

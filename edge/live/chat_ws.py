@@ -24,11 +24,11 @@ from bus_schemas.subjects import one_session
 from bus_schemas.web import StatusUpdate, WsClientMessage, WsResume
 from pagi.bus import BusUnavailable
 
-from ..appkeys import BUS, HUB, OWNERS, SETTINGS, SOCKETS, STREAM_SETTINGS
+from ..appkeys import BUS, HUB, OWNERS, SETTINGS, SOCKETS
+from ..chat_in import publish_chat_in
 from ..front.auth import WS_PROTOCOL
 from ..front.security import retry_after
 from ..validation import describe
-from .chat_io import publish_chat_in
 from .client_socket import ClientSocket
 from .follower import Follower
 from .frames import ws_text
@@ -148,7 +148,7 @@ async def _follow(
             return True
         replayed = await follower.replay(
             history(bus, EVENTS.name, one_session(session_id), after_seq=resume_from),
-            request.app[STREAM_SETTINGS].replay_put_timeout_s,
+            request.app[SETTINGS].replay_put_timeout_s,
         )
     except Exception as exc:
         log.warning("could not follow session %s: %s", session_id, exc)

@@ -14,7 +14,7 @@ from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import SubjectError, check_token, one_session
 from bus_schemas.web import CaughtUp
 
-from ..appkeys import BUS, HUB, OWNERS, STREAM_SETTINGS, STREAMS
+from ..appkeys import BUS, HUB, OWNERS, SETTINGS, STREAMS
 from .follower import Follower
 from .frames import sse_bytes, sse_event
 from .replay import history
@@ -47,7 +47,7 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
     except BadStreamRequest as bad:
         return bad.response()
 
-    settings = request.app[STREAM_SETTINGS]
+    settings = request.app[SETTINGS]
     stream = SseStream(request, settings.sse_queue_size, settings.sse_ping_s)
     follower = Follower(stream.outbox, sse_event, after_seq=after, replaying=True)
     hub = request.app[HUB]

@@ -8,24 +8,22 @@ from aiohttp import web
 
 from bus_schemas.streams import SESSIONS
 
-from ..appkeys import BUS, HUB, OWNERS, STREAM_SETTINGS, STREAMS, TELEMETRY_HUB
+from ..appkeys import BUS, HUB, OWNERS, SETTINGS, STREAMS, TELEMETRY_HUB
 from .events_sse import events_stream
 from .outbox import SHUTTING_DOWN
 from .session_owner import SessionOwners
-from .stream_settings import StreamSettings
 from .telemetry_hub import TelemetryHub
 from .telemetry_sse import hosts_event, telemetry_hosts, telemetry_stream
 
 
-def setup_streams(app: web.Application, settings: StreamSettings | None = None) -> None:
+def setup_streams(app: web.Application) -> None:
     """Call after the bus's cleanup context is registered: this one needs the bus."""
-    app[STREAM_SETTINGS] = settings or StreamSettings()
     app[STREAMS] = set()
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         bus = app[BUS]
         app[OWNERS] = SessionOwners(await bus.kv(SESSIONS))
-        hub = TelemetryHub(bus, app[STREAM_SETTINGS].host_silent_after_s, hosts_event)
+        hub = TelemetryHub(bus, app[SETTINGS].host_silent_after_s, hosts_event)
         await hub.start()
         app[TELEMETRY_HUB] = hub
         yield

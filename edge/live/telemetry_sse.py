@@ -16,7 +16,7 @@ from bus_schemas.streams import TELEMETRY
 from bus_schemas.subjects import TELEMETRY_HOST, SubjectError, check_token
 from bus_schemas.web import CaughtUp, HostsFrame, MetricsFrame
 
-from ..appkeys import BUS, STREAM_SETTINGS, STREAMS, TELEMETRY_HUB
+from ..appkeys import BUS, SETTINGS, STREAMS, TELEMETRY_HUB
 from .events_sse import check_resume_point
 from .feeds import FeedItem
 from .follower import Follower
@@ -57,7 +57,7 @@ def _since(request: web.Request, default_s: float) -> float:
 
 
 async def telemetry_stream(request: web.Request) -> web.StreamResponse:
-    settings = request.app[STREAM_SETTINGS]
+    settings = request.app[SETTINGS]
     try:
         host = request.query.get("host")
         if host is not None:

@@ -4,14 +4,13 @@ real nats-server, with stream settings small enough to exercise bounds quickly."
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from edge.app import make_app
-from edge.appkeys import STREAM_SETTINGS
-from edge.live.stream_settings import StreamSettings
 from edge.settings import EdgeSettings
 from pagi.bus import Bus
 
@@ -25,10 +24,9 @@ async def make_edge(bus: Bus) -> AsyncIterator[EdgeFactory]:
     clients: list[Client] = []
 
     async def start(queue_size: int = 64, **stream: float | int) -> Client:
-        app = make_app(EdgeSettings(PAGI_CHAT_TIMEOUT_S=10, PAGI_WS_QUEUE_SIZE=queue_size), bus=bus)
-        app[STREAM_SETTINGS] = StreamSettings.model_validate(
-            {"PAGI_SSE_QUEUE_SIZE": queue_size, "PAGI_SSE_PING_S": 1.0, **stream}
-        )
+        overrides: dict[str, Any] = {"PAGI_SSE_QUEUE_SIZE": queue_size, "PAGI_SSE_PING_S": 1.0, **stream}
+        settings = EdgeSettings(PAGI_CHAT_TIMEOUT_S=10, PAGI_WS_QUEUE_SIZE=queue_size, **overrides)
+        app = make_app(settings, bus=bus)
         client: Client = TestClient(TestServer(app))
         await client.start_server()
         clients.append(client)
