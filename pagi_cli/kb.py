@@ -1,15 +1,13 @@
 """`pagi kb ingest DIR [--namespace NS] [--kb KB]`: arguments, progress bar and summary.
 
 Wire it into the `pagi` command with ``add_arguments(parser)`` and ``parser.set_defaults(run=run)``.
-It talks to the running stack over the bus: the NATS URL comes from ``--nats-url``, else the
-``NATS_URL`` environment variable, else the ``pagi.env`` that ``pagi up`` wrote in the data dir.
+It talks to the running stack over the bus (``--nats-url`` and friends: ``pagi_cli.options``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -17,11 +15,9 @@ from typing import TextIO
 from memory_worker.errors import InvalidRequest
 from memory_worker.ingest import Progress
 from memory_worker.records import DEFAULT_NAMESPACE, KB_NAMES
-from pagi.bus import Bus
 
 from .ingest import IngestFailed, ingest_over_bus
-
-DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+from .options import add_bus_options, bus_url, connect_bus
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,26 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--kb", choices=KB_NAMES, type=str.lower, help="knowledge base for every file (default: from folder names)"
     )
-    parser.add_argument("--nats-url", help="the stack's NATS URL (default: NATS_URL, then pagi.env)")
-    parser.add_argument(
-        "--data-dir", type=Path, help="where `pagi up` wrote pagi.env (default: PAGI_DATA_DIR or .pagi)"
-    )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each batch's answer")
-    parser.add_argument("--connect-timeout", type=float, default=5.0, help="seconds to try reaching the bus")
-
-
-def nats_url(args: argparse.Namespace) -> str:
-    if args.nats_url:
-        return str(args.nats_url)
-    if os.environ.get("NATS_URL"):
-        return os.environ["NATS_URL"]
-    env_file = (args.data_dir or Path(os.environ.get("PAGI_DATA_DIR", ".pagi"))) / "pagi.env"
-    if env_file.is_file():
-        for line in env_file.read_text().splitlines():
-            key, _, value = line.partition("=")
-            if key.strip() == "NATS_URL" and value.strip():
-                return value.strip()
-    return DEFAULT_NATS_URL
+    add_bus_options(parser)
 
 
 def progress_bar(out: TextIO, width: int = 30) -> Progress:
@@ -63,14 +41,10 @@ def progress_bar(out: TextIO, width: int = 30) -> Progress:
 
 
 async def ingest_command(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    url = nats_url(args)
     try:
-        # Bounded here too: nats-py can keep retrying a refused first connection forever.
-        bus = await asyncio.wait_for(
-            Bus.connect(url, "pagi-kb-ingest", connect_timeout_s=args.connect_timeout), args.connect_timeout + 2
-        )
+        bus = await connect_bus(args, "pagi-kb-ingest")
     except Exception as exc:
-        err.write(f"pagi kb ingest: cannot reach the bus at {url} ({exc}); is `pagi up` running?\n")
+        err.write(f"pagi kb ingest: cannot reach the bus at {bus_url(args)} ({exc}); is `pagi up` running?\n")
         return 1
     try:
         summary = await ingest_over_bus(

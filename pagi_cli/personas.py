@@ -23,7 +23,7 @@ from bus_schemas.twin import TwinWrite
 from memory_worker.errors import InvalidRequest
 from pagi.bus import Bus
 from pagi_cli.ingest import IngestFailed, ingest_over_bus
-from pagi_cli.kb import nats_url
+from pagi_cli.options import add_bus_options, bus_url, connect_bus
 from records.twins import TwinStore
 
 KNOWLEDGE_FOLDERS: Final = ("domain", "body", "mind")
@@ -93,22 +93,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "folders", type=Path, nargs="+", help="persona folders (with twin.json), e.g. knowledge_bases/*/"
     )
-    parser.add_argument("--nats-url", help="the stack's NATS URL (default: NATS_URL, then pagi.env)")
-    parser.add_argument(
-        "--data-dir", type=Path, help="where `pagi up` wrote pagi.env (default: PAGI_DATA_DIR or .pagi)"
-    )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each batch's answer")
-    parser.add_argument("--connect-timeout", type=float, default=5.0, help="seconds to try reaching the bus")
+    add_bus_options(parser)
 
 
 async def import_command(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    url = nats_url(args)
     try:
-        bus = await asyncio.wait_for(
-            Bus.connect(url, "pagi-twins-import", args.connect_timeout), args.connect_timeout + 2
-        )
+        bus = await connect_bus(args, "pagi-twins-import")
     except Exception as exc:
-        err.write(f"pagi twins import: cannot reach the bus at {url} ({exc}); is `pagi up` running?\n")
+        err.write(f"pagi twins import: cannot reach the bus at {bus_url(args)} ({exc}); is `pagi up` running?\n")
         return 1
     failed = 0
     try:

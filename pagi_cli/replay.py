@@ -1,9 +1,5 @@
-"""`pagi replay SESSION`: a session's whole timeline from the events stream, in stream order.
-
-Reads through an ephemeral consumer filtered to the session (`*.*.<session>` and
-`dlq.*.*.<session>`, or only the requested event types), so the server picks the session's
-messages out of the stream and nothing else crosses the wire, however long the stream is.
-"""
+"""`pagi replay SESSION`: a session's whole timeline from the events stream, in stream order
+(`session_events.timeline`), or with `--rerun` its messages run again (`rerun`)."""
 
 from __future__ import annotations
 
@@ -11,33 +7,18 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import sys
-from collections.abc import AsyncGenerator, Callable
-from datetime import datetime
-from pathlib import Path
+from collections.abc import Callable
 
-from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import SubjectError, check_token
 from pagi.bus import Bus, BusUnavailable
-from pagi.settings import BusSettings
-from pagi.timeline import Entry, as_json, check_event_types, entry_of, line, parse_since, session_filters
+from pagi.timeline import as_json, check_event_types, line, parse_since
 
+from .options import add_bus_options, bus_url
+from .rerun import print_rerun
+from .session_events import timeline
 
-async def timeline(
-    bus: Bus,
-    session_id: str,
-    event_types: list[str] | None = None,
-    from_seq: int | None = None,
-    since: datetime | None = None,
-    follow: bool = False,
-) -> AsyncGenerator[Entry, None]:
-    """The session's stored events in order, decoded; with `follow`, then new ones as they come."""
-    filters = session_filters(session_id, event_types)
-    stored = bus.read_events(EVENTS.name, filters, start_seq=from_seq, start_time=since, follow=follow)
-    async with contextlib.aclosing(stored) as messages:
-        async for message in messages:
-            yield entry_of(message, EVENTS.name)
+__all__ = ["add_arguments", "print_timeline", "run", "timeline"]
 
 
 async def print_timeline(bus: Bus, args: argparse.Namespace, write: Callable[[str], object] = sys.stdout.write) -> int:
@@ -68,30 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--live", action="store_true", help="with --rerun: let the planner decide afresh (LLM calls)")
     parser.add_argument("--timeout", type=float, default=60.0, help="with --rerun: seconds to wait for each answer")
-    add_bus_argument(parser)
-
-
-def add_bus_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--nats-url",
-        help="the bus (default: $NATS_URL, else the NATS_URL in $PAGI_DATA_DIR/pagi.env that `pagi up` writes, "
-        "else nats://127.0.0.1:4222)",
-    )
-
-
-def nats_url(given: str | None) -> str:
-    if given:
-        return given
-    settings = BusSettings()
-    if "NATS_URL" in os.environ:
-        return settings.nats_url
-    env_file = Path(settings.data_dir) / "pagi.env"
-    if env_file.is_file():
-        for raw in env_file.read_text().splitlines():
-            key, _, value = raw.partition("=")
-            if key.strip() == "NATS_URL" and value.strip():
-                return value.strip()
-    return settings.nats_url
+    add_bus_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -116,11 +74,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _main(args: argparse.Namespace) -> int:
-    bus = await Bus.connect(nats_url(args.nats_url), "pagi-replay", connect_timeout_s=5)
+    bus = await Bus.connect(bus_url(args), "pagi-replay", connect_timeout_s=args.connect_timeout)
     try:
         if args.rerun:
-            from .rerun import print_rerun
-
             return await print_rerun(bus, args.session, live=args.live, timeout_s=args.timeout)
         count = await print_timeline(bus, args)
         if count == 0:

@@ -1,11 +1,10 @@
 """`pagi replay SESSION --rerun`: run a recorded session's user messages again and say where it diverges.
 
 Only the bus contract is used: each recorded `chat.in` is published again to a new session (with
-the recorded decisions in `ChatIn.replay` when the contract has that field, see
-`bus_schemas.replay`); every `approve.request` of the rerun is answered with the decision a person
-recorded for the matching request (the k-th approval of the same job: same verdict, same
-`decided_by` and reason), never with "always"; the
-rerun's `plan.action`s and final `chat.out` are compared with the recorded ones, step by step.
+the recorded decisions in `ChatIn.replay`, see `bus_schemas.replay`); every `approve.request` of the
+rerun is answered with the decision a person recorded for the matching request (the k-th approval
+of the same job: same verdict, same `decided_by` and reason), never with "always"; the rerun's
+`plan.action`s and final `chat.out` are compared with the recorded ones, step by step.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ from bus_schemas.subjects import APPROVE_DECISION, APPROVE_REQUEST, CHAT_IN, CHA
 from pagi import tracing
 from pagi.bus import Bus
 
-from .replay import timeline
+from .session_events import timeline
 
 FINAL_STATUSES: Final = frozenset({"completed", "failed", "cancelled"})
 RECORDED_TYPES: Final = [CHAT_IN, PLAN_ACTION, APPROVE_REQUEST, APPROVE_DECISION, CHAT_OUT]
@@ -114,11 +113,6 @@ class RerunReport:
         return [c for c in self.jobs if c.divergence is not None]
 
 
-def replay_supported() -> bool:
-    """Whether this contract lets a chat.in carry recorded decisions (`ChatIn.replay`)."""
-    return "replay" in ChatIn.model_fields
-
-
 def new_session_for(session_id: str) -> str:
     return f"{session_id[:44]}-rerun-{uuid.uuid4().hex[:8]}"
 
@@ -178,16 +172,15 @@ class _Rerun:
         self.jobs[job_id] = job
         self.recorded_for[job_id] = recorded
         fields: dict[str, Any] = original.model_dump(exclude={"session_id", "replay"}, exclude_none=True)
-        if replay_supported():
-            fields["replay"] = ReplayOf(
-                session_id=recorded.chat_in.session_id,
-                job_id=recorded.job_id,
-                live=live,
-                decisions=[
-                    RecordedDecision(step=n, action=s.action, raw_decision=s.raw_decision, decided_by=s.decided_by)
-                    for n, s in sorted(recorded.steps.items())
-                ],
-            )
+        fields["replay"] = ReplayOf(
+            session_id=recorded.chat_in.session_id,
+            job_id=recorded.job_id,
+            live=live,
+            decisions=[
+                RecordedDecision(step=n, action=s.action, raw_decision=s.raw_decision, decided_by=s.decided_by)
+                for n, s in sorted(recorded.steps.items())
+            ],
+        )
         event = Envelope[Any](
             id=job_id,
             type=CHAT_IN,
@@ -257,13 +250,7 @@ async def rerun_session(
             comparisons.append(Comparison(index, message, recorded, rerun, divergence, timed_out))
     finally:
         await observer.stop()
-    notes = list(runner.notes)
-    if not replay_supported():
-        notes.append(
-            "this planner's contract has no ChatIn.replay yet: every step was decided afresh "
-            "(the deterministic planner makes no provider call; an LLM twin would)"
-        )
-    return RerunReport(session_id, new_session, replay_supported() and not live, comparisons, notes)
+    return RerunReport(session_id, new_session, not live, comparisons, list(runner.notes))
 
 
 def format_report(report: RerunReport) -> list[str]:

@@ -20,7 +20,7 @@ from pagi.bus import Bus, BusUnavailable, StoredMessage
 from pagi.redact import scrub_text
 from pagi.timeline import as_json, entry_of, line, session_filters
 
-from .replay import add_bus_argument, nats_url
+from .options import add_bus_options, bus_url
 
 # Every event subject (the events stream's), not `>`: that would show the bus's own API traffic.
 ALL_EVENTS: Final = EVENTS.subjects
@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("subject", nargs="?", help="a subject or wildcard (default: every event subject)")
     parser.add_argument("--session", "-s", help="every event of one session (*.*.SESSION and its dead letters)")
     parser.add_argument("--json", action="store_true", help="one full event per line (JSON), secrets scrubbed")
-    add_bus_argument(parser)
+    add_bus_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     async def main() -> None:
-        bus = await Bus.connect(nats_url(args.nats_url), "pagi-tail", connect_timeout_s=5)
+        bus = await Bus.connect(bus_url(args), "pagi-tail", connect_timeout_s=args.connect_timeout)
         print(f"pagi tail: watching {', '.join(subjects)} (Ctrl-C to stop)", file=sys.stderr)
         try:
             await tail(bus, subjects, args.json, asyncio.Event(), sys.stdout.write)

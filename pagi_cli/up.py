@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from pydantic import Field, SecretStr
 
 from pagi import credentials
 from pagi.bus import Bus
@@ -24,6 +25,8 @@ from pagi_cli.personas import import_persona, persona_folders
 from telemetry_agent.config import default_host_id
 
 from .nats_server import NatsServer, NatsServerError
+from .options import StackEnv, add_data_dir_option
+from .options import data_dir as data_dir_of
 from .supervisor import Child, ChildSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -42,11 +45,21 @@ class UpError(RuntimeError):
     pass
 
 
+class UpSettings(StackEnv):
+    """What `pagi up` reads from the environment; its flags win over it. With `NATS_URL` set it uses
+    that server instead of starting one."""
+
+    host: str = Field(default="127.0.0.1", alias="PAGI_HOST")
+    port: int = Field(default=8181, alias="PAGI_PORT")
+    secret_key: SecretStr | None = Field(default=None, alias=SECRET_KEY_ENV)
+    required_services: str | None = Field(default=None, alias="PAGI_REQUIRED_SERVICES")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("PAGI_DATA_DIR", ".pagi")))
+    add_data_dir_option(parser, "where the stack keeps its state (bus store, memory, credentials, pagi.env)")
     parser.add_argument("--nats-port", type=int, default=4222, help="port of the embedded nats-server")
-    parser.add_argument("--host", default=os.environ.get("PAGI_HOST", "127.0.0.1"), help="address of the web UI/API")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PAGI_PORT", "8181")))
+    parser.add_argument("--host", help="address of the web UI/API (default: $PAGI_HOST, else 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port of the web UI/API (default: $PAGI_PORT, else 8181)")
     parser.add_argument(
         "--with-personas", action="store_true", help="import the starter personas of knowledge_bases/ once up"
     )
@@ -62,11 +75,12 @@ def _check_port_free(host: str, port: int, flag: str) -> None:
 
 def _check_exposure(host: str) -> None:
     """The edge refuses a non-loopback address without API keys; say so before starting anything."""
-    from edge.front.auth import ApiKeys, AuthSettings
+    from edge.front.auth import ApiKeys
     from edge.front.security import is_loopback
+    from edge.settings import EdgeSettings
 
     try:
-        keys = ApiKeys.from_settings(AuthSettings())
+        keys = ApiKeys.from_settings(EdgeSettings())
     except ValueError as exc:  # the message names the entry, never the key
         raise UpError(str(exc)) from None
     if not is_loopback(host) and not keys.enabled:
@@ -123,7 +137,7 @@ def service_urls(nats_url: str, passwords: dict[str, str] | None) -> dict[str, s
     return urls
 
 
-async def up(args: argparse.Namespace, data_dir: Path, urls: dict[str, str]) -> int:
+async def up(args: argparse.Namespace, settings: UpSettings, data_dir: Path, urls: dict[str, str]) -> int:
     nats_url = urls["pagi-up"]
     bus = await Bus.connect(nats_url, "pagi-up", connect_timeout_s=15)
     await bus.ensure_topology()
@@ -135,10 +149,12 @@ async def up(args: argparse.Namespace, data_dir: Path, urls: dict[str, str]) -> 
     with os.fdopen(fd, "w") as out:
         out.write(f"NATS_URL={nats_url}\nPAGI_URL={url}\n")
     env_file.chmod(0o600)
-    return await _run_children(args, data_dir, urls, url)
+    return await _run_children(args, settings, data_dir, urls, url)
 
 
-async def _run_children(args: argparse.Namespace, data_dir: Path, urls: dict[str, str], url: str) -> int:
+async def _run_children(
+    args: argparse.Namespace, settings: UpSettings, data_dir: Path, urls: dict[str, str], url: str
+) -> int:
     stopping = asyncio.Event()
     failure: list[str] = []
 
@@ -153,9 +169,9 @@ async def _run_children(args: argparse.Namespace, data_dir: Path, urls: dict[str
         "PAGI_DATA_DIR": str(data_dir),
         "PAGI_HOST": args.host,
         "PAGI_PORT": str(args.port),
-        SECRET_KEY_ENV: os.environ.get(SECRET_KEY_ENV) or _secret_key(data_dir),
+        SECRET_KEY_ENV: settings.secret_key.get_secret_value() if settings.secret_key else _secret_key(data_dir),
         # The edge's /health is unhealthy until every worker started here has a live instance.
-        "PAGI_REQUIRED_SERVICES": os.environ.get("PAGI_REQUIRED_SERVICES") or ",".join(WORKERS),
+        "PAGI_REQUIRED_SERVICES": settings.required_services or ",".join(WORKERS),
     }
     names = (*WORKERS, "edge")
     width = max(len(n) for n in names)
@@ -229,13 +245,16 @@ async def _wait_healthy(url: str, stopping: asyncio.Event, timeout_s: float = HE
 
 
 def run(args: argparse.Namespace) -> int:
-    data_dir: Path = args.data_dir.resolve()
+    settings = UpSettings()
+    args.host = settings.host if args.host is None else args.host
+    args.port = settings.port if args.port is None else args.port
+    data_dir = data_dir_of(args).resolve()
     nats: NatsServer | None = None
     try:
         _check_port_free(args.host, args.port, "--port")
         _check_exposure(args.host)
         data_dir.mkdir(parents=True, exist_ok=True)
-        nats_url = os.environ.get("NATS_URL")
+        nats_url = settings.nats_url
         passwords: dict[str, str] | None = None
         if nats_url is None:
             # First start generates one password per service user (nats.conf), kept private.
@@ -244,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
             nats_url = nats.url
         else:
             print("pagi: using the NATS server from NATS_URL", flush=True)
-        return asyncio.run(up(args, data_dir, service_urls(nats_url, passwords)))
+        return asyncio.run(up(args, settings, data_dir, service_urls(nats_url, passwords)))
     except UpError as exc:
         print(f"pagi: {exc}", file=sys.stderr)
         return 2
