@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Final
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from . import subjects as s
 
@@ -51,11 +54,29 @@ EVENTS_MAX_AGE_S: Final = 7 * 24 * 3600.0
 REPLICAS_ENV: Final = "PAGI_STREAM_REPLICAS"
 
 
+class ReplicaSettings(BaseSettings):
+    """`PAGI_STREAM_REPLICAS` (empty means 1). A settings class of its own: the contract may import
+    no runtime of ours, so not `pagi.settings`."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
+
+    replicas: int = Field(default=1, alias=REPLICAS_ENV)
+
+    @field_validator("replicas", mode="before")
+    @classmethod
+    def _one_to_five(cls, value: object) -> int:
+        raw = str(value).strip() or "1"
+        if not raw.isdigit() or not 1 <= int(raw) <= 5:
+            raise PydanticCustomError("replicas", f"{REPLICAS_ENV}={raw!r}: use a whole number from 1 to 5")
+        return int(raw)
+
+
 def replicas() -> int:
-    value = os.environ.get(REPLICAS_ENV, "").strip() or "1"
-    if not value.isdigit() or not 1 <= int(value) <= 5:
-        raise ValueError(f"{REPLICAS_ENV}={value!r}: use a whole number from 1 to 5")
-    return int(value)
+    """Read at every topology call, not once at import, so one process can create for a cluster."""
+    try:
+        return ReplicaSettings().replicas
+    except ValidationError as exc:
+        raise ValueError(exc.errors()[0]["msg"]) from None
 
 
 EVENTS: Final = StreamSpec(

@@ -78,6 +78,8 @@ class Model2VecEmbedder:
 
 class SentenceTransformerEmbedder:
     def __init__(self, name_or_path: str) -> None:
+        # Not configuration of ours but huggingface_hub's switch, which it reads from the environment
+        # only: without it, loading a local model may still reach the network. A value already set wins.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         try:
             from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 from collections.abc import Mapping
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 INTERVAL_ENV = "TELEMETRY_INTERVAL_MS"
 DEFAULT_INTERVAL_MS = 1000
@@ -33,14 +36,34 @@ def check_host_id(value: str) -> str:
     return value
 
 
-def interval_s(env: Mapping[str, str] = os.environ) -> float:
-    raw = env.get(INTERVAL_ENV, "").strip()
-    if not raw:
-        return DEFAULT_INTERVAL_MS / 1000.0
+class TelemetrySettings(BaseSettings):
+    """The interval, from `TELEMETRY_INTERVAL_MS` (empty means the default)."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
+
+    interval_ms: int = Field(default=DEFAULT_INTERVAL_MS, alias=INTERVAL_ENV)
+
+    @field_validator("interval_ms", mode="before")
+    @classmethod
+    def _whole_milliseconds(cls, value: object) -> int:
+        raw = str(value).strip()
+        if not raw:
+            return DEFAULT_INTERVAL_MS
+        try:
+            ms = int(raw)
+        except ValueError:
+            raise PydanticCustomError(
+                "interval", f"{INTERVAL_ENV}={raw!r} is not a whole number of milliseconds"
+            ) from None
+        if ms < MIN_INTERVAL_MS:
+            raise PydanticCustomError("interval", f"{INTERVAL_ENV}={ms} is below the minimum of {MIN_INTERVAL_MS} ms")
+        return ms
+
+
+def interval_s(env: Mapping[str, str] | None = None) -> float:
+    """Seconds between samples, from the environment (or `env`); a ValueError that says what is wrong."""
     try:
-        ms = int(raw)
-    except ValueError:
-        raise ValueError(f"{INTERVAL_ENV}={raw!r} is not a whole number of milliseconds") from None
-    if ms < MIN_INTERVAL_MS:
-        raise ValueError(f"{INTERVAL_ENV}={ms} is below the minimum of {MIN_INTERVAL_MS} ms")
-    return ms / 1000.0
+        settings = TelemetrySettings() if env is None else TelemetrySettings.model_validate(dict(env))
+    except ValidationError as exc:
+        raise ValueError(exc.errors()[0]["msg"]) from None
+    return settings.interval_ms / 1000.0
