@@ -1,4 +1,4 @@
-"""Helpers for tests that wait on events: bounded waits, never fixed sleeps."""
+"""Helpers for tests that wait: bounded waits on the state itself, never fixed sleeps."""
 
 from __future__ import annotations
 
@@ -71,6 +71,43 @@ async def eventually(
         except AssertionError as exc:  # a probe may assert, so the failure says what was off
             last = exc
         if time.monotonic() >= deadline:
-            name = what or getattr(probe, "__name__", "condition")
-            raise AssertionError(f"{name} did not hold within {timeout} s (last: {last!r})")
+            raise _not_held(probe, timeout, what, last)
         await asyncio.sleep(interval)
+
+
+def eventually_sync(
+    probe: Callable[[], T],
+    timeout: float = 10.0,
+    interval: float = 0.02,
+    what: str | None = None,
+) -> T:
+    """`eventually` for synchronous code (the process stack of tests/stack.py runs in threads)."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while True:
+        try:
+            value = probe()
+            if value:
+                return value
+            last = value
+        except AssertionError as exc:
+            last = exc
+        if time.monotonic() >= deadline:
+            raise _not_held(probe, timeout, what, last)
+        time.sleep(interval)
+
+
+def _not_held(probe: Callable[[], object], timeout: float, what: str | None, last: object) -> AssertionError:
+    name = what or getattr(probe, "__name__", "condition")
+    return AssertionError(f"{name} did not hold within {timeout} s (last: {last!r})")
+
+
+async def receive_until(ws: Any, frame_type: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """A WebSocket's JSON frames up to and including the first of `frame_type`; each frame must come
+    within `timeout` seconds."""
+    frames = []
+    while True:
+        frame = await ws.receive_json(timeout=timeout)
+        frames.append(frame)
+        if frame["type"] == frame_type:
+            return frames

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from .test_pagi_up import Up, pagi_up  # noqa: F401  (the fixture)
+from .up import Up
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "verify_e2e_audit.sh"
 
@@ -21,7 +21,7 @@ async def run_script(env: dict[str, str], *args: str) -> tuple[int, str]:
     return proc.returncode, out.decode()
 
 
-async def test_every_link_of_the_audit_trail_holds(pagi_up: Up) -> None:  # noqa: F811
+async def test_every_link_of_the_audit_trail_holds(pagi_up: Up) -> None:
     env = {**os.environ, "PAGI_DATA_DIR": str(pagi_up.data_dir), "PYTHON": sys.executable}
     env.pop("NATS_URL", None)
     code, out = await run_script(env)

@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient
 
+from .support import receive_until
+
 Client = TestClient[web.Request, web.Application]
-
-
-async def receive_until(ws: Any, frame_type: str, timeout: float = 10.0) -> list[dict[str, Any]]:
-    """Frames up to and including the first of `frame_type`."""
-    frames = []
-    while True:
-        frame = await ws.receive_json(timeout=timeout)
-        frames.append(frame)
-        if frame["type"] == frame_type:
-            return frames
 
 
 async def test_websocket_round_trip(edge: Client, session_id: str) -> None:

@@ -4,90 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import nats
 import psutil
-import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-class Up:
-    def __init__(self, proc: asyncio.subprocess.Process, web_port: int, nats_port: int, data_dir: Path) -> None:
-        self.proc = proc
-        self.web_port = web_port
-        self.nats_port = nats_port
-        self.data_dir = data_dir
-        self.lines: list[str] = []
-        self.eof = False
-        self._new_line = asyncio.Event()
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.proc.stdout is not None
-        async for raw in self.proc.stdout:
-            self.lines.append(raw.decode(errors="replace").rstrip())
-            self._new_line.set()
-        self.eof = True
-        self._new_line.set()
-
-    async def wait_line(self, text: str, timeout: float, after: int = 0) -> str:
-        async def find() -> str:
-            while True:
-                for line in self.lines[after:]:
-                    if text in line:
-                        return line
-                if self.eof:
-                    raise AssertionError(f"pagi up exited before {text!r}:\n" + "\n".join(self.lines[-40:]))
-                self._new_line.clear()
-                await self._new_line.wait()
-
-        return await asyncio.wait_for(find(), timeout)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.web_port}"
-
-
-@pytest.fixture
-async def pagi_up(tmp_path: Path) -> AsyncIterator[Up]:
-    env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
-    web_port, nats_port = free_port(), free_port()
-    data_dir = tmp_path / "data"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pagi_cli", "up",
-        "--data-dir", str(data_dir), "--nats-port", str(nats_port), "--port", str(web_port),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env,
-    )  # fmt: skip
-    up = Up(proc, web_port, nats_port, data_dir)
-    try:
-        await up.wait_line("PAGI is up at", timeout=120)
-        yield up
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+from .ports import port_is_free
+from .up import Up
 
 
 async def post_chat(url: str, message: str, session_id: str) -> dict[str, object]:

@@ -1,9 +1,9 @@
 """Browser tests: the built web UI in Debian's Chromium (Playwright for Python) against the real stack:
-a nats-server, the edge, the planner, and the memory and tool workers, all in the test's event loop."""
+a nats-server, the edge, the planner, and the memory and tool workers, all in the test's event loop
+(the fixtures of tests/conftest.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
@@ -14,12 +14,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, async_playwright
-
-from memory_worker.api import serve_api
-from memory_worker.worker import MemoryWorker
-from pagi.bus import Bus
-
-from ..planner.conftest import memory_worker, tool_worker  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -35,16 +29,6 @@ CHROMIUM_ARGS = [
 VIEWPORT: ViewportSize = {"width": 1440, "height": 900}
 
 Edge = TestClient[web.Request, web.Application]
-
-
-@pytest.fixture
-async def memory_api(bus: Bus, memory_worker: MemoryWorker) -> AsyncIterator[MemoryWorker]:  # noqa: F811
-    """The memory worker with its request/reply API (the edge's /v1/memory/* and /v1/search)."""
-    stopping = asyncio.Event()
-    task = asyncio.create_task(serve_api(bus, memory_worker, stopping))
-    yield memory_worker
-    stopping.set()
-    await asyncio.wait_for(task, 5)
 
 
 @pytest.fixture(scope="session")

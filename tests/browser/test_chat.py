@@ -62,7 +62,7 @@ async def test_streamed_chunks_show_as_they_arrive_then_the_final_answer(page: P
 
 
 async def test_a_memory_search_asks_first_then_the_archive_finds_the_message_and_its_log(
-    page: Page, memory_api: MemoryWorker
+    page: Page, memory_worker: MemoryWorker
 ) -> None:
     await send(page, "search for recent SSH attacks")
     modal = page.get_by_test_id("approval-modal")

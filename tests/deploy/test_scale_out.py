@@ -3,10 +3,7 @@ copies of the planner sharing one durable consumer."""
 
 from __future__ import annotations
 
-import asyncio
-import socket
-import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,24 +14,16 @@ import pytest
 from bus_schemas import Envelope
 from bus_schemas.chat import ChatIn, ChatOut
 from bus_schemas.streams import EVENTS, PLANNER_CHAT_IN, REPLICAS_ENV
-from pagi.bus import TRANSIENT_ERRORS, Bus
-from pagi.consume import Delivery, PullConsumer
+from pagi.bus import TRANSIENT_ERRORS, Bus, Delivery, PullConsumer
 from pagi.service import Route, start_routes
 from pagi_cli.nats_server import NatsServer
 from planner.__main__ import PlannerService
 
+from ..ports import free_ports
+from ..support import eventually
+
 NODES = 3
 RETRYABLE: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, nats.js.errors.Error)
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 @dataclass
@@ -72,19 +61,17 @@ def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster
             server.stop(kill=True)
 
 
-async def until(what: str, check: Any, timeout_s: float) -> Any:
-    """Retry `check` (an async callable returning a truthy value) until it does, bounded."""
-    deadline = time.monotonic() + timeout_s
-    last: BaseException | None = None
-    while time.monotonic() < deadline:
+def through_failover(check: Callable[[], Awaitable[bool]]) -> Callable[[], Awaitable[bool]]:
+    """`check` as a probe for `eventually`: a bus error while the cluster elects a leader means "not
+    yet" (and is the last thing seen if it never holds), not a failure."""
+
+    async def probe() -> bool:
         try:
-            result = await check()
-            if result:
-                return result
+            return await check()
         except RETRYABLE as exc:
-            last = exc
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{what} not within {timeout_s:g}s (last error: {last!r})")
+            raise AssertionError(f"{type(exc).__name__}: {exc}") from exc
+
+    return probe
 
 
 def chat(i: int, session: str) -> Envelope[Any]:
@@ -117,7 +104,7 @@ async def cluster_bus(cluster: Cluster) -> AsyncIterator[Bus]:
         await bus.ensure_topology()  # fails until the cluster has elected its JetStream leader
         return True
 
-    await until("JetStream cluster ready", topology, 20)
+    await eventually(through_failover(topology), 20, 0.2, "JetStream cluster ready")
     yield bus
     await bus.close()
 
@@ -151,7 +138,7 @@ async def test_killing_the_stream_leader_under_traffic_loses_no_acknowledged_mes
         async def all_stored_and_answered() -> bool:
             return set(acked) <= set(await final_answers(cluster_bus, session))
 
-        await until("every job answered", all_stored_and_answered, 45)
+        await eventually(through_failover(all_stored_and_answered), 45, 0.2, "every job answered")
         ins = [e.id for e in await stored(cluster_bus, f"chat.in.{session}")]
         assert sorted(ins) == sorted(acked), "lost or duplicated acknowledged chat.in"
         new_leader = (await cluster_bus.js.stream_info(EVENTS.name)).cluster.leader  # type: ignore[union-attr]
@@ -199,7 +186,7 @@ async def test_two_planners_share_one_durable_and_split_the_work(bus: Bus, nats_
         async def all_answered() -> bool:
             return set(jobs) <= set(await final_answers(bus, session))
 
-        await until("every job answered", all_answered, 40)
+        await eventually(through_failover(all_answered), 40, 0.2, "every job answered")
         handled = [job for _, job in seen]
         assert sorted(handled) == sorted(jobs), "a job was handled twice, or not at all"
         by_copy = {copy: {job for c, job in seen if c == copy} for copy in ("a", "b")}

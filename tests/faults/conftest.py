@@ -12,7 +12,7 @@ import pytest
 
 from pagi.bus import Bus
 
-from .stack import Stack
+from ..stack import Stack
 
 
 @pytest.fixture

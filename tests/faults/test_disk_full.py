@@ -17,8 +17,8 @@ import pytest
 
 from pagi.bus import Bus
 
-from .stack import Stack
-from .workload import Workload
+from ..stack import Stack
+from ..workload import Workload
 
 SIZE = "64m"
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +16,8 @@ from bus_schemas import ChatIn, Envelope, new_id
 from bus_schemas.subjects import CHAT_IN
 from pagi.bus import Bus
 
-from .stack import Stack
+from ..stack import Stack
+from ..support import eventually
 
 CLIENTS = 50
 
@@ -42,15 +42,13 @@ class Browser:
         return max(self.seqs, default=0)
 
     async def connect(self, http: aiohttp.ClientSession, deadline_s: float = 60.0) -> None:
-        deadline = time.monotonic() + deadline_s
-        while True:
+        async def accepted() -> aiohttp.ClientWebSocketResponse:
             try:
-                self.ws = await http.ws_connect(f"{self.url}/ws/chat/{self.user}")
-                break
-            except (aiohttp.ClientError, OSError):
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.2)
+                return await http.ws_connect(f"{self.url}/ws/chat/{self.user}")
+            except (aiohttp.ClientError, OSError) as exc:  # the edge is not back yet: try again
+                raise AssertionError(f"{type(exc).__name__}: {exc}") from exc
+
+        self.ws = await eventually(accepted, deadline_s, 0.2, f"the edge accepting {self.user}'s socket")
         self._reader = asyncio.create_task(self._read(self.ws))
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:

@@ -6,8 +6,8 @@ import asyncio
 
 from pagi.bus import Bus
 
-from .stack import Stack
-from .workload import Workload
+from ..stack import Stack
+from ..workload import Workload
 
 # A killed worker's unacknowledged message comes back after its consumer's ack wait (30 s, 60 s for
 # tools and builds), so the kills happen close together and the redeliveries overlap.
@@ -32,7 +32,7 @@ async def test_each_worker_killed_mid_job_and_restarted_loses_nothing(stack: Sta
                 await load.wait_for(lambda: bool(load.unanswered()), 10, "a job in progress")
             stack.kill(name)
             await asyncio.to_thread(stack.restart, name)
-        await asyncio.sleep(1)
+        await asyncio.sleep(1)  # a second more of the steady load against the restarted services
     finally:
         stop.set()
         await sender
@@ -52,7 +52,7 @@ async def test_nats_server_killed_and_restarted_loses_no_accepted_message(stack:
     try:
         await load.wait_for(lambda: len(load.jobs) >= 12 and bool(load.unanswered()), 20, "load under way")
         stack.nats.stop(kill=True)
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # the outage: the server stays down this long
         await asyncio.to_thread(stack.nats.start)
         answered = sum(1 for j in load.jobs.values() if j.answer)
         await load.wait_for(

@@ -8,8 +8,7 @@ from typing import Any
 
 from bus_schemas import ApprovalDecision, ChatIn, Envelope, new_id
 from bus_schemas.subjects import APPROVE_DECISION, APPROVE_REQUEST, CHAT_IN, MEMORY_QUERY, one_session
-from pagi.bus import Bus
-from pagi.consume import Delivery
+from pagi.bus import Bus, Delivery
 from pagi.service import start_routes
 from planner.__main__ import PlannerService
 from records.jobs import JobStore

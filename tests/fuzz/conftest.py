@@ -11,7 +11,7 @@ import pytest
 
 from pagi.bus import Bus
 
-from ..faults.stack import Stack
+from ..stack import Stack
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from bus_schemas import decode
 from bus_schemas.streams import EVENTS
 from pagi.bus import Bus
 
-from ..faults.stack import Stack
-from ..faults.workload import Workload
+from ..stack import Stack
+from ..workload import Workload
 from .messages import generate
 
 COUNT = 10_000

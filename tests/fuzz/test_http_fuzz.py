@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ..faults.stack import Stack
+from ..stack import Stack
 
 # Streams never end, so a request/response fuzzer cannot judge them (tests/edge_streams covers them).
 # /v1/memory is left out while its owner builds it: GET/DELETE /v1/memory/0 answered 503 "memory

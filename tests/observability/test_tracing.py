@@ -3,7 +3,6 @@ exporter)."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import shutil
 import tempfile
@@ -24,6 +23,8 @@ from records.twins import TwinStore
 from tool_worker.service import open_tool_worker
 from tool_worker.settings import ToolSettings
 
+from ..support import eventually
+
 Client = TestClient[web.Request, web.Application]
 
 
@@ -32,18 +33,13 @@ async def spans_of_trace(
 ) -> list[ReadableSpan]:
     """Wait (bounded) until the trace holds a span of every name, then return the trace's spans."""
 
-    async def until() -> list[ReadableSpan]:
-        while True:
-            found = [
-                s for s in exporter.get_finished_spans() if s.context and f"{s.context.trace_id:032x}" == trace_hex
-            ]
-            if names <= {s.name for s in found}:
-                return found
-            await asyncio.sleep(0.01)
+    def complete() -> list[ReadableSpan]:
+        found = [s for s in exporter.get_finished_spans() if s.context and f"{s.context.trace_id:032x}" == trace_hex]
+        return found if names <= {s.name for s in found} else []
 
     try:
-        return await asyncio.wait_for(until(), timeout)
-    except TimeoutError:
+        return await eventually(complete, timeout, 0.01)
+    except AssertionError:
         seen = sorted((f"{s.context.trace_id:032x}"[:8], s.name) for s in exporter.get_finished_spans() if s.context)
         raise AssertionError(f"trace {trace_hex[:8]} lacks {names}; finished spans: {seen}") from None
 
@@ -115,16 +111,11 @@ async def test_each_websocket_message_starts_its_own_trace(
             while (await ws.receive_json(timeout=10))["type"] != "complete_message":
                 pass
 
-    async def traces() -> set[int]:
-        while True:
-            found = {
-                s.context.trace_id for s in spans.get_finished_spans() if s.name == "process chat.in" and s.context
-            }
-            if len(found) >= 2:
-                return found
-            await asyncio.sleep(0.01)
+    def traces() -> set[int]:
+        found = {s.context.trace_id for s in spans.get_finished_spans() if s.name == "process chat.in" and s.context}
+        return found if len(found) >= 2 else set()
 
-    assert len(await asyncio.wait_for(traces(), 10)) == 2
+    assert len(await eventually(traces, 10, 0.01, "two chat.in traces")) == 2
     roots = [s for s in spans.get_finished_spans() if s.name == "chat message"]
     assert all(s.parent is None and s.kind == SpanKind.SERVER for s in roots)
 

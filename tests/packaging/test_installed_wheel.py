@@ -14,7 +14,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from ..test_pagi_up import Up, free_port
+from ..ports import free_port
+from ..up import Up
 
 REPO = Path(__file__).resolve().parents[2]
 

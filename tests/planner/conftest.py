@@ -1,52 +1,21 @@
-"""The planner with its sweeper, and a real memory worker, in the test's event loop."""
+"""The planner with its sweeper in the test's event loop (the real memory and tool workers are
+fixtures of tests/conftest.py)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bus_schemas import ChatIn, Envelope, new_id
 from bus_schemas.twin import TwinWrite
-from memory_worker.__main__ import routes_for
-from memory_worker.api import serve_api
-from memory_worker.config import MemorySettings
-from memory_worker.worker import MemoryWorker
 from pagi.bus import Bus
 from pagi.service import start_routes
 from planner.__main__ import PlannerService
 from planner.settings import PlannerSettings
 from records.twins import TwinStore
-from tool_worker.service import ToolWorker, open_tool_worker
-from tool_worker.settings import ToolSettings
-
-
-@pytest.fixture
-async def memory_worker(bus: Bus, tmp_path: Path) -> AsyncIterator[MemoryWorker]:
-    worker = await MemoryWorker.open(MemorySettings(PAGI_DATA_DIR=tmp_path / "memory"))
-    consumers = await start_routes(bus, routes_for(worker))
-    stopping = asyncio.Event()
-    api = asyncio.create_task(serve_api(bus, worker, stopping))
-    await bus.nc.flush()
-    yield worker
-    stopping.set()
-    await asyncio.wait_for(api, 5)
-    for consumer in consumers:
-        await consumer.stop()
-    await worker.close()
-
-
-@pytest.fixture
-async def tool_worker(bus: Bus, tmp_path: Path) -> AsyncIterator[ToolWorker]:
-    worker = await open_tool_worker(bus, ToolSettings(PAGI_DATA_DIR=tmp_path / "tools"))
-    consumers = await start_routes(bus, worker.routes)
-    yield worker
-    for consumer in consumers:
-        await consumer.stop()
-    await worker.close()
 
 
 @pytest.fixture

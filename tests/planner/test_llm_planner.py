@@ -16,9 +16,8 @@ from bus_schemas.twin import TwinWrite
 from pagi.secrets import new_secret_key
 from records.twins import TwinStore
 
-from ..planner_llm.fakes import Fail, FakeLLMServer, Family, Reply
-from ..support import ObserveFactory
-from ..test_edge_chat import receive_until
+from ..fake_llm import Fail, FakeLLMServer, Family, Reply
+from ..support import ObserveFactory, receive_until
 
 Client = TestClient[web.Request, web.Application]
 KEY = "sk-fake-" + "k" * 30

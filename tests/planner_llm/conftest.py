@@ -8,7 +8,7 @@ import pytest
 
 from planner.llm import LLMProvider, ProviderConfig, config_for, make_provider
 
-from .fakes import FakeLLMServer, Family
+from ..fake_llm import FakeLLMServer, Family
 
 TEST_KEY = "sk-test-SECRET-0123456789abcdef"
 PRESET_OF: dict[Family, str] = {"openai": "openrouter", "anthropic": "anthropic", "gemini": "gemini"}

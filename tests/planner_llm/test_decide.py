@@ -11,8 +11,8 @@ from planner.decision import Decision
 from planner.llm import ChatMessage, LLMDecision, LLMError, LLMReplyInvalid, llm_decide
 from planner.llm.instructions import action_names, format_instructions
 
+from ..fake_llm import Fail, FakeLLMServer, Family, Reply
 from .conftest import FAMILIES, ProviderFactory
-from .fakes import Fail, FakeLLMServer, Family, Reply
 
 MESSAGES = [ChatMessage("system", "You are Phoenix, a security twin."), ChatMessage("user", "hello")]
 RESPONSE = {"action_type": "ActionResponse", "content": 'Hello! "Quoted", a\nnew line, café 😀.'}

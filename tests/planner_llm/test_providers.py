@@ -10,8 +10,8 @@ import pytest
 
 from planner.llm import ChatMessage, LLMError, config_for, make_provider
 
+from ..fake_llm import Drop, Fail, FakeLLMServer, Family, Raw, Reply, whole_body
 from .conftest import FAMILIES, TEST_KEY, ProviderFactory
-from .fakes import Drop, Fail, FakeLLMServer, Family, Raw, Reply, whole_body
 
 MESSAGES = [
     ChatMessage("system", "You are a test twin."),

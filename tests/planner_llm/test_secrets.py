@@ -8,8 +8,8 @@ import pytest
 
 from planner.llm import ChatMessage, LLMError, llm_decide
 
+from ..fake_llm import Fail, FakeLLMServer, Family, Reply
 from .conftest import FAMILIES, TEST_KEY, ProviderFactory
-from .fakes import Fail, FakeLLMServer, Family, Reply
 
 MESSAGES = [ChatMessage("user", "hello")]
 

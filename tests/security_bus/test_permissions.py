@@ -18,10 +18,10 @@ from bus_schemas import Envelope
 from bus_schemas import streams as st
 from bus_schemas.chat import ChatIn
 from bus_schemas.memory import MEMORY_API_SUBJECT
-from pagi.bus import Bus
-from pagi.consume import Delivery, PullConsumer
+from pagi.bus import Bus, Delivery, PullConsumer
 from pagi.nats_users import render_conf, user_for_service
 
+from ..support import eventually
 from .conftest import HOST_ID, NATS_CONF, SecureBus, UserClient
 
 ConnectAs = Callable[[str], Awaitable[UserClient]]
@@ -90,14 +90,11 @@ async def test_planner_pulls_and_acks_its_own_consumer(secure_server: SecureBus,
         await consumer.stop()
 
         async def settled() -> Any:
-            # The ack is processed by the server after the handler returned: wait for it, bounded.
-            while True:
-                state = await planner.consumer_state(st.EVENTS.name, st.PLANNER_CHAT_IN.durable)
-                if state is not None and state.num_ack_pending == 0 and state.num_pending == 0:
-                    return state
-                await asyncio.sleep(0.05)  # no event says "ack processed"
+            # The ack is processed by the server after the handler returned, and no event says so.
+            state = await planner.consumer_state(st.EVENTS.name, st.PLANNER_CHAT_IN.durable)
+            return state if state is not None and state.num_ack_pending == 0 and state.num_pending == 0 else None
 
-        assert await asyncio.wait_for(settled(), 5) is not None
+        assert await eventually(settled, 5, 0.05, "the planner's ack processed") is not None
     finally:
         await planner.close()
         await edge.close()
@@ -146,6 +143,8 @@ async def test_forbidden_publish_is_refused(connect_as: ConnectAs, user: str, su
         ("build", "memory.result.*"),
         ("telemetry", ">"),
         ("planner", "_INBOX_edge.>"),
+        ("tool", "$SRV.INFO.planner"),  # no service can answer micro discovery as another
+        ("tool", "$SRV.>"),
     ],
 )
 async def test_forbidden_subscribe_is_refused(connect_as: ConnectAs, user: str, subject: str) -> None:

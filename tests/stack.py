@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,18 +17,16 @@ from pagi.service import READY_LINE
 from pagi_cli.nats_server import NatsServer
 from pagi_cli.process import parent_death_signal
 
+from .ports import free_port
+from .support import eventually_sync
+
 WORKERS = ("planner", "memory_worker", "tool_worker", "build_worker")
 NATS_CONF = "jetstream {\n  sync_interval: always\n}\nmax_payload: 1MB\n"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class StackError(AssertionError):
-    pass
+class StackError(Exception):
+    """The stack would not start or a service died. Not an AssertionError: `eventually` retries on
+    those, and a service that exited will not come back by waiting."""
 
 
 @dataclass
@@ -57,16 +53,20 @@ class Service:
         log.close()
 
     def wait_line(self, text: str, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise StackError(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
+        def logged() -> bool:
+            self.check_running()
             with open(self.log_path, "rb") as f:
                 f.seek(self._offset)
-                if text.encode() in f.read():
-                    return
-            time.sleep(0.05)
-        raise StackError(f"{self.name} did not log {text!r} within {timeout_s}s:\n{self.tail()}")
+                return text.encode() in f.read()
+
+        try:
+            eventually_sync(logged, timeout_s, 0.05, f"{self.name} logging {text!r}")
+        except AssertionError as exc:
+            raise StackError(f"{exc}:\n{self.tail()}") from None
+
+    def check_running(self) -> None:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise StackError(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
 
     def kill(self) -> None:
         """kill -9: no drain, no goodbye."""
@@ -146,16 +146,19 @@ class Stack:
         if name != "edge":
             service.wait_line(READY_LINE, timeout_s)
             return
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if service.proc is not None and service.proc.poll() is not None:
-                raise StackError(f"edge exited with {service.proc.returncode}:\n{service.tail()}")
+
+        def answering() -> bool:
+            service.check_running()
             try:
                 with urllib.request.urlopen(f"{self.edge_url}/v1/tools", timeout=1):
-                    return
+                    return True
             except OSError:
-                time.sleep(0.1)
-        raise StackError(f"the edge did not answer within {timeout_s}s:\n{service.tail()}")
+                return False
+
+        try:
+            eventually_sync(answering, timeout_s, 0.1, "the edge answering")
+        except AssertionError as exc:
+            raise StackError(f"{exc}:\n{service.tail()}") from None
 
     def restart(self, name: str, env: dict[str, str] | None = None, timeout_s: float = 60.0) -> None:
         service = self.services[name]

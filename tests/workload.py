@@ -36,6 +36,8 @@ from bus_schemas.streams import (
 from bus_schemas.subjects import APPROVE_DECISION, APPROVE_REQUEST, CHAT_IN, CHAT_OUT
 from pagi.bus import Bus, BusUnavailable, Tail
 
+from .support import eventually
+
 Kind = Literal["greeting", "memory", "tool", "build"]
 MIX: tuple[Kind, ...] = ("greeting", "memory", "tool", "greeting", "build", "memory", "tool", "greeting")
 CONSUMERS = (PLANNER_CHAT_IN, PLANNER_CONTROL, PLANNER_RESULTS, MEMORY_WORKER, TOOL_WORKER, BUILD_WORKER)
@@ -169,7 +171,7 @@ class Workload:
                 await self.bus.publish(decision, retry_for_s=5.0)
                 return
             except BusUnavailable:
-                await asyncio.sleep(0.5)
+                await asyncio.sleep(0.5)  # the pace of the retries, not a wait for some state
 
     async def wait_for(self, predicate: Any, timeout_s: float, what: str) -> None:
         async def until() -> None:
@@ -216,16 +218,21 @@ class Workload:
         Nothing pending on any consumer."""
         with contextlib.suppress(AssertionError):  # the stream below is the judge; the tail only waits
             await self.wait_answered(timeout_s)
-        for _ in range(3):
+        wrong: dict[str, int] = {}
+
+        async def each_answered_once() -> bool:
+            nonlocal wrong
             finals: dict[str, int] = defaultdict(int)
             for event in await self.stored(CHAT_OUT):
                 if event.body.is_final and event.body.status != "awaiting_approval":
                     finals[event.job_id or ""] += 1
             wrong = {j.job_id: finals.get(j.job_id, 0) for j in self.jobs.values() if finals.get(j.job_id, 0) != 1}
-            if not wrong:
-                break
-            # Seen once after a disk-full restart: a filtered read missed an answer a full read had.
-            await asyncio.sleep(1)
+            return not wrong
+
+        # Read again for a few seconds: seen once after a disk-full restart, a filtered read missed an
+        # answer a full read had. The assert below says which jobs and what the stream holds for them.
+        with contextlib.suppress(AssertionError):
+            await eventually(each_answered_once, 2, 1, "every job answered exactly once")
         assert not wrong, f"jobs without exactly one answer: {wrong}; {self.summary()}; {await self.history(wrong)}"
         results = {e.body.request_id: e.body for e in await self.stored("tool.result")}
         runs = {e.job_id: e.body.request_id for e in await self.stored("tool.run")}
@@ -253,14 +260,12 @@ class Workload:
         return "\n".join(lines)
 
     async def wait_drained(self, timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while True:
+        async def drained() -> bool:
             states = {c.durable: await self.bus.consumer_state(c.stream, c.durable) for c in CONSUMERS}
             # A consumer that is not there belongs to a service this case does not run.
             busy = {k: s for k, s in states.items() if s is not None and (s.num_pending or s.num_ack_pending)}
             assert states[PLANNER_CHAT_IN.durable] is not None, "the planner's consumer is gone"
-            if not busy:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"consumers still holding messages: {busy}")
-            await asyncio.sleep(0.2)
+            assert not busy, f"consumers still holding messages: {busy}"
+            return True
+
+        await eventually(drained, timeout_s, 0.2, "every consumer drained")

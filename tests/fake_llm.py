@@ -352,7 +352,7 @@ async def _serve_forever(port: int, reply: str) -> None:
 
 
 def main() -> None:
-    """`python -m tests.planner_llm.fakes --reply '{...}'`: a standalone fake for tests that run real processes
+    """`python -m tests.fake_llm --reply '{...}'`: a standalone fake for tests that run real processes
     (point them at it with LLM_PROVIDER=openai-compatible LLM_BASE_URL=http://127.0.0.1:PORT/v1 LLM_MODEL=x)."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--port", type=int, default=0)
