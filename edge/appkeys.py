@@ -10,6 +10,7 @@ from aiohttp import web
 
 from pagi.bus import Bus
 from pagi.heartbeat import Heartbeater, ServiceRegistry
+from records.bundle import Records
 
 from .front.auth import ApiKeys
 from .front.rate_limit import RateLimiter
@@ -23,6 +24,10 @@ from .settings import EdgeSettings
 # The whole configuration, read once at start.
 SETTINGS = web.AppKey("settings", EdgeSettings)
 BUS = web.AppKey("bus", Bus)
+
+# The shared records (twins, prompts, approvals, jobs, tools), opened once for the whole edge; the
+# HTTP API (edge/api/) reads them.
+STATE = web.AppKey("records", Records)
 
 # The front door (edge/front/).
 AUTH_KEYS = web.AppKey("auth_keys", ApiKeys)

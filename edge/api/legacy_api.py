@@ -26,10 +26,9 @@ from bus_schemas.subjects import telemetry_subject
 from bus_schemas.web import EchoReply, EchoRequest, PlanRequest, PlanResponse, PlanStep
 from pagi.bus import BusUnavailable
 
-from ..appkeys import BUS, SERVICES, TELEMETRY_HUB
+from ..appkeys import BUS, SERVICES, STATE, TELEMETRY_HUB
 from ..validation import error, read_model
 from .chat_http import JobTimeout, run_chat
-from .planner_api import STATE
 
 REQUEST_ID: Final = "X-Request-Id"
 PART_TIMEOUT_S: Final = 2.0

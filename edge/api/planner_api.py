@@ -22,16 +22,13 @@ from bus_schemas.twin import TwinCreate, TwinWrite
 from bus_schemas.web import ApprovalDecisionRequest, CancelRequest, RollbackRequest
 from pagi.secrets import SecretsUnavailable
 from records.blueprints import BLUEPRINTS
-from records.bundle import Records, open_records
+from records.bundle import open_records
 from records.prompts import prompt_diff, roll_back
 from records.twins import TwinError
 
-from ..appkeys import BUS
+from ..appkeys import BUS, STATE
 from ..front.auth import acting_user
 from ..validation import bad_request, conflict, gone, not_found, read_model
-
-# The shared records (records.bundle), opened once for the whole edge.
-STATE = web.AppKey("records", Records)
 
 
 def _actor(request: web.Request, given: str | None) -> str:

@@ -12,8 +12,8 @@ from aiohttp import web
 from bus_schemas.subjects import TOKEN_RE
 from bus_schemas.tool import TOOL_NAME_RE
 
+from ..appkeys import STATE
 from ..validation import bad_request, not_found
-from .planner_api import STATE
 
 
 async def list_tools(request: web.Request) -> web.Response:
