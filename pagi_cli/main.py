@@ -6,10 +6,7 @@ import argparse
 import sys
 from importlib.metadata import version
 
-from pagi_cli import kb as kb_cli
-from pagi_cli import personas
-
-from . import replay, tail, up
+from . import kb, personas, replay, tail, up
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,8 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     tail_cmd.set_defaults(run=tail.run)
     kb_cmd = commands.add_parser("kb", help="knowledge bases").add_subparsers(dest="kb_command", required=True)
     ingest_cmd = kb_cmd.add_parser("ingest", help="ingest files into memory over the bus")
-    kb_cli.add_arguments(ingest_cmd)
-    ingest_cmd.set_defaults(run=kb_cli.run)
+    kb.add_arguments(ingest_cmd)
+    ingest_cmd.set_defaults(run=kb.run)
     twins_cmd = commands.add_parser("twins", help="twins").add_subparsers(dest="twins_command", required=True)
     import_cmd = twins_cmd.add_parser("import", help="create twins from persona folders, with their knowledge")
     personas.add_arguments(import_cmd)
