@@ -14,8 +14,7 @@ from typing import Any
 
 from bus_schemas import ChatIn, Envelope, decode, encode, new_id
 from bus_schemas.subjects import PLAN_ACTION
-from pagi.bus import Bus
-from pagi.consume import Delivery
+from pagi.bus import Bus, Delivery
 from planner.__main__ import build_planner
 from planner.chat_in import ChatInHandler
 from planner.settings import PlannerSettings

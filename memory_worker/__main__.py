@@ -16,8 +16,7 @@ from typing import Any
 from bus_schemas import Envelope, streams
 from bus_schemas.memory import MemoryQuery, MemoryStore
 from bus_schemas.streams import MEMORY_WORKER, ConsumerSpec
-from pagi.bus import Bus
-from pagi.consume import Delivery, Handler, Reject
+from pagi.bus import Bus, Delivery, Handler, Reject
 from pagi.service import Background, Route, RouteFactory, run_service
 
 from .api import serve_api

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from bus_schemas import Envelope
-from pagi.consume import Delivery
+from pagi.bus import Delivery
 
 from .errors import StoreUnavailable
 from .events_index import entry_for

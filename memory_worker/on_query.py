@@ -6,7 +6,7 @@ from typing import Any
 
 from bus_schemas import Envelope
 from bus_schemas.memory import MemoryQuery, MemoryResult
-from pagi.consume import Delivery
+from pagi.bus import Delivery
 
 from .errors import InvalidRequest, StoreUnavailable, UnknownNamespace
 from .records import as_memory_hit

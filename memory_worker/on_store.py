@@ -10,7 +10,7 @@ from typing import Any
 
 from bus_schemas import Envelope
 from bus_schemas.memory import MemoryResult, MemoryStore
-from pagi.consume import Delivery
+from pagi.bus import Delivery
 
 from .errors import InvalidRequest, StoreUnavailable
 from .memory import NewMemory

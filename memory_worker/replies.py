@@ -9,8 +9,7 @@ from bus_schemas.joblog import LogLevel
 from bus_schemas.memory import MemoryResult
 from bus_schemas.streams import MEMORY_WORKER
 from bus_schemas.subjects import JOB_LOG, MEMORY_RESULT
-from pagi.bus import Bus
-from pagi.consume import Delivery
+from pagi.bus import Bus, Delivery
 
 SERVICE = "memory_worker"
 

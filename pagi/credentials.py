@@ -56,6 +56,14 @@ def url_with_user(url: str, user: str, password: str) -> str:
     return ",".join(parts)
 
 
+def without_credentials(url: str) -> str:
+    """A NATS URL with any user and password dropped, fit for a log line."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.rpartition("//")
+    return f"{scheme}//***@{rest.split('@', 1)[1]}"
+
+
 def url_user(url: str) -> str | None:
     """The user named in a NATS URL, if any (the first server's)."""
     return urlsplit(url.split(",", 1)[0].strip()).username

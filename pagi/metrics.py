@@ -15,12 +15,13 @@ Hooks for the workers (call them where the thing happens):
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from dataclasses import dataclass
 from typing import Final
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest, start_http_server
+
+from .settings import MetricsSettings
 
 log = logging.getLogger("pagi.metrics")
 
@@ -82,7 +83,6 @@ BUILDS: Final = Counter("pagi_builds_total", "Tool builds, by language and outco
 BUILD_QUEUE_DEPTH: Final = Gauge("pagi_build_queue_depth", "Builds waiting or running in this build worker")
 
 METRICS_PORT_ENV: Final = "PAGI_METRICS_PORT"
-METRICS_HOST_ENV: Final = "PAGI_METRICS_HOST"
 
 
 def exposition() -> tuple[bytes, str]:
@@ -101,10 +101,10 @@ def serve_metrics() -> MetricsEndpoint | None:
     `PAGI_METRICS_PORT`: a port, `0` (the default) for any free one, or `off`. `PAGI_METRICS_HOST`
     defaults to 127.0.0.1; the chosen address goes into the service's heartbeats, and the edge lists
     every worker's in Prometheus HTTP service discovery format at `/v1/metrics/targets`."""
-    port_text = os.environ.get(METRICS_PORT_ENV, "0").strip().lower()
-    if port_text in ("off", "none", "-1", "false"):
+    settings = MetricsSettings()
+    if settings.off:
         return None
-    host = os.environ.get(METRICS_HOST_ENV, "127.0.0.1")
+    port_text, host = settings.port.strip().lower(), settings.host
     try:
         server, _thread = start_http_server(int(port_text), addr=host)
     except (OSError, ValueError) as exc:

@@ -5,9 +5,9 @@ The key comes from PAGI_SECRET_KEY (a Fernet key; `pagi up` generates one into t
 
 from __future__ import annotations
 
-import os
-
 from cryptography.fernet import Fernet, InvalidToken
+
+from .settings import SecretSettings
 
 SECRET_KEY_ENV = "PAGI_SECRET_KEY"
 
@@ -17,7 +17,8 @@ class SecretsUnavailable(RuntimeError):
 
 
 def _fernet() -> Fernet:
-    key = os.environ.get(SECRET_KEY_ENV)
+    sealed_with = SecretSettings().secret_key
+    key = sealed_with.get_secret_value() if sealed_with is not None else ""
     if not key:
         raise SecretsUnavailable(f"{SECRET_KEY_ENV} is not set, so API keys cannot be stored or read")
     try:

@@ -13,8 +13,7 @@ from typing import Any
 from bus_schemas.streams import ConsumerSpec
 
 from . import tracing
-from .bus import Bus
-from .consume import Handler, PullConsumer
+from .bus import Bus, Handler, PullConsumer
 from .heartbeat import Heartbeater
 from .logs import setup_logging
 from .metrics import serve_metrics

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,3 +30,47 @@ class BusSettings(BaseSettings):
         if self.nats_tls_cert:
             context.load_cert_chain(self.nats_tls_cert, self.nats_tls_key)
         return context
+
+
+class TracingSettings(BaseSettings):
+    """The OpenTelemetry SDK's own variables, read the way the SDK reads them (`pagi.tracing`)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    otlp_endpoint: str | None = Field(default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    otlp_traces_endpoint: str | None = Field(default=None, alias="OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    # Kept as text: one of the words in `sdk_disabled` switches tracing off; anything else, even a
+    # typo, leaves it on rather than failing the service's start.
+    sdk_disabled_text: str = Field(default="", alias="OTEL_SDK_DISABLED")
+    service_name: str | None = Field(default=None, alias="OTEL_SERVICE_NAME")
+
+    @property
+    def endpoint(self) -> str | None:
+        """Where spans go: the general OTLP endpoint, else the traces-only one."""
+        return self.otlp_endpoint or self.otlp_traces_endpoint or None
+
+    @property
+    def sdk_disabled(self) -> bool:
+        return self.sdk_disabled_text.strip().lower() in ("1", "true", "yes", "on")
+
+
+class MetricsSettings(BaseSettings):
+    """Where this process serves /metrics (`pagi.metrics.serve_metrics`)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    # A port, `0` for any free one, or `off` (also `none`, `-1`, `false`).
+    port: str = Field(default="0", alias="PAGI_METRICS_PORT")
+    host: str = Field(default="127.0.0.1", alias="PAGI_METRICS_HOST")
+
+    @property
+    def off(self) -> bool:
+        return self.port.strip().lower() in ("off", "none", "-1", "false")
+
+
+class SecretSettings(BaseSettings):
+    """The Fernet key that seals provider API keys at rest (`pagi.secrets`)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    secret_key: SecretStr | None = Field(default=None, alias="PAGI_SECRET_KEY")

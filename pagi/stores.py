@@ -64,10 +64,6 @@ class KVStore:
         found = await self.get(key)
         return None if found is None else model.model_validate_json(found[0])
 
-    async def put_model(self, key: str, value: BaseModel) -> int:
-        return await self.put(key, value.model_dump_json().encode())
-
-
 class BlobStore:
     def __init__(self, store: ObjectStore) -> None:
         self._store = store

@@ -31,6 +31,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from bus_schemas import Envelope
 
+from .settings import TracingSettings
 from .tracecontext import TRACEPARENT, child_traceparent, current_traceparent, new_traceparent
 
 if TYPE_CHECKING:  # the SDK is imported only when tracing is switched on (it is slow to import)
@@ -52,15 +53,11 @@ class _State:
 _state = _State()
 
 
-def _env_true(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def setup_tracing(service: str, exporter: SpanExporter | None = None, batch: bool = True) -> TracerProvider | None:
     """Install this process's tracer. `exporter` overrides the environment (tests pass the SDK's
     in-memory exporter with `batch=False`, so spans are visible as soon as they end)."""
-    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    if exporter is None and (_env_true("OTEL_SDK_DISABLED") or not endpoint):
+    settings = TracingSettings()
+    if exporter is None and (settings.sdk_disabled or not settings.endpoint):
         shutdown_tracing()
         return None
     from opentelemetry.sdk.resources import Resource
@@ -69,7 +66,7 @@ def setup_tracing(service: str, exporter: SpanExporter | None = None, batch: boo
 
     resource = Resource.create(
         {
-            "service.name": os.environ.get("OTEL_SERVICE_NAME", service),
+            "service.name": service if settings.service_name is None else settings.service_name,
             "service.namespace": "pagi",
             "service.instance.id": f"{socket.gethostname()}-{os.getpid()}",
         }

@@ -10,14 +10,14 @@ import asyncio
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from bus_schemas import Envelope
 from bus_schemas.memory import MAX_ITEMS_CHARS, MemoryItem, MemoryResult, MemoryStore
 from bus_schemas.subjects import MEMORY_RESULT, MEMORY_STORE
 from memory_worker.ingest import IngestPlan, IngestSummary, Progress, plan_ingest
 from memory_worker.memory import NewMemory
-from pagi.bus import Bus
+from pagi.bus import Bus, PendingReply, ReplyTimeout, StreamReplies, stream_replies
 
 BATCH_ITEMS: Final = 128
 # Batches in flight at once: enough to keep the worker busy, few enough to bound what waits.
@@ -60,24 +60,13 @@ async def store_plan(
 ) -> IngestSummary:
     session = session_id or f"kb-ingest-{uuid.uuid4().hex[:12]}"
     job_id = uuid.uuid4().hex
-    pending: dict[str, asyncio.Future[MemoryResult]] = {}
-
-    async def on_result(event: Envelope[Any]) -> None:
-        body = event.body
-        if isinstance(body, MemoryResult) and body.request_id in pending and not pending[body.request_id].done():
-            pending[body.request_id].set_result(body)
-
-    observer = await bus.observe(f"{MEMORY_RESULT}.{session}", on_result)
-    await bus.nc.flush()
     created = done = 0
-    window: list[tuple[int, asyncio.Future[MemoryResult]]] = []
-    loop = asyncio.get_running_loop()
 
-    async def settle(size: int, future: asyncio.Future[MemoryResult]) -> None:
+    async def settle(replies: StreamReplies[MemoryResult], size: int, pending: PendingReply[MemoryResult]) -> None:
         nonlocal created, done
         try:
-            result = await asyncio.wait_for(future, timeout_s)
-        except TimeoutError:
+            result = await replies.wait(pending, timeout_s)
+        except ReplyTimeout:
             raise IngestFailed(
                 f"no answer from the memory worker within {timeout_s:.0f}s: is the stack running "
                 f"(NATS_URL) and is memory_worker up?"
@@ -89,19 +78,14 @@ async def store_plan(
         if progress:
             progress(done, len(plan.items))
 
-    try:
+    async with stream_replies(bus, f"{MEMORY_RESULT}.{session}", MemoryResult) as replies:
+        window: list[tuple[int, PendingReply[MemoryResult]]] = []
         for batch in _batches(plan.items):
-            event = _store_event(session, job_id, plan.namespace, batch)
-            future: asyncio.Future[MemoryResult] = loop.create_future()
-            pending[event.body.request_id] = future
-            await bus.publish(event)
-            window.append((len(batch), future))
+            window.append((len(batch), await replies.send(_store_event(session, job_id, plan.namespace, batch))))
             if len(window) >= WINDOW:
-                await settle(*window.pop(0))
+                await settle(replies, *window.pop(0))
         while window:
-            await settle(*window.pop(0))
-    finally:
-        await observer.stop()
+            await settle(replies, *window.pop(0))
     return IngestSummary(
         files=plan.files,
         chunks=len(plan.items),

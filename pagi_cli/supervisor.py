@@ -12,12 +12,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pagi.backoff import Backoff
 from pagi.service import READY_LINE
 
 from .process import parent_death_signal
 
 MAX_CRASHES = 5
 CRASH_WINDOW_S = 60.0
+# The n-th crash within the window waits 0.5 s * 2**(n-1) before the restart, at most 10 s.
+RESTART_BACKOFF = Backoff(base_s=0.5, cap_s=10.0)
 
 
 @dataclass
@@ -80,7 +83,7 @@ class Child:
                 f"(last exit code {code}); its last output:\n  {last}"
             )
             return
-        delay = min(0.5 * 2 ** (len(self._crashes) - 1), 10.0)
+        delay = RESTART_BACKOFF.delay(len(self._crashes))
         print(f"pagi: {self.spec.name} exited with code {code}; restarting in {delay:.1f}s", flush=True)
         await asyncio.sleep(delay)
         if not self._stopping:

@@ -9,7 +9,7 @@ from typing import Any, Final
 from bus_schemas import ApprovalDecision, ChatIn, Envelope, derived_id
 from bus_schemas.jobs import JobRecord
 from bus_schemas.subjects import APPROVE_DECISION
-from pagi.consume import Delivery
+from pagi.bus import Delivery
 from records.twins import DEFAULT_TWIN_ID, TwinError
 
 from .loop import Planner

@@ -1,4 +1,5 @@
-"""The consume loop against a real nats-server: poison messages, retries, and a server restart."""
+"""The bus runtime against a real nats-server: the consume loop (poison messages, retries, a server
+restart) and request over the stream (its own answer, a plain timeout, several in flight)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import json
 from typing import Any
 
 import msgpack
+import pytest
 
-from bus_schemas import ChatIn, DeadLetter, Envelope, JobLog, ToolRun
+from bus_schemas import ChatIn, DeadLetter, Envelope, JobLog, MemoryQuery, MemoryResult, ToolRun
 from bus_schemas.streams import EVENTS, ConsumerSpec
-from bus_schemas.subjects import CHAT_OUT, JOB_LOG
-from pagi.bus import Bus
-from pagi.consume import Delivery, PullConsumer
+from bus_schemas.subjects import CHAT_OUT, JOB_LOG, MEMORY_QUERY, MEMORY_RESULT
+from pagi.bus import Bus, Delivery, Observer, PullConsumer, ReplyTimeout, request_over_stream, stream_replies
 from pagi_cli.nats_server import NatsServer
 
 from .support import EventCollector, ObserveFactory
@@ -151,3 +152,56 @@ async def test_collector_helper_times_out_rather_than_hanging() -> None:
     except TimeoutError:
         return
     raise AssertionError("wait_count should have timed out")
+
+
+# --- request over the stream ---------------------------------------------------------------------
+
+
+async def _answer_memory_queries(bus: Bus, session_id: str, delay_s: float = 0.0) -> Observer:
+    """A stand-in memory worker: answers each memory.query of the session, first with a result for
+    somebody else's request (which must be ignored), then with its own."""
+
+    async def on_query(event: Envelope[Any]) -> None:
+        assert isinstance(event.body, MemoryQuery)
+        await asyncio.sleep(delay_s)
+        other = MemoryResult(request_id=f"other-{event.body.request_id}", error="not yours")
+        mine = MemoryResult(request_id=event.body.request_id, hits=[], stored_id=event.body.query)
+        for body in (other, mine):
+            await bus.publish(event.caused(f"result-{body.request_id}", MEMORY_RESULT, body))
+
+    observer = await bus.observe(f"{MEMORY_QUERY}.{session_id}", on_query)
+    await bus.flush()
+    return observer
+
+
+def _query(session_id: str, request_id: str) -> Envelope[Any]:
+    body = MemoryQuery(request_id=request_id, query=request_id)
+    return Envelope[Any](type=MEMORY_QUERY, session_id=session_id, body=body)
+
+
+async def test_request_over_stream_gets_its_own_answer_even_an_instant_one(bus: Bus, session_id: str) -> None:
+    answerer = await _answer_memory_queries(bus, session_id)
+    try:
+        result = await request_over_stream(
+            bus, _query(session_id, "q1"), f"{MEMORY_RESULT}.{session_id}", MemoryResult, timeout_s=5.0
+        )
+    finally:
+        await answerer.stop()
+    assert result.request_id == "q1" and result.stored_id == "q1" and result.error is None
+
+
+async def test_request_over_stream_says_plainly_when_nobody_answers(bus: Bus, session_id: str) -> None:
+    subject = f"{MEMORY_RESULT}.{session_id}"
+    with pytest.raises(ReplyTimeout, match=rf"no MemoryResult for request q1 on {subject} within 0.2 s"):
+        await request_over_stream(bus, _query(session_id, "q1"), subject, MemoryResult, timeout_s=0.2)
+
+
+async def test_several_requests_in_flight_each_get_their_own_answer(bus: Bus, session_id: str) -> None:
+    answerer = await _answer_memory_queries(bus, session_id, delay_s=0.01)
+    try:
+        async with stream_replies(bus, f"{MEMORY_RESULT}.{session_id}", MemoryResult) as replies:
+            sent = [await replies.send(_query(session_id, f"q{i}")) for i in range(5)]
+            results = [await replies.wait(pending, timeout_s=5.0) for pending in reversed(sent)]
+    finally:
+        await answerer.stop()
+    assert [r.stored_id for r in results] == [f"q{i}" for i in reversed(range(5))]

@@ -6,8 +6,7 @@ import json
 
 from bus_schemas import ChatIn, Envelope, PlanAction
 from bus_schemas.subjects import CHAT_OUT, PLAN_ACTION, one_session
-from pagi.bus import Bus
-from pagi.consume import PullConsumer
+from pagi.bus import Bus, PullConsumer
 
 from .support import ObserveFactory
 

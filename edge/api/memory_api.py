@@ -9,7 +9,6 @@ keystroke never lands in the events stream. Saving is an explicit human action: 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Final
 
 from aiohttp import web
@@ -17,9 +16,9 @@ from aiohttp import web
 from bus_schemas import ChatIn, ChatOut, Envelope, new_id
 from bus_schemas.memory import MEMORY_API_SUBJECT, MemoryApiReply, MemoryApiRequest, MemoryResult, MemoryStore
 from bus_schemas.streams import EVENTS
-from bus_schemas.subjects import MEMORY_RESULT, MEMORY_STORE, TOKEN_RE
+from bus_schemas.subjects import MEMORY_STORE, TOKEN_RE
 from bus_schemas.web import SaveMemoryRequest
-from pagi.bus import BusUnavailable
+from pagi.bus import BusUnavailable, ReplyTimeout, StreamReplies
 
 from ..appkeys import BUS, HUB
 from ..validation import bad_request, read_model
@@ -142,20 +141,15 @@ async def session_history(request: web.Request) -> web.Response:
 
 async def save_memory(request: web.Request) -> web.Response:
     body = await read_model(request, SaveMemoryRequest)
-    request_id = new_id()
-    answer: asyncio.Future[MemoryResult] = asyncio.get_running_loop().create_future()
-
-    def listener(event: Envelope[Any]) -> None:
-        if event.type == MEMORY_RESULT and isinstance(event.body, MemoryResult) and event.body.request_id == request_id:
-            if not answer.done():
-                answer.set_result(event.body)
-
+    # The session hub already follows the session's stream: its events feed the replies, so the
+    # edge reads the result where its NATS user may (the stream), joined before the request goes out.
+    replies = StreamReplies(request.app[BUS], MemoryResult, f"session {body.session_id}")
     hub = request.app[HUB]
-    await hub.join(body.session_id, listener)
+    await hub.join(body.session_id, replies.offer)
     try:
         saved_by = {"saved_by": request.headers.get("X-User-Id", "edge")}
         store = MemoryStore(
-            request_id=request_id,
+            request_id=new_id(),
             text=body.text,
             namespace=body.namespace,
             kb=body.kb,
@@ -163,13 +157,12 @@ async def save_memory(request: web.Request) -> web.Response:
             metadata=saved_by,
         )
         event = Envelope[MemoryStore](type=MEMORY_STORE, session_id=body.session_id, body=store)
-        await request.app[BUS].publish(event)
         try:
-            result = await asyncio.wait_for(answer, SAVE_TIMEOUT_S)
-        except TimeoutError:
+            result = await replies.ask(event, SAVE_TIMEOUT_S)
+        except ReplyTimeout:
             return web.json_response({"error": f"no memory worker answered within {SAVE_TIMEOUT_S:.0f}s"}, status=504)
     finally:
-        await hub.leave(body.session_id, listener)
+        await hub.leave(body.session_id, replies.offer)
     if result.error:
         return web.json_response({"error": result.error, "kind": result.error_kind}, status=400)
     return web.json_response({"id": result.stored_id, "namespace": body.namespace, "kb": body.kb}, status=201)

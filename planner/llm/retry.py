@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
+
+from pagi.backoff import Backoff
 
 from .config import ProviderConfig
 from .errors import LLMError
@@ -47,8 +48,7 @@ def retry_after_seconds(value: str | None) -> float | None:
 def backoff_s(config: ProviderConfig, attempt: int) -> float:
     """Exponential backoff after the `attempt`-th failure (1-based), jittered between half and all of it
     so that many planners hit by the same outage do not retry in step."""
-    ceiling = min(config.backoff_max_s, config.backoff_base_s * (2 ** (attempt - 1)))
-    return random.uniform(ceiling / 2, ceiling)
+    return Backoff(config.backoff_base_s, config.backoff_max_s, jitter=True).delay(attempt)
 
 
 async def with_retries(config: ProviderConfig, attempt_once: Callable[[], Awaitable[T]]) -> T:

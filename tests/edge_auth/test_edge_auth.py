@@ -11,8 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from edge.app import make_app
 from edge.front.security import InsecureBind
 from edge.settings import EdgeSettings
-from pagi.bus import Bus
-from pagi.consume import PullConsumer
+from pagi.bus import Bus, PullConsumer
 
 ALICE = "alice-key-0123456789abcdef"
 BOB = "bob-key-0123456789abcdef00"

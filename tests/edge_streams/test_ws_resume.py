@@ -7,8 +7,7 @@ from typing import Any
 from bus_schemas import ApprovalDecision, ChatOut, Envelope
 from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import APPROVE_DECISION, CHAT_OUT, one_session
-from pagi.bus import Bus
-from pagi.consume import PullConsumer
+from pagi.bus import Bus, PullConsumer
 
 from ..support import ObserveFactory
 from .conftest import EdgeFactory

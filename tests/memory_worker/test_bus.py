@@ -27,8 +27,7 @@ from memory_worker.embedding import Embedder
 from memory_worker.memory import Memory
 from memory_worker.store_qdrant import QdrantStore
 from memory_worker.worker import MemoryWorker
-from pagi.bus import Bus
-from pagi.consume import PullConsumer
+from pagi.bus import Bus, PullConsumer
 from pagi.service import start_routes
 from pagi_cli.ingest import IngestFailed, ingest_over_bus
 from pagi_cli.kb import add_arguments, ingest_command

@@ -6,8 +6,7 @@ from typing import Any
 
 from bus_schemas import ActionResponse, ApprovalDecision, ChatIn, ChatOut, Envelope, PlanAction
 from bus_schemas.subjects import APPROVE_DECISION, APPROVE_REQUEST, CHAT_OUT, one_session
-from pagi.bus import Bus
-from pagi.consume import PullConsumer
+from pagi.bus import Bus, PullConsumer
 from pagi_cli.replay import timeline
 from pagi_cli.rerun import format_report, rerun_session
 

@@ -11,8 +11,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from edge.app import make_app
 from edge.settings import EdgeSettings
-from pagi.bus import Bus
-from pagi.consume import PullConsumer
+from pagi.bus import Bus, PullConsumer
 
 KEY = "plan-key-0123456789abcdef"
 Client = TestClient[web.Request, web.Application]

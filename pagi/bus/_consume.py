@@ -33,9 +33,12 @@ from bus_schemas.codec import stored_event_id
 from bus_schemas.streams import ConsumerSpec
 from bus_schemas.subjects import DEFAULT_SESSION, JOB_LOG, SubjectError, parse_subject
 
-from . import metrics, tracing
-from .bus import TRANSIENT_ERRORS, Bus
-from .tracecontext import current_traceparent, trace_id
+from .. import metrics, tracing
+from ..backoff import Backoff
+from ..tracecontext import current_traceparent, trace_id
+from ._client import Bus
+from ._errors import TRANSIENT_ERRORS
+from ._subscription import unsubscribe_quietly
 
 log = logging.getLogger("pagi.consume")
 
@@ -65,8 +68,9 @@ Handler = Callable[[Envelope[Any], Delivery], Awaitable[None]]
 Outcome = Literal["acked", "retried", "dead_lettered"]
 
 
-def retry_delay(attempt: int) -> float:
-    return float(min(0.25 * 2 ** (attempt - 1), 30.0))
+# A failed handler's message comes back after this delay (a nak with delay): the n-th delivery waits
+# 0.25 s * 2**(n-1), at most 30 s, so a failing dependency is not hammered.
+NAK_BACKOFF = Backoff(base_s=0.25, cap_s=30.0)
 
 
 class PullConsumer:
@@ -112,9 +116,7 @@ class PullConsumer:
             self._watchdog.cancel()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=drain_timeout_s)
-        if self._sub is not None:
-            with contextlib.suppress(nats.errors.ConnectionClosedError, nats.errors.BadSubscriptionError):
-                await self._sub.unsubscribe()
+        await unsubscribe_quietly(self._sub)
 
     # --- pulling ------------------------------------------------------------------------------
 
@@ -241,7 +243,7 @@ class PullConsumer:
                 return await self._dead_letter(msg, reason, event.session_id, attempt, stream_seq)
             log.warning("handler failed (attempt %d), will retry: %s", attempt, exc, extra=extra)
             with contextlib.suppress(*TRANSIENT_ERRORS):
-                await msg.nak(delay=retry_delay(attempt))
+                await msg.nak(delay=NAK_BACKOFF.delay(attempt))
             return "retried"
         finally:
             keepalive.cancel()
@@ -291,7 +293,7 @@ class PullConsumer:
             # Not reported means not terminated: the message comes back and we try again.
             log.exception("could not record a dead letter for %s", msg.subject)
             with contextlib.suppress(*TRANSIENT_ERRORS):
-                await msg.nak(delay=retry_delay(attempt))
+                await msg.nak(delay=NAK_BACKOFF.delay(attempt))
             return "retried"
         with contextlib.suppress(*TRANSIENT_ERRORS):
             await msg.term()
