@@ -1,11 +1,17 @@
 """Request/reply on `api.memory` for the edge's HTTP API: search, get, delete, namespace stats, and
-global search over messages and logs. Every copy of the worker joins one queue group, so each
-request is answered once."""
+global search over messages and logs.
+
+It is the `memory` endpoint of the worker's NATS micro service (`nats micro info memory_worker`
+lists it, `nats micro stats` counts its requests). Every copy of the worker joins one queue group,
+so each request is answered once. A refusal is a `MemoryApiReply` with `ok: false` and its
+`error_kind` (what the edge maps to 400/404/503), and also a micro error: `Nats-Service-Error` (the
+reason) and `Nats-Service-Error-Code` (the same status), so any micro client sees it as one."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Final
 
 from pydantic import ValidationError
 
@@ -16,6 +22,7 @@ from bus_schemas.memory import (
     MemoryApiRequest,
     MemoryRecordOut,
 )
+from pagi import micro
 from pagi.bus import Bus
 
 from .errors import InvalidRequest, StoreUnavailable, UnknownNamespace
@@ -24,6 +31,9 @@ from .worker import MemoryWorker
 
 log = logging.getLogger("memory_worker.api")
 QUEUE_GROUP = "memory_worker"
+ENDPOINT = "memory"
+# Each refusal's micro error code: the HTTP status the edge answers with for it.
+ERROR_CODES: Final = {"invalid": "400", "unknown_namespace": "404", "not_found": "404", "unavailable": "503"}
 
 
 def _record(record: MemoryRecord) -> MemoryRecordOut:
@@ -102,11 +112,25 @@ async def reply_to(worker: MemoryWorker, data: bytes) -> MemoryApiReply:
         return MemoryApiReply(ok=False, error=str(exc), error_kind="unavailable")
 
 
-async def serve_api(bus: Bus, worker: MemoryWorker, stopping: asyncio.Event) -> None:
-    async def on_request(data: bytes) -> MemoryApiReply:
-        return await reply_to(worker, data)
+async def answer_request(worker: MemoryWorker, data: bytes) -> micro.Answer:
+    try:
+        reply = await reply_to(worker, data)
+    except Exception as exc:  # a bug must not leave the caller waiting for its timeout
+        log.exception("api.memory request failed")
+        # One line (it goes into a header), bounded.
+        failed = " ".join(f"memory worker failed: {type(exc).__name__}: {exc}".split())[:300]
+        return micro.Answer(MemoryApiReply(ok=False, error=failed, error_kind="unavailable"), "500", failed)
+    if reply.ok:
+        return micro.Answer(reply)
+    kind = reply.error_kind or "invalid"
+    return micro.Answer(reply, ERROR_CODES[kind], reply.error or kind)
 
-    observer = await bus.serve_requests(MEMORY_API_SUBJECT, on_request, queue=QUEUE_GROUP)
+
+async def serve_api(bus: Bus, worker: MemoryWorker, stopping: asyncio.Event) -> None:
+    async def on_request(data: bytes) -> micro.Answer:
+        return await answer_request(worker, data)
+
+    endpoint = await micro.endpoint(bus, ENDPOINT, MEMORY_API_SUBJECT, on_request, queue_group=QUEUE_GROUP)
     log.info("answering %s", MEMORY_API_SUBJECT)
     await stopping.wait()
-    await observer.stop()
+    await endpoint.stop()

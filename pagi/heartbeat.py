@@ -2,6 +2,14 @@
 
 A service reports facts about itself in its heartbeat's `details` with `report(key, value)`, e.g.
 the tool worker `report(SANDBOX, "bwrap")`; keys are in `bus_schemas.heartbeat`.
+
+The `Heartbeater` also registers the instance as a NATS micro service (`pagi.micro`) whose metadata
+carries the same facts: micro is how any NATS tool discovers PAGI (`nats micro ls`), heartbeats are
+how `/health` knows who is alive (pushed, so a clean stop is seen at once and a silent instance
+within three intervals; on a subject only that service may publish, so none can pass for another).
+An edge that just started publishes `pagi.ping` and every instance beats at once. (Not micro's
+`$SRV.PING`: nats.micro has no hook on its ping handler, and a second subscription to `$SRV.PING` on
+the same connection makes nats-server refuse the micro reply under `allow_responses`.)
 """
 
 from __future__ import annotations
@@ -10,14 +18,11 @@ import asyncio
 import contextlib
 import logging
 import os
-import re
 import socket
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from typing import Final
 
 from pydantic import ValidationError
@@ -27,6 +32,7 @@ from bus_schemas.streams import ConsumerSpec
 
 from . import metrics
 from .bus import Bus, Observer
+from .micro import MicroService, new_instance_id, pagi_version
 
 log = logging.getLogger("pagi.heartbeat")
 
@@ -50,21 +56,10 @@ def interval_from_env() -> float:
         return DEFAULT_INTERVAL_S
 
 
-def pagi_version() -> str:
-    try:
-        return version("pagi")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def new_instance_id() -> str:
-    host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[:40]
-    return f"{host}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
 class Heartbeater:
     """Sends this instance's heartbeat every interval, samples its consumers' lag for the
-    `pagi_consumer_*` gauges, answers pings, and says goodbye on stop."""
+    `pagi_consumer_*` gauges, registers the instance as a micro service (its metadata refreshed with
+    every beat), answers pings (`pagi.ping`) with a beat, and says goodbye on stop."""
 
     def __init__(
         self,
@@ -86,11 +81,13 @@ class Heartbeater:
         self._task: asyncio.Task[None] | None = None
         self._ping: Observer | None = None
         self._lag: list[ConsumerLag] = []
+        self.micro: MicroService | None = None
 
     async def start(self) -> None:
         async def on_ping(subject: str, data: bytes) -> None:
             await self.beat()
 
+        self.micro = await MicroService.register(self.bus, self.service, self.instance, self.facts())
         self._ping = await self.bus.listen(PING, on_ping)
         await self.sample()
         await self.beat()
@@ -103,6 +100,8 @@ class Heartbeater:
                 await self._task
         if self._ping is not None:
             await self._ping.stop()
+        if self.micro is not None:
+            await self.micro.stop()
         await self.beat("stopping")
         with contextlib.suppress(Exception):
             await self.bus.nc.flush(timeout=1)
@@ -145,8 +144,21 @@ class Heartbeater:
             details={**_details, **(self.details or {})},
         )
 
+    def facts(self) -> dict[str, Scalar]:
+        """What this instance tells micro clients in its metadata (the heartbeat's facts, flat)."""
+        beat = self.heartbeat()
+        facts: dict[str, Scalar] = {
+            "host": beat.host,
+            "pid": beat.pid,
+            "started_at": beat.started_at.isoformat(),
+            "metrics_url": beat.metrics_url,
+        }
+        return {**beat.details, **facts}
+
     async def beat(self, status: str = "up") -> None:
         beat = self.heartbeat(status)
+        if self.micro is not None and status == "up":
+            self.micro.update(self.facts())
         await self.bus.announce(heartbeat_subject(self.service, self.instance), beat.model_dump_json().encode())
 
 

@@ -112,6 +112,28 @@ class User:
         return self.pub(*(s.all_sessions(t) for t in event_types))
 
 
+# NATS micro's control subjects (ADR-32, as nats.micro builds them): `$SRV.<VERB>` for all services,
+# `$SRV.<VERB>.<name>` for one kind and `$SRV.<VERB>.<name>.<id>` for one instance. Spelled here rather
+# than imported from pagi.micro, which imports the bus runtime, which imports this table.
+MICRO_PREFIX: Final = "$SRV"
+
+
+MICRO_VERBS: Final = ("PING", "INFO", "STATS")
+
+
+def micro_control(name: str) -> list[str]:
+    """The control subjects a micro service called `name` answers: the all-services verbs and its own
+    name's only, so no service can answer `$SRV.INFO.planner` as if it were the planner.
+
+    The all-services verbs are spelled out: an allowed `$SRV.*` would also let a client subscribe to
+    `$SRV.>` (nats-server matches the `>` token as any other), which is every service's subjects."""
+    return [
+        *(f"{MICRO_PREFIX}.{verb}" for verb in MICRO_VERBS),
+        f"{MICRO_PREFIX}.*.{name}",
+        f"{MICRO_PREFIX}.*.{name}.*",
+    ]
+
+
 def _topology_streams() -> list[str]:
     names = [spec.name for spec in streams.STREAMS]
     names += [f"KV_{spec.bucket}" for spec in streams.KV_BUCKETS]
@@ -120,12 +142,14 @@ def _topology_streams() -> list[str]:
 
 
 def _service(name: str, module: str) -> User:
-    """What every service needs: its inbox, heartbeats, flow control, and the topology.
+    """What every service needs: its inbox, heartbeats, its micro service, flow control, the topology.
 
     Every service creates (or finds) the streams and buckets at start so any one can come up first;
-    that takes STREAM.CREATE/UPDATE/INFO. It does not let a service read them."""
-    user = User(name, module)
-    user.sub(f"{inbox_prefix(name)}.>", PING)
+    that takes STREAM.CREATE/UPDATE/INFO. It does not let a service read them. Its micro service
+    (named after its module) answers PING/INFO/STATS on the asker's inbox: allow_responses, which
+    lets it publish one reply to a request it received and nothing else."""
+    user = User(name, module, allow_responses=True)
+    user.sub(f"{inbox_prefix(name)}.>", PING, *micro_control(module))
     # STREAM.NAMES: nats-py looks streams up by subject (object store reads and writes); names only.
     # Heartbeats under its own service name only: no service can pass for another in /health.
     user.pub(f"{HEARTBEAT_PREFIX}.{module}.*", "$JS.FC.>", "$JS.API.INFO", "$JS.API.STREAM.NAMES")
@@ -162,8 +186,7 @@ def users() -> list[User]:
     planner.kv(streams.TOOLS)
 
     memory = _consuming(_service("memory", "memory_worker"), streams.MEMORY_WORKER, streams.MEMORY_INDEX)
-    memory.events(s.MEMORY_RESULT).sub(MEMORY_API_SUBJECT)
-    memory.allow_responses = True  # answers api.memory requests on the caller's inbox
+    memory.events(s.MEMORY_RESULT).sub(MEMORY_API_SUBJECT)  # its micro endpoint (answers as above)
 
     tool = _consuming(_service("tool", "tool_worker"), streams.TOOL_WORKER)
     tool.events(s.TOOL_RESULT)
