@@ -223,12 +223,6 @@ class Bus:
         """A core request/reply call (not stored). Raises BusUnavailable when nobody answers in time."""
         return await _reply.request(self.nc, subject, payload, reply, timeout_s)
 
-    async def serve_requests(
-        self, subject: str, handler: Callable[[bytes], Awaitable[BaseModel]], queue: str
-    ) -> Observer:
-        """Answer core requests on `subject`, once per request across the copies in `queue`."""
-        return await _reply.serve_requests(self.nc, subject, handler, queue)
-
     # --- topology (pagi.bus._topology) --------------------------------------------------------
 
     async def ensure_topology(self) -> None:
