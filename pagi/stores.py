@@ -64,6 +64,7 @@ class KVStore:
         found = await self.get(key)
         return None if found is None else model.model_validate_json(found[0])
 
+
 class BlobStore:
     def __init__(self, store: ObjectStore) -> None:
         self._store = store
