@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup system-deps clean bench ui
+.PHONY: run test lint setup system-deps clean bench ui ui-types
 
 # The browser UI (web/): npm ci when the lock file changes, a Vite build when its sources change.
 WEB_SRC := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
@@ -29,6 +29,12 @@ $(UI_STAMP): $(NODE_STAMP) $(WEB_SRC)
 	touch $(UI_STAMP)
 
 ui: $(UI_STAMP)
+
+# web/src/generated/bus.ts from bus_schemas: run after changing a shape the UI reads (the file is
+# committed so `npm run build` needs no Python; tests/test_ui_types.py fails when it is out of date).
+ui-types: $(NODE_STAMP) | $(STAMP)
+	$(BIN)/python -m bus_schemas ui-schema | node web/scripts/bus-types.mjs > web/src/generated/bus.ts.new
+	mv web/src/generated/bus.ts.new web/src/generated/bus.ts
 
 system-deps:
 	@./scripts/install-system-deps.sh

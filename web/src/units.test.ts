@@ -49,8 +49,9 @@ describe("telemetry series", () => {
       cpu: { count: 2, percent: cpu, per_core: [], load_avg: [0, 0, 0] },
       memory: { total_bytes: 100, available_bytes: 50, used_bytes: 50, percent: 50 },
       swap: { total_bytes: 0, used_bytes: 0, percent: 0 },
-      network: { total: { rx_bytes_per_s: null, tx_bytes_per_s: 5 } },
-      gpu: { available: false, reason: "no NVML", devices: [] },
+      disk: { usage: [], io: { read_bytes_per_s: null, write_bytes_per_s: null, read_ops_per_s: null, write_ops_per_s: null }, io_per_disk: {} },
+      network: { total: { rx_bytes_per_s: null, tx_bytes_per_s: 5, rx_packets_per_s: null, tx_packets_per_s: null }, interfaces: {} },
+      gpu: { available: false, reason: "no NVML", driver_version: null, devices: [] },
     },
   });
   it("appends in order, skips replayed samples, keeps nulls as gaps", () => {

@@ -1,0 +1,462 @@
+// Generated from bus_schemas (python -m bus_schemas ui-schema) by scripts/bus-types.mjs: do not edit.
+// `make ui-types` writes it again; tests/test_ui_types.py fails when it is out of date.
+
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "Action".
+ */
+export type Action = ActionMemory | ActionTool | ActionBuildTool | ActionSelfImprove | ActionResponse;
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "ApprovalKind".
+ */
+export type ApprovalKind = "memory" | "tool" | "build" | "self_improve";
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "IssuedCommand".
+ */
+export type IssuedCommand = ShowMemoryPage | ExecuteTool | PromptForConfig | BuildToolCommand | SelfImproveCommand;
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "LogLevel".
+ */
+export type LogLevel = "plan" | "tool" | "memory" | "error" | "warn" | "info";
+
+export interface BusShapes {}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "ActionMemory".
+ */
+export interface ActionMemory {
+  action_type: "ActionMemory";
+  query: string;
+  namespace: string | null;
+  top_k: number | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "ActionTool".
+ */
+export interface ActionTool {
+  action_type: "ActionTool";
+  tool_name: string;
+  args: {
+    [k: string]: unknown;
+  };
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "ActionBuildTool".
+ */
+export interface ActionBuildTool {
+  action_type: "ActionBuildTool";
+  tool_name: string;
+  language: "python" | "rust";
+  code: string;
+  description: string;
+  args_schema: {
+    [k: string]: unknown;
+  } | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "ActionSelfImprove".
+ */
+export interface ActionSelfImprove {
+  action_type: "ActionSelfImprove";
+  new_prompt: string;
+  rationale: string;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "ActionResponse".
+ */
+export interface ActionResponse {
+  action_type: "ActionResponse";
+  content: string;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "ApprovalRecord".
+ */
+export interface ApprovalRecord {
+  approval_id: string;
+  session_id: string;
+  job_id: string;
+  twin_id: string;
+  step: number;
+  kind: "memory" | "tool" | "build" | "self_improve";
+  action: ActionMemory | ActionTool | ActionBuildTool | ActionSelfImprove | ActionResponse;
+  summary: string;
+  reason: string;
+  policy: string;
+  created_at: string;
+  expires_at: string;
+  state: "pending" | "approved" | "denied" | "expired" | "cancelled";
+  decided_by: string | null;
+  decided_at: string | null;
+  decision_reason: string | null;
+  decision_event_id: string | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "ApprovalRequest".
+ */
+export interface ApprovalRequest {
+  approval_id: string;
+  kind: "memory" | "tool" | "build" | "self_improve";
+  action: ActionMemory | ActionTool | ActionBuildTool | ActionSelfImprove | ActionResponse;
+  summary: string;
+  reason: string;
+  policy: string;
+  expires_at: string;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "BuildToolCommand".
+ */
+export interface BuildToolCommand {
+  command: "build_tool";
+  tool_name: string;
+  language: string;
+  approval_id: string | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "CompleteMessage".
+ */
+export interface CompleteMessage {
+  type: "complete_message";
+  id: string;
+  content: string;
+  is_final: boolean;
+  latency_ms: number | null;
+  source_memories: SourceMemory[];
+  issued_command: (ShowMemoryPage | ExecuteTool | PromptForConfig | BuildToolCommand | SelfImproveCommand) | null;
+  raw_orchestrator_decision: string | null;
+  session_id: string;
+  job_id: string | null;
+  seq: number | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "SourceMemory".
+ */
+export interface SourceMemory {
+  id: string;
+  text: string;
+  score: number;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "ShowMemoryPage".
+ */
+export interface ShowMemoryPage {
+  command: "show_memory_page";
+  query: string;
+  memory_id: string | null;
+  approval_id: string | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "ExecuteTool".
+ */
+export interface ExecuteTool {
+  command: "execute_tool";
+  tool_name: string;
+  arguments: {
+    [k: string]: unknown;
+  };
+  approval_id: string | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "PromptForConfig".
+ */
+export interface PromptForConfig {
+  command: "prompt_for_config";
+  config_key: string;
+  prompt: string;
+  approval_id: string | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "SelfImproveCommand".
+ */
+export interface SelfImproveCommand {
+  command: "self_improve";
+  diff: string;
+  approval_id: string | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "CpuStats".
+ */
+export interface CpuStats {
+  count: number;
+  percent: number | null;
+  per_core: (number | null)[];
+  /**
+   * @minItems 3
+   * @maxItems 3
+   */
+  load_avg: [number, number, number];
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "DiskStats".
+ */
+export interface DiskStats {
+  usage: DiskUsage[];
+  io: IoRates;
+  io_per_disk: {
+    [k: string]: IoRates;
+  };
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "DiskUsage".
+ */
+export interface DiskUsage {
+  mountpoint: string;
+  device: string;
+  fstype: string;
+  total_bytes: number;
+  used_bytes: number;
+  free_bytes: number;
+  percent: number;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "IoRates".
+ */
+export interface IoRates {
+  read_bytes_per_s: number | null;
+  write_bytes_per_s: number | null;
+  read_ops_per_s: number | null;
+  write_ops_per_s: number | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "EventFrame".
+ */
+export interface EventFrame {
+  type: "event";
+  seq: number;
+  event_type: string;
+  id: string;
+  ts: string;
+  session_id: string;
+  job_id: string | null;
+  causation_id: string | null;
+  twin_id: string | null;
+  body: {
+    [k: string]: unknown;
+  };
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "GpuDevice".
+ */
+export interface GpuDevice {
+  index: number;
+  name: string | null;
+  uuid: string | null;
+  utilization_percent: number | null;
+  memory_utilization_percent: number | null;
+  memory_used_bytes: number | null;
+  memory_total_bytes: number | null;
+  temperature_c: number | null;
+  power_w: number | null;
+  power_limit_w: number | null;
+  error: string | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "GpuStats".
+ */
+export interface GpuStats {
+  available: boolean;
+  reason: string | null;
+  driver_version: string | null;
+  devices: GpuDevice[];
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "HostSeen".
+ */
+export interface HostSeen {
+  host_id: string;
+  last_seen: string;
+  silent: boolean;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "HostsFrame".
+ */
+export interface HostsFrame {
+  hosts: HostSeen[];
+  changed: string | null;
+  change: ("appeared" | "silent") | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "JobLog".
+ */
+export interface JobLog {
+  level: "plan" | "tool" | "memory" | "error" | "warn" | "info";
+  message: string;
+  service: string;
+  status: ("pending" | "waiting_approval" | "running" | "completed" | "failed" | "cancelled") | null;
+  progress: number | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "MemoryStats".
+ */
+export interface MemoryStats {
+  total_bytes: number;
+  available_bytes: number;
+  used_bytes: number;
+  percent: number;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "MessageChunk".
+ */
+export interface MessageChunk {
+  type: "message_chunk";
+  id: string;
+  content_chunk: string;
+  is_final: boolean;
+  session_id: string;
+  job_id: string | null;
+  seq: number | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "MetricsFrame".
+ */
+export interface MetricsFrame {
+  seq: number;
+  host_id: string;
+  ts: string;
+  sample: TelemetrySample;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "TelemetrySample".
+ */
+export interface TelemetrySample {
+  host_id: string;
+  interval_s: number | null;
+  uptime_s: number;
+  process_count: number;
+  cpu: CpuStats;
+  memory: MemoryStats;
+  swap: SwapStats;
+  disk: DiskStats;
+  network: NetStats;
+  gpu: GpuStats;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "SwapStats".
+ */
+export interface SwapStats {
+  total_bytes: number;
+  used_bytes: number;
+  percent: number;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "NetStats".
+ */
+export interface NetStats {
+  total: NetRates;
+  interfaces: {
+    [k: string]: NetRates;
+  };
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "NetRates".
+ */
+export interface NetRates {
+  rx_bytes_per_s: number | null;
+  tx_bytes_per_s: number | null;
+  rx_packets_per_s: number | null;
+  tx_packets_per_s: number | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "PromptVersion".
+ */
+export interface PromptVersion {
+  version: number;
+  prompt: string;
+  rationale: string;
+  author: string;
+  created_at: string;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "StatusUpdate".
+ */
+export interface StatusUpdate {
+  type: "status_update";
+  status: string;
+  details: string | null;
+  session_id: string | null;
+  job_id: string | null;
+  seq: number | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "TwinSettings".
+ */
+export interface TwinSettings {
+  codename: string;
+  designation: string;
+  mission: string;
+  avatar: string | null;
+  directive_logic: string;
+  provider: string | null;
+  model: string | null;
+  base_url: string | null;
+  temperature: number;
+  token_limit: number;
+  step_limit: number;
+  approval_timeout_s: number;
+  allowed_tools: string[];
+  always_allow: string[];
+  code_generation: boolean;
+  memory_namespace: string;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "TwinView".
+ */
+export interface TwinView {
+  codename: string;
+  designation: string;
+  mission: string;
+  avatar: string | null;
+  directive_logic: string;
+  provider: string | null;
+  model: string | null;
+  base_url: string | null;
+  temperature: number;
+  token_limit: number;
+  step_limit: number;
+  approval_timeout_s: number;
+  allowed_tools: string[];
+  always_allow: string[];
+  code_generation: boolean;
+  memory_namespace: string;
+  id: string;
+  has_api_key: boolean;
+  status: "idle" | "thinking" | "busy";
+  created_at: string;
+  updated_at: string;
+}
