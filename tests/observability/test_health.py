@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import nats
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -18,6 +20,7 @@ from edge.settings import EdgeSettings
 from pagi.bus import Bus
 from pagi.heartbeat import Heartbeater
 from pagi.service import no_routes
+from pagi_cli.nats_server import NatsServer
 from planner.__main__ import PlannerService
 
 from .conftest import ServiceStarter
@@ -113,3 +116,23 @@ async def test_memory_store_sandbox_and_metric_targets_come_from_the_workers(edg
         } in targets
     finally:
         await memory.stop()
+
+
+async def test_the_edge_and_each_service_answer_micro_discovery(
+    edge: Client, run_service: ServiceStarter, nats_server: NatsServer
+) -> None:
+    """What `nats micro info` sends, from a plain nats-py client: the edge and a service run through
+    `pagi.service.serve` are micro services with the instance facts /health also shows."""
+    await run_service("sampler", no_routes)
+    body = await health_until(edge, lambda status, b: service(b, "sampler").get("status") == "up")
+    [instance] = service(body, "sampler")["instances"]
+    nc = await nats.connect(nats_server.url)
+    try:
+        for name, expected in (("sampler", instance["instance"]), ("edge", None)):
+            info = json.loads((await nc.request(f"$SRV.INFO.{name}", b"", timeout=5)).data)
+            assert info["type"] == "io.nats.micro.v1.info_response" and info["name"] == name
+            assert info["metadata"]["host"] and int(info["metadata"]["pid"]) > 0
+            if expected is not None:
+                assert info["metadata"]["instance"] == expected
+    finally:
+        await nc.close()
