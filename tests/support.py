@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from bus_schemas import Envelope
 
@@ -49,12 +49,20 @@ ObserveFactory = Callable[[str], Awaitable[EventCollector]]
 T = TypeVar("T")
 
 
+@overload
 async def eventually(
-    probe: Callable[[], T | Awaitable[T]],
+    probe: Callable[[], Awaitable[T]], timeout: float = 10.0, interval: float = 0.02, what: str | None = None
+) -> T: ...
+@overload
+async def eventually(
+    probe: Callable[[], T], timeout: float = 10.0, interval: float = 0.02, what: str | None = None
+) -> T: ...
+async def eventually(
+    probe: Callable[[], Any],
     timeout: float = 10.0,
     interval: float = 0.02,
     what: str | None = None,
-) -> T:
+) -> Any:
     """Call `probe` (sync or async) until it returns something truthy, and return that; fail after
     `timeout` seconds with what was waited for and the last value or error seen. The one way tests
     wait for a state nothing announces (a file appearing, a record written, a process gone)."""

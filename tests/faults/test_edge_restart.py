@@ -48,8 +48,8 @@ class Browser:
             except (aiohttp.ClientError, OSError) as exc:  # the edge is not back yet: try again
                 raise AssertionError(f"{type(exc).__name__}: {exc}") from exc
 
-        self.ws = await eventually(accepted, deadline_s, 0.2, f"the edge accepting {self.user}'s socket")
-        self._reader = asyncio.create_task(self._read(self.ws))
+        self.ws = ws = await eventually(accepted, deadline_s, 0.2, f"the edge accepting {self.user}'s socket")
+        self._reader = asyncio.create_task(self._read(ws))
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for msg in ws:
