@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = ROOT / ".env.example"
 COMPOSE = ROOT / "compose.yaml"
 PAGI_SERVICES = {"edge", "planner", "memory_worker", "tool_worker", "build_worker", "telemetry_agent"}
-CODE_DIRS = ("pagi", "bus_schemas", *sorted(PAGI_SERVICES))
+# Every top-level package of ours (tests and benchmarks set no deployment variables).
+CODE_DIRS = sorted(p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file() and p.name not in ("tests", "bench"))
 # Read by compose.yaml itself (interpolation), or by a third-party image, not by PAGI's code.
 COMPOSE_ONLY = {"PAGI_PROMETHEUS_API_KEY", "PAGI_TELEMETRY_HOST", "QDRANT__SERVICE__API_KEY", "COLLECTOR_OTLP_ENABLED"}
 # Read by the code but not settings a person sets: pagi up passes them, or a library's own switch.
