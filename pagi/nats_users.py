@@ -168,7 +168,8 @@ def _consuming(user: User, *specs: streams.ConsumerSpec) -> User:
 def users() -> list[User]:
     edge = _service("edge", "edge")
     edge.read_stream(EVENTS).read_stream(TELEMETRY)
-    edge.events(s.CHAT_IN, s.APPROVE_DECISION, s.JOB_CANCEL).pub(PING, MEMORY_API_SUBJECT)
+    # memory.store: Save to Memory, an explicit human action the edge sends as a memory write.
+    edge.events(s.CHAT_IN, s.APPROVE_DECISION, s.JOB_CANCEL, s.MEMORY_STORE).pub(PING, MEMORY_API_SUBJECT)
     edge.sub(f"{HEARTBEAT_PREFIX}.>")
     edge.kv(streams.SESSIONS, write=True).kv(streams.TWINS, write=True).kv(streams.PROMPTS, write=True)
     edge.kv(streams.APPROVALS).kv(streams.JOBS).kv(streams.TOOLS)

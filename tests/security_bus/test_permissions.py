@@ -17,7 +17,7 @@ from nats.js import api
 from bus_schemas import Envelope
 from bus_schemas import streams as st
 from bus_schemas.chat import ChatIn
-from bus_schemas.memory import MEMORY_API_SUBJECT
+from bus_schemas.memory import MEMORY_API_SUBJECT, MemoryStore
 from pagi.bus import Bus, Delivery, PullConsumer
 from pagi.nats_users import render_conf, user_for_service
 
@@ -70,6 +70,29 @@ async def test_every_service_sets_up_its_consumers_and_buckets_without_a_refusal
         finally:
             await bus.close()
     assert [r.getMessage() for r in caplog.records if "refused" in r.getMessage()] == []
+
+
+async def test_save_to_memory_from_the_edge_reaches_the_memory_worker(secure_server: SecureBus, topology: None) -> None:
+    """POST /v1/memory sends `memory.store.<session>` as the edge's user: it must be allowed to."""
+    edge = await Bus.connect(secure_server.url("edge"), "edge", connect_timeout_s=5)
+    memory = await Bus.connect(secure_server.url("memory"), "memory_worker", connect_timeout_s=5)
+    got: asyncio.Future[Envelope[Any]] = asyncio.get_running_loop().create_future()
+
+    async def handle(event: Envelope[Any], delivery: Delivery) -> None:
+        if not got.done():
+            got.set_result(event)
+
+    consumer = PullConsumer(memory, st.MEMORY_WORKER, handle)
+    try:
+        await consumer.start()
+        store = MemoryStore(request_id="save-1", text="the edge may save what a person chose to keep")
+        await edge.publish(Envelope(type="memory.store", session_id="perm-m", body=store), retry_for_s=2)
+        event = await asyncio.wait_for(got, 10)
+        assert event.body.request_id == "save-1"
+    finally:
+        await consumer.stop()
+        await memory.close()
+        await edge.close()
 
 
 async def test_planner_pulls_and_acks_its_own_consumer(secure_server: SecureBus, topology: None) -> None:
