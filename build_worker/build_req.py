@@ -48,7 +48,7 @@ class BuildReqHandler:
     ) -> None:
         self.bus = bus
         self.builder = builder
-        self.ledger = Ledger(done, "build", BuildRunRecord, socket.gethostname())
+        self.ledger: Ledger[BuildRunRecord, BuildResult] = Ledger(done, "build", BuildRunRecord, socket.gethostname())
         self.twins = twins
         self.approvals = approvals
         self.check_policy = check_policy
@@ -57,11 +57,11 @@ class BuildReqHandler:
         body = event.body
         if not isinstance(body, BuildRequest):
             raise Reject(f"the build worker does not handle {event.type}")
-        claim, record = await self.ledger.claim(body.request_id)
-        if claim == "done" and record is not None and record.result is not None:
-            await self._reply(event, record.result)
-            return
-        if claim == "interrupted":
+        result = await self.ledger.once(body.request_id, lambda interrupted: self._result(event, body, interrupted))
+        await self._reply(event, result)
+
+    async def _result(self, event: Envelope[Any], body: BuildRequest, interrupted: bool) -> BuildResult:
+        if interrupted:
             outcome = BuildOutcome(
                 success=False,
                 reason="interrupted",
@@ -70,10 +70,7 @@ class BuildReqHandler:
         else:
             outcome = await self._build(event, body)
         record_build(body.language, outcome)
-        result = to_result(body, outcome)
-        done = BuildRunRecord(state="done", result=result, worker=self.ledger.worker)
-        await self.ledger.finish(body.request_id, done)
-        await self._reply(event, result)
+        return to_result(body, outcome)
 
     async def _build(self, event: Envelope[Any], body: BuildRequest) -> BuildOutcome:
         if self.check_policy:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Generic, Literal, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Generic, Literal, TypeVar, cast
 
 from pydantic import BaseModel
 
 from .stores import KV
 
-R = TypeVar("R", bound=BaseModel)
+R = TypeVar("R", bound=BaseModel)  # the record kept per request
+Result = TypeVar("Result", bound=BaseModel)  # what the request produced
 
 Claim = Literal["claimed", "done", "interrupted"]
 
 
-class Ledger(Generic[R]):
+class Ledger(Generic[R, Result]):
+    """Records of the `model` kind (`state` running/done, `result`, `worker`), under `<prefix>.<id>`."""
+
     def __init__(self, kv: KV, prefix: str, model: type[R], worker: str) -> None:
         self.kv = kv
         self.prefix = prefix
@@ -37,3 +41,17 @@ class Ledger(Generic[R]):
 
     async def finish(self, request_id: str, record: R) -> None:
         await self.kv.put(self.key(request_id), record.model_dump_json().encode())
+
+    async def once(self, request_id: str, perform: Callable[[bool], Awaitable[Result]]) -> Result:
+        """The request's result, its side effect performed at most once: the recorded result when it
+        ran before; else `perform(interrupted)`, whose result is recorded. `interrupted` is true when a
+        run started and its worker died: `perform` must then report that, not run it again."""
+        claim, record = await self.claim(request_id)
+        recorded = getattr(record, "result", None)
+        if claim == "done" and recorded is not None:
+            return cast(Result, recorded)
+        result = await perform(claim == "interrupted")
+        await self.finish(
+            request_id, self.model.model_validate({"state": "done", "result": result, "worker": self.worker})
+        )
+        return result

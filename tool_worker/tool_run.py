@@ -58,7 +58,7 @@ class ToolRunHandler:
         self.bus = bus
         self.max_timeout_s = max_timeout_s
         self.runner = runner
-        self.ledger = Ledger(done, "tool", ToolRunRecord, socket.gethostname())
+        self.ledger: Ledger[ToolRunRecord, ToolResult] = Ledger(done, "tool", ToolRunRecord, socket.gethostname())
         self.twins = twins
         self.approvals = approvals
         self.check_policy = check_policy
@@ -67,23 +67,21 @@ class ToolRunHandler:
         body = event.body
         if not isinstance(body, ToolRun):
             raise Reject(f"the tool worker does not handle {event.type}")
-        claim, record = await self.ledger.claim(body.request_id)
-        if claim == "done" and record is not None and record.result is not None:
-            await self._reply(event, record.result)  # same id: JetStream drops it if the first got through
-            return
-        isolation = self.runner.sandbox.isolation
-        if claim == "interrupted":
+        result = await self.ledger.once(body.request_id, lambda interrupted: self._result(event, body, interrupted))
+        # A redelivery gets the recorded result again, same id: JetStream drops it if the first got through.
+        await self._reply(event, result)
+
+    async def _result(self, event: Envelope[Any], body: ToolRun, interrupted: bool) -> ToolResult:
+        if interrupted:
             run = RunResult.refused(
-                isolation,
+                self.runner.sandbox.isolation,
                 "interrupted",
                 "the tool worker stopped while this tool was running; it was not run a second time",
             )
         else:
             run = await self._run(event, body)
         record_run(run)
-        result = to_result(body, run)
-        await self.ledger.finish(body.request_id, ToolRunRecord(state="done", result=result, worker=self.ledger.worker))
-        await self._reply(event, result)
+        return to_result(body, run)
 
     async def _run(self, event: Envelope[Any], body: ToolRun) -> RunResult:
         isolation = self.runner.sandbox.isolation
