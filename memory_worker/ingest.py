@@ -37,6 +37,16 @@ class IngestPlan:
     files: int = 0
     skipped: list[Skipped] = field(default_factory=list)
 
+    def summary(self, created: int) -> IngestSummary:
+        """What ingesting this plan did, once `created` of its chunks turned out to be new."""
+        return IngestSummary(
+            files=self.files,
+            chunks=len(self.items),
+            created=created,
+            duplicates=len(self.items) - created,
+            skipped=tuple(self.skipped),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class IngestSummary:
@@ -123,10 +133,4 @@ def ingest_local(memory: Memory, plan: IngestPlan, progress: Progress | None = N
         done += len(batch)
         if progress:
             progress(done, len(plan.items))
-    return IngestSummary(
-        files=plan.files,
-        chunks=len(plan.items),
-        created=created,
-        duplicates=len(plan.items) - created,
-        skipped=tuple(plan.skipped),
-    )
+    return plan.summary(created)

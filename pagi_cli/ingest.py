@@ -86,13 +86,7 @@ async def store_plan(
                 await settle(replies, *window.pop(0))
         while window:
             await settle(replies, *window.pop(0))
-    return IngestSummary(
-        files=plan.files,
-        chunks=len(plan.items),
-        created=created,
-        duplicates=len(plan.items) - created,
-        skipped=tuple(plan.skipped),
-    )
+    return plan.summary(created)
 
 
 async def ingest_over_bus(
