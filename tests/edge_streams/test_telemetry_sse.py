@@ -12,6 +12,7 @@ from bus_schemas.telemetry import TelemetrySample
 from pagi.bus import Bus
 from telemetry_agent.sampler import Sampler
 
+from ..support import eventually
 from .conftest import Client, EdgeFactory
 from .sse_client import SseEvent, SseReader
 
@@ -60,6 +61,13 @@ async def test_history_then_live(stream_edge: Client, bus: Bus, sample: Telemetr
 async def test_host_filter_and_no_history(stream_edge: Client, bus: Bus, sample: TelemetrySample) -> None:
     await publish(bus, sample, "host-a")
     await publish(bus, sample, "host-b")
+
+    async def hub_has_seen_host_b() -> bool:
+        # Else the edge's tail may deliver these two samples after the stream opened, as live ones.
+        hosts = (await (await stream_edge.get("/v1/telemetry/hosts")).json())["hosts"]
+        return any(h["host_id"] == "host-b" for h in hosts)
+
+    await eventually(hub_has_seen_host_b, 10, what="the edge's telemetry hub has host-b's sample")
     async with stream_edge.get("/v1/telemetry/stream?since=0&host=host-b") as response:
         reader = SseReader(response)
         opening = await reader.until("caught_up")
