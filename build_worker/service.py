@@ -11,7 +11,7 @@ from pagi.bus import Bus
 from pagi.service import Route
 from records.stores import Blobs
 from records.tools import ToolRegistry
-from sandbox import start_sandbox
+from sandbox.settings import start_sandbox
 
 from .build_queue import BuildQueue
 from .build_req import BuildReqHandler

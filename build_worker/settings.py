@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from sandbox import SandboxSettings
+from sandbox.settings import SandboxSettings
 
 
 class BuildSettings(SandboxSettings):

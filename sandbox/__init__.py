@@ -1,8 +1,10 @@
 """The sandbox both workers run untrusted code in: bubblewrap (or, loudly, none), hard limits,
 per-session workspaces, warm slots. Workers import from here, not from the modules below.
 
-`start_sandbox(SandboxSettings(), "tool_worker")` is the sandbox as a worker runs it; `Sandbox.run`
-runs one command in a workspace and says what happened in a `RunResult`.
+`Sandbox.run` runs one command in a workspace and says what happened in a `RunResult`. How a worker
+sets one up from its environment (`SandboxSettings`, `start_sandbox`) is `sandbox.settings`, kept
+out of this import: it reports to the heartbeat, so it loads the bus runtime, which the sandbox
+itself does not need (and a process that only runs sandboxes, like `bench.sandbox`, should not pay).
 """
 
 from .bwrap import Bind
@@ -10,7 +12,6 @@ from .limits import GIB, MIB, Limits
 from .process import OutputCallback
 from .result import Isolation, Reason, RunResult
 from .sandbox import Sandbox, SandboxConfig, SandboxUnavailable
-from .settings import SandboxSettings, start_sandbox
 from .workspace import WorkspaceError, Workspaces, traversable_by_others
 
 __all__ = [
@@ -24,10 +25,8 @@ __all__ = [
     "RunResult",
     "Sandbox",
     "SandboxConfig",
-    "SandboxSettings",
     "SandboxUnavailable",
     "WorkspaceError",
     "Workspaces",
-    "start_sandbox",
     "traversable_by_others",
 ]

@@ -13,7 +13,8 @@ from bus_schemas.tool import SANDBOX_STATUS_KEY, SandboxStatus
 from pagi.bus import Bus
 from pagi.service import Route
 from records.tools import ToolRegistry
-from sandbox import RunResult, Sandbox, start_sandbox
+from sandbox import RunResult, Sandbox
+from sandbox.settings import start_sandbox
 
 from .artifacts import ArtifactCache
 from .builtins import BUILTIN_RECORDS, VectorQueryArgs

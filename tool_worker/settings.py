@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from sandbox import SandboxSettings
+from sandbox.settings import SandboxSettings
 
 
 class ToolSettings(SandboxSettings):
