@@ -11,13 +11,13 @@ from aiohttp import web
 from pagi.bus import Bus
 from pagi.heartbeat import Heartbeater, ServiceRegistry
 from records.bundle import Records
+from records.sessions import SessionOwners
 
 from .front.auth import ApiKeys
 from .front.rate_limit import RateLimiter
 from .live.client_socket import ClientSocket
 from .live.outbox import Outbox
 from .live.session_hub import SessionHub
-from .live.session_owner import SessionOwners
 from .live.telemetry_hub import TelemetryHub
 from .settings import EdgeSettings
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from ..appkeys import AUTH_KEYS, RATE_LIMITER, SETTINGS
-from .auth import AUTH_USER, SESSION_COOKIE, WS_KEY_PROTOCOL, ApiKeys, presented_key
+from .auth import AUTH_ROLE, AUTH_USER, SESSION_COOKIE, WS_KEY_PROTOCOL, ApiKeys, presented_key
 from .rate_limit import RateLimiter
 
 log = logging.getLogger("edge.security")
@@ -99,6 +99,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if user.by_cookie and request.method not in SAFE_METHODS and not _origin_allowed(request, allowed):
             return _error(403, "cross-origin request with a session cookie")
         request[AUTH_USER] = user.name
+        request[AUTH_ROLE] = keys.role_of(user.name)
         claimed = request.match_info.get("user_id") or request.query.get("user")
         if claimed is not None and claimed != user.name:
             return _error(403, "the user in the request is not the user of the API key")

@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bus_schemas.streams import SESSIONS
+from records.sessions import SessionOwners
 
 from ..appkeys import BUS, HUB, OWNERS, SETTINGS, STREAMS, TELEMETRY_HUB
 from .events_sse import events_stream
 from .outbox import SHUTTING_DOWN
-from .session_owner import SessionOwners
 from .telemetry_hub import TelemetryHub
 from .telemetry_sse import hosts_event, telemetry_hosts, telemetry_stream
 

@@ -1,0 +1,87 @@
+"""Who may do what: the one place PAGI's authorization rules live (docs/security.md states them).
+
+Every door (HTTP, WebSocket, SSE, the seed's legacy routes, and the doors still to come) turns its
+caller into a `Caller` and asks these functions; none writes its own rule. A refusal is a
+`Forbidden` (403) or, where even the existence of the thing is private, a `Hidden` (404); both say
+what was refused and why, never what the other user has.
+
+- Users come from API keys (`PAGI_API_KEYS="key:alice:admin,key2:bob"`), designed so an SSO front
+  door can supply them later: a user is an id and a role. `admin` is the operator's role; `member`
+  everyone else's. In development mode (no keys, loopback only) the one person at the keyboard is
+  an admin under whatever name the client gives.
+- A session belongs to the user who opened it (`records.sessions`). Its approvals are decided, its
+  jobs cancelled, its history, audit, search hits and memories read only by that user, or by an
+  admin (and the admin's reads and decisions are recorded as an admin's).
+- Shared twins (no owner) are changed only by admins; a member may create private twins, which
+  only they (and admins) see and change. A twin's policy is part of the twin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+Role = Literal["admin", "member"]
+ROLES: Final = ("admin", "member")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking, as every door sees them."""
+
+    user_id: str
+    role: Role = "member"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def as_recorded(self) -> str:
+        """How a decision by this caller is recorded (`decided_by`): an admin acting on someone
+        else's behalf is visible as such."""
+        return f"{self.user_id} (admin)" if self.is_admin else self.user_id
+
+
+class Denied(PermissionError):
+    """A refusal; `status` is what an HTTP door answers."""
+
+    status = 403
+
+
+class Forbidden(Denied):
+    status = 403
+
+
+class Hidden(Denied):
+    """The thing exists for someone else: answered as if it did not exist at all."""
+
+    status = 404
+
+
+def may_use_session(caller: Caller, owner: str | None) -> bool:
+    """Read a session's events, history and audit, chat in it, decide its approvals, cancel its
+    jobs: its owner, or an admin. A session nobody owns yet is the caller's to claim."""
+    return owner is None or owner == caller.user_id or caller.is_admin
+
+
+def check_session(caller: Caller, session_id: str, owner: str | None) -> None:
+    if not may_use_session(caller, owner):
+        raise Hidden(f"no session {session_id} of yours")
+
+
+def may_see_twin(caller: Caller, twin_owner: str | None) -> bool:
+    """Shared twins (no owner) are everyone's to use; a private twin only its owner's (and admins')."""
+    return twin_owner is None or twin_owner == caller.user_id or caller.is_admin
+
+
+def may_change_twin(caller: Caller, twin_owner: str | None) -> bool:
+    """Shared twins are changed by admins only; a private twin by its owner (and admins)."""
+    return caller.is_admin or (twin_owner is not None and twin_owner == caller.user_id)
+
+
+def check_twin_change(caller: Caller, twin_id: str, twin_owner: str | None) -> None:
+    if not may_see_twin(caller, twin_owner):
+        raise Hidden(f"no twin {twin_id}")
+    if not may_change_twin(caller, twin_owner):
+        raise Forbidden(f"twin {twin_id} is shared: only an admin may change it or its policy")
