@@ -59,6 +59,8 @@ class Twin(TwinSettings):
 
     id: str = Field(pattern=TOKEN_RE.pattern)
     api_key_sealed: str | None = None
+    # The user who made a private twin; None for a shared twin (changed by admins only: records/access.py).
+    owner: str | None = Field(default=None, max_length=128)
     # The `pagi_prompts` version `directive_logic` was last set from (a self-improvement or a
     # rollback), kept in the same record so the prompt and its version number change in one write.
     prompt_version: int | None = Field(default=None, ge=1)
@@ -71,6 +73,7 @@ class TwinView(TwinSettings):
 
     id: str
     has_api_key: bool
+    owner: str | None = None  # None: a shared twin
     status: TwinStatus = "idle"
     created_at: datetime
     updated_at: datetime

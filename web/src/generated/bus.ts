@@ -456,6 +456,7 @@ export interface TwinView {
   memory_namespace: string;
   id: string;
   has_api_key: boolean;
+  owner: string | null;
   status: "idle" | "thinking" | "busy";
   created_at: string;
   updated_at: string;
