@@ -1,0 +1,98 @@
+"""Every route's authorization rule, in one table: what the front door checks before the handler, and
+what the handler then asks `records.access` about the object it touches.
+
+- `public`: no key needed (the UI's files, `/health`'s up/down, the OpenAPI document).
+- `user`: any authenticated user (in development mode, the one person at the machine); the handler
+  checks the object with `records.access` (the `objects` column: whose session, twin, namespace).
+- `admin`: the operator's role only.
+
+A route missing from the table is refused (fail closed), and `tests/security/test_route_rules.py`
+fails on it, so a new route cannot ship without a rule. docs/security.md shows this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from aiohttp import web
+
+Gate = Literal["public", "user", "admin"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    gate: Gate
+    objects: str  # what the handler checks with records.access, for the reader and docs/security.md
+
+
+PUBLIC_FILE: Final = Rule("public", "static files of the web UI")
+SESSION: Final = Rule("user", "the session's owner or an admin (records.access.check_session)")
+TWIN_READ: Final = Rule("user", "shared twins, and private twins of the caller (records.access.may_see_twin)")
+TWIN_WRITE: Final = Rule("user", "admins for shared twins, the owner for a private one (check_twin_change)")
+MEMORY: Final = Rule("user", "namespaces the caller may read or write (records.access)")
+SELF: Final = Rule("user", "the caller's own login session")
+ADMIN: Final = Rule("admin", "the operator's role")
+
+# (method, route path as registered) -> rule. HEAD follows GET.
+RULES: Final[dict[tuple[str, str], Rule]] = {
+    ("GET", "/"): PUBLIC_FILE,
+    ("GET", "/assets"): PUBLIC_FILE,
+    ("GET", "/jobs/{rest}"): PUBLIC_FILE,
+    ("GET", "/search"): PUBLIC_FILE,
+    ("GET", "/twins/{rest}"): PUBLIC_FILE,
+    ("GET", "/openapi.json"): Rule("public", "the API's description, no data"),
+    ("GET", "/health"): Rule("public", "up/down for anyone; details with a key (or loopback in development mode)"),
+    ("GET", "/metrics"): ADMIN,
+    ("GET", "/v1/metrics/targets"): ADMIN,
+    ("GET", "/api/v1/agi/dashboard-data"): Rule(
+        "user", "the seed's dashboard: host telemetry and counts, no session data"
+    ),
+    ("POST", "/api/v1/echo"): Rule("user", "echoes the caller's own body"),
+    ("POST", "/v1/auth/session"): SELF,
+    ("GET", "/v1/auth/session"): SELF,
+    ("DELETE", "/v1/auth/session"): SELF,
+    ("POST", "/v1/chat"): SESSION,
+    ("GET", "/ws/chat/{user_id}"): Rule("user", "the path's user is the caller; each session as SESSION"),
+    ("GET", "/v1/events/stream"): SESSION,
+    ("POST", "/plan"): SESSION,
+    ("POST", "/run"): SESSION,
+    ("GET", "/v1/approvals"): Rule("user", "approvals of the caller's sessions (admins: all)"),
+    ("POST", "/v1/approvals/{approval_id}"): Rule("user", "SESSION; `always` also needs TWIN_WRITE on the twin"),
+    ("GET", "/v1/jobs/{job_id}"): SESSION,
+    ("POST", "/v1/jobs/{job_id}/cancel"): SESSION,
+    ("GET", "/v1/sessions/{session_id}/history"): SESSION,
+    ("GET", "/v1/audit"): Rule("user", "events of the caller's sessions (admins: all, recorded)"),
+    ("GET", "/v1/search"): Rule("user", "hits from the caller's sessions (admins: all)"),
+    ("GET", "/v1/memory/search"): MEMORY,
+    ("GET", "/v1/memory/namespaces"): MEMORY,
+    ("GET", "/v1/memory/{memory_id}"): MEMORY,
+    ("DELETE", "/v1/memory/{memory_id}"): MEMORY,
+    ("POST", "/v1/memory"): MEMORY,
+    ("GET", "/v1/twins"): TWIN_READ,
+    ("POST", "/v1/twins"): Rule("user", "members create private twins; admins shared ones"),
+    ("GET", "/v1/twins/blueprints"): Rule("user", "starter prompts, no data"),
+    ("GET", "/v1/twins/{twin_id}"): TWIN_READ,
+    ("PUT", "/v1/twins/{twin_id}"): TWIN_WRITE,
+    ("DELETE", "/v1/twins/{twin_id}"): TWIN_WRITE,
+    ("GET", "/v1/twins/{twin_id}/prompt/versions"): TWIN_READ,
+    ("GET", "/v1/twins/{twin_id}/prompt/versions/{version}"): TWIN_READ,
+    ("POST", "/v1/twins/{twin_id}/prompt/rollback"): TWIN_WRITE,
+    ("GET", "/v1/tools"): Rule("user", "the registry; `?twin=` as TWIN_READ"),
+    ("GET", "/v1/tools/{name}"): Rule("user", "the registry entry (no code, no secrets)"),
+    ("GET", "/v1/telemetry/stream"): Rule("user", "host telemetry, shared by everyone on the install"),
+    ("GET", "/v1/telemetry/hosts"): Rule("user", "host telemetry, shared by everyone on the install"),
+}
+
+
+def route_key(method: str, path: str) -> tuple[str, str]:
+    return ("GET" if method == "HEAD" else method, path)
+
+
+def rule_for(request: web.Request) -> Rule | None:
+    """The matched route's rule; None when the route has none (refuse) or nothing matched (a 404)."""
+    route = request.match_info.route
+    resource = route.resource
+    if resource is None:
+        return None
+    return RULES.get(route_key(request.method, resource.canonical))
