@@ -12,8 +12,10 @@ from bus_schemas.fit import fit
 from bus_schemas.subjects import BUILD_RESULT
 from pagi.bus import Bus, Delivery, Reject
 from pagi.joblog import LineStreamer
+from records.access import Caller
 from records.done import Ledger
 from records.policy import PolicyError, check_build
+from records.sessions import SessionOwners
 from records.stores import KV
 
 from .builder import Builder, BuildSpec
@@ -44,7 +46,14 @@ def to_result(body: BuildRequest, outcome: BuildOutcome) -> BuildResult:
 
 class BuildReqHandler:
     def __init__(
-        self, bus: Bus, builder: Builder, done: KV, twins: KV, approvals: KV, check_policy: bool = True
+        self,
+        bus: Bus,
+        builder: Builder,
+        done: KV,
+        twins: KV,
+        approvals: KV,
+        check_policy: bool = True,
+        owners: SessionOwners | None = None,
     ) -> None:
         self.bus = bus
         self.builder = builder
@@ -52,6 +61,7 @@ class BuildReqHandler:
         self.twins = twins
         self.approvals = approvals
         self.check_policy = check_policy
+        self.owners = owners
 
     async def __call__(self, event: Envelope[Any], delivery: Delivery) -> None:
         body = event.body
@@ -73,14 +83,16 @@ class BuildReqHandler:
         return to_result(body, outcome)
 
     async def _build(self, event: Envelope[Any], body: BuildRequest) -> BuildOutcome:
+        decided_by: str | None = None
         if self.check_policy:
             try:
-                await check_build(
+                approval = await check_build(
                     self.twins, self.approvals, event.session_id, event.twin_id, body.approval_id,
                     body.tool_name, body.language, body.code,
                 )  # fmt: skip
             except PolicyError as exc:
                 return BuildOutcome(success=False, reason=exc.reason, error=str(exc))
+            decided_by = approval.decided_by
         spec = BuildSpec(
             tool_name=body.tool_name,
             language=body.language,
@@ -88,6 +100,8 @@ class BuildReqHandler:
             description=body.description,
             args_schema=body.args_schema,
             entry_point=body.entry_point,
+            builder=await self._builder(event.session_id, decided_by),
+            twin_id=event.twin_id,
         )
         label = f"build {body.tool_name}"
         async with LineStreamer(self.bus.publish, event, SERVICE, label) as lines:
@@ -104,6 +118,15 @@ class BuildReqHandler:
             done = "built" if outcome.success else f"failed ({outcome.reason})"
             await self.bus.publish(lines.event("finished", f"{label}: {done}", progress=1.0))
         return outcome
+
+    async def _builder(self, session_id: str, decided_by: str | None) -> Caller | None:
+        """The tool's builder is the session's owner; an admin's approval (recorded "name (admin)"
+        by records.access.Caller.as_recorded) lets the build replace another user's tool."""
+        owner = await self.owners.owner(session_id) if self.owners is not None else None
+        if owner is None:
+            return None
+        by_admin = decided_by is not None and decided_by.endswith(" (admin)")
+        return Caller(owner, "admin" if by_admin else "member")
 
     async def _reply(self, event: Envelope[Any], result: BuildResult) -> None:
         await self.bus.publish(event.caused("result", BUILD_RESULT, result))

@@ -12,8 +12,9 @@ from typing import Any, Literal
 import jsonschema
 
 from bus_schemas.tool import ToolRecord
+from records.access import Caller, may_replace_tool
 from records.stores import Blobs, digest_of
-from records.tools import ToolRegistry
+from records.tools import ToolRegistry, ToolTaken, taken_message
 from sandbox import OutputCallback, Sandbox, Workspaces
 
 from .build_queue import BuildQueue, QueueFull
@@ -33,6 +34,13 @@ class BuildSpec:
     description: str = ""
     args_schema: dict[str, Any] | None = None
     entry_point: str = "main"
+    # Who builds it (the session's owner; None: unknown, e.g. a session no edge opened) and for
+    # which twin: recorded on the tool, and whether it may replace another's tool of the name.
+    builder: Caller | None = None
+    twin_id: str | None = None
+
+    def may_replace(self, built_by: str | None) -> bool:
+        return built_by is None or (self.builder is not None and may_replace_tool(self.builder, built_by))
 
 
 class Builder:
@@ -62,6 +70,9 @@ class Builder:
                 jsonschema.validators.validator_for(spec.args_schema).check_schema(spec.args_schema)
             except jsonschema.SchemaError as exc:
                 return BuildOutcome(success=False, reason="invalid_schema", error=f"invalid args_schema: {exc.message}")
+        existing = await self.registry.get(spec.tool_name)
+        if existing is not None and existing.kind == "built" and not spec.may_replace(existing.built_by):
+            return BuildOutcome(success=False, reason="not_allowed", error=taken_message(spec.tool_name, existing))
         try:
             async with self.queue.slot():
                 return await self._build(spec, on_output)
@@ -84,7 +95,10 @@ class Builder:
                     self.sandbox, workdir, spec.tool_name, spec.code, self.rust_toolchain, limits, on_output
                 )
             if outcome.success and outcome.artifact is not None:
-                await self._register(spec, outcome)
+                try:
+                    await self._register(spec, outcome)
+                except ToolTaken as exc:  # another user registered the name while this one built
+                    return BuildOutcome(success=False, reason="not_allowed", error=str(exc))
             return outcome
         finally:
             await asyncio.to_thread(shutil.rmtree, workdir, True)
@@ -103,6 +117,9 @@ class Builder:
                 artifact_digest=digest,
                 language=spec.language,
                 entry_point=spec.entry_point if spec.language == "python" else None,
-            )
+                built_by=spec.builder.user_id if spec.builder else None,
+                twin_id=spec.twin_id,
+            ),
+            spec.may_replace,
         )
         outcome.artifact_digest, outcome.version = digest, registered.version

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from bus_schemas.streams import APPROVALS, ARTIFACTS, BUILD_WORKER, DONE, TOOLS, TWINS
+from bus_schemas.streams import APPROVALS, ARTIFACTS, BUILD_WORKER, DONE, SESSIONS, TOOLS, TWINS
 from pagi import heartbeat
 from pagi.bus import Bus
 from pagi.service import Route
+from records.sessions import SessionOwners
 from records.stores import Blobs
 from records.tools import ToolRegistry
 from sandbox.settings import start_sandbox
@@ -50,6 +51,7 @@ async def build_routes(bus: Bus, settings: BuildSettings | None = None) -> Seque
         twins=await bus.kv(TWINS),
         approvals=await bus.kv(APPROVALS),
         check_policy=settings.check_policy,
+        owners=SessionOwners(await bus.kv(SESSIONS)),
     )
     # Room beyond the queue, so a request over the limit reaches the handler and is refused at once.
     in_flight = settings.max_concurrent + settings.max_pending + 4

@@ -78,6 +78,10 @@ class ToolRecord(BaseModel):
     language: ToolLanguage | None = None
     # Python: the function called with the arguments dict; its return value is printed.
     entry_point: str | None = None
+    # Built tools: who built it (the session's owner; None for a tool built before this was
+    # recorded) and for which twin. Only its builder or an admin may build over it (records/access.py).
+    built_by: str | None = Field(default=None, max_length=128)
+    twin_id: str | None = Field(default=None, max_length=64)
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 

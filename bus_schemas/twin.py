@@ -61,6 +61,10 @@ class Twin(TwinSettings):
     api_key_sealed: str | None = None
     # The user who made a private twin; None for a shared twin (changed by admins only: records/access.py).
     owner: str | None = Field(default=None, max_length=128)
+    # Built tool -> the artifact digest a human said "always allow" for: a rebuilt tool (another
+    # digest) asks again. Built-ins are pinned by name alone (their code is PAGI's). Set by the
+    # records (records/twins.py), never by a request body; old records without it read as {}.
+    always_allow_pins: dict[str, str] = Field(default_factory=dict)
     # The `pagi_prompts` version `directive_logic` was last set from (a self-improvement or a
     # rollback), kept in the same record so the prompt and its version number change in one write.
     prompt_version: int | None = Field(default=None, ge=1)

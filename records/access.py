@@ -85,3 +85,10 @@ def check_twin_change(caller: Caller, twin_id: str, twin_owner: str | None) -> N
         raise Hidden(f"no twin {twin_id}")
     if not may_change_twin(caller, twin_owner):
         raise Forbidden(f"twin {twin_id} is shared: only an admin may change it or its policy")
+
+
+def may_replace_tool(caller: Caller, builder: str | None) -> bool:
+    """A new build under a built tool's name replaces it for every twin that uses it: only its
+    builder (or an admin) may. A tool with no recorded builder (built before builders were
+    recorded) is anyone's to rebuild, as it was."""
+    return builder is None or builder == caller.user_id or caller.is_admin

@@ -10,7 +10,7 @@ from bus_schemas.twin import Twin
 
 from .approvals import approval_key
 from .stores import KV
-from .twins import DEFAULT_TWIN_ID, twin_key
+from .twins import DEFAULT_TWIN_ID, always_allowed, twin_key
 
 
 class PolicyError(PermissionError):
@@ -32,7 +32,7 @@ async def check_approval(
     approval_id: str | None,
     kind: ApprovalKind,
     matches: Callable[[Any], bool],
-) -> None:
+) -> ApprovalRecord:
     """The approval must be recorded, approved, for this kind of action, and for exactly this action."""
     if not approval_id:
         raise PolicyError("not_approved", f"no approval id: a {kind} needs a human's approval")
@@ -44,15 +44,24 @@ async def check_approval(
         raise PolicyError("not_approved", f"approval {approval_id} is {record.state}, not approved")
     if record.kind != kind or not matches(record.action):
         raise PolicyError("not_approved", f"approval {approval_id} was given for a different action")
+    return record
 
 
 async def check_tool_run(
-    twins: KV, approvals: KV, session_id: str, twin_id: str | None, approval_id: str | None, tool: str, args: Any
+    twins: KV,
+    approvals: KV,
+    session_id: str,
+    twin_id: str | None,
+    approval_id: str | None,
+    tool: str,
+    args: Any,
+    digest: str | None = None,
 ) -> None:
+    """`digest`: the artifact the worker is about to run (None for a built-in)."""
     twin = await load_twin(twins, twin_id)
     if tool not in twin.allowed_tools:
         raise PolicyError("not_allowed", f"tool {tool!r} is not among {twin.id}'s allowed tools")
-    if tool in twin.always_allow and not approval_id:
+    if not approval_id and always_allowed(twin, tool, digest):
         return
 
     def same(action: Any) -> bool:
@@ -70,7 +79,8 @@ async def check_build(
     tool: str,
     language: str,
     code: str,
-) -> None:
+) -> ApprovalRecord:
+    """The build's recorded approval (whose `decided_by` says whether an admin approved it)."""
     twin = await load_twin(twins, twin_id)
     if not twin.code_generation:
         raise PolicyError("not_allowed", f"{twin.id}'s code-generation policy is off: it may not build tools")
@@ -79,4 +89,4 @@ async def check_build(
         fields = ("tool_name", "language", "code")
         return tuple(getattr(action, f, None) for f in fields) == (tool, language, code)
 
-    await check_approval(approvals, session_id, approval_id, "build", same)
+    return await check_approval(approvals, session_id, approval_id, "build", same)

@@ -8,11 +8,15 @@ and the planner read entries. The bucket's one other key is the tool worker's sa
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from bus_schemas.tool import BUILTIN_TOOL_NAMES, SANDBOX_STATUS_KEY, TOOL_NAME_RE, SandboxStatus, ToolRecord
 
 from .stores import KV
+
+
+class ToolTaken(PermissionError):
+    """A build would replace a tool someone else built."""
 
 
 class ToolRegistry:
@@ -33,9 +37,12 @@ class ToolRegistry:
         found = await self.kv.get(name)
         return None if found is None else ToolRecord.model_validate_json(found[0])
 
-    async def put_built(self, record: ToolRecord) -> ToolRecord:
+    async def put_built(
+        self, record: ToolRecord, may_replace: Callable[[str | None], bool] | None = None
+    ) -> ToolRecord:
         """Register a build as the next version of its tool; compare-and-set, so copies of the build
-        worker racing on one name still hand out each version once."""
+        worker racing on one name still hand out each version once. `may_replace(builder)` says
+        whether this build may replace the version `builder` built (`ToolTaken` if not)."""
         if record.name in BUILTIN_TOOL_NAMES or record.kind != "built":
             raise ValueError(f"{record.name!r} is a built-in tool name")
         while True:
@@ -46,6 +53,8 @@ class ToolRegistry:
                     return first
                 continue
             previous = ToolRecord.model_validate_json(found[0])
+            if may_replace is not None and not may_replace(previous.built_by):
+                raise ToolTaken(taken_message(record.name, previous))
             nxt = record.model_copy(update={"version": previous.version + 1})
             if await self.kv.update(record.name, nxt.model_dump_json().encode(), found[1]):
                 return nxt
@@ -64,3 +73,10 @@ class ToolRegistry:
         """What the tool worker last said about its sandbox (None: no tool worker has started)."""
         found = await self.kv.get(SANDBOX_STATUS_KEY)
         return None if found is None else SandboxStatus.model_validate_json(found[0])
+
+
+def taken_message(name: str, previous: ToolRecord) -> str:
+    return (
+        f"tool {name!r} was built by {previous.built_by}: only they or an admin may build over it; "
+        "build yours under another name"
+    )

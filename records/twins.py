@@ -7,16 +7,19 @@ import base64
 import binascii
 import re
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Final
 
-from bus_schemas.streams import TWINS
+from bus_schemas.streams import TOOLS, TWINS
+from bus_schemas.tool import BUILTIN_TOOL_NAMES
 from bus_schemas.twin import MAX_AVATAR_BYTES, PromptVersion, Twin, TwinStatus, TwinView, TwinWrite
 from pagi.bus import Bus
 from pagi.secrets import seal
 from pagi.stores import KVStore
 
 from . import kvjson
+from .tools import ToolRegistry
 
 DEFAULT_TWIN_ID: Final = "orchestrator"
 _AVATAR_RE: Final = re.compile(r"^data:image/(png|jpeg|gif|webp|svg\+xml);base64,([A-Za-z0-9+/=\s]+)$")
@@ -51,6 +54,17 @@ def check_avatar(avatar: str | None) -> None:
         raise TwinError(f"avatar is {size} bytes, over the {MAX_AVATAR_BYTES} byte limit")
 
 
+def always_allowed(twin: Twin, tool: str, digest: str | None) -> bool:
+    """The twin runs `tool` without asking: it is in `always_allow` and, for a built tool, `digest`
+    (the artifact about to run) is the one a human said "always" for. A built-in has no artifact
+    (its code is PAGI's), so its name is its pin; a rebuilt tool asks again."""
+    if tool not in twin.always_allow:
+        return False
+    if tool in BUILTIN_TOOL_NAMES:
+        return digest is None
+    return digest is not None and twin.always_allow_pins.get(tool) == digest
+
+
 def twin_key(twin_id: str) -> str:
     """`twin_key("*")` is the pattern of every twin."""
     return f"twin.{twin_id}"
@@ -61,14 +75,30 @@ def status_key(twin_id: str) -> str:
 
 
 class TwinStore:
-    def __init__(self, kv: KVStore, cache_ttl_s: float = 2.0) -> None:
+    def __init__(self, kv: KVStore, cache_ttl_s: float = 2.0, tools: ToolRegistry | None = None) -> None:
         self.kv = kv
         self.cache_ttl_s = cache_ttl_s
+        # The tool registry, for the artifact digest an always-allow is pinned to (None: no built
+        # tool is ever always-allowed).
+        self.tools = tools
         self._cache: dict[str, tuple[float, Twin]] = {}
 
     @classmethod
     async def open(cls, bus: Bus) -> TwinStore:
-        return cls(await bus.kv(TWINS))
+        return cls(await bus.kv(TWINS), tools=ToolRegistry(await bus.kv(TOOLS)))
+
+    async def digest(self, tool_name: str) -> str | None:
+        """The artifact digest of a built tool as registered now (None: a built-in, or unknown)."""
+        if self.tools is None or tool_name in BUILTIN_TOOL_NAMES:
+            return None
+        record = await self.tools.get(tool_name)
+        return record.artifact_digest if record is not None else None
+
+    async def in_force(self, twin: Twin) -> Twin:
+        """The twin as its jobs are judged: `always_allow` keeps only the tools still always allowed,
+        a built tool only while its registered artifact is the one pinned (rebuilt: ask again)."""
+        kept = [t for t in twin.always_allow if always_allowed(twin, t, await self.digest(t))]
+        return twin if kept == twin.always_allow else twin.model_copy(update={"always_allow": kept})
 
     async def get(self, twin_id: str) -> Twin | None:
         return await self.kv.get_model(twin_key(twin_id), Twin)
@@ -79,7 +109,7 @@ class TwinStore:
             twin = await self.ensure_default() if twin_id == DEFAULT_TWIN_ID else None
         if twin is None:
             raise TwinError(f"unknown twin {twin_id!r}")
-        return twin
+        return await self.in_force(twin)
 
     async def get_cached(self, twin_id: str) -> Twin:
         """For the planner's hot path: a twin read at most `cache_ttl_s` ago (edits show up within it)."""
@@ -107,29 +137,56 @@ class TwinStore:
                 twins.append(twin)
         return twins
 
-    async def create(self, twin_id: str, settings: TwinWrite) -> Twin:
+    async def create(self, twin_id: str, settings: TwinWrite, owner: str | None = None) -> Twin:
+        """A new twin: shared (`owner` None) or private to `owner` (records/access.py says who may)."""
         check_avatar(settings.avatar)
-        twin = _build(twin_id, settings, None)
+        twin = _build(twin_id, settings, None, owner, await self._pins(settings.always_allow, {}))
         if not await self.kv.create(twin_key(twin_id), twin.model_dump_json().encode()):
             raise TwinError(f"twin {twin_id!r} already exists")
         return twin
 
     async def replace(self, twin_id: str, settings: TwinWrite) -> Twin | None:
+        """New settings for a twin; its owner never changes here. A built tool newly always-allowed is
+        pinned to the artifact registered now; one already pinned keeps its pin (a rebuilt tool is
+        not re-approved by saving unrelated settings)."""
         check_avatar(settings.avatar)
+        current = await self.get(twin_id)
+        fresh = await self._pins(settings.always_allow, current.always_allow_pins if current else {})
 
         def change(current: Twin) -> Twin:
-            return _build(twin_id, settings, current)
+            pins = {t: current.always_allow_pins.get(t, fresh.get(t, "")) for t in settings.always_allow}
+            return _build(twin_id, settings, current, current.owner, {t: d for t, d in pins.items() if d})
 
-        return await kvjson.update(self.kv, twin_key(twin_id), Twin, change)
+        updated = await kvjson.update(self.kv, twin_key(twin_id), Twin, change)
+        self._cache.pop(twin_id, None)
+        return updated
 
     async def allow_always(self, twin_id: str, tool_name: str) -> None:
+        """A human said "always" for this tool: a built tool is pinned to the artifact registered now."""
+        digest = await self.digest(tool_name)
+
         def change(current: Twin) -> Twin | None:
-            if tool_name in current.always_allow:
+            pins = dict(current.always_allow_pins)
+            if digest is None:
+                pins.pop(tool_name, None)
+            else:
+                pins[tool_name] = digest
+            listed = current.always_allow if tool_name in current.always_allow else [*current.always_allow, tool_name]
+            if listed == current.always_allow and pins == current.always_allow_pins:
                 return None
-            return current.model_copy(update={"always_allow": [*current.always_allow, tool_name]})
+            return current.model_copy(update={"always_allow": listed, "always_allow_pins": pins})
 
         await kvjson.update(self.kv, twin_key(twin_id), Twin, change)
         self._cache.pop(twin_id, None)
+
+    async def _pins(self, tools: Sequence[str], kept: dict[str, str]) -> dict[str, str]:
+        """Pins for the built tools in `tools`: those in `kept`, else the artifact registered now."""
+        pins = {}
+        for tool in tools:
+            digest = kept.get(tool) or await self.digest(tool)
+            if digest is not None:
+                pins[tool] = digest
+        return pins
 
     async def allow_tool(self, twin_id: str, tool_name: str) -> None:
         def change(current: Twin) -> Twin | None:
@@ -167,11 +224,17 @@ class TwinStore:
         return value if value in ("idle", "thinking", "busy") else "idle"  # type: ignore[return-value]
 
     async def view(self, twin: Twin) -> TwinView:
-        fields = twin.model_dump(exclude={"api_key_sealed", "prompt_version"})
+        fields = twin.model_dump(exclude={"api_key_sealed", "prompt_version", "always_allow_pins"})
         return TwinView(**fields, has_api_key=twin.api_key_sealed is not None, status=await self.status(twin.id))
 
 
-def _build(twin_id: str, settings: TwinWrite, current: Twin | None) -> Twin:
+def _build(
+    twin_id: str,
+    settings: TwinWrite,
+    current: Twin | None,
+    owner: str | None = None,
+    pins: dict[str, str] | None = None,
+) -> Twin:
     now = datetime.now(UTC)
     sealed = current.api_key_sealed if current else None
     if settings.api_key is not None:
@@ -180,6 +243,8 @@ def _build(twin_id: str, settings: TwinWrite, current: Twin | None) -> Twin:
     return Twin(
         **settings.model_dump(exclude={"api_key"}),
         id=twin_id,
+        owner=owner,
+        always_allow_pins=pins or {},
         api_key_sealed=sealed,
         prompt_version=current.prompt_version if current else None,
         created_at=current.created_at if current else now,

@@ -62,8 +62,11 @@ class ToolRunner:
         timeout_s: float | None = None,
         on_output: OutputCallback | None = None,
         trigger: Any = None,
+        record: ToolRecord | None = None,
     ) -> RunResult:
-        record = await self.registry.get(tool_name)
+        """`record`: the registry entry the policy was checked against, so the artifact that runs is
+        the one checked (else it is read now)."""
+        record = record if record is not None and record.name == tool_name else await self.registry.get(tool_name)
         if record is None:
             return self._refuse("unknown_tool", f"unknown tool {tool_name!r}")
         limits = self.sandbox.config.limits.with_timeout(timeout_s)

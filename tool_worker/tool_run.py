@@ -85,11 +85,14 @@ class ToolRunHandler:
 
     async def _run(self, event: Envelope[Any], body: ToolRun) -> RunResult:
         isolation = self.runner.sandbox.isolation
+        # Read once: the digest checked against an always-allow's pin is the artifact that runs.
+        record = await self.runner.registry.get(body.tool_name)
+        digest = record.artifact_digest if record is not None and record.kind == "built" else None
         if self.check_policy:
             try:
                 await check_tool_run(
                     self.twins, self.approvals, event.session_id, event.twin_id, body.approval_id,
-                    body.tool_name, body.args,
+                    body.tool_name, body.args, digest,
                 )  # fmt: skip
             except PolicyError as exc:
                 return RunResult.refused(isolation, exc.reason, str(exc))
@@ -99,7 +102,7 @@ class ToolRunHandler:
             )
             run = await self.runner.run(
                 event.session_id, body.tool_name, body.args, timeout_s=self._timeout(body), on_output=lines.line,
-                trigger=event,
+                trigger=event, record=record,
             )  # fmt: skip
         return run
 

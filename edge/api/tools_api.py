@@ -1,8 +1,9 @@
 """GET /v1/tools and /v1/tools/{name}: the tool registry, as the chat's tool menu shows it.
 
 `?twin=ID` limits the list to the tools that twin may use (its `allowed_tools`), marking the ones
-it runs without asking (`always_allow`). Read through `records.tools.ToolRegistry`, as the planner
-and the workers read it.
+it runs without asking (`always_allow`, as in force: a rebuilt tool is not). A private twin of
+another user is answered as unknown (records.access.may_see_twin). Read through
+`records.tools.ToolRegistry`, as the planner and the workers read it.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from aiohttp import web
 
 from bus_schemas.subjects import TOKEN_RE
 from bus_schemas.tool import TOOL_NAME_RE
+from records.access import may_see_twin
 
 from ..appkeys import STATE
+from ..front.auth import caller
 from ..validation import bad_request, not_found
 
 
@@ -25,8 +28,9 @@ async def list_tools(request: web.Request) -> web.Response:
         if not TOKEN_RE.match(twin_id):
             raise bad_request(f"invalid twin id {twin_id!r}")
         twin = await records.twins.get(twin_id)
-        if twin is None:
+        if twin is None or not may_see_twin(caller(request), twin.owner):
             raise not_found(f"no twin {twin_id}")
+        twin = await records.twins.in_force(twin)
         allowed, always = set(twin.allowed_tools), set(twin.always_allow)
     tools = [
         {**record.model_dump(mode="json"), "always_allow": record.name in always}

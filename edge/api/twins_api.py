@@ -6,15 +6,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from bus_schemas.subjects import TOKEN_RE
-from bus_schemas.twin import TwinCreate, TwinWrite
+from bus_schemas.twin import Twin, TwinCreate, TwinWrite
 from bus_schemas.web import RollbackRequest
 from pagi.secrets import SecretsUnavailable
+from records.access import Denied, Hidden, check_twin_change, may_see_twin
 from records.blueprints import BLUEPRINTS
 from records.prompts import prompt_diff, roll_back
 from records.twins import TwinError
 
 from ..appkeys import STATE
-from ..validation import bad_request, conflict, not_found, read_model
+from ..front.auth import caller
+from ..validation import bad_request, conflict, error, not_found, read_model
 
 
 def _twin_id(request: web.Request) -> str:
@@ -24,17 +26,39 @@ def _twin_id(request: web.Request) -> str:
     return twin_id
 
 
+async def visible_twin(request: web.Request, twin_id: str) -> Twin:
+    """The twin, if the caller may see it (`records.access.may_see_twin`); else a `Hidden`, as for
+    a twin that does not exist: another user's private twin is not even said to exist."""
+    twin = await request.app[STATE].twins.get(twin_id)
+    if twin is None or not may_see_twin(caller(request), twin.owner):
+        raise Hidden(f"no twin {twin_id}")
+    return twin
+
+
+async def changeable_twin(request: web.Request, twin_id: str) -> Twin:
+    """The twin, if the caller may change it and its policy (`records.access.check_twin_change`)."""
+    twin = await request.app[STATE].twins.get(twin_id)
+    if twin is None:
+        raise Hidden(f"no twin {twin_id}")
+    check_twin_change(caller(request), twin_id, twin.owner)
+    return twin
+
+
 async def list_twins(request: web.Request) -> web.Response:
     store = request.app[STATE].twins
-    views = [await store.view(t) for t in await store.list()]
+    who = caller(request)
+    views = [await store.view(t) for t in await store.list() if may_see_twin(who, t.owner)]
     return web.json_response({"twins": [v.model_dump(mode="json") for v in views]})
 
 
 async def create_twin(request: web.Request) -> web.Response:
     raw = await read_model(request, TwinCreate)
     store = request.app[STATE].twins
+    who = caller(request)
+    # An admin's twin is shared (changed by admins only); a member's is private to them.
+    owner = None if who.is_admin else who.user_id
     try:
-        twin = await store.create(raw.id, TwinWrite.model_validate(raw.model_dump(exclude={"id"})))
+        twin = await store.create(raw.id, TwinWrite.model_validate(raw.model_dump(exclude={"id"})), owner)
     except TwinError as exc:
         raise conflict(str(exc)) if "already exists" in str(exc) else bad_request(str(exc)) from exc
     except SecretsUnavailable as exc:
@@ -43,17 +67,22 @@ async def create_twin(request: web.Request) -> web.Response:
 
 
 async def get_twin(request: web.Request) -> web.Response:
-    store = request.app[STATE].twins
-    twin = await store.get(_twin_id(request))
-    if twin is None:
-        raise not_found(f"no twin {request.match_info['twin_id']}")
-    return web.json_response((await store.view(twin)).model_dump(mode="json"))
+    try:
+        twin = await visible_twin(request, _twin_id(request))
+    except Denied as denied:
+        return error(denied.status, str(denied))
+    return web.json_response((await request.app[STATE].twins.view(twin)).model_dump(mode="json"))
 
 
 async def put_twin(request: web.Request) -> web.Response:
     twin_id = _twin_id(request)
+    try:
+        await changeable_twin(request, twin_id)
+    except Denied as denied:
+        return error(denied.status, str(denied))
     settings = await read_model(request, TwinWrite)
     store = request.app[STATE].twins
+    # The owner is not among the settings: `replace` keeps it, so it never changes over the API.
     try:
         twin = await store.replace(twin_id, settings)
     except (TwinError, SecretsUnavailable) as exc:
@@ -64,7 +93,12 @@ async def put_twin(request: web.Request) -> web.Response:
 
 
 async def delete_twin(request: web.Request) -> web.Response:
-    if not await request.app[STATE].twins.delete(_twin_id(request)):
+    twin_id = _twin_id(request)
+    try:
+        await changeable_twin(request, twin_id)
+    except Denied as denied:
+        return error(denied.status, str(denied))
+    if not await request.app[STATE].twins.delete(twin_id):
         raise not_found(f"no twin {request.match_info['twin_id']}")
     return web.Response(status=204)
 
@@ -78,9 +112,12 @@ async def get_blueprints(request: web.Request) -> web.Response:
 
 async def list_prompt_versions(request: web.Request) -> web.Response:
     twin_id = _twin_id(request)
+    try:
+        twin = await visible_twin(request, twin_id)
+    except Denied as denied:
+        return error(denied.status, str(denied))
     records = request.app[STATE]
     versions = await records.prompts.versions(twin_id)
-    twin = await records.twins.get(twin_id)
     return web.json_response(
         {
             "twin_id": twin_id,
@@ -97,6 +134,10 @@ async def get_prompt_version(request: web.Request) -> web.Response:
         against = int(request.query["against"]) if "against" in request.query else None
     except ValueError as exc:
         raise bad_request("versions are whole numbers") from exc
+    try:
+        twin = await visible_twin(request, twin_id)
+    except Denied as denied:
+        return error(denied.status, str(denied))
     state = request.app[STATE]
     version = await state.prompts.get(twin_id, number)
     if version is None:
@@ -107,13 +148,16 @@ async def get_prompt_version(request: web.Request) -> web.Response:
             raise not_found(f"twin {twin_id} has no prompt version {against}")
         base_prompt = base.prompt
     else:
-        twin = await state.twins.get(twin_id)
-        base_prompt = twin.directive_logic if twin else ""
+        base_prompt = twin.directive_logic
     return web.json_response({**version.model_dump(mode="json"), "diff": prompt_diff(base_prompt, version.prompt)})
 
 
 async def rollback_prompt(request: web.Request) -> web.Response:
     twin_id = _twin_id(request)
+    try:
+        await changeable_twin(request, twin_id)
+    except Denied as denied:
+        return error(denied.status, str(denied))
     body = await read_model(request, RollbackRequest)
     records = request.app[STATE]
     if await roll_back(records.twins, records.prompts, twin_id, body.version) is None:

@@ -70,6 +70,9 @@ async def test_build_registers_then_tool_worker_runs_it(
     done = await (await bus.kv(DONE)).get_model("build.b1", BuildRunRecord)
     assert done is not None and done.state == "done"
 
+    # Always-allow is pinned to the artifact a human said "always" for (records.twins.allow_always).
+    pins = {"adder": result.artifact_digest or ""}
+    await put_twin(bus, allowed_tools=["adder"], always_allow=["adder"], always_allow_pins=pins)
     await start_worker()
     await bus.publish(run_event(session_id, "adder", {"a": 2, "b": 40}, None, "r-adder"))
     ran = await result_for(events, "r-adder")
