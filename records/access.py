@@ -70,6 +70,19 @@ def check_session(caller: Caller, session_id: str, owner: str | None) -> None:
         raise Hidden(f"no session {session_id} of yours")
 
 
+def may_act_in_session(caller: Caller, owner: str | None) -> bool:
+    """Decide a session's approvals, cancel or read its jobs (things that already exist in it): its
+    owner or an admin. A session with no recorded owner (or an unreadable one) was not opened through
+    a door, so it is nobody's to claim here: only an admin's."""
+    return caller.is_admin or (owner is not None and owner == caller.user_id)
+
+
+def check_session_object(caller: Caller, what: str, owner: str | None) -> None:
+    """`what` (e.g. "approval <id>") lives in a session the caller may not act in: answered as missing."""
+    if not may_act_in_session(caller, owner):
+        raise Hidden(f"no {what}")
+
+
 def may_see_twin(caller: Caller, twin_owner: str | None) -> bool:
     """Shared twins (no owner) are everyone's to use; a private twin only its owner's (and admins')."""
     return twin_owner is None or twin_owner == caller.user_id or caller.is_admin
