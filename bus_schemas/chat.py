@@ -55,6 +55,9 @@ IssuedCommand = Annotated[
 class ChatIn(Body):
     message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
     user_id: str | None = Field(default=None, max_length=128)
+    # How a decision this message makes (a seed marker) records its sender, set by the edge's door:
+    # `records.access.Caller.as_recorded` ("root (admin)"); absent, the user_id.
+    recorded_as: str | None = Field(default=None, max_length=160)
     twin_id: str | None = Field(default=None, max_length=64)
     namespace: str | None = Field(default=None, max_length=64)
     # Only read from a bare `chat.in` publish, where the subject carries no session.

@@ -1,13 +1,46 @@
-"""Turning a person's message into a chat.in event on the bus (shared by WebSocket and HTTP)."""
+"""Turning a person's message into a chat.in event on the bus (shared by WebSocket and HTTP), and the
+session check every chat and stream door makes first."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+from aiohttp import web
 
 from bus_schemas import ChatIn, Envelope, new_id
 from bus_schemas.subjects import CHAT_IN
 from pagi.bus import Bus
 from pagi.tracing import job_span
+from records.access import Caller, may_use_session
+from records.sessions import SessionOwners
+
+from .front.auth import authenticated_user, caller
+
+log = logging.getLogger("edge.sessions")
+
+
+def session_caller(request: web.Request, claimed: str | None) -> Caller | None:
+    """Who opens a session at a chat or stream door. With keys, the key's user and role. In
+    development mode names are only claims (two tabs may be two people trying the console), so each
+    claimed name keeps its own sessions, as a member: nobody may claim to be an admin over others;
+    None when nobody is named (the one person at the machine: nothing to keep apart, as before)."""
+    if authenticated_user(request) is not None:
+        return caller(request)
+    name = claimed or request.headers.get("X-User-Id")
+    return Caller(name, "member") if name else None
+
+
+async def may_enter(owners: SessionOwners, who: Caller, session_id: str) -> bool:
+    """May `who` chat in or follow the session (`records.access.may_use_session`)? A session nobody
+    owns yet becomes theirs; an unreadable owner record refuses."""
+    owner = await owners.claim(session_id, who.user_id)
+    if owner is None:
+        return False
+    allowed = may_use_session(who, owner)
+    if allowed and owner != who.user_id:
+        log.info("admin %s entered session %s of %s", who.user_id, session_id, owner)
+    return allowed
 
 
 async def publish_chat_in(
@@ -18,8 +51,10 @@ async def publish_chat_in(
     twin_id: str | None,
     namespace: str | None,
     job_id: str | None = None,
+    recorded_as: str | None = None,
 ) -> Envelope[Any]:
-    """Start a job: its id is the job id every event of the job carries, and its trace starts here."""
+    """Start a job: its id is the job id every event of the job carries, and its trace starts here.
+    `recorded_as` is how a decision this message makes (a seed marker) names its sender."""
     job_id = job_id or new_id()
     event = Envelope[ChatIn](
         id=job_id,
@@ -27,8 +62,16 @@ async def publish_chat_in(
         session_id=session_id,
         job_id=job_id,
         twin_id=twin_id,
-        body=ChatIn(message=message, user_id=user_id, twin_id=twin_id, namespace=namespace),
+        body=ChatIn(
+            message=message, user_id=user_id, twin_id=twin_id, namespace=namespace, recorded_as=recorded_as or user_id
+        ),
     )
     with job_span(session_id, job_id, twin_id):
         await bus.publish(event)
     return event
+
+
+def recorded_as(request: web.Request, who: Caller) -> str:
+    """How a decision by `who` is recorded (`decided_by`): with keys, `Caller.as_recorded` (an admin
+    visibly as one); in development mode the name the one person gives."""
+    return who.as_recorded if authenticated_user(request) is not None else who.user_id

@@ -1,5 +1,8 @@
 """chat.in.<session>: a person's message starts a job — unless it is one of the seed UI's approval
-markers for the session's one pending approval, which becomes an explicit decision."""
+markers for the session's one pending approval, which becomes an explicit decision, recorded as made
+by the message's sender. Only the session's owner (or an admin) gets a message into a session: every
+edge door checks that (`records.access.may_use_session`) before it publishes; a marker from nobody
+named is ordinary text."""
 
 from __future__ import annotations
 
@@ -49,7 +52,8 @@ class ChatInHandler:
     async def _seed_marker(self, event: Envelope[Any], body: ChatIn) -> bool:
         """Translate a seed marker into a decision only when it names the session's one pending approval."""
         match = _SEED_MARKER.match(body.message.strip())
-        if match is None:
+        decided_by = body.recorded_as or body.user_id
+        if match is None or decided_by is None:
             return False
         marker, target = match.groups()
         pending = await self.planner.approvals.pending(event.session_id)
@@ -65,7 +69,7 @@ class ChatInHandler:
         decision = ApprovalDecision(
             approval_id=record.approval_id,
             approved=marker in ("TOOL_EXECUTED", "MEMORY_SHOWN"),
-            decided_by=body.user_id or "seed-ui",
+            decided_by=decided_by,
             reason=f"seed UI marker {marker}",
         )
         translated = Envelope[Any](

@@ -13,8 +13,7 @@ from bus_schemas.web import ChatRequest, ChatResponse
 from pagi.bus import BusUnavailable
 
 from ..appkeys import BUS, HUB, OWNERS, SETTINGS
-from ..chat_in import publish_chat_in
-from ..front.auth import authenticated_user
+from ..chat_in import may_enter, publish_chat_in, recorded_as, session_caller
 from ..validation import error, read_model
 
 
@@ -31,6 +30,7 @@ async def run_chat(
     user_id: str | None,
     twin_id: str | None,
     namespace: str | None = None,
+    recorded_as: str | None = None,
 ) -> Envelope[Any]:
     """Start a job and wait (bounded) for its final `chat.out`: the answer, or the question asking
     for approval. Raises BusUnavailable when the message was not accepted, JobTimeout after
@@ -53,7 +53,7 @@ async def run_chat(
     timeout_s = app[SETTINGS].chat_timeout_s
     await hub.join(session_id, listener)
     try:
-        await publish_chat_in(app[BUS], session_id, message, user_id, twin_id, namespace, job_id)
+        await publish_chat_in(app[BUS], session_id, message, user_id, twin_id, namespace, job_id, recorded_as)
         try:
             return await asyncio.wait_for(answer, timeout_s)
         except TimeoutError as exc:
@@ -67,11 +67,19 @@ async def post_chat(request: web.Request) -> web.Response:
     if request.content_length is not None and request.content_length > settings.max_request_bytes:
         return error(413, f"request body over {settings.max_request_bytes} bytes")
     chat = await read_model(request, ChatRequest)
-    user_id = authenticated_user(request) or chat.user_id  # with keys, the key says who is asking
-    if user_id and not await request.app[OWNERS].claim_or_check(chat.session_id, user_id):
+    who = session_caller(request, chat.user_id)  # with keys, the key says who is asking
+    if who is not None and not await may_enter(request.app[OWNERS], who, chat.session_id):
         return error(403, f"session {chat.session_id} belongs to another user")
     try:
-        event = await run_chat(request.app, chat.session_id, chat.message, user_id, chat.twin_id, chat.namespace)
+        event = await run_chat(
+            request.app,
+            chat.session_id,
+            chat.message,
+            who.user_id if who else None,
+            chat.twin_id,
+            chat.namespace,
+            recorded_as=recorded_as(request, who) if who else None,
+        )
     except BusUnavailable as exc:
         return error(503, f"message not accepted: {exc}")
     except JobTimeout as exc:

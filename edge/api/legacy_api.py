@@ -25,8 +25,11 @@ from bus_schemas.streams import TELEMETRY
 from bus_schemas.subjects import telemetry_subject
 from bus_schemas.web import EchoReply, EchoRequest, PlanRequest, PlanResponse, PlanStep
 from pagi.bus import BusUnavailable
+from records.access import may_act_in_session
 
-from ..appkeys import BUS, SERVICES, STATE, TELEMETRY_HUB
+from ..appkeys import BUS, OWNERS, SERVICES, STATE, TELEMETRY_HUB
+from ..chat_in import may_enter, recorded_as, session_caller
+from ..front.auth import acting_user, caller
 from ..validation import error, read_model
 from .chat_http import JobTimeout, run_chat
 
@@ -45,8 +48,20 @@ async def post_plan(request: web.Request) -> web.Response:
     message = body.prompt
     if body.resources:
         message += "\n\nResources:\n" + "\n".join(f"- {r}" for r in body.resources)
+    # Like /v1/chat: only the session's owner (or an admin) plans in it, and a seed marker in the
+    # prompt decides as the caller (planner/chat_in.py), never as an anonymous "seed-ui".
+    who = session_caller(request, None)
+    if who is not None and not await may_enter(request.app[OWNERS], who, session_id):
+        return error(403, f"session {session_id} belongs to another user")
     try:
-        event = await run_chat(request.app, session_id, message, None, body.twin_id)
+        event = await run_chat(
+            request.app,
+            session_id,
+            message,
+            who.user_id if who else None,
+            body.twin_id,
+            recorded_as=recorded_as(request, who) if who else acting_user(request, None),
+        )
     except BusUnavailable as exc:
         return error(503, f"request not accepted: {exc}")
     except JobTimeout as exc:
@@ -81,7 +96,8 @@ async def post_echo(request: web.Request) -> web.Response:
 # --- the dashboard -------------------------------------------------------------------------------
 
 
-async def _services(app: web.Application) -> Any:
+async def _services(request: web.Request) -> Any:
+    app = request.app
     registry = app.get(SERVICES)
     if registry is None:
         raise RuntimeError("service registry not running")
@@ -91,13 +107,18 @@ async def _services(app: web.Application) -> Any:
     }
 
 
-async def _jobs(app: web.Application) -> Any:
+async def _jobs(request: web.Request) -> Any:
+    app = request.app
     jobs = await app[STATE].jobs.all()
     return {"total": len(jobs), "by_status": dict(Counter(job.status for job in jobs))}
 
 
-async def _approvals(app: web.Application) -> Any:
-    pending = await app[STATE].approvals.pending()
+async def _approvals(request: web.Request) -> Any:
+    """The caller's sessions' pending approvals (an admin's: all), as `GET /v1/approvals` lists them."""
+    who = caller(request)
+    owners = request.app[OWNERS]
+    pending = [a for a in await request.app[STATE].approvals.pending()
+               if may_act_in_session(who, await owners.owner(a.session_id))]  # fmt: skip
     return {
         "pending": len(pending),
         "items": [{"approval_id": a.approval_id, "session_id": a.session_id, "kind": a.kind, "summary": a.summary[:200]}
@@ -105,7 +126,8 @@ async def _approvals(app: web.Application) -> Any:
     }  # fmt: skip
 
 
-async def _memory(app: web.Application) -> Any:
+async def _memory(request: web.Request) -> Any:
+    app = request.app
     reply = await app[BUS].request(
         MEMORY_API_SUBJECT, MemoryApiRequest(op="namespaces"), MemoryApiReply, timeout_s=PART_TIMEOUT_S
     )
@@ -114,7 +136,8 @@ async def _memory(app: web.Application) -> Any:
     return {"namespaces": reply.namespaces or {}}
 
 
-async def _telemetry(app: web.Application) -> Any:
+async def _telemetry(request: web.Request) -> Any:
+    app = request.app
     hub = app.get(TELEMETRY_HUB)
     if hub is None:
         raise RuntimeError("telemetry hub not running")
@@ -129,7 +152,7 @@ async def _telemetry(app: web.Application) -> Any:
     return latest
 
 
-PARTS: Final[dict[str, Callable[[web.Application], Awaitable[Any]]]] = {
+PARTS: Final[dict[str, Callable[[web.Request], Awaitable[Any]]]] = {
     "services": _services,
     "jobs": _jobs,
     "approvals": _approvals,
@@ -138,9 +161,9 @@ PARTS: Final[dict[str, Callable[[web.Application], Awaitable[Any]]]] = {
 }
 
 
-async def _gather(app: web.Application, name: str) -> dict[str, Any]:
+async def _gather(request: web.Request, name: str) -> dict[str, Any]:
     try:
-        return {"status": "ok", "data": await asyncio.wait_for(PARTS[name](app), PART_TIMEOUT_S)}
+        return {"status": "ok", "data": await asyncio.wait_for(PARTS[name](request), PART_TIMEOUT_S)}
     except TimeoutError:
         return {"status": "failed", "error": f"{name}: no answer within {PART_TIMEOUT_S}s"}
     except Exception as exc:
@@ -149,7 +172,7 @@ async def _gather(app: web.Application, name: str) -> dict[str, Any]:
 
 async def get_dashboard(request: web.Request) -> web.Response:
     request_id = _request_id(request)
-    results = await asyncio.gather(*(_gather(request.app, name) for name in PARTS))
+    results = await asyncio.gather(*(_gather(request, name) for name in PARTS))
     body = {"request_id": request_id, **dict(zip(PARTS, results, strict=True))}
     return web.json_response(body, headers={REQUEST_ID: request_id})
 

@@ -1,9 +1,11 @@
 """HTTP API over the shared records: approvals, jobs, twins and prompt versions.
 
 Reads come from the KV buckets through `records`; every change of a running job goes through the bus as an event
-(`approve.decision`, `job.cancel`), so the planner stays the one that decides. The acting person is
-the API key's user (edge/auth.py); in development mode (no keys), the body's `decided_by`/`requested_by`,
-else `X-User-Id`, else "edge".
+(`approve.decision`, `job.cancel`), so the planner stays the one that decides. The caller (edge/front/auth.py)
+may see and act on an approval or job only if `records.access` says so (its session's owner, or an admin);
+anyone else is answered as if it did not exist, and nothing is published. The acting person recorded is
+the API key's user (an admin visibly as one: `Caller.as_recorded`), whatever the body says; in development
+mode (no keys), the body's `decided_by`/`requested_by`, else `X-User-Id`, else "edge".
 """
 
 from __future__ import annotations
@@ -19,15 +21,18 @@ from bus_schemas.approval import ApprovalRecord
 from bus_schemas.jobs import JobCancel
 from bus_schemas.subjects import APPROVE_DECISION, JOB_CANCEL, TOKEN_RE
 from bus_schemas.web import ApprovalDecisionRequest, CancelRequest
+from records.access import Caller, Denied, check_session_object, may_act_in_session, may_change_twin
 from records.bundle import open_records
 
-from ..appkeys import BUS, STATE
-from ..front.auth import acting_user
-from ..validation import bad_request, conflict, gone, not_found, read_model
+from ..appkeys import BUS, OWNERS, STATE
+from ..chat_in import recorded_as
+from ..front.auth import caller
+from ..validation import bad_request, conflict, error, gone, not_found, read_model
 
 
-def _actor(request: web.Request, given: str | None) -> str:
-    return acting_user(request, given)
+async def _check(request: web.Request, who: Caller, what: str, session_id: str) -> None:
+    """Raises `Hidden` (as "no <what>", the same answer as a missing one) unless `who` may act in the session."""
+    check_session_object(who, what, await request.app[OWNERS].owner(session_id))
 
 
 def _approval_view(record: ApprovalRecord) -> dict[str, Any]:
@@ -41,16 +46,34 @@ async def list_approvals(request: web.Request) -> web.Response:
     session = request.query.get("session")
     if session is not None and not TOKEN_RE.match(session):
         raise bad_request(f"invalid session id {session!r}")
+    who = caller(request)
+    owners = request.app[OWNERS]
     pending = await request.app[STATE].approvals.pending(session)
-    return web.json_response({"approvals": [_approval_view(r) for r in pending]})
+    visible = [r for r in pending if may_act_in_session(who, await owners.owner(r.session_id))]
+    return web.json_response({"approvals": [_approval_view(r) for r in visible]})
 
 
 async def post_approval(request: web.Request) -> web.Response:
     approval_id = request.match_info["approval_id"]
     decision = await read_model(request, ApprovalDecisionRequest)
+    who = caller(request, decision.decided_by)
     record = await request.app[STATE].approvals.find(approval_id)
     if record is None:
         raise not_found(f"no approval {approval_id}")
+    try:
+        await _check(request, who, f"approval {approval_id}", record.session_id)
+    except Denied as denied:
+        return error(denied.status, str(denied))
+    if decision.approved and decision.always:
+        twin = await request.app[STATE].twins.get(record.twin_id)  # a missing twin: nothing to change
+        if twin is not None and not may_change_twin(who, twin.owner):
+            # Refused whole: "always" would change the twin's policy, which this caller may not.
+            return error(
+                403,
+                f"'always' changes twin {twin.id}'s policy, which only "
+                + ("an admin" if twin.owner is None else "its owner or an admin")
+                + " may change; decide this approval without it",
+            )
     if record.state != "pending":
         raise conflict(f"approval {approval_id} was already {record.state}")
     if datetime.now(UTC) >= record.expires_at:
@@ -65,7 +88,7 @@ async def post_approval(request: web.Request) -> web.Response:
             approved=decision.approved,
             always=decision.always,
             reason=decision.reason,
-            decided_by=_actor(request, decision.decided_by),
+            decided_by=recorded_as(request, who),
         ),
     )
     await request.app[BUS].publish(event)
@@ -76,18 +99,28 @@ async def post_approval(request: web.Request) -> web.Response:
 
 
 async def get_job(request: web.Request) -> web.Response:
-    job = await request.app[STATE].jobs.find(request.match_info["job_id"])
+    job_id = request.match_info["job_id"]
+    job = await request.app[STATE].jobs.find(job_id)
     if job is None:
-        raise not_found(f"no job {request.match_info['job_id']}")
+        raise not_found(f"no job {job_id}")
+    try:
+        await _check(request, caller(request), f"job {job_id}", job.session_id)
+    except Denied as denied:
+        return error(denied.status, str(denied))
     return web.json_response(job.model_dump(mode="json"))
 
 
 async def cancel_job(request: web.Request) -> web.Response:
     job_id = request.match_info["job_id"]
     body = await read_model(request, CancelRequest)
+    who = caller(request, body.requested_by)
     job = await request.app[STATE].jobs.find(job_id)
     if job is None:
         raise not_found(f"no job {job_id}")
+    try:
+        await _check(request, who, f"job {job_id}", job.session_id)
+    except Denied as denied:
+        return error(denied.status, str(denied))
     if job.finished:
         raise conflict(f"job {job_id} already {job.status}")
     event = Envelope[JobCancel](
@@ -95,7 +128,7 @@ async def cancel_job(request: web.Request) -> web.Response:
         session_id=job.session_id,
         job_id=job_id,
         twin_id=job.twin_id,
-        body=JobCancel(job_id=job_id, requested_by=_actor(request, body.requested_by), reason=body.reason),
+        body=JobCancel(job_id=job_id, requested_by=recorded_as(request, who), reason=body.reason),
     )
     await request.app[BUS].publish(event)
     return web.json_response({"job_id": job_id, "status": "cancelling"}, status=202)

@@ -25,7 +25,7 @@ from bus_schemas.web import StatusUpdate, WsClientMessage, WsResume
 from pagi.bus import BusUnavailable
 
 from ..appkeys import BUS, HUB, OWNERS, SETTINGS, SOCKETS
-from ..chat_in import publish_chat_in
+from ..chat_in import may_enter, publish_chat_in, recorded_as, session_caller
 from ..front.auth import WS_PROTOCOL
 from ..front.security import retry_after
 from ..validation import describe
@@ -96,7 +96,8 @@ async def _on_text(request: web.Request, client: ClientSocket, data: str) -> Non
             )
         )
         return
-    if not await request.app[OWNERS].claim_or_check(session_id, client.user_id):
+    who = session_caller(request, client.user_id)  # with keys, the path's user is the key's (edge/front)
+    if who is None or not await may_enter(request.app[OWNERS], who, session_id):
         client.send(
             StatusUpdate(status="error", details=f"session {session_id} belongs to another user", session_id=session_id)
         )
@@ -107,7 +108,13 @@ async def _on_text(request: web.Request, client: ClientSocket, data: str) -> Non
         return
     try:
         event = await publish_chat_in(
-            request.app[BUS], session_id, frame.message, frame.user_id, frame.twin_id, frame.namespace
+            request.app[BUS],
+            session_id,
+            frame.message,
+            frame.user_id,
+            frame.twin_id,
+            frame.namespace,
+            recorded_as=recorded_as(request, who),
         )
     except BusUnavailable as exc:
         client.send(StatusUpdate(status="error", details=f"message not accepted: {exc}", session_id=session_id))

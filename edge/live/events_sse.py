@@ -15,6 +15,7 @@ from bus_schemas.subjects import SubjectError, check_token, one_session
 from bus_schemas.web import CaughtUp
 
 from ..appkeys import BUS, HUB, OWNERS, SETTINGS, STREAMS
+from ..chat_in import may_enter, session_caller
 from .follower import Follower
 from .frames import sse_bytes, sse_event
 from .replay import history
@@ -42,7 +43,8 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
         user_id = user_of(request)
         after = resume_point(request) or 0
         await check_resume_point(request, EVENTS.name, after)
-        if not await request.app[OWNERS].claim_or_check(session_id, user_id):
+        who = session_caller(request, user_id)
+        if who is None or not await may_enter(request.app[OWNERS], who, session_id):
             raise BadStreamRequest(403, f"session {session_id} belongs to another user")
     except BadStreamRequest as bad:
         return bad.response()
