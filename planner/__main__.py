@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import aiohttp
 
@@ -48,15 +48,16 @@ async def deterministic_decide(job: JobRecord, twin: Twin, on_chunk: ChunkSink) 
 class PlannerService:
     """Routes and the sweeper of one planner process, sharing one Planner."""
 
-    def __init__(self, settings: PlannerSettings | None = None) -> None:
+    def __init__(self, settings: PlannerSettings | None = None, env: Mapping[str, str] | None = None) -> None:
         self.settings = settings or PlannerSettings()
+        self.env = env  # provider keys and endpoint allowances (planner.decider); None: os.environ
         self.sweeper: Sweeper | None = None
         self.http: aiohttp.ClientSession | None = None
 
     async def routes(self, bus: Bus) -> Sequence[Route]:
         self.http = aiohttp.ClientSession()
         records = await open_records(bus)
-        planner = planner_over(bus, records, Decider(ContextBuilder(bus, records.tools), self.http))
+        planner = planner_over(bus, records, Decider(ContextBuilder(bus, records.tools), self.http, self.env))
         control = ControlHandler(planner)
         self.sweeper = Sweeper(planner, control, self.settings)
         return [

@@ -1,18 +1,22 @@
 """Choosing the next action: the twin's LLM when one is configured, else the deterministic planner.
 
 A provider failure or a reply that stays invalid after one repair falls back to the deterministic
-planner, with a note the job log shows.
+planner, with a note the job log shows. A base URL the endpoint rules refuse (records.endpoints:
+internal addresses unless the operator allows them) ends the job instead, before any request.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Mapping
 
 import aiohttp
 
 from bus_schemas.jobs import JobRecord
 from bus_schemas.twin import Twin
 from pagi.secrets import SecretsUnavailable, unseal
+from records.endpoints import EndpointPolicy, EndpointRefused, check_base_url
 
 from . import deterministic
 from .context import ContextBuilder
@@ -25,15 +29,24 @@ from .loop import ChunkSink
 log = logging.getLogger("planner.decider")
 
 
+class EndpointStop(ReplayGap):
+    """The twin's base URL is refused: the loop ends the job, as it does a replay gap, with this text
+    as the reason (no deterministic fallback, no request, so nothing from that address is shown)."""
+
+
 class Decider:
-    def __init__(self, context: ContextBuilder, http: aiohttp.ClientSession) -> None:
+    def __init__(
+        self, context: ContextBuilder, http: aiohttp.ClientSession, env: Mapping[str, str] | None = None
+    ) -> None:
         self.context = context
         self.http = http
+        # The provider keys and the operator's endpoint allowances (tests pass their own mapping).
+        self.env: Mapping[str, str] = os.environ if env is None else env
 
     def config(self, twin: Twin) -> ProviderConfig | None:
         """The twin's own provider, else the environment's default; None means deterministic."""
         if twin.provider in (None, ""):
-            return env_config()
+            return env_config(self.env)
         if twin.provider == "mock":
             return None
         api_key = unseal(twin.api_key_sealed) if twin.api_key_sealed else None
@@ -42,6 +55,7 @@ class Decider:
             model=twin.model,
             api_key=api_key,
             base_url=twin.base_url,
+            env=self.env,
             temperature=twin.temperature,
         )
 
@@ -54,6 +68,12 @@ class Decider:
             return _fallback(job, twin, f"LLM not usable for {twin.id}: {exc}; the deterministic planner decided")
         if config is None:
             return deterministic.decide(job.message, twin.id, job.steps)
+        try:
+            # Again here, not only when the twin was written: a name may resolve elsewhere by now.
+            await check_base_url(config.base_url, EndpointPolicy.from_env(self.env))
+        except EndpointRefused as exc:
+            log.warning("LLM endpoint refused for job %s: %s", job.job_id, exc)
+            raise EndpointStop(f"LLM not called for {twin.id}: {exc}") from None
         messages = await self.context.messages(job, twin)
         try:
             decision = await llm_decide(

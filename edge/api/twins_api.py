@@ -11,6 +11,7 @@ from bus_schemas.web import RollbackRequest
 from pagi.secrets import SecretsUnavailable
 from records.access import Denied, Hidden, check_twin_change, may_see_twin
 from records.blueprints import BLUEPRINTS
+from records.endpoints import EndpointRefused, check_twin_base_url
 from records.prompts import prompt_diff, roll_back
 from records.twins import TwinError
 
@@ -58,10 +59,11 @@ async def create_twin(request: web.Request) -> web.Response:
     # An admin's twin is shared (changed by admins only); a member's is private to them.
     owner = None if who.is_admin else who.user_id
     try:
+        await check_twin_base_url(raw.base_url)
         twin = await store.create(raw.id, TwinWrite.model_validate(raw.model_dump(exclude={"id"})), owner)
     except TwinError as exc:
         raise conflict(str(exc)) if "already exists" in str(exc) else bad_request(str(exc)) from exc
-    except SecretsUnavailable as exc:
+    except (SecretsUnavailable, EndpointRefused) as exc:
         raise bad_request(str(exc)) from exc
     return web.json_response((await store.view(twin)).model_dump(mode="json"), status=201)
 
@@ -84,8 +86,9 @@ async def put_twin(request: web.Request) -> web.Response:
     store = request.app[STATE].twins
     # The owner is not among the settings: `replace` keeps it, so it never changes over the API.
     try:
+        await check_twin_base_url(settings.base_url)
         twin = await store.replace(twin_id, settings)
-    except (TwinError, SecretsUnavailable) as exc:
+    except (TwinError, SecretsUnavailable, EndpointRefused) as exc:
         raise bad_request(str(exc)) from exc
     if twin is None:
         raise not_found(f"no twin {twin_id}")

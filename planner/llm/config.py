@@ -8,8 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from records.endpoints import ALLOWED_URLS_ENV, EndpointPolicy, may_receive_operator_key
+
 from .errors import LLMConfigError
-from .presets import PRESETS, Family, preset
+from .presets import PRESETS, Family, Preset, preset
 
 # The one place the planner reads the environment without a settings class, on purpose: which
 # variables matter depends on the provider (each preset names its own key variable, e.g.
@@ -68,20 +70,25 @@ def config_for(
     **settings: object,
 ) -> ProviderConfig:
     """A config for a named preset (a twin's provider): blanks are filled from the preset and the
-    environment (the preset's key variable, then LLM_API_KEY). `settings` are other ProviderConfig
-    fields (temperature, max_tokens, timeout_s, ...)."""
+    environment (the preset's key variable, then LLM_API_KEY; the environment's key only where
+    `operator_key` lets it go). `settings` are other ProviderConfig fields (temperature, ...)."""
     env = os.environ if env is None else env
     found = preset(provider)
     if found is None:
         known = ", ".join(sorted(PRESETS))
         raise LLMConfigError(f"unknown LLM provider {provider!r} (known: {known}, or 'mock')")
-    key = api_key or (env.get(found.key_env, "") if found.key_env else "") or env.get("LLM_API_KEY", "")
+    url = (base_url or found.base_url).rstrip("/")
+    key = api_key or operator_key(found, url, env)
     if found.key_required and not key:
+        if api_key is None and _has_env_key(found, env):
+            raise LLMConfigError(
+                f"LLM provider {found.name!r} at {url} needs an API key of its own: the environment's key goes only "
+                f"to {found.base_url} (or a base URL listed in {ALLOWED_URLS_ENV})"
+            )
         raise LLMConfigError(f"LLM provider {found.name!r} needs an API key: set {found.key_env} (or LLM_API_KEY)")
     chosen_model = model or found.default_model
     if not chosen_model:
         raise LLMConfigError(f"LLM provider {found.name!r} has no default model: set LLM_MODEL")
-    url = (base_url or found.base_url).rstrip("/")
     if not url:
         raise LLMConfigError(f"LLM provider {found.name!r} needs a base URL: set LLM_BASE_URL")
     fields: dict[str, object] = {
@@ -100,6 +107,19 @@ def config_for(
     except ValueError as error:
         # pydantic's message may echo input values; say which fields failed, not what they held.
         raise LLMConfigError(f"invalid LLM settings for {found.name!r}: {_fields_of(error)}") from None
+
+
+def operator_key(found: Preset, url: str, env: Mapping[str, str]) -> str:
+    """The environment's key for this preset (its own variable, then LLM_API_KEY), or "" when `url`
+    is not a place the operator's key may go (records.endpoints: the preset's own URL, the
+    operator's LLM_BASE_URL, or a listed one): a twin pointed elsewhere uses only its own key."""
+    if not may_receive_operator_key(url, found.base_url, EndpointPolicy.from_env(env)):
+        return ""
+    return (env.get(found.key_env, "") if found.key_env else "") or env.get("LLM_API_KEY", "")
+
+
+def _has_env_key(found: Preset, env: Mapping[str, str]) -> bool:
+    return bool((env.get(found.key_env, "") if found.key_env else "") or env.get("LLM_API_KEY", ""))
 
 
 def provider_config_from_env(env: Mapping[str, str] | None = None) -> ProviderConfig | None:

@@ -26,6 +26,8 @@ KEY = "sk-fake-" + "k" * 30
 @pytest.fixture(autouse=True)
 def secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAGI_SECRET_KEY", new_secret_key())
+    # The fake provider listens on loopback: allowed as an operator allows a local server.
+    monkeypatch.setenv("PAGI_LLM_ALLOW_PRIVATE", "1")
 
 
 @pytest.fixture
