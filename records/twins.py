@@ -236,7 +236,10 @@ def _build(
     pins: dict[str, str] | None = None,
 ) -> Twin:
     now = datetime.now(UTC)
-    sealed = current.api_key_sealed if current else None
+    # A sealed key stays only while it goes where it was given for: a new base URL or provider drops
+    # it unless the same write sets a key (else a key could be redirected to another host).
+    moved = current is not None and (settings.base_url, settings.provider) != (current.base_url, current.provider)
+    sealed = current.api_key_sealed if current and not moved else None
     if settings.api_key is not None:
         secret = settings.api_key.get_secret_value()
         sealed = seal(secret) if secret else None
