@@ -77,6 +77,10 @@ async def test_bob_cannot_list_approve_or_deny_alices_approval_and_alice_can(
 
     assert approval_id not in await approval_ids(keyed, BOB)
     assert await approval_ids(keyed, BOB, session_id) == []
+    dashboard = await keyed.get("/api/v1/agi/dashboard-data", headers=key(BOB))
+    assert approval_id not in await dashboard.text() and "echo alice-only" not in await dashboard.text()
+    dashboard = await keyed.get("/api/v1/agi/dashboard-data", headers=key(ALICE))
+    assert approval_id in await dashboard.text()
     for body in ({"approved": True}, {"approved": False}, {"approved": True, "decided_by": "alice"}):
         refused = await keyed.post(f"/v1/approvals/{approval_id}", json=body, headers=key(BOB))
         assert refused.status == 404, body
