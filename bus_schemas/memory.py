@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -81,6 +81,8 @@ class MemoryResult(Body):
 # subject is outside PAGI_EVENTS' `memory.>` so JetStream never captures it. Payloads are JSON.
 
 MEMORY_API_SUBJECT: Final = "api.memory"
+# A member's global search names their sessions; this many keep the request well under 1 MiB.
+MAX_SESSION_IDS: Final = 10_000
 MemoryApiOp = Literal["search", "get", "delete", "list", "namespaces", "search_events"]
 
 
@@ -97,6 +99,8 @@ class MemoryApiRequest(Body):
     # search_events (global search): optional filters
     kind: Literal["message", "log"] | None = None
     session_id: str | None = Field(default=None, max_length=64)
+    # Only hits from these sessions (the caller's own); None: every session (an admin's search).
+    session_ids: list[Annotated[str, Field(max_length=64)]] | None = Field(default=None, max_length=MAX_SESSION_IDS)
 
 
 class MemoryRecordOut(Body):

@@ -74,7 +74,12 @@ async def answer(worker: MemoryWorker, request: MemoryApiRequest) -> MemoryApiRe
     if worker.events is None:
         raise InvalidRequest("global search is not enabled on this worker")
     found_events = await worker.run(
-        worker.events.search, request.query or "", kind=request.kind, session_id=request.session_id, limit=request.k
+        worker.events.search,
+        request.query or "",
+        kind=request.kind,
+        session_id=request.session_id,
+        sessions=request.session_ids,
+        limit=request.k,
     )
     return MemoryApiReply(
         ok=True,

@@ -133,8 +133,16 @@ class EventIndex:
         return len(fresh)
 
     def search(
-        self, query: str, *, kind: Kind | None = None, session_id: str | None = None, limit: int = 20
+        self,
+        query: str,
+        *,
+        kind: Kind | None = None,
+        session_id: str | None = None,
+        sessions: Sequence[str] | None = None,
+        limit: int = 20,
     ) -> list[EventHit]:
+        """The best hits; `sessions` (when given) confines them to those sessions, in the store's
+        filter, so the limit counts only hits the caller may see."""
         if len(query.strip()) < MIN_QUERY_CHARS:
             raise InvalidRequest(f"search needs at least {MIN_QUERY_CHARS} characters")
         if len(query) > MAX_QUERY_CHARS:
@@ -142,6 +150,9 @@ class EventIndex:
         if not 1 <= limit <= 100:
             raise InvalidRequest(f"limit must be between 1 and 100, not {limit}")
         match = tuple((k, v) for k, v in (("kind", kind), ("session_id", session_id)) if v)
+        if sessions is not None and not sessions:
+            return []
+        match_any = (("session_id", tuple(sessions)),) if sessions is not None else ()
         hits = self.store.search(
             SearchQuery(
                 dense=self._dense,
@@ -151,6 +162,7 @@ class EventIndex:
                 limit=limit,
                 keyword_only=True,
                 match=match,
+                match_any=match_any,
             )
         )
         return [EventHit(event=_entry(h.record), score=h.score) for h in hits]

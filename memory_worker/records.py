@@ -100,6 +100,8 @@ class SearchQuery:
     # Global search: rank by keywords alone, and filter on metadata fields (key, value).
     keyword_only: bool = False
     match: tuple[tuple[str, str], ...] = ()
+    # (key, values): the field is any one of the values (global search: the caller's sessions).
+    match_any: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def scopes(self) -> tuple[str, ...]:

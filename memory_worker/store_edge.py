@@ -44,6 +44,9 @@ def _search_filter(query: SearchQuery) -> qe.Filter:
     if query.kb_condition:
         must.append(qe.FieldCondition(key=KB_FIELD, match=_match(query.kb_condition)))
     must += [qe.FieldCondition(key=f"metadata.{key}", match=qe.MatchValue(value)) for key, value in query.match]
+    must += [
+        qe.FieldCondition(key=f"metadata.{key}", match=qe.MatchAny(list(values))) for key, values in query.match_any
+    ]
     return qe.Filter(must=must)
 
 

@@ -49,6 +49,10 @@ def _search_filter(query: SearchQuery) -> models.Filter:
     must += [
         models.FieldCondition(key=f"metadata.{key}", match=models.MatchValue(value=value)) for key, value in query.match
     ]
+    must += [
+        models.FieldCondition(key=f"metadata.{key}", match=models.MatchAny(any=list(values)))
+        for key, values in query.match_any
+    ]
     return models.Filter(must=must)
 
 

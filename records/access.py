@@ -100,6 +100,57 @@ def check_twin_change(caller: Caller, twin_id: str, twin_owner: str | None) -> N
         raise Forbidden(f"twin {twin_id} is shared: only an admin may change it or its policy")
 
 
+def reads_as_admin(caller: Caller, owner: str | None) -> bool:
+    """True when the caller reads someone else's session or namespace by virtue of being an admin:
+    such a read is allowed and recorded (the edge writes it into that session's job log)."""
+    return caller.is_admin and owner is not None and owner != caller.user_id
+
+
+# Memory namespaces. A namespace named `user-<id>` is that user's own (their private twins keep their
+# memories there); every other namespace (`default`, the starter KBs, a shared twin's) is shared:
+# read by every user, written and deleted in only by admins. Ownership is in the name, so it holds
+# without a record to look up, and a user removed from the keys does not leave their memories open.
+USER_NAMESPACE_PREFIX: Final = "user-"
+
+
+def user_namespace(user_id: str) -> str:
+    """The namespace that is `user_id`'s own."""
+    return f"{USER_NAMESPACE_PREFIX}{user_id}"
+
+
+def namespace_owner(namespace: str) -> str | None:
+    """The user a namespace belongs to, or None for a shared one."""
+    if namespace.startswith(USER_NAMESPACE_PREFIX) and len(namespace) > len(USER_NAMESPACE_PREFIX):
+        return namespace[len(USER_NAMESPACE_PREFIX) :]
+    return None
+
+
+def may_read_namespace(caller: Caller, namespace: str) -> bool:
+    """Search, list and read memories: shared namespaces everyone; a user's own, that user (and admins)."""
+    owner = namespace_owner(namespace)
+    return owner is None or owner == caller.user_id or caller.is_admin
+
+
+def may_write_namespace(caller: Caller, namespace: str) -> bool:
+    """Save and delete memories: in a user's own namespace that user (and admins); shared ones admins."""
+    owner = namespace_owner(namespace)
+    return caller.is_admin or (owner is not None and owner == caller.user_id)
+
+
+def check_namespace_read(caller: Caller, namespace: str) -> None:
+    if not may_read_namespace(caller, namespace):
+        raise Hidden(f"no memory namespace {namespace}")
+
+
+def check_namespace_write(caller: Caller, namespace: str) -> None:
+    check_namespace_read(caller, namespace)
+    if not may_write_namespace(caller, namespace):
+        raise Forbidden(
+            f"memory namespace {namespace} is shared: only an admin may change it "
+            f"(yours is {user_namespace(caller.user_id)})"
+        )
+
+
 def may_replace_tool(caller: Caller, builder: str | None) -> bool:
     """A new build under a built tool's name replaces it for every twin that uses it: only its
     builder (or an admin) may. A tool with no recorded builder (built before builders were

@@ -3,11 +3,16 @@
 Every approval request and decision, tool run, build and prompt change is an event; this reads
 them back through a filtered consumer, a bounded page at a time, secrets scrubbed. When a page is
 full, `next_after_seq` in the answer is the `after_seq` that asks for the next one.
+
+It answers only what the caller may see: one session of theirs (another's is a 404), or, with no
+`session` (or `*`), every session of theirs; an admin every session, their read of another's
+session recorded in it (`read_access`).
 """
 
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime
 from typing import Any, Final
 
 from aiohttp import web
@@ -16,12 +21,18 @@ from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import SubjectError, check_token
 from pagi.bus import TRANSIENT_ERRORS
 from pagi.timeline import as_json, check_event_types, entry_of, parse_since, session_filters
+from records.access import Denied
 
 from ..appkeys import BUS
+from ..front.auth import caller
+from .read_access import reader_of_session, refused, visible_sessions
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
 _PARAMS: Final = frozenset({"session", "type", "since", "after_seq", "limit"})
+# A member with more sessions than this is read with one filter over all and confined here, not by
+# one filter subject per session.
+MAX_SESSION_FILTERS: Final = 100
 
 
 class BadParam(ValueError):
@@ -76,7 +87,18 @@ async def get_audit(request: web.Request) -> web.Response:
     except BadParam as err:
         return _bad(err)
 
-    filters = session_filters(session, types) if (session != "*" or types) else list(EVENTS.subjects)
+    try:
+        if session == "*":
+            who = caller(request)
+            allowed = await visible_sessions(request, who, "the audit")
+        else:
+            await reader_of_session(request, session, "the audit")
+            allowed = None
+    except Denied as denied:
+        return refused(denied)
+    if allowed is not None and not allowed:
+        return _answer([], False, session, types, since)
+    filters = _filters(session, types, allowed)
     stored = request.app[BUS].read_events(
         EVENTS.name,
         filters,
@@ -89,12 +111,29 @@ async def get_audit(request: web.Request) -> web.Response:
     try:
         async with contextlib.aclosing(stored) as messages:
             async for message in messages:
+                entry = entry_of(message, EVENTS.name)
+                # Every event subject ends in its session (a dead letter's too).
+                if allowed is not None and entry.subject.rsplit(".", 1)[-1] not in allowed:
+                    continue
                 if len(events) == limit:
                     more = True
                     break
-                events.append(as_json(entry_of(message, EVENTS.name)))
+                events.append(as_json(entry))
     except TRANSIENT_ERRORS as exc:
         return web.json_response({"error": f"the events stream is not reachable: {type(exc).__name__}"}, status=503)
+    return _answer(events, more, session, types, since)
+
+
+def _filters(session: str, types: list[str], allowed: set[str] | None) -> list[str]:
+    """The stream filter: one session, the caller's sessions (when few enough to name), or all."""
+    if allowed is not None and len(allowed) <= MAX_SESSION_FILTERS:
+        return [subject for one in sorted(allowed) for subject in session_filters(one, types)]
+    return session_filters(session, types) if (session != "*" or types) else list(EVENTS.subjects)
+
+
+def _answer(
+    events: list[dict[str, Any]], more: bool, session: str, types: list[str], since: datetime | None
+) -> web.Response:
     return web.json_response(
         {
             "events": events,

@@ -5,24 +5,51 @@ global search over every message and job log, and "Save to Memory".
 Reads and deletes go to the memory worker's request/reply API (`api.memory`), so a search per
 keystroke never lands in the events stream. Saving is an explicit human action: it publishes
 `memory.store.<session>` like any other memory write and waits (bounded) for the worker's answer.
+
+Every route answers only what the caller may see (`records.access`): memories of the namespaces
+they may read (a user's own `user-<id>`, and the shared ones), saved and deleted only where they may
+write; history and global search only from their own sessions (an admin's: all, recorded as
+`read_access` says).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Final
 
 from aiohttp import web
 
 from bus_schemas import ChatIn, ChatOut, Envelope, new_id
-from bus_schemas.memory import MEMORY_API_SUBJECT, MemoryApiReply, MemoryApiRequest, MemoryResult, MemoryStore
+from bus_schemas.memory import (
+    MAX_SESSION_IDS,
+    MEMORY_API_SUBJECT,
+    MemoryApiReply,
+    MemoryApiRequest,
+    MemoryRecordOut,
+    MemoryResult,
+    MemoryStore,
+)
 from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import MEMORY_STORE, TOKEN_RE
 from bus_schemas.web import SaveMemoryRequest
 from pagi.bus import BusUnavailable, ReplyTimeout, StreamReplies
+from records.access import (
+    Denied,
+    Hidden,
+    check_namespace_read,
+    check_namespace_write,
+    check_session,
+    may_read_namespace,
+    namespace_owner,
+    reads_as_admin,
+)
 
-from ..appkeys import BUS, HUB
+from ..appkeys import BUS, HUB, OWNERS
+from ..front.auth import caller
 from ..validation import bad_request, read_model
+from .read_access import keys_mode, reader_of_session, refused, visible_sessions
 
+log = logging.getLogger("edge.access")
 API_TIMEOUT_S: Final = 5.0
 SAVE_TIMEOUT_S: Final = 15.0
 # The worker's error kinds, as HTTP statuses.
@@ -67,28 +94,62 @@ async def search_memory(request: web.Request) -> web.Response:
     if not q:
         raise bad_request("q (the search text) is required")
     kb = request.query.get("kb") or None
-    query = MemoryApiRequest(
-        op="search", query=q[:4000], namespace=_namespace(request), kb=kb, k=_int(request, "k", 5, 1, 100)
-    )
+    namespace = _namespace(request)
+    try:
+        _check_read(request, namespace, "searched")
+    except Denied as denied:
+        return refused(denied)
+    query = MemoryApiRequest(op="search", query=q[:4000], namespace=namespace, kb=kb, k=_int(request, "k", 5, 1, 100))
     reply = await _ask(request, query)
     if isinstance(reply, web.Response):
         return reply
     return web.json_response({"results": [hit.model_dump(mode="json") for hit in reply.results]})
 
 
-async def get_memory(request: web.Request) -> web.Response:
-    reply = await _ask(request, MemoryApiRequest(op="get", id=request.match_info["memory_id"][:64]))
+def _check_read(request: web.Request, namespace: str, what: str) -> None:
+    who = caller(request)
+    check_namespace_read(who, namespace)
+    if reads_as_admin(who, namespace_owner(namespace)) and keys_mode(request):
+        log.info("admin %s %s memory namespace %s", who.user_id, what, namespace)
+
+
+async def _readable_memory(request: web.Request, memory_id: str) -> MemoryRecordOut | web.Response:
+    """The memory, if the caller may read its namespace: another's is answered as if there were none."""
+    reply = await _ask(request, MemoryApiRequest(op="get", id=memory_id))
     if isinstance(reply, web.Response):
         return reply
-    return web.json_response(reply.memory.model_dump(mode="json") if reply.memory else {})
+    if reply.memory is None:
+        return web.json_response({"error": f"no memory {memory_id}"}, status=404)
+    try:
+        _check_read(request, reply.memory.namespace, f"read memory {memory_id} of")
+    except Hidden:
+        return web.json_response({"error": f"no memory {memory_id}"}, status=404)
+    return reply.memory
+
+
+async def get_memory(request: web.Request) -> web.Response:
+    found = await _readable_memory(request, request.match_info["memory_id"][:64])
+    if isinstance(found, web.Response):
+        return found
+    return web.json_response(found.model_dump(mode="json"))
 
 
 async def delete_memory(request: web.Request) -> web.Response:
-    reply = await _ask(request, MemoryApiRequest(op="delete", id=request.match_info["memory_id"][:64]))
+    memory_id = request.match_info["memory_id"][:64]
+    # A memory's id derives from its namespace (memory_worker.records.memory_id), so the namespace
+    # checked here is the one the delete removes from.
+    found = await _readable_memory(request, memory_id)
+    if isinstance(found, web.Response):
+        return found
+    try:
+        check_namespace_write(caller(request), found.namespace)
+    except Denied as denied:
+        return refused(denied)
+    reply = await _ask(request, MemoryApiRequest(op="delete", id=memory_id))
     if isinstance(reply, web.Response):
         return reply
     if not reply.deleted:
-        return web.json_response({"error": f"no memory {request.match_info['memory_id']}"}, status=404)
+        return web.json_response({"error": f"no memory {memory_id}"}, status=404)
     return web.Response(status=204)
 
 
@@ -96,7 +157,9 @@ async def namespaces(request: web.Request) -> web.Response:
     reply = await _ask(request, MemoryApiRequest(op="namespaces"))
     if isinstance(reply, web.Response):
         return reply
-    return web.json_response({"namespaces": reply.namespaces or {}})
+    who = caller(request)
+    stats = {name: kbs for name, kbs in (reply.namespaces or {}).items() if may_read_namespace(who, name)}
+    return web.json_response({"namespaces": stats})
 
 
 async def global_search(request: web.Request) -> web.Response:
@@ -109,11 +172,22 @@ async def global_search(request: web.Request) -> web.Response:
     session = request.query.get("session")
     if session is not None and not TOKEN_RE.match(session):
         raise bad_request(f"invalid session id {session!r}")
+    try:
+        if session is not None:
+            await reader_of_session(request, session, "global search hits")
+            allowed = None
+        else:
+            allowed = await visible_sessions(request, caller(request), "global search")
+    except Denied as denied:
+        return refused(denied)
+    if allowed is not None and not allowed:
+        return web.json_response({"results": []})
     query = MemoryApiRequest(
         op="search_events",
         query=q[:4000],
         kind=kind,
         session_id=session,
+        session_ids=None if allowed is None else sorted(allowed)[:MAX_SESSION_IDS],
         k=_int(request, "k", 20, 1, 100),
     )
     reply = await _ask(request, query)
@@ -126,6 +200,10 @@ async def session_history(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
     if not TOKEN_RE.match(session_id):
         raise bad_request(f"invalid session id {session_id!r}")
+    try:
+        await reader_of_session(request, session_id, "the history")
+    except Denied as denied:
+        return refused(denied)
     stored = await request.app[BUS].read_stream(EVENTS.name, f"chat.*.{session_id}")
     messages: list[dict[str, Any]] = []
     for seq, event in stored:
@@ -141,13 +219,20 @@ async def session_history(request: web.Request) -> web.Response:
 
 async def save_memory(request: web.Request) -> web.Response:
     body = await read_model(request, SaveMemoryRequest)
+    who = caller(request)
+    try:
+        check_namespace_write(who, body.namespace)
+        # Checked, not claimed: saving from a session is no reason to become its owner.
+        check_session(who, body.session_id, await request.app[OWNERS].owner(body.session_id))
+    except Denied as denied:
+        return refused(denied)
     # The session hub already follows the session's stream: its events feed the replies, so the
     # edge reads the result where its NATS user may (the stream), joined before the request goes out.
     replies = StreamReplies(request.app[BUS], MemoryResult, f"session {body.session_id}")
     hub = request.app[HUB]
     await hub.join(body.session_id, replies.offer)
     try:
-        saved_by = {"saved_by": request.headers.get("X-User-Id", "edge")}
+        saved_by = {"saved_by": who.user_id}
         store = MemoryStore(
             request_id=new_id(),
             text=body.text,
