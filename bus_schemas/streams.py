@@ -129,8 +129,10 @@ TOOLS: Final = KVSpec("pagi_tools", "tool registry: schema, kind, version, artif
 SESSIONS: Final = KVSpec("pagi_sessions", "session owner and metadata")
 JOBS: Final = KVSpec("pagi_jobs", "job state: status, steps, what it waits for", ttl_s=30 * 24 * 3600.0)
 DONE: Final = KVSpec("pagi_done", "side effects already performed, by request id", ttl_s=7 * 24 * 3600.0)
+# Browser session cookies ended by logout, by digest; kept as long as a cookie may live (a day).
+REVOKED: Final = KVSpec("pagi_revoked", "logged-out session cookies, until they would expire", ttl_s=24 * 3600.0)
 
-KV_BUCKETS: Final = (TWINS, APPROVALS, PROMPTS, TOOLS, SESSIONS, JOBS, DONE)
+KV_BUCKETS: Final = (TWINS, APPROVALS, PROMPTS, TOOLS, SESSIONS, JOBS, DONE, REVOKED)
 
 ARTIFACTS: Final = ObjectStoreSpec("pagi_artifacts", "built tool artifacts, addressed by digest")
 OBJECT_STORES: Final = (ARTIFACTS,)

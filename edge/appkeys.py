@@ -14,7 +14,8 @@ from records.bundle import Records
 from records.sessions import SessionOwners
 
 from .front.auth import ApiKeys
-from .front.rate_limit import RateLimiter
+from .front.rate_limit import FailureLimiter, RateLimiter
+from .front.revoked import RevokedSessions
 from .live.client_socket import ClientSocket
 from .live.outbox import Outbox
 from .live.session_hub import SessionHub
@@ -32,6 +33,8 @@ STATE = web.AppKey("records", Records)
 # The front door (edge/front/).
 AUTH_KEYS = web.AppKey("auth_keys", ApiKeys)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+FAILED_KEYS = web.AppKey("failed_keys", FailureLimiter)  # wrong API keys per address
+REVOKED_SESSIONS = web.AppKey("revoked_sessions", RevokedSessions)  # logged-out cookies
 SERVICES = web.AppKey("services", ServiceRegistry)  # heartbeats heard, behind /health
 HEARTBEAT = web.AppKey("heartbeat", Heartbeater)  # the edge's own
 

@@ -37,11 +37,19 @@ class EdgeSettings(BaseSettings):
     api_key: SecretStr | None = Field(default=None, alias="PAGI_API_KEY")
     api_user: str = Field(default="admin", min_length=1, max_length=128, alias="PAGI_API_USER")
     api_keys: SecretStr | None = Field(default=None, alias="PAGI_API_KEYS")
-    # Origins (scheme://host[:port]) besides the edge's own that may open a WebSocket or post with a cookie.
+    # Origins (scheme://host[:port]) besides the edge's own that may open a WebSocket or send a write.
     allowed_origins: str = Field(default="", alias="PAGI_ALLOWED_ORIGINS")
+    # Host headers the edge answers (`name` for any port, `name:port`), against DNS rebinding. Empty:
+    # the loopback names on the edge's port when it listens on loopback, the address it listens on
+    # otherwise, any Host when it listens on every address (0.0.0.0 or ::, which needs keys).
+    allowed_hosts: str = Field(default="", alias="PAGI_ALLOWED_HOSTS")
+    # Wrong API keys one address may send in a window before its key attempts get 429.
+    auth_failures: int = Field(default=10, ge=1, alias="PAGI_AUTH_FAILURES")
+    auth_failure_window_s: float = Field(default=60.0, gt=0, alias="PAGI_AUTH_FAILURE_WINDOW_S")
     rate_limit_rps: float = Field(default=20.0, gt=0, alias="PAGI_RATE_LIMIT_RPS")
     rate_limit_burst: int = Field(default=100, ge=1, alias="PAGI_RATE_LIMIT_BURST")
-    session_hours: float = Field(default=12.0, gt=0, alias="PAGI_SESSION_HOURS")
+    # At most a day: a logged-out cookie is remembered as revoked for a day (bus_schemas.streams.REVOKED).
+    session_hours: float = Field(default=12.0, gt=0, le=24, alias="PAGI_SESSION_HOURS")
     # Set the cookie's Secure flag (behind TLS); off for plain http on loopback.
     cookie_secure: bool = Field(default=False, alias="PAGI_COOKIE_SECURE")
 
@@ -68,3 +76,8 @@ class EdgeSettings(BaseSettings):
     def origins(self) -> set[str]:
         """The extra allowed origins, normalised (no trailing slash)."""
         return {o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()}
+
+    @property
+    def hosts(self) -> set[str]:
+        """The configured Host allow-list, lower case (empty: derive it from where the edge listens)."""
+        return {h.strip().lower() for h in self.allowed_hosts.split(",") if h.strip()}

@@ -169,10 +169,12 @@ def users() -> list[User]:
     edge = _service("edge", "edge")
     edge.read_stream(EVENTS).read_stream(TELEMETRY)
     # memory.store: Save to Memory, an explicit human action the edge sends as a memory write.
-    edge.events(s.CHAT_IN, s.APPROVE_DECISION, s.JOB_CANCEL, s.MEMORY_STORE).pub(PING, MEMORY_API_SUBJECT)
+    # job.log: an admin's read of someone else's session is recorded in it (edge/api/read_access.py).
+    edge.events(s.CHAT_IN, s.APPROVE_DECISION, s.JOB_CANCEL, s.MEMORY_STORE, s.JOB_LOG).pub(PING, MEMORY_API_SUBJECT)
     edge.sub(f"{HEARTBEAT_PREFIX}.>")
     edge.kv(streams.SESSIONS, write=True).kv(streams.TWINS, write=True).kv(streams.PROMPTS, write=True)
     edge.kv(streams.APPROVALS).kv(streams.JOBS).kv(streams.TOOLS)
+    edge.kv(streams.REVOKED, write=True)  # logout: a session cookie revoked for every edge
 
     planner = _consuming(
         _service("planner", "planner"), streams.PLANNER_CHAT_IN, streams.PLANNER_CONTROL, streams.PLANNER_RESULTS

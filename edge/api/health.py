@@ -4,6 +4,10 @@
 with `"status": "degraded"` and the reasons in `problems` otherwise. A service is known when it
 is required (`PAGI_REQUIRED_SERVICES`) or this edge has heard from it since it started, so a
 worker that stops (or stops sending heartbeats) turns the edge unhealthy.
+
+In keys mode, a caller without a key (a load balancer's probe) gets only `status` (and the same
+status code): which services run where, their versions and hosts are for users. Development mode
+serves loopback only, so there the details are always given.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from bus_schemas.tool import SANDBOX_STATUS_KEY, SandboxStatus
 from pagi.bus import TRANSIENT_ERRORS, Bus
 from pagi.heartbeat import Seen, ServiceView
 
-from ..appkeys import BUS, HUB, SERVICES, SOCKETS
+from ..appkeys import AUTH_KEYS, BUS, HUB, SERVICES, SOCKETS
+from ..front.auth import authenticated_user
 
 
 def _instance(seen: Seen, now: float) -> dict[str, Any]:
@@ -111,6 +116,9 @@ async def get_health(request: web.Request) -> web.Response:
     memory = _memory_store(views, problems)
     sandbox = await _sandbox(bus, views) if rtt_ms is not None else {"mode": "unknown"}
     healthy = not problems
+    code = 200 if healthy else 503
+    if request.app[AUTH_KEYS].enabled and authenticated_user(request) is None:
+        return web.json_response({"status": "ok" if healthy else "degraded"}, status=code)
     return web.json_response(
         {
             "service": "edge",
@@ -128,5 +136,5 @@ async def get_health(request: web.Request) -> web.Response:
             "websockets": len(request.app[SOCKETS]),
             "sessions_watched": request.app[HUB].sessions,
         },
-        status=200 if healthy else 503,
+        status=code,
     )

@@ -9,14 +9,16 @@ one person at their own machine. What each role may do: `records/access.py`.
 A client sends its key as `Authorization: Bearer <key>` or `X-API-Key: <key>`; a browser WebSocket,
 which cannot set headers, as the subprotocol `pagi.key.<key>` (never in a query string, which ends up
 in logs). A browser that logged in with its key gets a session cookie, so EventSource and WebSocket
-work without putting the key in script: an HMAC of user and expiry under that user's key, so any edge
-behind a load balancer can check it, and rotating the key ends the session.
+work without putting the key in script: an HMAC of user, expiry and a nonce under that user's key, so
+any edge behind a load balancer can check it, and rotating the key ends the session; logging out
+revokes that one cookie for every edge (edge/front/revoked.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Final
@@ -78,16 +80,20 @@ class ApiKeys:
         return self.by_digest.get(_digest(key))
 
     def session_token(self, user: str, hours: float, now: float | None = None) -> str:
+        """`user.expires.nonce.mac`: the nonce makes every login its own cookie, so logging out one
+        (revoking it) never ends another, even one issued in the same second."""
         expires = int((now or time.time()) + hours * 3600)
-        return f"{user}.{expires}.{_mac(self.by_user[user][0], user, expires)}"
+        nonce = secrets.token_hex(8)
+        return f"{user}.{expires}.{nonce}.{_mac(self.by_user[user][0], user, expires, nonce)}"
 
     def user_for_session(self, token: str, now: float | None = None) -> str | None:
-        user, _, rest = token.rpartition(".")
-        user, _, expires_text = user.rpartition(".")
-        if not user or not expires_text.isdigit() or int(expires_text) < (now or time.time()):
+        rest, _, mac = token.rpartition(".")
+        rest, _, nonce = rest.rpartition(".")
+        user, _, expires_text = rest.rpartition(".")
+        if not user or not nonce or not expires_text.isdigit() or int(expires_text) < (now or time.time()):
             return None
         for key in self.by_user.get(user, []):
-            if hmac.compare_digest(_mac(key, user, int(expires_text)), rest):
+            if hmac.compare_digest(_mac(key, user, int(expires_text), nonce), mac):
                 return user
         return None
 
@@ -110,8 +116,9 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _mac(key: str, user: str, expires: int) -> str:
-    return hmac.new(key.encode(), f"pagi-session|{user}|{expires}".encode(), hashlib.sha256).hexdigest()
+def _mac(key: str, user: str, expires: int, nonce: str) -> str:
+    message = f"pagi-session|{user}|{expires}|{nonce}".encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
 
 
 def presented_key(request: web.Request) -> str | None:

@@ -1,8 +1,12 @@
-"""The edge's front door: authentication, WebSocket Origin check, body size, per-user rate limits,
-security headers, and the refusal to serve a non-loopback address without keys.
+"""The edge's front door: the Host allow-list, writes only as JSON and only from the edge's own (or an
+allowed) origin, authentication, wrong keys limited per address, logout that revokes the cookie, body
+size, per-user rate limits, security headers, and the refusal to serve a non-loopback address without
+keys.
 
-Public without a key: `/health`, and GET/HEAD of the web UI (anything outside the API prefixes).
-Everything else needs a key (see edge/front/auth.py).
+Public without a key: `/health` (up or down only; details need a key, see edge/api/health.py), and
+GET/HEAD of the web UI (anything outside the API prefixes). Everything else needs a key (see
+edge/front/auth.py). The Host, Origin and JSON rules hold in development mode too: they are what keep
+a web page the person visits from driving the edge on their machine.
 """
 
 from __future__ import annotations
@@ -10,22 +14,31 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from ..appkeys import AUTH_KEYS, RATE_LIMITER, SETTINGS
+from bus_schemas.streams import REVOKED
+from pagi.bus import TRANSIENT_ERRORS
+
+from ..appkeys import AUTH_KEYS, BUS, FAILED_KEYS, RATE_LIMITER, REVOKED_SESSIONS, SETTINGS
 from .auth import AUTH_ROLE, AUTH_USER, SESSION_COOKIE, WS_KEY_PROTOCOL, ApiKeys, presented_key
-from .rate_limit import RateLimiter
+from .hosts import HostAllowList
+from .rate_limit import FailureLimiter, RateLimiter
+from .revoked import RevokedSessions
 
 log = logging.getLogger("edge.security")
 
 API_PREFIXES: Final = ("/v1/", "/ws/", "/api/", "/metrics", "/plan", "/run")
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_PATH: Final = "/v1/auth/session"
+# Routes whose writes carry a body that is not JSON (file uploads, when they come): none yet. Every
+# other write is JSON or has no body at all (DELETE, cancel, login with the key in a header, logout).
+RAW_BODY_PATHS: Final[frozenset[str]] = frozenset()
+HOST_ALLOW_LIST: Final = web.AppKey("host_allow_list", HostAllowList)
 CSP: Final = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
     "connect-src 'self'; font-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
@@ -64,16 +77,39 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
 
 
 def _origin_allowed(request: web.Request, allowed: set[str]) -> bool:
+    """A browser names the page that sent the request: it must be the edge's own or an allowed one.
+    No Origin and no `Sec-Fetch-Site: cross-site`: not a browser page (curl, an SDK), which is fine."""
     origin = request.headers.get("Origin")
     if origin is None:
-        return True  # not a browser: it authenticated with a header
-    if origin in allowed:
+        return request.headers.get("Sec-Fetch-Site", "").lower() != "cross-site"
+    if origin.rstrip("/") in allowed:
         return True
     try:
         parts = urlsplit(origin)
     except ValueError:  # e.g. an unclosed IPv6 bracket
         return False
-    return bool(parts.netloc) and parts.netloc == request.host
+    # The Host is already known to be the edge's, so a page whose origin names it is the edge's own.
+    return bool(parts.netloc) and parts.netloc.lower() == request.host.lower()
+
+
+def _edge_ports(request: web.Request) -> set[int]:
+    ports = {request.app[SETTINGS].port}
+    sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+    if isinstance(sockname, tuple) and len(sockname) >= 2 and isinstance(sockname[1], int):
+        ports.add(sockname[1])
+    return ports
+
+
+def _not_json(request: web.Request) -> bool:
+    if request.path in RAW_BODY_PATHS:
+        return False
+    if not request.body_exists:
+        return False  # nothing to parse, whatever it is labelled (clients label an empty body variously)
+    return request.content_type != "application/json"
+
+
+def _address(request: web.Request) -> str:
+    return request.remote or "unknown"
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -86,23 +122,67 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     max_body = settings.max_body_bytes
     if request.content_length is not None and request.content_length > max_body:
         return _error(413, f"request body is larger than {max_body} bytes")
-    if is_public(request):
-        return await handler(request)
+    if not request.app[HOST_ALLOW_LIST].allows(request.headers.get("Host"), _edge_ports(request)):
+        # Never echo the Host: it is the attacker's text.
+        return _error(421, "this Host header is not one this edge serves (PAGI_ALLOWED_HOSTS)")
     allowed = settings.origins
     is_websocket = request.headers.get("Upgrade", "").lower() == "websocket"
     if is_websocket and not _origin_allowed(request, allowed):
         return _error(403, "this Origin may not open a WebSocket here (PAGI_ALLOWED_ORIGINS)")
+    if request.method not in SAFE_METHODS:
+        if not _origin_allowed(request, allowed):
+            return _error(403, "a request that changes something may come only from this edge's own pages "
+                          "or an origin in PAGI_ALLOWED_ORIGINS")  # fmt: skip
+        if _not_json(request):
+            return _error(415, "a request that changes something must be JSON: send Content-Type: application/json")
+    if is_public(request):
+        if keys.enabled and request.path == "/health" and _presents_credentials(request):
+            return await _authenticated(request, handler, keys, public=True)
+        return await handler(request)
     if keys.enabled:
-        user = _authenticate(request, keys)
-        if user is None:
-            return _error(401, "missing or wrong API key: send Authorization: Bearer <key> or X-API-Key")
-        if user.by_cookie and request.method not in SAFE_METHODS and not _origin_allowed(request, allowed):
-            return _error(403, "cross-origin request with a session cookie")
-        request[AUTH_USER] = user.name
-        request[AUTH_ROLE] = keys.role_of(user.name)
-        claimed = request.match_info.get("user_id") or request.query.get("user")
-        if claimed is not None and claimed != user.name:
-            return _error(403, "the user in the request is not the user of the API key")
+        return await _authenticated(request, handler, keys, public=False)
+    return await handler(request)
+
+
+def _presents_credentials(request: web.Request) -> bool:
+    return presented_key(request) is not None or bool(request.cookies.get(SESSION_COOKIE))
+
+
+async def _authenticated(request: web.Request, handler: Handler, keys: ApiKeys, public: bool) -> web.StreamResponse:
+    """Authenticate, then call the handler. `public` (/health): an ended cookie gets the public answer."""
+    failures = request.app[FAILED_KEYS]
+    key = presented_key(request)
+    if key is not None:
+        # Checked before the key, so guessing past the limit learns nothing, even the right key.
+        wait = failures.wait(_address(request))
+        if wait > 0:
+            return _error(
+                429, "too many wrong API keys from this address; wait", {"Retry-After": str(max(1, math.ceil(wait)))}
+            )
+    try:
+        user = await _authenticate(request, keys)
+    except TRANSIENT_ERRORS:
+        return _error(503, "cannot check the session cookie now (the bus is away); retry")
+    if user is None:
+        if key is not None:
+            failures.fail(_address(request))
+        elif public:
+            return await handler(request)
+        return _error(
+            401, "missing or wrong API key (or an ended session): send Authorization: Bearer <key> or X-API-Key"
+        )
+    if (
+        user.by_cookie
+        and request.method not in SAFE_METHODS
+        and not _origin_allowed(request, request.app[SETTINGS].origins)
+    ):
+        return _error(403, "cross-origin request with a session cookie")
+    request[AUTH_USER] = user.name
+    request[AUTH_ROLE] = keys.role_of(user.name)
+    claimed = request.match_info.get("user_id") or request.query.get("user")
+    if claimed is not None and claimed != user.name:
+        return _error(403, "the user in the request is not the user of the API key")
+    if not public:
         # Per user, not per address: many users may share one proxy address. Development mode
         # (loopback only, no users) has no limit.
         wait = request.app[RATE_LIMITER].take(user.name)
@@ -117,7 +197,7 @@ class _User:
     by_cookie: bool
 
 
-def _authenticate(request: web.Request, keys: ApiKeys) -> _User | None:
+async def _authenticate(request: web.Request, keys: ApiKeys) -> _User | None:
     key = presented_key(request)
     if key is not None:
         user = keys.user_for_key(key)
@@ -125,7 +205,9 @@ def _authenticate(request: web.Request, keys: ApiKeys) -> _User | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         user = keys.user_for_session(cookie)
-        return _User(user, True) if user is not None else None
+        if user is None or await request.app[REVOKED_SESSIONS].is_revoked(cookie):
+            return None
+        return _User(user, True)
     return None
 
 
@@ -164,6 +246,13 @@ async def get_session(request: web.Request) -> web.Response:
 
 
 async def delete_session(request: web.Request) -> web.Response:
+    """Log out: the cookie is revoked for every edge (a copy taken before stops working), then cleared."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and request.app[AUTH_KEYS].user_for_session(cookie) is not None:
+        try:
+            await request.app[REVOKED_SESSIONS].revoke(cookie)
+        except TRANSIENT_ERRORS:
+            return _error(503, "could not end the session now (the bus is away); retry")
     response = web.json_response({"user": None})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response
@@ -185,6 +274,14 @@ def install(app: web.Application) -> None:
         log.info("authentication on: %d API key(s) for %d user(s)", len(keys.by_digest), len(keys.by_user))
     app[AUTH_KEYS] = keys
     app[RATE_LIMITER] = RateLimiter(settings.rate_limit_rps, settings.rate_limit_burst)
+    app[FAILED_KEYS] = FailureLimiter(settings.auth_failures, settings.auth_failure_window_s)
+    app[HOST_ALLOW_LIST] = HostAllowList.from_settings(settings)
+
+    async def open_revoked(app: web.Application) -> AsyncIterator[None]:
+        app[REVOKED_SESSIONS] = RevokedSessions(await app[BUS].kv(REVOKED))
+        yield
+
+    app.cleanup_ctx.append(open_revoked)
     # Inside the observability middleware, so refusals are counted and traced too.
     app.middlewares.append(guard)
     app.on_response_prepare.append(_add_headers)

@@ -28,7 +28,7 @@ ConnectAs = Callable[[str], Awaitable[UserClient]]
 
 # Each service's durable consumers and buckets, as its code opens them.
 SERVICES: dict[str, tuple[tuple[st.ConsumerSpec, ...], tuple[st.KVSpec, ...]]] = {
-    "edge": ((), (st.SESSIONS, st.TWINS, st.PROMPTS, st.APPROVALS, st.JOBS, st.TOOLS)),
+    "edge": ((), (st.SESSIONS, st.TWINS, st.PROMPTS, st.APPROVALS, st.JOBS, st.TOOLS, st.REVOKED)),
     "planner": (
         (st.PLANNER_CHAT_IN, st.PLANNER_CONTROL, st.PLANNER_RESULTS),
         (st.TWINS, st.APPROVALS, st.PROMPTS, st.JOBS, st.DONE, st.TOOLS),
