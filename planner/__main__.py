@@ -20,6 +20,7 @@ from .context import ContextBuilder
 from .control import ControlHandler
 from .decider import Decider
 from .decision import Decision
+from .llm.guard import guarded_session
 from .loop import ChunkSink, Decide, Planner
 from .results import ResultHandler
 from .settings import PlannerSettings
@@ -55,7 +56,7 @@ class PlannerService:
         self.http: aiohttp.ClientSession | None = None
 
     async def routes(self, bus: Bus) -> Sequence[Route]:
-        self.http = aiohttp.ClientSession()
+        self.http = guarded_session(self.env)  # connects only where records.endpoints allows
         records = await open_records(bus)
         planner = planner_over(bus, records, Decider(ContextBuilder(bus, records.tools), self.http, self.env))
         control = ControlHandler(planner)

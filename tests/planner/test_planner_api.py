@@ -106,7 +106,9 @@ async def test_twin_crud_keeps_the_api_key_write_only(edge: Client, bus: Bus) ->
     listed = await (await edge.get("/v1/twins")).json()
     assert {"orchestrator", "sentinel"} <= {t["id"] for t in listed["twins"]}
 
-    updated = await edge.put("/v1/twins/sentinel", json={"codename": "Sentinel II", "temperature": 1.2})
+    # A PUT is the whole twin: the same provider (and base URL) keeps the key; another would drop it.
+    same_place = {"provider": "openrouter", "model": "some/model"}
+    updated = await edge.put("/v1/twins/sentinel", json={"codename": "Sentinel II", "temperature": 1.2, **same_place})
     assert updated.status == 200
     after = await updated.json()
     assert after["codename"] == "Sentinel II" and after["has_api_key"] is True

@@ -15,6 +15,7 @@ import socket
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -25,6 +26,7 @@ from pagi.secrets import new_secret_key
 from pagi.service import start_routes
 from planner.__main__ import PlannerService
 from planner.llm import LLMConfigError, config_for
+from planner.llm.guard import guarded_session
 from records.endpoints import EndpointPolicy, EndpointRefused, check_base_url, check_twin_base_url, is_internal
 from records.twins import TwinStore
 
@@ -110,6 +112,20 @@ def test_the_environments_key_goes_only_to_the_providers_own_url_or_a_listed_one
     assert config_for("openai", base_url=elsewhere, env=listed).secret() == ENV_OPENAI_KEY
     operators_own = {**OPERATOR_KEYS, "LLM_BASE_URL": elsewhere}
     assert config_for("openai-compatible", model="m", base_url=elsewhere, env=operators_own).secret() == ENV_LLM_KEY
+
+
+async def test_the_planners_connections_are_checked_where_they_connect(fake_llm: FakeLLMServer) -> None:
+    # DNS rebinding: a name that passed the decider's check may resolve elsewhere when aiohttp
+    # connects. The planner's session checks the addresses it is about to connect to.
+    url = fake_llm.openai_base_url.replace("127.0.0.1", "localhost") + "/chat/completions"
+    async with guarded_session({}) as http:
+        with pytest.raises(aiohttp.ClientConnectorError, match="internal address"):
+            await http.post(url, json={})
+    assert fake_llm.requests == []
+    for env in (ALLOW_PRIVATE, {"PAGI_LLM_ALLOWED_BASE_URLS": url.rsplit("/chat", 1)[0]}):
+        async with guarded_session(env) as http, http.post(url, json={"model": "m", "messages": []}) as response:
+            assert response.status == 200
+    assert len(fake_llm.requests) == 2
 
 
 # --- through the real edge and planner ----------------------------------------------------------------
