@@ -79,6 +79,14 @@ def test_hits_carry_what_the_ui_shows(index: EventIndex) -> None:
     assert ids(index.search("billing", session_id="s3")) == []
 
 
+def test_search_is_confined_to_the_given_sessions_before_the_limit(index: EventIndex) -> None:
+    # "the" is in s1 and s3: confined to s3, its one best hit is s3's, whatever ranks above it in s1.
+    assert ids(index.search("the", sessions=["s3"], limit=1)) == ["e5"]
+    assert {h.event.session_id for h in index.search("billing", sessions=["s1", "s3"])} == {"s1"}
+    assert index.search("billing", sessions=["s2", "s3"]) == []
+    assert index.search("billing", sessions=[]) == []
+
+
 def test_indexing_is_idempotent(index: EventIndex) -> None:
     assert index.add(LINES) == 0
     assert len(index.search("billing")) == 2
