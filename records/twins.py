@@ -104,22 +104,26 @@ class TwinStore:
         return await self.kv.get_model(twin_key(twin_id), Twin)
 
     async def get_or_default(self, twin_id: str) -> Twin:
+        """The twin as its jobs are judged (`in_force`)."""
+        return await self.in_force(await self._stored_or_default(twin_id))
+
+    async def _stored_or_default(self, twin_id: str) -> Twin:
         twin = await self.get(twin_id)
         if twin is None:
             twin = await self.ensure_default() if twin_id == DEFAULT_TWIN_ID else None
         if twin is None:
             raise TwinError(f"unknown twin {twin_id!r}")
-        return await self.in_force(twin)
+        return twin
 
     async def get_cached(self, twin_id: str) -> Twin:
-        """For the planner's hot path: a twin read at most `cache_ttl_s` ago (edits show up within it)."""
+        """For the planner's hot path: a twin read at most `cache_ttl_s` ago (edits show up within it).
+        What is in force is worked out on every call, not cached: a rebuilt tool asks at once."""
         now = time.monotonic()
         cached = self._cache.get(twin_id)
-        if cached is not None and now - cached[0] < self.cache_ttl_s:
-            return cached[1]
-        twin = await self.get_or_default(twin_id)
-        self._cache[twin_id] = (now, twin)
-        return twin
+        if cached is None or now - cached[0] >= self.cache_ttl_s:
+            cached = (now, await self._stored_or_default(twin_id))
+            self._cache[twin_id] = cached
+        return await self.in_force(cached[1])
 
     async def ensure_default(self) -> Twin:
         existing = await self.get(DEFAULT_TWIN_ID)
