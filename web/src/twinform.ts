@@ -25,7 +25,8 @@ export const MAX_AVATAR_BYTES = 2 * 1024 * 1024;
 export type Form = TwinSettings & { api_key: string };
 
 export function formOf(twin: Twin): Form {
-  const { id: _id, has_api_key: _k, status: _s, created_at: _c, updated_at: _u, ...settings } = twin;
+  // The owner is the edge's to record (records/access.py), never a setting sent back.
+  const { id: _id, has_api_key: _k, owner: _o, status: _s, created_at: _c, updated_at: _u, ...settings } = twin;
   return { ...settings, api_key: "" };
 }
 
