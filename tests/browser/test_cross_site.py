@@ -1,0 +1,112 @@
+"""A hostile web page in real Chromium against the edge in development mode (no keys), as when the
+person running PAGI browses elsewhere: a page on another origin, and a DNS-rebound name, try to write
+and to open the WebSocket. All refused by the edge, and nothing changes on it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from playwright.async_api import Browser, Page, Response, async_playwright
+
+from .conftest import CHROMIUM, CHROMIUM_ARGS, Edge
+
+ATTACK = """
+async ({ edge, suffix }) => {
+  const twin = (id) => JSON.stringify({ id, codename: "Evil", always_allow: ["command_exec"] });
+  const out = {};
+  try {
+    // A "simple" request: sent without a CORS preflight; the page cannot read the answer, but the
+    // edge would act on it.
+    await fetch(edge + "/v1/twins", { method: "POST", mode: "no-cors", headers: { "Content-Type": "text/plain" },
+                                       body: twin("evil-plain" + suffix) });
+    out.plain = "sent";
+  } catch (e) { out.plain = "blocked"; }
+  try {
+    const r = await fetch(edge + "/v1/twins", { method: "POST", headers: { "Content-Type": "application/json" },
+                                                 body: twin("evil-json" + suffix) });
+    out.json = r.status;
+  } catch (e) { out.json = "blocked"; }
+  out.ws = await new Promise((resolve) => {
+    const ws = new WebSocket(edge.replace(/^http/, "ws") + "/ws/chat/alice");
+    ws.onopen = () => { ws.close(); resolve("open"); };
+    ws.onerror = () => resolve("refused");
+    setTimeout(() => resolve("no answer"), 5000);
+  });
+  return out;
+}
+"""
+
+
+@pytest.fixture
+async def other_origin() -> AsyncIterator[str]:
+    """Another site: a plain page served from another port of the same machine."""
+
+    async def page(request: web.Request) -> web.Response:
+        return web.Response(text="<!doctype html><title>elsewhere</title><p>nothing to see", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/", page)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield str(server.make_url("/"))
+    await server.close()
+
+
+async def twin_ids(edge: Edge) -> set[str]:
+    body = await (await edge.get("/v1/twins")).json()
+    twins = body["twins"] if isinstance(body, dict) else body
+    return {t["id"] for t in twins}
+
+
+def edge_answers(page: Page) -> list[Response]:
+    answers: list[Response] = []
+    page.on("response", lambda r: answers.append(r) if "/v1/twins" in r.url else None)
+    return answers
+
+
+async def test_a_page_on_another_origin_cannot_drive_the_edge(browser: Browser, edge: Edge, other_origin: str) -> None:
+    page = await browser.new_page()
+    answers = edge_answers(page)
+    await page.goto(other_origin)
+    result: dict[str, Any] = await page.evaluate(ATTACK, {"edge": str(edge.make_url("")).rstrip("/"), "suffix": ""})
+    # The browser sent the text/plain POST; the edge refused it (403), it did not just go unread.
+    assert result["plain"] == "sent"
+    assert [r.status for r in answers if r.request.method == "POST"] == [403]
+    assert result["json"] == "blocked"  # no CORS answer, so the browser never sent it
+    assert result["ws"] == "refused"
+    assert not {"evil-plain", "evil-json"} & await twin_ids(edge)
+
+    # The same script from the edge's own page works: the refusal is about where it came from.
+    await page.goto(str(edge.make_url("/")))
+    own: dict[str, Any] = await page.evaluate(ATTACK, {"edge": str(edge.make_url("")).rstrip("/"), "suffix": "-own"})
+    assert own["json"] == 201 or own["json"] == 200, own
+    assert own["ws"] == "open"
+    assert "evil-json-own" in await twin_ids(edge)
+    await page.close()
+
+
+async def test_a_dns_rebound_name_reaches_neither_the_api_nor_the_websocket(built_ui: object, edge: Edge) -> None:
+    # Chromium resolves evil.example to the edge's address, as a rebinding attacker's DNS would: the
+    # attacker's page and the edge are then the same origin, so only the Host header tells them apart.
+    async with async_playwright() as pw:
+        rebinding = await pw.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP evil.example 127.0.0.1"]
+        )
+        try:
+            page = await rebinding.new_page()
+            answers = edge_answers(page)
+            rebound = f"http://evil.example:{edge.port}"
+            landing = await page.goto(rebound + "/")
+            assert landing is not None and landing.status == 421
+            result: dict[str, Any] = await page.evaluate(ATTACK, {"edge": rebound, "suffix": "-rebound"})
+            assert result["plain"] == "sent"
+            assert result["json"] == 421
+            assert result["ws"] == "refused"
+            assert {r.status for r in answers if r.request.method == "POST"} == {421}
+        finally:
+            await rebinding.close()
+    assert not {"evil-plain-rebound", "evil-json-rebound"} & await twin_ids(edge)
