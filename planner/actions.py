@@ -100,7 +100,8 @@ class ActionKind(ABC, Generic[A, R]):
         """The result, as the text the next decision sees."""
 
     def always_allows(self, action: A) -> str | None:
-        """The tool an approval's "always allow" adds to the twin (None: this kind has none)."""
+        """The tool an approval's "always allow" adds to the twin (None: this kind has none).
+        `records.twins.allow_always` pins a built tool to its artifact then: a rebuild asks again."""
         return None
 
     def grants(self, result: R) -> str | None:
