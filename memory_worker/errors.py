@@ -20,6 +20,12 @@ class UnknownNamespace(InvalidRequest):
         self.namespace = namespace
 
 
+def not_yours(namespace: str) -> str:
+    """Why a query or store in another user's namespace is refused (records.access): says whose
+    namespaces a session may use, never whether this one holds anything."""
+    return f"memory namespace {namespace!r} is another user's: a session uses only its owner's and the shared ones"
+
+
 class StoreUnavailable(MemoryError_):
     """The Qdrant server cannot be reached; the request may be retried."""
 

@@ -7,8 +7,9 @@ from typing import Any
 from bus_schemas import Envelope
 from bus_schemas.memory import MemoryQuery, MemoryResult
 from pagi.bus import Delivery
+from records.access import may_use_namespace_in_session
 
-from .errors import InvalidRequest, StoreUnavailable, UnknownNamespace
+from .errors import InvalidRequest, StoreUnavailable, UnknownNamespace, not_yours
 from .records import as_memory_hit
 from .replies import last_attempt, log_line, reply
 from .worker import MemoryWorker
@@ -21,6 +22,12 @@ def _short(text: str, limit: int = 80) -> str:
 async def handle_query(worker: MemoryWorker, event: Envelope[Any], delivery: Delivery) -> None:
     body: MemoryQuery = event.body
     kbs = body.kbs or ([body.kb] if body.kb else None)
+    if not may_use_namespace_in_session(await worker.session_owner(delivery.bus, event.session_id), body.namespace):
+        result = MemoryResult(
+            request_id=body.request_id, error=not_yours(body.namespace), error_kind="unknown_namespace"
+        )
+        await reply(delivery.bus, event, result, "warn", f"memory query refused: {not_yours(body.namespace)}")
+        return
     try:
         hits = await worker.run(worker.memory.search, body.query, body.namespace, kbs, body.top_k)
     except UnknownNamespace as exc:

@@ -11,8 +11,9 @@ from typing import Any
 from bus_schemas import Envelope
 from bus_schemas.memory import MemoryResult, MemoryStore
 from pagi.bus import Delivery
+from records.access import may_use_namespace_in_session
 
-from .errors import InvalidRequest, StoreUnavailable
+from .errors import InvalidRequest, StoreUnavailable, not_yours
 from .memory import NewMemory
 from .replies import last_attempt, log_line, reply
 from .worker import MemoryWorker
@@ -26,6 +27,10 @@ def _items(body: MemoryStore) -> list[NewMemory]:
 
 async def handle_store(worker: MemoryWorker, event: Envelope[Any], delivery: Delivery) -> None:
     body: MemoryStore = event.body
+    if not may_use_namespace_in_session(await worker.session_owner(delivery.bus, event.session_id), body.namespace):
+        result = MemoryResult(request_id=body.request_id, error=not_yours(body.namespace), error_kind="invalid")
+        await reply(delivery.bus, event, result, "warn", f"memory store refused: {not_yours(body.namespace)}")
+        return
     try:
         added = await worker.run(worker.memory.add, _items(body))
     except InvalidRequest as exc:

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
-from bus_schemas.streams import MEMORY_WORKER
+from bus_schemas.streams import MEMORY_WORKER, SESSIONS
+from pagi.bus import Bus
+from records.sessions import SessionOwners
 
 from .config import MemorySettings
 from .events_index import EventIndex, open_event_index
@@ -29,6 +31,13 @@ class MemoryWorker:
         self._executor = executor
         # Attempts before a handler answers with an error instead of retrying (the consumer's limit).
         self.max_attempts = MEMORY_WORKER.max_attempts
+        self._owners: SessionOwners | None = None
+
+    async def session_owner(self, bus: Bus, session_id: str) -> str | None:
+        """Who opened the session (None: no user did), for `records.access` on each query and store."""
+        if self._owners is None:
+            self._owners = SessionOwners(await bus.kv(SESSIONS))
+        return await self._owners.owner(session_id)
 
     @classmethod
     async def open(cls, settings: MemorySettings | None = None) -> MemoryWorker:

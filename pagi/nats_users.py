@@ -190,6 +190,7 @@ def users() -> list[User]:
 
     memory = _consuming(_service("memory", "memory_worker"), streams.MEMORY_WORKER, streams.MEMORY_INDEX)
     memory.events(s.MEMORY_RESULT).sub(MEMORY_API_SUBJECT)  # its micro endpoint (answers as above)
+    memory.kv(streams.SESSIONS)  # a session's owner: whose memory namespaces it may use (records.access)
 
     tool = _consuming(_service("tool", "tool_worker"), streams.TOOL_WORKER)
     tool.events(s.TOOL_RESULT)

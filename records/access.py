@@ -156,3 +156,14 @@ def may_replace_tool(caller: Caller, builder: str | None) -> bool:
     builder (or an admin) may. A tool with no recorded builder (built before builders were
     recorded) is anyone's to rebuild, as it was."""
     return builder is None or builder == caller.user_id or caller.is_admin
+
+
+def may_use_namespace_in_session(session_owner: str | None, namespace: str) -> bool:
+    """What a twin, chat or tool acting in a session may search or save to (the memory worker asks
+    on every memory.query and memory.store): a user's own namespace only from that user's sessions,
+    so nothing of bob's (a twin's namespace, a chat's, a tool's query) reaches alice's memories;
+    shared namespaces from any session (the doors that write them check the caller: Save to Memory,
+    the operator's ingest). A session no user opened is a bus client's (the command line): the
+    operator's."""
+    owner = namespace_owner(namespace)
+    return owner is None or session_owner is None or owner == session_owner

@@ -1,6 +1,7 @@
 """Reads across users on the real stack (bus, planner, memory worker, a keyed edge): bob, a member,
-tries alice's history, audit, global search hits and memories; alice reads her own; root, an admin,
-reads hers too, and the read is recorded in her session."""
+tries alice's history, audit, global search hits and memories (over HTTP, and through whatever
+searches memory in his sessions: a twin, a tool); alice reads her own; root, an admin, reads hers
+too, and the read is recorded in her session."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from bus_schemas import Envelope
+from bus_schemas.memory import MemoryQuery, MemoryResult, MemoryStore
+from bus_schemas.subjects import MEMORY_QUERY, MEMORY_RESULT, MEMORY_STORE
 from edge.api import audit_http
 from edge.app import make_app
 from edge.settings import EdgeSettings
 from memory_worker.worker import MemoryWorker
 from pagi.bus import Bus, PullConsumer
-from tests.support import eventually
+from tests.support import ObserveFactory, eventually
 
 ALICE = "alice-key-0123456789abcdef"
 BOB = "bob-key-0123456789abcdef00"
@@ -215,3 +219,36 @@ async def test_shared_memories_are_read_by_all_and_changed_by_admins(world: Worl
     assert deleted.status == 403
     assert (await client.get(f"/v1/memory/{saved['id']}", headers=as_(BOB))).status == 200
     assert (await client.delete(f"/v1/memory/{saved['id']}", headers=as_(ROOT))).status == 204
+
+
+async def _over_the_bus(bus: Bus, observe: ObserveFactory, event: Envelope[Any]) -> MemoryResult:
+    """A memory request published in a session, as a twin's memory action or a tool's query is."""
+    results = await observe(f"{MEMORY_RESULT}.{event.session_id}")
+    await bus.publish(event)
+    request_id = event.body.request_id
+    [found] = await results.wait_for_count(lambda e: e.body.request_id == request_id, 1)
+    assert isinstance(found.body, MemoryResult)
+    return found.body
+
+
+async def test_no_twin_or_tool_in_bobs_session_reaches_alices_namespace(
+    world: World, bus: Bus, observe: ObserveFactory
+) -> None:
+    status, saved = await _save(world, ALICE, world.alice_session, "user-alice", f"alice's vault pin {world.word}")
+    assert status == 201, saved
+
+    def query(session: str, request_id: str) -> Envelope[Any]:
+        body = MemoryQuery(request_id=request_id, query="vault pin", namespace="user-alice")
+        return Envelope[MemoryQuery](type=MEMORY_QUERY, session_id=session, body=body)
+
+    refused = await _over_the_bus(bus, observe, query(world.bob_session, "bob-q"))
+    assert refused.hits == [] and refused.error_kind == "unknown_namespace"
+    assert "vault pin" not in (refused.error or "")
+    store = MemoryStore(request_id="bob-s", text="planted by bob", namespace="user-alice")
+    planted = await _over_the_bus(
+        bus, observe, Envelope[MemoryStore](type=MEMORY_STORE, session_id=world.bob_session, body=store)
+    )
+    assert planted.error and planted.stored_id is None
+
+    hers = await _over_the_bus(bus, observe, query(world.alice_session, "alice-q"))
+    assert [h.id for h in hers.hits] == [saved["id"]]

@@ -33,7 +33,7 @@ SERVICES: dict[str, tuple[tuple[st.ConsumerSpec, ...], tuple[st.KVSpec, ...]]] =
         (st.PLANNER_CHAT_IN, st.PLANNER_CONTROL, st.PLANNER_RESULTS),
         (st.TWINS, st.APPROVALS, st.PROMPTS, st.JOBS, st.DONE, st.TOOLS),
     ),
-    "memory_worker": ((st.MEMORY_WORKER, st.MEMORY_INDEX), ()),
+    "memory_worker": ((st.MEMORY_WORKER, st.MEMORY_INDEX), (st.SESSIONS,)),
     "tool_worker": ((st.TOOL_WORKER,), (st.TOOLS, st.DONE, st.TWINS, st.APPROVALS)),
     "build_worker": ((st.BUILD_WORKER,), (st.TOOLS, st.DONE, st.TWINS, st.APPROVALS)),
     "telemetry_agent": ((), ()),
