@@ -24,6 +24,7 @@ from bus_schemas.memory import (
 )
 from pagi import micro
 from pagi.bus import Bus
+from records.access import namespace_owner
 
 from .errors import InvalidRequest, StoreUnavailable, UnknownNamespace
 from .records import MemoryRecord, as_memory_hit
@@ -110,7 +111,9 @@ async def reply_to(worker: MemoryWorker, data: bytes) -> MemoryApiReply:
         where = ".".join(str(p) for p in first["loc"]) or "request"
         return MemoryApiReply(ok=False, error=f"invalid request: {where}: {first['msg']}", error_kind="invalid")
     except UnknownNamespace as exc:
-        return MemoryApiReply(ok=False, error=str(exc), error_kind="unknown_namespace")
+        # The edge asks for every caller: only shared namespaces are named to all (records.access).
+        told = exc.told_to(lambda namespace: namespace_owner(namespace) is None)
+        return MemoryApiReply(ok=False, error=told, error_kind="unknown_namespace")
     except InvalidRequest as exc:
         return MemoryApiReply(ok=False, error=str(exc), error_kind="invalid")
     except StoreUnavailable as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -18,6 +19,13 @@ class UnknownNamespace(InvalidRequest):
         listed = ", ".join(sorted(known)) or "none yet"
         super().__init__(f"unknown namespace {namespace!r} (known namespaces: {listed})")
         self.namespace = namespace
+        self.known = known
+
+    def told_to(self, may_see: Callable[[str], bool]) -> str:
+        """The message, naming only the known namespaces the asker may use (another user's are not
+        named: records.access)."""
+        listed = ", ".join(sorted(n for n in self.known if may_see(n))) or "none yet"
+        return f"unknown namespace {self.namespace!r} (known namespaces: {listed})"
 
 
 def not_yours(namespace: str) -> str:

@@ -22,7 +22,8 @@ def _short(text: str, limit: int = 80) -> str:
 async def handle_query(worker: MemoryWorker, event: Envelope[Any], delivery: Delivery) -> None:
     body: MemoryQuery = event.body
     kbs = body.kbs or ([body.kb] if body.kb else None)
-    if not may_use_namespace_in_session(await worker.session_owner(delivery.bus, event.session_id), body.namespace):
+    owner = await worker.session_owner(delivery.bus, event.session_id)
+    if not may_use_namespace_in_session(owner, body.namespace):
         result = MemoryResult(
             request_id=body.request_id, error=not_yours(body.namespace), error_kind="unknown_namespace"
         )
@@ -31,8 +32,9 @@ async def handle_query(worker: MemoryWorker, event: Envelope[Any], delivery: Del
     try:
         hits = await worker.run(worker.memory.search, body.query, body.namespace, kbs, body.top_k)
     except UnknownNamespace as exc:
-        result = MemoryResult(request_id=body.request_id, error=str(exc), error_kind="unknown_namespace")
-        await reply(delivery.bus, event, result, "warn", f"memory query failed: {exc}")
+        told = exc.told_to(lambda namespace: may_use_namespace_in_session(owner, namespace))
+        result = MemoryResult(request_id=body.request_id, error=told, error_kind="unknown_namespace")
+        await reply(delivery.bus, event, result, "warn", f"memory query failed: {told}")
         return
     except InvalidRequest as exc:
         result = MemoryResult(request_id=body.request_id, error=str(exc), error_kind="invalid")

@@ -252,3 +252,14 @@ async def test_no_twin_or_tool_in_bobs_session_reaches_alices_namespace(
 
     hers = await _over_the_bus(bus, observe, query(world.alice_session, "alice-q"))
     assert [h.id for h in hers.hits] == [saved["id"]]
+
+    # An empty namespace's answer names the known ones: never hers to bob, over the bus or HTTP.
+    nowhere = MemoryQuery(request_id="bob-n", query="vault pin", namespace="nowhere")
+    unknown = await _over_the_bus(
+        bus, observe, Envelope[MemoryQuery](type=MEMORY_QUERY, session_id=world.bob_session, body=nowhere)
+    )
+    assert unknown.error_kind == "unknown_namespace" and "user-alice" not in (unknown.error or "")
+    response = await world.client.get(
+        "/v1/memory/search", params={"q": "vault pin", "namespace": "nowhere"}, headers=as_(BOB)
+    )
+    assert response.status == 404 and "user-alice" not in await response.text()
