@@ -65,13 +65,14 @@ async def test_host_secrets_and_homes_are_not_there(runner: ToolRunner, sid: str
 
 
 async def test_the_checkout_probe_sees_the_checkout_when_it_is_mounted(sandbox: Sandbox, sid: str) -> None:
-    # The check above could pass for the wrong reason (a path that is nowhere, a command that never
-    # reads): the same command, with the checkout mounted where it is on the host, does show the file.
+    # The check above could pass for the wrong reason (a command that never reads): the same command,
+    # with the checkout mounted, does show the file. Mounted at a path of its own, since a checkout
+    # under /tmp would be hidden by the sandbox's own /tmp.
     assert CHECKOUT_FILE.is_file()
     result = await sandbox.run(
-        ["/bin/sh", "-c", reveal(str(CHECKOUT_FILE))],
+        ["/bin/sh", "-c", reveal(f"/checkout/{CHECKOUT_FILE.relative_to(CHECKOUT)}")],
         sandbox.workspaces.ensure(sid),
-        binds=[Bind(CHECKOUT, str(CHECKOUT))],
+        binds=[Bind(CHECKOUT, "/checkout")],
     )
     assert (result.exit_code, result.stdout) == (0, CHECKOUT_FILE.read_text())
 
