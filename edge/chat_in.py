@@ -12,8 +12,9 @@ from bus_schemas import ChatIn, Envelope, new_id
 from bus_schemas.subjects import CHAT_IN
 from pagi.bus import Bus
 from pagi.tracing import job_span
-from records.access import Caller, may_use_session
+from records.access import Caller, may_see_twin, may_use_session
 from records.sessions import SessionOwners
+from records.twins import TwinStore
 
 from .front.auth import authenticated_user, caller
 
@@ -41,6 +42,15 @@ async def may_enter(owners: SessionOwners, who: Caller, session_id: str) -> bool
     if allowed and owner != who.user_id:
         log.info("admin %s entered session %s of %s", who.user_id, session_id, owner)
     return allowed
+
+
+async def may_talk_to(twins: TwinStore, who: Caller | None, twin_id: str | None) -> bool:
+    """A private twin answers only its owner (and admins): to anyone else it does not exist, so its
+    policy, prompt and sealed key never work for them (`records.access.may_see_twin`)."""
+    if who is None or twin_id is None:
+        return True
+    twin = await twins.get(twin_id)
+    return twin is None or may_see_twin(who, twin.owner)  # an unknown twin is the planner's to refuse
 
 
 async def publish_chat_in(

@@ -12,8 +12,8 @@ from bus_schemas.subjects import CHAT_OUT
 from bus_schemas.web import ChatRequest, ChatResponse
 from pagi.bus import BusUnavailable
 
-from ..appkeys import BUS, HUB, OWNERS, SETTINGS
-from ..chat_in import may_enter, publish_chat_in, recorded_as, session_caller
+from ..appkeys import BUS, HUB, OWNERS, SETTINGS, STATE
+from ..chat_in import may_enter, may_talk_to, publish_chat_in, recorded_as, session_caller
 from ..validation import error, read_model
 
 
@@ -70,6 +70,8 @@ async def post_chat(request: web.Request) -> web.Response:
     who = session_caller(request, chat.user_id)  # with keys, the key says who is asking
     if who is not None and not await may_enter(request.app[OWNERS], who, chat.session_id):
         return error(403, f"session {chat.session_id} belongs to another user")
+    if not await may_talk_to(request.app[STATE].twins, who, chat.twin_id):
+        return error(404, f"no twin {chat.twin_id}")
     try:
         event = await run_chat(
             request.app,

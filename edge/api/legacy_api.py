@@ -28,7 +28,7 @@ from pagi.bus import BusUnavailable
 from records.access import may_act_in_session
 
 from ..appkeys import BUS, OWNERS, SERVICES, STATE, TELEMETRY_HUB
-from ..chat_in import may_enter, recorded_as, session_caller
+from ..chat_in import may_enter, may_talk_to, recorded_as, session_caller
 from ..front.auth import acting_user, caller
 from ..validation import error, read_model
 from .chat_http import JobTimeout, run_chat
@@ -53,6 +53,8 @@ async def post_plan(request: web.Request) -> web.Response:
     who = session_caller(request, None)
     if who is not None and not await may_enter(request.app[OWNERS], who, session_id):
         return error(403, f"session {session_id} belongs to another user")
+    if not await may_talk_to(request.app[STATE].twins, who, body.twin_id):
+        return error(404, f"no twin {body.twin_id}")
     try:
         event = await run_chat(
             request.app,

@@ -24,8 +24,8 @@ from bus_schemas.subjects import one_session
 from bus_schemas.web import StatusUpdate, WsClientMessage, WsResume
 from pagi.bus import BusUnavailable
 
-from ..appkeys import BUS, HUB, OWNERS, SETTINGS, SOCKETS
-from ..chat_in import may_enter, publish_chat_in, recorded_as, session_caller
+from ..appkeys import BUS, HUB, OWNERS, SETTINGS, SOCKETS, STATE
+from ..chat_in import may_enter, may_talk_to, publish_chat_in, recorded_as, session_caller
 from ..front.auth import WS_PROTOCOL
 from ..front.security import retry_after
 from ..validation import describe
@@ -105,6 +105,9 @@ async def _on_text(request: web.Request, client: ClientSocket, data: str) -> Non
     if not await _follow(request, client, session_id, frame.resume_from, announce=isinstance(frame, WsResume)):
         return
     if isinstance(frame, WsResume):
+        return
+    if not await may_talk_to(request.app[STATE].twins, who, frame.twin_id):
+        client.send(StatusUpdate(status="error", details=f"no twin {frame.twin_id}", session_id=session_id))
         return
     try:
         event = await publish_chat_in(
