@@ -4,7 +4,8 @@ what the handler then asks `records.access` about the object it touches.
 - `public`: no key needed (the UI's files, `/health`'s up/down, the OpenAPI document).
 - `user`: any authenticated user (in development mode, the one person at the machine); the handler
   checks the object with `records.access` (the `objects` column: whose session, twin, namespace).
-- `admin`: the operator's role only.
+
+(An `admin`-only gate will join when a route needs one; today every admin power is an object rule.)
 
 A route missing from the table is refused (fail closed), and `tests/security/test_route_rules.py`
 fails on it, so a new route cannot ship without a rule. docs/security.md shows this table.
@@ -17,7 +18,7 @@ from typing import Final, Literal
 
 from aiohttp import web
 
-Gate = Literal["public", "user", "admin"]
+Gate = Literal["public", "user"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ TWIN_READ: Final = Rule("user", "shared twins, and private twins of the caller (
 TWIN_WRITE: Final = Rule("user", "admins for shared twins, the owner for a private one (check_twin_change)")
 MEMORY: Final = Rule("user", "namespaces the caller may read or write (records.access)")
 SELF: Final = Rule("user", "the caller's own login session")
-ADMIN: Final = Rule("admin", "the operator's role")
+METRICS: Final = Rule("user", "operational counters and scrape targets, no user data (Prometheus has a key)")
 
 # (method, route path as registered) -> rule. HEAD follows GET.
 RULES: Final[dict[tuple[str, str], Rule]] = {
@@ -43,8 +44,8 @@ RULES: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/twins/{rest}"): PUBLIC_FILE,
     ("GET", "/openapi.json"): Rule("public", "the API's description, no data"),
     ("GET", "/health"): Rule("public", "up/down for anyone; details with a key (or loopback in development mode)"),
-    ("GET", "/metrics"): ADMIN,
-    ("GET", "/v1/metrics/targets"): ADMIN,
+    ("GET", "/metrics"): METRICS,
+    ("GET", "/v1/metrics/targets"): METRICS,
     ("GET", "/api/v1/agi/dashboard-data"): Rule(
         "user", "the seed's dashboard: host telemetry and counts, no session data"
     ),
@@ -90,7 +91,8 @@ def route_key(method: str, path: str) -> tuple[str, str]:
 
 
 def rule_for(request: web.Request) -> Rule | None:
-    """The matched route's rule; None when the route has none (refuse) or nothing matched (a 404)."""
+    """The matched route's rule; None when the route has none (the front door refuses it) or when
+    nothing matched (the router's own 404/405)."""
     route = request.match_info.route
     resource = route.resource
     if resource is None:

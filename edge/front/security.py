@@ -29,6 +29,7 @@ from .auth import AUTH_ROLE, AUTH_USER, SESSION_COOKIE, WS_KEY_PROTOCOL, ApiKeys
 from .hosts import HostAllowList
 from .rate_limit import FailureLimiter, RateLimiter
 from .revoked import RevokedSessions
+from .route_rules import rule_for
 
 log = logging.getLogger("edge.security")
 
@@ -135,6 +136,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
                           "or an origin in PAGI_ALLOWED_ORIGINS")  # fmt: skip
         if _not_json(request):
             return _error(415, "a request that changes something must be JSON: send Content-Type: application/json")
+    if rule_for(request) is None and request.match_info.http_exception is None:
+        # Fail closed: a route nobody gave a rule (edge/front/route_rules.py) is served to nobody.
+        return _error(403, "this route has no authorization rule, so it is refused")
     if is_public(request):
         if keys.enabled and request.path == "/health" and _presents_credentials(request):
             return await _authenticated(request, handler, keys, public=True)
