@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import os
 import shlex
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -66,14 +68,21 @@ async def test_host_secrets_and_homes_are_not_there(runner: ToolRunner, sid: str
 
 async def test_the_checkout_probe_sees_the_checkout_when_it_is_mounted(sandbox: Sandbox, sid: str) -> None:
     # The check above could pass for the wrong reason (a command that never reads): the same command,
-    # with the checkout mounted, does show the file. Mounted at a path of its own, since a checkout
+    # with the checkout's file mounted, does show it. A copy in a directory of its own, mounted at a
+    # path of its own: the sandbox drops to an unprivileged host user, which may not traverse the
+    # folders a checkout lives in (a fresh clone under a 0700 temporary directory), and a checkout
     # under /tmp would be hidden by the sandbox's own /tmp.
     assert CHECKOUT_FILE.is_file()
-    result = await sandbox.run(
-        ["/bin/sh", "-c", reveal(f"/checkout/{CHECKOUT_FILE.relative_to(CHECKOUT)}")],
-        sandbox.workspaces.ensure(sid),
-        binds=[Bind(CHECKOUT, "/checkout")],
-    )
+    with tempfile.TemporaryDirectory(prefix="pagi-probe-") as folder:
+        os.chmod(folder, 0o755)
+        copy = Path(folder) / CHECKOUT_FILE.name
+        shutil.copyfile(CHECKOUT_FILE, copy)
+        copy.chmod(0o644)
+        result = await sandbox.run(
+            ["/bin/sh", "-c", reveal(f"/checkout/{CHECKOUT_FILE.name}")],
+            sandbox.workspaces.ensure(sid),
+            binds=[Bind(Path(folder), "/checkout")],
+        )
     assert (result.exit_code, result.stdout) == (0, CHECKOUT_FILE.read_text())
 
 
