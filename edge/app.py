@@ -16,6 +16,7 @@ from .api.audit_http import get_audit
 from .api.chat_http import post_chat
 from .api.health import get_health
 from .appkeys import BUS, HUB, SETTINGS, SOCKETS
+from .front.denials import install as install_denials
 from .front.observability import install as install_observability
 from .front.security import install as install_security
 from .live.chat_ws import chat_socket
@@ -55,6 +56,7 @@ def make_app(
     app.on_shutdown.append(close_sockets)
     install_observability(app)
     install_security(app)
+    install_denials(app)  # inside the front door, so its answers carry the security headers
     setup_streams(app)
 
     app.router.add_get("/health", get_health)

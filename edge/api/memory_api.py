@@ -34,7 +34,6 @@ from bus_schemas.subjects import MEMORY_STORE, TOKEN_RE
 from bus_schemas.web import SaveMemoryRequest
 from pagi.bus import BusUnavailable, ReplyTimeout, StreamReplies
 from records.access import (
-    Denied,
     Hidden,
     check_namespace_read,
     check_namespace_write,
@@ -47,7 +46,7 @@ from records.access import (
 from ..appkeys import BUS, HUB, OWNERS
 from ..front.auth import caller
 from ..validation import bad_request, read_model
-from .read_access import keys_mode, reader_of_session, refused, visible_sessions
+from .read_access import keys_mode, reader_of_session, visible_sessions
 
 log = logging.getLogger("edge.access")
 API_TIMEOUT_S: Final = 5.0
@@ -95,10 +94,7 @@ async def search_memory(request: web.Request) -> web.Response:
         raise bad_request("q (the search text) is required")
     kb = request.query.get("kb") or None
     namespace = _namespace(request)
-    try:
-        _check_read(request, namespace, "searched")
-    except Denied as denied:
-        return refused(denied)
+    _check_read(request, namespace, "searched")
     query = MemoryApiRequest(op="search", query=q[:4000], namespace=namespace, kb=kb, k=_int(request, "k", 5, 1, 100))
     reply = await _ask(request, query)
     if isinstance(reply, web.Response):
@@ -141,10 +137,7 @@ async def delete_memory(request: web.Request) -> web.Response:
     found = await _readable_memory(request, memory_id)
     if isinstance(found, web.Response):
         return found
-    try:
-        check_namespace_write(caller(request), found.namespace)
-    except Denied as denied:
-        return refused(denied)
+    check_namespace_write(caller(request), found.namespace)
     reply = await _ask(request, MemoryApiRequest(op="delete", id=memory_id))
     if isinstance(reply, web.Response):
         return reply
@@ -172,14 +165,11 @@ async def global_search(request: web.Request) -> web.Response:
     session = request.query.get("session")
     if session is not None and not TOKEN_RE.match(session):
         raise bad_request(f"invalid session id {session!r}")
-    try:
-        if session is not None:
-            await reader_of_session(request, session, "global search hits")
-            allowed = None
-        else:
-            allowed = await visible_sessions(request, caller(request), "global search")
-    except Denied as denied:
-        return refused(denied)
+    if session is not None:
+        await reader_of_session(request, session, "global search hits")
+        allowed = None
+    else:
+        allowed = await visible_sessions(request, caller(request), "global search")
     if allowed is not None and not allowed:
         return web.json_response({"results": []})
     query = MemoryApiRequest(
@@ -200,10 +190,7 @@ async def session_history(request: web.Request) -> web.Response:
     session_id = request.match_info["session_id"]
     if not TOKEN_RE.match(session_id):
         raise bad_request(f"invalid session id {session_id!r}")
-    try:
-        await reader_of_session(request, session_id, "the history")
-    except Denied as denied:
-        return refused(denied)
+    await reader_of_session(request, session_id, "the history")
     stored = await request.app[BUS].read_stream(EVENTS.name, f"chat.*.{session_id}")
     messages: list[dict[str, Any]] = []
     for seq, event in stored:
@@ -220,12 +207,9 @@ async def session_history(request: web.Request) -> web.Response:
 async def save_memory(request: web.Request) -> web.Response:
     body = await read_model(request, SaveMemoryRequest)
     who = caller(request)
-    try:
-        check_namespace_write(who, body.namespace)
-        # Checked, not claimed: saving from a session is no reason to become its owner.
-        check_session(who, body.session_id, await request.app[OWNERS].owner(body.session_id))
-    except Denied as denied:
-        return refused(denied)
+    check_namespace_write(who, body.namespace)
+    # Checked, not claimed: saving from a session is no reason to become its owner.
+    check_session(who, body.session_id, await request.app[OWNERS].owner(body.session_id))
     # The session hub already follows the session's stream: its events feed the replies, so the
     # edge reads the result where its NATS user may (the stream), joined before the request goes out.
     replies = StreamReplies(request.app[BUS], MemoryResult, f"session {body.session_id}")

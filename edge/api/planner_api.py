@@ -21,7 +21,7 @@ from bus_schemas.approval import ApprovalRecord
 from bus_schemas.jobs import JobCancel
 from bus_schemas.subjects import APPROVE_DECISION, JOB_CANCEL, TOKEN_RE
 from bus_schemas.web import ApprovalDecisionRequest, CancelRequest
-from records.access import Caller, Denied, check_session_object, may_act_in_session, may_change_twin
+from records.access import Caller, check_session_object, may_act_in_session, may_change_twin
 from records.bundle import open_records
 
 from ..appkeys import BUS, OWNERS, STATE
@@ -60,10 +60,7 @@ async def post_approval(request: web.Request) -> web.Response:
     record = await request.app[STATE].approvals.find(approval_id)
     if record is None:
         raise not_found(f"no approval {approval_id}")
-    try:
-        await _check(request, who, f"approval {approval_id}", record.session_id)
-    except Denied as denied:
-        return error(denied.status, str(denied))
+    await _check(request, who, f"approval {approval_id}", record.session_id)
     if decision.approved and decision.always:
         twin = await request.app[STATE].twins.get(record.twin_id)  # a missing twin: nothing to change
         if twin is not None and not may_change_twin(who, twin.owner):
@@ -103,10 +100,7 @@ async def get_job(request: web.Request) -> web.Response:
     job = await request.app[STATE].jobs.find(job_id)
     if job is None:
         raise not_found(f"no job {job_id}")
-    try:
-        await _check(request, caller(request), f"job {job_id}", job.session_id)
-    except Denied as denied:
-        return error(denied.status, str(denied))
+    await _check(request, caller(request), f"job {job_id}", job.session_id)
     return web.json_response(job.model_dump(mode="json"))
 
 
@@ -117,10 +111,7 @@ async def cancel_job(request: web.Request) -> web.Response:
     job = await request.app[STATE].jobs.find(job_id)
     if job is None:
         raise not_found(f"no job {job_id}")
-    try:
-        await _check(request, who, f"job {job_id}", job.session_id)
-    except Denied as denied:
-        return error(denied.status, str(denied))
+    await _check(request, who, f"job {job_id}", job.session_id)
     if job.finished:
         raise conflict(f"job {job_id} already {job.status}")
     event = Envelope[JobCancel](

@@ -22,16 +22,12 @@ from aiohttp import web
 from bus_schemas import Envelope, JobLog
 from bus_schemas.subjects import JOB_LOG
 from pagi.bus import BusUnavailable
-from records.access import Caller, Denied, check_session, reads_as_admin
+from records.access import Caller, check_session, reads_as_admin
 
 from ..appkeys import BUS, OWNERS
 from ..front.auth import authenticated_user, caller
 
 log = logging.getLogger("edge.access")
-
-
-def refused(denied: Denied) -> web.Response:
-    return web.json_response({"error": str(denied)}, status=denied.status)
 
 
 def keys_mode(request: web.Request) -> bool:

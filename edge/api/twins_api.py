@@ -9,7 +9,7 @@ from bus_schemas.subjects import TOKEN_RE
 from bus_schemas.twin import Twin, TwinCreate, TwinWrite
 from bus_schemas.web import RollbackRequest
 from pagi.secrets import SecretsUnavailable
-from records.access import Denied, Hidden, check_twin_change, may_see_twin
+from records.access import Hidden, check_twin_change, may_see_twin
 from records.blueprints import BLUEPRINTS
 from records.endpoints import EndpointRefused, check_twin_base_url
 from records.prompts import prompt_diff, roll_back
@@ -17,7 +17,7 @@ from records.twins import TwinError
 
 from ..appkeys import STATE
 from ..front.auth import caller
-from ..validation import bad_request, conflict, error, not_found, read_model
+from ..validation import bad_request, conflict, not_found, read_model
 
 
 def _twin_id(request: web.Request) -> str:
@@ -69,19 +69,13 @@ async def create_twin(request: web.Request) -> web.Response:
 
 
 async def get_twin(request: web.Request) -> web.Response:
-    try:
-        twin = await visible_twin(request, _twin_id(request))
-    except Denied as denied:
-        return error(denied.status, str(denied))
+    twin = await visible_twin(request, _twin_id(request))
     return web.json_response((await request.app[STATE].twins.view(twin)).model_dump(mode="json"))
 
 
 async def put_twin(request: web.Request) -> web.Response:
     twin_id = _twin_id(request)
-    try:
-        await changeable_twin(request, twin_id)
-    except Denied as denied:
-        return error(denied.status, str(denied))
+    await changeable_twin(request, twin_id)
     settings = await read_model(request, TwinWrite)
     store = request.app[STATE].twins
     # The owner is not among the settings: `replace` keeps it, so it never changes over the API.
@@ -97,10 +91,7 @@ async def put_twin(request: web.Request) -> web.Response:
 
 async def delete_twin(request: web.Request) -> web.Response:
     twin_id = _twin_id(request)
-    try:
-        await changeable_twin(request, twin_id)
-    except Denied as denied:
-        return error(denied.status, str(denied))
+    await changeable_twin(request, twin_id)
     if not await request.app[STATE].twins.delete(twin_id):
         raise not_found(f"no twin {request.match_info['twin_id']}")
     return web.Response(status=204)
@@ -115,10 +106,7 @@ async def get_blueprints(request: web.Request) -> web.Response:
 
 async def list_prompt_versions(request: web.Request) -> web.Response:
     twin_id = _twin_id(request)
-    try:
-        twin = await visible_twin(request, twin_id)
-    except Denied as denied:
-        return error(denied.status, str(denied))
+    twin = await visible_twin(request, twin_id)
     records = request.app[STATE]
     versions = await records.prompts.versions(twin_id)
     return web.json_response(
@@ -137,10 +125,7 @@ async def get_prompt_version(request: web.Request) -> web.Response:
         against = int(request.query["against"]) if "against" in request.query else None
     except ValueError as exc:
         raise bad_request("versions are whole numbers") from exc
-    try:
-        twin = await visible_twin(request, twin_id)
-    except Denied as denied:
-        return error(denied.status, str(denied))
+    twin = await visible_twin(request, twin_id)
     state = request.app[STATE]
     version = await state.prompts.get(twin_id, number)
     if version is None:
@@ -157,10 +142,7 @@ async def get_prompt_version(request: web.Request) -> web.Response:
 
 async def rollback_prompt(request: web.Request) -> web.Response:
     twin_id = _twin_id(request)
-    try:
-        await changeable_twin(request, twin_id)
-    except Denied as denied:
-        return error(denied.status, str(denied))
+    await changeable_twin(request, twin_id)
     body = await read_model(request, RollbackRequest)
     records = request.app[STATE]
     if await roll_back(records.twins, records.prompts, twin_id, body.version) is None:
