@@ -88,7 +88,7 @@ class BuildReqHandler:
             try:
                 approval = await check_build(
                     self.twins, self.approvals, event.session_id, event.twin_id, body.approval_id,
-                    body.tool_name, body.language, body.code,
+                    body.request_id, body.tool_name, body.language, body.code,
                 )  # fmt: skip
             except PolicyError as exc:
                 return BuildOutcome(success=False, reason=exc.reason, error=str(exc))

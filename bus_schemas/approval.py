@@ -57,3 +57,6 @@ class ApprovalRecord(BaseModel):
     decision_reason: str | None = None
     # The id of the decision event that settled it: a redelivery of that same event is recognised.
     decision_event_id: str | None = None
+    # The one worker request (tool.run / build.req `request_id`) this approval lets run, set when it
+    # is approved: the worker refuses any other request that names this approval.
+    request_id: str | None = Field(default=None, max_length=64)

@@ -78,7 +78,7 @@ class ControlHandler:
             await self._error(event, record.job_id, f"job {record.job_id} is no longer running")
             return
         twin = await planner.twins.get_or_default(record.twin_id)
-        request_id = derived_id(record.approval_id, "request")
+        request_id = approval_moves.request_for(record.approval_id)
         if job.waiting_id not in (record.approval_id, request_id):
             # Already past this approval (a redelivery after the job moved on): nothing to repeat.
             return

@@ -4,7 +4,8 @@ re-read them before acting.
 
 The life of an approval (every move a compare-and-set; a move already made is a no-op)::
 
-    pending --approve--> approved      (a human said yes: the planner dispatches the action)
+    pending --approve--> approved      (a human said yes: the planner dispatches the action, once:
+                                        the record names the one request id it may run as)
     pending --deny-----> denied        (a human said no: the job is told and decides again)
     pending --expire---> expired       (nobody answered in time: the job ends, nothing ran)
     pending --cancel---> cancelled     (the job was cancelled while it waited)
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from bus_schemas import derived_id
 from bus_schemas.approval import ApprovalRecord
 from bus_schemas.streams import APPROVALS
 from pagi.bus import Bus
@@ -36,6 +38,12 @@ def pending_key(session_id: str, approval_id: str) -> str:
     return f"{session_id}.{approval_id}.pending"
 
 
+def request_for(approval_id: str) -> str:
+    """The one worker request an approval may be used for: the planner dispatches the approved
+    action under this id, and the workers refuse the approval for any other (records/policy.py)."""
+    return derived_id(approval_id, "request")
+
+
 # --- the moves -----------------------------------------------------------------------------------
 
 
@@ -50,6 +58,7 @@ def _settle(state: str, by: str, at: datetime, reason: str | None, event_id: str
                 "decided_at": at,
                 "decision_reason": reason,
                 "decision_event_id": event_id,
+                "request_id": request_for(current.approval_id) if state == "approved" else None,
             }
         )
 

@@ -30,10 +30,13 @@ async def check_approval(
     approvals: KV,
     session_id: str,
     approval_id: str | None,
+    request_id: str,
     kind: ApprovalKind,
     matches: Callable[[Any], bool],
 ) -> ApprovalRecord:
-    """The approval must be recorded, approved, for this kind of action, and for exactly this action."""
+    """The approval must be recorded, approved, for this kind of action, for exactly this action, and
+    for this request: one approval lets one request run (a second request naming it is refused; a
+    redelivery of the same request is answered from the done-ledger, records/done.py)."""
     if not approval_id:
         raise PolicyError("not_approved", f"no approval id: a {kind} needs a human's approval")
     found = await approvals.get(approval_key(session_id, approval_id))
@@ -44,6 +47,14 @@ async def check_approval(
         raise PolicyError("not_approved", f"approval {approval_id} is {record.state}, not approved")
     if record.kind != kind or not matches(record.action):
         raise PolicyError("not_approved", f"approval {approval_id} was given for a different action")
+    if record.request_id is None:
+        raise PolicyError("not_approved", f"approval {approval_id} names no request to run; ask for a new approval")
+    if record.request_id != request_id:
+        raise PolicyError(
+            "not_approved",
+            f"approval {approval_id} was given for request {record.request_id}, not {request_id}: "
+            "one approval runs one request",
+        )
     return record
 
 
@@ -53,6 +64,7 @@ async def check_tool_run(
     session_id: str,
     twin_id: str | None,
     approval_id: str | None,
+    request_id: str,
     tool: str,
     args: Any,
     digest: str | None = None,
@@ -67,7 +79,7 @@ async def check_tool_run(
     def same(action: Any) -> bool:
         return getattr(action, "tool_name", None) == tool and getattr(action, "args", None) == args
 
-    await check_approval(approvals, session_id, approval_id, "tool", same)
+    await check_approval(approvals, session_id, approval_id, request_id, "tool", same)
 
 
 async def check_build(
@@ -76,6 +88,7 @@ async def check_build(
     session_id: str,
     twin_id: str | None,
     approval_id: str | None,
+    request_id: str,
     tool: str,
     language: str,
     code: str,
@@ -89,4 +102,4 @@ async def check_build(
         fields = ("tool_name", "language", "code")
         return tuple(getattr(action, f, None) for f in fields) == (tool, language, code)
 
-    return await check_approval(approvals, session_id, approval_id, "build", same)
+    return await check_approval(approvals, session_id, approval_id, request_id, "build", same)

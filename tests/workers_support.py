@@ -98,7 +98,9 @@ async def approve(
     action: Action,
     state: str = "approved",
     twin_id: str = "orchestrator",
+    request_id: str | None = None,
 ) -> str:
+    """An approval as the planner records it; approved for `request_id`, the one request it may run."""
     approval_id = uuid.uuid4().hex[:16]
     now = datetime.now(UTC)
     record = ApprovalRecord(
@@ -116,6 +118,7 @@ async def approve(
         expires_at=now + timedelta(minutes=5),
         state=state,
         decided_by="tester" if state != "pending" else None,
+        request_id=request_id if state == "approved" else None,
     )
     await (await bus.kv(APPROVALS)).put(f"{session_id}.{approval_id}", record.model_dump_json().encode())
     return approval_id
@@ -158,7 +161,7 @@ def run_event(session: str, tool: str, args: dict[str, Any], approval_id: str | 
 
 
 async def approved_run(bus: Bus, session: str, tool: str, args: dict[str, Any], request_id: str) -> Envelope[Any]:
-    approval_id = await approve(bus, session, "tool", ActionTool(tool_name=tool, args=args))
+    approval_id = await approve(bus, session, "tool", ActionTool(tool_name=tool, args=args), request_id=request_id)
     return run_event(session, tool, args, approval_id, request_id)
 
 

@@ -92,7 +92,7 @@ class ToolRunHandler:
             try:
                 await check_tool_run(
                     self.twins, self.approvals, event.session_id, event.twin_id, body.approval_id,
-                    body.tool_name, body.args, digest,
+                    body.request_id, body.tool_name, body.args, digest,
                 )  # fmt: skip
             except PolicyError as exc:
                 return RunResult.refused(isolation, exc.reason, str(exc))

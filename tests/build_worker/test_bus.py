@@ -35,7 +35,7 @@ async def approved_build(bus: Bus, session: str, request_id: str, **fields: Any)
     action = ActionBuildTool(
         tool_name=values["tool_name"], language=values["language"], code=values["code"], description=""
     )
-    approval_id = await approve(bus, session, "build", action)
+    approval_id = await approve(bus, session, "build", action, request_id=request_id)
     return build_event(session, request_id, approval_id, **fields)
 
 

@@ -182,6 +182,7 @@ async def approved_build(
         expires_at=now + timedelta(minutes=5),
         state="approved",
         decided_by=decided_by,
+        request_id=request_id,
     )
     await (await bus.kv(APPROVALS)).put(f"{session}.{approval_id}", record.model_dump_json().encode())
     body = BuildRequest(request_id=request_id, approval_id=approval_id, tool_name=tool, language="python", code=code)
