@@ -23,6 +23,14 @@ MEMORY_STORE: Final = "memory_store"  # memory_worker: where memories live (path
 MEMORY_STORE_OK: Final = "memory_store_ok"  # memory_worker: the store answered its last check
 SANDBOX: Final = "sandbox"  # tool_worker: the isolation it runs tools with, "bwrap" or "none"
 SANDBOX_REQUIRED: Final = "sandbox_required"  # tool_worker: refuses to run without isolation
+SANDBOX_USERNS_DISABLED: Final = "sandbox_userns_disabled"  # no nested user namespaces in the sandbox
+SANDBOX_SECCOMP: Final = "sandbox_seccomp"  # the sandbox's seccomp filter is loaded
+SANDBOX_PIDS_SCOPE: Final = (
+    "sandbox_pids_scope"  # what bounds a session's processes: session_uid | shared_uid | worker_uid
+)
+SANDBOX_WORKSPACES: Final = "sandbox_workspaces"  # where the workspaces live (a path)
+SANDBOX_FREE_BYTES: Final = "sandbox_free_bytes"  # free bytes on the workspaces' filesystem at the last check
+SANDBOX_MIN_FREE_BYTES: Final = "sandbox_min_free_bytes"  # below this no run starts
 
 Scalar = str | int | float | bool | None
 

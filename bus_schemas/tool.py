@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from .envelope import Body
 
 Isolation = Literal["bwrap", "none"]
+# What bounds the number of processes one session may run: its own host uid, one uid every session of
+# the worker shares (root worker without a uid range), or the worker's own uid (a non-root worker).
+PidsScope = Literal["session_uid", "shared_uid", "worker_uid"]
 ToolKind = Literal["builtin", "built"]
 ToolLanguage = Literal["python", "rust"]
 
@@ -27,6 +30,7 @@ ToolFailure = Literal[
     "cpu_limit",
     "file_size_limit",
     "workspace_quota",
+    "disk_full",
     "sandbox_required",
     "spawn_failed",
     "invalid_arguments",
@@ -57,6 +61,8 @@ class ToolResult(Body):
     truncated: bool = False
     isolation: Isolation
     files_changed: list[str] = Field(default_factory=list)
+    # Removed by the sandbox to bring the workspace back under its quota (created or changed by this run).
+    files_removed: list[str] = Field(default_factory=list)
     error: str | None = None
     reason: ToolFailure | None = None
 
@@ -108,5 +114,10 @@ class SandboxStatus(BaseModel):
     require_sandbox: bool
     # Set when isolation is not bwrap: why, in words a person can act on.
     warning: str | None = None
+    # What is in force beyond isolation (defaults: what an older worker, which did not say, had).
+    userns_disabled: bool = False
+    seccomp: bool = False
+    pids_scope: PidsScope = "shared_uid"
+    workspace_free_bytes: int | None = None
     host: str = ""
     updated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

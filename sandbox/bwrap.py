@@ -92,11 +92,15 @@ def bwrap_argv(
     binds: Iterable[Bind] = (),
     chdir: str = WORKSPACE,
     info_fd: int | None = None,
+    seccomp_fd: int | None = None,
+    disable_userns: bool = False,
 ) -> list[str]:
     args = [
         bwrap,
         *(["--info-fd", str(info_fd)] if info_fd is not None else []),
         "--unshare-all",  # user, pid, net, ipc, uts, cgroup: no network at all
+        # --disable-userns needs a user namespace for certain, where --unshare-all only tries one.
+        *(["--unshare-user", "--disable-userns"] if disable_userns else []),
         # The tool is pid 1 of its namespace, so bwrap waits for it directly: with bwrap's own init the
         # exited init is orphaned to the host's pid 1, and unreaped zombies count against RLIMIT_NPROC.
         "--as-pid-1",
@@ -135,6 +139,11 @@ def bwrap_argv(
     ]
     for bind in binds:
         args += ["--bind" if bind.writable else "--ro-bind", str(bind.source), bind.dest]
+    # Last, once every mount point exists: bwrap's root is an unsized tmpfs, so the only writable
+    # places left are the sized /tmp and /dev/shm, the quota'd workspace and writable binds.
+    args += ["--remount-ro", "/"]
+    if seccomp_fd is not None:
+        args += ["--seccomp", str(seccomp_fd)]
     args += ["--chdir", chdir, "--clearenv"]
     for key, value in env.items():
         args += ["--setenv", key, value]

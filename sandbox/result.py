@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bus_schemas.tool import Isolation, ToolFailure
+from bus_schemas.tool import Isolation, PidsScope, ToolFailure
 
 Reason = ToolFailure
-__all__ = ["Isolation", "Reason", "RunResult"]
+__all__ = ["Isolation", "PidsScope", "Reason", "RunResult"]
 
 
 @dataclass
@@ -19,6 +19,8 @@ class RunResult:
     truncated: bool
     isolation: Isolation
     files_changed: list[str] = field(default_factory=list)
+    # What the sandbox removed to bring the workspace back under its quota.
+    files_removed: list[str] = field(default_factory=list)
     reason: Reason | None = None
     error: str | None = None
 

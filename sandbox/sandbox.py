@@ -18,16 +18,21 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from . import disk
 from . import workspace as ws
 from .bwrap import BASE_ENV, Bind, InfoPipe, bwrap_argv, write_minimal_etc
 from .limits import Limits
 from .process import Outcome, OutputCallback, rlimit_prefix, run_limited, spawn, supervise
-from .result import Isolation, Reason, RunResult
+from .result import Isolation, PidsScope, Reason, RunResult
+from .seccomp import SeccompUnavailable, compile_filter, filter_fd
+from .uids import UidsExhausted, UidTable, reown
 from .warm import WarmPool, WarmSlot, launcher, warm_payload
 
 log = logging.getLogger("pagi.sandbox")
 
 NOBODY = 65534
+DEFAULT_UID_BASE = 200_000
+DEFAULT_UID_COUNT = 4096
 WarmStart = Callable[[], Awaitable[WarmSlot]]
 QUOTA_POLL_S = 0.25
 INLINE_SNAPSHOT_ENTRIES = 200
@@ -56,6 +61,16 @@ class SandboxConfig:
     # Sandboxes kept ready for the next run in a recently used workspace (0: always start cold).
     warm_slots: int = 4
     warm_max_age_s: float = 120.0
+    # A host uid per session from this range (base, count) when the worker is root; None: every
+    # session shares host_user, and so its per-uid process limit.
+    session_uids: tuple[int, int] | None = (DEFAULT_UID_BASE, DEFAULT_UID_COUNT)
+    # The table of which session holds which uid: one per range and host, shared by every worker using it.
+    uid_table: Path | None = None
+    seccomp: bool = True
+    # Where the session workspaces live (a filesystem of their own, ideally); default state_dir/workspaces.
+    workspaces_dir: Path | None = None
+    # No run starts, and a running one is stopped, below this many free bytes there (None: 1 GiB or 5 %).
+    min_free_bytes: int | None = None
 
 
 @dataclass
@@ -63,8 +78,18 @@ class Sandbox:
     config: SandboxConfig
     isolation: Isolation = "none"
     warning: str | None = None
+    userns_disabled: bool = False
+    seccomp_on: bool = False
+    pids_scope: PidsScope = "worker_uid"
+    # Set when per-run process limits are shared more widely than per session: why.
+    pids_warning: str | None = None
+    disk_floor: int = 0
+    # Told the workspace filesystem's free bytes after every check (the worker's heartbeat).
+    on_free_bytes: Callable[[int], None] | None = None
     _locks: dict[Path, asyncio.Lock] = field(default_factory=dict)
     _entries: dict[Path, int] = field(default_factory=dict)
+    _seccomp: bytes | None = None
+    _uids: UidTable | None = None
     pool: WarmPool = field(init=False)
 
     # Where workspaces, /etc and artifacts live: the configured state dir, or a stand-in the sandbox uid
@@ -84,19 +109,56 @@ class Sandbox:
 
     @property
     def workspaces(self) -> ws.Workspaces:
-        return ws.Workspaces(self.root / "workspaces", self.config.host_user)
+        return ws.Workspaces(self.config.workspaces_dir or self.root / "workspaces", self.config.host_user)
 
     def start(self) -> Isolation:
         """Prepare the state directory and find out, by trying, whether bwrap isolation works here."""
         self.root = self._reachable_root()
         write_minimal_etc(self.etc_dir)
         self.workspaces.ensure_root()
+        self.disk_floor = disk.floor_bytes(self.workspaces.root, self.config.min_free_bytes)
+        self._start_uids()
+        seccomp_warning = self._compile_seccomp()
         self.isolation, self.warning = self._probe()
+        if self.isolation == "bwrap" and seccomp_warning:
+            self.warning = seccomp_warning
         if self.warning:
             log.warning("SANDBOX: %s", self.warning)
-            if self.config.require_sandbox:
+            if self.config.require_sandbox and self.isolation == "none":
                 log.error("SANDBOX: PAGI_REQUIRE_SANDBOX is set: every tool run will be refused")
+        if self.pids_warning:
+            log.warning("SANDBOX: %s", self.pids_warning)
         return self.isolation
+
+    def _start_uids(self) -> None:
+        host, uids = self.config.host_user, self.config.session_uids
+        if host is not None and uids is not None:
+            base, count = uids
+            table = self.config.uid_table or Path(f"/run/pagi/sandbox-uids-{base}-{count}.json")
+            self._uids = UidTable(table, base, count)
+            self.pids_scope, self.pids_warning = "session_uid", None
+        elif host is not None:
+            self.pids_scope = "shared_uid"
+            self.pids_warning = (
+                f"every session runs as host uid {host[0]}: one session can use up the process limit "
+                "of all (set PAGI_SANDBOX_UID_COUNT above 0 for a uid per session)"
+            )
+        else:
+            self.pids_scope = "worker_uid"
+            self.pids_warning = (
+                f"the worker is not root, so every sandboxed run shares its uid {os.geteuid()}: the "
+                "process limit is per worker, one session can use it up for every other session "
+                "(run the worker as root for a uid per session)"
+            )
+
+    def _compile_seccomp(self) -> str | None:
+        if not self.config.seccomp or not self.config.bwrap:
+            return None if not self.config.bwrap else "the seccomp filter is turned off (PAGI_SANDBOX_SECCOMP)"
+        try:
+            self._seccomp = compile_filter()
+        except SeccompUnavailable as exc:
+            return f"{exc}: tools run in bwrap WITHOUT a seccomp filter"
+        return None
 
     def _reachable_root(self) -> Path:
         state = self.config.state_dir
@@ -133,6 +195,28 @@ class Sandbox:
                 "bwrap not found: tools run WITHOUT isolation (rlimits and a private directory only)",
             )
         probe_ws = self.workspaces.ensure("_probe")
+        try:
+            host = self._user_for_sync(probe_ws)
+        except UidsExhausted as exc:
+            return "none", f"no sandbox uid for the probe ({exc}): tools run WITHOUT isolation"
+        why = self._probe_once(probe_ws, host, hardened=True)
+        if why is None:
+            self.userns_disabled, self.seccomp_on = True, self._seccomp is not None
+            return "bwrap", None
+        if self._probe_once(probe_ws, host, hardened=False) is None:
+            self._seccomp = None
+            return "bwrap", (
+                f"bwrap works, but not with --disable-userns and the seccomp filter ({why}): tools run "
+                "in bwrap WITHOUT them (nested user namespaces and every syscall allowed)"
+            )
+        return (
+            "none",
+            f"bwrap does not work here ({why}; user namespaces unavailable?): tools run WITHOUT isolation",
+        )
+
+    def _probe_once(self, probe_ws: Path, host: tuple[int, int] | None, *, hardened: bool) -> str | None:
+        assert self.config.bwrap is not None
+        seccomp_fd = filter_fd(self._seccomp) if hardened and self._seccomp is not None else None
         argv = bwrap_argv(
             self.config.bwrap,
             ["/bin/sh", "-c", "exit 0"],
@@ -140,8 +224,9 @@ class Sandbox:
             etc_dir=self.etc_dir,
             limits=self.config.limits,
             env=BASE_ENV,
+            seccomp_fd=seccomp_fd,
+            disable_userns=hardened,
         )
-        host = self.config.host_user
         try:
             done = subprocess.run(
                 [*rlimit_prefix(self.config.limits), *argv],
@@ -151,16 +236,37 @@ class Sandbox:
                 user=host[0] if host else None,
                 group=host[1] if host else None,
                 extra_groups=[] if host else None,
+                pass_fds=(seccomp_fd,) if seccomp_fd is not None else (),
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            return "none", f"bwrap could not start ({exc}): tools run WITHOUT isolation"
+            return f"bwrap could not start ({exc})"
+        finally:
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
         if done.returncode != 0:
-            why = done.stderr.decode("utf-8", "replace").strip() or f"exit {done.returncode}"
-            return (
-                "none",
-                f"bwrap does not work here ({why}; user namespaces unavailable?): tools run WITHOUT isolation",
-            )
-        return "bwrap", None
+            return done.stderr.decode("utf-8", "replace").strip() or f"exit {done.returncode}"
+        return None
+
+    def _user_for_sync(self, workspace: Path) -> tuple[int, int] | None:
+        """The host uid a run in this workspace gets (its session's own), the workspace given to it."""
+        if self._uids is None:
+            return self.config.host_user
+        uid = self._uids.uid_for(str(workspace))
+        owner = os.lstat(workspace).st_uid
+        if owner != uid:
+            reown(workspace, owner, uid, uid, ws.MAX_SNAPSHOT_ENTRIES)
+        return uid, uid
+
+    async def user_for(self, workspace: Path) -> tuple[int, int] | None:
+        if self._uids is None:
+            return self.config.host_user
+        return await asyncio.to_thread(self._user_for_sync, workspace)
+
+    def free_bytes(self) -> int:
+        free = disk.free_bytes(self.workspaces.root)
+        if self.on_free_bytes is not None:
+            self.on_free_bytes(free)
+        return free
 
     def visible_path(self, bind: Bind) -> str:
         """Where the command sees a bound path: its mount point in bwrap, the host path without isolation."""
@@ -190,6 +296,10 @@ class Sandbox:
                 "refusing to run: sandbox isolation is required (PAGI_REQUIRE_SANDBOX) "
                 f"but unavailable: {self.warning}",
             )
+        free = self.free_bytes()
+        if free < self.disk_floor:
+            error = disk.below_floor_error(self.workspaces.root, free, self.disk_floor)
+            return RunResult.refused(self.isolation, "disk_full", error)
         async with self.lock(workspace):
             result, warm_next = await self._run(
                 command, workspace, stdin, limits, binds, env or {}, on_output, as_worker_user
@@ -210,15 +320,18 @@ class Sandbox:
         on_output: OutputCallback | None,
         as_worker_user: bool,
     ) -> tuple[RunResult, WarmStart | None]:
+        try:
+            user = None if as_worker_user else await self.user_for(workspace)
+        except (UidsExhausted, OSError) as exc:
+            return RunResult.refused(self.isolation, "spawn_failed", f"no host uid for this session: {exc}"), None
         before = await self._snapshot(workspace)
         full_env = {**BASE_ENV, **env}
-        user = None if as_worker_user else self.config.host_user
         # Only runs exactly like the one a slot was built for may use it: default limits, no extra
         # mounts or environment, the sandbox uid.
         warm_ok = self.isolation == "bwrap" and limits == self.config.limits and not binds and not env
         warm_ok = warm_ok and not as_worker_user and self.pool.enabled
         payload = warm_payload(command) if warm_ok else None
-        slot = self.pool.take(workspace) if payload is not None else None
+        slot = self.pool.take(workspace, user) if payload is not None else None
         started = time.perf_counter()
         if slot is not None and payload is not None:
             try:
@@ -227,8 +340,11 @@ class Sandbox:
                 self.pool.drop(slot)
                 slot = None
         info = slot.info if slot is not None else InfoPipe() if self.isolation == "bwrap" else None
+        seccomp_fd: int | None = None
         if self.isolation == "bwrap":
             assert self.config.bwrap is not None and info is not None
+            if slot is None and self._seccomp is not None:
+                seccomp_fd = filter_fd(self._seccomp)
             argv = bwrap_argv(
                 self.config.bwrap,
                 command,
@@ -238,6 +354,8 @@ class Sandbox:
                 env=full_env,
                 binds=binds,
                 info_fd=info.write_fd,
+                seccomp_fd=seccomp_fd,
+                disable_userns=self.userns_disabled,
             )
             cwd = None
         else:
@@ -246,7 +364,9 @@ class Sandbox:
             cwd = str(workspace)
 
         stop = asyncio.Event()
-        watchdog = asyncio.create_task(self._watch_quota(workspace, limits, stop))
+        stopped_for: list[Reason] = []
+        watchdog = asyncio.create_task(self._watch(workspace, limits, stop, stopped_for))
+        started_tool = slot is not None
         try:
             if slot is not None:
                 outcome = await supervise(
@@ -256,7 +376,7 @@ class Sandbox:
                     stdin=stdin,
                     on_output=on_output,
                     stop=stop,
-                    stop_reason=lambda: "workspace_quota",
+                    stop_reason=lambda: stopped_for[0],
                     target=slot.info.child_pid,
                 )
             else:
@@ -269,28 +389,45 @@ class Sandbox:
                     user=user,
                     on_output=on_output,
                     stop=stop,
-                    stop_reason=lambda: "workspace_quota",
-                    pass_fds=(info.write_fd,) if info is not None else (),
+                    stop_reason=lambda: stopped_for[0],
+                    pass_fds=tuple(fd for fd in (info.write_fd if info else None, seccomp_fd) if fd is not None),
                     target=info.child_pid if info is not None else None,
                 )
+                started_tool = info is None or info.child_pid() is not None
         finally:
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
             if info is not None:
                 info.close()
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
 
+        if not started_tool and outcome.exit_code != 0 and not outcome.spawn_error and not outcome.killed_for:
+            # bwrap gave up before the tool existed (no namespace, no uid map): nothing ran.
+            why = outcome.stderr.decode("utf-8", "replace").strip() or f"exit {outcome.exit_code}"
+            outcome.spawn_error = f"the sandbox could not be set up: {why}"
         after = await self._snapshot(workspace)
         over_quota = ws.over_quota(after, limits.workspace_quota_bytes, limits.workspace_max_files)
-        # A capped `before` would make pre-existing files look new: then nothing is removed.
-        if over_quota and len(before) < ws.MAX_SNAPSHOT_ENTRIES:
-            await asyncio.to_thread(ws.remove_created, workspace, before)
+        removed: list[str] = []
+        if over_quota:
+            removed = await asyncio.to_thread(
+                ws.remove_over_quota,
+                workspace,
+                before,
+                after,
+                limits.workspace_quota_bytes,
+                limits.workspace_max_files,
+            )
             after = await self._snapshot(workspace)
         files_changed = ws.changed(before, after)
+        if not stopped_for and self.free_bytes() < self.disk_floor:
+            stopped_for.append("disk_full")
         warm_next: WarmStart | None = None
         if payload is not None:
-            warm_next = partial(self._start_warm, workspace, limits, full_env)
-        return self._result(outcome, limits, files_changed, over_quota), warm_next
+            warm_next = partial(self._start_warm, workspace, limits, full_env, user)
+        result = self._result(outcome, limits, files_changed, over_quota, removed, stopped_for, after)
+        return result, warm_next
 
     async def _snapshot(self, workspace: Path) -> ws.Snapshot:
         # A thread hop costs more than walking a few entries; a big workspace is walked off the loop.
@@ -301,10 +438,13 @@ class Sandbox:
         self._entries[workspace] = len(snap)
         return snap
 
-    async def _start_warm(self, workspace: Path, limits: Limits, env: dict[str, str]) -> WarmSlot:
+    async def _start_warm(
+        self, workspace: Path, limits: Limits, env: dict[str, str], user: tuple[int, int] | None
+    ) -> WarmSlot:
         assert self.config.bwrap is not None
         read_end, write_end = os.pipe()
         info = InfoPipe()
+        seccomp_fd = filter_fd(self._seccomp) if self._seccomp is not None else None
         try:
             argv = bwrap_argv(
                 self.config.bwrap,
@@ -314,13 +454,15 @@ class Sandbox:
                 limits=limits,
                 env=env,
                 info_fd=info.write_fd,
+                seccomp_fd=seccomp_fd,
+                disable_userns=self.userns_disabled,
             )
             proc = await spawn(
                 argv,
                 limits=limits,
                 stdin_pipe=True,
-                user=self.config.host_user,
-                pass_fds=(read_end, info.write_fd),
+                user=user,
+                pass_fds=tuple(fd for fd in (read_end, info.write_fd, seccomp_fd) if fd is not None),
             )
         except BaseException:
             os.close(write_end)
@@ -328,21 +470,45 @@ class Sandbox:
             raise
         finally:
             os.close(read_end)
-        return WarmSlot(proc, write_end, info)
+            if seccomp_fd is not None:
+                os.close(seccomp_fd)
+        return WarmSlot(proc, write_end, info, user=user)
 
-    @staticmethod
-    async def _watch_quota(workspace: Path, limits: Limits, stop: asyncio.Event) -> None:
+    async def _watch(self, workspace: Path, limits: Limits, stop: asyncio.Event, why: list[Reason]) -> None:
+        """Stop the run once the workspace is over quota or the disk under its floor."""
         while True:
             await asyncio.sleep(QUOTA_POLL_S)
+            if self.free_bytes() < self.disk_floor:
+                why.append("disk_full")
+                stop.set()
+                return
             snap = await asyncio.to_thread(ws.snapshot, workspace)
             if ws.over_quota(snap, limits.workspace_quota_bytes, limits.workspace_max_files):
+                why.append("workspace_quota")
                 stop.set()
                 return
 
-    def _result(self, outcome: Outcome, limits: Limits, files_changed: list[str], over_quota: bool) -> RunResult:
+    def _result(
+        self,
+        outcome: Outcome,
+        limits: Limits,
+        files_changed: list[str],
+        over_quota: bool,
+        removed: list[str],
+        stopped_for: list[Reason],
+        after: ws.Snapshot,
+    ) -> RunResult:
         stdout = outcome.stdout.decode("utf-8", "replace")
         stderr = outcome.stderr.decode("utf-8", "replace")
-        reason, error = _classify(outcome, limits, over_quota)
+        if stopped_for and stopped_for[0] == "disk_full" and not over_quota and not outcome.spawn_error:
+            free = disk.free_bytes(self.workspaces.root)
+            reason: Reason | None = "disk_full"
+            error: str | None = (
+                f"the workspace filesystem at {self.workspaces.root} fell to {free} bytes free, below the floor "
+                f"of {self.disk_floor} bytes (PAGI_SANDBOX_MIN_FREE_BYTES); the run was stopped"
+            )
+        else:
+            reason, error = _classify(outcome, limits, over_quota, removed, after)
         if outcome.truncated:
             stdout += TRUNCATION_MARK
         return RunResult(
@@ -353,12 +519,37 @@ class Sandbox:
             truncated=outcome.truncated,
             isolation=self.isolation,
             files_changed=files_changed,
+            files_removed=removed,
             reason=reason,
             error=error,
         )
 
 
-def _classify(outcome: Outcome, limits: Limits, over_quota: bool) -> tuple[Reason | None, str | None]:
+# The error text names at most this many removed files (the result's files_removed has them all).
+REMOVED_IN_ERROR = 20
+
+
+def _quota_error(limits: Limits, removed: list[str], after: ws.Snapshot) -> str:
+    text = (
+        f"workspace quota of {limits.workspace_quota_bytes} bytes or {limits.workspace_max_files} files exceeded; "
+        "the run was stopped"
+    )
+    if removed:
+        names = ", ".join(removed[:REMOVED_IN_ERROR])
+        more = f" and {len(removed) - REMOVED_IN_ERROR} more" if len(removed) > REMOVED_IN_ERROR else ""
+        text += f" and what it created or changed was removed, newest first: {names}{more}"
+    else:
+        text += "; nothing it created or changed was left to remove"
+    if ws.over_quota(after, limits.workspace_quota_bytes, limits.workspace_max_files):
+        text += f"; the workspace still holds {ws.total_bytes(after)} bytes in {len(after)} entries"
+        if after.hidden:
+            text += f" and {after.hidden} directories the worker cannot read"
+    return text
+
+
+def _classify(
+    outcome: Outcome, limits: Limits, over_quota: bool, removed: list[str], after: ws.Snapshot
+) -> tuple[Reason | None, str | None]:
     if outcome.spawn_error:
         return "spawn_failed", outcome.spawn_error
     if outcome.killed_for == "timeout":
@@ -371,10 +562,7 @@ def _classify(outcome: Outcome, limits: Limits, over_quota: bool) -> tuple[Reaso
             f"output limit of {limits.output_bytes} bytes reached; output truncated and the process group was killed"
         )
     if outcome.killed_for == "workspace_quota" or over_quota:
-        return "workspace_quota", (
-            f"workspace quota of {limits.workspace_quota_bytes} bytes or {limits.workspace_max_files} files exceeded; "
-            "the run was stopped and the files it created were removed"
-        )
+        return "workspace_quota", _quota_error(limits, removed, after)
     if outcome.exit_code == 128 + signal.SIGXCPU or (
         outcome.exit_code == 128 + signal.SIGKILL and outcome.duration_ms >= limits.cpu_s * 1000
     ):

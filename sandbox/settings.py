@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import os
 import shutil
+from functools import partial
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bus_schemas.heartbeat import SANDBOX, SANDBOX_REQUIRED
+from bus_schemas.heartbeat import (
+    SANDBOX,
+    SANDBOX_FREE_BYTES,
+    SANDBOX_MIN_FREE_BYTES,
+    SANDBOX_PIDS_SCOPE,
+    SANDBOX_REQUIRED,
+    SANDBOX_SECCOMP,
+    SANDBOX_USERNS_DISABLED,
+    SANDBOX_WORKSPACES,
+)
 from pagi import heartbeat
 
 from .limits import Limits
-from .sandbox import Sandbox, SandboxConfig
+from .sandbox import DEFAULT_UID_BASE, DEFAULT_UID_COUNT, Sandbox, SandboxConfig
 
 
 class SandboxSettings(BaseSettings):
@@ -28,6 +38,16 @@ class SandboxSettings(BaseSettings):
     bwrap: str | None = Field(default=None, alias="PAGI_BWRAP")
     # Host uid the sandbox runs as when the worker is root (default nobody).
     sandbox_uid: int = Field(default=65534, alias="PAGI_SANDBOX_UID")
+    # A host uid per session from base .. base+count-1 (0: every session runs as PAGI_SANDBOX_UID).
+    # Every worker of a host using one range shares its table; two installs on a host take two ranges.
+    sandbox_uid_base: int = Field(default=DEFAULT_UID_BASE, ge=1000, alias="PAGI_SANDBOX_UID_BASE")
+    sandbox_uid_count: int = Field(default=DEFAULT_UID_COUNT, ge=0, le=1_000_000, alias="PAGI_SANDBOX_UID_COUNT")
+    sandbox_uid_table: Path | None = Field(default=None, alias="PAGI_SANDBOX_UID_TABLE")
+    seccomp: bool = Field(default=True, alias="PAGI_SANDBOX_SECCOMP")
+    # The session workspaces' directory: best a filesystem of its own, so tools cannot fill the bus's disk.
+    workspaces_dir: Path | None = Field(default=None, alias="PAGI_WORKSPACES_DIR")
+    # No run starts below this many free bytes there (default: 1 GiB or 5 % of it, whichever is smaller).
+    min_free_bytes: int | None = Field(default=None, ge=0, alias="PAGI_SANDBOX_MIN_FREE_BYTES")
     python: str = Field(default="/usr/bin/python3", alias="PAGI_SANDBOX_PYTHON")
     timeout_s: float = Field(default=10.0, gt=0, le=600, alias="TOOL_TIMEOUT_S")
     cpu_s: int = Field(default=10, ge=1, alias="TOOL_CPU_S")
@@ -62,6 +82,11 @@ class SandboxSettings(BaseSettings):
             limits=self.limits(),
             python=self.python,
             warm_slots=self.warm_slots,
+            session_uids=(self.sandbox_uid_base, self.sandbox_uid_count) if self.sandbox_uid_count else None,
+            uid_table=self.sandbox_uid_table,
+            seccomp=self.seccomp,
+            workspaces_dir=self.workspaces_dir.resolve() if self.workspaces_dir else None,
+            min_free_bytes=self.min_free_bytes,
         )
 
 
@@ -72,4 +97,11 @@ def start_sandbox(settings: SandboxSettings, worker: str) -> Sandbox:
     sandbox.start()
     heartbeat.report(SANDBOX, sandbox.isolation)
     heartbeat.report(SANDBOX_REQUIRED, settings.require_sandbox)
+    heartbeat.report(SANDBOX_USERNS_DISABLED, sandbox.userns_disabled)
+    heartbeat.report(SANDBOX_SECCOMP, sandbox.seccomp_on)
+    heartbeat.report(SANDBOX_PIDS_SCOPE, sandbox.pids_scope)
+    heartbeat.report(SANDBOX_WORKSPACES, str(sandbox.workspaces.root))
+    heartbeat.report(SANDBOX_MIN_FREE_BYTES, sandbox.disk_floor)
+    sandbox.on_free_bytes = partial(heartbeat.report, SANDBOX_FREE_BYTES)
+    sandbox.free_bytes()
     return sandbox

@@ -46,6 +46,8 @@ class WarmSlot:
     proc: asyncio.subprocess.Process
     feed: int
     info: InfoPipe
+    # The host uid it runs as: a slot serves only a run that would get the same.
+    user: tuple[int, int] | None = None
     created: float = field(default_factory=time.monotonic)
     timer: asyncio.TimerHandle | None = None
 
@@ -96,9 +98,9 @@ class WarmPool:
     def enabled(self) -> bool:
         return self.capacity > 0 and self._bash
 
-    def take(self, key: Path) -> WarmSlot | None:
+    def take(self, key: Path, user: tuple[int, int] | None = None) -> WarmSlot | None:
         slot = self.slots.pop(key, None)
-        if slot is not None and slot.alive() and slot.feed >= 0:
+        if slot is not None and slot.alive() and slot.feed >= 0 and slot.user == user:
             if slot.timer is not None:
                 slot.timer.cancel()
             self.hits += 1

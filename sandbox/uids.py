@@ -1,0 +1,147 @@
+"""A host uid per session from a reserved range, so per-uid limits (RLIMIT_NPROC) bound one session, not all.
+
+The table maps a workspace to its uid and is shared, under an fcntl lock, by every worker of the host
+that uses the same range (tool workers, build workers): two sessions never hold one uid while either
+runs. A uid goes back to another workspace only when the table is full, least recently used first,
+and only when no process of that uid is running anywhere on the host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# Rewriting the table only to refresh a timestamp this recent is not worth a write.
+TOUCH_EVERY_S = 5.0
+
+
+class UidsExhausted(RuntimeError):
+    pass
+
+
+def uids_running() -> set[int]:
+    """The uids of every process on the host (a /proc entry belongs to its process's effective uid)."""
+    found: set[int] = set()
+    with contextlib.suppress(OSError), os.scandir("/proc") as it:
+        for entry in it:
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError):
+                    found.add(entry.stat(follow_symlinks=False).st_uid)
+    return found
+
+
+@dataclass
+class UidTable:
+    path: Path
+    base: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if self.base < 1000 or self.count < 1 or self.base + self.count > 2**31 - 2:
+            raise ValueError(f"invalid sandbox uid range {self.base}..{self.base + self.count - 1}")
+
+    @property
+    def last(self) -> int:
+        return self.base + self.count - 1
+
+    def uid_for(self, key: str) -> int:
+        """The uid of this workspace: the one it had, a free one, or the least recently used idle one."""
+        now = time.time()
+        with self._locked() as table:
+            for uid_s, entry in table.items():
+                if entry.get("key") == key and self.base <= int(uid_s) <= self.last:
+                    if now - float(entry.get("used", 0)) > TOUCH_EVERY_S:
+                        entry["used"] = now
+                        self._save(table)
+                    return int(uid_s)
+            uid = self._free_uid(table)
+            table[str(uid)] = {"key": key, "used": now}
+            self._save(table)
+            return uid
+
+    def _free_uid(self, table: dict[str, dict[str, Any]]) -> int:
+        taken = {int(u) for u in table}
+        for uid in range(self.base, self.last + 1):
+            if uid not in taken:
+                return uid
+        busy = uids_running()
+        by_age = sorted(table.items(), key=lambda item: float(item[1].get("used", 0)))
+        for uid_s, _ in by_age:
+            uid = int(uid_s)
+            if uid not in busy and self.base <= uid <= self.last:
+                del table[uid_s]
+                return uid
+        raise UidsExhausted(
+            f"every sandbox uid {self.base}..{self.last} is in use by a running session (raise PAGI_SANDBOX_UID_COUNT)"
+        )
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[dict[str, dict[str, Any]]]:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            yield self._load()
+        finally:
+            os.close(lock_fd)
+
+    def _load(self) -> dict[str, dict[str, Any]]:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return {}
+        with os.fdopen(fd, "rb") as f:
+            try:
+                data = json.loads(f.read() or b"{}")
+            except ValueError:
+                return {}  # a torn or foreign file: start over (owners are re-checked on every run)
+        return {str(k): v for k, v in data.items() if isinstance(v, dict)} if isinstance(data, dict) else {}
+
+    def _save(self, table: dict[str, dict[str, Any]]) -> None:
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w") as f:
+            json.dump(table, f, separators=(",", ":"))
+        os.replace(tmp, self.path)
+
+
+def reown(root: Path, old_uid: int, new_uid: int, new_gid: int, max_entries: int) -> int:
+    """Give a workspace whose session got a new uid to that uid: root and every entry the old uid
+    owned, at most max_entries, walking from open directory fds and never following a symlink.
+    Returns how many entries were changed."""
+    changed = 0
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        os.fchown(root_fd, new_uid, new_gid)
+        changed += 1
+        stack = [root_fd]
+        while stack and changed < max_entries:
+            dir_fd = stack.pop()
+            try:
+                for name in os.listdir(dir_fd):
+                    if changed >= max_entries:
+                        break
+                    with contextlib.suppress(OSError):
+                        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+                        if st.st_uid == old_uid:
+                            os.chown(name, new_uid, new_gid, dir_fd=dir_fd, follow_symlinks=False)
+                            changed += 1
+                        if (st.st_mode & 0o170000) == 0o040000:
+                            stack.append(os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dir_fd))
+            except OSError:
+                pass
+            finally:
+                if dir_fd != root_fd:
+                    os.close(dir_fd)
+        for fd in stack:
+            if fd != root_fd:
+                os.close(fd)
+    finally:
+        os.close(root_fd)
+    return changed
