@@ -97,6 +97,7 @@ export interface ApprovalRecord {
   decided_at: string | null;
   decision_reason: string | null;
   decision_event_id: string | null;
+  request_id: string | null;
 }
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
