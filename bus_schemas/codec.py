@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from .envelope import SCHEMA_VERSION, Envelope, derived_id
 from .limits import MAX_EVENT_BYTES
 from .registry import ENVELOPE_MODELS, EVENT_BODIES
+from .safe_json import PayloadError, loads_json, loads_msgpack
 from .subjects import DEFAULT_SESSION, TELEMETRY_HOST, SubjectError, check_token, parse_subject
 
 Format = Literal["msgpack", "json"]
@@ -58,17 +59,34 @@ def detect_format(data: bytes, headers: Mapping[str, str] | None) -> Format:
 
 
 def parse_payload(data: bytes, headers: Mapping[str, str] | None, session_hint: str = DEFAULT_SESSION) -> Any:
-    fmt = detect_format(data, headers)
+    """The payload as plain Python values, bounded in size and depth (`safe_json`), or DecodeError."""
     try:
-        return json.loads(data) if fmt == "json" else msgpack.unpackb(data, raw=False)
-    except (ValueError, msgpack.UnpackException) as exc:
-        reason = f"payload is not valid {fmt}: {type(exc).__name__} {exc}".rstrip()
-        raise DecodeError(reason, session_hint) from exc
+        return loads_json(data) if detect_format(data, headers) == "json" else loads_msgpack(data)
+    except PayloadError as exc:
+        raise DecodeError(exc.reason, session_hint) from None
 
 
 def decode(
     subject: str, data: bytes, headers: Mapping[str, str] | None = None, fallback_id: str | None = None
 ) -> Envelope[Any]:
+    """The event in `data`, or DecodeError: whatever goes wrong, nothing else escapes, so a poison
+    message is always a dead letter (or a skipped history entry), never a crashed reader."""
+    try:
+        return _decode(subject, data, headers, fallback_id)
+    except DecodeError:
+        raise
+    except Exception as exc:  # a validator or model bug: still this message's problem, not the reader's
+        raise DecodeError(f"payload could not be decoded: {type(exc).__name__}", _session_hint(subject)) from exc
+
+
+def _session_hint(subject: str) -> str:
+    try:
+        return parse_subject(subject).token or DEFAULT_SESSION
+    except SubjectError:
+        return DEFAULT_SESSION
+
+
+def _decode(subject: str, data: bytes, headers: Mapping[str, str] | None, fallback_id: str | None) -> Envelope[Any]:
     try:
         parsed = parse_subject(subject)
     except SubjectError as exc:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from bus_schemas.safe_json import PayloadError, loads_json
 from bus_schemas.web import ErrorResponse
+
+from .appkeys import SETTINGS
 
 
 def error(status: int, message: str, problems: list[dict[str, Any]] | None = None) -> web.Response:
@@ -35,13 +37,19 @@ def _json_error(exc: type[web.HTTPException], message: str, problems: list[dict[
 
 
 async def read_model(request: web.Request, model: type[M]) -> M:
-    """The request body as `model`, or a 400 that says what was wrong."""
+    """The request body as `model`, or a 400 (413 when too large) that says what was wrong. The
+    JSON is read with `bus_schemas.safe_json`: bounded depth, strict UTF-8, no RecursionError."""
+    max_bytes = request.app[SETTINGS].max_body_bytes
     try:
-        raw = json.loads(await request.read() or b"{}")
-    except json.JSONDecodeError as exc:
-        raise _json_error(web.HTTPBadRequest, f"request body is not valid JSON: {exc.msg}") from exc
-    except UnicodeDecodeError as exc:  # json.loads of bytes that are not UTF-8/16/32
-        raise _json_error(web.HTTPBadRequest, f"request body is not valid JSON: {exc.reason}") from exc
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:  # a chunked body that went past client_max_size
+        message = f"request body is larger than {max_bytes} bytes"
+        text = ErrorResponse(error=message, details=[]).model_dump_json()
+        raise web.HTTPRequestEntityTooLarge(max_bytes, text=text, content_type="application/json") from None
+    try:
+        raw = loads_json(body or b"{}", what="request body", max_bytes=max_bytes)
+    except PayloadError as exc:
+        raise _json_error(web.HTTPBadRequest, exc.reason) from None
     try:
         return model.model_validate(raw)
     except ValidationError as exc:

@@ -19,6 +19,7 @@ from bus_schemas import (
     ActionTool,
 )
 from bus_schemas.jobs import JobStep
+from bus_schemas.safe_json import PayloadError, loads_json
 
 from .decision import Decision
 
@@ -83,9 +84,9 @@ def _slash_command(text: str) -> Decision | None:
     if verb == "/tool" and argument:
         name, _, raw_args = argument.partition(" ")
         try:
-            args = json.loads(raw_args) if raw_args.strip() else {}
-        except json.JSONDecodeError as exc:
-            return _rule("slash_error", ActionResponse(content=f"/tool arguments are not valid JSON: {exc.msg}"))
+            args = loads_json(raw_args, what="the /tool argument") if raw_args.strip() else {}
+        except PayloadError as exc:
+            return _rule("slash_error", ActionResponse(content=exc.reason))
         if not isinstance(args, dict):
             return _rule("slash_error", ActionResponse(content="/tool arguments must be a JSON object"))
         return _rule("slash_tool", ActionTool(tool_name=name, args=args))

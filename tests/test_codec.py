@@ -22,7 +22,9 @@ from bus_schemas import (
 )
 from bus_schemas.__main__ import export
 from bus_schemas.codec import Format
+from bus_schemas.limits import MAX_JSON_DEPTH
 from bus_schemas.registry import EVENT_BODIES
+from bus_schemas.safe_json import PayloadError, loads_json, loads_msgpack
 from bus_schemas.subjects import SubjectError, parse_subject, session_subject
 
 
@@ -76,7 +78,7 @@ def test_bare_chat_in_takes_the_session_from_the_body_or_default() -> None:
         ("chat.in.s1", b'{"message": "hi", "colour": "red"}', "colour: Extra inputs are not permitted"),
         ("chat.in.s1", b'{"msg": "hi"}', "message: Field required"),
         ("chat.in.s1", b"[]", "must be an object"),
-        ("chat.in.s1", b"{oops", "not valid json"),
+        ("chat.in.s1", b"{oops", "not valid JSON"),
         ("chat.in.s1", b"\xc1", "not valid msgpack"),
         ("chat.in.s1", b"x" * (1024 * 1024 + 1), "over the 1048576 limit"),
         ("nope.in.s1", b"{}", "unknown event type"),
@@ -144,3 +146,76 @@ def test_export_writes_a_json_schema_per_event(tmp_path: Path) -> None:
     assert set(schema["required"]) >= {"approval_id", "action", "reason", "policy"}
     envelope = json.loads((tmp_path / "chat.in.envelope.schema.json").read_text())
     assert {"id", "type", "session_id", "body"} <= set(envelope["properties"])
+
+
+DEEP_JSON = (b"[" * 5000, b'{"a":' * 5000, b'{"message": "hi", "x": ' + b"[" * 5000)
+DEEP_MSGPACK = (b"\x91" * 5000, b"\x81\xa1a" * 5000, b"\x91" * 200 + b"\xc0")
+
+
+@pytest.mark.parametrize("payload", DEEP_JSON + DEEP_MSGPACK)
+@pytest.mark.parametrize("subject", ["chat.in.s1", "build.req.s1", "tool.run.s1"])
+def test_deep_payloads_are_a_decode_error_naming_the_depth(subject: str, payload: bytes) -> None:
+    # Before the bounded decoder, json.loads raised RecursionError here, which no reader caught.
+    with pytest.raises(DecodeError, match=f"nested deeper than {MAX_JSON_DEPTH} levels") as info:
+        decode(subject, payload, None, fallback_id="x")
+    assert info.value.session_id == "s1"
+
+
+@pytest.mark.parametrize("fmt", ["json", "msgpack"])
+def test_depth_limit_is_exact_and_a_legitimate_deep_argument_passes(fmt: str) -> None:
+    def nest(levels: int) -> Any:
+        value: Any = "leaf"
+        for _ in range(levels):
+            value = [value]
+        return value
+
+    def payload(args_depth: int) -> bytes:
+        # envelope-less bare body: the body object (1) + args (1) + the nested lists
+        body = {"tool_name": "echo", "args": {"v": nest(args_depth)}, "request_id": "r1", "approval_id": None}
+        return json.dumps(body).encode() if fmt == "json" else msgpack.packb(body)
+
+    top = MAX_JSON_DEPTH - 2  # exactly at the limit
+    assert loads_payload(payload(top), fmt) is not None
+    with pytest.raises(PayloadError, match="nested deeper"):
+        loads_payload(payload(top + 1), fmt)
+
+
+def loads_payload(data: bytes, fmt: str) -> Any:
+    return loads_json(data) if fmt == "json" else loads_msgpack(data)
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"\xc4\x01a", "not valid msgpack"),  # bin: JSON has no bytes
+        (b"\xd4\x05a", "not valid msgpack"),  # an extension type
+        (b"\xc7\x00\x05", "extension type 5 is not accepted"),
+        (b"\x81\x01\x02", "not allowed for map key"),
+        (b"\x81\x91\x01\x02", "not allowed for map key"),
+    ],
+)
+def test_msgpack_is_read_as_json_types_only(payload: bytes, reason: str) -> None:
+    with pytest.raises(DecodeError, match=reason):
+        decode("chat.in.s1", payload, {"Content-Type": "application/msgpack"}, fallback_id="x")
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b'{"message": "\\ud800"}', "no low surrogate"),  # json.loads accepted it; packb then failed
+        (b'{"message": ' + b"1" * 5000 + b"}", "not valid JSON"),  # json.loads: ValueError (int digits)
+        (b'{"message": NaN}', "not valid JSON"),
+    ],
+)
+def test_json_that_could_not_be_written_out_again_is_refused_at_the_door(payload: bytes, reason: str) -> None:
+    with pytest.raises(DecodeError, match=reason):
+        decode("chat.in.s1", payload, None, fallback_id="x")
+
+
+def test_bounded_decoders_check_size_before_parsing() -> None:
+    with pytest.raises(PayloadError, match="frame is 11 bytes, over the 10 limit"):
+        loads_json(b'"' + b"x" * 9 + b'"', what="frame", max_bytes=10)
+    with pytest.raises(PayloadError, match="is 4 bytes, over the 3 limit"):
+        loads_json("é[]", max_bytes=3)  # measured in UTF-8 bytes, not characters
+    with pytest.raises(PayloadError, match="over the 3 limit"):
+        loads_msgpack(msgpack.packb("abcd"), max_bytes=3)

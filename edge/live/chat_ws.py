@@ -11,7 +11,6 @@ Every frame caused by an event carries `seq`, its stream sequence: the client ke
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from pydantic import ValidationError
 
+from bus_schemas.safe_json import PayloadError, loads_json
 from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import one_session
 from bus_schemas.web import StatusUpdate, WsClientMessage, WsResume
@@ -66,7 +66,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
 
 
 def _parse(data: str) -> WsClientMessage | WsResume:
-    raw: Any = json.loads(data)
+    raw: Any = loads_json(data, what="frame", max_bytes=MAX_FRAME_BYTES)
     if isinstance(raw, dict) and raw.get("type") == "resume":
         return WsResume.model_validate(raw)
     return WsClientMessage.model_validate(raw)
@@ -75,8 +75,8 @@ def _parse(data: str) -> WsClientMessage | WsResume:
 async def _on_text(request: web.Request, client: ClientSocket, data: str) -> None:
     try:
         frame = _parse(data)
-    except json.JSONDecodeError as exc:
-        client.send(StatusUpdate(status="error", details=f"frame is not valid JSON: {exc.msg}"))
+    except PayloadError as exc:  # not JSON, too deep: an error frame, and the socket stays open
+        client.send(StatusUpdate(status="error", details=exc.reason))
         return
     except ValidationError as exc:
         client.send(StatusUpdate(status="error", details=f"invalid message: {describe(exc)}"))

@@ -10,6 +10,9 @@ status from an old request is told apart from the current one.
 Per message: decode and validate; run the handler; ack only after it succeeded. Invalid input is
 terminated with a dead letter and an error line on the session's job log. A handler failure is
 retried with backoff (nak with delay) up to the consumer's attempt limit, then dead-lettered.
+Whatever else fails while one message is handled (this loop's own code included), the message is
+nak'd with backoff and, at the attempt limit, terminated: a poison message never holds one of the
+consumer's ack-pending slots for good.
 """
 
 from __future__ import annotations
@@ -65,12 +68,15 @@ class Delivery:
 
 Handler = Callable[[Envelope[Any], Delivery], Awaitable[None]]
 # What became of a message, the `outcome` label of pagi_messages_handled_total.
-Outcome = Literal["acked", "retried", "dead_lettered"]
+Outcome = Literal["acked", "retried", "dead_lettered", "terminated"]
 
 
 # A failed handler's message comes back after this delay (a nak with delay): the n-th delivery waits
 # 0.25 s * 2**(n-1), at most 30 s, so a failing dependency is not hammered.
 NAK_BACKOFF = Backoff(base_s=0.25, cap_s=30.0)
+# What a dead letter and its job-log line may hold (bus_schemas.errors.DeadLetter, JobLog).
+REASON_CHARS = 4000
+LOG_CHARS = 16_000
 
 
 class PullConsumer:
@@ -207,7 +213,11 @@ class PullConsumer:
         event_type = metrics.event_type_label(msg.subject)
         started = time.perf_counter()
         with tracing.consume_span(msg.subject, event_type, msg.headers, self.spec.durable, stream_seq, attempt) as span:
-            outcome = await self._handle(msg, stream_seq, attempt, span)
+            try:
+                outcome = await self._handle(msg, stream_seq, attempt, span)
+            except Exception as exc:
+                tracing.fail(span, f"{type(exc).__name__}: {exc}")
+                outcome = await self._last_resort(msg, attempt)
         metrics.HANDLER_SECONDS.labels(self.spec.durable, event_type).observe(time.perf_counter() - started)
         metrics.MESSAGES_HANDLED.labels(self.spec.durable, event_type, outcome).inc()
 
@@ -222,6 +232,11 @@ class PullConsumer:
         except DecodeError as exc:
             tracing.fail(span, exc.reason)
             return await self._dead_letter(msg, exc.reason, exc.session_id, attempt, stream_seq)
+        except Exception as exc:  # decode promises DecodeError only; if it ever breaks that, same outcome
+            reason = f"payload could not be decoded: {type(exc).__name__}"
+            log.error("decoding %s raised %s", msg.subject, type(exc).__name__, exc_info=True)
+            tracing.fail(span, reason)
+            return await self._dead_letter(msg, reason, DEFAULT_SESSION, attempt, stream_seq)
         tracing.annotate(span, event)
         extra = {
             "session_id": event.session_id,
@@ -272,7 +287,7 @@ class PullConsumer:
             type=DEAD_LETTER,
             session_id=session_id,
             body=DeadLetter(
-                reason=reason,
+                reason=reason[:REASON_CHARS],
                 subject=msg.subject,
                 consumer=self.spec.durable,
                 stream_seq=stream_seq,
@@ -284,7 +299,7 @@ class PullConsumer:
             id=derived_id(origin, "dead-letter-log"),
             type=JOB_LOG,
             session_id=session_id,
-            body=JobLog(level="error", service=self.bus.name, message=f"rejected {msg.subject}: {reason}"),
+            body=JobLog(level="error", service=self.bus.name, message=f"rejected {msg.subject}: {reason}"[:LOG_CHARS]),
         )
         try:
             await self.bus.publish_dead_letter(dead, event_type)
@@ -298,3 +313,16 @@ class PullConsumer:
         with contextlib.suppress(*TRANSIENT_ERRORS):
             await msg.term()
         return "dead_lettered"
+
+    async def _last_resort(self, msg: Msg, attempt: int) -> Outcome:
+        """This loop itself failed on a message (not the handler, not the decoder): retry it later
+        like a handler failure, and at the attempt limit terminate it, logged, since the dead-letter
+        path is what failed."""
+        log.exception("consumer %s failed on %s (attempt %d)", self.spec.durable, msg.subject, attempt)
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            if attempt >= self.spec.max_attempts:
+                log.error("terminated %s after %d attempts without a dead letter", msg.subject, attempt)
+                await msg.term()
+                return "terminated"
+            await msg.nak(delay=NAK_BACKOFF.delay(attempt))
+        return "retried"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections import deque
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from bus_schemas.codec import stored_event_id
 
 from ._errors import LOOKUP_ERRORS
 from ._subscription import unsubscribe_quietly
+
+log = logging.getLogger("pagi.history")
 
 
 @dataclass(frozen=True)
@@ -115,13 +118,15 @@ async def read_stream(
     nc: Client, js: JetStreamContext, stream: str, filter_subject: str
 ) -> list[tuple[int, Envelope[Any]]]:
     """Every stored event matching `filter_subject`, decoded, in stream order, with its stream
-    sequence. Undecodable ones are skipped (their dead letters say why)."""
+    sequence. Undecodable ones (a deep, huge or malformed payload someone published) are skipped and
+    logged, never fatal to the whole read; their dead letters, in the same session, say why."""
     events: list[tuple[int, Envelope[Any]]] = []
     async for stored in read_events(nc, js, stream, [filter_subject]):
         try:
             fallback = stored_event_id(stream, stored.seq)
             event = decode(stored.subject, stored.data, stored.headers, fallback_id=fallback)
-        except DecodeError:
+        except DecodeError as exc:
+            log.info("history read skipped %s #%d: %s", stored.subject, stored.seq, exc.reason)
             continue
         events.append((stored.seq, event))
     return events

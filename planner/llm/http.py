@@ -11,6 +11,8 @@ from typing import Any
 
 import aiohttp
 
+from bus_schemas.safe_json import PayloadError, loads_json
+
 from .config import ProviderConfig
 from .errors import LLMError, redact
 from .retry import RetryableError, retry_after_seconds
@@ -86,9 +88,9 @@ async def read_json(config: ProviderConfig, response: aiohttp.ClientResponse) ->
     if more:
         raise fail(config, f"reply larger than {MAX_BODY_BYTES} bytes", response.status)
     try:
-        return json.loads(body)
-    except ValueError:
-        raise fail(config, "reply is not JSON", response.status) from None
+        return loads_json(body, what="reply", max_bytes=MAX_BODY_BYTES)
+    except PayloadError as exc:
+        raise fail(config, exc.reason, response.status) from None
 
 
 async def _status_error(config: ProviderConfig, response: aiohttp.ClientResponse) -> LLMError:
@@ -105,8 +107,8 @@ def error_message(body: bytes | str) -> str:
     """The provider's own words from an error body; all three families use {"error": {"message": ...}}."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:
-        data = json.loads(text)
-    except ValueError:
+        data = loads_json(text, what="error body", max_bytes=MAX_BODY_BYTES)
+    except PayloadError:
         return text.strip()
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
@@ -158,9 +160,9 @@ async def sse_events(config: ProviderConfig, response: aiohttp.ClientResponse) -
 
 def sse_json(config: ProviderConfig, event: SseEvent) -> dict[str, Any]:
     try:
-        value = json.loads(event.data)
-    except ValueError:
-        raise fail(config, "stream event is not JSON") from None
+        value = loads_json(event.data, what="stream event", max_bytes=MAX_SSE_LINE_BYTES)
+    except PayloadError as exc:
+        raise fail(config, exc.reason) from None
     if not isinstance(value, dict):
         raise fail(config, "stream event is not a JSON object")
     return value
