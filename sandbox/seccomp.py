@@ -62,8 +62,10 @@ BLOCKED: Final = (
     "vhangup",
 )
 # Only the execution-domain switch that turns off address-space randomisation is refused; other
-# personality() calls (glibc and some runtimes query it with 0xffffffff) keep working.
+# personality() calls keep working, the query 0xffffffff (glibc and runtimes make it) included: no
+# real persona sets bit 31, so "ADDR_NO_RANDOMIZE set and bit 31 clear" singles out the switch.
 ADDR_NO_RANDOMIZE: Final = 0x0040000
+PERSONALITY_QUERY_BIT: Final = 0x80000000
 CLONE_NEWUSER: Final = 0x10000000
 TIOCSTI: Final = 0x5412
 
@@ -81,7 +83,7 @@ def compile_filter() -> bytes:
     try:
         rules = seccomp.SyscallFilter(seccomp.ALLOW)
         for name in BLOCKED:
-            with contextlib.suppress(RuntimeError, ValueError):  # not a syscall on this architecture
+            with contextlib.suppress(RuntimeError, ValueError, OSError):  # not a syscall on this architecture
                 rules.add_rule(seccomp.ERRNO(errno.EPERM), name)
         # clone3 takes its flags in a struct seccomp cannot look into: ENOSYS makes libc fall back to
         # clone, whose flags it can check.
@@ -92,7 +94,7 @@ def compile_filter() -> bytes:
         rules.add_rule(
             seccomp.ERRNO(errno.EPERM),
             "personality",
-            seccomp.Arg(0, seccomp.MASKED_EQ, ADDR_NO_RANDOMIZE, ADDR_NO_RANDOMIZE),
+            seccomp.Arg(0, seccomp.MASKED_EQ, ADDR_NO_RANDOMIZE | PERSONALITY_QUERY_BIT, ADDR_NO_RANDOMIZE),
         )
         # Pushing characters into the controlling terminal's input; the sandbox has a new session anyway.
         rules.add_rule(seccomp.ERRNO(errno.EPERM), "ioctl", seccomp.Arg(1, seccomp.MASKED_EQ, 0xFFFFFFFF, TIOCSTI))
