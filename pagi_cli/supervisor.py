@@ -1,4 +1,12 @@
-"""Child processes of `pagi up`: start, prefix their output, restart on crash with backoff, stop in order."""
+"""Child processes of `pagi up`: start, prefix their output, restart on crash with backoff, stop in order.
+
+A child that keeps dying is restarted for as long as `pagi up` runs, never given up on: one worker
+that cannot live (its disk is full, its store is corrupt) must not take the rest of the stack down
+with it. The delay grows with the crashes in a row (`RestartPolicy`) up to a cap, so a crash loop
+costs a start every `cap_s` at most; a child that stayed up for `stable_after_s` starts a new streak.
+Each streak is loud once (the child's last output), then one line per crash; every change of state
+goes to `on_change`, which `pagi up` turns into its heartbeat for the edge's /health.
+"""
 
 from __future__ import annotations
 
@@ -12,33 +20,52 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bus_schemas.supervision import ChildReport, ChildState
 from pagi.backoff import Backoff
 from pagi.service import READY_LINE
 
 from .process import parent_death_signal
 
-MAX_CRASHES = 5
-CRASH_WINDOW_S = 60.0
-# The n-th crash within the window waits 0.5 s * 2**(n-1) before the restart, at most 10 s.
-RESTART_BACKOFF = Backoff(base_s=0.5, cap_s=10.0)
+RECENT_LINES = 20
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    # The n-th crash in a row waits base_s * 2**(n-1) before the restart, at most cap_s.
+    backoff: Backoff = field(default_factory=lambda: Backoff(base_s=0.5, cap_s=30.0))
+    # A child that ran this long before it died is not in a crash loop: its next crash is the first.
+    stable_after_s: float = 60.0
 
 
 @dataclass
 class ChildSpec:
     name: str
     argv: list[str]
+    # The child's whole environment (pagi_cli.child_env cuts it down to what the child reads).
     env: dict[str, str] = field(default_factory=dict)
 
 
 class Child:
-    def __init__(self, spec: ChildSpec, on_give_up: Callable[[str], None], name_width: int) -> None:
+    def __init__(
+        self,
+        spec: ChildSpec,
+        name_width: int,
+        policy: RestartPolicy = RestartPolicy(),
+        on_change: Callable[[Child], None] | None = None,
+    ) -> None:
         self.spec = spec
+        self.policy = policy
         self.ready = asyncio.Event()
         self.proc: asyncio.subprocess.Process | None = None
-        self._on_give_up = on_give_up
+        self.state: ChildState = "starting"
+        self.crashes_in_a_row = 0
+        self.restarts = 0
+        self.last_exit_code: int | None = None
+        self.restart_delay_s: float | None = None
+        self._on_change = on_change
         self._label = f"{spec.name:<{name_width}} | "
-        self._crashes: collections.deque[float] = collections.deque()
-        self._recent: collections.deque[str] = collections.deque(maxlen=20)
+        self._recent: collections.deque[str] = collections.deque(maxlen=RECENT_LINES)
+        self._started_at = 0.0
         self._stopping = False
         self._watcher: asyncio.Task[None] | None = None
 
@@ -46,8 +73,25 @@ class Child:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
+    def report(self) -> ChildReport:
+        return ChildReport(
+            state=self.state,
+            pid=self.pid if self.state != "restarting" else None,
+            last_exit_code=self.last_exit_code,
+            crashes_in_a_row=self.crashes_in_a_row,
+            restarts=self.restarts,
+            restart_delay_s=self.restart_delay_s if self.state == "restarting" else None,
+        )
+
+    def _changed(self, state: ChildState) -> None:
+        self.state = state
+        if self._on_change is not None:
+            self._on_change(self)
+
     async def start(self) -> None:
-        env = {**os.environ, **self.spec.env, "PYTHONUNBUFFERED": "1"}
+        env = {**self.spec.env, "PYTHONUNBUFFERED": "1"}
+        self._recent.clear()
+        self._started_at = time.monotonic()
         self.proc = await asyncio.create_subprocess_exec(
             *self.spec.argv,
             stdout=asyncio.subprocess.PIPE,
@@ -58,6 +102,7 @@ class Child:
             # stops the children in order.
             start_new_session=True,
         )
+        self._changed("starting")
         self._watcher = asyncio.create_task(self._watch(self.proc))
 
     async def _watch(self, proc: asyncio.subprocess.Process) -> None:
@@ -65,33 +110,45 @@ class Child:
         async for raw in proc.stdout:
             line = raw.decode(errors="replace").rstrip()
             self._recent.append(line)
-            if READY_LINE in line:
+            if READY_LINE in line and not self.ready.is_set():
                 self.ready.set()
+                self._changed("running")
             sys.stdout.write(self._label + line + "\n")
         code = await proc.wait()
         if self._stopping:
             return
         self.ready.clear()
-        now = time.monotonic()
-        self._crashes.append(now)
-        while self._crashes and now - self._crashes[0] > CRASH_WINDOW_S:
-            self._crashes.popleft()
-        if len(self._crashes) >= MAX_CRASHES:
-            last = "\n  ".join(self._recent)
-            self._on_give_up(
-                f"{self.spec.name} crashed {len(self._crashes)} times in {CRASH_WINDOW_S:.0f}s "
-                f"(last exit code {code}); its last output:\n  {last}"
-            )
-            return
-        delay = RESTART_BACKOFF.delay(len(self._crashes))
-        print(f"pagi: {self.spec.name} exited with code {code}; restarting in {delay:.1f}s", flush=True)
-        await asyncio.sleep(delay)
+        self._crashed(code)
+        assert self.restart_delay_s is not None
+        await asyncio.sleep(self.restart_delay_s)
         if not self._stopping:
+            self.restarts += 1
             await self.start()
+
+    def _crashed(self, code: int) -> None:
+        if time.monotonic() - self._started_at >= self.policy.stable_after_s:
+            self.crashes_in_a_row = 0
+        self.crashes_in_a_row += 1
+        self.last_exit_code = code
+        self.restart_delay_s = self.policy.backoff.delay(self.crashes_in_a_row)
+        name, delay, n = self.spec.name, self.restart_delay_s, self.crashes_in_a_row
+        print(f"pagi: {name} exited with code {code}; restarting in {delay:.1f}s (crash {n} in a row)", flush=True)
+        if n == 1:
+            last = "\n  ".join(self._recent) or "(nothing)"
+            print(f"pagi: {name}'s last output before it exited:\n  {last}", flush=True)
+        elif delay >= self.policy.backoff.cap_s and self.policy.backoff.delay(n - 1) < self.policy.backoff.cap_s:
+            print(
+                f"pagi: {name} keeps crashing ({n} times in a row); restarting it every {delay:.0f}s, "
+                "the rest of the stack keeps serving (see /health)",
+                flush=True,
+            )
+        self._changed("restarting")
 
     async def stop(self, timeout_s: float = 15.0) -> None:
         """SIGTERM (the service drains its in-flight work), then SIGKILL after the timeout."""
         self._stopping = True
+        if self.state == "restarting" and self._watcher is not None:
+            self._watcher.cancel()  # it is only waiting out the restart delay
         proc = self.proc
         if proc is not None and proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):

@@ -17,6 +17,7 @@ import aiohttp
 from pydantic import Field, SecretStr
 
 from pagi import credentials
+from pagi.backoff import Backoff
 from pagi.bus import Bus
 from pagi.nats_users import OPERATOR, TELEMETRY_SUBJECT_ENV, password_env, render_conf, user_for_service
 from pagi.secrets import SECRET_KEY_ENV, new_secret_key
@@ -24,10 +25,12 @@ from pagi_cli import personas
 from pagi_cli.personas import import_persona, persona_folders
 from telemetry_agent.config import default_host_id
 
+from .child_env import child_env
 from .nats_server import NatsServer, NatsServerError
 from .options import StackEnv, add_data_dir_option
 from .options import data_dir as data_dir_of
-from .supervisor import Child, ChildSpec
+from .report import SupervisorReport
+from .supervisor import Child, ChildSpec, RestartPolicy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NATS_CONF = REPO_ROOT / "nats.conf"
@@ -63,6 +66,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--with-personas", action="store_true", help="import the starter personas of knowledge_bases/ once up"
     )
+    default = RestartPolicy()
+    parser.add_argument(
+        "--restart-delay",
+        type=_positive_seconds,
+        default=default.backoff.base_s,
+        help=f"seconds before restarting a child that crashed, doubled for each crash in a row "
+        f"(default {default.backoff.base_s:g})",
+    )
+    parser.add_argument(
+        "--restart-delay-max",
+        type=_positive_seconds,
+        default=default.backoff.cap_s,
+        help=f"at most this many seconds between restarts of a crash-looping child (default {default.backoff.cap_s:g})",
+    )
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r}: give more than 0 and at most 3600 seconds")
+    return value
 
 
 def _check_port_free(host: str, port: int, flag: str) -> None:
@@ -139,22 +166,30 @@ def service_urls(nats_url: str, passwords: dict[str, str] | None) -> dict[str, s
 
 async def up(args: argparse.Namespace, settings: UpSettings, data_dir: Path, urls: dict[str, str]) -> int:
     nats_url = urls["pagi-up"]
+    # Kept open while the stack runs: the supervisor's heartbeat (pagi_cli.report) goes on it.
     bus = await Bus.connect(nats_url, "pagi-up", connect_timeout_s=15)
-    await bus.ensure_topology()
-    await bus.close()
+    try:
+        await bus.ensure_topology()
+        return await _serve(args, settings, data_dir, urls, bus)
+    finally:
+        await bus.close()
+
+
+async def _serve(args: argparse.Namespace, settings: UpSettings, data_dir: Path, urls: dict[str, str], bus: Bus) -> int:
     url = f"http://{args.host}:{args.port}"
     env_file = data_dir / "pagi.env"
     # The operator's credentials: for people with the nats CLI and for `pagi replay`.
     fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
-        out.write(f"NATS_URL={nats_url}\nPAGI_URL={url}\n")
+        out.write(f"NATS_URL={urls['pagi-up']}\nPAGI_URL={url}\n")
     env_file.chmod(0o600)
-    return await _run_children(args, settings, data_dir, urls, url)
+    return await _run_children(args, settings, data_dir, urls, url, SupervisorReport(bus))
 
 
 async def _run_children(
-    args: argparse.Namespace, settings: UpSettings, data_dir: Path, urls: dict[str, str], url: str
-) -> int:
+    args: argparse.Namespace, settings: UpSettings, data_dir: Path, urls: dict[str, str], url: str,
+    report: SupervisorReport,
+) -> int:  # fmt: skip
     stopping = asyncio.Event()
     failure: list[str] = []
 
@@ -175,10 +210,15 @@ async def _run_children(
     }
     names = (*WORKERS, "edge")
     width = max(len(n) for n in names)
-    children = {
-        n: Child(ChildSpec(n, [sys.executable, "-m", n], {**env, "NATS_URL": urls[n]}), give_up, width) for n in names
-    }
+    policy = RestartPolicy(Backoff(base_s=args.restart_delay, cap_s=max(args.restart_delay, args.restart_delay_max)))
+    children = {}
+    for n in names:
+        # Each child sees only what its own settings read: no provider key or sealing key where
+        # untrusted code runs (pagi_cli.child_env).
+        spec = ChildSpec(n, [sys.executable, "-m", n], child_env(n, {**os.environ, **env, "NATS_URL": urls[n]}))
+        children[n] = Child(spec, width, policy, on_change=report.changed)
     try:
+        await report.start()
         for child in children.values():
             await child.start()
         ready = asyncio.ensure_future(asyncio.gather(*(c.ready.wait() for c in children.values())))
@@ -205,6 +245,7 @@ async def _run_children(
         print("pagi: stopping: edge first, then the workers drain their in-flight messages", flush=True)
         await children["edge"].stop()
         await asyncio.gather(*(children[n].stop() for n in WORKERS))
+        await report.stop()
     if failure:
         print(f"pagi: stopped because {failure[0]}", file=sys.stderr, flush=True)
         return 1

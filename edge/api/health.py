@@ -3,7 +3,9 @@
 200 with `"status": "ok"` when the bus answers and every known service has a live instance; 503
 with `"status": "degraded"` and the reasons in `problems` otherwise. A service is known when it
 is required (`PAGI_REQUIRED_SERVICES`) or this edge has heard from it since it started, so a
-worker that stops (or stops sending heartbeats) turns the edge unhealthy.
+worker that stops (or stops sending heartbeats) turns the edge unhealthy. Under `pagi up`, the
+supervisor's own heartbeat (`bus_schemas.supervision`) says at once when a worker exited, with its
+exit code and how many times in a row, while it restarts it.
 
 In keys mode, a caller without a key (a load balancer's probe) gets only `status` (and the same
 status code): which services run where, their versions and hosts are for users. Development mode
@@ -20,6 +22,7 @@ from aiohttp import web
 
 from bus_schemas import heartbeat as hb
 from bus_schemas.streams import EVENTS, TOOLS
+from bus_schemas.supervision import SUPERVISOR, ChildReport, from_details
 from bus_schemas.tool import SANDBOX_STATUS_KEY, SandboxStatus
 from pagi.bus import TRANSIENT_ERRORS, Bus
 from pagi.heartbeat import Seen, ServiceView
@@ -43,19 +46,51 @@ def _instance(seen: Seen, now: float) -> dict[str, Any]:
     }
 
 
+def _supervised(views: dict[str, ServiceView]) -> dict[str, ChildReport]:
+    """What a live `pagi up` says about its children (nothing when the stack runs otherwise)."""
+    view = views.get(SUPERVISOR)
+    if view is None or not view.instances:
+        return {}
+    latest = max(view.instances, key=lambda seen: seen.received)
+    return from_details(dict(latest.heartbeat.details))
+
+
+def _restart_note(child: ChildReport) -> str | None:
+    if child.crashes_in_a_row == 0:
+        return None
+    how = f"exited with code {child.last_exit_code}"
+    if child.crashes_in_a_row > 1:
+        how = f"crash-looping ({child.crashes_in_a_row} crashes in a row, last exit code {child.last_exit_code})"
+    if child.state == "restarting":
+        return f"{how}; pagi up restarts it in {child.restart_delay_s:g} s"
+    if child.state == "starting":
+        return f"{how}; pagi up restarted it, not ready yet"
+    return None
+
+
 def _services(views: dict[str, ServiceView], now: float, problems: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    supervised = _supervised(views)
     for name, view in sorted(views.items()):
         up = bool(view.instances)
         entry: dict[str, Any] = {"status": "up" if up else "down"}
         entry["instances"] = [_instance(seen, now) for seen in view.instances]
+        child = supervised.get(name)
+        note = _restart_note(child) if child is not None else None
+        if child is not None:
+            entry["supervisor"] = child.model_dump()
         if not up:
             if view.last_seen is None:
                 entry["last_seen_s"] = None
-                problems.append(f"{name}: required, never heard from")
+                problem = f"{name}: required, never heard from"
             else:
                 entry["last_seen_s"] = round(now - view.last_seen, 1)
-                problems.append(f"{name}: no live instance (last heard {entry['last_seen_s']} s ago)")
+                problem = f"{name}: no live instance (last heard {entry['last_seen_s']} s ago)"
+            problems.append(f"{problem}; {note}" if note else problem)
+        elif note and child is not None and child.state == "restarting":
+            # Its last heartbeat is still fresh, but the process is gone.
+            entry["status"] = "restarting"
+            problems.append(f"{name}: {note}")
         out[name] = entry
     return out
 
