@@ -31,6 +31,7 @@ from typing import Any
 import aiohttp
 import psutil
 
+from pagi_cli.init import bootstrap_url
 from pagi_cli.nats_server import NatsServer
 
 from .stack import free_port
@@ -278,6 +279,7 @@ def main() -> None:
         root.chmod(0o711)  # the sandbox uid reaches the tool workspaces under it
         nats = NatsServer(root / "nats")
         nats.start()
+        asyncio.run(bootstrap_url(nats.url))  # `pagi init`: no service creates the streams
         url, procs = start_stack(root, nats, tuple(args.skip))
         try:
             assert nats.proc is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from pagi_cli.init import bootstrap_url
 from pagi_cli.nats_server import NatsServer
 
 
@@ -47,6 +49,7 @@ def running_nats() -> Iterator[NatsServer]:
     with tempfile.TemporaryDirectory() as tmp:
         server = NatsServer(Path(tmp) / "nats")
         server.start()
+        asyncio.run(bootstrap_url(server.url))  # `pagi init`: no service creates the streams
         try:
             yield server
         finally:

@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from .envelope import Body
 from .limits import MAX_TEXT_CHARS
+from .subjects import TOKEN_RE
 
 # One memory.store carries a batch of knowledge-base chunks; the sum keeps it well under the
 # stream's 1 MiB message limit once encoded.
@@ -101,6 +102,16 @@ class MemoryApiRequest(Body):
     session_id: str | None = Field(default=None, max_length=64)
     # Only hits from these sessions (the caller's own); None: every session (an admin's search).
     session_ids: list[Annotated[str, Field(max_length=64)]] | None = Field(default=None, max_length=MAX_SESSION_IDS)
+
+
+# A search on behalf of a session's tool run (the `vector_query` built-in): its own subject, which only
+# the tool worker may publish, answered with a `MemoryResult` on the asker's inbox. The memory worker
+# checks the session's owner may use the namespace (records.access), as for `memory.query`.
+MEMORY_SESSION_API_SUBJECT: Final = "api.memory.session"
+
+
+class SessionMemoryQuery(MemoryQuery):
+    session_id: str = Field(pattern=TOKEN_RE.pattern)
 
 
 class MemoryRecordOut(Body):

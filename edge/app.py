@@ -40,7 +40,12 @@ def make_app(
         if connected is None:
             config = bus_settings or BusSettings()
             connected = await Bus.connect(config.nats_url, "edge", config.connect_timeout_s)
-            await connected.ensure_topology()
+            try:
+                # The bootstrap (`pagi up`, `pagi init`) creates the streams; the edge's user may not.
+                await connected.wait_for_topology(config.connect_timeout_s)
+            except BaseException:
+                await connected.close()
+                raise
         app[BUS] = connected
         app[HUB] = SessionHub(connected)
         yield

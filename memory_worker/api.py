@@ -1,5 +1,7 @@
 """Request/reply on `api.memory` for the edge's HTTP API: search, get, delete, namespace stats, and
-global search over messages and logs.
+global search over messages and logs; and on `api.memory.session` for the tool worker's
+`vector_query`: one search on behalf of a session, its namespace checked against the session's
+owner (records.access), answered with a `MemoryResult` on the tool worker's own inbox.
 
 It is the `memory` endpoint of the worker's NATS micro service (`nats micro info memory_worker`
 lists it, `nats micro stats` counts its requests). Every copy of the worker joins one queue group,
@@ -17,22 +19,27 @@ from pydantic import ValidationError
 
 from bus_schemas.memory import (
     MEMORY_API_SUBJECT,
+    MEMORY_SESSION_API_SUBJECT,
     EventHitOut,
     MemoryApiReply,
     MemoryApiRequest,
     MemoryRecordOut,
+    MemoryResult,
+    SessionMemoryQuery,
 )
 from pagi import micro
 from pagi.bus import Bus
 from records.access import namespace_owner
 
 from .errors import InvalidRequest, StoreUnavailable, UnknownNamespace
+from .on_query import search_in_session
 from .records import MemoryRecord, as_memory_hit
 from .worker import MemoryWorker
 
 log = logging.getLogger("memory_worker.api")
 QUEUE_GROUP = "memory_worker"
 ENDPOINT = "memory"
+SESSION_ENDPOINT = "session_search"
 # Each refusal's micro error code: the HTTP status the edge answers with for it.
 ERROR_CODES: Final = {"invalid": "400", "unknown_namespace": "404", "not_found": "404", "unavailable": "503"}
 
@@ -134,11 +141,45 @@ async def answer_request(worker: MemoryWorker, data: bytes) -> micro.Answer:
     return micro.Answer(reply, ERROR_CODES[kind], reply.error or kind)
 
 
+def _refused(result: MemoryResult) -> micro.Answer:
+    kind = result.error_kind or "invalid"
+    return micro.Answer(result, ERROR_CODES[kind], result.error or kind)
+
+
+async def answer_session_query(worker: MemoryWorker, bus: Bus, data: bytes) -> micro.Answer:
+    try:
+        query = SessionMemoryQuery.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "request"
+        # No request id to echo when the request could not be read.
+        error = f"invalid request: {where}: {first['msg']}"
+        return _refused(MemoryResult(request_id="invalid", error=error, error_kind="invalid"))
+    try:
+        result = await search_in_session(worker, bus, query.session_id, query)
+    except StoreUnavailable as exc:
+        result = MemoryResult(request_id=query.request_id, error=str(exc), error_kind="unavailable")
+    except Exception as exc:  # a bug must not leave the tool run waiting for its timeout
+        log.exception("api.memory.session request failed")
+        failed = " ".join(f"memory worker failed: {type(exc).__name__}: {exc}".split())[:300]
+        return micro.Answer(
+            MemoryResult(request_id=query.request_id, error=failed, error_kind="unavailable"), "500", failed
+        )
+    return micro.Answer(result) if result.error_kind is None else _refused(result)
+
+
 async def serve_api(bus: Bus, worker: MemoryWorker, stopping: asyncio.Event) -> None:
     async def on_request(data: bytes) -> micro.Answer:
         return await answer_request(worker, data)
 
+    async def on_session_query(data: bytes) -> micro.Answer:
+        return await answer_session_query(worker, bus, data)
+
     endpoint = await micro.endpoint(bus, ENDPOINT, MEMORY_API_SUBJECT, on_request, queue_group=QUEUE_GROUP)
-    log.info("answering %s", MEMORY_API_SUBJECT)
+    session = await micro.endpoint(
+        bus, SESSION_ENDPOINT, MEMORY_SESSION_API_SUBJECT, on_session_query, queue_group=QUEUE_GROUP
+    )
+    log.info("answering %s and %s", MEMORY_API_SUBJECT, MEMORY_SESSION_API_SUBJECT)
     await stopping.wait()
+    await session.stop()
     await endpoint.stop()

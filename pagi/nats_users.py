@@ -4,9 +4,17 @@
 committed file matches), so the permissions are reviewed in one place and the permission tests read
 the same table they check.
 
-Every user gets only allow lists (anything not listed is refused), its own inbox prefix
+Every user gets allow lists (anything not listed is refused), its own inbox prefix
 (`_INBOX_<user>`, see `inbox_prefix`), so no service can read the replies and pull deliveries
-meant for another, and the JetStream API subjects of its own durable consumers and buckets.
+meant for another, and the JetStream API subjects of its own durable consumers and buckets. Where a
+user may create consumers of any name on a stream (its history reads), a deny list takes every
+other service's durable out of that wildcard.
+
+No service creates or changes a stream, bucket or object store: the operator does, once, in
+`pagi up` or `pagi init` (pagi/bus/_topology.py); a service only looks them up (STREAM.INFO). No
+service may purge a stream or delete a message by sequence through the JetStream API: a KV delete is
+a marker published on the key's own subject, which its write right covers. The why of every right:
+docs/deploy.md, "What each bus user may do".
 """
 
 from __future__ import annotations
@@ -18,7 +26,8 @@ from typing import Final
 from bus_schemas import streams
 from bus_schemas import subjects as s
 from bus_schemas.heartbeat import HEARTBEAT_PREFIX, PING
-from bus_schemas.memory import MEMORY_API_SUBJECT
+from bus_schemas.memory import MEMORY_API_SUBJECT, MEMORY_SESSION_API_SUBJECT
+from bus_schemas.tool import SANDBOX_STATUS_KEY
 
 OPERATOR: Final = "operator"
 # The telemetry agent may publish only its own host's subject. nats.conf cannot build a subject
@@ -27,6 +36,10 @@ OPERATOR: Final = "operator"
 TELEMETRY_SUBJECT_ENV: Final = "PAGI_TELEMETRY_SUBJECT"
 EVENTS: Final = streams.EVENTS.name
 TELEMETRY: Final = streams.TELEMETRY.name
+# The done-ledger's key prefix per worker (records.done.Ledger, as tool_worker/tool_run.py and
+# build_worker/build_req.py open it): each worker may write only its own requests' records.
+TOOL_LEDGER: Final = "tool"
+BUILD_LEDGER: Final = "build"
 
 
 def password_env(user: str) -> str:
@@ -46,6 +59,11 @@ class User:
     allow_responses: bool = False
     # Variables (from the environment) that are whole entries of the publish list.
     publish_vars: list[str] = field(default_factory=list)
+    # Taken out of `publish` (deny wins over allow): other services' durables (see `deny_foreign_durables`).
+    deny_publish: list[str] = field(default_factory=list)
+    # The durables it owns and the streams on which it may create consumers of any name.
+    durables: list[streams.ConsumerSpec] = field(default_factory=list)
+    any_consumer_on: list[str] = field(default_factory=list)
 
     def pub(self, *subjects: str) -> User:
         self.publish += [x for x in subjects if x not in self.publish]
@@ -55,6 +73,16 @@ class User:
         self.subscribe += [x for x in subjects if x not in self.subscribe]
         return self
 
+    def looks_up(self, stream: str) -> User:
+        """STREAM.INFO: that the stream is there (a service waits for the bootstrap), its state."""
+        return self.pub(f"$JS.API.STREAM.INFO.{stream}")
+
+    @property
+    def stream_names(self) -> list[str]:
+        """The streams, buckets and object stores this user works with: what it waits for at start."""
+        prefix = "$JS.API.STREAM.INFO."
+        return [x[len(prefix) :] for x in self.publish if x.startswith(prefix)]
+
     def consumer(self, spec: streams.ConsumerSpec) -> User:
         """Create, inspect, pull from and ack one durable consumer (the work it shares with its copies).
 
@@ -62,54 +90,99 @@ class User:
         server checks it matches the request), so the service cannot point it elsewhere. One with
         several filters cannot be pinned this way (docs/deploy.md, "Known gaps")."""
         stream, durable = spec.stream, spec.durable
+        self.durables.append(spec)
+        self.looks_up(stream)
         if len(spec.filter_subjects) == 1:
             self.pub(f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.{spec.filter_subjects[0]}")
         else:
             self.pub(f"$JS.API.CONSUMER.CREATE.{stream}.{durable}")
         return self.pub(
             f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
+            # ensure_consumer replaces its own durable when a release changed its filters.
             f"$JS.API.CONSUMER.DELETE.{stream}.{durable}",
             f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
             f"$JS.ACK.{stream}.{durable}.>",
         )
 
-    def read_stream(self, stream: str) -> User:
-        """Ephemeral consumers with any filter on `stream`: the edge (the user-facing reader) and the
-        planner (a session's history) read whole sessions."""
+    def _any_consumer(self, stream: str, unnamed: bool) -> User:
+        """Consumers of any name on `stream` (history reads, KV watches): a named one is created on
+        `CONSUMER.CREATE.<stream>.<name>[.<filter>]`, so the deny list can keep other services'
+        durables out. An unnamed create (`CONSUMER.CREATE.<stream>`) names the consumer in the
+        request body only, where the server lets it replace any consumer of that name: granted only
+        where nothing else can be used (KV watches in nats-py; the edge's ordered tail)."""
+        self.any_consumer_on.append(stream)
+        self.looks_up(stream)
+        if unnamed:
+            self.pub(f"$JS.API.CONSUMER.CREATE.{stream}")
         return self.pub(
-            f"$JS.API.CONSUMER.CREATE.{stream}",
             f"$JS.API.CONSUMER.CREATE.{stream}.>",
             f"$JS.API.CONSUMER.INFO.{stream}.*",
             f"$JS.API.CONSUMER.DELETE.{stream}.*",
             f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*",
+        )
+
+    def read_stream(self, stream: str, unnamed_consumers: bool = False) -> User:
+        """Ephemeral consumers with any filter on `stream`: the edge (the user-facing reader) and the
+        planner (a session's history) read whole sessions."""
+        self._any_consumer(stream, unnamed_consumers)
+        return self.pub(
             f"$JS.API.STREAM.MSG.GET.{stream}",  # the last event of a subject (Bus.last_event)
             f"$JS.API.DIRECT.GET.{stream}",
             f"$JS.API.DIRECT.GET.{stream}.>",
         )
 
-    def _store(self, stream: str, data_subjects: str, write: bool) -> User:
-        self.pub(
+    def _store(self, stream: str) -> User:
+        """Read a bucket: get (direct get), list and watch keys (an ordered consumer, unnamed in nats-py)."""
+        self._any_consumer(stream, unnamed=True)
+        return self.pub(
             f"$JS.API.STREAM.MSG.GET.{stream}",
             f"$JS.API.DIRECT.GET.{stream}",
             f"$JS.API.DIRECT.GET.{stream}.>",
-            f"$JS.API.CONSUMER.CREATE.{stream}",
-            f"$JS.API.CONSUMER.CREATE.{stream}.>",
-            f"$JS.API.CONSUMER.INFO.{stream}.*",
-            f"$JS.API.CONSUMER.DELETE.{stream}.*",
-            f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*",
         )
+
+    def kv(self, spec: streams.KVSpec, write: bool = False, keys: tuple[str, ...] = (">",)) -> User:
+        """Read a KV bucket; with `write`, put, create, update and delete `keys` (subject patterns).
+
+        A delete is a marker published on the key's own subject (KV-Operation: DEL), so the write
+        right is all it takes: no STREAM.PURGE or STREAM.MSG.DELETE. The buckets refuse roll-up
+        headers (pagi/bus/_topology.py), so a writer cannot purge a whole bucket through a key either."""
+        self._store(f"KV_{spec.bucket}")
         if write:
-            self.pub(data_subjects, f"$JS.API.STREAM.PURGE.{stream}", f"$JS.API.STREAM.MSG.DELETE.{stream}")
+            self.pub(*(f"$KV.{spec.bucket}.{key}" for key in keys))
         return self
 
-    def kv(self, spec: streams.KVSpec, write: bool = False) -> User:
-        return self._store(f"KV_{spec.bucket}", f"$KV.{spec.bucket}.>", write)
-
     def objects(self, spec: streams.ObjectStoreSpec, write: bool = False) -> User:
-        return self._store(f"OBJ_{spec.bucket}", f"$O.{spec.bucket}.>", write)
+        """Read an object store; with `write`, store objects. nats-py's object store purges a replaced
+        object's old chunks (STREAM.PURGE with a subject filter) and cleans up a failed put the same
+        way: the one purge right any service has (docs/deploy.md, "Known gaps")."""
+        stream = f"OBJ_{spec.bucket}"
+        self._store(stream)
+        if write:
+            self.pub(f"$O.{spec.bucket}.>", f"$JS.API.STREAM.PURGE.{stream}")
+        return self
 
     def events(self, *event_types: str) -> User:
-        return self.pub(*(s.all_sessions(t) for t in event_types))
+        return self.looks_up(EVENTS).pub(*(s.all_sessions(t) for t in event_types))
+
+
+def deny_foreign_durables(table: list[User]) -> None:
+    """Take every other service's durable out of a user's any-name consumer rights: without this, a
+    reader of PAGI_EVENTS could pull (steal) the planner's work, delete its durable or re-create it
+    with another filter."""
+    owned = [spec for user in table for spec in user.durables]
+    for user in table:
+        for spec in owned:
+            if spec in user.durables or spec.stream not in user.any_consumer_on:
+                continue
+            api_subject = f"$JS.API.CONSUMER.%s.{spec.stream}.{spec.durable}"
+            user.deny_publish += [
+                api_subject % "CREATE",
+                (api_subject % "CREATE") + ".>",
+                api_subject % "INFO",
+                api_subject % "DELETE",
+                api_subject % "MSG.NEXT",
+                f"$JS.ACK.{spec.stream}.{spec.durable}.>",
+            ]
 
 
 # NATS micro's control subjects (ADR-32, as nats.micro builds them): `$SRV.<VERB>` for all services,
@@ -134,28 +207,17 @@ def micro_control(name: str) -> list[str]:
     ]
 
 
-def _topology_streams() -> list[str]:
-    names = [spec.name for spec in streams.STREAMS]
-    names += [f"KV_{spec.bucket}" for spec in streams.KV_BUCKETS]
-    names += [f"OBJ_{spec.bucket}" for spec in streams.OBJECT_STORES]
-    return names
-
-
 def _service(name: str, module: str) -> User:
-    """What every service needs: its inbox, heartbeats, its micro service, flow control, the topology.
+    """What every service needs: its inbox, heartbeats, its micro service, flow control.
 
-    Every service creates (or finds) the streams and buckets at start so any one can come up first;
-    that takes STREAM.CREATE/UPDATE/INFO. It does not let a service read them. Its micro service
-    (named after its module) answers PING/INFO/STATS on the asker's inbox: allow_responses, which
-    lets it publish one reply to a request it received and nothing else."""
+    No STREAM.CREATE or UPDATE: the streams and buckets are the bootstrap's (`pagi up`, `pagi init`).
+    Its micro service (named after its module) answers PING/INFO/STATS on the asker's inbox:
+    allow_responses, which lets it publish one reply to a request it received and nothing else."""
     user = User(name, module, allow_responses=True)
     user.sub(f"{inbox_prefix(name)}.>", PING, *micro_control(module))
     # STREAM.NAMES: nats-py looks streams up by subject (object store reads and writes); names only.
     # Heartbeats under its own service name only: no service can pass for another in /health.
-    user.pub(f"{HEARTBEAT_PREFIX}.{module}.*", "$JS.FC.>", "$JS.API.INFO", "$JS.API.STREAM.NAMES")
-    for stream in _topology_streams():
-        user.pub(f"$JS.API.STREAM.INFO.{stream}", f"$JS.API.STREAM.CREATE.{stream}", f"$JS.API.STREAM.UPDATE.{stream}")
-    return user
+    return user.pub(f"{HEARTBEAT_PREFIX}.{module}.*", "$JS.FC.>", "$JS.API.INFO", "$JS.API.STREAM.NAMES")
 
 
 def _consuming(user: User, *specs: streams.ConsumerSpec) -> User:
@@ -167,7 +229,8 @@ def _consuming(user: User, *specs: streams.ConsumerSpec) -> User:
 
 def users() -> list[User]:
     edge = _service("edge", "edge")
-    edge.read_stream(EVENTS).read_stream(TELEMETRY)
+    # The edge's ordered tail (pagi/bus/_tail.py) creates its consumer unnamed (docs/deploy.md, "Known gaps").
+    edge.read_stream(EVENTS, unnamed_consumers=True).read_stream(TELEMETRY, unnamed_consumers=True)
     # memory.store: Save to Memory, an explicit human action the edge sends as a memory write.
     # job.log: an admin's read of someone else's session is recorded in it (edge/api/read_access.py).
     edge.events(s.CHAT_IN, s.APPROVE_DECISION, s.JOB_CANCEL, s.MEMORY_STORE, s.JOB_LOG).pub(PING, MEMORY_API_SUBJECT)
@@ -184,32 +247,41 @@ def users() -> list[User]:
         s.PLAN_ACTION, s.APPROVE_REQUEST, s.APPROVE_DECISION, s.MEMORY_QUERY, s.MEMORY_STORE, s.TOOL_RUN,
         s.BUILD_REQ, s.CHAT_OUT,
     )  # fmt: skip
-    for bucket in (streams.TWINS, streams.APPROVALS, streams.PROMPTS, streams.JOBS, streams.DONE):
+    for bucket in (streams.TWINS, streams.APPROVALS, streams.PROMPTS, streams.JOBS):
         planner.kv(bucket, write=True)
     planner.kv(streams.TOOLS)
 
     memory = _consuming(_service("memory", "memory_worker"), streams.MEMORY_WORKER, streams.MEMORY_INDEX)
-    memory.events(s.MEMORY_RESULT).sub(MEMORY_API_SUBJECT)  # its micro endpoint (answers as above)
+    # Its micro endpoints (answered as above): the edge's API and the tool worker's session search.
+    memory.events(s.MEMORY_RESULT).sub(MEMORY_API_SUBJECT, MEMORY_SESSION_API_SUBJECT)
     memory.kv(streams.SESSIONS)  # a session's owner: whose memory namespaces it may use (records.access)
 
     tool = _consuming(_service("tool", "tool_worker"), streams.TOOL_WORKER)
     tool.events(s.TOOL_RESULT)
-    # The approved `vector_query` built-in asks the memory worker and waits for its answer: the one
-    # memory subject the tool worker may see (docs/deploy.md, "Known gaps").
-    tool.events(s.MEMORY_QUERY).sub(s.all_sessions(s.MEMORY_RESULT))
-    tool.kv(streams.TOOLS, write=True).kv(streams.DONE, write=True).kv(streams.TWINS).kv(streams.APPROVALS)
+    # The approved `vector_query` built-in asks the memory worker by request/reply, answered on the
+    # tool worker's own inbox; the memory worker checks the session's owner may use the namespace.
+    tool.pub(MEMORY_SESSION_API_SUBJECT)
+    tool.kv(streams.TOOLS, write=True, keys=(SANDBOX_STATUS_KEY,))  # its sandbox's report for /health
+    tool.kv(streams.DONE, write=True, keys=(f"{TOOL_LEDGER}.>",))
+    tool.kv(streams.TWINS).kv(streams.APPROVALS)
     tool.objects(streams.ARTIFACTS)
 
     build = _consuming(_service("build", "build_worker"), streams.BUILD_WORKER)
     build.events(s.BUILD_RESULT)
-    build.kv(streams.TOOLS, write=True).kv(streams.DONE, write=True).kv(streams.TWINS).kv(streams.APPROVALS)
+    build.kv(streams.TOOLS, write=True)  # registers what it built
+    build.kv(streams.DONE, write=True, keys=(f"{BUILD_LEDGER}.>",))
+    build.kv(streams.TWINS).kv(streams.APPROVALS)
+    build.kv(streams.SESSIONS)  # a session's owner: who may build over a tool (records.tools)
     build.objects(streams.ARTIFACTS, write=True)
 
     telemetry = _service("telemetry", "telemetry_agent")
+    telemetry.looks_up(TELEMETRY)
     telemetry.publish_vars.append(TELEMETRY_SUBJECT_ENV)
 
     operator = User(OPERATOR, None, publish=[">"], subscribe=[">"])
-    return [operator, edge, planner, memory, tool, build, telemetry]
+    table = [operator, edge, planner, memory, tool, build, telemetry]
+    deny_foreign_durables(table)
+    return table
 
 
 def user_for_service(module: str) -> User:
@@ -231,7 +303,12 @@ def render_conf() -> str:
         out.append("      permissions: {\n        publish: {allow: [\n")
         out.append(_quoted(user.publish).replace("        ", "          "))
         out.append("".join(f"          ${var}\n" for var in user.publish_vars))
-        out.append("        ]}\n        subscribe: {allow: [\n")
+        out.append("        ]")
+        if user.deny_publish:
+            out.append(", deny: [\n")
+            out.append(_quoted(user.deny_publish).replace("        ", "          "))
+            out.append("        ]")
+        out.append("}\n        subscribe: {allow: [\n")
         out.append(_quoted(user.subscribe).replace("        ", "          "))
         out.append("        ]}\n")
         if user.allow_responses:

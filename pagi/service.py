@@ -1,4 +1,5 @@
-"""Run a service: connect, create the topology, consume its routes, stop cleanly on SIGTERM/SIGINT."""
+"""Run a service: connect, wait for the topology (the bootstrap creates it), consume its routes, stop
+cleanly on SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -61,7 +62,8 @@ async def serve(
             loop.add_signal_handler(sig, stopping.set)
     bus = await Bus.connect(settings.nats_url, name, settings.connect_timeout_s)
     try:
-        await bus.ensure_topology()
+        # Not created here: the service's user may not (pagi/nats_users.py); `pagi up` or `pagi init` does.
+        await bus.wait_for_topology(settings.connect_timeout_s)
         route_list = await routes(bus)
         consumers = await start_routes(bus, route_list)
         heartbeat = Heartbeater(bus, name, [r.spec for r in route_list], heartbeat_s, metrics_url)

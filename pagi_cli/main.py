@@ -6,7 +6,7 @@ import argparse
 import sys
 from importlib.metadata import version
 
-from . import kb, personas, replay, tail, up
+from . import init, kb, personas, replay, tail, up
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,6 +16,11 @@ def main(argv: list[str] | None = None) -> int:
     up_cmd = commands.add_parser("up", help="start the whole stack on this machine")
     up.add_arguments(up_cmd)
     up_cmd.set_defaults(run=up.run)
+    init_cmd = commands.add_parser(
+        "init", help="create or update the streams and buckets once (the operator's NATS_URL), then exit"
+    )
+    init.add_arguments(init_cmd)
+    init_cmd.set_defaults(run=init.run)
     replay_cmd = commands.add_parser("replay", help="print a session's timeline from the events stream, or --rerun it")
     replay.add_arguments(replay_cmd)
     replay_cmd.set_defaults(run=replay.run)

@@ -25,6 +25,7 @@ from memory_worker.config import MemorySettings
 from memory_worker.worker import MemoryWorker
 from pagi.bus import Bus, PullConsumer
 from pagi.service import start_routes
+from pagi_cli.init import bootstrap_url
 from pagi_cli.nats_server import NatsServer
 from planner.__main__ import PlannerService
 from tool_worker.service import ToolWorker, open_tool_worker
@@ -37,8 +38,11 @@ from .up import Up
 
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    """A real nats-server with PAGI's streams and buckets: bootstrapped as `pagi up` and `pagi init`
+    do, since no service creates them (pagi/bus/_topology.py)."""
     server = NatsServer(store_dir=tmp_path / "nats", log_file=tmp_path / "nats.log")
     server.start()
+    asyncio.run(bootstrap_url(server.url))
     yield server
     server.stop()
 

@@ -132,8 +132,21 @@ class Stack:
             **self.extra_env,
         }
 
+    def bootstrap(self) -> None:
+        """`pagi init`, as compose runs it before the services: no service creates the streams."""
+        done = subprocess.run(
+            [sys.executable, "-m", "pagi_cli", "init", "--nats-url", self.nats.url],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if done.returncode != 0:
+            raise StackError(f"pagi init failed ({done.returncode}): {done.stderr.strip()}")
+
     def start(self, names: tuple[str, ...] = (*WORKERS, "edge"), timeout_s: float = 60.0) -> None:
         self.nats.start()
+        self.bootstrap()
         self.edge_port = free_port()
         for name in names:
             self.services[name] = Service(name, [sys.executable, "-m", name], self.env(), self.root / f"{name}.log")

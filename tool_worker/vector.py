@@ -1,4 +1,9 @@
-"""vector_query: the built-in that asks the memory worker over the bus and waits for its answer."""
+"""vector_query: the built-in that asks the memory worker by request/reply and waits for its answer.
+
+The question goes to the memory worker's `api.memory.session` endpoint and the answer comes back
+on the tool worker's own inbox, so the tool worker needs no right to read `memory.result` (anyone's
+memory answers) or to publish `memory.query`. The memory worker checks the session's owner may use
+the namespace (records.access), as it does for every memory query."""
 
 from __future__ import annotations
 
@@ -8,9 +13,9 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bus_schemas import Envelope, MemoryQuery, MemoryResult, derived_id
-from bus_schemas.subjects import MEMORY_QUERY, MEMORY_RESULT, session_subject
-from pagi.bus import Bus, ReplyTimeout, request_over_stream
+from bus_schemas import Envelope, MemoryResult, derived_id
+from bus_schemas.memory import MEMORY_SESSION_API_SUBJECT, SessionMemoryQuery
+from pagi.bus import Bus, BusUnavailable
 from sandbox.result import Isolation, RunResult
 
 from .builtins import VectorQueryArgs
@@ -33,20 +38,19 @@ def format_hits(result: MemoryResult) -> str:
 async def vector_query(
     bus: Bus, trigger: Envelope[Any], args: VectorQueryArgs, isolation: Isolation, timeout_s: float = TIMEOUT_S
 ) -> RunResult:
-    query = MemoryQuery(
+    query = SessionMemoryQuery(
         request_id=derived_id(trigger.id, "vector-query"),
+        session_id=trigger.session_id,
         query=args.query,
         kb=args.kb,
         top_k=args.top_k,
         namespace=VectorQuerySettings().namespace,
     )
-    request = trigger.caused("vector-query", MEMORY_QUERY, query)
-    reply_subject = session_subject(MEMORY_RESULT, trigger.session_id)
     started = time.perf_counter()
     try:
-        result = await request_over_stream(bus, request, reply_subject, MemoryResult, timeout_s)
-    except ReplyTimeout:
-        return RunResult.refused(isolation, "unavailable", f"the memory worker did not answer in {timeout_s:g} s")
+        result = await bus.request(MEMORY_SESSION_API_SUBJECT, query, MemoryResult, timeout_s)
+    except BusUnavailable as exc:
+        return RunResult.refused(isolation, "unavailable", f"the memory worker did not answer: {exc}")
     elapsed = (time.perf_counter() - started) * 1000.0
     if result.error:
         return RunResult(1, "", result.error, elapsed, False, isolation, error=result.error)

@@ -28,7 +28,7 @@ from bus_schemas.subjects import TELEMETRY_HOST, dead_letter_subject, session_su
 from .. import metrics, tracing
 from ..backoff import Backoff
 from ..credentials import url_user, without_credentials
-from ..nats_users import inbox_prefix
+from ..nats_users import inbox_prefix, users
 from ..settings import BusSettings
 from ..stores import BlobStore, KVStore
 from ..tracecontext import TRACEPARENT
@@ -59,10 +59,11 @@ def _subject_for(event: Envelope[Any]) -> str:
 
 
 class Bus:
-    def __init__(self, nc: Client, name: str) -> None:
+    def __init__(self, nc: Client, name: str, user: str | None = None) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream(timeout=5.0)
         self.name = name
+        self.user = user  # the NATS user it connected as (None: no credentials in the URL)
         self._reconnect_hooks: list[ReconnectHook] = []
         self._closing = False
 
@@ -120,7 +121,7 @@ class Bus:
                     reason = f"{type(exc).__name__} {exc}".strip()
                     raise BusUnavailable(f"cannot reach NATS at {without_credentials(url)}: {reason}") from exc
                 await asyncio.sleep(0.2)
-        bus = cls(nc, name)
+        bus = cls(nc, name, url_user(url))
         log.info("connected to the bus at %s", _safe_url(nc))
         return bus
 
@@ -226,8 +227,22 @@ class Bus:
     # --- topology (pagi.bus._topology) --------------------------------------------------------
 
     async def ensure_topology(self) -> None:
-        """Create or update every stream, KV bucket and object store. Safe to run from every service."""
+        """Create or update every stream, KV bucket and object store: the bootstrap (`pagi up`,
+        `pagi init`), as the operator; a service's own user may not."""
         await _topology.ensure_topology(self.js)
+
+    async def wait_for_topology(self, timeout_s: float = 30.0) -> None:
+        """Wait (bounded) until the streams and buckets this connection's user works with exist;
+        raises TopologyMissing, saying to run the bootstrap, when they do not in time."""
+        await _topology.wait_for_topology(self.js, self.topology_needed(), timeout_s)
+
+    def topology_needed(self) -> list[str]:
+        """The streams this connection's NATS user works with (pagi/nats_users.py); all of them for the
+        operator or on a server without users."""
+        for user in users():
+            if user.name == self.user and user.stream_names:
+                return user.stream_names
+        return _topology.topology_names()
 
     async def ensure_stream(self, spec: StreamSpec) -> None:
         await _topology.ensure_stream(self.js, spec)

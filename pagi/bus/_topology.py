@@ -1,8 +1,16 @@
 """The JetStream topology: streams, durable consumers, KV buckets and object stores, created from
-their specs in `bus_schemas.streams`, and the state of streams and consumers for health pages."""
+their specs in `bus_schemas.streams`, and the state of streams and consumers for health pages.
+
+Streams, buckets and object stores are created and updated by one bootstrap identity, the operator
+(`pagi up`, `pagi init`: `ensure_topology`); services hold no right to change them (pagi/nats_users.py)
+and only look them up (`wait_for_topology`, `kv`, `object_store`). Each service still creates its
+own durable consumers, whose API subjects nats.conf pins to the service."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import nats.js.errors
@@ -20,7 +28,21 @@ from bus_schemas.streams import (
 )
 
 from ..stores import BlobStore, KVStore
-from ._errors import LOOKUP_ERRORS
+from ._errors import LOOKUP_ERRORS, TRANSIENT_ERRORS, BusUnavailable
+
+BOOTSTRAP_HINT = "run `pagi init` with the operator's NATS credentials, or start the stack with `pagi up`"
+
+
+class TopologyMissing(BusUnavailable):
+    """A stream, bucket or object store is not there: the bootstrap has not run (or not yet)."""
+
+
+def topology_names() -> list[str]:
+    """Every JetStream stream PAGI runs on, as the server names them (buckets are `KV_`/`OBJ_` streams)."""
+    names = [spec.name for spec in STREAMS]
+    names += [f"KV_{spec.bucket}" for spec in KV_BUCKETS]
+    names += [f"OBJ_{spec.bucket}" for spec in OBJECT_STORES]
+    return names
 
 
 @dataclass(frozen=True)
@@ -38,13 +60,42 @@ class StreamState:
 
 
 async def ensure_topology(js: JetStreamContext) -> None:
-    """Create or update every stream, KV bucket and object store. Safe to run from every service."""
+    """Create or update every stream, KV bucket and object store: the bootstrap, as the operator."""
     for stream in STREAMS:
         await ensure_stream(js, stream)
     for bucket in KV_BUCKETS:
-        await kv(js, bucket)
+        await ensure_kv(js, bucket)
     for store in OBJECT_STORES:
-        await object_store(js, store)
+        await ensure_object_store(js, store)
+
+
+async def missing_streams(js: JetStreamContext, names: Sequence[str]) -> list[str]:
+    missing = []
+    for name in names:
+        try:
+            await js.stream_info(name)
+        except nats.js.errors.NotFoundError:
+            missing.append(name)
+    return missing
+
+
+async def wait_for_topology(
+    js: JetStreamContext, names: Sequence[str] | None = None, timeout_s: float = 30.0, poll_s: float = 0.5
+) -> None:
+    """Return once every stream in `names` (default: all of PAGI's) exists; a service started before
+    the bootstrap waits here, bounded, then fails saying what to run."""
+    wanted = list(names) if names is not None else topology_names()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            missing = await missing_streams(js, wanted)
+        except TRANSIENT_ERRORS:
+            missing = wanted
+        if not missing:
+            return
+        if time.monotonic() >= deadline:
+            raise TopologyMissing(f"not on the bus after {timeout_s:g} s: {', '.join(missing)}; {BOOTSTRAP_HINT}")
+        await asyncio.sleep(poll_s)
 
 
 async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
@@ -90,25 +141,46 @@ async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
 
 
 async def kv(js: JetStreamContext, spec: KVSpec) -> KVStore:
+    """The bucket, looked up (never created: that is the bootstrap's)."""
     try:
-        bucket = await js.key_value(spec.bucket)
+        return KVStore(await js.key_value(spec.bucket))
     except nats.js.errors.BucketNotFoundError:
-        bucket = await js.create_key_value(
+        raise TopologyMissing(f"no KV bucket {spec.bucket} on the bus; {BOOTSTRAP_HINT}") from None
+
+
+async def ensure_kv(js: JetStreamContext, spec: KVSpec) -> None:
+    try:
+        await js.key_value(spec.bucket)
+    except nats.js.errors.BucketNotFoundError:
+        await js.create_key_value(
             bucket=spec.bucket,
             description=spec.description,
             history=spec.history,
             ttl=spec.ttl_s,
             replicas=replicas(),
         )
-    return KVStore(bucket)
+    info = await js.stream_info(f"KV_{spec.bucket}")
+    if info.config.allow_rollup_hdrs:
+        # nats-py creates buckets that accept roll-up headers: one `Nats-Rollup: all` published on any
+        # key the writer may write purges the whole bucket (e.g. pagi_done, the exactly-once ledger).
+        # PAGI never rolls up a key (deletes are markers), so the buckets refuse them.
+        info.config.allow_rollup_hdrs = False
+        await js.update_stream(info.config)
 
 
 async def object_store(js: JetStreamContext, spec: ObjectStoreSpec) -> BlobStore:
+    """The object store, looked up (never created: that is the bootstrap's)."""
     try:
-        store = await js.object_store(spec.bucket)
+        return BlobStore(await js.object_store(spec.bucket))
     except nats.js.errors.NotFoundError:
-        store = await js.create_object_store(bucket=spec.bucket, description=spec.description, replicas=replicas())
-    return BlobStore(store)
+        raise TopologyMissing(f"no object store {spec.bucket} on the bus; {BOOTSTRAP_HINT}") from None
+
+
+async def ensure_object_store(js: JetStreamContext, spec: ObjectStoreSpec) -> None:
+    try:
+        await js.object_store(spec.bucket)
+    except nats.js.errors.NotFoundError:
+        await js.create_object_store(bucket=spec.bucket, description=spec.description, replicas=replicas())
 
 
 async def consumer_state(js: JetStreamContext, stream: str, durable: str) -> ConsumerState | None:

@@ -12,7 +12,8 @@ import pytest
 from nats.aio.client import Client
 
 from pagi.credentials import load_or_create, url_with_user
-from pagi.nats_users import TELEMETRY_SUBJECT_ENV, inbox_prefix, password_env
+from pagi.nats_users import OPERATOR, TELEMETRY_SUBJECT_ENV, inbox_prefix, password_env
+from pagi_cli.init import bootstrap_url
 from pagi_cli.nats_server import NatsServer
 
 NATS_CONF = Path(__file__).resolve().parents[2] / "nats.conf"
@@ -61,13 +62,21 @@ class UserClient:
 
 
 @pytest.fixture
-def secure_server(tmp_path: Path) -> Iterator[SecureBus]:
+def bare_secure_server(tmp_path: Path) -> Iterator[SecureBus]:
+    """The server as it first starts: no stream, bucket or object store yet."""
     passwords = load_or_create(tmp_path)
     env = {**passwords, TELEMETRY_SUBJECT_ENV: f"telemetry.host.{HOST_ID}"}
     server = NatsServer(store_dir=tmp_path / "nats", config=NATS_CONF, log_file=tmp_path / "nats.log", env=env)
     server.start()
     yield SecureBus(server, passwords)
     server.stop()
+
+
+@pytest.fixture
+def secure_server(bare_secure_server: SecureBus) -> SecureBus:
+    """Bootstrapped by the operator, as `pagi up` and `pagi init` do."""
+    asyncio.run(bootstrap_url(bare_secure_server.url(OPERATOR)))
+    return bare_secure_server
 
 
 @pytest.fixture

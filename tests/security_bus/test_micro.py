@@ -24,7 +24,7 @@ from nats.aio.msg import Msg
 from nats.micro.service import ServiceVerb, control_subject
 
 from bus_schemas import heartbeat as hb
-from bus_schemas.memory import MEMORY_API_SUBJECT
+from bus_schemas.memory import MEMORY_API_SUBJECT, MEMORY_SESSION_API_SUBJECT
 from memory_worker.__main__ import make_service
 from pagi import heartbeat, micro
 from pagi.nats_users import inbox_prefix, micro_control
@@ -169,7 +169,8 @@ async def test_ping_and_info_find_every_service_with_its_facts(stack: Stack) -> 
     info = body(await stack.operator.request("$SRV.INFO.memory_worker", b"", timeout=5))
     assert info["type"] == "io.nats.micro.v1.info_response" and info["description"]
     assert [(e["name"], e["subject"], e["queue_group"]) for e in info["endpoints"]] == [
-        ("memory", MEMORY_API_SUBJECT, "memory_worker")
+        ("memory", MEMORY_API_SUBJECT, "memory_worker"),
+        ("session_search", MEMORY_SESSION_API_SUBJECT, "memory_worker"),  # the tool worker's vector_query
     ]
     # A fact reported after start (the memory store, by the store check) is in the metadata from the
     # next beat on: a ping makes one now.
@@ -239,5 +240,5 @@ async def test_a_malformed_memory_request_gets_a_micro_error_and_blocks_nothing(
     assert body(await stack.operator.request("$SRV.PING.planner", b"\x00garbage", timeout=5))["name"] == "planner"
 
     stats = body(await stack.operator.request("$SRV.STATS.memory_worker", b"", timeout=5))
-    [memory] = stats["endpoints"]
+    [memory] = [e for e in stats["endpoints"] if e["name"] == "memory"]
     assert memory["subject"] == MEMORY_API_SUBJECT and memory["num_requests"] >= 5

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import nats
 import nats.errors
@@ -19,25 +19,12 @@ from bus_schemas import streams as st
 from bus_schemas.chat import ChatIn
 from bus_schemas.memory import MEMORY_API_SUBJECT, MemoryStore
 from pagi.bus import Bus, Delivery, PullConsumer
-from pagi.nats_users import render_conf, user_for_service
+from pagi.nats_users import User, render_conf, users
 
 from ..support import eventually
 from .conftest import HOST_ID, NATS_CONF, SecureBus, UserClient
 
 ConnectAs = Callable[[str], Awaitable[UserClient]]
-
-# Each service's durable consumers and buckets, as its code opens them.
-SERVICES: dict[str, tuple[tuple[st.ConsumerSpec, ...], tuple[st.KVSpec, ...]]] = {
-    "edge": ((), (st.SESSIONS, st.TWINS, st.PROMPTS, st.APPROVALS, st.JOBS, st.TOOLS, st.REVOKED)),
-    "planner": (
-        (st.PLANNER_CHAT_IN, st.PLANNER_CONTROL, st.PLANNER_RESULTS),
-        (st.TWINS, st.APPROVALS, st.PROMPTS, st.JOBS, st.DONE, st.TOOLS),
-    ),
-    "memory_worker": ((st.MEMORY_WORKER, st.MEMORY_INDEX), (st.SESSIONS,)),
-    "tool_worker": ((st.TOOL_WORKER,), (st.TOOLS, st.DONE, st.TWINS, st.APPROVALS)),
-    "build_worker": ((st.BUILD_WORKER,), (st.TOOLS, st.DONE, st.TWINS, st.APPROVALS)),
-    "telemetry_agent": ((), ()),
-}
 
 
 def test_nats_conf_is_the_rendered_permission_table() -> None:
@@ -46,29 +33,51 @@ def test_nats_conf_is_the_rendered_permission_table() -> None:
 
 @pytest.fixture
 async def topology(secure_server: SecureBus) -> None:
-    bus = await Bus.connect(secure_server.url("operator"), "test-operator", connect_timeout_s=5)
-    await bus.ensure_topology()
-    await bus.close()
+    """The operator's bootstrap already ran (the `secure_server` fixture): nothing more to set up."""
 
 
+def concrete(pattern: str, token: str = "perm-probe") -> str:
+    """A subject a pattern allows: each wildcard token replaced by a plain one."""
+    return ".".join(token if part in ("*", ">") else part for part in pattern.split("."))
+
+
+def kv_writes(user: User, spec: st.KVSpec) -> list[str]:
+    """The keys (patterns) of `spec` the user may write, from its publish list."""
+    prefix = f"$KV.{spec.bucket}."
+    return [x[len(prefix) :] for x in user.publish if x.startswith(prefix)]
+
+
+SERVICE_USERS: Final = [u for u in users() if u.service is not None]
+
+
+@pytest.mark.parametrize("user", SERVICE_USERS, ids=lambda u: u.name)
 async def test_every_service_sets_up_its_consumers_and_buckets_without_a_refusal(
-    secure_server: SecureBus, topology: None, caplog: pytest.LogCaptureFixture
+    secure_server: SecureBus, user: User, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """What each service's table entry says it uses (durables, buckets it reads, keys it writes,
+    deletes included) works as its user, with no refusal: the table is not narrower than the code."""
     caplog.set_level(logging.WARNING, logger="pagi.bus")
-    for module, (consumers, buckets) in SERVICES.items():
-        user = user_for_service(module).name
-        bus = await Bus.connect(secure_server.url(user), module, connect_timeout_s=5)
-        try:
-            await bus.ensure_topology()  # every service may come up first
-            for spec in consumers:
-                await bus.ensure_consumer(spec)
-                assert await bus.consumer_state(spec.stream, spec.durable) is not None
-            for bucket in buckets:
-                kv = await bus.kv(bucket)
-                await kv.keys()
-            await bus.nc.flush()
-        finally:
-            await bus.close()
+    assert user.service is not None
+    bus = await Bus.connect(secure_server.url(user.name), user.service, connect_timeout_s=5)
+    try:
+        await bus.wait_for_topology(timeout_s=5)  # its streams are there: the bootstrap's
+        for spec in user.durables:
+            await bus.ensure_consumer(spec)
+            assert await bus.consumer_state(spec.stream, spec.durable) is not None
+        for bucket in st.KV_BUCKETS:
+            if f"KV_{bucket.bucket}" not in user.stream_names:
+                continue
+            kv = await bus.kv(bucket)
+            await kv.keys()
+            for pattern in kv_writes(user, bucket):
+                key = concrete(pattern)
+                await kv.put(key, b"written")
+                assert await kv.get(key) is not None
+                await kv.delete(key)  # a delete marker on the key's own subject: no purge right needed
+                assert await kv.get(key) is None
+        await bus.nc.flush()
+    finally:
+        await bus.close()
     assert [r.getMessage() for r in caplog.records if "refused" in r.getMessage()] == []
 
 
@@ -145,6 +154,9 @@ async def test_planner_pulls_and_acks_its_own_consumer(secure_server: SecureBus,
         ("telemetry", "chat.in.s1"),
         ("telemetry", "$KV.pagi_twins.x"),
         ("tool", "pagi.heartbeat.planner.x"),  # no service can pass for another in /health
+        ("tool", "memory.query.s1"),  # its memory questions go by request/reply (api.memory.session)
+        ("tool", "api.memory"),  # not the edge's API: no delete, no list, no other session's search
+        ("edge", "api.memory.session"),
     ],
 )
 async def test_forbidden_publish_is_refused(connect_as: ConnectAs, user: str, subject: str) -> None:
@@ -168,6 +180,9 @@ async def test_forbidden_publish_is_refused(connect_as: ConnectAs, user: str, su
         ("planner", "_INBOX_edge.>"),
         ("tool", "$SRV.INFO.planner"),  # no service can answer micro discovery as another
         ("tool", "$SRV.>"),
+        ("tool", "memory.result.>"),  # no memory answers meant for the planner
+        ("tool", "memory.result.*"),
+        ("tool", "api.memory.session"),  # nor answer the memory worker's endpoint
     ],
 )
 async def test_forbidden_subscribe_is_refused(connect_as: ConnectAs, user: str, subject: str) -> None:
