@@ -519,14 +519,16 @@ class Sandbox:
             truncated=outcome.truncated,
             isolation=self.isolation,
             files_changed=files_changed,
-            files_removed=removed,
+            files_removed=removed[:REMOVED_LISTED],
             reason=reason,
             error=error,
         )
 
 
-# The error text names at most this many removed files (the result's files_removed has them all).
+# The error text names at most this many removed files, the result's files_removed at most the
+# second number (a result has to fit in one event); the error always gives the full count.
 REMOVED_IN_ERROR = 20
+REMOVED_LISTED = 1000
 
 
 def _quota_error(limits: Limits, removed: list[str], after: ws.Snapshot) -> str:
@@ -537,7 +539,7 @@ def _quota_error(limits: Limits, removed: list[str], after: ws.Snapshot) -> str:
     if removed:
         names = ", ".join(removed[:REMOVED_IN_ERROR])
         more = f" and {len(removed) - REMOVED_IN_ERROR} more" if len(removed) > REMOVED_IN_ERROR else ""
-        text += f" and what it created or changed was removed, newest first: {names}{more}"
+        text += f" and what it created or changed was removed, newest first ({len(removed)} entries): {names}{more}"
     else:
         text += "; nothing it created or changed was left to remove"
     if ws.over_quota(after, limits.workspace_quota_bytes, limits.workspace_max_files):
