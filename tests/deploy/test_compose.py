@@ -77,12 +77,14 @@ def test_the_binary_is_real_compose_v2() -> None:
 
 def test_compose_config_validates_and_has_every_part(rendered: dict[str, Any]) -> None:
     services = rendered["services"]
-    assert set(services) == PAGI_SERVICES | {"nats", "qdrant", "jaeger", "prometheus"}
+    assert set(services) == PAGI_SERVICES | {"init", "nats", "qdrant", "jaeger", "prometheus"}
     for name in PAGI_SERVICES:
         service = services[name]
         assert service["image"] == "pagi:latest" and service["build"]["context"] == str(ROOT)
         assert service["restart"] == "unless-stopped"
         assert service["depends_on"]["nats"]["condition"] == "service_healthy"
+        # The bootstrap (`pagi init`) created the streams: no service's own user may.
+        assert service["depends_on"]["init"]["condition"] == "service_completed_successfully", name
         assert service["healthcheck"]["test"], name
         assert service["cap_drop"] == ["ALL"], name
         assert "no-new-privileges:true" in service["security_opt"], name
@@ -105,6 +107,22 @@ def test_compose_config_validates_and_has_every_part(rendered: dict[str, Any]) -
         assert "cap_add" not in services[name]
     prometheus = {m["target"]: m for m in services["prometheus"]["volumes"]}
     assert Path(prometheus["/etc/prometheus/prometheus.yml"]["source"]).is_file()
+
+
+def test_the_init_service_is_the_one_bootstrap_as_the_operator(rendered: dict[str, Any]) -> None:
+    services = rendered["services"]
+    init = services["init"]
+    assert init["command"] == ["python", "-m", "pagi_cli", "init"]
+    assert importlib.util.find_spec("pagi_cli.__main__") is not None
+    assert init["restart"] == "no" and init["image"] == "pagi:latest"
+    assert init["depends_on"]["nats"]["condition"] == "service_healthy"
+    assert init["cap_drop"] == ["ALL"] and "no-new-privileges:true" in init["security_opt"]
+    operator = example_env()[password_env("operator")]
+    assert init["environment"]["NATS_URL"] == f"nats://operator:{operator}@nats:4222"
+    assert init["environment"]["PAGI_STREAM_REPLICAS"]  # the replicas it creates the streams with
+    # Nobody else holds the operator's password (nats-server reads it to check it).
+    holders = {n for n, svc in services.items() if operator in json.dumps(svc.get("environment", {}))}
+    assert holders == {"init", "nats"}
 
 
 def test_secrets_are_required_not_defaulted() -> None:
