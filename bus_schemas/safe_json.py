@@ -50,7 +50,7 @@ def loads_json(
             raise PayloadError(_too_deep(what, max_depth)) from None
         raise PayloadError(f"{what} is not valid JSON: {exc}") from None
     if raw.count(b"[") + raw.count(b"{") > max_depth:
-        _check_depth(value, what, max_depth)
+        check_depth(value, what, max_depth)
     return value
 
 
@@ -81,11 +81,13 @@ def loads_msgpack(
         # TypeError: an unhashable map key (strict_map_key lets only str and bytes through).
         raise PayloadError(f"{what} is not valid msgpack: {type(exc).__name__} {exc}".rstrip()) from None
     if len(raw) - len(raw.translate(None, _MSGPACK_CONTAINER_BYTES)) > max_depth:
-        _check_depth(value, what, max_depth)
+        check_depth(value, what, max_depth)
     return value
 
 
-def _check_depth(value: Any, what: str, max_depth: int) -> None:
+def check_depth(value: Any, what: str = "payload", max_depth: int = MAX_JSON_DEPTH) -> None:
+    """PayloadError when `value` (plain JSON types) nests deeper than `max_depth`; iterative, so
+    it is safe on anything a parser returned (`json.JSONDecoder.raw_decode` too)."""
     if type(value) not in _CONTAINERS:
         return
     stack: list[tuple[Any, int]] = [(value, 1)]
