@@ -19,6 +19,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from sandbox import Limits, Sandbox, SandboxConfig
 
@@ -52,9 +53,15 @@ def line(name: str, values: list[float]) -> str:
     return f"{name:<18} p50 {statistics.median(values):6.2f} ms   p90 {pct(values, 0.9):6.2f} ms"
 
 
-async def measure(root: Path, runs: int) -> None:
-    warm_box = Sandbox(SandboxConfig(state_dir=root / "warm", limits=Limits()))
-    cold_box = Sandbox(SandboxConfig(state_dir=root / "cold", limits=Limits(), warm_slots=0))
+async def measure(root: Path, runs: int, seccomp: bool, session_uids: bool) -> None:
+    # --no-seccomp / --shared-uid turn one bound off, to measure what it costs.
+    extra: dict[str, Any] = {"seccomp": seccomp}
+    if not session_uids:
+        extra["session_uids"] = None
+    else:
+        extra["uid_table"] = root / "uids.json"
+    warm_box = Sandbox(SandboxConfig(state_dir=root / "warm", limits=Limits(), **extra))
+    cold_box = Sandbox(SandboxConfig(state_dir=root / "cold", limits=Limits(), warm_slots=0, **extra))
     isolation = warm_box.start()
     cold_box.start()
     warm_ws, cold_ws = warm_box.workspaces.ensure("bench"), cold_box.workspaces.ensure("bench")
@@ -81,6 +88,10 @@ async def measure(root: Path, runs: int) -> None:
         f"Python {platform.python_version()}, uid {os.geteuid()}"
     )
     print(f"command: {' '.join(command)}   runs: {runs} each, interleaved   isolation: {isolation}")
+    print(
+        f"seccomp: {warm_box.seccomp_on}   userns disabled: {warm_box.userns_disabled}   "
+        f"pids scope: {warm_box.pids_scope}   load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     print(line("bare subprocess", bare_ms))
     print(line("sandbox, warm", warm_ms) + f"   ratio {w50 / b50:.2f}   (warm slot used {hits - 5}/{runs})")
     print(line("sandbox, cold", cold_ms) + f"   ratio {c50 / b50:.2f}")
@@ -95,9 +106,12 @@ async def measure(root: Path, runs: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--no-seccomp", action="store_true", help="without the seccomp filter")
+    parser.add_argument("--shared-uid", action="store_true", help="every session as one host uid (no uid table)")
+    args = parser.parse_args()
     bench_root = Path(tempfile.mkdtemp(prefix="pagi-bench-", dir="/tmp"))
     bench_root.chmod(0o711)  # the sandbox uid must reach its workspace
     try:
-        asyncio.run(measure(bench_root, parser.parse_args().runs))
+        asyncio.run(measure(bench_root, args.runs, not args.no_seccomp, not args.shared_uid))
     finally:
         shutil.rmtree(bench_root, ignore_errors=True)

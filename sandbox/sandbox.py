@@ -260,7 +260,12 @@ class Sandbox:
     async def user_for(self, workspace: Path) -> tuple[int, int] | None:
         if self._uids is None:
             return self.config.host_user
-        return await asyncio.to_thread(self._user_for_sync, workspace)
+        # The table lookup is a lock and a small read, cheaper than a thread hop; a re-own walk is not.
+        uid = self._uids.uid_for(str(workspace))
+        owner = os.lstat(workspace).st_uid
+        if owner != uid:
+            await asyncio.to_thread(reown, workspace, owner, uid, uid, ws.MAX_SNAPSHOT_ENTRIES)
+        return uid, uid
 
     def free_bytes(self) -> int:
         free = disk.free_bytes(self.workspaces.root)
