@@ -14,7 +14,7 @@ from pagi.bus import Bus, Delivery, Reject
 from pagi.joblog import LineStreamer
 from records.access import Caller
 from records.done import Ledger
-from records.policy import PolicyError, check_build
+from records.policy import PolicyError, check_build, malformed_request
 from records.sessions import SessionOwners
 from records.stores import KV
 
@@ -67,6 +67,12 @@ class BuildReqHandler:
         body = event.body
         if not isinstance(body, BuildRequest):
             raise Reject(f"the build worker does not handle {event.type}")
+        problem = malformed_request(body.request_id)
+        if problem is not None:
+            # Nothing to build and nothing to record in the ledger: the asker gets the reason now.
+            outcome = BuildOutcome(success=False, reason="invalid_name", error=problem)
+            await self._reply(event, to_result(body, outcome))
+            return
         result = await self.ledger.once(body.request_id, lambda interrupted: self._result(event, body, interrupted))
         await self._reply(event, result)
 

@@ -4,16 +4,39 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from .chat import IssuedCommand, SourceMemory
 from .limits import MAX_MESSAGE_CHARS
 from .subjects import TOKEN_RE
 from .telemetry import TelemetrySample
+from .tool import TOOL_NAME_RE
 
 SESSION_PATTERN = TOKEN_RE.pattern
+# A stream sequence a client may name (a resume point, `after_seq`): exact in every JSON client and
+# far beyond any real stream; larger numbers are refused at the door instead of reaching the server.
+MAX_SEQ: Final = 2**53 - 1
+# The chat commands that name a tool (`/tool NAME {args}`, `/build NAME LANGUAGE`, planner/deterministic.py).
+TOOL_COMMANDS: Final = ("/tool", "/build")
+
+
+def _tool_named_well(text: str) -> str:
+    """A chat command's tool name must be a tool name (`bus_schemas.tool.TOOL_NAME_RE`): refused here,
+    at the door, rather than as an action the planner cannot build."""
+    verb, _, argument = text.partition("\n")[0].partition(" ")
+    if verb in TOOL_COMMANDS and argument.strip():
+        name = argument.split()[0]
+        if not TOOL_NAME_RE.match(name):
+            raise ValueError(
+                f"{verb} needs a tool name of 1-64 characters of a-z 0-9 _ -, starting with a letter"
+                f" (got {len(name)} characters)"
+            )
+    return text
+
+
+ChatText = Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS), AfterValidator(_tool_named_well)]
 
 
 class Frame(BaseModel):
@@ -24,12 +47,12 @@ class WsClientMessage(Frame):
     session_id: str = Field(pattern=SESSION_PATTERN)
     user_id: str = Field(min_length=1, max_length=128)
     timestamp: str | float | int | None = None
-    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    message: ChatText
     twin_id: str | None = Field(default=None, max_length=64)
     namespace: str | None = Field(default=None, max_length=64)
     type: Literal["message"] | None = None
     # Follow the session from after this stream sequence (replaying what was missed) before sending.
-    resume_from: int | None = Field(default=None, ge=0)
+    resume_from: int | None = Field(default=None, ge=0, le=MAX_SEQ)
 
 
 class WsResume(Frame):
@@ -39,7 +62,7 @@ class WsResume(Frame):
     type: Literal["resume"]
     session_id: str = Field(pattern=SESSION_PATTERN)
     user_id: str = Field(min_length=1, max_length=128)
-    resume_from: int | None = Field(default=None, ge=0)
+    resume_from: int | None = Field(default=None, ge=0, le=MAX_SEQ)
 
 
 class CompleteMessage(Frame):
@@ -77,7 +100,7 @@ class StatusUpdate(Frame):
 
 
 class ChatRequest(Frame):
-    message: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    message: ChatText
     session_id: str = Field(pattern=SESSION_PATTERN)
     twin_id: str | None = Field(default=None, max_length=64)
     namespace: str | None = Field(default=None, max_length=64)
@@ -181,7 +204,7 @@ class RollbackRequest(Frame):
 class PlanRequest(Frame):
     """The seed's Agent Planner contract: `POST /plan` (alias `POST /run`)."""
 
-    prompt: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    prompt: ChatText
     session_id: str | None = Field(default=None, pattern=SESSION_PATTERN)
     resources: list[str] = Field(default_factory=list, max_length=50)
     twin_id: str | None = Field(default=None, max_length=64)

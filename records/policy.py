@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from bus_schemas.approval import ApprovalKind, ApprovalRecord
 from bus_schemas.twin import Twin
@@ -11,6 +12,17 @@ from bus_schemas.twin import Twin
 from .approvals import approval_key
 from .stores import KV
 from .twins import DEFAULT_TWIN_ID, always_allowed, twin_key
+
+# A request id keys the done-ledger (`<kind>.<request id>` in KV, records/done.py): one KV token.
+REQUEST_ID_RE: Final = re.compile(r"^[A-Za-z0-9_=-]{1,64}$")
+
+
+def malformed_request(request_id: str) -> str | None:
+    """Why a worker request can never be carried out (so it is answered at once with an error
+    result, not retried until it is dead-lettered), or None."""
+    if not REQUEST_ID_RE.match(request_id):
+        return "invalid request id: use 1-64 characters of A-Z a-z 0-9 _ = -"
+    return None
 
 
 class PolicyError(PermissionError):

@@ -1,4 +1,8 @@
-"""The file tools' program, run inside the sandbox: it resolves symlinks where the tool's world is."""
+"""The file tools' program, run inside the sandbox: it resolves symlinks where the tool's world is.
+
+Every open is non-blocking and the file's type is checked on the open descriptor (fstat) before a
+byte moves: a FIFO, a socket or a device in the workspace is refused at once, never waited on until
+the run's timeout (a FIFO's open blocks until the other end opens)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,21 @@ def fail(code, msg):
     sys.stderr.write("pagi: " + msg + "\n")
     sys.exit(code)
 
+def open_regular(path, flags, mode=0o644):
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, mode)
+    except FileNotFoundError:
+        fail(EXIT_NOT_FOUND, "no such file: %s" % rel)
+    except IsADirectoryError:
+        fail(EXIT_INVALID, "is a directory: %s" % rel)
+    except OSError as exc:  # ENXIO: a FIFO nobody reads; ELOOP: a symlink
+        fail(EXIT_INVALID, "not a regular file: %s (%s)" % (rel, os.strerror(exc.errno or 0)))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        fail(EXIT_INVALID, "not a regular file: %s" % rel)
+    os.set_blocking(fd, True)
+    return fd
+
 req = json.load(sys.stdin)
 root = os.path.realpath(os.getcwd())
 rel = req["path"]
@@ -30,20 +49,14 @@ if op == "write":
     if os.path.realpath(parent) != parent:
         fail(EXIT_ESCAPE, "path escapes the workspace: %s" % rel)
     data = req["content"].encode("utf-8")
-    fd = os.open(real, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    # Truncated only once it is known to be a regular file (O_TRUNC on open would touch anything).
+    fd = open_regular(real, os.O_WRONLY | os.O_CREAT)
+    os.ftruncate(fd, 0)
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     print("wrote %d bytes to %s" % (len(data), rel))
 elif op == "read":
-    try:
-        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        fail(EXIT_NOT_FOUND, "no such file: %s" % rel)
-    except IsADirectoryError:
-        fail(EXIT_INVALID, "is a directory: %s" % rel)
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            fail(EXIT_INVALID, "not a regular file: %s" % rel)
+    with os.fdopen(open_regular(real, os.O_RDONLY), "rb") as f:
         sys.stdout.write(f.read().decode("utf-8", "replace"))
 elif op == "list":
     if not os.path.isdir(real):

@@ -10,11 +10,11 @@ from bus_schemas import Envelope, JobLog
 from bus_schemas.fit import fit
 from bus_schemas.joblog import LogLevel
 from bus_schemas.subjects import JOB_LOG, TOOL_RESULT
-from bus_schemas.tool import ToolResult, ToolRun, ToolRunRecord
+from bus_schemas.tool import TOOL_NAME_RE, ToolResult, ToolRun, ToolRunRecord
 from pagi.bus import Bus, Delivery, Reject
 from pagi.joblog import LineStreamer
 from records.done import Ledger
-from records.policy import PolicyError, check_tool_run
+from records.policy import PolicyError, check_tool_run, malformed_request
 from records.stores import KV
 from sandbox import RunResult
 
@@ -67,9 +67,24 @@ class ToolRunHandler:
         body = event.body
         if not isinstance(body, ToolRun):
             raise Reject(f"the tool worker does not handle {event.type}")
+        refusal = self._malformed(body)
+        if refusal is not None:
+            # Nothing to run and nothing to record in the ledger: the asker gets the reason now.
+            await self._reply(event, to_result(body, refusal))
+            return
         result = await self.ledger.once(body.request_id, lambda interrupted: self._result(event, body, interrupted))
         # A redelivery gets the recorded result again, same id: JetStream drops it if the first got through.
         await self._reply(event, result)
+
+    def _malformed(self, body: ToolRun) -> RunResult | None:
+        isolation = self.runner.sandbox.isolation
+        problem = malformed_request(body.request_id)
+        if problem is not None:
+            return RunResult.refused(isolation, "invalid_arguments", problem)
+        if not TOOL_NAME_RE.match(body.tool_name):
+            problem = "invalid tool name: 1-64 characters of a-z 0-9 _ -, starting with a letter"
+            return RunResult.refused(isolation, "unknown_tool", problem)
+        return None
 
     async def _result(self, event: Envelope[Any], body: ToolRun, interrupted: bool) -> ToolResult:
         if interrupted:

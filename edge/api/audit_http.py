@@ -12,6 +12,7 @@ session recorded in it (`read_access`).
 from __future__ import annotations
 
 import contextlib
+import re
 from datetime import datetime
 from typing import Any, Final
 
@@ -19,6 +20,7 @@ from aiohttp import web
 
 from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import SubjectError, check_token
+from bus_schemas.web import MAX_SEQ
 from pagi.bus import TRANSIENT_ERRORS
 from pagi.timeline import as_json, check_event_types, entry_of, parse_since, session_filters
 
@@ -29,6 +31,8 @@ from .read_access import reader_of_session, visible_sessions
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1000
 _PARAMS: Final = frozenset({"session", "type", "since", "after_seq", "limit"})
+_WHOLE: Final = re.compile(r"^-?[0-9]+$")
+_MAX_DIGITS: Final = 20
 # A member with more sessions than this is read with one filter over all and confined here, not by
 # one filter subject per session.
 MAX_SESSION_FILTERS: Final = 100
@@ -52,12 +56,15 @@ def _int(query: Any, name: str, default: int | None, low: int, high: int | None 
     text = query.get(name)
     if text is None or text == "":
         return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise BadParam(name, "must be a whole number") from None
+    if not _WHOLE.match(text):
+        raise BadParam(name, "must be a whole number")
+    problem = f"must be between {low} and {high}" if high else f"must be at least {low}"
+    # Never int() thousands of digits: a number this long is out of every range here.
+    if len(text.lstrip("-")) > _MAX_DIGITS:
+        raise BadParam(name, problem)
+    value = int(text)
     if value < low or (high is not None and value > high):
-        raise BadParam(name, f"must be between {low} and {high}" if high else f"must be at least {low}")
+        raise BadParam(name, problem)
     return value
 
 
@@ -81,7 +88,7 @@ async def get_audit(request: web.Request) -> web.Response:
             since = parse_since(query["since"]) if query.get("since") else None
         except ValueError as exc:
             raise BadParam("since", str(exc)) from None
-        after_seq = _int(query, "after_seq", None, 0)
+        after_seq = _int(query, "after_seq", None, 0, MAX_SEQ)
         limit = _int(query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT) or DEFAULT_LIMIT
     except BadParam as err:
         return _bad(err)

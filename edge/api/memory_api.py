@@ -15,9 +15,12 @@ write; history and global search only from their own sessions (an admin's: all, 
 from __future__ import annotations
 
 import logging
+import re
+import uuid
 from typing import Any, Final
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from bus_schemas import ChatIn, ChatOut, Envelope, new_id
 from bus_schemas.memory import (
@@ -31,7 +34,7 @@ from bus_schemas.memory import (
 )
 from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import MEMORY_STORE, TOKEN_RE
-from bus_schemas.web import SaveMemoryRequest
+from bus_schemas.web import ErrorResponse, SaveMemoryRequest
 from pagi.bus import BusUnavailable, ReplyTimeout, StreamReplies
 from records.access import (
     Hidden,
@@ -45,7 +48,7 @@ from records.access import (
 
 from ..appkeys import BUS, HUB, OWNERS
 from ..front.auth import caller
-from ..validation import bad_request, read_model
+from ..validation import bad_request, details, read_model
 from .read_access import keys_mode, reader_of_session, visible_sessions
 
 log = logging.getLogger("edge.access")
@@ -53,6 +56,26 @@ API_TIMEOUT_S: Final = 5.0
 SAVE_TIMEOUT_S: Final = 15.0
 # The worker's error kinds, as HTTP statuses.
 ERROR_STATUS: Final = {"invalid": 400, "unknown_namespace": 404, "not_found": 404, "unavailable": 503}
+# A memory's id is a UUID (memory_worker.records.memory_id); anything else is answered here, at once,
+# rather than asked of the worker.
+MEMORY_ID_RE: Final = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _api_request(**fields: Any) -> MemoryApiRequest:
+    """The worker's request, validated by its schema here (a `kb` over 32 characters, say), so what
+    the schema refuses is a 400 naming the field, never a 500."""
+    try:
+        return MemoryApiRequest(**fields)
+    except ValidationError as exc:
+        body = ErrorResponse(error="invalid memory request", details=details(exc)).model_dump_json()
+        raise web.HTTPBadRequest(text=body, content_type="application/json") from None
+
+
+def _memory_id(request: web.Request) -> str:
+    raw = request.match_info["memory_id"]
+    if not MEMORY_ID_RE.match(raw):
+        raise bad_request("a memory id is a UUID (8-4-4-4-12 hexadecimal digits)")
+    return str(uuid.UUID(raw))
 
 
 async def _ask(request: web.Request, query: MemoryApiRequest) -> MemoryApiReply | web.Response:
@@ -94,8 +117,8 @@ async def search_memory(request: web.Request) -> web.Response:
         raise bad_request("q (the search text) is required")
     kb = request.query.get("kb") or None
     namespace = _namespace(request)
+    query = _api_request(op="search", query=q[:4000], namespace=namespace, kb=kb, k=_int(request, "k", 5, 1, 100))
     _check_read(request, namespace, "searched")
-    query = MemoryApiRequest(op="search", query=q[:4000], namespace=namespace, kb=kb, k=_int(request, "k", 5, 1, 100))
     reply = await _ask(request, query)
     if isinstance(reply, web.Response):
         return reply
@@ -124,14 +147,14 @@ async def _readable_memory(request: web.Request, memory_id: str) -> MemoryRecord
 
 
 async def get_memory(request: web.Request) -> web.Response:
-    found = await _readable_memory(request, request.match_info["memory_id"][:64])
+    found = await _readable_memory(request, _memory_id(request))
     if isinstance(found, web.Response):
         return found
     return web.json_response(found.model_dump(mode="json"))
 
 
 async def delete_memory(request: web.Request) -> web.Response:
-    memory_id = request.match_info["memory_id"][:64]
+    memory_id = _memory_id(request)
     # A memory's id derives from its namespace (memory_worker.records.memory_id), so the namespace
     # checked here is the one the delete removes from.
     found = await _readable_memory(request, memory_id)
@@ -172,7 +195,7 @@ async def global_search(request: web.Request) -> web.Response:
         allowed = await visible_sessions(request, caller(request), "global search")
     if allowed is not None and not allowed:
         return web.json_response({"results": []})
-    query = MemoryApiRequest(
+    query = _api_request(
         op="search_events",
         query=q[:4000],
         kind=kind,

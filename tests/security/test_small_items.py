@@ -1,0 +1,172 @@
+"""Small things a buggy client or a hostile tool tried, each answered with a clear 4xx or an error
+result in bounded time, against the real stack (nats-server, edge, planner, workers, bubblewrap)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from bus_schemas import Envelope
+from bus_schemas.subjects import DEAD_LETTER_PREFIX, TOOL_RESULT, one_session
+from bus_schemas.tool import ToolResult, ToolRun
+from bus_schemas.web import MAX_SEQ
+from memory_worker.worker import MemoryWorker
+from pagi.bus import Bus
+from tool_worker.service import ToolWorker
+
+from ..support import EventCollector, ObserveFactory
+from ..workers_support import put_twin
+
+Client = TestClient[web.Request, web.Application]
+LONG_NAME = "a" * 65
+
+
+async def problem_of(resp: Any) -> str:
+    body = await resp.json()
+    return " ".join([body["error"], *(f"{d['field']}: {d['problem']}" for d in body.get("details", []))])
+
+
+# 1. after_seq
+
+
+async def test_audit_after_seq_is_a_bounded_whole_number(edge: Client, session_id: str) -> None:
+    for bad in ("99999999999999999999999", str(MAX_SEQ + 1), "-1", "12abc", "9" * 5000):
+        resp = await edge.get("/v1/audit", params={"session": session_id, "after_seq": bad})
+        assert resp.status == 400, (bad[:30], await resp.text())
+        assert "invalid after_seq" in await problem_of(resp)
+    resp = await edge.get("/v1/audit", params={"session": session_id, "after_seq": str(MAX_SEQ)})
+    assert resp.status == 200 and (await resp.json())["events"] == []
+
+
+async def test_a_websocket_resume_point_beyond_any_stream_is_an_error_frame(edge: Client, session_id: str) -> None:
+    async with edge.ws_connect("/ws/chat/alice") as ws:
+        await ws.send_json({"session_id": session_id, "user_id": "alice", "message": "hi", "resume_from": MAX_SEQ + 1})
+        frame = await ws.receive_json(timeout=5)
+        assert frame["type"] == "status_update" and frame["status"] == "error"
+        assert "resume_from" in frame["details"]
+        # The socket stays usable: the next, valid frame is answered.
+        await ws.send_json({"session_id": session_id, "user_id": "alice", "message": "hello"})
+        while (frame := await ws.receive_json(timeout=15))["type"] != "complete_message":
+            pass
+        assert "hello" in frame["content"]
+
+
+# 2. kb
+
+
+async def test_an_invalid_kb_is_a_400_naming_it(edge: Client, memory_worker: MemoryWorker) -> None:
+    resp = await edge.get("/v1/memory/search", params={"q": "anything", "kb": "k" * 40})
+    assert resp.status == 400 and "kb:" in await problem_of(resp)
+    resp = await edge.get("/v1/memory/search", params={"q": "anything", "kb": "nosuch"})
+    assert resp.status == 400 and "unknown knowledge base" in (await resp.json())["error"]
+    # A valid kb reaches the worker, which knows no such namespace yet.
+    resp = await edge.get("/v1/memory/search", params={"q": "anything", "kb": "mind", "namespace": "empty"})
+    assert resp.status == 404 and (await resp.json())["kind"] == "unknown_namespace"
+
+
+# 3. memory ids
+
+
+async def test_a_memory_id_that_is_not_a_uuid_is_a_400_at_once(edge: Client) -> None:
+    """No memory worker runs here: the answer cannot have come from waiting on the bus."""
+    for method in ("GET", "DELETE"):
+        started = time.monotonic()
+        resp = await edge.request(method, "/v1/memory/not-a-uuid")
+        assert resp.status == 400 and "a memory id is a UUID" in (await resp.json())["error"]
+        assert time.monotonic() - started < 1.0
+
+
+async def test_a_well_formed_unknown_memory_id_is_a_404(edge: Client, memory_worker: MemoryWorker) -> None:
+    unknown = str(uuid.uuid4())
+    resp = await edge.get(f"/v1/memory/{unknown}")
+    assert resp.status == 404 and unknown in (await resp.json())["error"]
+    resp = await edge.delete(f"/v1/memory/{unknown.upper()}")
+    assert resp.status == 404
+
+
+# 4. tool names
+
+
+async def test_a_chat_command_with_a_65_character_tool_name_is_refused_at_the_door(
+    edge: Client, session_id: str
+) -> None:
+    for path, body in (
+        ("/v1/chat", {"message": f"/tool {LONG_NAME} {{}}", "session_id": session_id}),
+        ("/plan", {"prompt": f"/build {LONG_NAME} python\nprint(1)", "session_id": session_id}),
+    ):
+        started = time.monotonic()
+        resp = await edge.post(path, json=body)
+        assert resp.status == 400, await resp.text()
+        assert "needs a tool name of 1-64 characters" in await problem_of(resp)
+        assert time.monotonic() - started < 2.0
+    async with edge.ws_connect("/ws/chat/alice") as ws:
+        await ws.send_json({"session_id": session_id, "user_id": "alice", "message": f"/tool {LONG_NAME}"})
+        frame = await ws.receive_json(timeout=5)
+        assert frame["status"] == "error" and "needs a tool name" in frame["details"]
+
+
+def tool_run(session: str, request_id: str, tool_name: str) -> Envelope[ToolRun]:
+    body = ToolRun(request_id=request_id, tool_name=tool_name, args={})
+    return Envelope[ToolRun](type="tool.run", session_id=session, job_id="job-1", twin_id="orchestrator", body=body)
+
+
+async def one_result(events: EventCollector, request_id: str) -> ToolResult:
+    [found] = await events.wait_for_count(
+        lambda e: e.type == TOOL_RESULT and e.body.request_id == request_id, 1, timeout=10
+    )
+    assert isinstance(found.body, ToolResult)
+    return found.body
+
+
+async def test_the_tool_worker_answers_an_unusable_request_at_once_without_redelivery(
+    bus: Bus, session_id: str, observe: ObserveFactory, tool_worker: ToolWorker
+) -> None:
+    await put_twin(bus, allowed_tools=["Bad.Name"], always_allow=["Bad.Name"])
+    events = await observe(one_session(session_id))
+    dead = await observe(f"{DEAD_LETTER_PREFIX}.>")
+    await bus.publish(tool_run(session_id, "bad id with spaces", "python"))
+    refused = await one_result(events, "bad id with spaces")
+    assert refused.reason == "invalid_arguments" and "invalid request id" in (refused.error or "")
+    await bus.publish(tool_run(session_id, "r-bad-name", "Bad.Name"))
+    refused = await one_result(events, "r-bad-name")
+    assert refused.reason == "unknown_tool" and "invalid tool name" in (refused.error or "")
+    # Answered once, never retried into a dead letter: a later request is answered after both.
+    await bus.publish(tool_run(session_id, "r-after", "python"))
+    await one_result(events, "r-after")
+    assert len(events.of_type(TOOL_RESULT)) == 3
+    assert dead.events == []
+
+
+# 5. FIFOs
+
+
+async def test_file_tools_refuse_a_fifo_at_once(
+    bus: Bus, session_id: str, observe: ObserveFactory, tool_worker: ToolWorker
+) -> None:
+    await put_twin(bus, always_allow=["command_exec", "file_read", "file_write"])
+    events = await observe(one_session(session_id))
+
+    async def run(request_id: str, tool: str, args: dict[str, Any]) -> ToolResult:
+        body = ToolRun(request_id=request_id, tool_name=tool, args=args)
+        await bus.publish(
+            Envelope[ToolRun](type="tool.run", session_id=session_id, job_id="j", twin_id="orchestrator", body=body)
+        )
+        return await one_result(events, request_id)
+
+    made = await run("r-mkfifo", "command_exec", {"cmd": "mkfifo pipe && test -p pipe && echo made"})
+    assert made.stdout.strip() == "made", made
+    for request_id, tool, args in (
+        ("r-read", "file_read", {"path": "pipe"}),
+        ("r-write", "file_write", {"path": "pipe", "content": "x"}),
+    ):
+        result = await run(request_id, tool, args)
+        assert result.reason is None and result.exit_code == 2, result
+        assert "not a regular file: pipe" in result.stderr
+        assert result.duration_ms < 5_000  # not the run's timeout
+    regular = await run("r-regular", "file_write", {"path": "notes.txt", "content": "kept"})
+    assert regular.exit_code == 0
+    assert (await run("r-read-regular", "file_read", {"path": "notes.txt"})).stdout == "kept"
