@@ -21,17 +21,17 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bus_schemas import DEAD_LETTER, DecodeError, Envelope, JobLog, MemoryResult, MemoryStore, decode
+from bus_schemas import DEAD_LETTER, ChatIn, DecodeError, Envelope, JobLog, MemoryResult, MemoryStore, decode
 from bus_schemas import streams as stream_specs
 from bus_schemas.jobs import JobCancel
 from bus_schemas.limits import MAX_JSON_DEPTH
 from bus_schemas.streams import EVENTS, ConsumerSpec
 from bus_schemas.subjects import JOB_CANCEL, JOB_LOG, MEMORY_RESULT, MEMORY_STORE
 from edge.front.route_rules import RULES
-from pagi.bus import Bus
+from pagi.bus import Bus, Delivery, PullConsumer, Reject
 
 from ..stack import Stack
-from ..support import eventually, receive_until
+from ..support import ObserveFactory, eventually, receive_until
 from ..workload import Workload
 
 DEPTH = 5000
@@ -305,3 +305,46 @@ def test_decoding_never_raises_anything_but_decode_error_for_any_family() -> Non
         for payload, headers in DEEP.values():
             with pytest.raises(DecodeError, match=TOO_DEEP):
                 decode(f"{event_type}.s1", payload, headers, fallback_id="x")
+
+
+def small_consumer(session: str, subject: str) -> ConsumerSpec:
+    # Ack wait longer than the test: only terminating or acking frees the slot in time.
+    return ConsumerSpec(
+        stream=EVENTS.name,
+        durable=f"poison-{session}",
+        filter_subjects=(f"{subject}.{session}",),
+        ack_wait_s=120.0,
+        max_ack_pending=1,
+        max_attempts=2,
+    )
+
+
+@pytest.mark.parametrize("failure", ["reject", "exception"])
+async def test_a_failure_too_long_to_record_still_dead_letters_and_frees_the_slot(
+    bus: Bus, observe: ObserveFactory, session_id: str, failure: str
+) -> None:
+    """A reason longer than a dead letter may hold (4,000 characters) made the dead letter itself
+    invalid: the message was neither terminated nor nak'd, and with max_ack_pending 1 the consumer
+    stopped for the whole ack wait, again and again."""
+    dead = await observe(f"dlq.chat.in.{session_id}")
+    handled: list[str] = []
+
+    async def handler(event: Envelope[Any], delivery: Delivery) -> None:
+        if event.body.message == "good":
+            handled.append(event.body.message)
+            return
+        if failure == "reject":
+            raise Reject("no: " + "x" * 10_000)
+        raise ValueError("broken: " + "y" * 10_000)
+
+    spec = small_consumer(session_id, "chat.in")
+    consumer = PullConsumer(bus, spec, handler)
+    await consumer.start()
+    try:
+        await bus.publish(Envelope[ChatIn](type="chat.in", session_id=session_id, body=ChatIn(message="poison")))
+        await bus.publish(Envelope[ChatIn](type="chat.in", session_id=session_id, body=ChatIn(message="good")))
+        [letter] = await dead.wait_count(DEAD_LETTER, 1, timeout=20)
+        assert len(letter.body.reason) == 4000 and letter.body.reason.startswith(("no: x", "gave up after 2 attempts"))
+        await eventually(lambda: handled == ["good"], 20, what="the message behind the poison handled")
+    finally:
+        await consumer.stop()
