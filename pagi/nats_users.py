@@ -10,8 +10,8 @@ meant for another, and the JetStream API subjects of its own durable consumers a
 user may create consumers of any name on a stream (its history reads), a deny list takes every
 other service's durable out of that wildcard.
 
-No service creates or changes a stream, bucket or object store: the operator does, once, in
-`pagi up` or `pagi init` (pagi/bus/_topology.py); a service only looks them up (STREAM.INFO). No
+No service creates or changes a stream, bucket, object store or durable consumer: the operator
+does, once, in `pagi up` or `pagi init` (pagi/bus/_topology.py); a service only looks them up. No
 service may purge a stream or delete a message by sequence through the JetStream API: a KV delete is
 a marker published on the key's own subject, which its write right covers. The why of every right:
 docs/deploy.md, "What each bus user may do".
@@ -59,7 +59,7 @@ class User:
     allow_responses: bool = False
     # Variables (from the environment) that are whole entries of the publish list.
     publish_vars: list[str] = field(default_factory=list)
-    # Taken out of `publish` (deny wins over allow): other services' durables (see `deny_foreign_durables`).
+    # Taken out of `publish` (deny wins over allow): the durables (see `deny_durables`).
     deny_publish: list[str] = field(default_factory=list)
     # The durables it owns and the streams on which it may create consumers of any name.
     durables: list[streams.ConsumerSpec] = field(default_factory=list)
@@ -84,24 +84,17 @@ class User:
         return [x[len(prefix) :] for x in self.publish if x.startswith(prefix)]
 
     def consumer(self, spec: streams.ConsumerSpec) -> User:
-        """Create, inspect, pull from and ack one durable consumer (the work it shares with its copies).
+        """Inspect, pull from and ack one durable consumer (the work it shares with its copies).
 
-        A durable with one filter may only be created with that filter in the API subject (the
-        server checks it matches the request), so the service cannot point it elsewhere. One with
-        several filters cannot be pinned this way (docs/deploy.md, "Known gaps")."""
-        stream, durable = spec.stream, spec.durable
+        Not create or delete it: the bootstrap creates every durable as specified, so no service can
+        point its durable at other subjects (memory, chat) or delete it (which would lose its acks
+        and, re-created, deliver the whole stream again)."""
         self.durables.append(spec)
-        self.looks_up(stream)
-        if len(spec.filter_subjects) == 1:
-            self.pub(f"$JS.API.CONSUMER.CREATE.{stream}.{durable}.{spec.filter_subjects[0]}")
-        else:
-            self.pub(f"$JS.API.CONSUMER.CREATE.{stream}.{durable}")
+        self.looks_up(spec.stream)
         return self.pub(
-            f"$JS.API.CONSUMER.INFO.{stream}.{durable}",
-            # ensure_consumer replaces its own durable when a release changed its filters.
-            f"$JS.API.CONSUMER.DELETE.{stream}.{durable}",
-            f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}",
-            f"$JS.ACK.{stream}.{durable}.>",
+            f"$JS.API.CONSUMER.INFO.{spec.stream}.{spec.durable}",
+            f"$JS.API.CONSUMER.MSG.NEXT.{spec.stream}.{spec.durable}",
+            f"$JS.ACK.{spec.stream}.{spec.durable}.>",
         )
 
     def _any_consumer(self, stream: str, unnamed: bool) -> User:
@@ -165,24 +158,24 @@ class User:
         return self.looks_up(EVENTS).pub(*(s.all_sessions(t) for t in event_types))
 
 
-def deny_foreign_durables(table: list[User]) -> None:
-    """Take every other service's durable out of a user's any-name consumer rights: without this, a
-    reader of PAGI_EVENTS could pull (steal) the planner's work, delete its durable or re-create it
-    with another filter."""
+def deny_durables(table: list[User]) -> None:
+    """Take the durables out of a user's any-name consumer rights: without this, a reader of
+    PAGI_EVENTS could pull (steal) the planner's work, delete its durable or re-create it with
+    another filter. Its own durables too, but for looking them up and pulling: creating and changing
+    them is the bootstrap's."""
     owned = [spec for user in table for spec in user.durables]
     for user in table:
         for spec in owned:
-            if spec in user.durables or spec.stream not in user.any_consumer_on:
+            if spec.stream not in user.any_consumer_on:
                 continue
             api_subject = f"$JS.API.CONSUMER.%s.{spec.stream}.{spec.durable}"
-            user.deny_publish += [
-                api_subject % "CREATE",
-                (api_subject % "CREATE") + ".>",
-                api_subject % "INFO",
-                api_subject % "DELETE",
-                api_subject % "MSG.NEXT",
-                f"$JS.ACK.{spec.stream}.{spec.durable}.>",
-            ]
+            user.deny_publish += [api_subject % "CREATE", (api_subject % "CREATE") + ".>", api_subject % "DELETE"]
+            if spec not in user.durables:
+                user.deny_publish += [
+                    api_subject % "INFO",
+                    api_subject % "MSG.NEXT",
+                    f"$JS.ACK.{spec.stream}.{spec.durable}.>",
+                ]
 
 
 # NATS micro's control subjects (ADR-32, as nats.micro builds them): `$SRV.<VERB>` for all services,
@@ -280,7 +273,7 @@ def users() -> list[User]:
 
     operator = User(OPERATOR, None, publish=[">"], subscribe=[">"])
     table = [operator, edge, planner, memory, tool, build, telemetry]
-    deny_foreign_durables(table)
+    deny_durables(table)
     return table
 
 

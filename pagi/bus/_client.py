@@ -227,14 +227,15 @@ class Bus:
     # --- topology (pagi.bus._topology) --------------------------------------------------------
 
     async def ensure_topology(self) -> None:
-        """Create or update every stream, KV bucket and object store: the bootstrap (`pagi up`,
-        `pagi init`), as the operator; a service's own user may not."""
-        await _topology.ensure_topology(self.js)
+        """Create or update every stream, KV bucket and object store, and every service's durable
+        consumer: the bootstrap (`pagi up`, `pagi init`), as the operator; a service's user may not."""
+        await _topology.ensure_topology(self.js, [spec for user in users() for spec in user.durables])
 
     async def wait_for_topology(self, timeout_s: float = 30.0) -> None:
-        """Wait (bounded) until the streams and buckets this connection's user works with exist;
-        raises TopologyMissing, saying to run the bootstrap, when they do not in time."""
-        await _topology.wait_for_topology(self.js, self.topology_needed(), timeout_s)
+        """Wait (bounded) until the streams, buckets and durables this connection's user works with
+        exist; raises TopologyMissing, saying to run the bootstrap, when they do not in time."""
+        durables = next((user.durables for user in users() if user.name == self.user), [])
+        await _topology.wait_for_topology(self.js, self.topology_needed(), timeout_s, durables)
 
     def topology_needed(self) -> list[str]:
         """The streams this connection's NATS user works with (pagi/nats_users.py); all of them for the

@@ -1,14 +1,15 @@
 """The JetStream topology: streams, durable consumers, KV buckets and object stores, created from
 their specs in `bus_schemas.streams`, and the state of streams and consumers for health pages.
 
-Streams, buckets and object stores are created and updated by one bootstrap identity, the operator
-(`pagi up`, `pagi init`: `ensure_topology`); services hold no right to change them (pagi/nats_users.py)
-and only look them up (`wait_for_topology`, `kv`, `object_store`). Each service still creates its
-own durable consumers, whose API subjects nats.conf pins to the service."""
+Streams, buckets, object stores and the services' durable consumers are created and updated by one
+bootstrap identity, the operator (`pagi up`, `pagi init`: `ensure_topology`); services hold no right
+to change them (pagi/nats_users.py) and only look them up (`wait_for_topology`, `kv`, `object_store`,
+`ensure_consumer` finding its durable as specified)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from bus_schemas.streams import (
 from ..stores import BlobStore, KVStore
 from ._errors import LOOKUP_ERRORS, TRANSIENT_ERRORS, BusUnavailable
 
+log = logging.getLogger("pagi.bus")
 BOOTSTRAP_HINT = "run `pagi init` with the operator's NATS credentials, or start the stack with `pagi up`"
 
 
@@ -59,36 +61,46 @@ class StreamState:
     last_seq: int
 
 
-async def ensure_topology(js: JetStreamContext) -> None:
-    """Create or update every stream, KV bucket and object store: the bootstrap, as the operator."""
+async def ensure_topology(js: JetStreamContext, durables: Sequence[ConsumerSpec] = ()) -> None:
+    """Create or update every stream, KV bucket and object store, and `durables`: the bootstrap, as
+    the operator."""
     for stream in STREAMS:
         await ensure_stream(js, stream)
     for bucket in KV_BUCKETS:
         await ensure_kv(js, bucket)
     for store in OBJECT_STORES:
         await ensure_object_store(js, store)
+    for spec in durables:
+        await ensure_consumer(js, spec)
 
 
-async def missing_streams(js: JetStreamContext, names: Sequence[str]) -> list[str]:
+async def missing_parts(js: JetStreamContext, names: Sequence[str], durables: Sequence[ConsumerSpec]) -> list[str]:
     missing = []
     for name in names:
         try:
             await js.stream_info(name)
         except nats.js.errors.NotFoundError:
             missing.append(name)
+    for spec in durables:
+        if spec.stream not in missing and await _consumer_config(js, spec) is None:
+            missing.append(f"consumer {spec.durable} on {spec.stream}")
     return missing
 
 
 async def wait_for_topology(
-    js: JetStreamContext, names: Sequence[str] | None = None, timeout_s: float = 30.0, poll_s: float = 0.5
+    js: JetStreamContext,
+    names: Sequence[str] | None = None,
+    timeout_s: float = 30.0,
+    durables: Sequence[ConsumerSpec] = (),
+    poll_s: float = 0.5,
 ) -> None:
-    """Return once every stream in `names` (default: all of PAGI's) exists; a service started before
-    the bootstrap waits here, bounded, then fails saying what to run."""
+    """Return once every stream in `names` (default: all of PAGI's) and every durable in `durables`
+    exists; a service started before the bootstrap waits here, bounded, then fails saying what to run."""
     wanted = list(names) if names is not None else topology_names()
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            missing = await missing_streams(js, wanted)
+            missing = await missing_parts(js, wanted, durables)
         except TRANSIENT_ERRORS:
             missing = wanted
         if not missing:
@@ -117,11 +129,11 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
         await js.update_stream(config)
 
 
-async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
+def consumer_config(spec: ConsumerSpec) -> api.ConsumerConfig:
     single = len(spec.filter_subjects) == 1
-    config = api.ConsumerConfig(
+    return api.ConsumerConfig(
         # Named: a consumer with one filter is then created on a subject that carries the filter
-        # (the server checks they agree), so nats.conf can pin a service's durable to its subject.
+        # (the server checks they agree).
         name=spec.durable,
         durable_name=spec.durable,
         filter_subject=spec.filter_subjects[0] if single else None,
@@ -132,12 +144,52 @@ async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
         max_ack_pending=spec.max_ack_pending,
         max_deliver=-1,
     )
+
+
+def _filters(config: api.ConsumerConfig) -> tuple[str, ...]:
+    return tuple(config.filter_subjects or ([config.filter_subject] if config.filter_subject else []))
+
+
+def _as_specified(found: api.ConsumerConfig, spec: ConsumerSpec) -> bool:
+    return (
+        _filters(found) == tuple(spec.filter_subjects)
+        and found.ack_policy == api.AckPolicy.EXPLICIT
+        and abs(float(found.ack_wait or 0) - spec.ack_wait_s) < 0.001
+        and found.max_ack_pending == spec.max_ack_pending
+    )
+
+
+async def _consumer_config(js: JetStreamContext, spec: ConsumerSpec) -> api.ConsumerConfig | None:
     try:
-        await js.add_consumer(spec.stream, config)
-    except nats.js.errors.BadRequestError:
-        # Exists with another configuration (e.g. filters changed in a new release): replace it.
-        await js.delete_consumer(spec.stream, spec.durable)
-        await js.add_consumer(spec.stream, config)
+        info = await js.consumer_info(spec.stream, spec.durable)
+    except nats.js.errors.NotFoundError:
+        return None
+    config: api.ConsumerConfig = info.config
+    return config
+
+
+async def ensure_consumer(js: JetStreamContext, spec: ConsumerSpec) -> None:
+    """The durable as `spec` says: found (a service's own user may only look it up), else created or
+    replaced (the bootstrap; or a server without users, as in tests)."""
+    found = await _consumer_config(js, spec)
+    if found is not None and _as_specified(found, spec):
+        return
+    config = consumer_config(spec)
+    try:
+        try:
+            await js.add_consumer(spec.stream, config)
+        except nats.js.errors.BadRequestError:
+            # Exists with another configuration (e.g. filters changed in a new release): replace it.
+            await js.delete_consumer(spec.stream, spec.durable)
+            await js.add_consumer(spec.stream, config)
+    except TRANSIENT_ERRORS:
+        # A service's user may not create or change its durable, and a refusal has no answer: say
+        # what to do, and let the caller retry or fail as for any bus that does not answer.
+        state = "differs from this release's" if found is not None else "is missing"
+        log.warning(
+            "durable %s on %s %s and could not be set up here; %s", spec.durable, spec.stream, state, BOOTSTRAP_HINT
+        )
+        raise
 
 
 async def kv(js: JetStreamContext, spec: KVSpec) -> KVStore:

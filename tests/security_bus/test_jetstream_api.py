@@ -182,18 +182,9 @@ async def test_a_stream_reader_cannot_take_over_another_services_durable(
 ) -> None:
     """The edge may create consumers of any name on PAGI_EVENTS (its history reads): not one named as
     the planner's durable, nor pull from, nor delete it."""
-    planner_durable = st.PLANNER_CHAT_IN
+    planner_durable = st.PLANNER_CHAT_IN  # created by the bootstrap
     planner = await connect_as("planner")
     pjs = planner.nc.jetstream(timeout=5.0)
-    await pjs.add_consumer(
-        st.EVENTS.name,
-        api.ConsumerConfig(
-            name=planner_durable.durable,
-            durable_name=planner_durable.durable,
-            filter_subjects=list(planner_durable.filter_subjects),
-            ack_policy=api.AckPolicy.EXPLICIT,
-        ),
-    )
     edge = await connect_as("edge")
     js = edge.nc.jetstream(timeout=1.0)
     name = planner_durable.durable
@@ -213,3 +204,30 @@ async def test_a_stream_reader_cannot_take_over_another_services_durable(
     await refused_all(planner, [unnamed])
     info = await pjs.consumer_info(st.EVENTS.name, name)
     assert info.config.filter_subjects == list(planner_durable.filter_subjects)
+
+
+@pytest.mark.parametrize(
+    ("user", "spec"),
+    [(u, d) for u in SERVICE_USERS for d in u.durables],
+    ids=lambda x: x.name if isinstance(x, User) else x.durable,
+)
+async def test_no_service_may_create_change_or_delete_even_its_own_durable(
+    connect_as: ConnectAs, secure_server: SecureBus, user: User, spec: st.ConsumerSpec
+) -> None:
+    """The bootstrap creates every durable as specified: a service re-pointing its own at memory or
+    chat, or deleting it (its acks lost, the whole stream delivered again), is refused."""
+    client = await connect_as(user.name)
+    js = client.nc.jetstream(timeout=1.0)
+    repointed = api.ConsumerConfig(name=spec.durable, durable_name=spec.durable, filter_subject="memory.store.*")
+    with pytest.raises(REFUSED):
+        await js.add_consumer(spec.stream, repointed)
+    await client.refusals.wait_for(f"$JS.API.CONSUMER.CREATE.{spec.stream}.{spec.durable}.memory.store.*")
+    several = api.ConsumerConfig(name=spec.durable, filter_subjects=["memory.store.*", "chat.in.*"])
+    with pytest.raises(REFUSED):
+        await js.add_consumer(spec.stream, several)
+    await client.refusals.wait_for(f"$JS.API.CONSUMER.CREATE.{spec.stream}.{spec.durable}")
+    with pytest.raises(REFUSED):
+        await js.delete_consumer(spec.stream, spec.durable)
+    await client.refusals.wait_for(f"$JS.API.CONSUMER.DELETE.{spec.stream}.{spec.durable}")
+    info = await js.consumer_info(spec.stream, spec.durable)  # what it may: look it up
+    assert tuple(info.config.filter_subjects or [info.config.filter_subject]) == spec.filter_subjects
