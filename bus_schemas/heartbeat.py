@@ -28,6 +28,7 @@ SANDBOX_SECCOMP: Final = "sandbox_seccomp"  # the sandbox's seccomp filter is lo
 SANDBOX_PIDS_SCOPE: Final = (
     "sandbox_pids_scope"  # what bounds a session's processes: session_uid | shared_uid | worker_uid
 )
+SANDBOX_CGROUP: Final = "sandbox_cgroup"  # what cgroup v2 offers here (detected, not used: pids are bounded per uid)
 SANDBOX_WORKSPACES: Final = "sandbox_workspaces"  # where the workspaces live (a path)
 SANDBOX_FREE_BYTES: Final = "sandbox_free_bytes"  # free bytes on the workspaces' filesystem at the last check
 SANDBOX_MIN_FREE_BYTES: Final = "sandbox_min_free_bytes"  # below this no run starts

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bus_schemas.heartbeat import (
     SANDBOX,
+    SANDBOX_CGROUP,
     SANDBOX_FREE_BYTES,
     SANDBOX_MIN_FREE_BYTES,
     SANDBOX_PIDS_SCOPE,
@@ -26,6 +27,7 @@ from bus_schemas.heartbeat import (
 )
 from pagi import heartbeat
 
+from .cgroups import cgroup_v2_status
 from .limits import Limits
 from .sandbox import DEFAULT_UID_BASE, DEFAULT_UID_COUNT, Sandbox, SandboxConfig
 
@@ -100,6 +102,7 @@ def start_sandbox(settings: SandboxSettings, worker: str) -> Sandbox:
     heartbeat.report(SANDBOX_USERNS_DISABLED, sandbox.userns_disabled)
     heartbeat.report(SANDBOX_SECCOMP, sandbox.seccomp_on)
     heartbeat.report(SANDBOX_PIDS_SCOPE, sandbox.pids_scope)
+    heartbeat.report(SANDBOX_CGROUP, cgroup_v2_status())
     heartbeat.report(SANDBOX_WORKSPACES, str(sandbox.workspaces.root))
     heartbeat.report(SANDBOX_MIN_FREE_BYTES, sandbox.disk_floor)
     sandbox.on_free_bytes = partial(heartbeat.report, SANDBOX_FREE_BYTES)

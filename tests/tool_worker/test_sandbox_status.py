@@ -11,6 +11,7 @@ import pytest
 import bus_schemas.heartbeat as hb
 from pagi import heartbeat
 from sandbox import disk
+from sandbox.cgroups import cgroup_v2_status
 from sandbox.settings import SandboxSettings, start_sandbox
 
 KEYS = (
@@ -19,6 +20,7 @@ KEYS = (
     hb.SANDBOX_USERNS_DISABLED,
     hb.SANDBOX_SECCOMP,
     hb.SANDBOX_PIDS_SCOPE,
+    hb.SANDBOX_CGROUP,
     hb.SANDBOX_WORKSPACES,
     hb.SANDBOX_FREE_BYTES,
     hb.SANDBOX_MIN_FREE_BYTES,
@@ -46,6 +48,7 @@ async def test_the_heartbeat_says_what_the_sandbox_enforces(state_dir: Path, sid
         assert details[hb.SANDBOX] == "bwrap" and details[hb.SANDBOX_REQUIRED] is False
         assert details[hb.SANDBOX_USERNS_DISABLED] is True and details[hb.SANDBOX_SECCOMP] is True
         assert details[hb.SANDBOX_PIDS_SCOPE] == ("session_uid" if os.geteuid() == 0 else "worker_uid")
+        assert details[hb.SANDBOX_CGROUP] == cgroup_v2_status()
         assert details[hb.SANDBOX_WORKSPACES] == str(workspaces.resolve()) == str(box.workspaces.root)
         assert details[hb.SANDBOX_MIN_FREE_BYTES] == disk.floor_bytes(workspaces, None) > 0
         heartbeat._details.pop(hb.SANDBOX_FREE_BYTES)
@@ -73,3 +76,9 @@ async def test_sessions_sharing_one_uid_are_reported_as_such(state_dir: Path) ->
 def test_a_bad_uid_range_is_refused_with_its_setting_named(state_dir: Path) -> None:
     with pytest.raises(ValueError, match="PAGI_SANDBOX_UID_BASE"):
         settings(state_dir, PAGI_SANDBOX_UID_BASE=10)
+
+
+def test_cgroup_detection_says_what_this_host_offers(tmp_path: Path) -> None:
+    assert cgroup_v2_status(tmp_path) == "no cgroup v2 mount"
+    (tmp_path / "pids").mkdir()
+    assert cgroup_v2_status(tmp_path) == "no cgroup v2 mount (cgroup v1 host: not used)"
