@@ -27,7 +27,17 @@ async def serve(settings: EdgeSettings, bus_settings: BusSettings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stopping.set)
-    runner = web.AppRunner(make_app(settings, bus_settings=bus_settings), shutdown_timeout=5, access_log=None)
+    # aiohttp has no header-read timeout of its own; its keep-alive timer is armed when a connection
+    # opens and re-armed after each answer, and closes the connection if no complete request head
+    # has arrived by then (aiohttp/web_protocol.py, connection_made and _process_keepalive). So the
+    # keep-alive bound is the header bound; a request being handled (a WebSocket, an SSE stream) is
+    # never cut by it.
+    runner = web.AppRunner(
+        make_app(settings, bus_settings=bus_settings),
+        shutdown_timeout=5,
+        access_log=None,
+        keepalive_timeout=settings.header_timeout_s,
+    )
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.host, settings.port).start()

@@ -32,6 +32,9 @@ class EdgeSettings(BaseSettings):
     max_request_bytes: int = Field(default=256 * 1024, alias="PAGI_MAX_REQUEST_BYTES")
     # Any request body at all (a twin with its avatar is the largest: 2 MB of image as base64).
     max_body_bytes: int = Field(default=4 * 1024 * 1024, alias="PAGI_MAX_BODY_BYTES")
+    # A connection that has not sent a complete request head this long after it opened (or after its
+    # last answer, kept alive) is closed: slow-header clients (slowloris) cannot hold connections.
+    header_timeout_s: float = Field(default=15.0, gt=0, le=300, alias="PAGI_HEADER_TIMEOUT_S")
 
     # --- the front door (edge/front/): API keys, origins, rate limits, browser sessions
     api_key: SecretStr | None = Field(default=None, alias="PAGI_API_KEY")

@@ -3,10 +3,15 @@ result in bounded time, against the real stack (nats-server, edge, planner, work
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -16,8 +21,11 @@ from bus_schemas.tool import ToolResult, ToolRun
 from bus_schemas.web import MAX_SEQ
 from memory_worker.worker import MemoryWorker
 from pagi.bus import Bus
+from pagi.service import READY_LINE
+from pagi_cli.nats_server import NatsServer
 from tool_worker.service import ToolWorker
 
+from ..ports import free_ports
 from ..support import EventCollector, ObserveFactory
 from ..workers_support import put_twin
 
@@ -170,3 +178,71 @@ async def test_file_tools_refuse_a_fifo_at_once(
     regular = await run("r-regular", "file_write", {"path": "notes.txt", "content": "kept"})
     assert regular.exit_code == 0
     assert (await run("r-read-regular", "file_read", {"path": "notes.txt"})).stdout == "kept"
+
+
+# 6. slow headers
+
+
+HEADER_TIMEOUT_S = 2.0
+
+
+@pytest.fixture
+async def edge_process(nats_server: NatsServer) -> AsyncIterator[int]:
+    """`python -m edge` as a real process (its own server setup, not the test client's), on a free port."""
+    [port] = free_ports(1)
+    env = {**os.environ, "NATS_URL": nats_server.url, "PAGI_PORT": str(port),
+           "PAGI_HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S)}  # fmt: skip
+    for name in ("PAGI_API_KEY", "PAGI_API_KEYS", "PAGI_HOST"):
+        env.pop(name, None)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "edge", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(60):
+            while READY_LINE not in (line := (await proc.stdout.readline()).decode()):
+                assert line, "the edge exited before it was ready"
+        yield port
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 20)
+
+
+async def closed_after(reader: asyncio.StreamReader) -> tuple[float, bytes]:
+    started = time.monotonic()
+    data = await asyncio.wait_for(reader.read(), HEADER_TIMEOUT_S + 10)
+    return time.monotonic() - started, data
+
+
+async def test_a_connection_that_never_finishes_its_headers_is_closed(edge_process: int) -> None:
+    # Half a header line, then nothing.
+    reader, writer = await asyncio.open_connection("127.0.0.1", edge_process)
+    writer.write(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaa")
+    await writer.drain()
+    waited, data = await closed_after(reader)
+    assert data == b"" and HEADER_TIMEOUT_S - 0.5 <= waited <= HEADER_TIMEOUT_S + 5
+    writer.close()
+
+    # Trickling a byte at a time does not extend it.
+    reader, writer = await asyncio.open_connection("127.0.0.1", edge_process)
+    writer.write(b"GET /health HTTP/1.1\r\nX-Slow: ")
+
+    async def trickle() -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            writer.write(b"a")
+
+    trickling = asyncio.create_task(trickle())
+    try:
+        waited, data = await closed_after(reader)
+    finally:
+        trickling.cancel()
+    assert data == b"" and waited <= HEADER_TIMEOUT_S + 5
+    writer.close()
+
+    # A client that sends its request whole is answered as ever.
+    reader, writer = await asyncio.open_connection("127.0.0.1", edge_process)
+    writer.write(f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{edge_process}\r\nConnection: close\r\n\r\n".encode())
+    answer = await asyncio.wait_for(reader.read(), 10)
+    assert answer.startswith(b"HTTP/1.1 ") and b"\r\n\r\n" in answer
+    writer.close()
