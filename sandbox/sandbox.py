@@ -247,12 +247,16 @@ class Sandbox:
             return done.stderr.decode("utf-8", "replace").strip() or f"exit {done.returncode}"
         return None
 
+    def _session_uid(self, workspace: Path) -> tuple[int, int]:
+        """The session's uid from the table, and who owns its workspace now."""
+        assert self._uids is not None
+        return self._uids.uid_for(str(workspace)), os.lstat(workspace).st_uid
+
     def _user_for_sync(self, workspace: Path) -> tuple[int, int] | None:
         """The host uid a run in this workspace gets (its session's own), the workspace given to it."""
         if self._uids is None:
             return self.config.host_user
-        uid = self._uids.uid_for(str(workspace))
-        owner = os.lstat(workspace).st_uid
+        uid, owner = self._session_uid(workspace)
         if owner != uid:
             reown(workspace, owner, uid, uid, ws.MAX_SNAPSHOT_ENTRIES)
         return uid, uid
@@ -261,8 +265,7 @@ class Sandbox:
         if self._uids is None:
             return self.config.host_user
         # The table lookup is a lock and a small read, cheaper than a thread hop; a re-own walk is not.
-        uid = self._uids.uid_for(str(workspace))
-        owner = os.lstat(workspace).st_uid
+        uid, owner = self._session_uid(workspace)
         if owner != uid:
             await asyncio.to_thread(reown, workspace, owner, uid, uid, ws.MAX_SNAPSHOT_ENTRIES)
         return uid, uid

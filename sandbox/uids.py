@@ -20,6 +20,9 @@ from typing import Any
 
 # Rewriting the table only to refresh a timestamp this recent is not worth a write.
 TOUCH_EVERY_S = 5.0
+# From this many entries on, a new allocation first forgets workspaces that no longer exist (build
+# directories, removed sessions), so the table read on every run stays small.
+PRUNE_FROM = 256
 
 
 class UidsExhausted(RuntimeError):
@@ -67,11 +70,17 @@ class UidTable:
             return uid
 
     def _free_uid(self, table: dict[str, dict[str, Any]]) -> int:
+        busy: set[int] | None = None
+        if len(table) >= PRUNE_FROM:
+            busy = uids_running()
+            for uid_s in [u for u, e in table.items() if not os.path.lexists(str(e.get("key", "")))]:
+                if int(uid_s) not in busy:
+                    del table[uid_s]
         taken = {int(u) for u in table}
         for uid in range(self.base, self.last + 1):
             if uid not in taken:
                 return uid
-        busy = uids_running()
+        busy = uids_running() if busy is None else busy
         by_age = sorted(table.items(), key=lambda item: float(item[1].get("used", 0)))
         for uid_s, _ in by_age:
             uid = int(uid_s)
