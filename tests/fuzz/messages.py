@@ -3,7 +3,8 @@ validation (so each gets exactly one dead letter), never crash a handler.
 
 Kinds: random bytes, truncated msgpack of a real envelope, JSON of the wrong shape, a bare body with
 unknown fields, huge strings, unknown schema versions, a payload session that is not the subject's,
-and subjects whose session token is not a valid session id.
+subjects whose session token is not a valid session id, and JSON or msgpack nested deeper than the
+decoders read (65 to 5,000 levels, on its own or inside a body's field).
 
 Hypothesis draws flat tuples (kind, event type, session, a number, some bytes, a JSON value) in
 batches; rendering them is plain code. Drawing 10,000 nested `one_of`/`builds` examples took
@@ -33,7 +34,7 @@ CONSUMED = (
     "build.req",
 )
 BAD_TOKENS = ("a" * 65, "bad$chars", "ümlaut", "semi;colon", "quote'", "dot%")
-KINDS = ("bytes", "truncated", "wrong_shape", "bare_unknown", "version", "other_session", "bad_token", "huge")
+KINDS = ("bytes", "truncated", "wrong_shape", "bare_unknown", "version", "other_session", "bad_token", "huge", "deep")
 
 Message = tuple[str, bytes, dict[str, str]]  # subject, payload, headers
 
@@ -82,8 +83,21 @@ def render(prefix: str, draw: tuple[int, int, int, int, bytes, Any]) -> Message:
         return subject, json.dumps(_envelope(event_type, session + "x", {"message": "hi"})).encode(), JSON
     if kind == "bad_token":
         return f"{event_type}.{BAD_TOKENS[number % len(BAD_TOKENS)]}", b'{"message": "hi"}', JSON
+    if kind == "deep":
+        return subject, *_deep(number)
     # huge: a string field far over every limit (a bare chat.in accepts 32,000 characters)
     return f"{event_type}.{prefix}-huge", json.dumps({"message": "x" * (40_000 + number % 200_000)}).encode(), JSON
+
+
+def _deep(number: int) -> tuple[bytes, dict[str, str]]:
+    """Nested 65-5,000 levels: arrays or objects, JSON or msgpack, bare or as a body's field."""
+    depth = 65 + number % 4936
+    if number % 2:
+        inner = b"\x91" * depth + b"\xc0" if number % 3 else b"\x81\xa1a" * depth + b"\xc0"
+        return (b"\x81\xa7message" + inner if number % 5 == 0 else inner), MSGPACK
+    opening, closing = (b"[", b"]") if number % 3 else (b'{"a":', b"}")
+    inner = opening * depth + b"1" + closing * depth
+    return (b'{"message": ' + inner + b"}" if number % 5 == 0 else inner), JSON
 
 
 def generate(prefix: str, count: int, batch: int = 100) -> list[Message]:
