@@ -38,6 +38,7 @@ def to_result(body: ToolRun, run: RunResult) -> ToolResult:
             truncated=run.truncated,
             isolation=run.isolation,
             files_changed=run.files_changed,
+            files_removed=run.files_removed,
             error=run.error,
             reason=run.reason,
         )
