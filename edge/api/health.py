@@ -87,8 +87,8 @@ def _services(views: dict[str, ServiceView], now: float, problems: list[str]) ->
                 entry["last_seen_s"] = round(now - view.last_seen, 1)
                 problem = f"{name}: no live instance (last heard {entry['last_seen_s']} s ago)"
             problems.append(f"{problem}; {note}" if note else problem)
-        elif note and child is not None and child.state == "restarting":
-            # Its last heartbeat is still fresh, but the process is gone.
+        elif note:
+            # Its last heartbeat is still fresh, but that process is gone (and the new one not ready).
             entry["status"] = "restarting"
             problems.append(f"{name}: {note}")
         out[name] = entry
