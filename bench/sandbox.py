@@ -16,12 +16,14 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from sandbox import Limits, Sandbox, SandboxConfig
+from sandbox.seccomp import compile_filter, filter_fd
 
 GOAL_RATIO = 1.5
 GOAL_P50_MS = 25.0
@@ -103,12 +105,52 @@ async def measure(root: Path, runs: int, seccomp: bool, session_uids: bool) -> N
         )
 
 
+# Each bound this issue added, alone, on bare bubblewrap running /bin/true (as an unprivileged uid, as the
+# worker runs it): (options before the namespaces, options after the mounts, with the seccomp filter).
+OPTION_VARIANTS: dict[str, tuple[list[str], list[str], bool]] = {
+    "none of them": ([], [], False),
+    "--remount-ro /": ([], ["--remount-ro", "/"], False),
+    "--disable-userns": (["--unshare-user", "--disable-userns"], [], False),
+    "--seccomp": ([], [], True),
+    "all three": (["--unshare-user", "--disable-userns"], ["--remount-ro", "/"], True),
+}
+
+
+def options_cost(runs: int, uid: int = 65534) -> None:
+    program = compile_filter()
+    bwrap = shutil.which("bwrap") or "bwrap"
+    mounts = ["--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for name in ("bin", "lib", "lib64"):
+        if os.path.islink(f"/{name}"):
+            mounts += ["--symlink", os.readlink(f"/{name}"), f"/{name}"]
+    times: dict[str, list[float]] = {name: [] for name in OPTION_VARIANTS}
+    for _ in range(runs):
+        for name, (early, late, with_filter) in OPTION_VARIANTS.items():
+            fd = filter_fd(program) if with_filter else None
+            argv = [bwrap, *early, "--unshare-all", "--as-pid-1", *mounts, *late]
+            argv += [*(["--seccomp", str(fd)] if fd is not None else []), "--", "/bin/true"]
+            started = time.perf_counter()
+            try:
+                subprocess.run(argv, user=uid, group=uid, extra_groups=[], pass_fds=(fd,) if fd else (), check=True)
+            finally:
+                if fd is not None:
+                    os.close(fd)
+            times[name].append((time.perf_counter() - started) * 1000.0)
+    print(f"bare bwrap, /bin/true, {runs} runs each, interleaved, load average {os.getloadavg()[0]:.2f}")
+    for name, values in times.items():
+        print(line(name, values))
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--no-seccomp", action="store_true", help="without the seccomp filter")
     parser.add_argument("--shared-uid", action="store_true", help="every session as one host uid (no uid table)")
+    parser.add_argument("--options", action="store_true", help="the cost of each bwrap option alone, on /bin/true")
     args = parser.parse_args()
+    if args.options:
+        options_cost(args.runs)
+        raise SystemExit(0)
     bench_root = Path(tempfile.mkdtemp(prefix="pagi-bench-", dir="/tmp"))
     bench_root.chmod(0o711)  # the sandbox uid must reach its workspace
     try:
