@@ -1,0 +1,84 @@
+"""The real services' own start-up code, each as its own NATS user against the generated nats.conf,
+after the operator's bootstrap: nothing they do at start is refused (a table narrower than the code
+would stop a service in `pagi up` and in compose). The planner and the memory worker are started
+this way in test_micro.py."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from build_worker.service import build_routes
+from build_worker.settings import BuildSettings
+from edge.app import make_app
+from edge.settings import EdgeSettings
+from pagi.bus import Bus
+from pagi.service import start_routes
+from pagi.settings import BusSettings
+from tool_worker.service import open_tool_worker
+
+from ..workers_support import sandbox_env, tool_settings
+from .conftest import SecureBus
+
+
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    # The sandbox's user must traverse to its workspace: not under pytest's private tmp_path.
+    root = Path(tempfile.mkdtemp(prefix="pagi-sandbox-", dir="/tmp"))
+    root.chmod(0o711)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+
+
+async def test_the_tool_worker_starts_as_its_user(
+    secure_server: SecureBus, state_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="pagi.bus")
+    bus = await Bus.connect(secure_server.url("tool"), "tool_worker", connect_timeout_s=5)
+    try:
+        await bus.wait_for_topology(timeout_s=5)
+        worker = await open_tool_worker(bus, tool_settings(state_dir))  # publishes the built-ins' records
+        consumers = await start_routes(bus, worker.routes)
+        await bus.flush()
+        for consumer in consumers:
+            await consumer.stop()
+        await worker.close()
+    finally:
+        await bus.close()
+    assert refusals(caplog) == []
+
+
+async def test_the_build_worker_starts_as_its_user(
+    secure_server: SecureBus, state_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="pagi.bus")
+    bus = await Bus.connect(secure_server.url("build"), "build_worker", connect_timeout_s=5)
+    try:
+        await bus.wait_for_topology(timeout_s=5)
+        settings = BuildSettings.model_validate(sandbox_env(state_dir))
+        consumers = await start_routes(bus, await build_routes(bus, settings))
+        await bus.flush()
+        for consumer in consumers:
+            await consumer.stop()
+    finally:
+        await bus.close()
+    assert refusals(caplog) == []
+
+
+async def test_the_edge_starts_as_its_user(secure_server: SecureBus, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="pagi.bus")
+    app = make_app(EdgeSettings(), bus_settings=BusSettings(NATS_URL=secure_server.url("edge")))
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/v1/tools")  # the tool registry, read through the bus
+        assert response.status == 200, await response.text()
+    assert refusals(caplog) == []
