@@ -27,7 +27,7 @@ from bus_schemas import streams
 from bus_schemas import subjects as s
 from bus_schemas.heartbeat import HEARTBEAT_PREFIX, PING
 from bus_schemas.memory import MEMORY_API_SUBJECT, MEMORY_SESSION_API_SUBJECT
-from bus_schemas.tool import SANDBOX_STATUS_KEY
+from bus_schemas.tool import BUILTIN_TOOL_NAMES, SANDBOX_STATUS_KEY
 
 OPERATOR: Final = "operator"
 # The telemetry agent may publish only its own host's subject. nats.conf cannot build a subject
@@ -254,7 +254,8 @@ def users() -> list[User]:
     # The approved `vector_query` built-in asks the memory worker by request/reply, answered on the
     # tool worker's own inbox; the memory worker checks the session's owner may use the namespace.
     tool.pub(MEMORY_SESSION_API_SUBJECT)
-    tool.kv(streams.TOOLS, write=True, keys=(SANDBOX_STATUS_KEY,))  # its sandbox's report for /health
+    # Its sandbox's report for /health, and the built-ins' records (the edge and planner read their schemas).
+    tool.kv(streams.TOOLS, write=True, keys=(SANDBOX_STATUS_KEY, *sorted(BUILTIN_TOOL_NAMES)))
     tool.kv(streams.DONE, write=True, keys=(f"{TOOL_LEDGER}.>",))
     tool.kv(streams.TWINS).kv(streams.APPROVALS)
     tool.objects(streams.ARTIFACTS)
