@@ -160,7 +160,7 @@ async def sse_events(config: ProviderConfig, response: aiohttp.ClientResponse) -
 
 def sse_json(config: ProviderConfig, event: SseEvent) -> dict[str, Any]:
     try:
-        value = loads_json(event.data, what="stream event", max_bytes=MAX_SSE_LINE_BYTES)
+        value = loads_json(event.data, what="stream event", max_bytes=MAX_BODY_BYTES)
     except PayloadError as exc:
         raise fail(config, exc.reason) from None
     if not isinstance(value, dict):

@@ -29,7 +29,10 @@ from bus_schemas.streams import EVENTS, ConsumerSpec
 from bus_schemas.subjects import JOB_CANCEL, JOB_LOG, MEMORY_RESULT, MEMORY_STORE
 from edge.front.route_rules import RULES
 from pagi.bus import Bus, Delivery, PullConsumer, Reject
+from planner.llm import ChatMessage, LLMError, make_provider
 
+from ..fake_llm import FakeLLMServer, Family, Raw
+from ..planner_llm.conftest import fast_config
 from ..stack import Stack
 from ..support import ObserveFactory, eventually, receive_until
 from ..workload import Workload
@@ -348,3 +351,27 @@ async def test_a_failure_too_long_to_record_still_dead_letters_and_frees_the_slo
         await eventually(lambda: handled == ["good"], 20, what="the message behind the poison handled")
     finally:
         await consumer.stop()
+
+
+async def _ignore_text(text: str) -> None:
+    return None
+
+
+@pytest.mark.parametrize("family", ["openai", "anthropic", "gemini"])
+async def test_a_deep_provider_reply_is_an_llm_error_saying_so(family: Family) -> None:
+    """A provider (or whatever answers at its URL) sending deep JSON: a whole reply, one streamed
+    event, an error body. Before, each was a RecursionError out of the planner's HTTP client."""
+    deep = "[" * DEPTH + "]" * DEPTH
+    messages = [ChatMessage("user", "hello")]
+    async with FakeLLMServer() as fake, aiohttp.ClientSession() as session:
+        provider = make_provider(fast_config(family, fake.base_url(family)), session)
+        fake.script(Raw(deep))
+        with pytest.raises(LLMError, match=f"reply is {TOO_DEEP}"):
+            await provider.complete(messages)
+        fake.script(Raw(f"data: {deep}\n\n", content_type="text/event-stream"))
+        with pytest.raises(LLMError, match=f"stream event is {TOO_DEEP}"):
+            await provider.complete(messages, on_text=_ignore_text)
+        fake.script(Raw('{"error": ' + deep + "}", status=400))
+        with pytest.raises(LLMError, match="HTTP 400") as info:
+            await provider.complete(messages)
+        assert len(str(info.value)) < 1000  # the body's start, trimmed, not the whole deep text
