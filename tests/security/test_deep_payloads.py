@@ -375,3 +375,14 @@ async def test_a_deep_provider_reply_is_an_llm_error_saying_so(family: Family) -
         with pytest.raises(LLMError, match="HTTP 400") as info:
             await provider.complete(messages)
         assert len(str(info.value)) < 1000  # the body's start, trimmed, not the whole deep text
+
+
+async def test_deep_tool_arguments_in_a_chat_message_are_answered_plainly(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    """The text of a message may hold anything: `/tool NAME <json>` is parsed by the planner, and a
+    deep argument there was a RecursionError in the handler, retried 8 times and never answered."""
+    session = f"deep-{uuid.uuid4().hex[:8]}"
+    answer = await chat(http, session, "/tool command_exec " + '{"a":' * DEPTH + "1" + "}" * DEPTH)
+    assert f"the /tool argument is {TOO_DEEP}" in answer["response"], answer
+    assert (await chat(http, session, "hello after"))["status"] == "completed"
