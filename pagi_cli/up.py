@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 
 from pagi import credentials
 from pagi.backoff import Backoff
@@ -23,9 +23,11 @@ from pagi.nats_users import OPERATOR, TELEMETRY_SUBJECT_ENV, password_env, rende
 from pagi.secrets import SECRET_KEY_ENV, new_secret_key
 from pagi_cli import personas
 from pagi_cli.personas import import_persona, persona_folders
+from sandbox.settings import SandboxSettings
 from telemetry_agent.config import default_host_id
 
 from .child_env import child_env
+from .layout import shared_disk_warning
 from .nats_server import NatsServer, NatsServerError
 from .options import StackEnv, add_data_dir_option
 from .options import data_dir as data_dir_of
@@ -112,6 +114,16 @@ def _check_exposure(host: str) -> None:
         raise UpError(str(exc)) from None
     if not is_loopback(host) and not keys.enabled:
         raise UpError(f"--host {host} is reachable from other machines: set PAGI_API_KEYS (or PAGI_API_KEY) first")
+
+
+def _warn_about_layout(data_dir: Path) -> None:
+    try:
+        workspaces = SandboxSettings().workspaces_dir
+    except ValidationError:
+        return  # the tool worker says what is wrong with its settings when it starts
+    shared = shared_disk_warning(data_dir, workspaces)
+    if shared:
+        print(f"pagi: warning: {shared}", flush=True)
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -295,6 +307,7 @@ def run(args: argparse.Namespace) -> int:
         _check_port_free(args.host, args.port, "--port")
         _check_exposure(args.host)
         data_dir.mkdir(parents=True, exist_ok=True)
+        _warn_about_layout(data_dir)
         nats_url = settings.nats_url
         passwords: dict[str, str] | None = None
         if nats_url is None:
