@@ -109,6 +109,18 @@ async def test_seccomp_refuses_what_tools_have_no_use_for(sandbox: Sandbox, sid:
     assert errnos == expected
 
 
+async def test_a_warm_slot_has_the_same_bounds(sandbox: Sandbox, sid: str) -> None:
+    ws = sandbox.workspaces.ensure(sid)
+    assert (await sandbox.run(["/bin/true"], ws)).ok
+    await sandbox.pool.settle()
+    hits = sandbox.pool.hits
+    probe = f"{SYSCALL_PROBE}\ntry:\n    os.mkdir('/fill')\nexcept OSError as exc:\n    print('mkdir', exc.errno)\n"
+    result = await sandbox.run([PY, "-c", probe], ws)
+    assert sandbox.pool.hits == hits + 1, "the second run of a session must use its warm slot"
+    errnos = probe_errnos(result.stdout)
+    assert errnos == {name: EPERM for name in errnos} | {"clone3": ENOSYS, "personality_query": 0, "mkdir": 30}
+
+
 async def test_without_the_filter_the_same_calls_go_through(state_dir: Path, sid: str) -> None:
     # The control: these succeed in the same sandbox without the filter, so the filter is what refuses them.
     box = Sandbox(SandboxConfig(state_dir=state_dir / "plain", limits=TEST_LIMITS, seccomp=False))
