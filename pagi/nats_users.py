@@ -102,7 +102,8 @@ class User:
         `CONSUMER.CREATE.<stream>.<name>[.<filter>]`, so the deny list can keep other services'
         durables out. An unnamed create (`CONSUMER.CREATE.<stream>`) names the consumer in the
         request body only, where the server lets it replace any consumer of that name: granted only
-        where nothing else can be used (KV watches in nats-py; the edge's ordered tail)."""
+        on buckets (nats-py's KV watches create theirs unnamed; no bucket has a durable). The bus
+        names every consumer it creates itself (pagi/bus/_client.py)."""
         self.any_consumer_on.append(stream)
         self.looks_up(stream)
         if unnamed:
@@ -114,10 +115,10 @@ class User:
             f"$JS.API.CONSUMER.MSG.NEXT.{stream}.*",
         )
 
-    def read_stream(self, stream: str, unnamed_consumers: bool = False) -> User:
+    def read_stream(self, stream: str) -> User:
         """Ephemeral consumers with any filter on `stream`: the edge (the user-facing reader) and the
         planner (a session's history) read whole sessions."""
-        self._any_consumer(stream, unnamed_consumers)
+        self._any_consumer(stream, unnamed=False)
         return self.pub(
             f"$JS.API.STREAM.MSG.GET.{stream}",  # the last event of a subject (Bus.last_event)
             f"$JS.API.DIRECT.GET.{stream}",
@@ -222,8 +223,7 @@ def _consuming(user: User, *specs: streams.ConsumerSpec) -> User:
 
 def users() -> list[User]:
     edge = _service("edge", "edge")
-    # The edge's ordered tail (pagi/bus/_tail.py) creates its consumer unnamed (docs/deploy.md, "Known gaps").
-    edge.read_stream(EVENTS, unnamed_consumers=True).read_stream(TELEMETRY, unnamed_consumers=True)
+    edge.read_stream(EVENTS).read_stream(TELEMETRY)
     # memory.store: Save to Memory, an explicit human action the edge sends as a memory write.
     # job.log: an admin's read of someone else's session is recorded in it (edge/api/read_access.py).
     edge.events(s.CHAT_IN, s.APPROVE_DECISION, s.JOB_CANCEL, s.MEMORY_STORE, s.JOB_LOG).pub(PING, MEMORY_API_SUBJECT)

@@ -17,7 +17,7 @@ import nats
 import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.js import JetStreamContext
+from nats.js import JetStreamContext, api
 from pydantic import BaseModel
 
 from bus_schemas import DecodeError, Envelope, decode, encode
@@ -58,10 +58,25 @@ def _subject_for(event: Envelope[Any]) -> str:
     return session_subject(event.type, event.session_id)
 
 
+class _NamedConsumers(JetStreamContext):
+    """nats-py's JetStream context, except that a consumer created without a name gets one. An unnamed
+    create (`$JS.API.CONSUMER.CREATE.<stream>`) carries the name in the request body only, where
+    nats-server lets it replace any consumer of that name, durables included; named, the name is in
+    the API subject, where nats.conf keeps every durable out of a reader's rights (pagi/nats_users.py)."""
+
+    async def add_consumer(
+        self, stream: str, config: api.ConsumerConfig | None = None, timeout: float | None = None, **params: Any
+    ) -> api.ConsumerInfo:
+        config = (config or api.ConsumerConfig()).evolve(**params)
+        if not config.name and not config.durable_name:
+            config.name = self._nc.new_inbox().rsplit(".", 1)[-1]
+        return await super().add_consumer(stream, config, timeout)
+
+
 class Bus:
     def __init__(self, nc: Client, name: str, user: str | None = None) -> None:
         self.nc = nc
-        self.js: JetStreamContext = nc.jetstream(timeout=5.0)
+        self.js: JetStreamContext = _NamedConsumers(nc, timeout=5.0)
         self.name = name
         self.user = user  # the NATS user it connected as (None: no credentials in the URL)
         self._reconnect_hooks: list[ReconnectHook] = []

@@ -60,6 +60,14 @@ async def refused_all(client: UserClient, subjects: list[str]) -> None:
         assert "publish" in (await client.refusals.wait_for(subject)).lower(), subject
 
 
+def test_no_user_may_create_an_unnamed_consumer_where_a_durable_lives() -> None:
+    with_durables = {spec.stream for u in users() for spec in u.durables}
+    assert with_durables
+    unnamed = {stream: f"$JS.API.CONSUMER.CREATE.{stream}" for stream in with_durables}
+    granted = [(u.name, s) for u in SERVICE_USERS for s, subject in unnamed.items() if may_publish(u, subject)]
+    assert granted == []
+
+
 def test_only_the_operator_may_change_a_stream_and_only_the_artifacts_purge_is_granted() -> None:
     granted = {
         (user.name, op, stream)
@@ -197,11 +205,13 @@ async def test_a_stream_reader_cannot_take_over_another_services_durable(
     await edge.refusals.wait_for(f"$JS.API.CONSUMER.DELETE.{st.EVENTS.name}.{name}")
     await edge.nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{st.EVENTS.name}.{name}", b"1", reply=edge.nc.new_inbox())
     await refused_all(edge, [f"$JS.API.CONSUMER.MSG.NEXT.{st.EVENTS.name}.{name}"])
-    # The planner itself holds no unnamed create, where the name travels only in the request body.
+    # Nor the unnamed create, where the name travels only in the request body and the server would
+    # replace the durable of that name: no user has it on a stream with durables.
     unnamed = f"$JS.API.CONSUMER.CREATE.{st.EVENTS.name}"
-    body = {"stream_name": st.EVENTS.name, "config": {"name": st.TOOL_WORKER.durable, "filter_subject": "chat.in.*"}}
-    await planner.nc.publish(unnamed, json.dumps(body).encode(), reply=planner.nc.new_inbox())
-    await refused_all(planner, [unnamed])
+    body = {"stream_name": st.EVENTS.name, "config": {"name": name, "filter_subject": "memory.store.*"}}
+    for client in (edge, planner):
+        await client.nc.publish(unnamed, json.dumps(body).encode(), reply=client.nc.new_inbox())
+        await refused_all(client, [unnamed])
     info = await pjs.consumer_info(st.EVENTS.name, name)
     assert info.config.filter_subjects == list(planner_durable.filter_subjects)
 

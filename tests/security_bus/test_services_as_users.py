@@ -10,19 +10,24 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from build_worker.service import build_routes
 from build_worker.settings import BuildSettings
+from bus_schemas import Envelope
+from bus_schemas import streams as st
+from bus_schemas.chat import ChatIn
 from edge.app import make_app
 from edge.settings import EdgeSettings
-from pagi.bus import Bus
+from pagi.bus import Bus, Tail
 from pagi.service import start_routes
 from pagi.settings import BusSettings
 from tool_worker.service import open_tool_worker
 
+from ..support import eventually
 from ..workers_support import sandbox_env, tool_settings
 from .conftest import SecureBus
 
@@ -81,4 +86,29 @@ async def test_the_edge_starts_as_its_user(secure_server: SecureBus, caplog: pyt
     async with TestClient(TestServer(app)) as client:
         response = await client.get("/v1/tools")  # the tool registry, read through the bus
         assert response.status == 200, await response.text()
+    assert refusals(caplog) == []
+
+
+async def test_the_edges_tail_follows_a_session_and_changes_filters_as_its_user(
+    secure_server: SecureBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The ordered tail (live chat, SSE) names its consumer, so the edge needs no unnamed create."""
+    caplog.set_level(logging.WARNING, logger="pagi.bus")
+    edge = await Bus.connect(secure_server.url("edge"), "edge", connect_timeout_s=5)
+    seen: list[int] = []
+
+    async def on_event(seq: int, event: Envelope[Any]) -> None:
+        seen.append(seq)
+
+    tail = Tail(edge, st.EVENTS.name, ["chat.in.tail-a"], on_event)
+    try:
+        await tail.start("new")
+        first = await edge.publish(Envelope(type="chat.in", session_id="tail-a", body=ChatIn(message="one")))
+        await eventually(lambda: first in seen, 10, 0.02, "the tail delivering chat.in.tail-a")
+        await tail.set_filters(["chat.in.tail-a", "chat.in.tail-b"])
+        second = await edge.publish(Envelope(type="chat.in", session_id="tail-b", body=ChatIn(message="two")))
+        await eventually(lambda: second in seen, 10, 0.02, "the tail delivering chat.in.tail-b")
+    finally:
+        await tail.stop()
+        await edge.close()
     assert refusals(caplog) == []
