@@ -27,12 +27,14 @@ from pagi.service import READY_LINE
 from .process import parent_death_signal
 
 RECENT_LINES = 20
+# The n-th crash in a row waits 0.5 s * 2**(n-1) before the restart, at most 30 s: a child that can
+# never live costs one start every 30 s, for as long as `pagi up` runs.
+RESTART_BACKOFF = Backoff(base_s=0.5, cap_s=30.0)
 
 
 @dataclass(frozen=True)
 class RestartPolicy:
-    # The n-th crash in a row waits base_s * 2**(n-1) before the restart, at most cap_s.
-    backoff: Backoff = field(default_factory=lambda: Backoff(base_s=0.5, cap_s=30.0))
+    backoff: Backoff = RESTART_BACKOFF
     # A child that ran this long before it died is not in a crash loop: its next crash is the first.
     stable_after_s: float = 60.0
 
