@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -25,9 +26,15 @@ from pagi.service import READY_LINE
 from pagi_cli.nats_server import NatsServer
 from tool_worker.service import ToolWorker
 
+from ..build_worker.conftest import StartBuilder, start_builder
+from ..build_worker.test_bus import build_event, build_result
 from ..ports import free_ports
 from ..support import EventCollector, ObserveFactory
+from ..up import Up
 from ..workers_support import put_twin
+from .conftest import state_dir
+
+__all__ = ["start_builder", "state_dir"]
 
 Client = TestClient[web.Request, web.Application]
 LONG_NAME = "a" * 65
@@ -149,6 +156,20 @@ async def test_the_tool_worker_answers_an_unusable_request_at_once_without_redel
     assert dead.events == []
 
 
+async def test_the_build_worker_answers_an_unusable_request_id_at_once(
+    bus: Bus, session_id: str, observe: ObserveFactory, start_builder: StartBuilder
+) -> None:
+    await put_twin(bus)
+    events = await observe(one_session(session_id))
+    dead = await observe(f"{DEAD_LETTER_PREFIX}.>")
+    await start_builder()
+    await bus.publish(build_event(session_id, "bad id*", None))
+    refused = await build_result(events, "bad id*", timeout=10)
+    assert not refused.success and refused.reason == "invalid_name"
+    assert "invalid request id" in (refused.error or "")
+    assert dead.events == []
+
+
 # 5. FIFOs
 
 
@@ -246,3 +267,25 @@ async def test_a_connection_that_never_finishes_its_headers_is_closed(edge_proce
     answer = await asyncio.wait_for(reader.read(), 10)
     assert answer.startswith(b"HTTP/1.1 ") and b"\r\n\r\n" in answer
     writer.close()
+
+
+# 7. Save to Memory under the real per-service permissions
+
+
+async def test_save_to_memory_works_under_pagi_ups_per_service_users(pagi_up: Up) -> None:
+    """`pagi up` runs nats-server with nats.conf: every service is its own NATS user."""
+    session = f"save-{uuid.uuid4().hex[:8]}"
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(pagi_up.url, timeout=timeout) as http:
+        async with http.post("/v1/chat", json={"message": "hello", "session_id": session}) as chat:
+            assert chat.status == 200, await chat.text()
+        started = time.monotonic()
+        body = {"session_id": session, "text": "The backup window is 02:00-03:00 UTC.", "source": "message:m1"}
+        async with http.post("/v1/memory", json=body) as saved:
+            assert saved.status == 201, await saved.text()
+            memory_id = (await saved.json())["id"]
+        assert time.monotonic() - started < 10
+        async with http.get(f"/v1/memory/{memory_id}") as found:
+            assert found.status == 200 and (await found.json())["text"] == body["text"]
+        async with http.post("/v1/memory", json={**body, "kb": "nosuch"}) as refused:
+            assert refused.status == 400 and "unknown knowledge base" in (await refused.json())["error"]
