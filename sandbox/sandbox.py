@@ -252,13 +252,18 @@ class Sandbox:
         assert self._uids is not None
         return self._uids.uid_for(str(workspace)), os.lstat(workspace).st_uid
 
+    def _was_sandbox(self, uid: int) -> bool:
+        """A uid this worker's sandboxes run as (or ran as before per-session uids)."""
+        host = self.config.host_user
+        return (self._uids is not None and self._uids.owns(uid)) or (host is not None and uid == host[0])
+
     def _user_for_sync(self, workspace: Path) -> tuple[int, int] | None:
         """The host uid a run in this workspace gets (its session's own), the workspace given to it."""
         if self._uids is None:
             return self.config.host_user
         uid, owner = self._session_uid(workspace)
         if owner != uid:
-            reown(workspace, owner, uid, uid, ws.MAX_SNAPSHOT_ENTRIES)
+            reown(workspace, self._was_sandbox, uid, uid, ws.MAX_SNAPSHOT_ENTRIES)
         return uid, uid
 
     async def user_for(self, workspace: Path) -> tuple[int, int] | None:
@@ -267,7 +272,7 @@ class Sandbox:
         # The table lookup is a lock and a small read, cheaper than a thread hop; a re-own walk is not.
         uid, owner = self._session_uid(workspace)
         if owner != uid:
-            await asyncio.to_thread(reown, workspace, owner, uid, uid, ws.MAX_SNAPSHOT_ENTRIES)
+            await asyncio.to_thread(reown, workspace, self._was_sandbox, uid, uid, ws.MAX_SNAPSHOT_ENTRIES)
         return uid, uid
 
     def free_bytes(self) -> int:

@@ -13,7 +13,7 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,9 @@ class UidTable:
     def last(self) -> int:
         return self.base + self.count - 1
 
+    def owns(self, uid: int) -> bool:
+        return self.base <= uid <= self.last
+
     def uid_for(self, key: str) -> int:
         """The uid of this workspace: the one it had, a free one, or the least recently used idle one."""
         now = time.time()
@@ -82,10 +85,11 @@ class UidTable:
                 return uid
         busy = uids_running() if busy is None else busy
         by_age = sorted(table.items(), key=lambda item: float(item[1].get("used", 0)))
-        for uid_s, _ in by_age:
+        for uid_s, entry in by_age:
             uid = int(uid_s)
-            if uid not in busy and self.base <= uid <= self.last:
+            if uid not in busy and self.owns(uid):
                 del table[uid_s]
+                lock_out(Path(str(entry.get("key", ""))), uid)
                 return uid
         raise UidsExhausted(
             f"every sandbox uid {self.base}..{self.last} is in use by a running session (raise PAGI_SANDBOX_UID_COUNT)"
@@ -120,9 +124,23 @@ class UidTable:
         os.replace(tmp, self.path)
 
 
-def reown(root: Path, old_uid: int, new_uid: int, new_gid: int, max_entries: int) -> int:
-    """Give a workspace whose session got a new uid to that uid: root and every entry the old uid
-    owned, at most max_entries, walking from open directory fds and never following a symlink.
+def lock_out(workspace: Path, uid: int) -> None:
+    """The workspace whose uid goes to another session becomes root's until its own session runs again
+    (and gets a new uid): the uid's next holder, escaped or unisolated, cannot enter it."""
+    with contextlib.suppress(OSError):
+        fd = os.open(workspace, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            if os.fstat(fd).st_uid == uid:
+                os.fchown(fd, 0, 0)
+                os.fchmod(fd, 0o700)
+        finally:
+            os.close(fd)
+
+
+def reown(root: Path, was_sandbox: Callable[[int], bool], new_uid: int, new_gid: int, max_entries: int) -> int:
+    """Give a workspace whose session got a new uid to that uid: root and every entry a sandbox uid
+    owned (`was_sandbox`), at most max_entries, walking from open directory fds and never following a
+    symlink. Entries of other owners (root's files put there by a worker) stay theirs.
     Returns how many entries were changed."""
     changed = 0
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
@@ -138,7 +156,7 @@ def reown(root: Path, old_uid: int, new_uid: int, new_gid: int, max_entries: int
                         break
                     with contextlib.suppress(OSError):
                         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-                        if st.st_uid == old_uid:
+                        if st.st_uid != new_uid and was_sandbox(st.st_uid):
                             os.chown(name, new_uid, new_gid, dir_fd=dir_fd, follow_symlinks=False)
                             changed += 1
                         if (st.st_mode & 0o170000) == 0o040000:

@@ -260,6 +260,8 @@ async def test_a_session_keeps_its_uid_and_its_workspace_follows_a_new_one(state
         # The range is full: the third session takes the least recently used idle uid, the first's.
         assert (await box.run(["/bin/true"], three)).ok
         assert await box.user_for(three) == uid_one
+        # Meanwhile the first session's workspace is root's alone: the uid's new holder cannot enter it.
+        assert (os.lstat(one).st_uid, os.lstat(one).st_mode & 0o777) == (0, 0o700)
         again = await box.run(["/bin/sh", "-c", "echo y >> d/e/f && cat d/e/f"], one)
         assert (again.exit_code, again.stdout) == (0, "x\ny\n"), again.stderr
         uid_again = await box.user_for(one)
