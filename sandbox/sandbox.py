@@ -531,17 +531,30 @@ class Sandbox:
             duration_ms=round(outcome.duration_ms, 3),
             truncated=outcome.truncated,
             isolation=self.isolation,
-            files_changed=files_changed,
-            files_removed=removed[:REMOVED_LISTED],
+            files_changed=_listed(files_changed),
+            files_removed=_listed(removed),
             reason=reason,
             error=error,
         )
 
 
-# The error text names at most this many removed files, the result's files_removed at most the
-# second number (a result has to fit in one event); the error always gives the full count.
+# The error text names at most this many removed files; files_changed and files_removed list at most
+# LISTED paths and LISTED_CHARS characters of them, so a result always fits one event (1 MiB) whatever a
+# tool named its files; the error always gives the full count removed.
 REMOVED_IN_ERROR = 20
-REMOVED_LISTED = 1000
+LISTED = 1000
+LISTED_CHARS = 128 * 1024
+
+
+def _listed(paths: list[str]) -> list[str]:
+    kept: list[str] = []
+    chars = 0
+    for path in paths[:LISTED]:
+        chars += len(path)
+        if chars > LISTED_CHARS:
+            break
+        kept.append(path)
+    return kept
 
 
 def _quota_error(limits: Limits, removed: list[str], after: ws.Snapshot) -> str:

@@ -369,3 +369,14 @@ def test_a_workspace_walk_the_worker_cannot_read_counts_as_over_quota(tmp_path: 
     snap.hidden = 1
     assert ws_mod.over_quota(snap, 10**9, 10**6)
     assert not ws_mod.over_quota(ws_mod.snapshot(tmp_path), 10**9, 10**6)
+
+
+async def test_a_result_lists_a_bounded_number_of_files(sandbox: Sandbox, sid: str) -> None:
+    # 3000 files with 200-character names: listing them all would not fit one event (1 MiB).
+    ws = sandbox.workspaces.ensure(sid)
+    script = "import os\nfor i in range(3000):\n    open(f'{i:05d}' + 'x' * 195, 'w').close()\n"
+    result = await sandbox.run([PY, "-c", script], ws)
+    assert result.ok, result.stderr
+    assert 0 < len(result.files_changed) <= 1000
+    assert sum(map(len, result.files_changed)) <= 128 * 1024
+    assert all((ws / name).exists() for name in result.files_changed)
