@@ -121,20 +121,28 @@ class Child:
             return
         self.ready.clear()
         self._crashed(code)
-        assert self.restart_delay_s is not None
-        await asyncio.sleep(self.restart_delay_s)
-        if not self._stopping:
+        while not self._stopping:
+            assert self.restart_delay_s is not None
+            await asyncio.sleep(self.restart_delay_s)
+            if self._stopping:
+                return
             self.restarts += 1
-            await self.start()
+            try:
+                await self.start()
+                return
+            except OSError as exc:  # no process at all (EAGAIN, ENOMEM): a crash like any other
+                print(f"pagi: {self.spec.name} could not be started: {exc}", flush=True)
+                self._crashed(None)
 
-    def _crashed(self, code: int) -> None:
+    def _crashed(self, code: int | None) -> None:
         if time.monotonic() - self._started_at >= self.policy.stable_after_s:
             self.crashes_in_a_row = 0
         self.crashes_in_a_row += 1
         self.last_exit_code = code
         self.restart_delay_s = self.policy.backoff.delay(self.crashes_in_a_row)
         name, delay, n = self.spec.name, self.restart_delay_s, self.crashes_in_a_row
-        print(f"pagi: {name} exited with code {code}; restarting in {delay:.1f}s (crash {n} in a row)", flush=True)
+        how = f"exited with code {code}" if code is not None else "did not start"
+        print(f"pagi: {name} {how}; restarting in {delay:.1f}s (crash {n} in a row)", flush=True)
         if n == 1:
             last = "\n  ".join(self._recent) or "(nothing)"
             print(f"pagi: {name}'s last output before it exited:\n  {last}", flush=True)

@@ -68,6 +68,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--with-personas", action="store_true", help="import the starter personas of knowledge_bases/ once up"
     )
+    parser.add_argument(
+        "--ready-timeout",
+        type=_positive_seconds,
+        default=READY_TIMEOUT_S,
+        help="stop again unless every service is ready within this many seconds of the start "
+        f"(default {READY_TIMEOUT_S:g}); once up, a service that dies is restarted, never given up on",
+    )
     default = RestartPolicy()
     parser.add_argument(
         "--restart-delay",
@@ -235,11 +242,11 @@ async def _run_children(
             await child.start()
         ready = asyncio.ensure_future(asyncio.gather(*(c.ready.wait() for c in children.values())))
         waiters: set[asyncio.Future[Any]] = {ready, asyncio.ensure_future(stopping.wait())}
-        await asyncio.wait(waiters, timeout=READY_TIMEOUT_S, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waiters, timeout=args.ready_timeout, return_when=asyncio.FIRST_COMPLETED)
         if not stopping.is_set():
             if not all(c.ready.is_set() for c in children.values()):
                 late = [n for n, c in children.items() if not c.ready.is_set()]
-                give_up(f"not ready within {READY_TIMEOUT_S:.0f}s: {', '.join(late)}")
+                give_up(f"not ready within {args.ready_timeout:g}s: {', '.join(late)}")
             else:
                 problems = await _wait_healthy(url, stopping)
                 for problem in problems:

@@ -19,10 +19,9 @@ SERVICES = ("planner", "memory_worker", "tool_worker", "build_worker", "telemetr
 CHECKOUT = Path(__file__).resolve().parent.parent
 
 
-@asynccontextmanager
-async def launch_up(
-    data_dir: Path, env: Mapping[str, str] | None = None, args: tuple[str, ...] = (), ready_timeout: float = 120
-) -> AsyncIterator[Up]:
+async def _spawn(
+    data_dir: Path, env: Mapping[str, str] | None, args: tuple[str, ...]
+) -> tuple[asyncio.subprocess.Process, int, int]:
     full_env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
     full_env.update(env or {})
     web_port, nats_port = free_ports(2)
@@ -31,6 +30,28 @@ async def launch_up(
         "--data-dir", str(data_dir), "--nats-port", str(nats_port), "--port", str(web_port), *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=full_env, cwd=CHECKOUT,
     )  # fmt: skip
+    return proc, web_port, nats_port
+
+
+async def run_up_until_exit(
+    data_dir: Path, env: Mapping[str, str] | None, args: tuple[str, ...], timeout: float
+) -> tuple[asyncio.subprocess.Process, list[str]]:
+    """`pagi up` that is expected to stop by itself: its exit and every line it printed."""
+    proc, _, _ = await _spawn(data_dir, env, args)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return proc, out.decode(errors="replace").splitlines()
+
+
+@asynccontextmanager
+async def launch_up(
+    data_dir: Path, env: Mapping[str, str] | None = None, args: tuple[str, ...] = (), ready_timeout: float = 120
+) -> AsyncIterator[Up]:
+    proc, web_port, nats_port = await _spawn(data_dir, env, args)
     up = Up(proc, web_port, nats_port, data_dir)
     try:
         await up.wait_line("PAGI is up at", timeout=ready_timeout)

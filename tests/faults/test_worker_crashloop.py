@@ -17,7 +17,7 @@ from pagi_cli.supervisor import RestartPolicy
 
 from ..support import eventually
 from ..up import Up
-from ..up_launch import launch_up, service_process
+from ..up_launch import launch_up, run_up_until_exit, service_process
 
 # More than the five crashes in a minute after which the old supervisor gave up and stopped the stack.
 KILLS = 7
@@ -95,3 +95,17 @@ async def test_a_worker_killed_again_and_again_is_restarted_and_the_rest_keeps_s
 
         await eventually(whole, timeout=60, interval=0.2, what="/health ok once memory_worker stays up")
         assert "memory" in (await chat(up, "/memory crash loop", "crashloop")).lower()
+
+
+async def test_only_a_start_that_never_gets_ready_stops_pagi_up(tmp_path: Path) -> None:
+    # Below the agent's minimum: the telemetry agent refuses to start, every time (and only it reads it).
+    env = {"TELEMETRY_INTERVAL_MS": "5"}
+    args = ("--ready-timeout", "20", *FAST_RESTARTS)
+    proc, lines = await run_up_until_exit(tmp_path / "data", env, args, timeout=90)
+    output = "\n".join(lines)
+    assert proc.returncode == 1, output[-3000:]
+    assert "stopped because not ready within 20s: telemetry_agent" in output
+    assert "(crash 2 in a row)" in output  # restarted meanwhile, like any crash
+    # Loud once: its own words, in the streak's first report.
+    assert "telemetry_agent's last output before it exited" in output
+    assert "TELEMETRY_INTERVAL_MS=5 is below the minimum of 100 ms" in output
