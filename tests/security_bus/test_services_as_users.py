@@ -6,7 +6,10 @@ this way in test_micro.py."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +32,7 @@ from tool_worker.service import open_tool_worker
 
 from ..support import eventually
 from ..workers_support import sandbox_env, tool_settings
-from .conftest import SecureBus
+from .conftest import HOST_ID, SecureBus
 
 
 @pytest.fixture
@@ -112,3 +115,39 @@ async def test_the_edges_tail_follows_a_session_and_changes_filters_as_its_user(
         await tail.stop()
         await edge.close()
     assert refusals(caplog) == []
+
+
+def start_agent(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    # To a file: a pipe nobody reads could block a chatty child.
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "telemetry_agent", "--host-id", HOST_ID], env=env, stdout=log, stderr=log
+        )
+
+
+async def test_the_telemetry_agent_runs_as_its_user(secure_server: SecureBus, tmp_path: Path) -> None:
+    """`python -m telemetry_agent` as the telemetry user: it finds its stream, publishes samples for
+    its own host, and is refused nothing."""
+    log_path = tmp_path / "telemetry.log"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("NATS_", "PAGI_", "OTEL_"))},
+        "NATS_URL": secure_server.url("telemetry"),
+        "TELEMETRY_INTERVAL_MS": "200",
+        "PAGI_METRICS_PORT": "off",
+    }
+    proc = start_agent(env, log_path)
+    operator = await Bus.connect(secure_server.url("operator"), "test-operator", connect_timeout_s=5)
+    try:
+
+        async def sampled() -> bool:
+            assert proc.poll() is None, log_path.read_text()
+            state = await operator.stream_state(st.TELEMETRY.name)
+            return state is not None and state.messages >= 2
+
+        assert await eventually(sampled, 30, 0.1, "two telemetry samples stored")
+    finally:
+        await operator.close()
+        proc.terminate()
+        proc.wait(15)
+    logged = log_path.read_text()
+    assert "refused" not in logged and "Violation" not in logged, logged
