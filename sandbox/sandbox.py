@@ -275,8 +275,9 @@ class Sandbox:
             await asyncio.to_thread(reown, workspace, self._was_sandbox, uid, uid, ws.MAX_SNAPSHOT_ENTRIES)
         return uid, uid
 
-    def free_bytes(self) -> int:
-        free = disk.free_bytes(self.workspaces.root)
+    def free_bytes(self, where: Path | None = None) -> int:
+        """Free bytes on the filesystem holding `where` (a run's workspaces; default the session workspaces)."""
+        free = disk.free_bytes(where or self.workspaces.root)
         if self.on_free_bytes is not None:
             self.on_free_bytes(free)
         return free
@@ -309,9 +310,11 @@ class Sandbox:
                 "refusing to run: sandbox isolation is required (PAGI_REQUIRE_SANDBOX) "
                 f"but unavailable: {self.warning}",
             )
-        free = self.free_bytes()
+        # The workspace's own filesystem: the build worker's build directories live beside, not in, the
+        # session workspaces, which may be a filesystem of their own (PAGI_WORKSPACES_DIR).
+        free = self.free_bytes(workspace.parent)
         if free < self.disk_floor:
-            error = disk.below_floor_error(self.workspaces.root, free, self.disk_floor)
+            error = disk.below_floor_error(workspace.parent, free, self.disk_floor)
             return RunResult.refused(self.isolation, "disk_full", error)
         async with self.lock(workspace):
             result, warm_next = await self._run(
@@ -434,12 +437,12 @@ class Sandbox:
             )
             after = await self._snapshot(workspace)
         files_changed = ws.changed(before, after)
-        if not stopped_for and self.free_bytes() < self.disk_floor:
+        if not stopped_for and self.free_bytes(workspace.parent) < self.disk_floor:
             stopped_for.append("disk_full")
         warm_next: WarmStart | None = None
         if payload is not None:
             warm_next = partial(self._start_warm, workspace, limits, full_env, user)
-        result = self._result(outcome, limits, files_changed, over_quota, removed, stopped_for, after)
+        result = self._result(outcome, limits, files_changed, over_quota, removed, stopped_for, after, workspace)
         return result, warm_next
 
     async def _snapshot(self, workspace: Path) -> ws.Snapshot:
@@ -491,7 +494,7 @@ class Sandbox:
         """Stop the run once the workspace is over quota or the disk under its floor."""
         while True:
             await asyncio.sleep(QUOTA_POLL_S)
-            if self.free_bytes() < self.disk_floor:
+            if self.free_bytes(workspace.parent) < self.disk_floor:
                 why.append("disk_full")
                 stop.set()
                 return
@@ -510,14 +513,15 @@ class Sandbox:
         removed: list[str],
         stopped_for: list[Reason],
         after: ws.Snapshot,
+        workspace: Path,
     ) -> RunResult:
         stdout = outcome.stdout.decode("utf-8", "replace")
         stderr = outcome.stderr.decode("utf-8", "replace")
         if stopped_for and stopped_for[0] == "disk_full" and not over_quota and not outcome.spawn_error:
-            free = disk.free_bytes(self.workspaces.root)
+            free = disk.free_bytes(workspace.parent)
             reason: Reason | None = "disk_full"
             error: str | None = (
-                f"the workspace filesystem at {self.workspaces.root} fell to {free} bytes free, below the floor "
+                f"the workspace filesystem at {workspace.parent} fell to {free} bytes free, below the floor "
                 f"of {self.disk_floor} bytes (PAGI_SANDBOX_MIN_FREE_BYTES); the run was stopped"
             )
         else:

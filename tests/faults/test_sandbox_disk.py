@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import MIB, Limits, Sandbox, SandboxConfig, disk
+from sandbox import MIB, Limits, Sandbox, SandboxConfig, Workspaces, disk
 
 from ..workers_support import sid, state_dir
 
@@ -81,3 +81,22 @@ async def test_a_tool_filling_the_disk_is_stopped_at_the_floor(boxed: Sandbox, s
 def test_the_default_floor_is_a_gibibyte_or_five_percent(small_disk: Path) -> None:
     assert disk.floor_bytes(small_disk, None) == int(64 * MIB * 0.05)
     assert disk.floor_bytes(small_disk, 123) == 123
+
+
+async def test_the_floor_holds_for_a_workspace_beside_the_session_workspaces(
+    state_dir: Path, small_disk: Path, sid: str
+) -> None:
+    # As the build worker's build directories: on the data disk, while the session workspaces are elsewhere.
+    box = Sandbox(SandboxConfig(state_dir=state_dir / "state", min_free_bytes=FLOOR, warm_slots=0))
+    assert box.start() == "bwrap", box.warning
+    try:
+        builds = Workspaces(small_disk / "builds", box.config.host_user)
+        build_dir = builds.ensure(sid)
+        (small_disk / "other-writer").write_bytes(b"\0" * (48 * MIB))  # someone else fills the disk
+        refused = await box.run(["/bin/echo", "hi"], build_dir)
+        assert refused.reason == "disk_full" and refused.error is not None
+        assert str(small_disk / "builds") in refused.error
+        session = await box.run(["/bin/echo", "hi"], box.workspaces.ensure(sid))
+        assert (session.exit_code, session.reason) == (0, None)
+    finally:
+        await box.close()
