@@ -27,6 +27,7 @@ from pagi.nats_users import user_for_service
 from pagi_cli import child_env
 from pagi_cli.child_env import SETTINGS, UnknownChild, allowed
 
+from ..support import eventually
 from ..up_launch import CHECKOUT, SERVICES, launch_up, service_process
 
 PROVIDER_KEYS = {
@@ -91,10 +92,14 @@ async def test_every_worker_holds_only_the_secrets_it_uses(tmp_path: Path) -> No
             assert not any(url in "\0".join(environ.values()) for url in others), name
 
         # ...and with that, every service still has what it needs: the stack is whole.
-        headers = {"Authorization": f"Bearer {API_KEY}"}
-        async with aiohttp.ClientSession() as http, http.get(f"{up.url}/health", headers=headers) as health:
-            body = await health.json()
-            assert health.status == 200, body["problems"]
+        async def whole() -> bool:
+            headers = {"Authorization": f"Bearer {API_KEY}"}
+            async with aiohttp.ClientSession() as http, http.get(f"{up.url}/health", headers=headers) as health:
+                body = await health.json()
+                assert health.status == 200, body["problems"]
+                return True
+
+        await eventually(whole, timeout=30, interval=0.2, what="/health ok with every service's own settings")
 
 
 def test_a_child_without_an_allow_list_is_refused() -> None:
