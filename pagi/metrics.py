@@ -30,7 +30,7 @@ _LATENCY_BUCKETS: Final = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
 
 MESSAGES_HANDLED: Final = Counter(
     "pagi_messages_handled_total",
-    "Messages handled by a consume loop, by consumer, event type and outcome (acked, retried, dead_lettered)",
+    "Messages handled by a consume loop by consumer, event type, outcome (acked, retried, dead_lettered, terminated)",
     ["consumer", "event_type", "outcome"],
 )
 HANDLER_SECONDS: Final = Histogram(

@@ -9,6 +9,8 @@ from collections.abc import Collection
 from pydantic import ValidationError
 
 from bus_schemas import Action
+from bus_schemas.limits import MAX_JSON_DEPTH
+from bus_schemas.safe_json import PayloadError, check_depth
 
 from .instructions import ACTION_ADAPTER
 
@@ -43,8 +45,13 @@ def parse_action(reply: str, allowed: Collection[str] | None = None) -> Action:
         # The first complete value; models sometimes add a remark after the object, which is ignored
         # (as the streamed content extractor ignores it).
         data, _ = _DECODER.raw_decode(text)
+        check_depth(data, "the reply")
     except json.JSONDecodeError as error:
         raise InvalidReply(f"not valid JSON ({error.msg} at line {error.lineno} column {error.colno})") from None
+    except RecursionError:
+        raise InvalidReply(f"the reply nests deeper than {MAX_JSON_DEPTH} levels") from None
+    except PayloadError as error:
+        raise InvalidReply(str(error)) from None
     if not isinstance(data, dict):
         raise InvalidReply(f"expected a JSON object, got a JSON {type(data).__name__}")
     try:

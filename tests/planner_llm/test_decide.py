@@ -211,3 +211,18 @@ async def test_text_around_the_object_is_tolerated(
     decision = await llm_decide(provider_for("openai"), MESSAGES)
     assert decision.action == ActionMemory(query="q")
     assert decision.repair_reason is None
+
+
+@pytest.mark.parametrize("depth", [70, 5000])
+async def test_a_deep_reply_is_repaired_not_retried(
+    depth: int, fake_llm: FakeLLMServer, provider_for: ProviderFactory
+) -> None:
+    # 70: past the bounded decoder's depth, parsed by json; 5000: past Python's recursion limit.
+    deep_args = '{"action_type": "ActionTool", "tool_name": "command_exec", "args": {"a": ' + "[" * depth
+    deep_args += "]" * depth + "}}"
+    fake_llm.script(Reply(deep_args), Reply(json.dumps(RESPONSE)))
+    decision = await llm_decide(provider_for("openai"), MESSAGES)
+
+    assert decision.action == ActionResponse(content=RESPONSE["content"])
+    assert decision.repair_reason is not None and "deeper than" in decision.repair_reason
+    assert len(fake_llm.requests) == 2
