@@ -29,6 +29,7 @@ from telemetry_agent.config import default_host_id
 from .child_env import child_env
 from .layout import shared_disk_warning
 from .nats_server import NatsServer, NatsServerError
+from .nats_watch import keep_nats_up
 from .options import StackEnv, add_data_dir_option
 from .options import data_dir as data_dir_of
 from .report import SupervisorReport
@@ -183,14 +184,25 @@ def service_urls(nats_url: str, passwords: dict[str, str] | None) -> dict[str, s
     return urls
 
 
-async def up(args: argparse.Namespace, settings: UpSettings, data_dir: Path, urls: dict[str, str]) -> int:
+def _policy(args: argparse.Namespace) -> RestartPolicy:
+    return RestartPolicy(Backoff(base_s=args.restart_delay, cap_s=max(args.restart_delay, args.restart_delay_max)))
+
+
+async def up(
+    args: argparse.Namespace, settings: UpSettings, data_dir: Path, urls: dict[str, str], nats: NatsServer | None
+) -> int:
     nats_url = urls["pagi-up"]
     # Kept open while the stack runs: the supervisor's heartbeat (pagi_cli.report) goes on it.
     bus = await Bus.connect(nats_url, "pagi-up", connect_timeout_s=15)
+    watching = asyncio.Event()
+    watchdog = asyncio.create_task(keep_nats_up(nats, _policy(args), watching)) if nats is not None else None
     try:
         await bus.ensure_topology()
         return await _serve(args, settings, data_dir, urls, bus)
     finally:
+        watching.set()
+        if watchdog is not None:
+            await watchdog
         await bus.close()
 
 
@@ -229,7 +241,7 @@ async def _run_children(
     }
     names = (*WORKERS, "edge")
     width = max(len(n) for n in names)
-    policy = RestartPolicy(Backoff(base_s=args.restart_delay, cap_s=max(args.restart_delay, args.restart_delay_max)))
+    policy = _policy(args)
     children = {}
     for n in names:
         # Each child sees only what its own settings read: no provider key or sealing key where
@@ -324,7 +336,7 @@ def run(args: argparse.Namespace) -> int:
             nats_url = nats.url
         else:
             print("pagi: using the NATS server from NATS_URL", flush=True)
-        return asyncio.run(up(args, settings, data_dir, service_urls(nats_url, passwords)))
+        return asyncio.run(up(args, settings, data_dir, service_urls(nats_url, passwords), nats))
     except UpError as exc:
         print(f"pagi: {exc}", file=sys.stderr)
         return 2

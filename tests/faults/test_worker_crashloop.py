@@ -110,3 +110,21 @@ async def test_only_a_start_that_never_gets_ready_stops_pagi_up(tmp_path: Path) 
     # Loud once: its own words, in the streak's first report.
     assert "telemetry_agent's last output before it exited" in output
     assert "TELEMETRY_INTERVAL_MS=5 is below the minimum of 100 ms" in output
+
+
+async def test_the_bus_server_killed_is_started_again_and_the_stack_serves_again(tmp_path: Path) -> None:
+    async with launch_up(tmp_path / "data", {"PAGI_HEARTBEAT_S": "1"}, FAST_RESTARTS) as up:
+        [server] = [p for p in psutil.Process(up.proc.pid).children() if p.name() == "nats-server"]
+        mark = len(up.lines)
+        server.kill()
+        await up.wait_line("nats-server exited with code -9; restarting in", timeout=20, after=mark)
+        await up.wait_line("nats-server is back on", timeout=30, after=mark)
+
+        async def answered() -> bool:
+            try:
+                return "hello" in await chat(up, "hello after the bus came back", "bus-back")
+            except (AssertionError, aiohttp.ClientError):
+                return False
+
+        await eventually(answered, timeout=60, interval=0.5, what="a chat answered once the bus is back")
+        assert up.proc.returncode is None
