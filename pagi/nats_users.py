@@ -14,7 +14,7 @@ No service creates or changes a stream, bucket, object store or durable consumer
 does, once, in `pagi up` or `pagi init` (pagi/bus/_topology.py); a service only looks them up. No
 service may purge a stream or delete a message by sequence through the JetStream API: a KV delete is
 a marker published on the key's own subject, which its write right covers. The why of every right:
-docs/deploy.md, "What each bus user may do".
+docs/deploy.md, "Bus users".
 """
 
 from __future__ import annotations
