@@ -10,6 +10,8 @@ import re
 import shlex
 from typing import Final
 
+from pydantic import ValidationError
+
 from bus_schemas import (
     Action,
     ActionBuildTool,
@@ -76,6 +78,19 @@ def decide(message: str, twin_id: str, steps: list[JobStep] | None = None) -> De
 def _slash_command(text: str) -> Decision | None:
     if not text.startswith("/"):
         return None
+    try:
+        return _slash_decision(text)
+    except ValidationError as exc:
+        # A name or argument the action's own shape refuses (a 65-character tool name): said once
+        # to the person, never an exception the consume loop would retry.
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'command'}: {e['msg']}"
+            for e in exc.errors(include_url=False, include_input=False)[:3]
+        )
+        return _rule("slash_error", ActionResponse(content=f"{text.split()[0]}: {problems}"))
+
+
+def _slash_decision(text: str) -> Decision:
     head, _, rest = text.partition("\n")
     verb, _, argument = head.partition(" ")
     argument = argument.strip()

@@ -16,8 +16,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from bus_schemas import Envelope
-from bus_schemas.subjects import DEAD_LETTER_PREFIX, TOOL_RESULT, one_session
+from bus_schemas import ChatIn, Envelope
+from bus_schemas.subjects import CHAT_OUT, DEAD_LETTER_PREFIX, TOOL_RESULT, one_session
 from bus_schemas.tool import ToolResult, ToolRun
 from bus_schemas.web import MAX_SEQ
 from memory_worker.worker import MemoryWorker
@@ -122,6 +122,19 @@ async def test_a_chat_command_with_a_65_character_tool_name_is_refused_at_the_do
         await ws.send_json({"session_id": session_id, "user_id": "alice", "message": f"/tool {LONG_NAME}"})
         frame = await ws.receive_json(timeout=5)
         assert frame["status"] == "error" and "needs a tool name" in frame["details"]
+
+
+async def test_a_65_character_tool_name_sent_on_the_bus_is_answered_once_not_retried(
+    bus: Bus, session_id: str, observe: ObserveFactory, planner: object
+) -> None:
+    events = await observe(one_session(session_id))
+    dead = await observe(f"{DEAD_LETTER_PREFIX}.>")
+    for message in (f"/tool {LONG_NAME} {{}}", f"/build {LONG_NAME} python\nprint(1)"):
+        await bus.publish(Envelope[ChatIn](type="chat.in", session_id=session_id, body=ChatIn(message=message)))
+    answers = await events.wait_count(CHAT_OUT, 2, timeout=10)
+    for answer in answers:
+        assert "tool_name" in answer.body.content and "64 characters" in answer.body.content, answer.body.content
+    assert dead.events == []
 
 
 def tool_run(session: str, request_id: str, tool_name: str) -> Envelope[ToolRun]:
