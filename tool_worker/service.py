@@ -47,7 +47,11 @@ async def open_tool_worker(bus: Bus, settings: ToolSettings | None = None) -> To
     status = SandboxStatus(
         isolation=sandbox.isolation,
         require_sandbox=settings.require_sandbox,
-        warning=sandbox.warning,
+        warning=sandbox.warning or sandbox.pids_warning,
+        userns_disabled=sandbox.userns_disabled,
+        seccomp=sandbox.seccomp_on,
+        pids_scope=sandbox.pids_scope,
+        workspace_free_bytes=sandbox.free_bytes(),
         host=socket.gethostname(),
     )
     await tools_kv.put(SANDBOX_STATUS_KEY, status.model_dump_json().encode())

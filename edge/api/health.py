@@ -113,11 +113,25 @@ def _memory_store(views: dict[str, ServiceView], problems: list[str]) -> dict[st
     return {"status": "up", "location": details[hb.MEMORY_STORE]}
 
 
+# What /health's sandbox summary shows, by the heartbeat key the tool worker reports it under.
+_SANDBOX_BOUNDS = {
+    "required": hb.SANDBOX_REQUIRED,
+    "userns_disabled": hb.SANDBOX_USERNS_DISABLED,
+    "seccomp": hb.SANDBOX_SECCOMP,
+    "pids_scope": hb.SANDBOX_PIDS_SCOPE,
+    "cgroup": hb.SANDBOX_CGROUP,
+    "workspaces": hb.SANDBOX_WORKSPACES,
+    "free_bytes": hb.SANDBOX_FREE_BYTES,
+    "min_free_bytes": hb.SANDBOX_MIN_FREE_BYTES,
+}
+
+
 async def _sandbox(bus: Bus, views: dict[str, ServiceView]) -> dict[str, Any]:
     """The tool worker's isolation: from its heartbeat, else the status it keeps in KV."""
     details = _details(views, "tool_worker")
     if hb.SANDBOX in details:
-        return {"mode": details[hb.SANDBOX], "required": details.get(hb.SANDBOX_REQUIRED), "source": "heartbeat"}
+        in_force = {name: details.get(key) for name, key in _SANDBOX_BOUNDS.items()}
+        return {"mode": details[hb.SANDBOX], **in_force, "source": "heartbeat"}
     try:
         status = await (await bus.kv(TOOLS)).get_model(SANDBOX_STATUS_KEY, SandboxStatus)
     except TRANSIENT_ERRORS:
@@ -130,6 +144,10 @@ async def _sandbox(bus: Bus, views: dict[str, ServiceView]) -> dict[str, Any]:
         "mode": status.isolation,
         "required": status.require_sandbox,
         "warning": status.warning,
+        "userns_disabled": status.userns_disabled,
+        "seccomp": status.seccomp,
+        "pids_scope": status.pids_scope,
+        "free_bytes": status.workspace_free_bytes,
         "updated_at": status.updated_at.isoformat(),
         "source": "kv",
     }

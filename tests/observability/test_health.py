@@ -22,6 +22,7 @@ from pagi.heartbeat import Heartbeater
 from pagi.service import no_routes
 from pagi_cli.nats_server import NatsServer
 from planner.__main__ import PlannerService
+from tool_worker.service import ToolWorker
 
 from .conftest import ServiceStarter
 
@@ -136,3 +137,15 @@ async def test_the_edge_and_each_service_answer_micro_discovery(
                 assert info["metadata"]["instance"] == expected
     finally:
         await nc.close()
+
+
+async def test_health_says_which_sandbox_bounds_the_real_tool_worker_has_in_force(
+    edge: Client, tool_worker: ToolWorker
+) -> None:
+    response = await edge.get("/health")
+    sandbox = (await response.json())["sandbox"]
+    assert sandbox["mode"] == "bwrap" and sandbox["source"] == "kv"
+    # Root here: a host uid per session, nested user namespaces off, the syscall filter loaded.
+    assert sandbox["seccomp"] is True and sandbox["userns_disabled"] is True
+    assert sandbox["pids_scope"] == "session_uid"
+    assert sandbox["free_bytes"] > 0
