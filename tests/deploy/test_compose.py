@@ -138,8 +138,8 @@ def test_each_service_only_gets_its_own_secrets(rendered: dict[str, Any]) -> Non
         assert not any(k.startswith("PAGI_NATS_") for k in env), name
         assert ("QDRANT_API_KEY" in env) == (name == "memory_worker"), name
         assert ("PAGI_SECRET_KEY" in env) == (name in {"edge", "planner"}), name
-        provider_keys = ("LLM_", "OPENAI_", "ANTHROPIC_", "OPENROUTER_", "GEMINI_", "DEEPSEEK_", "MISTRAL_")
-        provider_keys += ("XAI_", "LLAMA_")
+        provider_keys: tuple[str, ...] = ("LLM_", "OPENAI_", "ANTHROPIC_", "OPENROUTER_", "GEMINI_", "DEEPSEEK_")
+        provider_keys += ("MISTRAL_", "XAI_", "LLAMA_")
         # The edge checks a twin's base URL against the operator's LLM_BASE_URL (not a secret).
         llm_keys = [k for k in env if k.startswith(provider_keys) and not (name == "edge" and k == "LLM_BASE_URL")]
         assert llm_keys == [] or name == "planner", name
