@@ -41,7 +41,7 @@ def test_jitter_stays_between_half_and_all_of_the_delay() -> None:
         (RECREATE_BACKOFF, lambda n: min(0.1 * 2 ** (n - 1), 5.0)),
         # consume loop's nak delay by delivery count: 0.25 s doubling, at most 30 s
         (NAK_BACKOFF, lambda n: min(0.25 * 2 ** (n - 1), 30.0)),
-        # pagi up restarting a crashed child: 0.5 s doubling, at most 10 s
+        # pagi up restarting a crashed child: 0.5 s doubling, at most 30 s (restarted for as long as it crashes)
         (RESTART_BACKOFF, lambda n: min(0.5 * 2 ** (n - 1), 30.0)),
     ],
 )
