@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from pagi.bus import Bus
 
 from ..stack import Stack
@@ -14,6 +16,8 @@ from ..workload import Workload
 REDELIVERY_S = 120.0
 
 
+# Five kills, each waited out to a full redelivery: ~70 s on a quiet machine, so more than the default.
+@pytest.mark.timeout(300)
 async def test_each_worker_killed_mid_job_and_restarted_loses_nothing(stack: Stack, client: Bus) -> None:
     load = Workload(client, tool_cmd="sleep 0.4; echo ran >> {file}")
     await load.start()
