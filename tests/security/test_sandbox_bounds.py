@@ -339,16 +339,40 @@ asyncio.run(main())
 """
 
 
+# What `import sandbox` loads, from the checkout and from the venv.
+SANDBOX_IMPORTS = (
+    (CHECKOUT, ("sandbox", "bus_schemas")),
+    (Path(SITE_PACKAGES), ("annotated_types", "msgpack", "orjson", "pydantic", "pydantic_core",
+                           "typing_extensions.py", "typing_inspection", "pyseccomp.py")),
+)  # fmt: skip
+
+
+def readable_copy_of_the_sandbox(lib: Path) -> Path:
+    for root, names in SANDBOX_IMPORTS:
+        for name in names:
+            source = root / name
+            if source.is_dir():
+                shutil.copytree(source, lib / name, ignore=shutil.ignore_patterns("__pycache__"))
+            elif source.exists():
+                lib.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, lib / name)
+    for path in [lib, *lib.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return lib
+
+
 def test_a_hidden_directory_does_not_hide_its_size_from_a_non_root_worker(state_dir: Path) -> None:
     worker_dir = state_dir / "unprivileged"
     worker_dir.mkdir()
     shutil.chown(worker_dir, 65534, 65534)
+    lib = readable_copy_of_the_sandbox(state_dir / "lib")
     done = subprocess.run(
-        # The venv's interpreter lives under root's home, out of reach of uid 65534: the system
-        # Python of the same minor version runs the checkout with the venv's packages.
+        # The checkout and its venv may sit under a private directory (a fresh clone under a 0700
+        # temporary directory) out of reach of uid 65534: the system Python of the same minor
+        # version runs a readable copy of the sandbox and the packages it imports.
         [SYSTEM_PYTHON, "-c", HIDDEN_DIR_WORKER, str(worker_dir / "state")],
-        cwd=CHECKOUT,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{CHECKOUT}:{SITE_PACKAGES}", "HOME": str(worker_dir)},
+        cwd=worker_dir,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(lib), "HOME": str(worker_dir)},
         user=65534,
         group=65534,
         extra_groups=[],
