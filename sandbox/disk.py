@@ -30,3 +30,10 @@ def below_floor_error(path: Path, free: int, floor: int) -> str:
         f"refusing to run: the workspace filesystem at {path} has {free} bytes free, "
         f"below the floor of {floor} bytes (PAGI_SANDBOX_MIN_FREE_BYTES); free space there first"
     )
+
+
+def stopped_below_floor_error(path: Path, free: int, floor: int) -> str:
+    return (
+        f"the workspace filesystem at {path} fell to {free} bytes free, below the floor "
+        f"of {floor} bytes (PAGI_SANDBOX_MIN_FREE_BYTES); the run was stopped"
+    )

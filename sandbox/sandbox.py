@@ -525,15 +525,11 @@ class Sandbox:
     ) -> RunResult:
         stdout = outcome.stdout.decode("utf-8", "replace")
         stderr = outcome.stderr.decode("utf-8", "replace")
-        if stopped_for and stopped_for[0] == "disk_full" and not over_quota and not outcome.spawn_error:
+        below_floor = None
+        if stopped_for and stopped_for[0] == "disk_full":
             free = disk.free_bytes(workspace.parent)
-            reason: Reason | None = "disk_full"
-            error: str | None = (
-                f"the workspace filesystem at {workspace.parent} fell to {free} bytes free, below the floor "
-                f"of {self.disk_floor} bytes (PAGI_SANDBOX_MIN_FREE_BYTES); the run was stopped"
-            )
-        else:
-            reason, error = _classify(outcome, limits, over_quota, removed, after)
+            below_floor = disk.stopped_below_floor_error(workspace.parent, free, self.disk_floor)
+        reason, error = _classify(outcome, limits, over_quota, removed, after, below_floor)
         if outcome.truncated:
             stdout += TRUNCATION_MARK
         return RunResult(
@@ -588,10 +584,18 @@ def _quota_error(limits: Limits, removed: list[str], after: ws.Snapshot) -> str:
 
 
 def _classify(
-    outcome: Outcome, limits: Limits, over_quota: bool, removed: list[str], after: ws.Snapshot
+    outcome: Outcome,
+    limits: Limits,
+    over_quota: bool,
+    removed: list[str],
+    after: ws.Snapshot,
+    below_floor: str | None,
 ) -> tuple[Reason | None, str | None]:
+    """`below_floor`: why the run was stopped for disk space, when it was."""
     if outcome.spawn_error:
         return "spawn_failed", outcome.spawn_error
+    if below_floor is not None and not over_quota:
+        return "disk_full", below_floor
     if outcome.killed_for == "timeout":
         return (
             "timeout",
