@@ -28,10 +28,7 @@ async def keep_nats_up(server: NatsServer, policy: RestartPolicy, stop: asyncio.
         proc = server.proc
         if stop.is_set() or proc is None or proc.poll() is None:
             continue
-        if time.monotonic() - started_at >= policy.stable_after_s:
-            crashes = 0
-        crashes += 1
-        delay = policy.backoff.delay(crashes)
+        crashes, delay = policy.after_crash(crashes, started_at)
         print(
             f"pagi: nats-server exited with code {proc.returncode}; restarting in {delay:.1f}s "
             f"(crash {crashes} in a row; its log: {server.log_file})",

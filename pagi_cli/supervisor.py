@@ -38,6 +38,11 @@ class RestartPolicy:
     # A child that ran this long before it died is not in a crash loop: its next crash is the first.
     stable_after_s: float = 60.0
 
+    def after_crash(self, crashes_in_a_row: int, started_at: float) -> tuple[int, float]:
+        """The crashes in a row counting this one, and how long to wait before the restart."""
+        crashes = 1 if time.monotonic() - started_at >= self.stable_after_s else crashes_in_a_row + 1
+        return crashes, self.backoff.delay(crashes)
+
 
 @dataclass
 class ChildSpec:
@@ -135,11 +140,8 @@ class Child:
                 self._crashed(None)
 
     def _crashed(self, code: int | None) -> None:
-        if time.monotonic() - self._started_at >= self.policy.stable_after_s:
-            self.crashes_in_a_row = 0
-        self.crashes_in_a_row += 1
+        self.crashes_in_a_row, self.restart_delay_s = self.policy.after_crash(self.crashes_in_a_row, self._started_at)
         self.last_exit_code = code
-        self.restart_delay_s = self.policy.backoff.delay(self.crashes_in_a_row)
         name, delay, n = self.spec.name, self.restart_delay_s, self.crashes_in_a_row
         how = f"exited with code {code}" if code is not None else "did not start"
         print(f"pagi: {name} {how}; restarting in {delay:.1f}s (crash {n} in a row)", flush=True)
