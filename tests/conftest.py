@@ -49,8 +49,8 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 
 @pytest.fixture
 async def bus(nats_server: NatsServer) -> AsyncIterator[Bus]:
+    # The server fixture has bootstrapped it already.
     connected = await Bus.connect(nats_server.url, "test-client", connect_timeout_s=10)
-    await connected.ensure_topology()
     yield connected
     await connected.close()
 

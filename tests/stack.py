@@ -5,11 +5,15 @@ block a chatty child); readiness is the service's "service ready" line, or the e
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -192,3 +196,21 @@ class Stack:
 
     def logs(self) -> str:
         return "\n".join(f"--- {s.name} ---\n{s.tail()}" for s in self.services.values())
+
+
+# No rate limit in the way: the bad-input suites test what the handlers do with what gets through.
+UNTHROTTLED = {"PAGI_RATE_LIMIT_RPS": "100000", "PAGI_RATE_LIMIT_BURST": "100000"}
+
+
+@contextlib.contextmanager
+def unthrottled_stack(prefix: str) -> Iterator[Stack]:
+    """The stack in a fresh directory the sandbox's uid can traverse, removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o711)
+    running = Stack(root / "stack", extra_env=UNTHROTTLED)
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+        shutil.rmtree(root, ignore_errors=True)

@@ -8,7 +8,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, overload
 
-from bus_schemas import Envelope
+from bus_schemas import Envelope, decode
+from bus_schemas.streams import EVENTS
+from pagi.bus import Bus
 
 
 class EventCollector:
@@ -119,3 +121,12 @@ async def receive_until(ws: Any, frame_type: str, timeout: float = 10.0) -> list
         frames.append(frame)
         if frame["type"] == frame_type:
             return frames
+
+
+async def dead_lettered(bus: Bus) -> dict[int, str]:
+    """Stream position of each dead-lettered message -> the reason recorded."""
+    found: dict[int, str] = {}
+    async for stored in bus.read_events(EVENTS.name, ["dlq.>"]):
+        event = decode(stored.subject, stored.data, stored.headers, fallback_id=None)
+        found[event.body.stream_seq] = event.body.reason
+    return found

@@ -165,9 +165,9 @@ async def approved_run(bus: Bus, session: str, tool: str, args: dict[str, Any], 
     return run_event(session, tool, args, approval_id, request_id)
 
 
-async def result_for(events: EventCollector, request_id: str, count: int = 1) -> ToolResult:
+async def result_for(events: EventCollector, request_id: str, count: int = 1, timeout: float = 20) -> ToolResult:
     found = await events.wait_for_count(
-        lambda e: e.type == TOOL_RESULT and e.body.request_id == request_id, count, timeout=20
+        lambda e: e.type == TOOL_RESULT and e.body.request_id == request_id, count, timeout=timeout
     )
     body = found[-1].body
     assert isinstance(body, ToolResult)

@@ -7,24 +7,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from bus_schemas import decode
-from bus_schemas.streams import EVENTS
 from pagi.bus import Bus
 
 from ..stack import Stack
+from ..support import dead_lettered
 from ..workload import Workload
 from .messages import generate
 
 COUNT = 10_000
 CHUNK = 250
-
-
-async def dead_lettered_seqs(bus: Bus) -> dict[int, str]:
-    found: dict[int, str] = {}
-    async for stored in bus.read_events(EVENTS.name, ["dlq.>"]):
-        event = decode(stored.subject, stored.data, stored.headers, fallback_id=None)
-        found[event.body.stream_seq] = event.body.reason
-    return found
 
 
 async def test_ten_thousand_bad_messages_are_dead_lettered_and_valid_traffic_is_answered(
@@ -47,7 +38,7 @@ async def test_ten_thousand_bad_messages_are_dead_lettered_and_valid_traffic_is_
 
     await load.verify(stack.data, timeout_s=120)
     await load.stop()
-    dead = await dead_lettered_seqs(client)
+    dead = await dead_lettered(client)
     missing = {seq: seqs[seq] for seq in seqs if seq not in dead}
     assert not missing, f"{len(missing)} bad messages without a dead letter, e.g. {list(missing.items())[:5]}"
     for service in stack.services.values():

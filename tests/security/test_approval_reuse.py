@@ -4,11 +4,13 @@ the original request ran once, and publishing it again is answered from the done
 
 from __future__ import annotations
 
+from typing import Any
+
 from bus_schemas import Envelope
 from bus_schemas.actions import ActionBuildTool, ActionTool
 from bus_schemas.streams import TOOLS
-from bus_schemas.subjects import APPROVE_REQUEST, TOOL_RESULT, one_session
-from bus_schemas.tool import ToolRecord, ToolResult, ToolRun
+from bus_schemas.subjects import APPROVE_REQUEST, one_session
+from bus_schemas.tool import ToolRecord, ToolResult
 from pagi.bus import Bus
 from planner.__main__ import PlannerService
 from records.approvals import request_for
@@ -19,7 +21,7 @@ from ..build_worker.test_bus import TOOL_CODE, build_event, build_result
 from ..planner.conftest import Say, full_planner, say, twins
 from ..planner.test_hitl import decide, wait_answer
 from ..support import EventCollector, ObserveFactory
-from ..workers_support import approve, put_twin
+from ..workers_support import approve, put_twin, result_for, run_event
 from .conftest import state_dir
 
 __all__ = ["full_planner", "say", "start_builder", "state_dir", "twins"]
@@ -28,16 +30,12 @@ COUNTING = {"cmd": "echo ran >> count.txt; wc -l < count.txt"}
 
 
 async def tool_result(events: EventCollector, request_id: str, count: int = 1) -> ToolResult:
-    found = await events.wait_for_count(
-        lambda e: e.type == TOOL_RESULT and e.body.request_id == request_id, count, timeout=30
-    )
-    assert isinstance(found[-1].body, ToolResult)
-    return found[-1].body
+    # Through the real planner and a cold sandbox: more time than a worker-only test needs.
+    return await result_for(events, request_id, count, timeout=30)
 
 
-def tool_run(session: str, request_id: str, approval_id: str) -> Envelope[ToolRun]:
-    body = ToolRun(request_id=request_id, approval_id=approval_id, tool_name="command_exec", args=COUNTING)
-    return Envelope[ToolRun](type="tool.run", session_id=session, job_id="job-x", twin_id="orchestrator", body=body)
+def tool_run(session: str, request_id: str, approval_id: str) -> Envelope[Any]:
+    return run_event(session, "command_exec", COUNTING, approval_id, request_id)
 
 
 async def test_an_approved_tool_run_cannot_be_replayed_under_a_new_request_id(

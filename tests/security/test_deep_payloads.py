@@ -11,11 +11,8 @@ answer 500; a WebSocket frame closed the socket; HTTP bodies answered 500.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -33,8 +30,8 @@ from planner.llm import ChatMessage, LLMError, make_provider
 
 from ..fake_llm import FakeLLMServer, Family, Raw
 from ..planner_llm.conftest import fast_config
-from ..stack import Stack
-from ..support import ObserveFactory, eventually, receive_until
+from ..stack import Stack, unthrottled_stack
+from ..support import ObserveFactory, dead_lettered, eventually, receive_until
 from ..workload import Workload
 
 DEPTH = 5000
@@ -62,15 +59,8 @@ def consumed_event_types() -> list[str]:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    root = Path(tempfile.mkdtemp(prefix="pagi-deep-"))
-    root.chmod(0o711)
-    running = Stack(root / "stack", extra_env={"PAGI_RATE_LIMIT_RPS": "100000", "PAGI_RATE_LIMIT_BURST": "100000"})
-    try:
-        running.start()
+    with unthrottled_stack("pagi-deep-") as running:
         yield running
-    finally:
-        running.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
@@ -91,18 +81,9 @@ async def publish_raw(bus: Bus, subject: str, payload: bytes, headers: dict[str,
     return int(ack.seq)
 
 
-async def dead_letters(bus: Bus) -> dict[int, str]:
-    """Stream position of each dead-lettered message -> the reason recorded."""
-    found: dict[int, str] = {}
-    async for stored in bus.read_events(EVENTS.name, ["dlq.>"]):
-        event = decode(stored.subject, stored.data, stored.headers, fallback_id=None)
-        found[event.body.stream_seq] = event.body.reason
-    return found
-
-
 async def wait_dead_lettered(bus: Bus, seqs: dict[int, str], timeout: float = 60) -> None:
     async def all_there() -> bool:
-        dead = await dead_letters(bus)
+        dead = await dead_lettered(bus)
         missing = {seq: what for seq, what in seqs.items() if seq not in dead}
         assert not missing, f"{len(missing)} deep messages without a dead letter, e.g. {list(missing.items())[:4]}"
         wrong = {seq: dead[seq] for seq in seqs if TOO_DEEP not in dead[seq]}

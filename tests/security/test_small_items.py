@@ -29,9 +29,9 @@ from tool_worker.service import ToolWorker
 from ..build_worker.conftest import StartBuilder, start_builder
 from ..build_worker.test_bus import build_event, build_result
 from ..ports import free_ports
-from ..support import EventCollector, ObserveFactory
+from ..support import ObserveFactory
 from ..up import Up
-from ..workers_support import put_twin
+from ..workers_support import put_twin, result_for, run_event
 from .conftest import state_dir
 
 __all__ = ["start_builder", "state_dir"]
@@ -137,34 +137,21 @@ async def test_a_65_character_tool_name_sent_on_the_bus_is_answered_once_not_ret
     assert dead.events == []
 
 
-def tool_run(session: str, request_id: str, tool_name: str) -> Envelope[ToolRun]:
-    body = ToolRun(request_id=request_id, tool_name=tool_name, args={})
-    return Envelope[ToolRun](type="tool.run", session_id=session, job_id="job-1", twin_id="orchestrator", body=body)
-
-
-async def one_result(events: EventCollector, request_id: str) -> ToolResult:
-    [found] = await events.wait_for_count(
-        lambda e: e.type == TOOL_RESULT and e.body.request_id == request_id, 1, timeout=10
-    )
-    assert isinstance(found.body, ToolResult)
-    return found.body
-
-
 async def test_the_tool_worker_answers_an_unusable_request_at_once_without_redelivery(
     bus: Bus, session_id: str, observe: ObserveFactory, tool_worker: ToolWorker
 ) -> None:
     await put_twin(bus, allowed_tools=["Bad.Name"], always_allow=["Bad.Name"])
     events = await observe(one_session(session_id))
     dead = await observe(f"{DEAD_LETTER_PREFIX}.>")
-    await bus.publish(tool_run(session_id, "bad id with spaces", "python"))
-    refused = await one_result(events, "bad id with spaces")
+    await bus.publish(run_event(session_id, "python", {}, None, "bad id with spaces"))
+    refused = await result_for(events, "bad id with spaces")
     assert refused.reason == "invalid_arguments" and "invalid request id" in (refused.error or "")
-    await bus.publish(tool_run(session_id, "r-bad-name", "Bad.Name"))
-    refused = await one_result(events, "r-bad-name")
+    await bus.publish(run_event(session_id, "Bad.Name", {}, None, "r-bad-name"))
+    refused = await result_for(events, "r-bad-name")
     assert refused.reason == "unknown_tool" and "invalid tool name" in (refused.error or "")
     # Answered once, never retried into a dead letter: a later request is answered after both.
-    await bus.publish(tool_run(session_id, "r-after", "python"))
-    await one_result(events, "r-after")
+    await bus.publish(run_event(session_id, "python", {}, None, "r-after"))
+    await result_for(events, "r-after")
     assert len(events.of_type(TOOL_RESULT)) == 3
     assert dead.events == []
 
@@ -197,7 +184,7 @@ async def test_file_tools_refuse_a_fifo_at_once(
         await bus.publish(
             Envelope[ToolRun](type="tool.run", session_id=session_id, job_id="j", twin_id="orchestrator", body=body)
         )
-        return await one_result(events, request_id)
+        return await result_for(events, request_id)
 
     made = await run("r-mkfifo", "command_exec", {"cmd": "mkfifo pipe && test -p pipe && echo made"})
     assert made.stdout.strip() == "made", made

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,43 +24,46 @@ from bus_schemas.chat import ChatIn
 from edge.app import make_app
 from edge.settings import EdgeSettings
 from pagi.bus import Bus, Tail
-from pagi.service import start_routes
+from pagi.service import Route, RouteFactory, start_routes
 from pagi.settings import BusSettings
-from tool_worker.service import open_tool_worker
+from tool_worker.service import ToolWorker, open_tool_worker
 
 from ..support import eventually
-from ..workers_support import sandbox_env, tool_settings
+from ..workers_support import sandbox_env, state_dir, tool_settings
 from .conftest import HOST_ID, SecureBus
 
-
-@pytest.fixture
-def state_dir() -> Iterator[Path]:
-    # The sandbox's user must traverse to its workspace: not under pytest's private tmp_path.
-    root = Path(tempfile.mkdtemp(prefix="pagi-sandbox-", dir="/tmp"))
-    root.chmod(0o711)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
+__all__ = ["state_dir"]
 
 
 def refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
 
 
+async def start_and_stop_as(secure_server: SecureBus, user: str, service: str, routes: RouteFactory) -> None:
+    """A worker's start-up as it runs in `pagi up`: find the topology, set up its routes, stop."""
+    bus = await Bus.connect(secure_server.url(user), service, connect_timeout_s=5)
+    try:
+        await bus.wait_for_topology(timeout_s=5)
+        consumers = await start_routes(bus, await routes(bus))
+        await bus.flush()
+        for consumer in consumers:
+            await consumer.stop()
+    finally:
+        await bus.close()
+
+
 async def test_the_tool_worker_starts_as_its_user(
     secure_server: SecureBus, state_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="pagi.bus")
-    bus = await Bus.connect(secure_server.url("tool"), "tool_worker", connect_timeout_s=5)
-    try:
-        await bus.wait_for_topology(timeout_s=5)
-        worker = await open_tool_worker(bus, tool_settings(state_dir))  # publishes the built-ins' records
-        consumers = await start_routes(bus, worker.routes)
-        await bus.flush()
-        for consumer in consumers:
-            await consumer.stop()
-        await worker.close()
-    finally:
-        await bus.close()
+    workers: list[ToolWorker] = []
+
+    async def routes(bus: Bus) -> Sequence[Route]:
+        workers.append(await open_tool_worker(bus, tool_settings(state_dir)))  # publishes the built-ins' records
+        return workers[0].routes
+
+    await start_and_stop_as(secure_server, "tool", "tool_worker", routes)
+    await workers[0].close()
     assert refusals(caplog) == []
 
 
@@ -70,16 +71,8 @@ async def test_the_build_worker_starts_as_its_user(
     secure_server: SecureBus, state_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="pagi.bus")
-    bus = await Bus.connect(secure_server.url("build"), "build_worker", connect_timeout_s=5)
-    try:
-        await bus.wait_for_topology(timeout_s=5)
-        settings = BuildSettings.model_validate(sandbox_env(state_dir))
-        consumers = await start_routes(bus, await build_routes(bus, settings))
-        await bus.flush()
-        for consumer in consumers:
-            await consumer.stop()
-    finally:
-        await bus.close()
+    settings = BuildSettings.model_validate(sandbox_env(state_dir))
+    await start_and_stop_as(secure_server, "build", "build_worker", lambda bus: build_routes(bus, settings))
     assert refusals(caplog) == []
 
 
