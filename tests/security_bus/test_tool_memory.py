@@ -75,6 +75,8 @@ async def test_the_tool_worker_searches_its_sessions_owners_memory_only(
         garbage = await tool.nc.request(MEMORY_SESSION_API_SUBJECT, b'{"session_id": "../x"}', timeout=5)
         assert garbage.headers is not None and garbage.headers[micro.ERROR_CODE_HEADER] == "400"
         assert MemoryResult.model_validate_json(garbage.data).error_kind == "invalid"
+        deep = await tool.nc.request(MEMORY_SESSION_API_SUBJECT, b'{"query": ' + b"[" * 5000, timeout=5)
+        assert deep.headers is not None and deep.headers[micro.ERROR_CODE_HEADER] == "400"
         again = await tool.request(MEMORY_SESSION_API_SUBJECT, ask("user-alice", "q-3"), MemoryResult, 10)
         assert again.hits
     finally:
