@@ -68,5 +68,5 @@ def gone(message: str) -> Exception:
     return _json_error(web.HTTPGone, message)
 
 
-def bad_request(message: str) -> Exception:
-    return _json_error(web.HTTPBadRequest, message)
+def bad_request(message: str, problems: list[dict[str, Any]] | None = None) -> Exception:
+    return _json_error(web.HTTPBadRequest, message, problems)

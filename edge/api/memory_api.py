@@ -34,7 +34,7 @@ from bus_schemas.memory import (
 )
 from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import MEMORY_STORE, TOKEN_RE
-from bus_schemas.web import ErrorResponse, SaveMemoryRequest
+from bus_schemas.web import SaveMemoryRequest
 from pagi.bus import BusUnavailable, ReplyTimeout, StreamReplies
 from records.access import (
     Hidden,
@@ -67,8 +67,7 @@ def _api_request(**fields: Any) -> MemoryApiRequest:
     try:
         return MemoryApiRequest(**fields)
     except ValidationError as exc:
-        body = ErrorResponse(error="invalid memory request", details=details(exc)).model_dump_json()
-        raise web.HTTPBadRequest(text=body, content_type="application/json") from None
+        raise bad_request("invalid memory request", details(exc)) from None
 
 
 def _memory_id(request: web.Request) -> str:
