@@ -29,7 +29,7 @@ class PlanClock(Bus):
         super().__init__(inner.nc, inner.name)
         self.planned: dict[str, float] = {}
 
-    async def publish(self, event: Envelope[Any], fmt: Any = "msgpack", retry_for_s: float = 10.0) -> int:
+    async def publish(self, event: Envelope[Any], fmt: Any = None, retry_for_s: float = 10.0) -> int:
         seq = await super().publish(event, fmt, retry_for_s)
         if event.type == PLAN_ACTION and event.job_id is not None:
             self.planned.setdefault(event.job_id, time.perf_counter())

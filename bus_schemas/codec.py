@@ -1,4 +1,6 @@
-"""Bytes <-> events. msgpack on the wire by default; JSON accepted everywhere.
+"""Bytes <-> events. JSON on the wire by default (`PAGI_WIRE_FORMAT=msgpack` selects msgpack for a
+deployment); both are read everywhere, told apart by `Content-Type` (or the first byte), so services
+on different formats share one bus.
 
 A hand-typed publish (`nats pub chat.in.demo '{"message":"hi"}'`) carries only a body: the event
 type comes from the subject, the session from the subject's last token (or, on a bare `chat.in`,
@@ -7,7 +9,6 @@ from the body's `session_id`), and the id from `Nats-Msg-Id` or the caller's fal
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
@@ -21,6 +22,8 @@ from .safe_json import PayloadError, loads_json, loads_msgpack
 from .subjects import DEFAULT_SESSION, TELEMETRY_HOST, SubjectError, check_token, parse_subject
 
 Format = Literal["msgpack", "json"]
+FORMATS: Final[tuple[Format, ...]] = ("json", "msgpack")
+DEFAULT_FORMAT: Final[Format] = "json"
 CONTENT_TYPES: Final[dict[Format, str]] = {"msgpack": "application/msgpack", "json": "application/json"}
 _JSON_FIRST_BYTES: Final = frozenset(b"{[ \t\r\n")
 # Which service published an event (set by the bus runtime), so the audit log shows every hop.
@@ -41,9 +44,9 @@ def stored_event_id(stream: str, seq: int) -> str:
     return derived_id(f"{stream}:{seq}", "bare-body")
 
 
-def encode(event: Envelope[Any], fmt: Format = "msgpack") -> tuple[bytes, dict[str, str]]:
-    data = event.model_dump(mode="json")
-    payload = json.dumps(data).encode() if fmt == "json" else msgpack.packb(data)
+def encode(event: Envelope[Any], fmt: Format = DEFAULT_FORMAT) -> tuple[bytes, dict[str, str]]:
+    # pydantic-core writes JSON straight from the model (no dict in between): the fast path.
+    payload = event.model_dump_json().encode() if fmt == "json" else msgpack.packb(event.model_dump(mode="json"))
     if len(payload) > MAX_EVENT_BYTES:
         raise ValueError(f"{event.type} event is {len(payload)} bytes, over the {MAX_EVENT_BYTES} limit")
     return payload, {"Content-Type": CONTENT_TYPES[fmt], "Nats-Msg-Id": event.id}

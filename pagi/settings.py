@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bus_schemas.codec import DEFAULT_FORMAT, Format
+
 
 class BusSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")
@@ -16,6 +18,8 @@ class BusSettings(BaseSettings):
     connect_timeout_s: float = Field(default=30.0, alias="PAGI_CONNECT_TIMEOUT_S")
     data_dir: Path = Field(default=Path(".pagi"), alias="PAGI_DATA_DIR")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+    # What this service publishes in; every service reads both (docs/architecture.md, "Wire format").
+    wire_format: Format = Field(default=DEFAULT_FORMAT, alias="PAGI_WIRE_FORMAT")
 
     # TLS to NATS (nats-tls.conf): the CA that signed the server's certificate, and this service's
     # own certificate and key for mutual TLS. None of them set: plain TCP.

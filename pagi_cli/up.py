@@ -113,7 +113,7 @@ def _check_port_free(host: str, port: int, flag: str) -> None:
 def _check_exposure(host: str) -> None:
     """The edge refuses a non-loopback address without API keys; say so before starting anything."""
     from edge.front.auth import ApiKeys
-    from edge.front.security import is_loopback
+    from edge.front.hosts import is_loopback
     from edge.settings import EdgeSettings
 
     try:

@@ -18,6 +18,16 @@ LOOPBACK_NAMES: Final = frozenset({"localhost", "127.0.0.1", "[::1]"})
 EVERY_ADDRESS: Final = frozenset({"", "0.0.0.0", "::", "[::]"})
 
 
+def is_loopback(host: str) -> bool:
+    """`localhost` or a loopback address (`127.0.0.5`, `::1`, `[::1]`)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def split_host(header: str) -> tuple[str, int | None]:
     """`name[:port]` (IPv6 in brackets) as a lower-case name and the port, None if there is none;
     an unreadable port gives port -1, which nothing allows."""
@@ -68,11 +78,7 @@ class HostAllowList:
         if bind in EVERY_ADDRESS:
             return cls(True, frozenset(), frozenset(), frozenset())
         names = {_bracketed(bind)}
-        try:
-            loopback = bind == "localhost" or ipaddress.ip_address(bind.strip("[]")).is_loopback
-        except ValueError:
-            loopback = False
-        if loopback:
+        if is_loopback(bind):
             names |= LOOPBACK_NAMES
         return cls(False, frozenset(), frozenset(), frozenset(names))
 

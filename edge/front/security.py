@@ -11,13 +11,11 @@ a web page the person visits from driving the edge on their machine.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -25,8 +23,9 @@ from bus_schemas.streams import REVOKED
 from pagi.bus import TRANSIENT_ERRORS
 
 from ..appkeys import AUTH_KEYS, BUS, FAILED_KEYS, RATE_LIMITER, REVOKED_SESSIONS, SETTINGS
+from . import origins
 from .auth import AUTH_ROLE, AUTH_USER, SESSION_COOKIE, WS_KEY_PROTOCOL, ApiKeys, presented_key
-from .hosts import HostAllowList
+from .hosts import HostAllowList, is_loopback
 from .rate_limit import FailureLimiter, RateLimiter
 from .revoked import RevokedSessions
 from .route_rules import rule_for
@@ -58,15 +57,6 @@ class InsecureBind(RuntimeError):
     pass
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def is_public(request: web.Request) -> bool:
     if request.path == "/health":
         return True
@@ -75,22 +65,6 @@ def is_public(request: web.Request) -> bool:
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response({"error": message}, status=status, headers=headers)
-
-
-def _origin_allowed(request: web.Request, allowed: set[str]) -> bool:
-    """A browser names the page that sent the request: it must be the edge's own or an allowed one.
-    No Origin and no `Sec-Fetch-Site: cross-site`: not a browser page (curl, an SDK), which is fine."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return request.headers.get("Sec-Fetch-Site", "").lower() != "cross-site"
-    if origin.rstrip("/") in allowed:
-        return True
-    try:
-        parts = urlsplit(origin)
-    except ValueError:  # e.g. an unclosed IPv6 bracket
-        return False
-    # The Host is already known to be the edge's, so a page whose origin names it is the edge's own.
-    return bool(parts.netloc) and parts.netloc.lower() == request.host.lower()
 
 
 def _edge_ports(request: web.Request) -> set[int]:
@@ -126,14 +100,12 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.app[HOST_ALLOW_LIST].allows(request.headers.get("Host"), _edge_ports(request)):
         # Never echo the Host: it is the attacker's text.
         return _error(421, "this Host header is not one this edge serves (PAGI_ALLOWED_HOSTS)")
-    allowed = settings.origins
     is_websocket = request.headers.get("Upgrade", "").lower() == "websocket"
-    if is_websocket and not _origin_allowed(request, allowed):
-        return _error(403, "this Origin may not open a WebSocket here (PAGI_ALLOWED_ORIGINS)")
+    if is_websocket and not origins.may_read_across(request):
+        return _error(403, origins.refusal(request, "open a WebSocket"))
     if request.method not in SAFE_METHODS:
-        if not _origin_allowed(request, allowed):
-            return _error(403, "a request that changes something may come only from this edge's own pages "
-                          "or an origin in PAGI_ALLOWED_ORIGINS")  # fmt: skip
+        if not origins.may_write(request):
+            return _error(403, origins.refusal(request, "send a request that changes something"))
         if _not_json(request):
             return _error(415, "a request that changes something must be JSON: send Content-Type: application/json")
     if rule_for(request) is None and request.match_info.http_exception is None:

@@ -21,7 +21,7 @@ from nats.js import JetStreamContext, api
 from pydantic import BaseModel
 
 from bus_schemas import DecodeError, Envelope, decode, encode
-from bus_schemas.codec import PUBLISHER_HEADER, Format
+from bus_schemas.codec import DEFAULT_FORMAT, PUBLISHER_HEADER, Format
 from bus_schemas.streams import ConsumerSpec, KVSpec, ObjectStoreSpec, StreamSpec
 from bus_schemas.subjects import TELEMETRY_HOST, dead_letter_subject, session_subject, telemetry_subject
 
@@ -74,8 +74,9 @@ class _NamedConsumers(JetStreamContext):
 
 
 class Bus:
-    def __init__(self, nc: Client, name: str, user: str | None = None) -> None:
+    def __init__(self, nc: Client, name: str, user: str | None = None, wire_format: Format = DEFAULT_FORMAT) -> None:
         self.nc = nc
+        self.wire_format: Format = wire_format  # what this connection publishes in; it reads both
         self.js: JetStreamContext = _NamedConsumers(nc, timeout=5.0)
         self.name = name
         self.user = user  # the NATS user it connected as (None: no credentials in the URL)
@@ -84,7 +85,12 @@ class Bus:
 
     @classmethod
     async def connect(
-        cls, url: str, name: str, connect_timeout_s: float = 30.0, tls: ssl.SSLContext | None = None
+        cls,
+        url: str,
+        name: str,
+        connect_timeout_s: float = 30.0,
+        tls: ssl.SSLContext | None = None,
+        wire_format: Format | None = None,
     ) -> Bus:
         bus: Bus | None = None
 
@@ -106,7 +112,8 @@ class Bus:
                 log.debug("bus client error: %s", exc)
 
         # TLS from the environment (NATS_TLS_CA / _CERT / _KEY) unless the caller brings its own.
-        tls = tls or BusSettings().tls_context()
+        settings = BusSettings()
+        tls = tls or settings.tls_context()
         deadline = time.monotonic() + connect_timeout_s
         while True:
             try:
@@ -136,7 +143,7 @@ class Bus:
                     reason = f"{type(exc).__name__} {exc}".strip()
                     raise BusUnavailable(f"cannot reach NATS at {without_credentials(url)}: {reason}") from exc
                 await asyncio.sleep(0.2)
-        bus = cls(nc, name, url_user(url))
+        bus = cls(nc, name, url_user(url), wire_format or settings.wire_format)
         log.info("connected to the bus at %s", _safe_url(nc))
         return bus
 
@@ -166,16 +173,17 @@ class Bus:
 
     # --- publishing ---------------------------------------------------------------------------
 
-    async def publish(self, event: Envelope[Any], fmt: Format = "msgpack", retry_for_s: float = 10.0) -> int:
+    async def publish(self, event: Envelope[Any], fmt: Format | None = None, retry_for_s: float = 10.0) -> int:
         """Publish to the stream and wait for its ack; returns the stream sequence. Retries while the
         bus is briefly away: safe, since the event id is the Nats-Msg-Id and duplicates are dropped."""
-        return await self._publish_raw(_subject_for(event), event, fmt, retry_for_s)
+        return await self._publish_raw(_subject_for(event), event, fmt or self.wire_format, retry_for_s)
 
     async def publish_all(self, *events: Envelope[Any]) -> list[int]:
         return list(await asyncio.gather(*(self.publish(e) for e in events)))
 
     async def publish_dead_letter(self, event: Envelope[Any], original_type: str) -> int:
-        return await self._publish_raw(dead_letter_subject(original_type, event.session_id), event, "msgpack", 10.0)
+        subject = dead_letter_subject(original_type, event.session_id)
+        return await self._publish_raw(subject, event, self.wire_format, 10.0)
 
     async def _publish_raw(self, subject: str, event: Envelope[Any], fmt: Format, retry_for_s: float) -> int:
         payload, headers = encode(event, fmt)
