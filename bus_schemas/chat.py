@@ -14,6 +14,7 @@ from .replay import ReplayOf
 class ShowMemoryPage(Body):
     command: Literal["show_memory_page"] = "show_memory_page"
     query: str
+    # The approval id: the seed console answers `[MEMORY_SHOWN] <memory_id>` (planner/markers.py).
     memory_id: str | None = None
     approval_id: str | None = None
 
@@ -58,6 +59,9 @@ class ChatIn(Body):
     # How a decision this message makes (a seed marker) records its sender, set by the edge's door:
     # `records.access.Caller.as_recorded` ("root (admin)"); absent, the user_id.
     recorded_as: str | None = Field(default=None, max_length=160)
+    # The sender's role as the edge's door knows it (`records.access.Caller.role`): an admin reaches
+    # another user's private twin. Absent (a bus client), a named `user_id` is a member.
+    caller_role: Literal["admin", "member"] | None = None
     twin_id: str | None = Field(default=None, max_length=64)
     namespace: str | None = Field(default=None, max_length=64)
     # Only read from a bare `chat.in` publish, where the subject carries no session.

@@ -120,7 +120,7 @@ class MemorySearch(ActionKind[ActionMemory, MemoryResult]):
         return f"search memory ({action.namespace or twin.memory_namespace}) for {action.query!r}"
 
     def command(self, action: ActionMemory, twin: Twin, approval_id: str) -> IssuedCommand:
-        return ShowMemoryPage(query=action.query, approval_id=approval_id)
+        return ShowMemoryPage(query=action.query, memory_id=approval_id, approval_id=approval_id)
 
     def request(self, action: ActionMemory, twin: Twin, request_id: str, approval_id: str | None) -> WorkerRequest:
         query = MemoryQuery(
