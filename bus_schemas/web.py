@@ -18,6 +18,13 @@ SESSION_PATTERN = TOKEN_RE.pattern
 # A stream sequence a client may name (a resume point, `after_seq`): exact in every JSON client and
 # far beyond any real stream; larger numbers are refused at the door instead of reaching the server.
 MAX_SEQ: Final = 2**53 - 1
+# The chat WebSocket's two frame protocols. A client that asks for nothing gets the seed's sparse one:
+# `complete_message`, `message_chunk`, and `status_update` for errors only (the seed's console shows
+# every status as a chat bubble). A client offering this subprotocol (PAGI's console) gets the verbose
+# one: every status (`queued`, `thinking`, `subscribed`, `resumed`, job log lines) and an `event`
+# frame for every other event. A subprotocol, not a query string: the seed appends `/{user_id}` to
+# its URL, and the mode is fixed at the handshake, before any frame could be rendered the other way.
+VERBOSE_FRAMES_PROTOCOL: Final = "pagi.frames.verbose"
 # The chat commands that name a tool (`/tool NAME {args}`, `/build NAME LANGUAGE`, planner/deterministic.py).
 TOOL_COMMANDS: Final = ("/tool", "/build")
 

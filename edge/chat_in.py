@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from bus_schemas import ChatIn, Envelope, new_id
-from bus_schemas.subjects import CHAT_IN
+from bus_schemas.subjects import CHAT_IN, TOKEN_RE
 from pagi.bus import Bus
 from pagi.tracing import job_span
 from records.access import Caller, may_see_twin, may_use_session
@@ -51,6 +51,16 @@ async def may_talk_to(twins: TwinStore, who: Caller | None, twin_id: str | None)
         return True
     twin = await twins.get(twin_id)
     return twin is None or may_see_twin(who, twin.owner)  # an unknown twin is the planner's to refuse
+
+
+async def path_twin(twins: TwinStore, who: Caller | None, path_user: str) -> str | None:
+    """The seed's console names no twin: its backend took the twin from the socket path's user id
+    when a twin of that id exists. That twin, if `who` may use it (`records.access.may_see_twin`);
+    else None, the default twin, as for anyone else: another user's private twin is never used."""
+    if who is None or not TOKEN_RE.fullmatch(path_user):
+        return None
+    twin = await twins.get(path_user)
+    return twin.id if twin is not None and may_see_twin(who, twin.owner) else None
 
 
 async def publish_chat_in(

@@ -1,12 +1,19 @@
 """GET /ws/chat/{user_id}: the seed's chat WebSocket protocol over the bus, with resume.
 
 Client frames:
-- a message `{session_id, user_id, timestamp, message, resume_from?}` (the seed's), which follows the
-  session (replaying after `resume_from` first, if given) and publishes `chat.in`;
+- a message `{session_id, user_id, timestamp, message, twin_id?, resume_from?}` (the seed's), which
+  follows the session (replaying after `resume_from` first, if given) and publishes `chat.in`; with no
+  `twin_id`, the twin named by the path's user id if there is one the caller may use (as the seed
+  did), else the default;
 - `{type: "resume", session_id, user_id, resume_from?}`, which only follows the session: the events
   after `resume_from` (0 = all), a `status_update: resumed`, then live; without `resume_from`, live
   from now on after a `status_update: subscribed`.
-Every frame caused by an event carries `seq`, its stream sequence: the client keeps the last one.
+
+Server frames: the seed's sparse protocol (`complete_message`, `message_chunk`, `status_update` for
+errors only) unless the client offers the `pagi.frames.verbose` subprotocol, which adds every status
+(`queued`, `thinking`, `subscribed`, `resumed`, job log lines) and an `event` frame for every other
+event (`bus_schemas.web.VERBOSE_FRAMES_PROTOCOL`). Every frame caused by an event carries `seq`, its
+stream sequence: the client keeps the last one.
 """
 
 from __future__ import annotations
@@ -21,17 +28,17 @@ from pydantic import ValidationError
 from bus_schemas.safe_json import PayloadError, loads_json
 from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import one_session
-from bus_schemas.web import StatusUpdate, WsClientMessage, WsResume
+from bus_schemas.web import VERBOSE_FRAMES_PROTOCOL, StatusUpdate, WsClientMessage, WsResume
 from pagi.bus import BusUnavailable
 
 from ..appkeys import BUS, HUB, OWNERS, SETTINGS, SOCKETS, STATE
-from ..chat_in import may_enter, may_talk_to, publish_chat_in, recorded_as, session_caller
+from ..chat_in import may_enter, may_talk_to, path_twin, publish_chat_in, recorded_as, session_caller
 from ..front.auth import WS_PROTOCOL
 from ..front.security import retry_after
 from ..validation import describe
 from .client_socket import ClientSocket
 from .follower import Follower
-from .frames import ws_text
+from .frames import sparse_ws_text, ws_text
 from .replay import history
 
 log = logging.getLogger("edge.ws")
@@ -41,10 +48,13 @@ MAX_FRAME_BYTES = 64 * 1024
 
 async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     user_id = request.match_info["user_id"]
-    # A browser offers its key as a subprotocol next to "pagi"; the edge selects "pagi" (edge/auth.py).
-    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME_BYTES, protocols=(WS_PROTOCOL,))
+    verbose = VERBOSE_FRAMES_PROTOCOL in _offered_protocols(request)
+    # A browser offers its key as a subprotocol next to "pagi"; the edge selects "pagi" (edge/auth.py),
+    # or the verbose frames' protocol, whichever the client lists first.
+    protocols = (WS_PROTOCOL, VERBOSE_FRAMES_PROTOCOL)
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_FRAME_BYTES, protocols=protocols)
     await ws.prepare(request)
-    client = ClientSocket(ws, user_id, request.app[SETTINGS].ws_queue_size, request.transport)
+    client = ClientSocket(ws, user_id, request.app[SETTINGS].ws_queue_size, request.transport, verbose=verbose)
     client.start()
     sockets = request.app[SOCKETS]
     sockets.add(client)
@@ -63,6 +73,10 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
             await hub.unfollow(session_id, follower.on_live)
         await client.stop_writer()
     return ws
+
+
+def _offered_protocols(request: web.Request) -> set[str]:
+    return {p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()}
 
 
 def _parse(data: str) -> WsClientMessage | WsResume:
@@ -106,8 +120,10 @@ async def _on_text(request: web.Request, client: ClientSocket, data: str) -> Non
         return
     if isinstance(frame, WsResume):
         return
-    if not await may_talk_to(request.app[STATE].twins, who, frame.twin_id):
-        client.send(StatusUpdate(status="error", details=f"no twin {frame.twin_id}", session_id=session_id))
+    twins = request.app[STATE].twins
+    twin_id = frame.twin_id or await path_twin(twins, who, client.user_id)
+    if not await may_talk_to(twins, who, twin_id):
+        client.send(StatusUpdate(status="error", details=f"no twin {twin_id}", session_id=session_id))
         return
     try:
         event = await publish_chat_in(
@@ -115,7 +131,7 @@ async def _on_text(request: web.Request, client: ClientSocket, data: str) -> Non
             session_id,
             frame.message,
             frame.user_id,
-            frame.twin_id,
+            twin_id,
             frame.namespace,
             recorded_as=recorded_as(request, who),
         )
@@ -147,7 +163,8 @@ async def _follow(
             )
             client.send(StatusUpdate(status="error", details=details, session_id=session_id))
             return False
-    follower = Follower(client.outbox, ws_text, after_seq=resume_from or 0, replaying=resume_from is not None)
+    render = ws_text if client.verbose else sparse_ws_text
+    follower = Follower(client.outbox, render, after_seq=resume_from or 0, replaying=resume_from is not None)
     client.follows[session_id] = follower
     hub = request.app[HUB]
     try:

@@ -12,6 +12,7 @@ from aiohttp import WSCloseCode, web
 from pydantic import BaseModel
 
 from .follower import Follower
+from .frames import seed_shows
 from .outbox import SHUTTING_DOWN, TOO_SLOW, Outbox
 
 log = logging.getLogger("edge.socket")
@@ -20,9 +21,13 @@ CLOSE_TIMEOUT_S = 2.0
 
 
 class ClientSocket:
-    def __init__(self, ws: web.WebSocketResponse, user_id: str, queue_size: int, transport: Any = None) -> None:
+    def __init__(
+        self, ws: web.WebSocketResponse, user_id: str, queue_size: int, transport: Any = None, verbose: bool = False
+    ) -> None:
         self.ws = ws
         self.user_id = user_id
+        # Which frame protocol this client asked for (`bus_schemas.web.VERBOSE_FRAMES_PROTOCOL`).
+        self.verbose = verbose
         self.outbox: Outbox[str] = Outbox(ws.send_str, queue_size)
         # Session id -> this socket's follower of that session's feed.
         self.follows: dict[str, Follower[str]] = {}
@@ -38,8 +43,8 @@ class ClientSocket:
         self._supervisor = asyncio.create_task(self._close_when_too_slow())
 
     def send(self, frame: BaseModel) -> None:
-        """Queue one of the edge's own frames; never blocks."""
-        if not self.ws.closed:
+        """Queue one of the edge's own frames, if this client's protocol carries it; never blocks."""
+        if not self.ws.closed and (self.verbose or seed_shows(frame)):
             self.outbox.offer(frame.model_dump_json())
 
     async def _close_when_too_slow(self) -> None:

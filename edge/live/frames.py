@@ -1,4 +1,5 @@
-"""Bus events -> what clients see: the seed's WebSocket frames, and SSE events."""
+"""Bus events -> what clients see: the chat WebSocket's frames (the seed's sparse protocol and PAGI's
+verbose one, `bus_schemas.web.VERBOSE_FRAMES_PROTOCOL`), and SSE events."""
 
 from __future__ import annotations
 
@@ -75,6 +76,24 @@ def ws_text(item: FeedItem) -> str:
     """Every event of a session reaches the chat socket: the seed's frame where there is one, else
     an `event` frame; each carries the stream sequence a reconnecting client resumes from."""
     return item.rendered("ws", _ws_text)
+
+
+def seed_shows(frame: BaseModel) -> bool:
+    """Does the seed's sparse protocol carry this frame? Answers, chunks and errors only: the seed's
+    console renders every other status as a chat bubble."""
+    if isinstance(frame, StatusUpdate):
+        return frame.status == "error"
+    return isinstance(frame, CompleteMessage | MessageChunk)
+
+
+def _sparse_ws_text(item: FeedItem) -> str | None:
+    frame = frame_for(item.event, item.seq)
+    return frame.model_dump_json() if frame is not None and seed_shows(frame) else None
+
+
+def sparse_ws_text(item: FeedItem) -> str | None:
+    """The seed's sparse protocol: an event's frame if the seed would show it, else nothing."""
+    return item.rendered("ws-sparse", _sparse_ws_text)
 
 
 def sse_bytes(data: str, event: str | None = None, event_id: int | None = None) -> bytes:

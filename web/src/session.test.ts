@@ -79,4 +79,24 @@ describe("session state from frames", () => {
     applyFrame(st, { type: "status_update", status: "error", details: "invalid message", session_id: S, job_id: null, seq: null });
     expect(st.lastError).toBe("invalid message");
   });
+
+  it("marks an approval's answer approved or denied once decided, in either order", () => {
+    const asking = (seq: number, job: string, approvalId: string): ServerFrame => ({
+      ...(complete(seq, job, "needs approval") as Extract<ServerFrame, { type: "complete_message" }>),
+      issued_command: { command: "execute_tool", tool_name: "shell", arguments: {}, approval_id: approvalId },
+    });
+    const decision = (seq: number, job: string, approvalId: string, approved: boolean): ServerFrame => ({
+      type: "event", seq, event_type: "approve.decision", id: `d${seq}`, ts, session_id: S, job_id: job, causation_id: null,
+      twin_id: "orchestrator", body: { approval_id: approvalId, approved, decided_by: "me" },
+    });
+    const st = newSession(S);
+    applyFrame(st, asking(1, "j1", "a1"));
+    expect(st.messages[0]!.decision).toBeNull();
+    applyFrame(st, decision(2, "j1", "a1", false));
+    expect(st.messages[0]!.decision).toBe("denied");
+    applyFrame(st, decision(3, "j2", "a2", true));
+    applyFrame(st, asking(4, "j2", "a2"));
+    expect(st.messages[1]!.decision).toBe("approved");
+    expect(st.messages[0]!.decision).toBe("denied");
+  });
 });

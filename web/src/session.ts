@@ -12,6 +12,8 @@ export interface ChatMessage {
   sources: SourceMemory[];
   latencyMs: number | null;
   command: IssuedCommand | null;
+  /** How the approval its command asks for was decided; null while it waits (or it asks none). */
+  decision: "approved" | "denied" | null;
   seq: number | null;
   /** The id of the event behind it (chat.in or the final chat.out): search hits link to it. */
   eventId: string | null;
@@ -39,6 +41,8 @@ export interface SessionState {
   messages: ChatMessage[];
   jobs: Map<string, JobView>;
   approvals: Map<string, Approval>;
+  /** Approval id -> approved?, for every decision seen (one may arrive before the answer asking it). */
+  decisions: Map<string, boolean>;
   timeline: TimelineEvent[];
   lastError: string | null;
   version: number;
@@ -48,7 +52,7 @@ const MAX_TIMELINE = 2000;
 let localCounter = 0;
 
 export function newSession(sessionId: string): SessionState {
-  return { sessionId, lastSeq: 0, messages: [], jobs: new Map(), approvals: new Map(), timeline: [], lastError: null, version: 0 };
+  return { sessionId, lastSeq: 0, messages: [], jobs: new Map(), approvals: new Map(), decisions: new Map(), timeline: [], lastError: null, version: 0 };
 }
 
 export function isBusy(state: SessionState): boolean {
@@ -59,7 +63,7 @@ export function isBusy(state: SessionState): boolean {
 export function addLocalUserMessage(state: SessionState, text: string): ChatMessage {
   const msg: ChatMessage = {
     key: `local-${++localCounter}`, role: "user", text, ts: new Date().toISOString(), jobId: null,
-    streaming: false, sources: [], latencyMs: null, command: null, seq: null, eventId: null,
+    streaming: false, sources: [], latencyMs: null, command: null, decision: null, seq: null, eventId: null,
   };
   state.messages.push(msg);
   state.version++;
@@ -86,7 +90,7 @@ function twinMessage(state: SessionState, jobId: string | null, id: string, ts: 
   const found = jobId ? state.messages.find((m) => m.role === "twin" && m.jobId === jobId && m.streaming) : undefined;
   if (found) return found;
   const msg: ChatMessage = {
-    key: id, role: "twin", text: "", ts, jobId, streaming: true, sources: [], latencyMs: null, command: null, seq: null, eventId: null,
+    key: id, role: "twin", text: "", ts, jobId, streaming: true, sources: [], latencyMs: null, command: null, decision: null, seq: null, eventId: null,
   };
   state.messages.push(msg);
   return msg;
@@ -117,7 +121,7 @@ function onEvent(state: SessionState, frame: EventFrame): void {
     } else {
       state.messages.push({
         key: frame.id, role: "user", text, ts: frame.ts, jobId, streaming: false, sources: [], latencyMs: null,
-        command: null, seq: frame.seq, eventId: frame.id,
+        command: null, decision: null, seq: frame.seq, eventId: frame.id,
       });
     }
     const view = job(state, jobId, frame.ts);
@@ -128,9 +132,17 @@ function onEvent(state: SessionState, frame: EventFrame): void {
     state.approvals.set(approval.approval_id, approval);
     if (frame.job_id) setStatus(job(state, frame.job_id, frame.ts), "waiting_approval", frame.ts);
   } else if (frame.event_type === "approve.decision") {
-    state.approvals.delete(String(body.approval_id));
+    const approvalId = String(body.approval_id);
+    state.approvals.delete(approvalId);
+    state.decisions.set(approvalId, body.approved === true);
+    for (const m of state.messages) if (m.command?.approval_id === approvalId) m.decision = decisionOf(state, approvalId);
     if (frame.job_id) job(state, frame.job_id, frame.ts).lastDetail = body.approved ? "approved" : `denied${body.reason ? `: ${String(body.reason)}` : ""}`;
   }
+}
+
+function decisionOf(state: SessionState, approvalId: string | null): ChatMessage["decision"] {
+  const approved = approvalId === null ? undefined : state.decisions.get(approvalId);
+  return approved === undefined ? null : approved ? "approved" : "denied";
 }
 
 function onStatus(state: SessionState, frame: StatusUpdate, ts: string): void {
@@ -158,6 +170,7 @@ function onComplete(state: SessionState, frame: CompleteMessage, ts: string): vo
   msg.sources = frame.source_memories ?? [];
   msg.latencyMs = frame.latency_ms;
   msg.command = frame.issued_command;
+  msg.decision = decisionOf(state, frame.issued_command?.approval_id ?? null);
   msg.seq = frame.seq;
   msg.key = frame.id;
   msg.eventId = frame.id;

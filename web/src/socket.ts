@@ -12,6 +12,8 @@ export interface SocketHooks {
 
 interface Outgoing { session_id: string; message: string; twin_id: string | null }
 
+/** bus_schemas.web.VERBOSE_FRAMES_PROTOCOL: every status and event, not only the seed's sparse frames. */
+export const VERBOSE_FRAMES_PROTOCOL = "pagi.frames.verbose";
 const BACKOFF_MS = [300, 1000, 2000, 4000, 8000];
 /** Tests hold reconnects with sessionStorage["pagi.reconnect.hold"] = "1". */
 const HOLD_KEY = "pagi.reconnect.hold";
@@ -58,7 +60,7 @@ export class ChatSocket {
       this.timer = window.setTimeout(() => this.open(), 100);
       return;
     }
-    const ws = new WebSocket(this.url());
+    const ws = new WebSocket(this.url(), [VERBOSE_FRAMES_PROTOCOL]);
     this.ws = ws;
     ws.onopen = () => {
       this.attempt = 0;

@@ -126,7 +126,8 @@ function Message({ msg, twin, sessionId }: { msg: ChatMessage; twin: Twin | unde
           <div class="text">{msg.text}{msg.streaming && <span class="cursor" aria-hidden="true">▍</span>}</div>
           {msg.command && (
             <div class="command-chip">
-              {msg.command.command === "execute_tool" && <>awaiting approval: tool <b>{msg.command.tool_name}</b></>}
+              {msg.command.approval_id && <span class={`approval-state ${msg.decision ?? "awaiting"}`} data-testid="approval-state">{msg.decision ?? "awaiting approval"}</span>}
+              {msg.command.command === "execute_tool" && <>tool <b>{msg.command.tool_name}</b></>}
               {msg.command.command === "show_memory_page" && <>memory query: <b>{msg.command.query}</b></>}
               {msg.command.command === "build_tool" && <>build: <b>{msg.command.tool_name}</b> ({msg.command.language})</>}
               {msg.command.command === "self_improve" && <>prompt change proposed</>}
