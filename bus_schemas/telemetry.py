@@ -114,3 +114,33 @@ class TelemetrySample(Body):
     disk: DiskStats
     network: NetStats
     gpu: GpuStats
+
+
+class SeedMetrics(BaseModel):
+    """The seed console's flat telemetry fields (its Rust telemetry service's payload), sent beside
+    `sample` in each SSE `metrics` event so that console reads PAGI's stream as it read its own.
+
+    `mem_*` are bytes; `mem_free` is total minus used, as the seed computed it. `cpu_percent` is None
+    on a host's first sample (no earlier reading to diff against), never a guessed 0.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ts_ms: int = Field(ge=0)
+    cpu_percent: float | None = Field(ge=0, le=100)
+    mem_total: int = Field(ge=0)
+    mem_used: int = Field(ge=0)
+    mem_free: int = Field(ge=0)
+    process_count: int = Field(ge=0)
+
+    @classmethod
+    def of(cls, sample: TelemetrySample, ts_ms: int) -> SeedMetrics:
+        memory = sample.memory
+        return cls(
+            ts_ms=ts_ms,
+            cpu_percent=sample.cpu.percent,
+            mem_total=memory.total_bytes,
+            mem_used=memory.used_bytes,
+            mem_free=max(0, memory.total_bytes - memory.used_bytes),
+            process_count=sample.process_count,
+        )

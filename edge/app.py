@@ -16,6 +16,7 @@ from .api.audit_http import get_audit
 from .api.chat_http import post_chat
 from .api.health import get_health
 from .appkeys import BUS, HUB, SETTINGS, SOCKETS
+from .front.cors import install as install_cors
 from .front.denials import install as install_denials
 from .front.observability import install as install_observability
 from .front.security import install as install_security
@@ -60,6 +61,7 @@ def make_app(
     app.cleanup_ctx.append(bus_lifecycle)
     app.on_shutdown.append(close_sockets)
     install_observability(app)
+    install_cors(app)  # a preflight is answered before the front door asks for a key
     install_security(app)
     install_denials(app)  # inside the front door, so its answers carry the security headers
     setup_streams(app)

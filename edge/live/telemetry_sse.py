@@ -3,10 +3,16 @@
 The stream opens with a `hosts` event (the host list), then the recent history (`?since=` seconds,
 default 300; or after `Last-Event-ID` / `?after=`), a `caught_up` event, and live `metrics` events;
 `hosts` again whenever a host appears or goes silent. `?host=` keeps one host's.
+
+Each `metrics` event carries, beside PAGI's `sample`, the seed console's flat fields
+(`bus_schemas.telemetry.SeedMetrics`: `ts_ms`, `cpu_percent`, `mem_total`, ...), so the seed's
+console reads this stream as it read its own telemetry service. A page on another origin reads it
+with CORS (edge/front/cors.py).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +20,7 @@ from aiohttp import web
 
 from bus_schemas.streams import TELEMETRY
 from bus_schemas.subjects import TELEMETRY_HOST, SubjectError, check_token
+from bus_schemas.telemetry import SeedMetrics
 from bus_schemas.web import CaughtUp, HostsFrame, MetricsFrame
 
 from ..appkeys import BUS, SETTINGS, STREAMS, TELEMETRY_HUB
@@ -32,7 +39,10 @@ MAX_SINCE_S = TELEMETRY.max_age_s
 def _metrics(item: FeedItem) -> bytes:
     event = item.event
     frame = MetricsFrame(seq=item.seq, host_id=event.session_id, ts=event.ts, sample=event.body)
-    return sse_bytes(frame.model_dump_json(), event="metrics", event_id=item.seq)
+    flat = SeedMetrics.of(event.body, int(event.ts.timestamp() * 1000))
+    # The flat fields lead, as in the seed's payload; both shapes are bus_schemas'.
+    data = {**flat.model_dump(mode="json"), **frame.model_dump(mode="json")}
+    return sse_bytes(json.dumps(data, separators=(",", ":")), event="metrics", event_id=item.seq)
 
 
 def metrics_event(item: FeedItem) -> bytes:
