@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bus_schemas.codec import DEFAULT_FORMAT, Format
+from bus_schemas.codec import DEFAULT_FORMAT, FORMATS, Format
 
 
 class BusSettings(BaseSettings):
@@ -27,6 +28,20 @@ class BusSettings(BaseSettings):
     nats_tls_cert: Path | None = Field(default=None, alias="NATS_TLS_CERT")
     nats_tls_key: Path | None = Field(default=None, alias="NATS_TLS_KEY")
 
+    @field_validator("wire_format", mode="before")
+    @classmethod
+    def _known_format(cls, value: Any) -> Any:
+        # pydantic alone says "Input should be 'msgpack' or 'json'" under the alias, without saying
+        # what the setting is for; a deployment typo should read as one sentence.
+        text = value.strip().lower() if isinstance(value, str) else value
+        if text not in FORMATS:
+            allowed = " or ".join(FORMATS)
+            raise ValueError(
+                f"PAGI_WIRE_FORMAT={value!r} is not a wire format: set {allowed} (what this service "
+                f"publishes on the bus; {DEFAULT_FORMAT} is the default, and every service reads both)"
+            )
+        return text
+
     def tls_context(self) -> ssl.SSLContext | None:
         if not (self.nats_tls_ca or self.nats_tls_cert):
             return None
@@ -34,6 +49,17 @@ class BusSettings(BaseSettings):
         if self.nats_tls_cert:
             context.load_cert_chain(self.nats_tls_cert, self.nats_tls_key)
         return context
+
+
+def settings_problem(exc: ValidationError) -> str:
+    """A settings failure as one line per wrong variable, for a service to print at start instead of
+    a traceback: `PAGI_WIRE_FORMAT: PAGI_WIRE_FORMAT='yaml' is not a wire format: ...`."""
+    lines = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or exc.title
+        message = err["msg"].removeprefix("Value error, ")
+        lines.append(message if message.startswith(where) else f"{where}: {message}")
+    return "; ".join(lines)
 
 
 class TracingSettings(BaseSettings):

@@ -102,6 +102,8 @@ class Stack:
     root: Path
     extra_env: dict[str, str] = field(default_factory=dict)
     data_dir: Path | None = None
+    # One service's own settings on top of extra_env, e.g. {"planner": {"PAGI_WIRE_FORMAT": "msgpack"}}.
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
     nats: NatsServer = field(init=False)
     services: dict[str, Service] = field(init=False, default_factory=dict)
     edge_port: int = field(init=False, default=0)
@@ -153,7 +155,8 @@ class Stack:
         self.bootstrap()
         self.edge_port = free_port()
         for name in names:
-            self.services[name] = Service(name, [sys.executable, "-m", name], self.env(), self.root / f"{name}.log")
+            env = {**self.env(), **self.service_env.get(name, {})}
+            self.services[name] = Service(name, [sys.executable, "-m", name], env, self.root / f"{name}.log")
             self.services[name].start()
         for name in names:
             self.wait_ready(name, timeout_s)
