@@ -17,6 +17,7 @@ from bus_schemas import (
     DecodeError,
     Envelope,
     PlanAction,
+    ToolRun,
     decode,
     encode,
 )
@@ -54,6 +55,34 @@ def test_format_is_detected_by_first_byte_without_headers() -> None:
     for fmt in formats:
         data, _ = encode(event, fmt)
         assert decode("plan.action.s1", data) == event
+
+
+def test_json_is_the_default_and_says_so_in_its_content_type() -> None:
+    data, headers = encode(_plan())
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(data)["body"]["action"]["tool_name"] == "command_exec"
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type", "reason"),
+    [
+        (msgpack.packb({"message": "hi"}), "application/json", "not valid JSON"),
+        (b'{"message": "hi"}', "application/msgpack", "not valid msgpack"),
+    ],
+)
+def test_the_content_type_decides_over_the_first_byte(data: bytes, content_type: str, reason: str) -> None:
+    # A publisher's header is believed: a payload that contradicts it is refused, not guessed at.
+    with pytest.raises(DecodeError, match=reason):
+        decode("chat.in.s1", data, {"Content-Type": content_type}, fallback_id="x")
+    assert decode("chat.in.s1", data, None, fallback_id="x").body == ChatIn(message="hi")
+
+
+@pytest.mark.parametrize("fmt", ["json", "msgpack"])
+def test_an_event_over_the_size_limit_is_not_encoded(fmt: Format) -> None:
+    body = ToolRun(request_id="r1", tool_name="write_file", args={"content": "x" * (1024 * 1024)})
+    event = Envelope[ToolRun](type="tool.run", session_id="s1", body=body)
+    with pytest.raises(ValueError, match="over the 1048576 limit"):
+        encode(event, fmt)
 
 
 def test_hand_written_json_body_as_the_nats_cli_sends_it() -> None:
