@@ -80,6 +80,8 @@ class ActionKind(ABC, Generic[A, R]):
 
     action: ClassVar[type[Body]]
     approval: ClassVar[ApprovalKind]
+    # The seed UI command `command` returns: which of the seed's reply markers answer it (planner/markers.py).
+    issues: ClassVar[type[Body]]
 
     @abstractmethod
     def judge(self, action: A, twin: Twin) -> Verdict: ...
@@ -112,6 +114,7 @@ class ActionKind(ABC, Generic[A, R]):
 class MemorySearch(ActionKind[ActionMemory, MemoryResult]):
     action = ActionMemory
     approval = "memory"
+    issues = ShowMemoryPage
 
     def judge(self, action: ActionMemory, twin: Twin) -> Verdict:
         return Verdict("ask", "memory-access", "searching memory needs a human's approval", "memory")
@@ -138,6 +141,7 @@ class MemorySearch(ActionKind[ActionMemory, MemoryResult]):
 class ToolUse(ActionKind[ActionTool, ToolResult]):
     action = ActionTool
     approval = "tool"
+    issues = ExecuteTool
 
     def judge(self, action: ActionTool, twin: Twin) -> Verdict:
         if action.tool_name not in twin.allowed_tools:
@@ -167,6 +171,7 @@ class ToolUse(ActionKind[ActionTool, ToolResult]):
 class ToolBuild(ActionKind[ActionBuildTool, BuildResult]):
     action = ActionBuildTool
     approval = "build"
+    issues = BuildToolCommand
 
     def judge(self, action: ActionBuildTool, twin: Twin) -> Verdict:
         if not twin.code_generation:
@@ -202,6 +207,7 @@ class ToolBuild(ActionKind[ActionBuildTool, BuildResult]):
 class SelfImprove(ActionKind[ActionSelfImprove, PromptVersion]):
     action = ActionSelfImprove
     approval = "self_improve"
+    issues = SelfImproveCommand
 
     def judge(self, action: ActionSelfImprove, twin: Twin) -> Verdict:
         return Verdict("ask", "self-improve", "changing the system prompt needs a human's approval", "self_improve")

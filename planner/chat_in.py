@@ -1,24 +1,28 @@
-"""chat.in.<session>: a person's message starts a job — unless it is one of the seed UI's approval
-markers for the session's one pending approval, which becomes an explicit decision, recorded as made
-by the message's sender. Only the session's owner (or an admin) gets a message into a session: every
-edge door checks that (`records.access.may_use_session`) before it publishes; a marker from nobody
-named is ordinary text."""
+"""chat.in.<session>: a person's message starts a job with the twin it names — unless it is one of the
+seed UI's reply markers (planner/markers.py), which decides the session's most recent matching
+pending approval, recorded as made by the message's sender, or nothing (answered at once, saying
+why; a marker is never planned). Only the session's owner (or an admin) gets a message into a
+session: every edge door checks that (`records.access.may_use_session`) before it publishes.
+
+A twin that does not exist, or that the sender may not see (another user's private twin), is
+answered by the default twin, and the job log says so in the same words for both: nobody learns
+that someone else's private twin exists."""
 
 from __future__ import annotations
 
-import re
-from typing import Any, Final
+from typing import Any
 
 from bus_schemas import ApprovalDecision, ChatIn, Envelope, derived_id
 from bus_schemas.jobs import JobRecord
 from bus_schemas.subjects import APPROVE_DECISION
+from bus_schemas.twin import Twin
 from pagi.bus import Delivery
+from records.access import Caller, may_see_twin
 from records.twins import DEFAULT_TWIN_ID, TwinError
 
+from . import emit
 from .loop import Planner
-
-# `[TOOL_EXECUTED] <tool> ...`, `[TOOL_DENIED] <tool>`, `[MEMORY_SHOWN] <id>`, `[MEMORY_DENIED] <id>`
-_SEED_MARKER: Final = re.compile(r"^\[(TOOL_EXECUTED|TOOL_DENIED|MEMORY_SHOWN|MEMORY_DENIED)\]\s+(\S+)")
+from .markers import Marker, choose, parse
 
 
 class ChatInHandler:
@@ -27,14 +31,12 @@ class ChatInHandler:
 
     async def __call__(self, event: Envelope[Any], delivery: Delivery) -> None:
         body: ChatIn = event.body
-        if await self._seed_marker(event, body):
-            return
-        twin_id = event.twin_id or body.twin_id or DEFAULT_TWIN_ID
+        asked = event.twin_id or body.twin_id
         now = self.planner._now()
         job = JobRecord(
             job_id=event.job_id or event.id,
             session_id=event.session_id,
-            twin_id=twin_id,
+            twin_id=asked or DEFAULT_TWIN_ID,
             user_id=body.user_id,
             message=body.message,
             replay=body.replay,
@@ -42,35 +44,61 @@ class ChatInHandler:
             updated_at=now,
         )
         try:
-            twin = await self.planner.twins.get_cached(twin_id)
+            twin = await self._twin(asked, body)
         except TwinError as exc:
             job = await self.planner.jobs.create(job)
             await self.planner.finish(job, event.id, f"Cannot start: {exc}.", "failed")
             return
+        job = job.model_copy(update={"twin_id": twin.id})
+        notes: list[Envelope[Any]] = []
+        if asked is not None and twin.id != asked:
+            note = f"unknown twin {asked!r}: answered by the default twin {twin.id!r}"
+            notes.append(emit.log(job, event.id, "unknown-twin", note, level="warn"))
+        marker = parse(body.message)
+        if marker is not None:
+            await self._marker(event, body, job, marker, notes)
+            return
+        if notes:
+            await self.planner.bus.publish_all(*notes)
         await self.planner.start(job, twin, event.id)
 
-    async def _seed_marker(self, event: Envelope[Any], body: ChatIn) -> bool:
-        """Translate a seed marker into a decision only when it names the session's one pending approval."""
-        match = _SEED_MARKER.match(body.message.strip())
+    async def _twin(self, asked: str | None, body: ChatIn) -> Twin:
+        """The twin named, if it exists and the sender may see it; else the default twin."""
+        twins = self.planner.twins
+        if asked is None or asked == DEFAULT_TWIN_ID:
+            return await twins.get_cached(DEFAULT_TWIN_ID)
+        try:
+            twin = await twins.get_cached(asked)
+        except TwinError:
+            return await twins.get_cached(DEFAULT_TWIN_ID)
+        # A message nobody is named in is a bus client's (the operator's), as at the edge's doors.
+        if body.user_id is None or may_see_twin(Caller(body.user_id, body.caller_role or "member"), twin.owner):
+            return twin
+        return await twins.get_cached(DEFAULT_TWIN_ID)
+
+    async def _marker(
+        self, event: Envelope[Any], body: ChatIn, job: JobRecord, marker: Marker, notes: list[Envelope[Any]]
+    ) -> None:
+        planner = self.planner
         decided_by = body.recorded_as or body.user_id
-        if match is None or decided_by is None:
-            return False
-        marker, target = match.groups()
-        pending = await self.planner.approvals.pending(event.session_id)
-        if len(pending) != 1:
-            return False
-        record = pending[0]
-        action = record.action
-        names = {getattr(action, "tool_name", None), record.approval_id}
-        if marker.startswith("MEMORY"):
-            names = {record.approval_id, getattr(action, "query", None), "memory"}
-        if record.kind != ("memory" if marker.startswith("MEMORY") else "tool") or target not in names:
-            return False
+        if decided_by is None:
+            why = f"{marker.label} names no sender, and a decision records who made it"
+            record = None
+        else:
+            choice = choose(marker, await planner.approvals.pending(event.session_id), planner._now())
+            record, why = choice.record, choice.why
+        if record is None:
+            # Answered as a job of its own (the HTTP doors wait for one), never planned.
+            note = emit.log(job, event.id, "marker", f"seed marker decides nothing: {why}", level="warn")
+            job = await planner.jobs.create(job)
+            await planner.finish(job, event.id, f"Nothing was decided: {why}.", "failed", before=[*notes, note])
+            return
+        assert decided_by is not None
         decision = ApprovalDecision(
             approval_id=record.approval_id,
-            approved=marker in ("TOOL_EXECUTED", "MEMORY_SHOWN"),
+            approved=marker.kind.approved,
             decided_by=decided_by,
-            reason=f"seed UI marker {marker}",
+            reason=f"seed UI marker {marker.tag}",
         )
         translated = Envelope[Any](
             id=derived_id(event.id, "seed-marker"),
@@ -81,5 +109,13 @@ class ChatInHandler:
             twin_id=record.twin_id,
             body=decision,
         )
-        await self.planner.bus.publish(translated)
-        return True
+        waiting = JobRecord(
+            job_id=record.job_id,
+            session_id=record.session_id,
+            twin_id=record.twin_id,
+            message="",
+            created_at=record.created_at,
+            updated_at=record.created_at,
+        )
+        said = emit.log(waiting, event.id, "marker", f"seed marker from {decided_by}: {why}", level="info")
+        await planner.bus.publish_all(said, translated)

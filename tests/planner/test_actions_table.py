@@ -46,6 +46,18 @@ def test_every_action_kind_but_the_direct_answer_has_one_entry() -> None:
     assert {kind.approval for kind in KINDS.values()} == {"memory", "tool", "build", "self_improve"}
 
 
+def test_each_kind_names_the_seed_command_it_issues() -> None:
+    # planner/markers.py finds which approvals a seed marker may decide through `issues`.
+    actions = {
+        "ActionMemory": ActionMemory(query="q"),
+        "ActionTool": ActionTool(tool_name="echo"),
+        "ActionBuildTool": ActionBuildTool(tool_name="t", language="python", code="print(1)", description="d"),
+        "ActionSelfImprove": ActionSelfImprove(new_prompt="Be terse.", rationale="shorter"),
+    }
+    for action_type, kind in KINDS.items():
+        assert type(kind.command(actions[action_type], twin(), "ap")) is kind.issues, action_type
+
+
 def test_a_direct_answer_needs_no_approval() -> None:
     assert judge(ActionResponse(content="hi"), twin()) is ANSWER and ANSWER.outcome == "respond"
     with pytest.raises(KeyError):
@@ -56,7 +68,7 @@ def test_memory_search() -> None:
     action, kind = ActionMemory(query="CVE-2024-1"), kind_of("ActionMemory")
     assert judge(action, twin()).outcome == "ask"
     assert kind.summary(action, twin()) == "search memory (notes) for 'CVE-2024-1'"
-    command = {"command": "show_memory_page", "query": "CVE-2024-1", "memory_id": None, "approval_id": "ap"}
+    command = {"command": "show_memory_page", "query": "CVE-2024-1", "memory_id": "ap", "approval_id": "ap"}
     assert kind.command(action, twin(), "ap").model_dump() == command
     request = kind.request(action, twin(), "rq", "ap")
     assert isinstance(request, WorkerRequest) and (request.worker, request.event_type) == ("memory", MEMORY_QUERY)

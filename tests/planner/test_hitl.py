@@ -138,17 +138,17 @@ async def test_policy_denial_never_reaches_approval(
     assert events.of_type(APPROVE_REQUEST) == []
 
 
-async def test_seed_marker_approves_only_the_one_pending_approval(
+async def test_seed_marker_approves_the_pending_approval_it_names(
     bus: Bus, full_planner: PlannerService, memory_worker: MemoryWorker, observe: ObserveFactory, session_id: str,
     say: Say,
 ) -> None:  # fmt: skip
     events = await observe(one_session(session_id))
     await say("/memory firewall rules")
-    await events.wait_count(APPROVE_REQUEST, 1)
+    [request] = await events.wait_count(APPROVE_REQUEST, 1)
     await say("please approve it")  # ordinary text approves nothing: it is a new job
     await wait_answer(events)
     assert events.of_type(MEMORY_QUERY) == []
-    await say("[MEMORY_SHOWN] memory")
+    await say(f"[MEMORY_SHOWN] {request.body.approval_id}")  # what show_memory_page.memory_id carries
     answer = await wait_answer(events, 2)
     assert "firewall rules" in answer.body.content
     assert len(events.of_type(MEMORY_QUERY)) == 1
