@@ -6,11 +6,16 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, overload
+from typing import Any, Final, TypeVar, overload
 
 from bus_schemas import Envelope, decode
 from bus_schemas.streams import EVENTS
+from bus_schemas.web import VERBOSE_FRAMES_PROTOCOL
 from pagi.bus import Bus
+
+# `ws_connect(..., protocols=VERBOSE)`: the chat WebSocket's verbose frames (every status, `event`
+# frames), as PAGI's console asks for them; without it a socket gets the seed's sparse frames.
+VERBOSE: Final = (VERBOSE_FRAMES_PROTOCOL,)
 
 
 class EventCollector:

@@ -7,13 +7,13 @@ import json
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestClient
 
-from .support import receive_until
+from .support import VERBOSE, receive_until
 
 Client = TestClient[web.Request, web.Application]
 
 
 async def test_websocket_round_trip(edge: Client, session_id: str) -> None:
-    async with edge.ws_connect("/ws/chat/alice") as ws:
+    async with edge.ws_connect("/ws/chat/alice", protocols=VERBOSE) as ws:
         await ws.send_json({"session_id": session_id, "user_id": "alice", "timestamp": 1, "message": "ping"})
         frames = await receive_until(ws, "complete_message")
     statuses = [f["status"] for f in frames if f["type"] == "status_update"]

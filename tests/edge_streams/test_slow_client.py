@@ -12,6 +12,7 @@ from bus_schemas.subjects import TOOL_RESULT
 from edge.live.outbox import TOO_SLOW
 from pagi.bus import Bus
 
+from ..support import VERBOSE
 from .conftest import EdgeFactory
 from .sse_client import SseReader
 
@@ -36,8 +37,8 @@ async def test_a_stalled_socket_is_closed_and_the_fast_one_keeps_up(
 ) -> None:
     edge = await make_edge(queue_size=8)
     resume = {"type": "resume", "session_id": session_id, "user_id": "alice"}
-    slow = await edge.ws_connect("/ws/chat/alice", max_msg_size=0)
-    fast = await edge.ws_connect("/ws/chat/alice", max_msg_size=0)
+    slow = await edge.ws_connect("/ws/chat/alice", max_msg_size=0, protocols=VERBOSE)
+    fast = await edge.ws_connect("/ws/chat/alice", max_msg_size=0, protocols=VERBOSE)
     for ws in (slow, fast):
         await ws.send_json(resume)
         assert (await ws.receive_json(timeout=5))["status"] == "subscribed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pagi.bus import Bus
 
+from ..support import VERBOSE
 from .conftest import EdgeFactory
 from .events import log_line
 from .sse_client import SseReader
@@ -32,7 +33,10 @@ async def test_each_edge_follows_only_its_own_clients_sessions(
 ) -> None:
     first_edge, second_edge = await make_edge(), await make_edge()
     mine, theirs = f"{session_id}-1", f"{session_id}-2"
-    async with first_edge.ws_connect("/ws/chat/alice") as alice, second_edge.ws_connect("/ws/chat/bob") as bob:
+    async with (
+        first_edge.ws_connect("/ws/chat/alice", protocols=VERBOSE) as alice,
+        second_edge.ws_connect("/ws/chat/bob", protocols=VERBOSE) as bob,
+    ):
         await alice.send_json({"type": "resume", "session_id": mine, "user_id": "alice"})
         await bob.send_json({"type": "resume", "session_id": theirs, "user_id": "bob"})
         assert (await alice.receive_json(timeout=5))["status"] == "subscribed"

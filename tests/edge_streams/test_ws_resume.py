@@ -9,7 +9,7 @@ from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import APPROVE_DECISION, CHAT_OUT, one_session
 from pagi.bus import Bus, PullConsumer
 
-from ..support import ObserveFactory
+from ..support import VERBOSE, ObserveFactory
 from .conftest import EdgeFactory
 from .events import log_line
 
@@ -41,7 +41,7 @@ async def test_resume_mid_job_loses_nothing(
 ) -> None:
     edge = await make_edge()
     answers = await observe(f"{CHAT_OUT}.{session_id}")
-    async with edge.ws_connect("/ws/chat/alice") as ws:
+    async with edge.ws_connect("/ws/chat/alice", protocols=VERBOSE) as ws:
         message = {"session_id": session_id, "user_id": "alice", "timestamp": 1, "message": "search for widgets"}
         await ws.send_json(message)
         # The job now waits for a human: the socket drops right here, mid-job.
@@ -61,7 +61,7 @@ async def test_resume_mid_job_loses_nothing(
     )
     stored = [m.seq async for m in bus.read_events(EVENTS.name, [one_session(session_id)])]
 
-    async with edge.ws_connect("/ws/chat/alice") as ws:
+    async with edge.ws_connect("/ws/chat/alice", protocols=VERBOSE) as ws:
         await ws.send_json({"type": "resume", "session_id": session_id, "user_id": "alice", "resume_from": last_seen})
         resumed = await frames_until(ws, is_status("resumed"))
         got = seqs(seen) + seqs(resumed)
@@ -82,7 +82,7 @@ async def test_resume_mid_job_loses_nothing(
 async def test_resume_from_zero_replays_the_whole_session(make_edge: EdgeFactory, bus: Bus, session_id: str) -> None:
     edge = await make_edge()
     published = [await log_line(bus, session_id, f"line {i}") for i in range(3)]
-    async with edge.ws_connect("/ws/chat/alice") as ws:
+    async with edge.ws_connect("/ws/chat/alice", protocols=VERBOSE) as ws:
         await ws.send_json({"type": "resume", "session_id": session_id, "user_id": "alice", "resume_from": 0})
         frames = await frames_until(ws, is_status("resumed"))
         assert seqs(frames) == published
@@ -93,7 +93,10 @@ async def test_resume_from_zero_replays_the_whole_session(make_edge: EdgeFactory
 
 async def test_a_user_sees_only_their_own_sessions(make_edge: EdgeFactory, bus: Bus, session_id: str) -> None:
     edge = await make_edge()
-    async with edge.ws_connect("/ws/chat/alice") as alice, edge.ws_connect("/ws/chat/mallory") as mallory:
+    async with (
+        edge.ws_connect("/ws/chat/alice", protocols=VERBOSE) as alice,
+        edge.ws_connect("/ws/chat/mallory", protocols=VERBOSE) as mallory,
+    ):
         await alice.send_json({"type": "resume", "session_id": session_id, "user_id": "alice"})
         await frames_until(alice, is_status("subscribed"))
         for attempt in (
@@ -118,7 +121,7 @@ async def test_a_user_sees_only_their_own_sessions(make_edge: EdgeFactory, bus: 
 
 async def test_bad_resume_points_are_refused_clearly(make_edge: EdgeFactory, bus: Bus, session_id: str) -> None:
     edge = await make_edge()
-    async with edge.ws_connect("/ws/chat/alice") as ws:
+    async with edge.ws_connect("/ws/chat/alice", protocols=VERBOSE) as ws:
         await ws.send_json({"type": "resume", "session_id": session_id, "user_id": "alice", "resume_from": 10**9})
         beyond = await ws.receive_json(timeout=5)
         assert beyond["status"] == "error" and "beyond the stream's last sequence" in beyond["details"]
@@ -134,7 +137,7 @@ async def test_a_replay_longer_than_the_queue_waits_for_the_client(
 ) -> None:
     edge = await make_edge(queue_size=4)
     published = [await log_line(bus, session_id, f"line {i}") for i in range(40)]
-    async with edge.ws_connect("/ws/chat/alice") as ws:
+    async with edge.ws_connect("/ws/chat/alice", protocols=VERBOSE) as ws:
         await ws.send_json({"type": "resume", "session_id": session_id, "user_id": "alice", "resume_from": 0})
         frames = await frames_until(ws, is_status("resumed"))
         assert seqs(frames) == published

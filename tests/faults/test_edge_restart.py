@@ -17,7 +17,7 @@ from bus_schemas.subjects import CHAT_IN
 from pagi.bus import Bus
 
 from ..stack import Stack
-from ..support import eventually
+from ..support import VERBOSE, eventually
 
 CLIENTS = 50
 
@@ -44,7 +44,7 @@ class Browser:
     async def connect(self, http: aiohttp.ClientSession, deadline_s: float = 60.0) -> None:
         async def accepted() -> aiohttp.ClientWebSocketResponse:
             try:
-                return await http.ws_connect(f"{self.url}/ws/chat/{self.user}")
+                return await http.ws_connect(f"{self.url}/ws/chat/{self.user}", protocols=VERBOSE)
             except (aiohttp.ClientError, OSError) as exc:  # the edge is not back yet: try again
                 raise AssertionError(f"{type(exc).__name__}: {exc}") from exc
 

@@ -21,7 +21,7 @@ from edge.settings import EdgeSettings
 from pagi.bus import Bus, PullConsumer
 from records.twins import TwinStore
 
-from ..support import EventCollector, ObserveFactory
+from ..support import VERBOSE, EventCollector, ObserveFactory
 
 ALICE = "alice-key-0123456789abcdef"
 BOB = "bob-key-0123456789abcdef00"
@@ -247,7 +247,7 @@ async def test_bob_cannot_open_alices_session_over_ws_sse_or_chat_and_root_can(
         while b"caught_up" not in seen:
             seen += await asyncio.wait_for(watched.content.readany(), 5)
         assert b"alice's secret plans" in seen
-    async with keyed.ws_connect("/ws/chat/root", headers=key(ROOT)) as ws:
+    async with keyed.ws_connect("/ws/chat/root", headers=key(ROOT), protocols=VERBOSE) as ws:
         await ws.send_json({"type": "resume", "session_id": session_id, "user_id": "root", "resume_from": 0})
         frames: list[dict[str, Any]] = []
         while not frames or frames[-1].get("status") != "resumed":
