@@ -40,6 +40,9 @@ class Envelope(BaseModel, Generic[B]):
     job_id: str | None = None
     causation_id: str | None = None
     twin_id: str | None = None
+    # A caller's own trace id as they gave it (`X-Trace-ID: test-trace-123`), when it is not a W3C
+    # one: the job's trace id (in the message headers) is derived from it (pagi.tracecontext).
+    trace_label: str | None = Field(default=None, max_length=128)
     body: B
 
     def caused(self, purpose: str, type_: str, body: BaseModel, **fields: Any) -> Envelope[Any]:
@@ -51,6 +54,7 @@ class Envelope(BaseModel, Generic[B]):
             "job_id": self.job_id,
             "causation_id": self.id,
             "twin_id": self.twin_id,
+            "trace_label": self.trace_label,
         }
         base.update(fields)
         return Envelope[Any](body=body, **base)

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from records.access import namespace_owner
+
 from .config import MemorySettings
 from .embedding import Embedder, collection_suffix, load_embedder
 from .errors import InvalidRequest, UnknownNamespace
@@ -59,6 +61,12 @@ def check_kb(kb: str) -> str:
     if kb.lower() not in KB_NAMES:
         raise InvalidRequest(f"unknown knowledge base {kb!r}: use one of {', '.join(KB_NAMES)}")
     return kb.lower()
+
+
+def always_there(namespace: str) -> bool:
+    """A namespace every install has from the start: `default`, and each user's `user-<id>` (whose
+    owner the callers' checks, records.access, decide before a search gets here)."""
+    return namespace == DEFAULT_NAMESPACE or namespace_owner(namespace) is not None
 
 
 class Memory:
@@ -121,8 +129,9 @@ class Memory:
         hits = self.store.search(
             SearchQuery(dense=dense, sparse=encode_query(text), namespace=namespace, kbs=wanted, limit=k)
         )
-        # Checked only when nothing was found, to keep a count off the hot path.
-        if not hits and self.store.count(namespace) == 0:
+        # Checked only when nothing was found, to keep a count off the hot path. The default
+        # namespace and a user's own exist before anything is saved in them: empty, not unknown.
+        if not hits and not always_there(namespace) and self.store.count(namespace) == 0:
             raise UnknownNamespace(namespace, list(self.store.namespace_stats()))
         return hits
 

@@ -40,6 +40,8 @@ if TYPE_CHECKING:  # the SDK is imported only when tracing is switched on (it is
 
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
 _TRACE_ID_LEN: Final = 32
+# The span attribute that keeps a caller's own trace id (`X-Trace-ID: test-trace-123`) as given.
+CALLER_TRACE_ATTRIBUTE: Final = "pagi.caller_trace_id"
 _TRACEPARENT: Final = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 RECEIVE_SPAN_TYPES: Final = frozenset({"chat.out", "approve.request"})
 
@@ -279,18 +281,19 @@ def remote_parent(traceparent: str | None, trace_id_hex: str | None) -> otel_con
 
 
 @contextmanager
-def server_span(method: str, route: str, parent: otel_context.Context | None) -> Iterator[Span | None]:
-    """The edge's span for one HTTP request."""
+def server_span(
+    method: str, route: str, parent: otel_context.Context | None, caller_trace_id: str | None = None
+) -> Iterator[Span | None]:
+    """The edge's span for one HTTP request; `caller_trace_id` is the caller's own `X-Trace-ID` as
+    given, when the trace id was derived from it (pagi.tracecontext.caller_trace)."""
     tracer = _state.tracer
     if tracer is None:
         yield None
         return
-    span = tracer.start_span(
-        f"{method} {route}",
-        context=parent,
-        kind=SpanKind.SERVER,
-        attributes={"http.request.method": method, "http.route": route},
-    )
+    attributes = {"http.request.method": method, "http.route": route}
+    if caller_trace_id is not None:
+        attributes[CALLER_TRACE_ATTRIBUTE] = caller_trace_id
+    span = tracer.start_span(f"{method} {route}", context=parent, kind=SpanKind.SERVER, attributes=attributes)
     token = current_traceparent.set(traceparent_of(span))
     try:
         with trace.use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False):

@@ -30,6 +30,7 @@ from records.access import may_act_in_session
 from ..appkeys import BUS, OWNERS, SERVICES, STATE, TELEMETRY_HUB
 from ..chat_in import may_enter, may_talk_to, recorded_as, session_caller
 from ..front.auth import acting_user, caller
+from ..front.observability import recorded_trace_label
 from ..validation import error, read_model
 from .chat_http import JobTimeout, run_chat
 
@@ -63,6 +64,7 @@ async def post_plan(request: web.Request) -> web.Response:
             who.user_id if who else None,
             body.twin_id,
             recorded_as=recorded_as(request, who) if who else acting_user(request, None),
+            trace_label=recorded_trace_label(request),
         )
     except BusUnavailable as exc:
         return error(503, f"request not accepted: {exc}")

@@ -1,10 +1,19 @@
 """The edge's observability: a span and metrics per HTTP request with `X-Trace-ID` on the response,
 `GET /metrics`, `GET /v1/metrics/targets` (every worker's metrics endpoint, for Prometheus HTTP
-service discovery), the service registry behind `/health`, and the edge's own heartbeat."""
+service discovery), the service registry behind `/health`, and the edge's own heartbeat.
+
+A caller's own `X-Trace-ID` (any short id: the seed's guide sends `test-trace-123`) is answered as
+given, and stands for one W3C trace id (`pagi.tracecontext.w3c_trace_id_for`, the same on every
+edge), the spans' and the events' trace; the span keeps the original as `pagi.caller_trace_id`, and
+the job's opening event as `trace_label` (edge/api/chat_http.py). A refused one (too long, control
+characters) is replaced by a new trace, with the reason in `X-Trace-ID-Refused`; its text is never
+logged.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Final
@@ -14,11 +23,16 @@ from aiohttp import web
 
 from pagi import metrics, tracing
 from pagi.heartbeat import Heartbeater, ServiceRegistry
-from pagi.tracecontext import TRACEPARENT, current_traceparent, new_traceparent, trace_id
+from pagi.tracecontext import TRACEPARENT, CallerTrace, caller_trace, current_traceparent, new_traceparent, trace_id
 
 from ..appkeys import BUS, HEARTBEAT, SERVICES, SETTINGS, SOCKETS, STREAMS
 
 TRACE_HEADER: Final = "X-Trace-ID"
+TRACE_REFUSED_HEADER: Final = "X-Trace-ID-Refused"
+# The request's reading of its `X-Trace-ID`, for the handlers that record it (edge/api/chat_http.py).
+CALLER_TRACE: Final = web.RequestKey("caller_trace", CallerTrace)
+
+log = logging.getLogger("edge.observability")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -28,15 +42,40 @@ def _route_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def _fallback_traceparent(request: web.Request) -> str:
+def _fallback_traceparent(request: web.Request, given: CallerTrace) -> str:
     """Without an SDK tracer: the caller's trace when it named one, else a new one."""
     incoming = request.headers.get(TRACEPARENT)
     if trace_id(incoming):
         return incoming or new_traceparent()
-    given = request.headers.get(TRACE_HEADER, "").lower()
-    if len(given) == 32 and all(c in "0123456789abcdef" for c in given) and given.strip("0"):
-        return f"00-{given}-{new_traceparent()[36:52]}-01"
+    if given.trace_id is not None:
+        return f"00-{given.trace_id}-{new_traceparent()[36:52]}-01"
     return new_traceparent()
+
+
+def caller_trace_of(request: web.Request) -> CallerTrace:
+    """The request's `X-Trace-ID`, read once (the middleware's reading when it ran)."""
+    found = request.get(CALLER_TRACE)
+    if found is None:
+        found = caller_trace(request.headers.get(TRACE_HEADER))
+        request[CALLER_TRACE] = found
+    return found
+
+
+def recorded_trace_label(request: web.Request) -> str | None:
+    """The caller's own trace id to record on the events a request starts, when the trace is the
+    one it stands for (a `traceparent` sent beside it wins, and then the label would mislead)."""
+    given = caller_trace_of(request)
+    if given.given is None or trace_id(current_traceparent.get()) != given.trace_id:
+        return None
+    return given.given
+
+
+def _answered_trace(request: web.Request, trace: str) -> dict[str, str]:
+    given = caller_trace_of(request)
+    headers = {TRACE_HEADER: given.given if given.given is not None and given.trace_id == trace else trace}
+    if given.problem is not None:
+        headers[TRACE_REFUSED_HEADER] = given.problem
+    return headers
 
 
 @web.middleware
@@ -48,20 +87,25 @@ async def observe_requests(request: web.Request, handler: Handler) -> web.Stream
         # message a socket carries starts its own trace (edge.chat_in).
         return await handler(request)
     route, method = _route_of(request), request.method
-    parent = tracing.remote_parent(request.headers.get(TRACEPARENT), request.headers.get(TRACE_HEADER))
+    given = caller_trace_of(request)
+    if given.problem is not None:
+        # The reason and the length, never the text: it may be a log-injection attempt.
+        log.warning("%s %s: %s (%d characters)", method, route, given.problem,
+                    len(request.headers.get(TRACE_HEADER, "")))  # fmt: skip
+    parent = tracing.remote_parent(request.headers.get(TRACEPARENT), given.trace_id)
     started = time.perf_counter()
     status = 500
-    with tracing.server_span(method, route, parent) as span:
-        token = None if span is not None else current_traceparent.set(_fallback_traceparent(request))
-        trace = trace_id(current_traceparent.get()) or ""
+    with tracing.server_span(method, route, parent, given.given) as span:
+        token = None if span is not None else current_traceparent.set(_fallback_traceparent(request, given))
+        answered = _answered_trace(request, trace_id(current_traceparent.get()) or "")
         try:
             response = await handler(request)
             status = response.status
-            response.headers[TRACE_HEADER] = trace
+            response.headers.update(answered)
             return response
         except web.HTTPException as exc:
             status = exc.status
-            exc.headers[TRACE_HEADER] = trace
+            exc.headers.update(answered)
             raise
         finally:
             if span is not None and span.is_recording():

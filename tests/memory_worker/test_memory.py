@@ -111,6 +111,14 @@ def test_unknown_namespace_names_the_known_ones(filled: Memory) -> None:
         filled.search("anything", "nope")
 
 
+def test_default_and_user_namespaces_are_empty_before_anything_is_saved(memory: Memory) -> None:
+    # A fresh store: `default` and a user's own namespace answer nothing, not "unknown namespace".
+    assert memory.search("SSH", "default") == []
+    assert memory.search("SSH", "user-dora") == []
+    with pytest.raises(UnknownNamespace, match="'nope'"):
+        memory.search("SSH", "nope")
+
+
 def test_bad_memories_are_refused(memory: Memory) -> None:
     with pytest.raises(InvalidRequest, match="empty"):
         memory.add([NewMemory("  ")])
