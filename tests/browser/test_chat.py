@@ -113,11 +113,22 @@ async def test_a_denied_command_says_so_and_runs_nothing(page: Page) -> None:
     await expect(modal).to_have_attribute("data-kind", "tool", timeout=WAIT)
     await expect(modal.get_by_test_id("approval-tool")).to_have_text("command_exec")
     await expect(modal.locator("pre.args")).to_contain_text('"cmd": "ls -la"')
+    # The answer that asks carries the command; its badge waits for the decision.
+    badge = page.locator("#messages li.twin").first.get_by_test_id("approval-state")
+    await expect(badge).to_have_text("awaiting approval", timeout=WAIT)
     await modal.get_by_role("button", name="Deny…").click()
     await modal.get_by_label("Reason for denying (optional)").fill("not on this host")
     await modal.get_by_role("button", name="Confirm Deny").click()
     await expect(modal).to_have_count(0, timeout=WAIT)
     await expect(page.locator("#messages li.twin").last).to_contain_text("denied", timeout=WAIT)
+    await expect(badge).to_have_text("denied", timeout=WAIT)
+    await expect(badge).to_have_class(re.compile(r"\bdenied\b"))
+    # A reload rebuilds it from the session's events: still denied, never awaiting again.
+    await page.reload()
+    await expect(page.locator("#connection")).to_have_text("LIVE", timeout=WAIT)
+    await expect(page.locator("#messages li.twin").first.get_by_test_id("approval-state")).to_have_text(
+        "denied", timeout=WAIT
+    )
 
 
 async def test_escape_dismisses_and_the_approval_stays_listed(page: Page) -> None:

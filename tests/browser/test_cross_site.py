@@ -1,11 +1,16 @@
-"""A hostile web page in real Chromium against the edge in development mode (no keys), as when the
-person running PAGI browses elsewhere: a page on another origin, and a DNS-rebound name, try to write
-and to open the WebSocket. All refused by the edge, and nothing changes on it."""
+"""A web page on another origin in real Chromium against the edge in development mode (no keys), as
+when the person running PAGI browses elsewhere (edge/front/origins.py):
+- a page on another loopback port (a console the person runs beside PAGI, as the seed's is
+  deployed) may open the chat WebSocket, but cannot write;
+- a page on a name that is not loopback, even one that resolves to 127.0.0.1, can do neither;
+- a DNS-rebound name reaches neither the API nor the WebSocket (the Host check).
+Nothing the refused pages tried changes anything on the edge."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp import web
@@ -43,7 +48,7 @@ async ({ edge, suffix }) => {
 
 @pytest.fixture
 async def other_origin() -> AsyncIterator[str]:
-    """Another site: a plain page served from another port of the same machine."""
+    """Another site: a plain page served from another port of the same machine (loopback)."""
 
     async def page(request: web.Request) -> web.Response:
         return web.Response(text="<!doctype html><title>elsewhere</title><p>nothing to see", content_type="text/html")
@@ -68,7 +73,9 @@ def edge_answers(page: Page) -> list[Response]:
     return answers
 
 
-async def test_a_page_on_another_origin_cannot_drive_the_edge(browser: Browser, edge: Edge, other_origin: str) -> None:
+async def test_a_loopback_page_on_another_port_may_open_the_socket_but_not_write(
+    browser: Browser, edge: Edge, other_origin: str
+) -> None:
     page = await browser.new_page()
     answers = edge_answers(page)
     await page.goto(other_origin)
@@ -76,8 +83,8 @@ async def test_a_page_on_another_origin_cannot_drive_the_edge(browser: Browser, 
     # The browser sent the text/plain POST; the edge refused it (403), it did not just go unread.
     assert result["plain"] == "sent"
     assert [r.status for r in answers if r.request.method == "POST"] == [403]
-    assert result["json"] == "blocked"  # no CORS answer, so the browser never sent it
-    assert result["ws"] == "refused"
+    assert result["json"] == "blocked"  # no CORS answer for a write, so the browser never sent it
+    assert result["ws"] == "open"  # development mode: a loopback page may read across origins
     assert not {"evil-plain", "evil-json"} & await twin_ids(edge)
 
     # The same script from the edge's own page works: the refusal is about where it came from.
@@ -87,6 +94,32 @@ async def test_a_page_on_another_origin_cannot_drive_the_edge(browser: Browser, 
     assert own["ws"] == "open"
     assert "evil-json-own" in await twin_ids(edge)
     await page.close()
+
+
+async def test_a_page_on_a_name_that_is_not_loopback_can_neither_write_nor_open_the_socket(
+    built_ui: object, edge: Edge, other_origin: str
+) -> None:
+    # The other server's page under a name of the internet's, which Chromium resolves to 127.0.0.1:
+    # the page is served from this machine, but its Origin is not a loopback one.
+    port = urlsplit(other_origin).port
+    async with async_playwright() as pw:
+        mapped = await pw.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP elsewhere.example 127.0.0.1"]
+        )
+        try:
+            page = await mapped.new_page()
+            answers = edge_answers(page)
+            landing = await page.goto(f"http://elsewhere.example:{port}/")
+            assert landing is not None and landing.status == 200
+            edge_url = str(edge.make_url("")).rstrip("/")
+            result: dict[str, Any] = await page.evaluate(ATTACK, {"edge": edge_url, "suffix": "-named"})
+            assert result["plain"] == "sent"
+            assert [r.status for r in answers if r.request.method == "POST"] == [403]
+            assert result["json"] == "blocked"
+            assert result["ws"] == "refused"
+        finally:
+            await mapped.close()
+    assert not {"evil-plain-named", "evil-json-named"} & await twin_ids(edge)
 
 
 async def test_a_dns_rebound_name_reaches_neither_the_api_nor_the_websocket(built_ui: object, edge: Edge) -> None:
