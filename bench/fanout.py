@@ -39,6 +39,7 @@ from aiohttp import web
 from bus_schemas import Envelope, JobLog
 from bus_schemas.subjects import JOB_LOG, TELEMETRY_HOST
 from bus_schemas.telemetry import TelemetrySample
+from bus_schemas.web import VERBOSE_FRAMES_PROTOCOL
 from pagi.bus import Bus
 
 from .stack import free_port, running_nats
@@ -129,7 +130,9 @@ async def ws_client(
     session: aiohttp.ClientSession, base: str, i: int, lags: Lags, ready: asyncio.Event, count: list[int]
 ) -> None:
     user = f"user-{i}"
-    async with session.ws_connect(f"{base}/ws/chat/{user}", heartbeat=None, max_msg_size=0) as ws:
+    async with session.ws_connect(
+        f"{base}/ws/chat/{user}", heartbeat=None, max_msg_size=0, protocols=(VERBOSE_FRAMES_PROTOCOL,)
+    ) as ws:
         await ws.send_json({"type": "resume", "session_id": session_of(i), "user_id": user})
         async for msg in ws:
             data = msg.data

@@ -31,6 +31,7 @@ from typing import Any
 import aiohttp
 import psutil
 
+from bus_schemas.web import VERBOSE_FRAMES_PROTOCOL
 from pagi_cli.init import bootstrap_url
 from pagi_cli.nats_server import NatsServer
 
@@ -75,7 +76,9 @@ class Browser:
         return f"load-{self.index}"
 
     async def connect(self) -> None:
-        self.ws = await self.http.ws_connect(f"{self.url.replace('http', 'ws')}/ws/chat/{self.user}")
+        self.ws = await self.http.ws_connect(
+            f"{self.url.replace('http', 'ws')}/ws/chat/{self.user}", protocols=(VERBOSE_FRAMES_PROTOCOL,)
+        )
         asyncio.get_running_loop().create_task(self._read(self.ws))
 
     async def send(self, kind: str, step: int, n: int) -> None:
