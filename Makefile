@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint setup system-deps clean bench ui ui-types
+.PHONY: run test lint setup system-deps clean bench ui ui-types clients
 
 # The browser UI (web/): npm ci when the lock file changes, a Vite build when its sources change.
 WEB_SRC := $(shell find web/src -type f 2>/dev/null) web/index.html web/vite.config.ts web/tsconfig.json
@@ -30,6 +30,16 @@ $(UI_STAMP): $(NODE_STAMP) $(WEB_SRC)
 
 ui: $(UI_STAMP)
 
+# tests/clients: the official NATS JavaScript client behind the `nats` CLI's syntax, which runs the
+# docs' bus recipes in tests/clients (the Go CLI itself is not installable here).
+CLIENTS_STAMP := tests/clients/node_modules/.pagi-installed
+
+$(CLIENTS_STAMP): tests/clients/package.json tests/clients/package-lock.json
+	cd tests/clients && npm ci --no-audit --no-fund --loglevel=error
+	touch $(CLIENTS_STAMP)
+
+clients: $(CLIENTS_STAMP)
+
 # web/src/generated/bus.ts from bus_schemas: run after changing a shape the UI reads (the file is
 # committed so `npm run build` needs no Python; tests/test_ui_types.py fails when it is out of date).
 ui-types: $(NODE_STAMP) | $(STAMP)
@@ -39,7 +49,7 @@ ui-types: $(NODE_STAMP) | $(STAMP)
 system-deps:
 	@./scripts/install-system-deps.sh
 
-setup: system-deps $(STAMP) ui
+setup: system-deps $(STAMP) ui clients
 
 run: setup
 	$(BIN)/pagi up
@@ -63,4 +73,4 @@ bench: setup
 	done; if [ -n "$$failed" ]; then echo "failed:$$failed"; exit 1; fi
 
 clean:
-	rm -rf $(VENV) .pagi web/node_modules web/dist
+	rm -rf $(VENV) .pagi web/node_modules web/dist tests/clients/node_modules

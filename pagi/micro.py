@@ -27,6 +27,7 @@ from typing import Final
 from nats.micro import add_service
 from nats.micro.request import ERROR_CODE_HEADER, ERROR_HEADER, Request
 from nats.micro.service import SEMVER_REGEX, Service, ServiceConfig, ServiceVerb, control_subject
+from nats.micro.service import Endpoint as MicroEndpoint
 from pydantic import BaseModel
 
 from .bus import TRANSIENT_ERRORS, Bus
@@ -141,9 +142,14 @@ class MicroService:
         self._metadata.update(fresh)
 
     async def add_endpoint(self, name: str, subject: str, handler: EndpointHandler, queue_group: str) -> None:
+        registered: list[MicroEndpoint] = []
+
         async def on_request(request: Request) -> None:
             answer = await handler(request.data)
             data = answer.body.model_dump_json(exclude_none=True).encode()
+            if answer.error_code is not None:
+                for one in registered:
+                    count_error(one, answer)
             # A request without a reply subject (a plain publish) has nobody to answer; a bus that is
             # away drops the answer as it would any core message.
             with contextlib.suppress(ValueError, *TRANSIENT_ERRORS):
@@ -153,12 +159,21 @@ class MicroService:
                     await request.respond_error(answer.error_code, answer.error or "refused", data)
 
         await self._service.add_endpoint(name=name, subject=subject, handler=on_request, queue_group=queue_group)
+        registered.extend(e for e in self._service._endpoints if e._name == name)
 
     async def stop(self) -> None:
         if _registered.get(self.bus) is self:
             del _registered[self.bus]
         with contextlib.suppress(*TRANSIENT_ERRORS):
             await self._service.stop()
+
+
+def count_error(endpoint: MicroEndpoint, answer: Answer) -> None:
+    """Count a refusal in the endpoint's STATS (`num_errors`, `last_error`), as Go's micro and ADR-32
+    do for every error response. nats.micro counts only exceptions its handler raised, and raising
+    would lose the reply body a refusal carries, so the counters are bumped here."""
+    endpoint._num_errors += 1
+    endpoint._last_error = f"{answer.error_code}:{answer.error or 'refused'}"  # type: ignore[assignment]
 
 
 # The micro service each connection registered (a process has one, made by its Heartbeater), so an
