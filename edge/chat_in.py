@@ -72,9 +72,11 @@ async def publish_chat_in(
     namespace: str | None,
     job_id: str | None = None,
     recorded_as: str | None = None,
+    trace_label: str | None = None,
 ) -> Envelope[Any]:
     """Start a job: its id is the job id every event of the job carries, and its trace starts here.
-    `recorded_as` is how a decision this message makes (a seed marker) names its sender."""
+    `recorded_as` is how a decision this message makes (a seed marker) names its sender;
+    `trace_label` is the caller's own trace id (`X-Trace-ID`), kept as given on the opening event."""
     job_id = job_id or new_id()
     event = Envelope[ChatIn](
         id=job_id,
@@ -82,6 +84,7 @@ async def publish_chat_in(
         session_id=session_id,
         job_id=job_id,
         twin_id=twin_id,
+        trace_label=trace_label,
         body=ChatIn(
             message=message, user_id=user_id, twin_id=twin_id, namespace=namespace, recorded_as=recorded_as or user_id
         ),

@@ -1,4 +1,4 @@
-"""GET /v1/events/stream?session=<id>&user=<id>: every event of one session as SSE.
+"""GET /v1/events/stream?session=<id>[&user=<id>]: every event of one session as SSE.
 
 The replay comes first (from `Last-Event-ID` / `?after=`, else from the session's start), then a
 `caught_up` event, then live events. Each event's `id` is its stream sequence.
@@ -19,7 +19,7 @@ from ..chat_in import may_enter, session_caller
 from .follower import Follower
 from .frames import sse_bytes, sse_event
 from .replay import history
-from .sse import UNAVAILABLE, BadStreamRequest, SseStream, resume_point, user_of
+from .sse import UNAVAILABLE, BadStreamRequest, SseStream, claimed_user, resume_point
 
 log = logging.getLogger("edge.sse")
 
@@ -40,11 +40,11 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
     except SubjectError as exc:
         return BadStreamRequest(400, f"session: {exc}").response()
     try:
-        user_id = user_of(request)
+        user_id = claimed_user(request)
         after = resume_point(request) or 0
         await check_resume_point(request, EVENTS.name, after)
         who = session_caller(request, user_id)
-        if who is None or not await may_enter(request.app[OWNERS], who, session_id):
+        if who is not None and not await may_enter(request.app[OWNERS], who, session_id):
             raise BadStreamRequest(403, f"session {session_id} belongs to another user")
     except BadStreamRequest as bad:
         return bad.response()

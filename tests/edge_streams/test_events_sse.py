@@ -78,8 +78,8 @@ async def test_resume_after_the_last_event_gives_nothing_old(stream_edge: Client
 
 
 async def test_bad_requests_get_clear_errors(stream_edge: Client, bus: Bus, session_id: str) -> None:
-    no_user = await stream_edge.get(f"/v1/events/stream?session={session_id}")
-    assert no_user.status == 400 and "missing user" in (await no_user.json())["error"]
+    too_long = await stream_edge.get(f"/v1/events/stream?session={session_id}&user={'u' * 129}")
+    assert too_long.status == 400 and "longer than 128" in (await too_long.json())["error"]
     bad_session = await stream_edge.get("/v1/events/stream?session=no%20spaces&user=alice")
     assert bad_session.status == 400 and "session" in (await bad_session.json())["error"]
     for bad in ("abc", "-1", "1.5", "\u00b2"):
