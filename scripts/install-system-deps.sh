@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Debian packages PAGI needs beyond Python: bubblewrap (the tool sandbox), libseccomp2 (its syscall
-# filter, loaded through pyseccomp), chromium (browser tests)
+# filter, loaded through pyseccomp), chromium (browser tests), uuid-runtime (`uuidgen`, which the
+# docs' bus recipes use for a Nats-Msg-Id, and tests/clients runs them as written)
 # and, when no Rust toolchain is present, cargo (Rust tools built by the build worker).
 # Installs them when running as root; otherwise names what is missing and carries on.
 set -euo pipefail
-packages=(bubblewrap libseccomp2 chromium)
+packages=(bubblewrap libseccomp2 chromium uuid-runtime)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
