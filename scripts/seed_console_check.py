@@ -58,6 +58,8 @@ CHAT_INPUT: Final = "Global directives or AI task prompt..."
 UP_TIMEOUT_S: Final = 180.0
 STEP_TIMEOUT_S: Final = 30.0
 PORT_WAIT_S: Final = 90.0
+TAILWIND_PACKAGE: Final = "@tailwindcss/browser@4"
+TAILWIND_HOST: Final = "cdn.tailwindcss.com"
 COMMAND_TIMEOUT_S: Final = 600.0
 
 
@@ -85,6 +87,7 @@ class Console:
     console_log: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     stubbed: set[str] = field(default_factory=set)
+    tailwind: Path | None = None
     session_id: str = ""
     memory_approval: str | None = None
 
@@ -119,9 +122,9 @@ class Console:
         return approvals
 
     async def events(self, event_type: str) -> list[dict[str, Any]]:
-        answer = await self.get(f"/v1/audit?session={self.session_id}&type={event_type}&limit=1000")
-        found: list[dict[str, Any]] = answer["events"]
-        return found
+        """The bodies of this session's events of one type, oldest first, as GET /v1/audit has them."""
+        answer = await self.get(f"/v1/audit?session={self.need_session()}&type={event_type}&limit=1000")
+        return [entry.get("event", {}).get("body", {}) for entry in answer["events"]]
 
 
 async def eventually(what: str, probe: Callable[[], Awaitable[Any]], timeout: float = STEP_TIMEOUT_S) -> Any:
@@ -209,6 +212,20 @@ def build(console: Path) -> tuple[Path, Check]:
     dist = console / "dist"
     size = sum(p.stat().st_size for p in dist.rglob("*") if p.is_file())
     return dist, Check("vite build", True, f"dist/ {size // 1024} KiB")
+
+
+def tailwind_script(console: Path) -> tuple[Path | None, Check]:
+    """Upstream styles the page with Tailwind's play CDN (cdn.tailwindcss.com), out of reach of a sandbox:
+    the same in-browser build from npm (@tailwindcss/browser, v4; the CDN serves v3) stands in for it, so
+    the modal overlays the page as it does for a user and visibility checks mean what they say."""
+    npm = shutil.which("npm") or "npm"
+    proc = run([npm, "install", "--no-save", "--no-audit", "--no-fund", TAILWIND_PACKAGE], console)
+    script = console / "node_modules" / "@tailwindcss" / "browser" / "dist" / "index.global.js"
+    if proc.returncode != 0 or not script.is_file():
+        return None, Check(
+            "tailwind", None, f"{TAILWIND_PACKAGE} not installed ({tail(proc, 2)}): the page is unstyled"
+        )
+    return script, Check("tailwind", None, f"cdn.tailwindcss.com answered with {TAILWIND_PACKAGE} from npm")
 
 
 # --- serving it and starting PAGI ----------------------------------------------------------------
@@ -311,11 +328,15 @@ async def pagi_up(edge_port: int, nats_port: int, data_dir: Path, log_path: Path
 
 
 async def stub_external(console: Console, route: Route) -> None:
-    """The CDNs in upstream's index.html (Tailwind, fonts, Prism's theme) are not reachable from a sandbox:
-    answered empty, so their absence is not counted as a console error of the console against PAGI."""
+    """The CDNs upstream's page loads (fonts, Prism's theme, a picture) are not reachable from a sandbox:
+    answered empty, so their absence is not counted as a console error of the console against PAGI;
+    Tailwind's play CDN is answered with the same build from npm (`tailwind_script`)."""
     url = urlsplit(route.request.url)
     if url.hostname in LOOPBACK or url.scheme not in ("http", "https"):
         await route.continue_()
+        return
+    if url.hostname == TAILWIND_HOST and console.tailwind is not None:
+        await route.fulfill(status=200, path=console.tailwind, content_type="application/javascript")
         return
     console.stubbed.add(url.hostname or "?")
     kind = "text/css" if route.request.resource_type == "stylesheet" else "application/javascript"
@@ -370,7 +391,7 @@ def frame_summary(frames: list[dict[str, Any]]) -> str:
 async def decision_for(console: Console, approval_id: str) -> dict[str, Any]:
     async def probe() -> dict[str, Any] | None:
         for entry in await console.events("approve.decision"):
-            if entry.get("event", {}).get("approval_id") == approval_id:
+            if entry.get("approval_id") == approval_id:
                 return dict(entry)
         return None
 
@@ -459,10 +480,10 @@ async def check_memory_shown(console: Console) -> str:
     results_before = len(await console.events("memory.result"))
     await click_modal_button(console, "Show Memory")
     decision = await decision_for(console, console.memory_approval)
-    if decision["event"].get("approved") is not True:
-        raise CheckFailed(f"approval {console.memory_approval} was denied: {decision['event']}")
+    if decision.get("approved") is not True:
+        raise CheckFailed(f"approval {console.memory_approval} was denied: {decision}")
     await eventually("a memory.result after the decision", lambda: _more(console, "memory.result", results_before))
-    return f"approved by {decision['event'].get('decided_by')}; the memory search ran"
+    return f"approved by {decision.get('decided_by')}; the memory search ran"
 
 
 async def _more(console: Console, event_type: str, count: int) -> bool:
@@ -482,15 +503,15 @@ async def check_tool_authorized(console: Console) -> str:
     pending = await newest_pending(console, "tool", known)
     await click_modal_button(console, "Authorize & Execute")
     decision = await decision_for(console, pending["approval_id"])
-    if decision["event"].get("approved") is not True:
-        raise CheckFailed(f"approval {pending['approval_id']} was denied: {decision['event']}")
+    if decision.get("approved") is not True:
+        raise CheckFailed(f"approval {pending['approval_id']} was denied: {decision}")
 
     async def ran() -> dict[str, Any] | None:
         results = await console.events("tool.result")
         return results[-1] if len(results) > results_before else None
 
     result = await eventually("a tool.result after the decision", ran)
-    body = result.get("event", {})
+    body = dict(result)
     if body.get("exit_code") != 0:
         raise CheckFailed(f"the tool ran but failed: exit {body.get('exit_code')}, {body.get('stderr', '')[:200]}")
     return f"approval {pending['approval_id']} approved; {body.get('tool_name')} exit 0"
@@ -503,8 +524,8 @@ async def check_tool_denied(console: Console) -> str:
     pending = await newest_pending(console, "tool", known)
     await click_modal_button(console, "Deny")
     decision = await decision_for(console, pending["approval_id"])
-    if decision["event"].get("approved") is not False:
-        raise CheckFailed(f"'Deny' approved {pending['approval_id']}: {decision['event']}")
+    if decision.get("approved") is not False:
+        raise CheckFailed(f"'Deny' approved {pending['approval_id']}: {decision}")
     if len(await console.events("tool.result")) > results_before:
         raise CheckFailed("a tool ran after 'Deny'")
     return f"approval {pending['approval_id']} denied; nothing ran"
@@ -558,12 +579,12 @@ async def close_modal(console: Console) -> None:
             await heading.locator("xpath=../following-sibling::button[1]").click()
 
 
-async def drive(browser: Browser, console_url: str, edge: str, work: Path) -> list[Check]:
+async def drive(browser: Browser, console_url: str, edge: str, work: Path, tailwind: Path | None) -> list[Check]:
     context = await browser.new_context(viewport={"width": 1440, "height": 900})
     page = await context.new_page()
     rows: list[Check] = []
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
-        console = Console(page, edge, http)
+        console = Console(page, edge, http, tailwind=tailwind)
         watch(console)
         await page.route("**/*", lambda route: stub_external(console, route))
         await page.goto(console_url)
@@ -591,17 +612,18 @@ def table(rows: list[Check]) -> str:
     return "\n".join(lines)
 
 
-def prepare(args: argparse.Namespace, work: Path) -> tuple[Path, list[Check]]:
+def prepare(args: argparse.Namespace, work: Path) -> tuple[Path, Path | None, list[Check]]:
     """Extract, configure, install and build the console: its dist/ and a row per step."""
     require_free(args.edge_port, "--edge-port")
     require_free(args.console_port, "--console-port")
     console_dir, extracted = extract(Path(args.source).resolve(), args.commit, work)
     rows = [extracted, write_env(console_dir, args.edge_port), install(console_dir)]
     dist, built = build(console_dir)
-    return dist.resolve(), [*rows, built]
+    tailwind, styled = tailwind_script(console_dir)
+    return dist.resolve(), tailwind, [*rows, built, styled]
 
 
-async def check_against_pagi(args: argparse.Namespace, dist: Path, work: Path) -> list[Check]:
+async def check_against_pagi(args: argparse.Namespace, dist: Path, tailwind: Path | None, work: Path) -> list[Check]:
     nats_port = args.nats_port or _free_port()
     async with (
         serve(dist, args.console_port) as console_url,
@@ -611,7 +633,7 @@ async def check_against_pagi(args: argparse.Namespace, dist: Path, work: Path) -
         print(f"console {console_url} · edge {edge} · pagi up's output: {work / 'pagi-up.log'}", flush=True)
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            return await drive(browser, console_url, edge, work)
+            return await drive(browser, console_url, edge, work, tailwind)
         finally:
             await browser.close()
 
@@ -634,8 +656,8 @@ def main() -> None:
     work = Path(args.work or tempfile.mkdtemp(prefix="seed-console-")).resolve()
     work.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(work / "pagi-data", ignore_errors=True)
-    dist, rows = prepare(args, work)
-    rows += asyncio.run(check_against_pagi(args, dist, work))
+    dist, tailwind, rows = prepare(args, work)
+    rows += asyncio.run(check_against_pagi(args, dist, tailwind, work))
     head = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %cI"], capture_output=True, text=True)
     print(f"PAGI {head.stdout.strip()} · checked {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(table(rows))
