@@ -63,9 +63,9 @@ def _sh_lines(doc: Path) -> Iterator[tuple[int, str]]:
         yield start, text
 
 
-def doc_recipes(docs: tuple[Path, ...] = DOCS) -> list[Recipe]:
+def doc_recipes(docs: tuple[Path, ...] = DOCS, root: Path = CHECKOUT) -> list[Recipe]:
     return [
-        Recipe(str(doc.relative_to(CHECKOUT)), number, text)
+        Recipe(str(doc.relative_to(root)), number, text)
         for doc in docs
         for number, text in _sh_lines(doc)
         if text.startswith("nats ")

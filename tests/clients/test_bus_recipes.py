@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from . import test_discovery
-from .recipes import COVERED, Received, Running, Shell, covers, doc_recipes, fill, parse_sub_output, recipe
+from .recipes import Received, Running, Shell, covers, fill, parse_sub_output, recipe
 
 pytestmark = pytest.mark.asyncio(loop_scope="package")
 
@@ -46,15 +45,6 @@ KV_LS_TWINS = "nats kv ls pagi_twins"
 KV_GET_TWIN = "nats kv get pagi_twins twin.orchestrator --raw"
 SUB_SESSION = "nats sub '*.*.demo'"
 VIEW_SESSION = "nats stream view PAGI_EVENTS --subject '*.*.demo'"
-
-# Recipes no test runs, and why: each must stay a deliberate, stated exception.
-NOT_RUN: dict[str, str] = {
-    "nats account backup /backups/pagi-$(date +%F) --consumers": (
-        "docs/deploy.md's backup: an administrative snapshot of the server's storage, not a conversation "
-        "with PAGI; the JavaScript client has no backup API, so only the real CLI can run it"
-    ),
-    "nats account restore /backups/pagi-2025-11-25": "docs/deploy.md's restore: as the backup above",
-}
 
 
 def body(r: Received) -> dict[str, Any]:
@@ -251,10 +241,11 @@ async def test_a_bad_command_line_is_a_clear_error(shell: Shell) -> None:
     assert done.returncode == 1 and "key not found: twin.nobody" in done.stderr
 
 
-def test_every_recipe_in_the_docs_is_run_by_a_test() -> None:
-    assert test_discovery.__name__  # imported so its recipes are in COVERED too
-    in_docs = {r.command: r for r in doc_recipes()}
-    untested = {c: f"{r.doc}:{r.line}" for c, r in in_docs.items() if c not in COVERED and c not in NOT_RUN}
-    assert not untested, f"recipes in the docs that no test runs (add one to tests/clients): {untested}"
-    gone = sorted(set(COVERED) - set(in_docs)) + sorted(set(NOT_RUN) - set(in_docs))
-    assert not gone, f"tests name recipes the docs no longer have: {gone}"
+async def test_without_the_operators_password_nothing_is_read(shell: Shell) -> None:
+    """A second user, who has the address but not the operator's password, gets a clear refusal."""
+    done = await shell.run(
+        'NATS_URL="$(echo "$NATS_URL" | sed -E \'s#//operator:[^@]*@#//operator:wrong@#\')" '
+        "nats sub 'chat.out.demo' --count 1"
+    )
+    assert done.returncode == 1 and "Authorization Violation" in done.stderr, done.stderr
+    assert done.stdout == ""
