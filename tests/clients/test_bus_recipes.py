@@ -197,18 +197,20 @@ async def test_approve_deny_cancel_and_always_from_the_bus_alone(shell: Shell, s
 
 
 @covers(VIEW_SESSION)
-async def test_session_history_from_the_events_stream(shell: Shell) -> None:
-    seen = await shell.ok(recipe(HELLO_ALICE).text)
-    assert seen.returncode == 0
+async def test_session_history_from_the_events_stream(shell: Shell, session_log: Running) -> None:
+    seen = len(final_answers(session_log))
+    await shell.ok(recipe(HELLO_ALICE).text)
+    live = await answered(session_log, seen, "the answer to alice's hello")
     timeline = parse_sub_output((await shell.ok(recipe(VIEW_SESSION).text)).stdout)
-    # Stored in order; the history holds the session's messages and its answers.
     seqs = [r.seq or 0 for r in timeline]
-    assert seqs == sorted(seqs) and 0 not in seqs
-    subjects = {r.subject for r in timeline}
-    assert {"chat.in.demo", "chat.out.demo", "job.log.demo"} <= subjects
-    said = [r for r in timeline if r.subject == "chat.in.demo"]
-    assert any(r.event.get("message") == "hello" or r.event.get("body", {}).get("message") == "hello" for r in said)
-    assert all(r.event.get("session_id", "demo") == "demo" for r in timeline)
+    assert seqs == sorted(seqs) and 0 not in seqs, "stored in stream order, each with its sequence"
+    assert all(r.subject.endswith(".demo") for r in timeline)
+    # The answer seen live is in the history, after the message it answers and the job's log.
+    [stored] = [r for r in timeline if r.event.get("id") == live.event["id"]]
+    asked = [r for r in timeline if r.subject == "chat.in.demo" and r.event.get("user_id") == "alice"]
+    logged = [r for r in timeline if r.subject == "job.log.demo" and r.event.get("job_id") == live.event["job_id"]]
+    assert asked and asked[0].event["message"] == "hello" and logged
+    assert (asked[0].seq or 0) < (stored.seq or 0) and (logged[0].seq or 0) < (stored.seq or 0)
 
 
 @covers(KV_LS_TWINS, KV_GET_TWIN)
