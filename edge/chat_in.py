@@ -12,7 +12,7 @@ from bus_schemas import ChatIn, Envelope, new_id
 from bus_schemas.subjects import CHAT_IN, TOKEN_RE
 from pagi.bus import Bus
 from pagi.tracing import job_span
-from records.access import Caller, may_see_twin, may_use_session
+from records.access import Caller, Role, may_see_twin, may_use_session
 from records.sessions import SessionOwners
 from records.twins import TwinStore
 
@@ -73,10 +73,12 @@ async def publish_chat_in(
     job_id: str | None = None,
     recorded_as: str | None = None,
     trace_label: str | None = None,
+    caller_role: Role | None = None,
 ) -> Envelope[Any]:
     """Start a job: its id is the job id every event of the job carries, and its trace starts here.
     `recorded_as` is how a decision this message makes (a seed marker) names its sender;
-    `trace_label` is the caller's own trace id (`X-Trace-ID`), kept as given on the opening event."""
+    `trace_label` is the caller's own trace id (`X-Trace-ID`), kept as given on the opening event;
+    `caller_role` tells the planner whether the sender may use other users' private twins."""
     job_id = job_id or new_id()
     event = Envelope[ChatIn](
         id=job_id,
@@ -86,7 +88,12 @@ async def publish_chat_in(
         twin_id=twin_id,
         trace_label=trace_label,
         body=ChatIn(
-            message=message, user_id=user_id, twin_id=twin_id, namespace=namespace, recorded_as=recorded_as or user_id
+            message=message,
+            user_id=user_id,
+            twin_id=twin_id,
+            namespace=namespace,
+            recorded_as=recorded_as or user_id,
+            caller_role=caller_role,
         ),
     )
     with job_span(session_id, job_id, twin_id):

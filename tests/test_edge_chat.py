@@ -66,11 +66,11 @@ async def test_post_chat_keeps_the_seed_contract(edge: Client, session_id: str) 
     assert body["status"] == "completed"
 
 
-async def test_post_chat_to_an_unknown_twin_fails_clearly(edge: Client, session_id: str) -> None:
+async def test_post_chat_to_an_unknown_twin_is_answered_by_the_default_twin(edge: Client, session_id: str) -> None:
     response = await edge.post("/v1/chat", json={"message": "hi", "twin_id": "nobody", "session_id": session_id})
     body = await response.json()
-    assert body["status"] == "failed"
-    assert body["response"] == "Cannot start: unknown twin 'nobody'."
+    assert body["status"] == "completed"
+    assert "this is orchestrator" in body["response"]
 
 
 async def test_post_chat_rejects_bad_requests_clearly(edge: Client) -> None:

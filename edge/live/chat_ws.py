@@ -32,7 +32,7 @@ from bus_schemas.web import VERBOSE_FRAMES_PROTOCOL, StatusUpdate, WsClientMessa
 from pagi.bus import BusUnavailable
 
 from ..appkeys import BUS, HUB, OWNERS, SETTINGS, SOCKETS, STATE
-from ..chat_in import may_enter, may_talk_to, path_twin, publish_chat_in, recorded_as, session_caller
+from ..chat_in import may_enter, path_twin, publish_chat_in, recorded_as, session_caller
 from ..front.auth import WS_PROTOCOL
 from ..front.security import retry_after
 from ..validation import describe
@@ -122,9 +122,7 @@ async def _on_text(request: web.Request, client: ClientSocket, data: str) -> Non
         return
     twins = request.app[STATE].twins
     twin_id = frame.twin_id or await path_twin(twins, who, client.user_id)
-    if not await may_talk_to(twins, who, twin_id):
-        client.send(StatusUpdate(status="error", details=f"no twin {twin_id}", session_id=session_id))
-        return
+    # A twin the caller may not see is the planner's to answer, exactly as one that does not exist.
     try:
         event = await publish_chat_in(
             request.app[BUS],
@@ -134,6 +132,7 @@ async def _on_text(request: web.Request, client: ClientSocket, data: str) -> Non
             twin_id,
             frame.namespace,
             recorded_as=recorded_as(request, who),
+            caller_role=who.role,
         )
     except BusUnavailable as exc:
         client.send(StatusUpdate(status="error", details=f"message not accepted: {exc}", session_id=session_id))
