@@ -7,11 +7,10 @@ from typing import Any
 
 from aiohttp import web
 
-from bus_schemas import ChatIn, ChatOut, Envelope, new_id
-from bus_schemas.subjects import CHAT_IN, CHAT_OUT
+from bus_schemas import ChatOut, Envelope, new_id
+from bus_schemas.subjects import CHAT_OUT
 from bus_schemas.web import ChatRequest, ChatResponse
-from pagi.bus import Bus, BusUnavailable
-from pagi.tracing import job_span
+from pagi.bus import BusUnavailable
 
 from ..appkeys import BUS, HUB, OWNERS, SETTINGS, STATE
 from ..chat_in import may_enter, may_talk_to, publish_chat_in, recorded_as, session_caller
@@ -56,40 +55,15 @@ async def run_chat(
     timeout_s = app[SETTINGS].chat_timeout_s
     await hub.join(session_id, listener)
     try:
-        if trace_label is None:
-            await publish_chat_in(app[BUS], session_id, message, user_id, twin_id, namespace, job_id, recorded_as)
-        else:
-            await _publish_labelled(app[BUS], session_id, message, user_id, twin_id, namespace, job_id, recorded_as,
-                                    trace_label)  # fmt: skip
+        await publish_chat_in(
+            app[BUS], session_id, message, user_id, twin_id, namespace, job_id, recorded_as, trace_label
+        )
         try:
             return await asyncio.wait_for(answer, timeout_s)
         except TimeoutError as exc:
             raise JobTimeout(job_id, timeout_s) from exc
     finally:
         await hub.leave(session_id, listener)
-
-
-async def _publish_labelled(
-    bus: Bus,
-    session_id: str,
-    message: str,
-    user_id: str | None,
-    twin_id: str | None,
-    namespace: str | None,
-    job_id: str,
-    recorded_as: str | None,
-    trace_label: str,
-) -> None:
-    """`edge.chat_in.publish_chat_in`, with the caller's trace id on the job's opening event. (Until
-    publish_chat_in takes a `trace_label` itself: requested in /tmp/h17/requests-E.md.)"""
-    body = ChatIn(message=message, user_id=user_id, twin_id=twin_id, namespace=namespace,
-                  recorded_as=recorded_as or user_id)  # fmt: skip
-    event = Envelope[ChatIn](
-        id=job_id, type=CHAT_IN, session_id=session_id, job_id=job_id, twin_id=twin_id, trace_label=trace_label,
-        body=body,
-    )  # fmt: skip
-    with job_span(session_id, job_id, twin_id):
-        await bus.publish(event)
 
 
 async def post_chat(request: web.Request) -> web.Response:

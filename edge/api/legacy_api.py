@@ -21,16 +21,17 @@ from aiohttp import web
 
 from bus_schemas import ChatOut, new_id
 from bus_schemas.memory import MEMORY_API_SUBJECT, MemoryApiReply, MemoryApiRequest
+from bus_schemas.seed_http import PlanAnswer
 from bus_schemas.streams import TELEMETRY
 from bus_schemas.subjects import telemetry_subject
-from bus_schemas.web import EchoReply, EchoRequest, PlanRequest, PlanResponse, PlanStep
+from bus_schemas.web import EchoReply, EchoRequest, PlanRequest, PlanStep
 from pagi.bus import BusUnavailable
 from records.access import may_act_in_session
 
 from ..appkeys import BUS, OWNERS, SERVICES, STATE, TELEMETRY_HUB
 from ..chat_in import may_enter, may_talk_to, recorded_as, session_caller
 from ..front.auth import acting_user, caller
-from ..front.observability import recorded_trace_label
+from ..front.observability import answered_trace_id, recorded_trace_label
 from ..validation import error, read_model
 from .chat_http import JobTimeout, run_chat
 
@@ -38,7 +39,8 @@ REQUEST_ID: Final = "X-Request-Id"
 PART_TIMEOUT_S: Final = 2.0
 
 
-def _request_id(request: web.Request) -> str:
+def request_id_of(request: web.Request) -> str:
+    """The caller's `X-Request-Id` when it is a short printable one, else a new id."""
     given = request.headers.get(REQUEST_ID, "")
     return given if 0 < len(given) <= 128 and given.isprintable() else new_id()
 
@@ -79,7 +81,7 @@ async def post_plan(request: web.Request) -> web.Response:
         for s in (job.steps if job else [])
     ]
     command = answer.issued_command
-    response = PlanResponse(
+    response = PlanAnswer(
         session_id=session_id,
         job_id=event.job_id or "",
         status=answer.status,
@@ -87,13 +89,14 @@ async def post_plan(request: web.Request) -> web.Response:
         result=answer.content,
         approval_id=getattr(command, "approval_id", None),
         issued_command=command,
+        trace_id=answered_trace_id(request),
     )
     return web.json_response(response.model_dump(mode="json"))
 
 
 async def post_echo(request: web.Request) -> web.Response:
     body = await read_model(request, EchoRequest)
-    reply = EchoReply(service="edge", received=body.ping, request_id=body.request_id or _request_id(request))
+    reply = EchoReply(service="edge", received=body.ping, request_id=body.request_id or request_id_of(request))
     return web.json_response(reply.model_dump(), headers={REQUEST_ID: reply.request_id})
 
 
@@ -175,7 +178,7 @@ async def _gather(request: web.Request, name: str) -> dict[str, Any]:
 
 
 async def get_dashboard(request: web.Request) -> web.Response:
-    request_id = _request_id(request)
+    request_id = request_id_of(request)
     results = await asyncio.gather(*(_gather(request, name) for name in PARTS))
     body = {"request_id": request_id, **dict(zip(PARTS, results, strict=True))}
     return web.json_response(body, headers={REQUEST_ID: request_id})

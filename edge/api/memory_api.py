@@ -77,7 +77,7 @@ def _memory_id(request: web.Request) -> str:
     return str(uuid.UUID(raw))
 
 
-async def _ask(request: web.Request, query: MemoryApiRequest) -> MemoryApiReply | web.Response:
+async def ask_memory(request: web.Request, query: MemoryApiRequest) -> MemoryApiReply | web.Response:
     try:
         reply = await request.app[BUS].request(MEMORY_API_SUBJECT, query, MemoryApiReply, timeout_s=API_TIMEOUT_S)
     except BusUnavailable as exc:
@@ -117,14 +117,14 @@ async def search_memory(request: web.Request) -> web.Response:
     kb = request.query.get("kb") or None
     namespace = _namespace(request)
     query = _api_request(op="search", query=q[:4000], namespace=namespace, kb=kb, k=_int(request, "k", 5, 1, 100))
-    _check_read(request, namespace, "searched")
-    reply = await _ask(request, query)
+    check_namespace_read_logged(request, namespace, "searched")
+    reply = await ask_memory(request, query)
     if isinstance(reply, web.Response):
         return reply
     return web.json_response({"results": [hit.model_dump(mode="json") for hit in reply.results]})
 
 
-def _check_read(request: web.Request, namespace: str, what: str) -> None:
+def check_namespace_read_logged(request: web.Request, namespace: str, what: str) -> None:
     who = caller(request)
     check_namespace_read(who, namespace)
     if reads_as_admin(who, namespace_owner(namespace)) and keys_mode(request):
@@ -133,13 +133,13 @@ def _check_read(request: web.Request, namespace: str, what: str) -> None:
 
 async def _readable_memory(request: web.Request, memory_id: str) -> MemoryRecordOut | web.Response:
     """The memory, if the caller may read its namespace: another's is answered as if there were none."""
-    reply = await _ask(request, MemoryApiRequest(op="get", id=memory_id))
+    reply = await ask_memory(request, MemoryApiRequest(op="get", id=memory_id))
     if isinstance(reply, web.Response):
         return reply
     if reply.memory is None:
         return web.json_response({"error": f"no memory {memory_id}"}, status=404)
     try:
-        _check_read(request, reply.memory.namespace, f"read memory {memory_id} of")
+        check_namespace_read_logged(request, reply.memory.namespace, f"read memory {memory_id} of")
     except Hidden:
         return web.json_response({"error": f"no memory {memory_id}"}, status=404)
     return reply.memory
@@ -160,7 +160,7 @@ async def delete_memory(request: web.Request) -> web.Response:
     if isinstance(found, web.Response):
         return found
     check_namespace_write(caller(request), found.namespace)
-    reply = await _ask(request, MemoryApiRequest(op="delete", id=memory_id))
+    reply = await ask_memory(request, MemoryApiRequest(op="delete", id=memory_id))
     if isinstance(reply, web.Response):
         return reply
     if not reply.deleted:
@@ -169,7 +169,7 @@ async def delete_memory(request: web.Request) -> web.Response:
 
 
 async def namespaces(request: web.Request) -> web.Response:
-    reply = await _ask(request, MemoryApiRequest(op="namespaces"))
+    reply = await ask_memory(request, MemoryApiRequest(op="namespaces"))
     if isinstance(reply, web.Response):
         return reply
     who = caller(request)
@@ -202,7 +202,7 @@ async def global_search(request: web.Request) -> web.Response:
         session_ids=None if allowed is None else sorted(allowed)[:MAX_SESSION_IDS],
         k=_int(request, "k", 20, 1, 100),
     )
-    reply = await _ask(request, query)
+    reply = await ask_memory(request, query)
     if isinstance(reply, web.Response):
         return reply
     return web.json_response({"results": [hit.model_dump(mode="json") for hit in reply.events]})
@@ -213,7 +213,12 @@ async def session_history(request: web.Request) -> web.Response:
     if not TOKEN_RE.match(session_id):
         raise bad_request(f"invalid session id {session_id!r}")
     await reader_of_session(request, session_id, "the history")
-    stored = await request.app[BUS].read_stream(EVENTS.name, f"chat.*.{session_id}")
+    return web.json_response({"session_id": session_id, "messages": await history_messages(request.app, session_id)})
+
+
+async def history_messages(app: web.Application, session_id: str) -> list[dict[str, Any]]:
+    """A session's conversation: each person's message and each final answer, in order."""
+    stored = await app[BUS].read_stream(EVENTS.name, f"chat.*.{session_id}")
     messages: list[dict[str, Any]] = []
     for seq, event in stored:
         if isinstance(event.body, ChatIn):
@@ -223,7 +228,7 @@ async def session_history(request: web.Request) -> web.Response:
             messages.append({"seq": seq, "role": "assistant", "text": event.body.content, "status": event.body.status,
                              "ts": event.ts.isoformat(), "job_id": event.job_id, "twin_id": event.twin_id,
                              "id": event.id})  # fmt: skip
-    return web.json_response({"session_id": session_id, "messages": messages})
+    return messages
 
 
 async def save_memory(request: web.Request) -> web.Response:

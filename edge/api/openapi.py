@@ -15,6 +15,16 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from bus_schemas.seed_http import (
+    AgentPlanRequest,
+    AgentPlanResponse,
+    ExecuteToolRequest,
+    ExecuteToolResponse,
+    LatestMemory,
+    MemoryQueryRequest,
+    MemoryQueryResponse,
+    PlanAnswer,
+)
 from bus_schemas.twin import TwinCreate, TwinWrite
 from bus_schemas.web import (
     ApprovalDecisionRequest,
@@ -25,7 +35,6 @@ from bus_schemas.web import (
     EchoRequest,
     ErrorResponse,
     PlanRequest,
-    PlanResponse,
     RollbackRequest,
 )
 
@@ -93,8 +102,26 @@ OPERATIONS: Final[dict[tuple[str, str], Operation]] = {
             Query("limit", "integer"),
         ),
     ),
-    ("POST", "/plan"): Operation("the seed's planner contract", PlanRequest, PlanResponse),
-    ("POST", "/run"): Operation("alias of POST /plan", PlanRequest, PlanResponse),
+    ("POST", "/plan"): Operation("the seed's planner contract", PlanRequest, PlanAnswer),
+    ("POST", "/run"): Operation("alias of POST /plan", PlanRequest, PlanAnswer),
+    ("POST", "/api/v1/plan"): Operation("the seed's Python agent: one job's plan", AgentPlanRequest, AgentPlanResponse),
+    ("POST", "/api/v1/execute_tool"): Operation(
+        "the seed's sandbox: run a tool (after its approval; 202 with the approval id until decided)",
+        ExecuteToolRequest,
+        ExecuteToolResponse,
+    ),
+    ("GET", "/api/v1/execute_tool/{job_id}"): Operation(
+        "a tool run's state: pending_approval or running (202), then its result", answer=ExecuteToolResponse
+    ),
+    ("GET", "/memory/latest"): Operation(
+        "a session's messages (the caller's latest without session_id)",
+        answer=LatestMemory,
+        query=(Query("session_id"),),
+    ),
+    ("GET", "/api/health"): Operation("the seed gateway's health: `Gateway operational` (text/plain)"),
+    ("POST", "/v1/memory/query"): Operation(
+        "the seed console's memory search", MemoryQueryRequest, MemoryQueryResponse
+    ),
     ("POST", "/api/v1/echo"): Operation("a wiring check", EchoRequest, EchoReply),
 }
 MODELS: Final = sorted(

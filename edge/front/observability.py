@@ -70,6 +70,12 @@ def recorded_trace_label(request: web.Request) -> str | None:
     return given.given
 
 
+def answered_trace_id(request: web.Request) -> str:
+    """The trace id this request answers with: the caller's own as given when the trace is the one
+    it stands for, else the W3C trace id."""
+    return _answered_trace(request, trace_id(current_traceparent.get()) or "")[TRACE_HEADER]
+
+
 def _answered_trace(request: web.Request, trace: str) -> dict[str, str]:
     given = caller_trace_of(request)
     headers = {TRACE_HEADER: given.given if given.given is not None and given.trace_id == trace else trace}

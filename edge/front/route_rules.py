@@ -58,6 +58,15 @@ RULES: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/v1/events/stream"): SESSION,
     ("POST", "/plan"): SESSION,
     ("POST", "/run"): SESSION,
+    # The seed's other documented entry points (edge/api/seed_api.py).
+    ("POST", "/api/v1/plan"): SESSION,
+    ("POST", "/api/v1/execute_tool"): Rule(
+        "user", "SESSION (the run's session: a new one unless named); the tool runs only once approved, as any tool"
+    ),
+    ("GET", "/api/v1/execute_tool/{job_id}"): SESSION,
+    ("GET", "/memory/latest"): Rule("user", "SESSION when one is named; else the caller's most recent session"),
+    ("GET", "/api/health"): Rule("user", "up/down only, as the seed's gateway said it"),
+    ("POST", "/v1/memory/query"): MEMORY,
     ("GET", "/v1/approvals"): Rule("user", "approvals of the caller's sessions (admins: all)"),
     ("POST", "/v1/approvals/{approval_id}"): Rule("user", "SESSION; `always` also needs TWIN_WRITE on the twin"),
     ("GET", "/v1/jobs/{job_id}"): SESSION,
