@@ -181,7 +181,7 @@ function table(rows) {
 
 async function micro(nc, [verb, name], values) {
   need([verb], 1, "micro needs ls, info NAME or stats [NAME]");
-  const client = new Svcm(nc).client({ maxWait: 2000 });
+  const client = new Svcm(nc).client();
   const byName = (a, b) => a.name.localeCompare(b.name) || a.id.localeCompare(b.id);
   if (verb === "ls") {
     const found = (await collect(client.ping(name))).sort(byName);
