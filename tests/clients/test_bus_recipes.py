@@ -45,6 +45,7 @@ KV_LS_TWINS = "nats kv ls pagi_twins"
 KV_GET_TWIN = "nats kv get pagi_twins twin.orchestrator --raw"
 SUB_SESSION = "nats sub '*.*.demo'"
 VIEW_SESSION = "nats stream view PAGI_EVENTS --subject '*.*.demo'"
+LAST_ANSWER = "nats stream get PAGI_EVENTS --last-for chat.out.demo"
 
 
 def body(r: Received) -> dict[str, Any]:
@@ -196,7 +197,7 @@ async def test_approve_deny_cancel_and_always_from_the_bus_alone(shell: Shell, s
         await approvals.stop()
 
 
-@covers(VIEW_SESSION)
+@covers(VIEW_SESSION, LAST_ANSWER)
 async def test_session_history_from_the_events_stream(shell: Shell, session_log: Running) -> None:
     seen = len(final_answers(session_log))
     await shell.ok(recipe(HELLO_ALICE).text)
@@ -211,6 +212,8 @@ async def test_session_history_from_the_events_stream(shell: Shell, session_log:
     logged = [r for r in timeline if r.subject == "job.log.demo" and r.event.get("job_id") == live.event["job_id"]]
     assert asked and asked[0].event["message"] == "hello" and logged
     assert (asked[0].seq or 0) < (stored.seq or 0) and (logged[0].seq or 0) < (stored.seq or 0)
+    last = (await shell.ok(recipe(LAST_ANSWER).text)).stdout
+    assert last.startswith(f"Item: PAGI_EVENTS#{stored.seq} received ") and f'"id":"{live.event["id"]}"' in last
 
 
 @covers(KV_LS_TWINS, KV_GET_TWIN)
