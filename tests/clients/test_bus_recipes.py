@@ -140,7 +140,7 @@ async def test_approve_deny_cancel_and_always_from_the_bus_alone(shell: Shell, s
         assert json.loads(stored.stdout)["state"] == "pending"
 
         # The adversary: a decision for an approval id that does not exist approves nothing...
-        forged = str(uuid.uuid4().hex)
+        forged = uuid.uuid4().hex
         await shell.ok(
             "nats pub approve.decision.demo "
             f"""'{{"approval_id":"{forged}","approved":true,"decided_by":"mallory"}}'"""
