@@ -19,6 +19,8 @@ from opentelemetry.trace import SpanKind
 
 from pagi.bus import Bus
 from pagi.service import start_routes
+from pagi.tracecontext import CallerTrace, caller_trace, w3c_trace_id_for
+from pagi.tracing import CALLER_TRACE_ATTRIBUTE
 from records.twins import TwinStore
 from tool_worker.service import open_tool_worker
 from tool_worker.settings import ToolSettings
@@ -102,6 +104,22 @@ async def test_the_callers_trace_is_kept(edge: Client, spans: InMemorySpanExport
     assert missing.status == 404 and len(missing.headers["X-Trace-ID"]) == 32
 
 
+async def test_a_callers_own_trace_id_is_answered_as_given_and_kept_on_the_span(
+    edge: Client, spans: InMemorySpanExporter, session_id: str
+) -> None:
+    # The seed's guide: `POST /plan -H "X-Trace-ID: test-trace-123"`.
+    response = await edge.post(
+        "/plan", json={"prompt": "trace me", "session_id": session_id}, headers={"X-Trace-ID": "test-trace-123"}
+    )
+    assert response.status == 200
+    assert (
+        response.headers["X-Trace-ID"] == "test-trace-123" and (await response.json())["trace_id"] == "test-trace-123"
+    )
+    mapped = w3c_trace_id_for("test-trace-123")
+    trace = await spans_of_trace(spans, mapped, {"POST /plan", "process chat.in"})
+    assert attrs(one(trace, "POST /plan"))[CALLER_TRACE_ATTRIBUTE] == "test-trace-123"
+
+
 async def test_each_websocket_message_starts_its_own_trace(
     edge: Client, spans: InMemorySpanExporter, session_id: str
 ) -> None:
@@ -162,3 +180,23 @@ async def test_one_trace_through_a_worker_and_back(
     for parent, child in itertools.pairwise(chain):
         assert by_name[child].parent.span_id == by_name[parent].context.span_id  # type: ignore[union-attr]
     assert attrs(by_name["process tool.run"])["messaging.consumer.group.name"] == "tool-worker"
+
+
+def test_caller_trace_ids_map_deterministically_and_refuse_hostile_text() -> None:
+    given = caller_trace("test-trace-123")
+    assert given.given == "test-trace-123" and given.problem is None
+    assert given.trace_id == w3c_trace_id_for("test-trace-123") == caller_trace("test-trace-123").trace_id
+    assert given.trace_id is not None and len(given.trace_id) == 32 and given.trace_id.strip("0")
+    assert caller_trace("other").trace_id != given.trace_id
+    # A W3C trace id stands for itself (any case), as before.
+    assert caller_trace("4BF92F3577B34DA6A3CE929D0E0E4736").trace_id == "4bf92f3577b34da6a3ce929d0e0e4736"
+    for hostile, reason in (
+        ("x" * 129, "longer than 128"),
+        ("a\nb", "use only"),
+        ("a b", "use only"),
+        ("é", "use only"),
+    ):
+        refused = caller_trace(hostile)
+        assert refused.trace_id is None and refused.given is None
+        assert refused.problem is not None and reason in refused.problem and hostile not in refused.problem
+    assert caller_trace(None) == caller_trace("") == CallerTrace(None, None)
