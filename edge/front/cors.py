@@ -95,7 +95,11 @@ async def preflight(request: web.Request, handler: Handler) -> web.StreamRespons
 async def _add_headers(request: web.Request, response: web.StreamResponse) -> None:
     if _route(request) not in CROSS_ORIGIN_READS or "Access-Control-Allow-Origin" in response.headers:
         return
-    response.headers["Vary"] = "Origin"
+    vary = response.headers.get("Vary")
+    if vary is None:
+        response.headers["Vary"] = "Origin"
+    elif "origin" not in vary.lower():
+        response.headers["Vary"] = f"{vary}, Origin"
     origin = allowed_origin(request)
     if origin is not None:
         response.headers["Access-Control-Allow-Origin"] = origin
