@@ -48,7 +48,8 @@ async def test_pagi_up_answers_restarts_a_crashed_child_and_stops_cleanly(pagi_u
     await nc.publish(f"chat.in.{session}", json.dumps({"message": "from the CLI"}).encode())
     answer = await answers.next_msg(timeout=20)
     await nc.close()
-    assert answer.headers and answer.headers["Content-Type"] == "application/msgpack"
+    assert answer.headers and answer.headers["Content-Type"] == "application/json"
+    assert json.loads(answer.data)["body"]["is_final"] is True  # readable as it is, by anyone
 
     planner = next(p for p in descendants if "planner" in " ".join(p.cmdline()))
     mark = len(pagi_up.lines)
