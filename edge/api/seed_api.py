@@ -41,7 +41,7 @@ from bus_schemas.seed_http import (
     ToolStatus,
 )
 from bus_schemas.streams import EVENTS
-from bus_schemas.subjects import TOKEN_RE
+from bus_schemas.subjects import APPROVE_DECISION, CHAT_OUT, TOKEN_RE, TOOL_RESULT
 from bus_schemas.tool import ToolResult
 from pagi.bus import BusUnavailable
 from records.access import may_use_session
@@ -145,8 +145,12 @@ def _tool_message(body: ExecuteToolRequest) -> str:
 
 
 async def _job_events(request: web.Request, job: JobRecord) -> list[Envelope[Any]]:
-    stored = await request.app[BUS].read_stream(EVENTS.name, f"*.*.{job.session_id}")
-    return [event for _, event in stored if event.job_id == job.job_id]
+    """The job's tool results, approval decisions and answers, in stream order (not its logs or
+    plan events: a long session's whole history is not read for one answer)."""
+    stored: list[tuple[int, Envelope[Any]]] = []
+    for family in (TOOL_RESULT, APPROVE_DECISION, CHAT_OUT):
+        stored += await request.app[BUS].read_stream(EVENTS.name, f"{family}.{job.session_id}")
+    return [event for _, event in sorted(stored, key=lambda pair: pair[0]) if event.job_id == job.job_id]
 
 
 def _tool_name_of(job: JobRecord) -> str:
