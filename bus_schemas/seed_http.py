@@ -64,7 +64,8 @@ class ExecuteToolRequest(Frame):
     session_id: str | None = Field(default=None, pattern=SESSION_PATTERN)
 
 
-ToolStatus = Literal["pending_approval", "running", "success", "error", "denied", "cancelled"]
+# `unknown_tool`: as the seed's sandbox answered a name it had no tool for (HTTP 200, the request echoed).
+ToolStatus = Literal["pending_approval", "running", "success", "error", "unknown_tool", "denied", "cancelled"]
 
 
 class ExecuteToolResponse(Frame):

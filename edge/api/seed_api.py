@@ -153,6 +153,13 @@ async def _job_events(request: web.Request, job: JobRecord) -> list[Envelope[Any
     return [event for _, event in sorted(stored, key=lambda pair: pair[0]) if event.job_id == job.job_id]
 
 
+def _tool_args_of(job: JobRecord) -> Any:
+    for step in job.steps:
+        if step.action_type == "ActionTool":
+            return step.action.get("args", {})
+    return {}
+
+
 def _tool_name_of(job: JobRecord) -> str:
     for step in job.steps:
         if step.action_type == "ActionTool":
@@ -194,9 +201,14 @@ async def _tool_answer(request: web.Request, job: JobRecord, answer: ChatOut | N
             "poll": f"GET /api/v1/execute_tool/{job.job_id}",
         }
     elif job.finished or (final is not None and final.status in ("completed", "failed")):
-        # Finished without running (a policy refusal, an unknown tool): the job's answer says why.
-        status = "error"
-        result = {"message": (final.content if final else None) or job.error or f"the job {job.status}"}
+        # Finished without running (a policy refusal, an unknown tool): the job's answer says why;
+        # a tool no registry holds is the seed's `unknown_tool`, echoing what was asked.
+        message = (final.content if final else None) or job.error or f"the job {job.status}"
+        name = _tool_name_of(job)
+        if await request.app[STATE].tools.get(name) is None:
+            status, result = "unknown_tool", {"message": message, "tool_name": name, "echo": _tool_args_of(job)}
+        else:
+            status, result = "error", {"message": message}
     else:
         # Approved and running (the record may also lag the answer by a moment).
         status, result = "running", {"poll": f"GET /api/v1/execute_tool/{job.job_id}"}
