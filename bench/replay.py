@@ -18,6 +18,11 @@ Part 3, the same three modes on the planner's path in one process (the planner's
 client publishing chat.in and waiting for chat.out), switched every block of messages so the
 machine's drift falls on all of them alike: CPU per message, the steadiest figure on a shared
 machine.
+
+Wire formats (`--wire-format`, default both): part 1 runs once per format (the session stored in
+JSON, then in msgpack, each on a fresh nats-server), and part 4 is part 3's planner path with the
+bus publishing JSON and msgpack in turn every block: CPU per message and latency by format, and the
+ratio json/msgpack.
 """
 
 from __future__ import annotations
@@ -51,17 +56,17 @@ from bus_schemas import (
     ToolResult,
     ToolRun,
 )
+from bus_schemas.codec import FORMATS, Format
 from bus_schemas.subjects import one_session
 from pagi import tracing
 from pagi.bus import Bus
 from pagi.service import start_routes
 from pagi.timeline import as_json, line
-from pagi_cli.nats_server import NatsServer
 from pagi_cli.replay import timeline
 from planner.__main__ import PlannerService
 
-from .roundtrip import ChatClient, latency, saturation
-from .stack import running_nats, running_stack
+from .roundtrip import ChatClient, fresh_nats, latency, saturation
+from .stack import running_stack
 
 SESSION = "bench-replay"
 
@@ -150,22 +155,29 @@ def time_cli(url: str) -> float:
     return time.perf_counter() - start
 
 
-async def replay_part(server: NatsServer, events: int, rounds: int) -> ReplayFigures:
-    bus = await Bus.connect(server.url, "bench-replay")
-    await bus.ensure_topology()
-    try:
-        stored = await fill(bus, events)
-        state = await bus.stream_state("PAGI_EVENTS")
-        figures = ReplayFigures(events, state.messages if state else 0, stored / 2**20, [], [], [], [])
-        for _ in range(rounds):
-            for mode, into in (("read", figures.read_s), ("lines", figures.lines_s), ("json", figures.json_s)):
-                seconds, count = await time_replay(bus, mode)
-                assert count == events, f"replayed {count} of {events}"
-                into.append(seconds)
-            figures.cli_s.append(await asyncio.to_thread(time_cli, server.url))
-        return figures
-    finally:
-        await bus.close()
+async def replay_part(events: int, rounds: int, formats: tuple[Format, ...]) -> dict[Format, ReplayFigures]:
+    """The session stored once per format, each on its own nats-server; the rounds alternate the
+    formats (each round starting with the other one), so neither is always the cold first."""
+    async with contextlib.AsyncExitStack() as stack:
+        stores: dict[Format, tuple[Bus, str, ReplayFigures]] = {}
+        for fmt in formats:
+            server = await stack.enter_async_context(fresh_nats())
+            bus = await Bus.connect(server.url, "bench-replay", wire_format=fmt)
+            stack.push_async_callback(bus.close)
+            await bus.ensure_topology()
+            stored = await fill(bus, events)
+            state = await bus.stream_state("PAGI_EVENTS")
+            figures = ReplayFigures(events, state.messages if state else 0, stored / 2**20, [], [], [], [])
+            stores[fmt] = (bus, server.url, figures)
+        for r in range(rounds):
+            for fmt in formats[r % len(formats) :] + formats[: r % len(formats)]:
+                bus, url, figures = stores[fmt]
+                for mode, into in (("read", figures.read_s), ("lines", figures.lines_s), ("json", figures.json_s)):
+                    seconds, count = await time_replay(bus, mode)
+                    assert count == events, f"replayed {count} of {events}"
+                    into.append(seconds)
+                figures.cli_s.append(await asyncio.to_thread(time_cli, url))
+        return {fmt: figures for fmt, (_, _, figures) in stores.items()}
 
 
 # --- part 2: tracing overhead ---------------------------------------------------------------------
@@ -242,15 +254,16 @@ async def chat_round(count: int, seconds: float, window: int) -> Round:
     result: Round | None = None
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        with running_nats() as server, running_stack(server) as stack:
-            processes = stack.processes
-            async with ChatClient(stack.edge_url, 20) as chat:
-                lat = await latency(chat.send, count)
-                services = [psutil.Process(p.pid) for p in stack.processes]
-                before = sum(_cpu_s(p) for p in services)
-                sat = await saturation(chat.send, window, seconds)
-                cpu_s = sum(_cpu_s(p) for p in services) - before
-            result = Round(lat.p50_ms, lat.p99_ms, sat.per_second, cpu_s * 1000 / sat.answered)
+        async with fresh_nats() as server:
+            with running_stack(server) as stack:
+                processes = stack.processes
+                async with ChatClient(stack.edge_url, 20) as chat:
+                    lat = await latency(chat.send, count)
+                    services = [psutil.Process(p.pid) for p in stack.processes]
+                    before = sum(_cpu_s(p) for p in services)
+                    sat = await saturation(chat.send, window, seconds)
+                    cpu_s = sum(_cpu_s(p) for p in services) - before
+                result = Round(lat.p50_ms, lat.p99_ms, sat.per_second, cpu_s * 1000 / sat.answered)
     except subprocess.TimeoutExpired as exc:
         # Measured already; a service slow to stop on this busy machine must not lose the round.
         print(f"  (note: {' '.join(map(str, exc.cmd))} took over {exc.timeout:.0f} s to stop; killed)")
@@ -294,11 +307,46 @@ def serve_collector() -> None:
     threading.Event().wait()
 
 
+class PlannerPath:
+    """The planner's consumers and a client on one bus in this process: `one()` publishes a chat.in
+    and waits for its chat.out, one message at a time."""
+
+    def __init__(self, bus: Bus) -> None:
+        self.bus = bus
+        self.answered = asyncio.Event()
+
+    async def __aenter__(self) -> PlannerPath:
+        await self.bus.ensure_topology()
+        self.service = PlannerService()
+        self.consumers = await start_routes(self.bus, await self.service.routes(self.bus))
+
+        async def on_event(event: Envelope[Any]) -> None:
+            if event.type == "chat.out":
+                self.answered.set()
+
+        self.observer = await self.bus.observe(one_session(SESSION), on_event)
+        for _ in range(50):  # warm up
+            await self.one()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.observer.stop()
+        for consumer in self.consumers:
+            await consumer.stop()
+        await self.service.close()
+
+    async def one(self) -> None:
+        self.answered.clear()
+        chat = Envelope[Any](type="chat.in", session_id=SESSION, body=ChatIn(message="ping"))
+        with tracing.job_span(SESSION, chat.id):
+            await self.bus.publish(chat)
+        await asyncio.wait_for(self.answered.wait(), 30)
+
+
 async def alternating_part(blocks: int, per_block: int) -> dict[str, list[float]]:
-    """The planner's consumers and a client in this process; tracing off, on (OTLP export to a
-    collector process) and on with 10 % sampling, switched every block of messages, one message at
-    a time. This process's CPU per message, the modes interleaved, so the machine's drift falls on
-    all alike."""
+    """The planner's path in this process; tracing off, on (OTLP export to a collector process) and
+    on with 10 % sampling, switched every block of messages, one message at a time. This process's
+    CPU per message, the modes interleaved, so the machine's drift falls on all alike."""
     sink = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.replay", "--collector", stdout=asyncio.subprocess.PIPE
     )
@@ -311,48 +359,60 @@ async def alternating_part(blocks: int, per_block: int) -> dict[str, list[float]
     }
     samplers: dict[str, dict[str, str | None]] = {"on": {"OTEL_TRACES_SAMPLER": None}, "on, 10 %": ten_percent}
     try:
-        with running_nats() as server, environment(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint):
-            bus = await Bus.connect(server.url, "bench-alternating")
-            await bus.ensure_topology()
-            service = PlannerService()
-            consumers = await start_routes(bus, await service.routes(bus))
-            answered = asyncio.Event()
-
-            async def on_event(event: Envelope[Any]) -> None:
-                if event.type == "chat.out":
-                    answered.set()
-
-            observer = await bus.observe(one_session(SESSION), on_event)
-
-            async def one() -> None:
-                answered.clear()
-                chat = Envelope[Any](type="chat.in", session_id=SESSION, body=ChatIn(message="ping"))
-                with tracing.job_span(SESSION, chat.id):
-                    await bus.publish(chat)
-                await asyncio.wait_for(answered.wait(), 30)
-
-            for _ in range(50):
-                await one()
-            for block in range(blocks):
-                mode = list(cpu)[block % len(cpu)]
-                tracing.shutdown_tracing(30)
-                if mode != "off":
-                    with environment(**samplers[mode]):  # the SDK reads its sampler from the environment
-                        tracing.setup_tracing("bench")
-                start = time.process_time()
-                for _ in range(per_block):
-                    await one()
-                cpu[mode].append((time.process_time() - start) * 1000 / per_block)
-            tracing.shutdown_tracing(30)
-            await observer.stop()
-            for consumer in consumers:
-                await consumer.stop()
-            await service.close()
-            await bus.close()
+        async with fresh_nats() as server:
+            with environment(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint):
+                bus = await Bus.connect(server.url, "bench-alternating")
+                try:
+                    async with PlannerPath(bus) as path:
+                        for block in range(blocks):
+                            mode = list(cpu)[block % len(cpu)]
+                            tracing.shutdown_tracing(30)
+                            if mode != "off":
+                                with environment(**samplers[mode]):  # the SDK reads its sampler from here
+                                    tracing.setup_tracing("bench")
+                            start = time.process_time()
+                            for _ in range(per_block):
+                                await path.one()
+                            cpu[mode].append((time.process_time() - start) * 1000 / per_block)
+                        tracing.shutdown_tracing(30)
+                finally:
+                    await bus.close()
     finally:
         sink.terminate()
         await sink.wait()
     return cpu
+
+
+# --- part 4: the wire formats on the planner's path, alternating ------------------------------------
+
+
+@dataclass
+class FormatBlocks:
+    cpu_ms: list[float]  # this process's CPU time per message, one figure per block
+    wall_ms: list[float]  # round trip per message (publish chat.in -> chat.out observed)
+
+
+async def formats_part(blocks: int, per_block: int, formats: tuple[Format, ...]) -> dict[Format, FormatBlocks]:
+    """Part 3's planner path, tracing off, with everything it publishes (chat.in, plan.action,
+    chat.out, job.log, the job record's events) in JSON or msgpack, switched every block."""
+    figures: dict[Format, FormatBlocks] = {fmt: FormatBlocks([], []) for fmt in formats}
+    with environment(OTEL_EXPORTER_OTLP_ENDPOINT=None, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=None):
+        tracing.shutdown_tracing(30)
+        async with fresh_nats() as server:
+            bus = await Bus.connect(server.url, "bench-formats")
+            try:
+                async with PlannerPath(bus) as path:
+                    for block in range(blocks):
+                        fmt = formats[block % len(formats)]
+                        bus.wire_format = fmt  # the planner's consumers publish through this bus too
+                        start, wall = time.process_time(), time.perf_counter()
+                        for _ in range(per_block):
+                            await path.one()
+                        figures[fmt].cpu_ms.append((time.process_time() - start) * 1000 / per_block)
+                        figures[fmt].wall_ms.append((time.perf_counter() - wall) * 1000 / per_block)
+            finally:
+                await bus.close()
+    return figures
 
 
 # --- report -------------------------------------------------------------------------------------
@@ -363,20 +423,31 @@ def ms(values: list[float]) -> str:
 
 
 async def run(args: argparse.Namespace) -> None:
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load {os.getloadavg()[0]:.2f}")
+    formats: tuple[Format, ...] = FORMATS if args.wire_format == "both" else (args.wire_format,)
     if args.events:
-        with running_nats() as server:
-            figures = await replay_part(server, args.events, args.replay_rounds)
-        print(
-            f"\nreplay of one {figures.events:,}-event session out of {figures.stream_messages:,} stored events "
-            f"({figures.stream_mib:.1f} MiB), median of {args.replay_rounds}:"
-        )
-        print(f"  read + decode               {ms(figures.read_s)}")
-        print(f"  + timeline lines            {ms(figures.lines_s)}")
-        print(f"  + --json lines              {ms(figures.json_s)}")
-        print(f"  pagi replay > /dev/null     {ms(figures.cli_s)}  (new process: start-up, connect, read, print)")
-        rate = figures.events / statistics.median(figures.lines_s)
-        print(f"  timeline rate               {rate:,.0f} events/s")
+        replays = await replay_part(args.events, args.replay_rounds, formats)
+        for fmt, figures in replays.items():
+            print(
+                f"\nreplay of one {figures.events:,}-event session out of {figures.stream_messages:,} stored events "
+                f"({figures.stream_mib:.1f} MiB, {fmt}), median of {args.replay_rounds}:"
+            )
+            print(f"  read + decode               {ms(figures.read_s)}")
+            print(f"  + timeline lines            {ms(figures.lines_s)}")
+            print(f"  + --json lines              {ms(figures.json_s)}")
+            print(f"  pagi replay > /dev/null     {ms(figures.cli_s)}  (new process: start-up, connect, read, print)")
+            rate = figures.events / statistics.median(figures.lines_s)
+            print(f"  timeline rate               {rate:,.0f} events/s")
+        if len(replays) == 2:
+            j, m = replays["json"], replays["msgpack"]
+            print(
+                "  json/msgpack: "
+                + ", ".join(
+                    f"{name} {statistics.median(getattr(j, attr)) / statistics.median(getattr(m, attr)):.3f}"
+                    for name, attr in (("read", "read_s"), ("lines", "lines_s"), ("--json", "json_s"), ("cli", "cli_s"))
+                )
+                + f"; stored bytes {j.stream_mib / m.stream_mib:.3f}"
+            )
     if args.rounds:
         results, collector = await tracing_part(args.rounds, args.count, args.seconds, args.window)
         print(f"\nchat round trip, tracing off / on (OTLP export) / on 10 % sampled, {args.rounds} rounds, medians:")
@@ -401,6 +472,22 @@ async def run(args: argparse.Namespace) -> None:
         for mode, values in blocks.items():
             cpu = statistics.median(values)
             print(f"  {mode:9} CPU {cpu:.3f} ms/msg ({(cpu / off - 1) * 100:+.1f} %)")
+    if args.format_blocks:
+        by_format = await formats_part(args.format_blocks, args.per_block, formats)
+        print(
+            f"\nplanner path in one process, wire formats in turn every {args.per_block} messages, "
+            f"{args.format_blocks} blocks (tracing off), medians:"
+        )
+        for fmt, f in by_format.items():
+            print(
+                f"  {fmt:8} CPU {statistics.median(f.cpu_ms):.3f} ms/msg  "
+                f"round trip {statistics.median(f.wall_ms):.3f} ms"
+            )
+        if len(by_format) == 2:
+            fj, fm = by_format["json"], by_format["msgpack"]
+            cpu_ratio = statistics.median(fj.cpu_ms) / statistics.median(fm.cpu_ms)
+            wall_ratio = statistics.median(fj.wall_ms) / statistics.median(fm.wall_ms)
+            print(f"  json/msgpack: CPU {cpu_ratio:.3f}, round trip {wall_ratio:.3f}")
 
 
 def main() -> None:
@@ -413,6 +500,8 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=100, help="messages in flight at saturation")
     parser.add_argument("--blocks", type=int, default=45, help="alternating blocks in one process (0: skip)")
     parser.add_argument("--per-block", type=int, default=40, help="messages per alternating block")
+    parser.add_argument("--wire-format", choices=[*FORMATS, "both"], default="both", help="format(s) for parts 1 and 4")
+    parser.add_argument("--format-blocks", type=int, default=40, help="wire-format blocks in one process (0: skip)")
     parser.add_argument("--collector", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.collector:

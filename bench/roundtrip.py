@@ -1,31 +1,43 @@
 """`python -m bench.roundtrip`: the chat round trip WebSocket -> edge -> planner -> edge -> WebSocket,
 next to a bare nats-py JetStream round trip (publish -> pull consumer -> publish reply -> receive)
-on the same server, in the same run.
+in the same run.
 
 Prints latency p50/p99 (one message at a time), sustained throughput at a steady rate with loss,
-and throughput at saturation, for both paths, and the ratios.
+throughput at saturation and the planner's and edge's CPU per message there, for both paths, and
+the ratios. The chat path runs with the services on each wire format (`--wire-format`, default
+both: JSON and msgpack in turn, `--rounds` times, each on a fresh nats-server; medians, and the
+ratio json/msgpack).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import nats
+import psutil
 from nats.aio.msg import Msg
 from nats.js import api
 
-from .stack import running_nats, running_stack
+from bus_schemas.codec import FORMATS, Format
+from pagi_cli.init import bootstrap_url
+from pagi_cli.nats_server import NatsServer
+
+from .stack import running_stack
 
 BARE_STREAM = "BENCH_BARE"
 
@@ -52,6 +64,20 @@ class Rate:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@contextlib.asynccontextmanager
+async def fresh_nats() -> AsyncIterator[NatsServer]:
+    """A nats-server on a store of its own, bootstrapped (`pagi init`), from inside an event loop
+    (bench.stack's `running_nats` calls asyncio.run, which a running loop refuses)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        server = NatsServer(Path(tmp) / "nats")
+        server.start()
+        try:
+            await bootstrap_url(server.url)
+            yield server
+        finally:
+            server.stop()
 
 
 # --- the bare baseline ----------------------------------------------------------------------------
@@ -209,8 +235,77 @@ async def saturation(send: Callable[[], Coroutine[Any, Any, float]], window: int
     )
 
 
+@dataclass
+class ChatFigures:
+    latency: Latency
+    steady: Rate
+    saturation: Rate
+    cpu_ms_per_msg: float  # planner + edge CPU time per answered message at saturation
+
+
+@contextlib.contextmanager
+def wire_format(fmt: Format) -> Iterator[None]:
+    """The services started inside publish in `fmt` (they read PAGI_WIRE_FORMAT at start)."""
+    saved = os.environ.get("PAGI_WIRE_FORMAT")
+    os.environ["PAGI_WIRE_FORMAT"] = fmt
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PAGI_WIRE_FORMAT", None)
+        else:
+            os.environ["PAGI_WIRE_FORMAT"] = saved
+
+
+def _cpu_s(processes: list[psutil.Process]) -> float:
+    return sum(float(p.cpu_times().user + p.cpu_times().system) for p in processes)
+
+
+async def chat_path(args: argparse.Namespace, fmt: Format) -> ChatFigures:
+    # A fresh server each time: jobs left by one format's run must not slow the next one's planner.
+    figures: ChatFigures | None = None
+    processes: list[subprocess.Popen[bytes]] = []
+    async with fresh_nats() as server:
+        try:
+            with wire_format(fmt), running_stack(server) as stack:
+                processes = stack.processes
+                services = [psutil.Process(p.pid) for p in stack.processes]
+                async with ChatClient(stack.edge_url, args.sockets) as chat:
+                    lat = await latency(chat.send, args.count)
+                    rate = await steady(chat.send, args.rate, args.seconds)
+                    before = _cpu_s(services)
+                    sat = await saturation(chat.send, args.window, args.seconds)
+                    cpu_ms = (_cpu_s(services) - before) * 1000 / sat.answered
+                figures = ChatFigures(lat, rate, sat, cpu_ms)
+        except subprocess.TimeoutExpired as exc:
+            # Measured already; a service slow to stop on a busy machine must not lose the run (or
+            # outlive it, holding this process's stderr).
+            print(f"  (note: {' '.join(map(str, exc.cmd))} took over {exc.timeout:.0f} s to stop; killed)")
+            for process in processes:
+                process.kill()
+    assert figures is not None
+    return figures
+
+
+def _median_figures(runs: list[ChatFigures]) -> dict[str, float]:
+    def med(pick: Callable[[ChatFigures], float]) -> float:
+        return statistics.median(pick(r) for r in runs)
+
+    return {
+        "latency p50 ms": med(lambda r: r.latency.p50_ms),
+        "latency p99 ms": med(lambda r: r.latency.p99_ms),
+        "steady answered/s": med(lambda r: r.steady.per_second),
+        "steady p50 ms": med(lambda r: r.steady.p50_ms),
+        "steady p99 ms": med(lambda r: r.steady.p99_ms),
+        "saturation msgs/s": med(lambda r: r.saturation.per_second),
+        "saturation p50 ms": med(lambda r: r.saturation.p50_ms),
+        "CPU ms/msg (planner+edge)": med(lambda r: r.cpu_ms_per_msg),
+    }
+
+
 async def run(args: argparse.Namespace) -> None:
-    with running_nats() as server:
+    formats: tuple[Format, ...] = FORMATS if args.wire_format == "both" else (args.wire_format,)
+    async with fresh_nats() as server:
         nc = await nats.connect(server.url)
         await nc.jetstream().add_stream(
             api.StreamConfig(name=BARE_STREAM, subjects=["bare.>"], storage=api.StorageType.FILE)
@@ -229,32 +324,43 @@ async def run(args: argparse.Namespace) -> None:
         finally:
             worker.terminate()
             await worker.wait()
-        with running_stack(server) as stack:
-            async with ChatClient(stack.edge_url, args.sockets) as chat:
-                chat_latency = await latency(chat.send, args.count)
-                chat_steady = await steady(chat.send, args.rate, args.seconds)
-                chat_saturation = await saturation(chat.send, args.window, args.seconds)
+    runs: dict[Format, list[ChatFigures]] = {fmt: [] for fmt in formats}
+    for r in range(args.rounds):
+        # Each round starts with the other format, so neither always runs first on a drifting machine.
+        for fmt in formats[r % len(formats) :] + formats[: r % len(formats)]:
+            runs[fmt].append(await chat_path(args, fmt))
+    chat = {fmt: _median_figures(figures) for fmt, figures in runs.items()}
+    floor = {
+        "latency p50 ms": bare_latency.p50_ms,
+        "latency p99 ms": bare_latency.p99_ms,
+        "steady answered/s": bare_steady.per_second,
+        "steady p50 ms": bare_steady.p50_ms,
+        "steady p99 ms": bare_steady.p99_ms,
+        "saturation msgs/s": bare_saturation.per_second,
+        "saturation p50 ms": bare_saturation.p50_ms,
+    }
 
     print(
-        f"machine: {os.cpu_count()} cores; count={args.count} rate={args.rate}/s seconds={args.seconds} "
-        f"window={args.window} sockets={args.sockets}"
+        f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}; count={args.count} rate={args.rate}/s "
+        f"seconds={args.seconds} window={args.window} sockets={args.sockets} rounds={args.rounds} (medians)"
     )
-    print(f"{'':26}{'bare JetStream':>18}{'PAGI chat (WS)':>18}{'ratio':>8}")
-    rows = [
-        ("latency p50 ms", bare_latency.p50_ms, chat_latency.p50_ms),
-        ("latency p99 ms", bare_latency.p99_ms, chat_latency.p99_ms),
-        (f"steady {args.rate}/s answered/s", bare_steady.per_second, chat_steady.per_second),
-        ("steady p50 ms", bare_steady.p50_ms, chat_steady.p50_ms),
-        ("steady p99 ms", bare_steady.p99_ms, chat_steady.p99_ms),
-        ("saturation msgs/s", bare_saturation.per_second, chat_saturation.per_second),
-        ("saturation p50 ms", bare_saturation.p50_ms, chat_saturation.p50_ms),
-    ]
-    for name, bare_value, chat_value in rows:
-        print(f"{name:26}{bare_value:18.2f}{chat_value:18.2f}{chat_value / bare_value:8.2f}")
-    print(
-        f"steady loss: bare {bare_steady.offered - bare_steady.answered}/{bare_steady.offered}, "
-        f"PAGI {chat_steady.offered - chat_steady.answered}/{chat_steady.offered}"
+    head = f"{'':28}{'bare JetStream':>16}" + "".join(f"{'PAGI ' + fmt:>14}{'/bare':>7}" for fmt in formats)
+    print(head + (f"{'json/msgpack':>14}" if len(formats) == 2 else ""))
+    for name in chat[formats[0]]:
+        base = floor.get(name)
+        row = f"{name:28}" + (f"{base:16.2f}" if base is not None else f"{'':16}")
+        for fmt in formats:
+            value = chat[fmt][name]
+            row += f"{value:14.2f}" + (f"{value / base:7.2f}" if base else f"{'':7}")
+        if len(formats) == 2:
+            row += f"{chat['json'][name] / chat['msgpack'][name]:14.3f}"
+        print(row)
+    lost = ", ".join(
+        f"PAGI {fmt} {sum(r.steady.offered - r.steady.answered for r in runs[fmt])}/"
+        f"{sum(r.steady.offered for r in runs[fmt])}"
+        for fmt in formats
     )
+    print(f"steady loss: bare {bare_steady.offered - bare_steady.answered}/{bare_steady.offered}, {lost}")
 
 
 def main() -> None:
@@ -264,6 +370,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--window", type=int, default=200, help="messages in flight at saturation")
     parser.add_argument("--sockets", type=int, default=20, help="WebSocket connections (sessions)")
+    parser.add_argument(
+        "--wire-format", choices=[*FORMATS, "both"], default="both", help="what the services publish in"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="runs of the chat path per wire format")
     parser.add_argument("--bare-worker", metavar="NATS_URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_worker:
