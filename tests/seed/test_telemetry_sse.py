@@ -46,7 +46,9 @@ def sample() -> TelemetrySample:
             taken = sampler.sample()
             return taken if taken.cpu.percent is not None else None
 
-        return eventually_sync(with_cpu, 10, 0.05, "a sample with a CPU percentage")
+        found = eventually_sync(with_cpu, 10, 0.05, "a sample with a CPU percentage")
+        assert found is not None
+        return found
     finally:
         sampler.close()
 
