@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -37,6 +39,7 @@ import aiohttp
 from aiohttp import web
 from playwright.async_api import (
     Browser,
+    BrowserContext,
     ConsoleMessage,
     Page,
     Route,
@@ -60,7 +63,18 @@ STEP_TIMEOUT_S: Final = 30.0
 PORT_WAIT_S: Final = 90.0
 TAILWIND_PACKAGE: Final = "@tailwindcss/browser@4"
 TAILWIND_HOST: Final = "cdn.tailwindcss.com"
+# Another origin serving the same console: a name that is not loopback, resolved to 127.0.0.1 by Chromium.
+OTHER_HOST: Final = "seed-console.example"
+SESSION_PATH: Final = "/v1/auth/session"
 COMMAND_TIMEOUT_S: Final = 600.0
+
+
+@dataclass(frozen=True)
+class Auth:
+    """Keys mode: one user with one API key; the console's origin is listed in PAGI_ALLOWED_ORIGINS."""
+
+    user: str
+    key: str
 
 
 @dataclass
@@ -88,6 +102,7 @@ class Console:
     errors: list[str] = field(default_factory=list)
     stubbed: set[str] = field(default_factory=set)
     tailwind: Path | None = None
+    auth: Auth | None = None
     session_id: str = ""
     memory_approval: str | None = None
 
@@ -281,10 +296,18 @@ def require_free(port: int, flag: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def pagi_up(edge_port: int, nats_port: int, data_dir: Path, log_path: Path) -> AsyncIterator[str]:
-    """`pagi up` as a user starts it: development mode (no keys), the deterministic planner."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGI_API_KEY", "NATS_URL"))}
+async def pagi_up(
+    edge_port: int, nats_port: int, work: Path, auth: Auth | None, console_url: str
+) -> AsyncIterator[str]:
+    """`pagi up` as a user starts it, with the deterministic planner: development mode (no keys), or
+    with `auth` one key and the console's origin in PAGI_ALLOWED_ORIGINS."""
+    data_dir, log_path = work / "pagi-data", work / "pagi-up.log"
+    drop = ("PAGI_API_KEY", "PAGI_ALLOWED_ORIGINS", "NATS_URL")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     env["LLM_PROVIDER"] = "mock"
+    if auth is not None:
+        env["PAGI_API_KEYS"] = f"{auth.key}:{auth.user}"
+        env["PAGI_ALLOWED_ORIGINS"] = console_url
     cmd = [sys.executable, "-m", "pagi_cli", "up", "--data-dir", str(data_dir)]
     cmd += ["--nats-port", str(nats_port), "--port", str(edge_port)]
     proc = await asyncio.create_subprocess_exec(
@@ -332,7 +355,7 @@ async def stub_external(console: Console, route: Route) -> None:
     answered empty, so their absence is not counted as a console error of the console against PAGI;
     Tailwind's play CDN is answered with the same build from npm (`tailwind_script`)."""
     url = urlsplit(route.request.url)
-    if url.hostname in LOOPBACK or url.scheme not in ("http", "https"):
+    if url.hostname in LOOPBACK or url.hostname == OTHER_HOST or url.scheme not in ("http", "https"):
         await route.continue_()
         return
     if url.hostname == TAILWIND_HOST and console.tailwind is not None:
@@ -445,6 +468,77 @@ async def _answered(console: Console, marker: str) -> bool:
     return any(marker in text and not text.startswith("[") for text in await console.assistant_texts())
 
 
+async def check_other_origin(console: Console) -> str:
+    """The same console from a page on a name that is not loopback: its socket and telemetry are refused,
+    the refusal names the setting, and the console on 127.0.0.1 keeps working."""
+    port = urlsplit(console.page.url).port
+    other = f"http://{OTHER_HOST}:{port}"
+    status, body = await raw_handshake(console, other)
+    if status != 403:
+        raise CheckFailed(f"a WebSocket handshake with Origin {other} answered {status}, not 403: {body[:200]}")
+    browser = console.page.context.browser
+    if browser is None:
+        raise CheckFailed("no browser to open a second page in")
+    allowed = await cors_for(console, other)
+    if allowed is not None:
+        raise CheckFailed(f"/v1/telemetry/stream answers Origin {other} with Access-Control-Allow-Origin {allowed}")
+    context = await browser.new_context()
+    # crypto.randomUUID exists only in secure contexts (loopback is one, this name is not), and upstream
+    # calls it for new ids: given ids, the page gets as far as opening its socket.
+    await context.add_init_script(
+        "localStorage.setItem('pagi_user_id', 'seed-intruder');"
+        "localStorage.setItem('pagi_session_id', 'seed-intruder-session');"
+    )
+    try:
+        intruder = Console(await context.new_page(), console.edge, console.http, tailwind=console.tailwind)
+        watch(intruder)
+        await intruder.page.route("**/*", lambda route: stub_external(intruder, route))
+        await intruder.page.goto(other)
+        try:
+            await eventually(
+                f"the page at {other} refused its WebSocket (403)",
+                lambda: _async(any("403" in e for e in intruder.errors)),
+            )
+        except CheckFailed as exc:
+            raise CheckFailed(f"{exc}; its console: {intruder.console_log[-6:]}") from None
+        if any("Connection established" in line for line in intruder.console_log):
+            raise CheckFailed(f"the page at {other} opened the chat WebSocket")
+        if await intruder.page.get_by_text("LIVE", exact=True).is_visible():
+            raise CheckFailed(f"the page at {other} reads telemetry")
+    finally:
+        await context.close()
+    marker = "hello after the other origin"
+    await console.send(marker)
+    await eventually("the console on 127.0.0.1 answering after that", lambda: _answered(console, marker))
+    refusal = body.strip()[:160]
+    return f"{other}: WebSocket 403 ({refusal}), no CORS on telemetry, OFFLINE; the 127.0.0.1 console still answers"
+
+
+async def cors_for(console: Console, origin: str) -> str | None:
+    """The Access-Control-Allow-Origin the telemetry stream answers `origin` with (headers only)."""
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http,
+        http.get(console.edge + "/v1/telemetry/stream", headers={"Origin": origin}) as resp,
+    ):
+        return resp.headers.get("Access-Control-Allow-Origin")
+
+
+async def raw_handshake(console: Console, origin: str) -> tuple[int, str]:
+    """A WebSocket upgrade with `origin` and no key, read as plain HTTP so the refusal's body can be shown."""
+    headers = {
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode(),
+        "Origin": origin,
+    }
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http,
+        http.get(console.edge + "/ws/chat/seed-intruder", headers=headers) as resp,
+    ):
+        return resp.status, await resp.text()
+
+
 async def check_status_bubbles(console: Console) -> str:
     if not any(f.get("type") == "complete_message" for f in console.frames_in):
         raise CheckFailed("nothing to judge: no answer arrived (the chat check failed)")
@@ -551,6 +645,14 @@ async def check_telemetry(console: Console) -> str:
     return f"LIVE, CPU LOAD {value}%"
 
 
+async def check_no_duplicates(console: Console) -> str:
+    texts = await console.assistant_texts()
+    repeated = sorted({t[:80] for t in texts if texts.count(t) > 1})
+    if repeated:
+        raise CheckFailed(f"{len(texts)} assistant bubbles, shown more than once: {repeated[:3]}")
+    return f"{len(texts)} assistant bubbles, none repeated"
+
+
 async def check_console_errors(console: Console) -> str:
     if console.errors:
         raise CheckFailed(f"{len(console.errors)} errors: " + " | ".join(sorted(set(console.errors))[:5]))
@@ -562,11 +664,13 @@ CHECKS: Final[list[tuple[str, Callable[[Console], Awaitable[str]]]]] = [
     ("websocket connects", check_websocket),
     ("chat answer bubble", check_chat_answer),
     ("no duplicated status bubbles", check_status_bubbles),
+    ("another origin refused", check_other_origin),
     ("memory approval modal", check_memory_modal),
     ("Show Memory decides it", check_memory_shown),
     ("Authorize & Execute runs the tool", check_tool_authorized),
     ("Deny denies the tool", check_tool_denied),
     ("telemetry panel live", check_telemetry),
+    ("each answer shown once", check_no_duplicates),
     ("browser console clean", check_console_errors),
 ]
 
@@ -579,12 +683,17 @@ async def close_modal(console: Console) -> None:
             await heading.locator("xpath=../following-sibling::button[1]").click()
 
 
-async def drive(browser: Browser, console_url: str, edge: str, work: Path, tailwind: Path | None) -> list[Check]:
+async def drive(
+    browser: Browser, console_url: str, edge: str, work: Path, tailwind: Path | None, auth: Auth | None
+) -> list[Check]:
     context = await browser.new_context(viewport={"width": 1440, "height": 900})
-    page = await context.new_page()
     rows: list[Check] = []
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as http:
-        console = Console(page, edge, http, tailwind=tailwind)
+    headers = {"Authorization": f"Bearer {auth.key}"} if auth else {}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15), headers=headers) as http:
+        if auth is not None:
+            rows.append(await log_in(context, console_url, edge, auth))
+        page = await context.new_page()
+        console = Console(page, edge, http, tailwind=tailwind, auth=auth)
         watch(console)
         await page.route("**/*", lambda route: stub_external(console, route))
         await page.goto(console_url)
@@ -600,6 +709,22 @@ async def drive(browser: Browser, console_url: str, edge: str, work: Path, tailw
         )
     await context.close()
     return rows
+
+
+async def log_in(context: BrowserContext, console_url: str, edge: str, auth: Auth) -> Check:
+    """Keys mode: the person logs in on PAGI's own console (a session cookie for the edge's host, which
+    the browser also sends with the seed console's WebSocket), and the seed console's user id is theirs
+    (upstream keeps it in localStorage as `pagi_user_id`)."""
+    answer = await context.request.post(
+        edge + SESSION_PATH, headers={"X-API-Key": auth.key, "Content-Type": "application/json"}, data="{}"
+    )
+    if not answer.ok:
+        raise SystemExit(f"logging in as {auth.user} at {edge}{SESSION_PATH} failed: {answer.status}")
+    origin = json.dumps(console_url)
+    await context.add_init_script(
+        f"if (location.origin === {origin}) localStorage.setItem('pagi_user_id', {json.dumps(auth.user)});"
+    )
+    return Check("log in (keys)", None, f"cookie for {edge} as {auth.user}; pagi_user_id={auth.user} in localStorage")
 
 
 # --- the whole run ---------------------------------------------------------------------------------
@@ -625,17 +750,20 @@ def prepare(args: argparse.Namespace, work: Path) -> tuple[Path, Path | None, li
 
 async def check_against_pagi(args: argparse.Namespace, dist: Path, tailwind: Path | None, work: Path) -> list[Check]:
     nats_port = args.nats_port or _free_port()
-    async with (
-        serve(dist, args.console_port) as console_url,
-        pagi_up(args.edge_port, nats_port, work / "pagi-data", work / "pagi-up.log") as edge,
-        async_playwright() as pw,
-    ):
-        print(f"console {console_url} · edge {edge} · pagi up's output: {work / 'pagi-up.log'}", flush=True)
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            return await drive(browser, console_url, edge, work, tailwind)
-        finally:
-            await browser.close()
+    auth = Auth(user="seed-user", key=secrets.token_urlsafe(32)) if args.keys else None
+    async with serve(dist, args.console_port) as console_url:
+        async with (
+            pagi_up(args.edge_port, nats_port, work, auth, console_url) as edge,
+            async_playwright() as pw,
+        ):
+            mode = f"keys (PAGI_ALLOWED_ORIGINS={console_url})" if auth else "development mode"
+            print(f"console {console_url} · edge {edge}, {mode} · pagi up's output: {work / 'pagi-up.log'}")
+            resolve = f"--host-resolver-rules=MAP {OTHER_HOST} 127.0.0.1"
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, resolve])
+            try:
+                return await drive(browser, console_url, edge, work, tailwind, auth)
+            finally:
+                await browser.close()
 
 
 def _free_port() -> int:
@@ -651,6 +779,9 @@ def main() -> None:
     parser.add_argument("--console-port", type=int, default=3000, help="where the built console is served (3000)")
     parser.add_argument("--edge-port", type=int, default=8181, help="PAGI's edge, as ENV_SETUP.md has it (8181)")
     parser.add_argument("--nats-port", type=int, default=0, help="the embedded nats-server (default: a free port)")
+    parser.add_argument(
+        "--keys", action="store_true", help="keys mode: one API key, the console listed in PAGI_ALLOWED_ORIGINS"
+    )
     parser.add_argument("--work", help="where to extract and build (default: a new temporary folder)")
     args = parser.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="seed-console-")).resolve()
