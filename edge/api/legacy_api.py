@@ -29,7 +29,7 @@ from pagi.bus import BusUnavailable
 from records.access import may_act_in_session
 
 from ..appkeys import BUS, OWNERS, SERVICES, STATE, TELEMETRY_HUB
-from ..chat_in import may_enter, may_talk_to, recorded_as, session_caller
+from ..chat_in import may_enter, recorded_as, session_caller
 from ..front.auth import acting_user, caller
 from ..front.observability import answered_trace_id, recorded_trace_label
 from ..validation import error, read_model
@@ -56,8 +56,7 @@ async def post_plan(request: web.Request) -> web.Response:
     who = session_caller(request, None)
     if who is not None and not await may_enter(request.app[OWNERS], who, session_id):
         return error(403, f"session {session_id} belongs to another user")
-    if not await may_talk_to(request.app[STATE].twins, who, body.twin_id):
-        return error(404, f"no twin {body.twin_id}")
+    # A twin the caller may not see is answered like an unknown one, by the planner (as /v1/chat).
     try:
         event = await run_chat(
             request.app,
@@ -67,6 +66,7 @@ async def post_plan(request: web.Request) -> web.Response:
             body.twin_id,
             recorded_as=recorded_as(request, who) if who else acting_user(request, None),
             trace_label=recorded_trace_label(request),
+            caller_role=who.role if who else None,
         )
     except BusUnavailable as exc:
         return error(503, f"request not accepted: {exc}")

@@ -8,8 +8,8 @@
   `{tool_status: "pending_approval", result: {approval_id, decide, poll}}` (HTTP 202): decide with
   `POST /v1/approvals/{approval_id}`, then `GET /api/v1/execute_tool/{job_id}` answers the result
   (202 while it is still pending or running).
-- `GET /memory/latest[?session_id=]` (the mock memory): a session's messages; without one, the
-  caller's most recently active session's.
+- `GET /memory/latest[?session_id=]` (the mock memory): a session's messages; without one, those of
+  the session of the caller's most recently started job.
 - `GET /api/health` (the gateway): `Gateway operational` as plain text, 503 when the bus is away.
 - `POST /v1/memory/query` `{query, twin_id?, namespace?, top_k?}` (the console's memory search).
 
@@ -47,7 +47,7 @@ from pagi.bus import BusUnavailable
 from records.access import may_use_session
 
 from ..appkeys import AUTH_KEYS, BUS, OWNERS, STATE
-from ..chat_in import may_enter, may_talk_to, recorded_as, session_caller
+from ..chat_in import may_enter, recorded_as, session_caller
 from ..front.auth import AUTH_ROLE, AUTH_USER, acting_user, authenticated_user, caller, presented_key
 from ..front.observability import recorded_trace_label
 from ..validation import bad_request, error, not_found, read_model
@@ -68,8 +68,6 @@ async def _run_job(request: web.Request, session_id: str, message: str) -> tuple
     who = session_caller(request, None)
     if who is not None and not await may_enter(request.app[OWNERS], who, session_id):
         raise _refusal(403, f"session {session_id} belongs to another user")
-    if not await may_talk_to(request.app[STATE].twins, who, None):
-        raise _refusal(404, "no such twin")
     try:
         event = await run_chat(
             request.app,
@@ -79,6 +77,7 @@ async def _run_job(request: web.Request, session_id: str, message: str) -> tuple
             None,
             recorded_as=recorded_as(request, who) if who else acting_user(request, None),
             trace_label=recorded_trace_label(request),
+            caller_role=who.role if who else None,
         )
     except BusUnavailable as exc:
         raise _refusal(503, f"request not accepted: {exc}") from None
@@ -278,11 +277,12 @@ def _authenticated_here(request: web.Request) -> bool:
 
 
 async def _latest_session(request: web.Request) -> str | None:
-    """The session of the caller's most recently updated job (an admin's: anyone's), or None. A
-    session nobody owns (started on the bus) is an admin's to read, not a member's."""
+    """The session of the caller's most recently started job (an admin's: anyone's), or None: by
+    start, not by last update, which a sweep or a late decision on an old job would move. A session
+    nobody owns (started on the bus) is an admin's to read, not a member's."""
     who = caller(request)
     owners = request.app[OWNERS]
-    for job in sorted(await request.app[STATE].jobs.all(), key=lambda j: j.updated_at, reverse=True):
+    for job in sorted(await request.app[STATE].jobs.all(), key=lambda j: j.created_at, reverse=True):
         owner = await owners.owner(job.session_id)
         if (owner is not None or who.is_admin) and may_use_session(who, owner):
             return job.session_id
@@ -304,9 +304,7 @@ async def get_gateway_health(request: web.Request) -> web.Response:
 
 async def post_memory_query(request: web.Request) -> web.Response:
     body = await read_model(request, MemoryQueryRequest)
-    who = caller(request)
-    if body.twin_id is not None and not await may_talk_to(request.app[STATE].twins, who, body.twin_id):
-        raise not_found(f"no twin {body.twin_id}")
+    # `twin_id` only names who asked (echoed as `agent_id`); the namespace decides what is read.
     check_namespace_read_logged(request, body.namespace, "searched")
     reply = await ask_memory(
         request, MemoryApiRequest(op="search", query=body.query, namespace=body.namespace, k=body.top_k)
