@@ -104,6 +104,7 @@ class Console:
     tailwind: Path | None = None
     auth: Auth | None = None
     session_id: str = ""
+    user_id: str = ""
     memory_approval: str | None = None
 
     async def send(self, text: str) -> None:
@@ -444,7 +445,7 @@ async def check_websocket(console: Console) -> str:
         refused = [e for e in console.errors if "WebSocket" in e] or console.socket_errors
         raise CheckFailed(f"{exc}; {refused[:2] or 'no WebSocket error logged'}") from None
     console.session_id = await console.page.evaluate("localStorage.getItem('pagi_session_id')")
-    user = await console.page.evaluate("localStorage.getItem('pagi_user_id')")
+    console.user_id = user = await console.page.evaluate("localStorage.getItem('pagi_user_id')")
     return f"{console.sockets[-1] if console.sockets else '?'} open (user {user}, session {console.session_id})"
 
 
@@ -645,6 +646,26 @@ async def check_telemetry(console: Console) -> str:
     return f"LIVE, CPU LOAD {value}%"
 
 
+async def check_path_twin(console: Console) -> str:
+    """Upstream chats with the twin named by the path's user id when one exists: make one, and ask."""
+    console.need_session()
+    twin = {"id": console.user_id, "codename": "seed path twin"}
+    async with console.http.post(console.edge + "/v1/twins", json=twin) as resp:
+        if resp.status not in (200, 201):
+            raise CheckFailed(f"POST /v1/twins {twin} answered {resp.status}: {(await resp.text())[:200]}")
+    marker = "hello to my own twin"
+    await console.send(marker)
+    answer = await eventually("an answer to the message", lambda: _answer_to(console, marker))
+    if f"this is {console.user_id}." not in answer:
+        raise CheckFailed(f"twin {console.user_id} exists, but the answer came from another: {answer[:120]!r}")
+    return f"answered by twin {console.user_id}"
+
+
+async def _answer_to(console: Console, marker: str) -> str | None:
+    found = [t for t in await console.assistant_texts() if marker in t and not t.startswith("[")]
+    return found[-1] if found else None
+
+
 async def check_no_duplicates(console: Console) -> str:
     texts = await console.assistant_texts()
     repeated = sorted({t[:80] for t in texts if texts.count(t) > 1})
@@ -670,6 +691,7 @@ CHECKS: Final[list[tuple[str, Callable[[Console], Awaitable[str]]]]] = [
     ("Authorize & Execute runs the tool", check_tool_authorized),
     ("Deny denies the tool", check_tool_denied),
     ("telemetry panel live", check_telemetry),
+    ("twin from the path's user id", check_path_twin),
     ("each answer shown once", check_no_duplicates),
     ("browser console clean", check_console_errors),
 ]
