@@ -361,6 +361,12 @@ async def run(args: argparse.Namespace) -> None:
         for fmt in formats
     )
     print(f"steady loss: bare {bare_steady.offered - bare_steady.answered}/{bare_steady.offered}, {lost}")
+    for fmt in formats:  # the spread the medians hide, run by run
+        per_run = ", ".join(
+            f"{r.latency.p50_ms:.2f} ms / {r.saturation.per_second:.0f}/s / {r.cpu_ms_per_msg:.2f} ms"
+            for r in runs[fmt]
+        )
+        print(f"  {fmt} runs (p50 / saturation / CPU per msg): {per_run}")
 
 
 def main() -> None:

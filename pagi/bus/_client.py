@@ -168,8 +168,12 @@ class Bus:
             return
         try:
             await asyncio.wait_for(self.nc.drain(), timeout=10)
-        except (TimeoutError, nats.errors.ConnectionClosedError):
-            await self.nc.close()
+        except (TimeoutError, nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError):
+            # The bus is away (nats-py refuses to drain while reconnecting) or slow: close without
+            # draining, rather than end a stopping service with a traceback and exit code 1. With the
+            # socket already lost, nats-py's close still flushes it and raises ConnectionResetError.
+            with contextlib.suppress(OSError):
+                await self.nc.close()
 
     # --- publishing ---------------------------------------------------------------------------
 
