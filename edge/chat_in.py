@@ -44,15 +44,6 @@ async def may_enter(owners: SessionOwners, who: Caller, session_id: str) -> bool
     return allowed
 
 
-async def may_talk_to(twins: TwinStore, who: Caller | None, twin_id: str | None) -> bool:
-    """A private twin answers only its owner (and admins): to anyone else it does not exist, so its
-    policy, prompt and sealed key never work for them (`records.access.may_see_twin`)."""
-    if who is None or twin_id is None:
-        return True
-    twin = await twins.get(twin_id)
-    return twin is None or may_see_twin(who, twin.owner)  # an unknown twin is the planner's to refuse
-
-
 async def path_twin(twins: TwinStore, who: Caller | None, path_user: str) -> str | None:
     """The seed's console names no twin: its backend took the twin from the socket path's user id
     when a twin of that id exists. That twin, if `who` may use it (`records.access.may_see_twin`);

@@ -46,9 +46,9 @@ from bus_schemas.tool import ToolResult
 from pagi.bus import BusUnavailable
 from records.access import may_use_session
 
-from ..appkeys import AUTH_KEYS, BUS, OWNERS, STATE
+from ..appkeys import BUS, OWNERS, STATE
 from ..chat_in import may_enter, recorded_as, session_caller
-from ..front.auth import AUTH_ROLE, AUTH_USER, acting_user, authenticated_user, caller, presented_key
+from ..front.auth import acting_user, caller
 from ..front.observability import recorded_trace_label
 from ..validation import bad_request, error, not_found, read_model
 from .chat_http import JobTimeout, run_chat
@@ -248,8 +248,6 @@ async def get_execute_tool(request: web.Request) -> web.Response:
 
 
 async def get_latest_memory(request: web.Request) -> web.Response:
-    if not _authenticated_here(request):
-        return error(401, "missing or wrong API key: send Authorization: Bearer <key> or X-API-Key")
     session_id = request.query.get("session_id")
     if session_id is not None:
         if not TOKEN_RE.match(session_id):
@@ -259,21 +257,6 @@ async def get_latest_memory(request: web.Request) -> web.Response:
         session_id = await _latest_session(request)
     messages = await history_messages(request.app, session_id) if session_id else []
     return web.json_response(LatestMemory(session_id=session_id, messages=messages).model_dump(mode="json"))
-
-
-def _authenticated_here(request: web.Request) -> bool:
-    """The front door treats paths outside its API prefixes as the UI's files and asks no key there
-    (`/memory/` is requested as one: /tmp/h17/requests-E.md #5), so in keys mode this route checks the
-    key itself (no cookie: the seed's clients send a key)."""
-    keys = request.app[AUTH_KEYS]
-    if not keys.enabled or authenticated_user(request) is not None:
-        return True
-    presented = presented_key(request)
-    user = keys.user_for_key(presented) if presented is not None else None
-    if user is None:
-        return False
-    request[AUTH_USER], request[AUTH_ROLE] = user, keys.role_of(user)
-    return True
 
 
 async def _latest_session(request: web.Request) -> str | None:

@@ -32,7 +32,7 @@ from .route_rules import rule_for
 
 log = logging.getLogger("edge.security")
 
-API_PREFIXES: Final = ("/v1/", "/ws/", "/api/", "/metrics", "/plan", "/run")
+API_PREFIXES: Final = ("/v1/", "/ws/", "/api/", "/metrics", "/plan", "/run", "/memory/")
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_PATH: Final = "/v1/auth/session"
 # Routes whose writes carry a body that is not JSON (file uploads, when they come): none yet. Every
