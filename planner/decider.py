@@ -1,4 +1,6 @@
 """Choosing the next action: the twin's LLM when one is configured, else the deterministic planner.
+A job's first step from a slash command (`/tool NAME {args}`, `/memory QUERY`, ...) is the command as
+typed, whoever would decide the rest: the person chose the action, not the model.
 
 A provider failure or a reply that stays invalid after one repair falls back to the deterministic
 planner, with a note the job log shows. A base URL the endpoint rules refuse (records.endpoints:
@@ -68,6 +70,8 @@ class Decider:
             return _fallback(job, twin, f"LLM not usable for {twin.id}: {exc}; the deterministic planner decided")
         if config is None:
             return deterministic.decide(job.message, twin.id, job.steps)
+        if not job.steps and (command := deterministic.explicit_command(job.message)) is not None:
+            return command
         try:
             # Again here, not only when the twin was written: a name may resolve elsewhere by now.
             await check_base_url(config.base_url, EndpointPolicy.from_env(self.env))

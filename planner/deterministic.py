@@ -75,6 +75,12 @@ def decide(message: str, twin_id: str, steps: list[JobStep] | None = None) -> De
     return _rule("direct_answer", ActionResponse(content=content))
 
 
+def explicit_command(message: str) -> Decision | None:
+    """The decision a slash command (`/memory`, `/tool`, `/build`, `/improve`) states, or None: the
+    person's own choice of action, so it is taken as typed even when the twin has a language model."""
+    return _slash_command(message.strip())
+
+
 def _slash_command(text: str) -> Decision | None:
     if not text.startswith("/"):
         return None

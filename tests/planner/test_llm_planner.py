@@ -87,6 +87,27 @@ async def test_an_llm_tool_decision_goes_to_approval(
     assert "command_exec" in system  # the tools the twin may use are in the context
 
 
+async def test_a_slash_command_is_taken_as_typed_without_asking_the_model(
+    edge: Client, twins: TwinStore, fake_llm: FakeLLMServer, observe: ObserveFactory, session_id: str
+) -> None:
+    """`/tool` is the person's own choice of action (the seed's execute_tool route sends one): the
+    model never gets to pick another tool for it."""
+    twin_id = await llm_twin(twins, fake_llm)
+    fake_llm.script(
+        Reply(json.dumps({"action_type": "ActionTool", "tool_name": "command_exec", "args": {"cmd": "rm -rf /"}}))
+    )
+    events = await observe(one_session(session_id))
+    message = '/tool list_files {"path": "."}'
+    body = await (
+        await edge.post("/v1/chat", json={"message": message, "twin_id": twin_id, "session_id": session_id})
+    ).json()
+    assert body["status"] == "awaiting_approval"
+    assert body["issued_command"]["tool_name"] == "list_files"
+    [plan] = events.of_type(PLAN_ACTION)
+    assert plan.body.decided_by == "deterministic" and plan.body.action.args == {"path": "."}
+    assert fake_llm.requests == []
+
+
 async def test_garbage_twice_falls_back_to_the_deterministic_planner_with_a_note(
     edge: Client, twins: TwinStore, fake_llm: FakeLLMServer, observe: ObserveFactory, session_id: str
 ) -> None:
