@@ -71,10 +71,13 @@ COMMAND_TIMEOUT_S: Final = 600.0
 
 @dataclass(frozen=True)
 class Auth:
-    """Keys mode: one user with one API key; the console's origin is listed in PAGI_ALLOWED_ORIGINS."""
+    """Keys mode: the console's user and a second one, each with a key; the console's origin is listed
+    in PAGI_ALLOWED_ORIGINS."""
 
     user: str
     key: str
+    other_user: str
+    other_key: str
 
 
 @dataclass
@@ -86,6 +89,10 @@ class Check:
 
 class CheckFailed(Exception):
     """A check's condition did not hold; the message is the row's detail."""
+
+
+class NotApplicable(Exception):
+    """The check means nothing in this mode; the message says why (a note row)."""
 
 
 @dataclass
@@ -307,7 +314,7 @@ async def pagi_up(
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
     env["LLM_PROVIDER"] = "mock"
     if auth is not None:
-        env["PAGI_API_KEYS"] = f"{auth.key}:{auth.user}"
+        env["PAGI_API_KEYS"] = f"{auth.key}:{auth.user},{auth.other_key}:{auth.other_user}"
         env["PAGI_ALLOWED_ORIGINS"] = console_url
     cmd = [sys.executable, "-m", "pagi_cli", "up", "--data-dir", str(data_dir)]
     cmd += ["--nats-port", str(nats_port), "--port", str(edge_port)]
@@ -540,6 +547,45 @@ async def raw_handshake(console: Console, origin: str) -> tuple[int, str]:
         return resp.status, await resp.text()
 
 
+async def check_other_user(console: Console) -> str:
+    """Keys mode: a second user, logged in with their own key, opens the console as the first user
+    (their user id and session in localStorage): refused, and the first user's console keeps working."""
+    auth = console.auth
+    if auth is None:
+        raise NotApplicable("development mode: the user is who the client says (one person at their machine)")
+    browser = console.page.context.browser
+    if browser is None:
+        raise CheckFailed("no browser to open a second page in")
+    context = await browser.new_context()
+    try:
+        parts = urlsplit(console.page.url)
+        url = f"{parts.scheme}://{parts.netloc}"
+        await log_in(context, url, console.edge, auth.other_user, auth.other_key, auth.user)
+        await context.add_init_script(f"localStorage.setItem('pagi_session_id', {json.dumps(console.session_id)});")
+        intruder = Console(await context.new_page(), console.edge, console.http, tailwind=console.tailwind)
+        watch(intruder)
+        await intruder.page.route("**/*", lambda route: stub_external(intruder, route))
+        await intruder.page.goto(url)
+        try:
+            await eventually(
+                f"{auth.other_user}'s WebSocket as {auth.user} refused",
+                lambda: _async(any("WebSocket" in e for e in intruder.errors)),
+            )
+        except CheckFailed as exc:
+            raise CheckFailed(f"{exc}; its console: {intruder.console_log[-4:]}") from None
+        if any("Connection established" in line for line in intruder.console_log):
+            raise CheckFailed(f"{auth.other_user} opened /ws/chat/{auth.user}")
+        refused = next(e for e in intruder.errors if "WebSocket" in e)
+        said = re.search(r"(/ws/chat/\S+)' failed: (.*?)(?: \(http|$)", refused)
+    finally:
+        await context.close()
+    marker = "hello after the other user"
+    await console.send(marker)
+    await eventually(f"{auth.user}'s console answering after that", lambda: _answered(console, marker))
+    how = f"{said.group(1)}: {said.group(2)}" if said else refused[:160]
+    return f"{auth.other_user}'s cookie, path user {auth.user}: {how}; {auth.user}'s console still answers"
+
+
 async def check_status_bubbles(console: Console) -> str:
     if not any(f.get("type") == "complete_message" for f in console.frames_in):
         raise CheckFailed("nothing to judge: no answer arrived (the chat check failed)")
@@ -686,6 +732,7 @@ CHECKS: Final[list[tuple[str, Callable[[Console], Awaitable[str]]]]] = [
     ("chat answer bubble", check_chat_answer),
     ("no duplicated status bubbles", check_status_bubbles),
     ("another origin refused", check_other_origin),
+    ("another user refused", check_other_user),
     ("memory approval modal", check_memory_modal),
     ("Show Memory decides it", check_memory_shown),
     ("Authorize & Execute runs the tool", check_tool_authorized),
@@ -713,7 +760,8 @@ async def drive(
     headers = {"Authorization": f"Bearer {auth.key}"} if auth else {}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15), headers=headers) as http:
         if auth is not None:
-            rows.append(await log_in(context, console_url, edge, auth))
+            said = await log_in(context, console_url, edge, auth.user, auth.key, auth.user)
+            rows.append(Check("log in (keys)", None, said))
         page = await context.new_page()
         console = Console(page, edge, http, tailwind=tailwind, auth=auth)
         watch(console)
@@ -722,6 +770,8 @@ async def drive(
         for name, check in CHECKS:
             try:
                 rows.append(Check(name, True, await check(console)))
+            except NotApplicable as exc:
+                rows.append(Check(name, None, str(exc)))
             except (CheckFailed, PlaywrightError, aiohttp.ClientError) as exc:
                 rows.append(Check(name, False, str(exc).splitlines()[0][:400]))
                 await page.screenshot(path=work / f"failed-{len(rows):02d}.png")
@@ -733,20 +783,20 @@ async def drive(
     return rows
 
 
-async def log_in(context: BrowserContext, console_url: str, edge: str, auth: Auth) -> Check:
+async def log_in(context: BrowserContext, console_url: str, edge: str, user: str, key: str, path_user: str) -> str:
     """Keys mode: the person logs in on PAGI's own console (a session cookie for the edge's host, which
-    the browser also sends with the seed console's WebSocket), and the seed console's user id is theirs
-    (upstream keeps it in localStorage as `pagi_user_id`)."""
+    the browser also sends with the seed console's WebSocket), and the seed console's user id, which
+    upstream keeps in localStorage as `pagi_user_id`, is set to `path_user`."""
     answer = await context.request.post(
-        edge + SESSION_PATH, headers={"X-API-Key": auth.key, "Content-Type": "application/json"}, data="{}"
+        edge + SESSION_PATH, headers={"X-API-Key": key, "Content-Type": "application/json"}, data="{}"
     )
     if not answer.ok:
-        raise SystemExit(f"logging in as {auth.user} at {edge}{SESSION_PATH} failed: {answer.status}")
+        raise SystemExit(f"logging in as {user} at {edge}{SESSION_PATH} failed: {answer.status}")
     origin = json.dumps(console_url)
     await context.add_init_script(
-        f"if (location.origin === {origin}) localStorage.setItem('pagi_user_id', {json.dumps(auth.user)});"
+        f"if (location.origin === {origin}) localStorage.setItem('pagi_user_id', {json.dumps(path_user)});"
     )
-    return Check("log in (keys)", None, f"cookie for {edge} as {auth.user}; pagi_user_id={auth.user} in localStorage")
+    return f"cookie for {edge} as {user}; pagi_user_id={path_user} in localStorage"
 
 
 # --- the whole run ---------------------------------------------------------------------------------
@@ -772,7 +822,9 @@ def prepare(args: argparse.Namespace, work: Path) -> tuple[Path, Path | None, li
 
 async def check_against_pagi(args: argparse.Namespace, dist: Path, tailwind: Path | None, work: Path) -> list[Check]:
     nats_port = args.nats_port or _free_port()
-    auth = Auth(user="seed-user", key=secrets.token_urlsafe(32)) if args.keys else None
+    auth = None
+    if args.keys:
+        auth = Auth("seed-user", secrets.token_urlsafe(32), "seed-other", secrets.token_urlsafe(32))
     async with serve(dist, args.console_port) as console_url:
         async with (
             pagi_up(args.edge_port, nats_port, work, auth, console_url) as edge,
