@@ -74,6 +74,7 @@ def run_edge(nats_url: str, port: int, queue_size: int) -> None:
     loop of `send_str` on the same sockets (one frame per tick, round robin)."""
     from edge.app import make_app
     from edge.appkeys import SOCKETS
+    from edge.front.route_rules import RULES, Rule
     from edge.settings import EdgeSettings
     from pagi.settings import BusSettings
 
@@ -102,6 +103,8 @@ def run_edge(nats_url: str, port: int, queue_size: int) -> None:
         return web.json_response({"sent": sent, "sockets": len(sockets)})
 
     app.router.add_post("/bench/floor", floor)
+    # The front door serves no route without a rule (edge/front/route_rules.py): this one is the bench's.
+    RULES[("POST", "/bench/floor")] = Rule("user", "the benchmark's bare delivery loop")
     profile = os.environ.get("BENCH_EDGE_PROFILE")
     if profile:
         import cProfile
@@ -348,98 +351,101 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
     raise_fd_limit()
     port = free_port()
     env = {**os.environ, "LOG_LEVEL": "WARNING"}
-    with running_nats() as server, tempfile.TemporaryDirectory() as tmp:
-        # Every bench client comes from 127.0.0.1, which the per-caller rate limit would count as one caller.
-        edge_env = {**env, "PAGI_RATE_LIMIT_RPS": "1000000", "PAGI_RATE_LIMIT_BURST": "1000000"}
-        edge = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.fanout", "edge", "--nats", server.url, "--port", str(port), env=edge_env
-        )
-        clients: list[asyncio.subprocess.Process] = []
-        base = f"http://127.0.0.1:{port}"
-        try:
-            await wait_http(f"{base}/health", 30)
-            bus = await Bus.connect(server.url, "bench-fanout")
-            edge_meter = CpuMeter(edge.pid)
-            client_meters: list[CpuMeter] = []
-            driver_meter = CpuMeter(os.getpid())
-            assert server.proc is not None
-            nats_meter = CpuMeter(server.proc.pid)
-            stop_telemetry = asyncio.Event()
-            telemetry = asyncio.create_task(publish_telemetry(bus, args.hosts, stop_telemetry))
-
-            started = time.monotonic()
-            per = [(args.ws // args.client_procs, args.sse // args.client_procs) for _ in range(args.client_procs)]
-            outs = [Path(tmp) / f"clients-{i}.json" for i in range(args.client_procs)]
-            first = 0
-            for (ws_n, sse_n), out in zip(per, outs, strict=True):
-                command = ["-m", "bench.fanout", "clients", "--url", base, "--first", str(first)]
-                command += ["--ws", str(ws_n), "--sse", str(sse_n), "--out", str(out)]
-                clients.append(
-                    await asyncio.create_subprocess_exec(
-                        sys.executable, *command, stdout=asyncio.subprocess.PIPE, env=env
-                    )
-                )
-                first += ws_n
-            for proc in clients:
-                assert proc.stdout is not None
-                line = await asyncio.wait_for(proc.stdout.readline(), 300)
-                if not line.startswith(b"ready"):
-                    raise RuntimeError(f"a client process failed to connect: {line!r}")
-            client_meters = [CpuMeter(proc.pid) for proc in clients]
-            ramp_s = time.monotonic() - started
-            print(
-                f"connected {args.ws} WebSocket + {args.sse} SSE clients in {ramp_s:.1f} s", file=sys.stderr, flush=True
+    async with running_nats() as server:
+        with tempfile.TemporaryDirectory() as tmp:
+            # Every bench client comes from 127.0.0.1, which the per-caller rate limit would count as one caller.
+            edge_env = {**env, "PAGI_RATE_LIMIT_RPS": "1000000", "PAGI_RATE_LIMIT_BURST": "1000000"}
+            edge = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bench.fanout", "edge", "--nats", server.url, "--port", str(port), env=edge_env
             )
-            rss_after_connect = edge_meter.rss()
+            clients: list[asyncio.subprocess.Process] = []
+            base = f"http://127.0.0.1:{port}"
+            try:
+                await wait_http(f"{base}/health", 30)
+                bus = await Bus.connect(server.url, "bench-fanout")
+                edge_meter = CpuMeter(edge.pid)
+                client_meters: list[CpuMeter] = []
+                driver_meter = CpuMeter(os.getpid())
+                assert server.proc is not None
+                nats_meter = CpuMeter(server.proc.pid)
+                stop_telemetry = asyncio.Event()
+                telemetry = asyncio.create_task(publish_telemetry(bus, args.hosts, stop_telemetry))
 
-            stop_rss = asyncio.Event()
-            rss_watch = asyncio.create_task(watch_rss([edge_meter, nats_meter], stop_rss))
-            await asyncio.sleep(args.warmup)
+                started = time.monotonic()
+                per = [(args.ws // args.client_procs, args.sse // args.client_procs) for _ in range(args.client_procs)]
+                outs = [Path(tmp) / f"clients-{i}.json" for i in range(args.client_procs)]
+                first = 0
+                for (ws_n, sse_n), out in zip(per, outs, strict=True):
+                    command = ["-m", "bench.fanout", "clients", "--url", base, "--first", str(first)]
+                    command += ["--ws", str(ws_n), "--sse", str(sse_n), "--out", str(out)]
+                    clients.append(
+                        await asyncio.create_subprocess_exec(
+                            sys.executable, *command, stdout=asyncio.subprocess.PIPE, env=env
+                        )
+                    )
+                    first += ws_n
+                for proc in clients:
+                    assert proc.stdout is not None
+                    line = await asyncio.wait_for(proc.stdout.readline(), 300)
+                    if not line.startswith(b"ready"):
+                        raise RuntimeError(f"a client process failed to connect: {line!r}")
+                client_meters = [CpuMeter(proc.pid) for proc in clients]
+                ramp_s = time.monotonic() - started
+                print(
+                    f"connected {args.ws} WebSocket + {args.sse} SSE clients in {ramp_s:.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                rss_after_connect = edge_meter.rss()
 
-            phases = []
-            # Alternating short phases, so both see the same (shared, noisy) machine.
-            for name in ("full", "floor") * args.rounds:
-                cpu0, ncpu0, t0 = edge_meter.cpu_s(), nats_meter.cpu_s(), time.time()
-                ccpu0 = sum(m.cpu_s() for m in client_meters)
-                dcpu0 = driver_meter.cpu_s()
-                if name == "full":
-                    delivered = await publish_session_events(bus, args.ws, args.rate, args.seconds)
-                else:
-                    async with aiohttp.ClientSession() as http:
-                        spec = {"rate": args.rate, "seconds": args.seconds}
-                        async with http.post(f"{base}/bench/floor", json=spec) as response:
-                            delivered = int((await response.json())["sent"])
-                await asyncio.sleep(0.5)  # the last frames in flight
-                ccpu = sum(m.cpu_s() for m in client_meters) - ccpu0
-                edge_cpu, nats_cpu = edge_meter.cpu_s() - cpu0, nats_meter.cpu_s() - ncpu0
-                phase = Phase(name, t0, time.time(), edge_cpu, nats_cpu, ccpu, delivered)
-                phase.driver_cpu_s = driver_meter.cpu_s() - dcpu0
-                phases.append(phase)
-            stop_rss.set()
-            await rss_watch
-            stop_telemetry.set()
-            await telemetry
+                stop_rss = asyncio.Event()
+                rss_watch = asyncio.create_task(watch_rss([edge_meter, nats_meter], stop_rss))
+                await asyncio.sleep(args.warmup)
 
-            for proc in clients:
-                proc.send_signal(signal.SIGTERM)
-            for proc in clients:
-                await asyncio.wait_for(proc.wait(), 60)
-            merged: dict[str, list[float]] = {"ws": [], "floor": [], "sse_at": [], "sse": []}
-            closed = 0
-            for out in outs:
-                data = json.loads(await asyncio.to_thread(out.read_text))
-                for key in merged:
-                    merged[key].extend(data[key])
-                closed += data["closed"]
-            await bus.close()
-            return report(args, phases, merged, closed, ramp_s, rss_after_connect, edge_meter.peak_rss)
-        finally:
-            for proc in [*clients, edge]:
-                if proc.returncode is None:
-                    proc.terminate()
-            for proc in [*clients, edge]:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(proc.wait(), 15)
+                phases = []
+                # Alternating short phases, so both see the same (shared, noisy) machine.
+                for name in ("full", "floor") * args.rounds:
+                    cpu0, ncpu0, t0 = edge_meter.cpu_s(), nats_meter.cpu_s(), time.time()
+                    ccpu0 = sum(m.cpu_s() for m in client_meters)
+                    dcpu0 = driver_meter.cpu_s()
+                    if name == "full":
+                        delivered = await publish_session_events(bus, args.ws, args.rate, args.seconds)
+                    else:
+                        async with aiohttp.ClientSession() as http:
+                            spec = {"rate": args.rate, "seconds": args.seconds}
+                            async with http.post(f"{base}/bench/floor", json=spec) as response:
+                                delivered = int((await response.json())["sent"])
+                    await asyncio.sleep(0.5)  # the last frames in flight
+                    ccpu = sum(m.cpu_s() for m in client_meters) - ccpu0
+                    edge_cpu, nats_cpu = edge_meter.cpu_s() - cpu0, nats_meter.cpu_s() - ncpu0
+                    phase = Phase(name, t0, time.time(), edge_cpu, nats_cpu, ccpu, delivered)
+                    phase.driver_cpu_s = driver_meter.cpu_s() - dcpu0
+                    phases.append(phase)
+                stop_rss.set()
+                await rss_watch
+                stop_telemetry.set()
+                await telemetry
+
+                for proc in clients:
+                    proc.send_signal(signal.SIGTERM)
+                for proc in clients:
+                    await asyncio.wait_for(proc.wait(), 60)
+                merged: dict[str, list[float]] = {"ws": [], "floor": [], "sse_at": [], "sse": []}
+                closed = 0
+                for out in outs:
+                    data = json.loads(await asyncio.to_thread(out.read_text))
+                    for key in merged:
+                        merged[key].extend(data[key])
+                    closed += data["closed"]
+                await bus.close()
+                return report(args, phases, merged, closed, ramp_s, rss_after_connect, edge_meter.peak_rss)
+            finally:
+                for proc in [*clients, edge]:
+                    if proc.returncode is None:
+                        proc.terminate()
+                for proc in [*clients, edge]:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(proc.wait(), 15)
 
 
 async def wait_http(url: str, timeout_s: float) -> None:

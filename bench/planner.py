@@ -26,7 +26,7 @@ class PlanClock(Bus):
     """The real bus, noting when each job's plan.action publish was acknowledged."""
 
     def __init__(self, inner: Bus) -> None:
-        super().__init__(inner.nc, inner.name)
+        super().__init__(inner.nc, inner.name, inner.user, inner.wire_format)
         self.planned: dict[str, float] = {}
 
     async def publish(self, event: Envelope[Any], fmt: Any = None, retry_for_s: float = 10.0) -> int:
@@ -51,7 +51,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run(count: int) -> None:
-    with running_nats() as server:
+    async with running_nats() as server:
         bus = await Bus.connect(server.url, "bench-planner")
         await bus.ensure_topology()
         clock = PlanClock(bus)

@@ -65,8 +65,8 @@ from pagi.timeline import as_json, line
 from pagi_cli.replay import timeline
 from planner.__main__ import PlannerService
 
-from .roundtrip import ChatClient, fresh_nats, latency, saturation
-from .stack import running_stack
+from .roundtrip import ChatClient, latency, saturation
+from .stack import running_nats, running_stack
 
 SESSION = "bench-replay"
 
@@ -161,7 +161,7 @@ async def replay_part(events: int, rounds: int, formats: tuple[Format, ...]) -> 
     async with contextlib.AsyncExitStack() as stack:
         stores: dict[Format, tuple[Bus, str, ReplayFigures]] = {}
         for fmt in formats:
-            server = await stack.enter_async_context(fresh_nats())
+            server = await stack.enter_async_context(running_nats())
             bus = await Bus.connect(server.url, "bench-replay", wire_format=fmt)
             stack.push_async_callback(bus.close)
             await bus.ensure_topology()
@@ -254,7 +254,7 @@ async def chat_round(count: int, seconds: float, window: int) -> Round:
     result: Round | None = None
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        async with fresh_nats() as server:
+        async with running_nats() as server:
             with running_stack(server) as stack:
                 processes = stack.processes
                 async with ChatClient(stack.edge_url, 20) as chat:
@@ -359,7 +359,7 @@ async def alternating_part(blocks: int, per_block: int) -> dict[str, list[float]
     }
     samplers: dict[str, dict[str, str | None]] = {"on": {"OTEL_TRACES_SAMPLER": None}, "on, 10 %": ten_percent}
     try:
-        async with fresh_nats() as server:
+        async with running_nats() as server:
             with environment(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint):
                 bus = await Bus.connect(server.url, "bench-alternating")
                 try:
@@ -398,7 +398,7 @@ async def formats_part(blocks: int, per_block: int, formats: tuple[Format, ...])
     figures: dict[Format, FormatBlocks] = {fmt: FormatBlocks([], []) for fmt in formats}
     with environment(OTEL_EXPORTER_OTLP_ENDPOINT=None, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=None):
         tracing.shutdown_tracing(30)
-        async with fresh_nats() as server:
+        async with running_nats() as server:
             bus = await Bus.connect(server.url, "bench-formats")
             try:
                 async with PlannerPath(bus) as path:

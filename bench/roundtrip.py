@@ -19,12 +19,10 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -34,10 +32,8 @@ from nats.aio.msg import Msg
 from nats.js import api
 
 from bus_schemas.codec import FORMATS, Format
-from pagi_cli.init import bootstrap_url
-from pagi_cli.nats_server import NatsServer
 
-from .stack import running_stack
+from .stack import running_nats, running_stack
 
 BARE_STREAM = "BENCH_BARE"
 
@@ -64,20 +60,6 @@ class Rate:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-@contextlib.asynccontextmanager
-async def fresh_nats() -> AsyncIterator[NatsServer]:
-    """A nats-server on a store of its own, bootstrapped (`pagi init`), from inside an event loop
-    (bench.stack's `running_nats` calls asyncio.run, which a running loop refuses)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        server = NatsServer(Path(tmp) / "nats")
-        server.start()
-        try:
-            await bootstrap_url(server.url)
-            yield server
-        finally:
-            server.stop()
 
 
 # --- the bare baseline ----------------------------------------------------------------------------
@@ -265,7 +247,7 @@ async def chat_path(args: argparse.Namespace, fmt: Format) -> ChatFigures:
     # A fresh server each time: jobs left by one format's run must not slow the next one's planner.
     figures: ChatFigures | None = None
     processes: list[subprocess.Popen[bytes]] = []
-    async with fresh_nats() as server:
+    async with running_nats() as server:
         try:
             with wire_format(fmt), running_stack(server) as stack:
                 processes = stack.processes
@@ -305,7 +287,7 @@ def _median_figures(runs: list[ChatFigures]) -> dict[str, float]:
 
 async def run(args: argparse.Namespace) -> None:
     formats: tuple[Format, ...] = FORMATS if args.wire_format == "both" else (args.wire_format,)
-    async with fresh_nats() as server:
+    async with running_nats() as server:
         nc = await nats.connect(server.url)
         await nc.jetstream().add_stream(
             api.StreamConfig(name=BARE_STREAM, subjects=["bare.>"], storage=api.StorageType.FILE)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
@@ -10,8 +9,8 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,13 +43,15 @@ def _wait_http(url: str, timeout_s: float) -> None:
     raise RuntimeError(f"{url} did not come up in {timeout_s}s")
 
 
-@contextmanager
-def running_nats() -> Iterator[NatsServer]:
+@asynccontextmanager
+async def running_nats() -> AsyncIterator[NatsServer]:
+    """A nats-server on a store of its own, bootstrapped as `pagi init` does (no service creates the
+    streams); async, since every bench runs inside an event loop."""
     with tempfile.TemporaryDirectory() as tmp:
         server = NatsServer(Path(tmp) / "nats")
         server.start()
-        asyncio.run(bootstrap_url(server.url))  # `pagi init`: no service creates the streams
         try:
+            await bootstrap_url(server.url)
             yield server
         finally:
             server.stop()
