@@ -864,7 +864,10 @@ def main() -> None:
     dist, tailwind, rows = prepare(args, work)
     rows += asyncio.run(check_against_pagi(args, dist, tailwind, work))
     head = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %cI"], capture_output=True, text=True)
-    print(f"PAGI {head.stdout.strip()} · checked {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "-uno"], capture_output=True, text=True)
+    edited = len(dirty.stdout.splitlines())
+    tree = f" (+{edited} files edited, uncommitted)" if edited else ""
+    print(f"PAGI {head.stdout.strip()}{tree} · checked {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print(table(rows))
     sys.exit(1 if any(r.ok is False for r in rows) else 0)
 
