@@ -720,6 +720,28 @@ async def check_no_duplicates(console: Console) -> str:
     return f"{len(texts)} assistant bubbles, none repeated"
 
 
+async def check_reload(console: Console) -> str:
+    """A reload keeps upstream's user and session (localStorage): the socket opens again, a new message is
+    answered once, and nothing from before is replayed into the fresh page."""
+    console.need_session()
+    opened = sum("Connection established" in line for line in console.console_log)
+    await console.page.reload()
+    await eventually(
+        "the WebSocket open again after a reload",
+        lambda: _async(sum("Connection established" in line for line in console.console_log) > opened),
+    )
+    session = await console.page.evaluate("localStorage.getItem('pagi_session_id')")
+    if session != console.session_id:
+        raise CheckFailed(f"the reload started session {session}, not {console.session_id}")
+    marker = "hello after a reload"
+    await console.send(marker)
+    await eventually("an answer after the reload", lambda: _answered(console, marker))
+    texts = await console.assistant_texts()
+    if len(texts) != 1:
+        raise CheckFailed(f"{len(texts)} assistant bubbles after the reload, not just the answer: {texts[:3]}")
+    return "the same session again; one answer, nothing replayed"
+
+
 async def check_console_errors(console: Console) -> str:
     if console.errors:
         raise CheckFailed(f"{len(console.errors)} errors: " + " | ".join(sorted(set(console.errors))[:5]))
@@ -740,6 +762,7 @@ CHECKS: Final[list[tuple[str, Callable[[Console], Awaitable[str]]]]] = [
     ("telemetry panel live", check_telemetry),
     ("twin from the path's user id", check_path_twin),
     ("each answer shown once", check_no_duplicates),
+    ("after a reload", check_reload),
     ("browser console clean", check_console_errors),
 ]
 
