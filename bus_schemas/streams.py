@@ -131,8 +131,10 @@ JOBS: Final = KVSpec("pagi_jobs", "job state: status, steps, what it waits for",
 DONE: Final = KVSpec("pagi_done", "side effects already performed, by request id", ttl_s=7 * 24 * 3600.0)
 # Browser session cookies ended by logout, by digest; kept as long as a cookie may live (a day).
 REVOKED: Final = KVSpec("pagi_revoked", "logged-out session cookies, until they would expire", ttl_s=24 * 3600.0)
+# Registered MCP servers, key = the server's name (bus_schemas/mcp.py; header values sealed).
+MCP_SERVERS: Final = KVSpec("pagi_mcp_servers", "registered MCP servers: transport, command or url, sealed headers")
 
-KV_BUCKETS: Final = (TWINS, APPROVALS, PROMPTS, TOOLS, SESSIONS, JOBS, DONE, REVOKED)
+KV_BUCKETS: Final = (TWINS, APPROVALS, PROMPTS, TOOLS, SESSIONS, JOBS, DONE, REVOKED, MCP_SERVERS)
 
 ARTIFACTS: Final = ObjectStoreSpec("pagi_artifacts", "built tool artifacts, addressed by digest")
 OBJECT_STORES: Final = (ARTIFACTS,)

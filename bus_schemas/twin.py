@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from .mcp import MAX_POLICY_ENTRIES, McpToolRef
 from .subjects import TOKEN_RE
 
 TwinStatus = Literal["idle", "thinking", "busy"]
@@ -37,6 +38,10 @@ class TwinSettings(BaseModel):
         default_factory=lambda: ["command_exec", "python", "file_write", "file_read", "list_files", "vector_query"]
     )
     always_allow: list[str] = Field(default_factory=list, description="tools run without asking, for this twin")
+    # Tools of registered MCP servers this twin may ask to use: `server/tool`, or `server/*` for all of
+    # a server's tools (bus_schemas/mcp.py). A server not (yet) registered may be named; the twin's
+    # view lists it in `mcp_unknown_servers`. Every call still asks a human first.
+    mcp_tools: list[McpToolRef] = Field(default_factory=list, max_length=MAX_POLICY_ENTRIES)
     code_generation: bool = True
     # Where this twin's memory searches look when the action names no namespace.
     memory_namespace: str = Field(default="default", pattern=TOKEN_RE.pattern)
@@ -78,6 +83,8 @@ class TwinView(TwinSettings):
     id: str
     has_api_key: bool
     owner: str | None = None  # None: a shared twin
+    # Servers named in `mcp_tools` that are not registered (now): allowed, and said so.
+    mcp_unknown_servers: list[str] = Field(default_factory=list)
     status: TwinStatus = "idle"
     created_at: datetime
     updated_at: datetime

@@ -231,6 +231,8 @@ def users() -> list[User]:
     edge.kv(streams.SESSIONS, write=True).kv(streams.TWINS, write=True).kv(streams.PROMPTS, write=True)
     edge.kv(streams.APPROVALS).kv(streams.JOBS).kv(streams.TOOLS)
     edge.kv(streams.REVOKED, write=True)  # logout: a session cookie revoked for every edge
+    # MCP servers: registered and removed by an admin over HTTP (edge/api/mcp_api.py).
+    edge.kv(streams.MCP_SERVERS, write=True)
 
     planner = _consuming(
         _service("planner", "planner"), streams.PLANNER_CHAT_IN, streams.PLANNER_CONTROL, streams.PLANNER_RESULTS
@@ -258,6 +260,8 @@ def users() -> list[User]:
     tool.kv(streams.TOOLS, write=True, keys=(SANDBOX_STATUS_KEY, *sorted(BUILTIN_TOOL_NAMES)))
     tool.kv(streams.DONE, write=True, keys=(f"{TOOL_LEDGER}.>",))
     tool.kv(streams.TWINS).kv(streams.APPROVALS)
+    # The MCP servers it will run (stdio, in the sandbox) or call (http); it never registers one.
+    tool.kv(streams.MCP_SERVERS)
     tool.objects(streams.ARTIFACTS)
 
     build = _consuming(_service("build", "build_worker"), streams.BUILD_WORKER)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from importlib.metadata import version
 
-from . import init, kb, personas, replay, tail, up
+from . import init, kb, mcp, personas, replay, tail, up
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     import_cmd = twins_cmd.add_parser("import", help="create twins from persona folders, with their knowledge")
     personas.add_arguments(import_cmd)
     import_cmd.set_defaults(run=personas.run)
+    mcp.add_commands(commands)
     args = parser.parse_args(argv)
     code: int = args.run(args)
     return code

@@ -12,6 +12,7 @@ what was refused and why, never what the other user has.
 - A session belongs to the user who opened it (`records.sessions`). Its approvals are decided, its
   jobs cancelled, its history, audit, search hits and memories read only by that user, or by an
   admin (and the admin's reads and decisions are recorded as an admin's).
+- MCP servers are registered and removed by admins only; every user may list them.
 - Shared twins (no owner) are changed only by admins; a member may create private twins, which
   only they (and admins) see and change. A twin's policy is part of the twin.
 """
@@ -167,3 +168,11 @@ def may_use_namespace_in_session(session_owner: str | None, namespace: str) -> b
     operator's."""
     owner = namespace_owner(namespace)
     return owner is None or session_owner is None or owner == session_owner
+
+
+def check_mcp_admin(caller: Caller, action: str) -> None:
+    """Registering or removing an MCP server is an admin's: a stdio server is a program run on a host
+    (sandboxed, but still a command), an http server receives what twins send it. Listing them is
+    everyone's (no secret is in a view)."""
+    if not caller.is_admin:
+        raise Forbidden(f"only an admin may {action} an MCP server")

@@ -19,6 +19,7 @@ from pagi.secrets import seal
 from pagi.stores import KVStore
 
 from . import kvjson
+from .mcp_servers import unknown_servers
 from .tools import ToolRegistry
 
 DEFAULT_TWIN_ID: Final = "orchestrator"
@@ -227,9 +228,16 @@ class TwinStore:
         value = found[0].decode() if found else "idle"
         return value if value in ("idle", "thinking", "busy") else "idle"  # type: ignore[return-value]
 
-    async def view(self, twin: Twin) -> TwinView:
+    async def view(self, twin: Twin, mcp_servers: set[str] | None = None) -> TwinView:
+        """`mcp_servers`: the registered MCP server names, to list the unknown ones the policy names."""
         fields = twin.model_dump(exclude={"api_key_sealed", "prompt_version", "always_allow_pins"})
-        return TwinView(**fields, has_api_key=twin.api_key_sealed is not None, status=await self.status(twin.id))
+        unknown = unknown_servers(twin.mcp_tools, mcp_servers) if mcp_servers is not None else []
+        return TwinView(
+            **fields,
+            has_api_key=twin.api_key_sealed is not None,
+            status=await self.status(twin.id),
+            mcp_unknown_servers=unknown,
+        )
 
 
 def _build(

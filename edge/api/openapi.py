@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from bus_schemas.mcp import McpServerList, McpServerView, McpServerWrite
 from bus_schemas.seed_http import (
     AgentPlanRequest,
     AgentPlanResponse,
@@ -90,6 +91,13 @@ OPERATIONS: Final[dict[tuple[str, str], Operation]] = {
     ("POST", "/v1/twins/{twin_id}/prompt/rollback"): Operation("make an earlier prompt current", RollbackRequest),
     ("GET", "/v1/tools"): Operation("the tool registry, or one twin's menu", query=(Query("twin"),)),
     ("GET", "/v1/tools/{name}"): Operation("one tool"),
+    ("GET", "/v1/mcp/servers"): Operation("registered MCP servers (header names, never values)", answer=McpServerList),
+    ("POST", "/v1/mcp/servers"): Operation(
+        "register an MCP server (admins only): stdio command and args, or a Streamable HTTP url",
+        McpServerWrite,
+        McpServerView,
+    ),
+    ("DELETE", "/v1/mcp/servers/{name}"): Operation("remove an MCP server (admins only)"),
     ("GET", "/metrics"): Operation("Prometheus metrics"),
     ("GET", "/v1/metrics/targets"): Operation("every service's metrics endpoint (Prometheus HTTP SD)"),
     ("GET", "/v1/audit"): Operation(

@@ -12,10 +12,11 @@ from pagi.secrets import SecretsUnavailable
 from records.access import Hidden, check_twin_change, may_see_twin
 from records.blueprints import BLUEPRINTS
 from records.endpoints import EndpointRefused, check_twin_base_url
+from records.mcp_servers import McpServerStore
 from records.prompts import prompt_diff, roll_back
 from records.twins import TwinError
 
-from ..appkeys import STATE
+from ..appkeys import BUS, STATE
 from ..front.auth import caller
 from ..validation import bad_request, conflict, not_found, read_model
 
@@ -45,11 +46,20 @@ async def changeable_twin(request: web.Request, twin_id: str) -> Twin:
     return twin
 
 
+async def _view(request: web.Request, twin: Twin, registered: set[str] | None = None) -> dict[str, object]:
+    """The twin as served, with the MCP servers its policy names that are not registered."""
+    if registered is None:
+        registered = await (await McpServerStore.open(request.app[BUS])).names()
+    view = await request.app[STATE].twins.view(twin, registered)
+    return view.model_dump(mode="json")
+
+
 async def list_twins(request: web.Request) -> web.Response:
     store = request.app[STATE].twins
     who = caller(request)
-    views = [await store.view(t) for t in await store.list() if may_see_twin(who, t.owner)]
-    return web.json_response({"twins": [v.model_dump(mode="json") for v in views]})
+    registered = await (await McpServerStore.open(request.app[BUS])).names()
+    views = [await _view(request, t, registered) for t in await store.list() if may_see_twin(who, t.owner)]
+    return web.json_response({"twins": views})
 
 
 async def create_twin(request: web.Request) -> web.Response:
@@ -65,12 +75,12 @@ async def create_twin(request: web.Request) -> web.Response:
         raise conflict(str(exc)) if "already exists" in str(exc) else bad_request(str(exc)) from exc
     except (SecretsUnavailable, EndpointRefused) as exc:
         raise bad_request(str(exc)) from exc
-    return web.json_response((await store.view(twin)).model_dump(mode="json"), status=201)
+    return web.json_response(await _view(request, twin), status=201)
 
 
 async def get_twin(request: web.Request) -> web.Response:
     twin = await visible_twin(request, _twin_id(request))
-    return web.json_response((await request.app[STATE].twins.view(twin)).model_dump(mode="json"))
+    return web.json_response(await _view(request, twin))
 
 
 async def put_twin(request: web.Request) -> web.Response:
@@ -86,7 +96,7 @@ async def put_twin(request: web.Request) -> web.Response:
         raise bad_request(str(exc)) from exc
     if twin is None:
         raise not_found(f"no twin {twin_id}")
-    return web.json_response((await store.view(twin)).model_dump(mode="json"))
+    return web.json_response(await _view(request, twin))
 
 
 async def delete_twin(request: web.Request) -> web.Response:

@@ -33,6 +33,7 @@ TWIN_READ: Final = Rule("user", "shared twins, and private twins of the caller (
 TWIN_WRITE: Final = Rule("user", "admins for shared twins, the owner for a private one (check_twin_change)")
 MEMORY: Final = Rule("user", "namespaces the caller may read or write (records.access)")
 SELF: Final = Rule("user", "the caller's own login session")
+MCP_ADMIN: Final = Rule("user", "admins only: a stdio MCP server is a command run on a host (check_mcp_admin)")
 METRICS: Final = Rule("user", "operational counters and scrape targets, no user data (Prometheus has a key)")
 
 # (method, route path as registered) -> rule. HEAD follows GET.
@@ -90,6 +91,9 @@ RULES: Final[dict[tuple[str, str], Rule]] = {
     ("POST", "/v1/twins/{twin_id}/prompt/rollback"): TWIN_WRITE,
     ("GET", "/v1/tools"): Rule("user", "the registry; `?twin=` as TWIN_READ"),
     ("GET", "/v1/tools/{name}"): Rule("user", "the registry entry (no code, no secrets)"),
+    ("GET", "/v1/mcp/servers"): Rule("user", "every registered MCP server; header names, never their values"),
+    ("POST", "/v1/mcp/servers"): MCP_ADMIN,
+    ("DELETE", "/v1/mcp/servers/{name}"): MCP_ADMIN,
     ("GET", "/v1/telemetry/stream"): Rule("user", "host telemetry, shared by everyone on the install"),
     ("GET", "/v1/telemetry/hosts"): Rule("user", "host telemetry, shared by everyone on the install"),
 }

@@ -1,0 +1,152 @@
+"""MCP servers an operator registered (KV `pagi_mcp_servers`, key = the server's name), and the shape
+of a twin's MCP policy entries (`server/tool` or `server/*`).
+
+A stdio server is a program run on a host (inside the sandbox, by the tool worker); an http server
+is a Streamable HTTP endpoint. Header values (bearer tokens, API keys) are sealed at rest with
+`pagi.secrets` and never served: a view says only which header names are set.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Final, Literal, Self
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
+
+SERVER_NAME_PATTERN: Final = r"^[a-z][a-z0-9_-]{0,31}$"
+# MCP's own rule for tool names (1-128 of A-Z a-z 0-9 _ - .), or `*` for every tool of the server.
+MCP_TOOL_PATTERN: Final = r"^[a-z][a-z0-9_-]{0,31}/(\*|[A-Za-z0-9_.-]{1,128})$"
+# An HTTP field name (RFC 9110 token).
+HEADER_NAME_PATTERN: Final = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$"
+# Set by the client library itself: a registration may not override them.
+RESERVED_HEADERS: Final = frozenset(
+    {"host", "content-length", "content-type", "transfer-encoding", "connection", "accept",
+     "mcp-session-id", "mcp-protocol-version", "last-event-id"}
+)  # fmt: skip
+# What a shell would read as more than one word or program: a command is one program, never a line.
+_SHELL_CHARS: Final = re.compile(r"[\s;&|<>`$(){}\[\]*?!~'\"\\#]")
+MAX_ARGS: Final = 64
+MAX_HEADERS: Final = 32
+
+McpTransport = Literal["stdio", "http"]
+McpToolRef = Annotated[str, StringConstraints(pattern=MCP_TOOL_PATTERN)]
+MAX_POLICY_ENTRIES: Final = 256
+
+
+def policy_server(entry: str) -> str:
+    """The server an `mcp_tools` entry names (`time/get_current_time` -> `time`)."""
+    return entry.split("/", 1)[0]
+
+
+class McpServerSettings(BaseModel):
+    """What an operator gives at registration, minus the header values (shared by write and record)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=SERVER_NAME_PATTERN, description="lowercase letter, then up to 31 of a-z 0-9 _ -")
+    transport: McpTransport
+    # stdio: one program and its arguments, each a separate string (no shell ever reads them).
+    command: str | None = Field(default=None, min_length=1, max_length=500)
+    args: list[Annotated[str, StringConstraints(max_length=4096)]] = Field(default_factory=list, max_length=MAX_ARGS)
+    # stdio: the sandbox gives it a network only when registered so (the console shows it).
+    network: bool = False
+    # http: the Streamable HTTP endpoint.
+    url: str | None = Field(default=None, max_length=2000)
+    description: str = Field(default="", max_length=1000)
+
+    @field_validator("command")
+    @classmethod
+    def _one_program(cls, command: str | None) -> str | None:
+        if command is not None and _SHELL_CHARS.search(command):
+            raise ValueError(
+                "must be one program (a name on PATH or a path), not a shell string: "
+                "put its arguments in args, one per item"
+            )
+        return command
+
+    @field_validator("args")
+    @classmethod
+    def _no_nul(cls, args: list[str]) -> list[str]:
+        if any("\0" in a for a in args):
+            raise ValueError("an argument may not contain a NUL character")
+        return args
+
+    @field_validator("url")
+    @classmethod
+    def _absolute_http(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http:// or https:// URL with a host")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not carry credentials (user:password@): give them as a header")
+        return url.strip()
+
+    @model_validator(mode="after")
+    def _fits_transport(self) -> Self:
+        if self.transport == "stdio":
+            if self.command is None:
+                raise ValueError("a stdio server needs a command")
+            if self.url is not None:
+                raise ValueError("a stdio server has no url (that is an http server)")
+        else:
+            if self.url is None:
+                raise ValueError("an http server needs a url")
+            if self.command is not None or self.args:
+                raise ValueError("an http server has no command or args (that is a stdio server)")
+            if self.network:
+                raise ValueError("network is for stdio servers (an http server is reached over the network)")
+        return self
+
+
+class McpServerWrite(McpServerSettings):
+    """`POST /v1/mcp/servers`: the settings and, for http, headers whose values are write-only."""
+
+    headers: dict[str, SecretStr] = Field(default_factory=dict, max_length=MAX_HEADERS)
+
+    @field_validator("headers")
+    @classmethod
+    def _header_shapes(cls, headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        seen: set[str] = set()
+        for name, value in headers.items():
+            if not re.match(HEADER_NAME_PATTERN, name):
+                raise ValueError(f"header name {name!r} is not an HTTP field name")
+            if name.lower() in RESERVED_HEADERS:
+                raise ValueError(f"header {name} is set by the MCP client itself")
+            if name.lower() in seen:
+                raise ValueError(f"header {name} is given twice")
+            seen.add(name.lower())
+            secret = value.get_secret_value()
+            # The value is never echoed: it may be a secret.
+            if len(secret) > 4096 or any(c in secret for c in "\r\n\0"):
+                raise ValueError(f"header {name}'s value must be one line of at most 4096 characters")
+        return headers
+
+    @model_validator(mode="after")
+    def _headers_are_http(self) -> Self:
+        if self.headers and self.transport != "http":
+            raise ValueError("headers are for http servers")
+        return self
+
+
+class McpServer(McpServerSettings):
+    """As stored. Header values are sealed (`pagi.secrets`), one token per header name."""
+
+    headers_sealed: dict[str, str] = Field(default_factory=dict)
+    created_by: str = Field(max_length=128)
+    created_at: datetime
+
+
+class McpServerView(McpServerSettings):
+    """As served (`GET /v1/mcp/servers`): which header names are set, never their values."""
+
+    header_names: list[str] = Field(default_factory=list)
+    created_by: str
+    created_at: datetime
+
+
+class McpServerList(BaseModel):
+    servers: list[McpServerView]
