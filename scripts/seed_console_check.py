@@ -672,6 +672,25 @@ async def check_tool_denied(console: Console) -> str:
     return f"approval {pending['approval_id']} denied; nothing ran"
 
 
+async def check_older_pending(console: Console) -> str:
+    """A modal closed without a decision leaves its approval pending; the next modal's answer decides the
+    newest matching approval (as the seed did), never the older one."""
+    known = {a["approval_id"] for a in await console.pending()}
+    await open_modal(console, "run command echo left-pending", "Tool Execution Authorization")
+    older = await newest_pending(console, "tool", known)
+    await close_modal(console)
+    await open_modal(console, "run command echo the-newer-one", "Tool Execution Authorization")
+    newer = await newest_pending(console, "tool", known | {older["approval_id"]})
+    await click_modal_button(console, "Authorize & Execute")
+    decision = await decision_for(console, newer["approval_id"])
+    if decision.get("approved") is not True:
+        raise CheckFailed(f"the newer approval {newer['approval_id']} was not approved: {decision}")
+    still = {a["approval_id"] for a in await console.pending()}
+    if older["approval_id"] not in still:
+        raise CheckFailed(f"the older approval {older['approval_id']} is no longer pending")
+    return f"newer {newer['approval_id']} approved; older {older['approval_id']} still pending"
+
+
 async def check_telemetry(console: Console) -> str:
     page = console.page
     try:
@@ -759,6 +778,7 @@ CHECKS: Final[list[tuple[str, Callable[[Console], Awaitable[str]]]]] = [
     ("Show Memory decides it", check_memory_shown),
     ("Authorize & Execute runs the tool", check_tool_authorized),
     ("Deny denies the tool", check_tool_denied),
+    ("an older pending approval left alone", check_older_pending),
     ("telemetry panel live", check_telemetry),
     ("twin from the path's user id", check_path_twin),
     ("each answer shown once", check_no_duplicates),
