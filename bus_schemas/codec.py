@@ -63,10 +63,27 @@ def detect_format(data: bytes, headers: Mapping[str, str] | None) -> Format:
 
 def parse_payload(data: bytes, headers: Mapping[str, str] | None, session_hint: str = DEFAULT_SESSION) -> Any:
     """The payload as plain Python values, bounded in size and depth (`safe_json`), or DecodeError."""
+    fmt = detect_format(data, headers)
     try:
-        return loads_json(data) if detect_format(data, headers) == "json" else loads_msgpack(data)
+        return loads_json(data) if fmt == "json" else loads_msgpack(data)
     except PayloadError as exc:
-        raise DecodeError(exc.reason, session_hint) from None
+        raise DecodeError(_as_typed(data, headers, fmt, exc.reason), session_hint) from None
+
+
+def _as_typed(data: bytes, headers: Mapping[str, str] | None, fmt: Format, reason: str) -> str:
+    """What went wrong, as the sender meant it: text without a Content-Type (`nats pub s 'hello'`) was
+    guessed to be msgpack, but a person typed it, so say why it is not JSON."""
+    if fmt == "json" or "Content-Type" in (headers or {}):
+        return reason
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return reason
+    try:
+        loads_json(data)
+    except PayloadError as as_json:
+        return f"payload is neither JSON nor msgpack: as JSON, {as_json.reason.partition(': ')[2]}"
+    return reason
 
 
 def decode(

@@ -12,7 +12,7 @@ from aiohttp import web
 from pagi import tracing
 from pagi.logs import setup_logging
 from pagi.service import READY_LINE
-from pagi.settings import BusSettings
+from pagi.settings import BusSettings, load_or_exit
 
 from .app import make_app
 from .front.security import InsecureBind
@@ -49,11 +49,12 @@ async def serve(settings: EdgeSettings, bus_settings: BusSettings) -> None:
 
 
 def main() -> None:
-    bus_settings = BusSettings()
+    bus_settings = load_or_exit(BusSettings, "edge")
+    edge_settings = load_or_exit(EdgeSettings, "edge")
     setup_logging("edge", bus_settings.log_level)
     tracing.setup_tracing("edge")
     try:
-        asyncio.run(serve(EdgeSettings(), bus_settings))
+        asyncio.run(serve(edge_settings, bus_settings))
     except InsecureBind as exc:
         log.error("%s", exc)
         raise SystemExit(2) from None

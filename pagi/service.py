@@ -18,7 +18,7 @@ from .bus import Bus, Handler, PullConsumer
 from .heartbeat import Heartbeater
 from .logs import setup_logging
 from .metrics import serve_metrics
-from .settings import BusSettings
+from .settings import BusSettings, load_or_exit
 
 log = logging.getLogger("pagi.service")
 
@@ -85,7 +85,7 @@ async def serve(
 
 
 def run_service(name: str, routes: RouteFactory, background: Background | None = None) -> None:
-    settings = BusSettings()
+    settings = load_or_exit(BusSettings, name)
     setup_logging(name, settings.log_level)
     tracing.setup_tracing(name)
     endpoint = serve_metrics()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bus_schemas.codec import DEFAULT_FORMAT, FORMATS, Format
+
+S = TypeVar("S", bound=BaseSettings)
 
 
 class BusSettings(BaseSettings):
@@ -49,6 +51,14 @@ class BusSettings(BaseSettings):
         if self.nats_tls_cert:
             context.load_cert_chain(self.nats_tls_cert, self.nats_tls_key)
         return context
+
+
+def load_or_exit(settings_class: type[S], who: str) -> S:
+    """The settings from the environment, or exit with one line saying which variable is wrong."""
+    try:
+        return settings_class()
+    except ValidationError as exc:
+        raise SystemExit(f"{who}: {settings_problem(exc)}") from None
 
 
 def settings_problem(exc: ValidationError) -> str:

@@ -21,6 +21,7 @@ from pagi.backoff import Backoff
 from pagi.bus import Bus
 from pagi.nats_users import OPERATOR, TELEMETRY_SUBJECT_ENV, password_env, render_conf, user_for_service
 from pagi.secrets import SECRET_KEY_ENV, new_secret_key
+from pagi.settings import BusSettings, settings_problem
 from pagi_cli import personas
 from pagi_cli.personas import import_persona, persona_folders
 from sandbox.settings import SandboxSettings
@@ -117,7 +118,10 @@ def _check_exposure(host: str) -> None:
     from edge.settings import EdgeSettings
 
     try:
+        BusSettings()
         keys = ApiKeys.from_settings(EdgeSettings())
+    except ValidationError as exc:
+        raise UpError(settings_problem(exc)) from None
     except ValueError as exc:  # the message names the entry, never the key
         raise UpError(str(exc)) from None
     if not is_loopback(host) and not keys.enabled:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -16,7 +17,7 @@ from bus_schemas.subjects import CHAT_OUT, JOB_LOG, MEMORY_QUERY, MEMORY_RESULT
 from pagi.bus import Bus, Delivery, Observer, PullConsumer, ReplyTimeout, request_over_stream, stream_replies
 from pagi_cli.nats_server import NatsServer
 
-from .support import EventCollector, ObserveFactory
+from .support import EventCollector, ObserveFactory, eventually
 
 
 async def test_poison_messages_are_terminated_reported_and_the_consumer_keeps_going(
@@ -205,3 +206,14 @@ async def test_several_requests_in_flight_each_get_their_own_answer(bus: Bus, se
     finally:
         await answerer.stop()
     assert [r.stored_id for r in results] == [f"q{i}" for i in reversed(range(5))]
+
+
+async def test_close_while_the_server_is_away_returns_cleanly(tmp_path: Path) -> None:
+    """A service stopped while its nats-server is down exits cleanly, not with the client's errors."""
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    closing = await Bus.connect(server.url, "closing")
+    server.stop()
+    await eventually(lambda: not closing.connected, timeout=10, what="the client sees the server gone")
+    await asyncio.wait_for(closing.close(), 15)
+    assert closing.nc.is_closed

@@ -109,6 +109,8 @@ def test_bare_chat_in_takes_the_session_from_the_body_or_default() -> None:
         ("chat.in.s1", b"[]", "must be an object"),
         ("chat.in.s1", b"{oops", "not valid JSON"),
         ("chat.in.s1", b"\xc1", "not valid msgpack"),
+        # Typed text without a Content-Type is guessed to be msgpack; the reason says why it is not JSON.
+        ("chat.in.s1", b"not json", "neither JSON nor msgpack: as JSON, invalid literal"),
         ("chat.in.s1", b"x" * (1024 * 1024 + 1), "over the 1048576 limit"),
         ("nope.in.s1", b"{}", "unknown event type"),
         ("chat.in.a.b.c", b"{}", "is not <family>.<kind>"),

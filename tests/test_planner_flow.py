@@ -42,8 +42,8 @@ async def test_msgpack_envelope_is_answered_once_even_if_published_twice(
 ) -> None:
     events = await observe(f"chat.out.{session_id}")
     question = Envelope[ChatIn](type="chat.in", session_id=session_id, body=ChatIn(message="once"))
-    await bus.publish(question)
-    await bus.publish(question)  # same id: JetStream drops the duplicate
+    await bus.publish(question, fmt="msgpack")
+    await bus.publish(question, fmt="msgpack")  # same id: JetStream drops the duplicate
     await events.wait_count(CHAT_OUT, 1)
     second = Envelope[ChatIn](type="chat.in", session_id=session_id, body=ChatIn(message="twice"))
     await bus.publish(second)

@@ -204,6 +204,19 @@ def test_a_service_with_an_unknown_format_fails_at_start(service: str, tmp_path:
     )
     assert done.returncode != 0
     assert "PAGI_WIRE_FORMAT='yaml' is not a wire format: set json or msgpack" in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr  # one line saying what is wrong, not a stack
+
+
+def test_pagi_up_refuses_an_unknown_format_before_starting_anything(tmp_path: Path) -> None:
+    env = {**os.environ, WIRE: "yaml", "PAGI_DATA_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "pagi_cli", "up", "--data-dir", str(tmp_path), "--port", "0"],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert "PAGI_WIRE_FORMAT='yaml' is not a wire format" in output and "Traceback" not in output, output[-2000:]
+    assert not (tmp_path / "nats").exists()  # no nats-server was started for it
 
 
 # --- a mixed deployment, real processes -----------------------------------------------------------

@@ -233,7 +233,7 @@ async def test_malformed_hand_typed_publish_is_reported_and_the_next_is_answered
         lambda r: r.subject == "job.log.demo" and body(r)["level"] == "error" and "chat.in.demo" in body(r)["message"],
         "an error on job.log.demo about the malformed chat.in",
     )
-    assert "rejected" in body(error)["message"]
+    assert "rejected" in body(error)["message"] and "neither JSON nor msgpack" in body(error)["message"]
     await shell.ok(recipe(HELLO).text)
     answer = await answered(session_log, seen, "the next good message's answer")
     assert "You said: hello" in body(answer)["content"]
