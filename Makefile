@@ -31,7 +31,8 @@ $(UI_STAMP): $(NODE_STAMP) $(WEB_SRC)
 ui: $(UI_STAMP)
 
 # tests/clients: the official NATS JavaScript client behind the `nats` CLI's syntax, which runs the
-# docs' bus recipes in tests/clients (the Go CLI itself is not installable here).
+# docs' bus recipes in tests/clients (the Go CLI itself is not installable here), and the reference
+# MCP servers from npm (server-everything, server-filesystem) that tests/mcp starts.
 CLIENTS_STAMP := tests/clients/node_modules/.pagi-installed
 
 $(CLIENTS_STAMP): tests/clients/package.json tests/clients/package-lock.json
