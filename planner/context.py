@@ -1,20 +1,30 @@
-"""What the LLM sees: the twin's prompt, the tools it may use, the session so far, the job's steps."""
+"""What the LLM sees: the twin's prompt, the tools it may use, the session so far, the job's steps.
+
+With native tool calling the tools go to the provider as tools (`tool_specs`) and a step the model
+decided by a tool call goes back as that call and its result (a `tool` turn); in JSON-object mode
+the tools are listed in the system prompt and a step is the reply text and a "Result of step N" turn.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Final
 
 from bus_schemas import ChatIn, ChatOut
-from bus_schemas.jobs import JobRecord
+from bus_schemas.jobs import JobRecord, JobStep
 from bus_schemas.streams import EVENTS
+from bus_schemas.tool import TOOL_NAME_RE
 from bus_schemas.twin import Twin
 from pagi.bus import Bus
 from records.tools import ToolRegistry
 
 from .llm import ChatMessage
+from .llm.messages import ToolCall
+from .llm.tools import ToolSpec, own_tools, parse_raw
 
 HISTORY_TURNS: Final = 20
+NO_RESULT: Final = "(not run)"
 
 
 class ContextBuilder:
@@ -22,20 +32,34 @@ class ContextBuilder:
         self.bus = bus
         self.tools = tools
 
-    async def messages(self, job: JobRecord, twin: Twin) -> list[ChatMessage]:
+    async def messages(self, job: JobRecord, twin: Twin, *, native_tools: bool = False) -> list[ChatMessage]:
         system = twin.directive_logic or f"You are {twin.codename}, {twin.designation}."
-        tools = await self._tools(twin)
-        if tools:
-            system += "\n\nTools you may ask to run (each run needs a human's approval):\n" + "\n".join(tools)
+        if native_tools:
+            system += "\n\nEvery tool call needs a human's approval before it runs. Answer in plain text when done."
+        else:
+            tools = await self._tools(twin)
+            if tools:
+                system += "\n\nTools you may ask to run (each run needs a human's approval):\n" + "\n".join(tools)
         if not twin.code_generation:
             system += "\n\nBuilding new tools is switched off for you."
         messages = [ChatMessage("system", system), *await self._history(job)]
         messages.append(ChatMessage("user", job.message))
-        for step in job.steps:
-            messages.append(ChatMessage("assistant", step.raw or json.dumps(step.action)))
-            if step.observation is not None:
-                messages.append(ChatMessage("user", f"Result of step {step.step}:\n{step.observation}"))
+        messages += steps_as_turns(job.steps)
         return messages
+
+    async def tool_specs(self, twin: Twin, allowed_actions: Collection[str] | None) -> list[ToolSpec]:
+        """Every tool the twin may use, with its own JSON schema, then the planner's own actions."""
+        specs = []
+        for name in twin.allowed_tools:
+            if not TOOL_NAME_RE.match(name):
+                continue  # not a name any provider accepts (nor a registry tool)
+            record = await self.tools.get(name)
+            if record is None:
+                # Not registered yet (no tool worker has started): the name alone still helps.
+                specs.append(ToolSpec(name, f"The {name} tool.", {"type": "object"}))
+            else:
+                specs.append(ToolSpec(name, record.description or f"The {name} tool.", record.args_schema))
+        return [*specs, *own_tools(allowed_actions)]
 
     async def _tools(self, twin: Twin) -> list[str]:
         lines = []
@@ -61,3 +85,33 @@ class ContextBuilder:
             elif isinstance(event.body, ChatOut) and event.body.is_final and event.body.status == "completed":
                 turns.append(ChatMessage("assistant", event.body.content))
         return turns[-HISTORY_TURNS:]
+
+
+def steps_as_turns(steps: list[JobStep]) -> list[ChatMessage]:
+    """The job's steps as the conversation goes on: a reply with tool calls once, then each call's
+    result (a call no step carried yet, e.g. the job stopped at its step limit: "(not run)")."""
+    turns: list[ChatMessage] = []
+    pending: list[ToolCall] = []
+
+    def close_reply() -> None:
+        turns.extend(ChatMessage("tool", NO_RESULT, tool_call_id=c.id, name=c.name) for c in pending)
+        pending.clear()
+
+    for step in steps:
+        recorded = parse_raw(step.raw)
+        if recorded is None or not recorded.calls:
+            close_reply()
+            text = recorded.text if recorded is not None else step.raw or json.dumps(step.action)
+            turns.append(ChatMessage("assistant", text))
+            if step.observation is not None:
+                turns.append(ChatMessage("user", f"Result of step {step.step}:\n{step.observation}"))
+            continue
+        call = recorded.call
+        if recorded.index == 0 or call not in pending:
+            close_reply()
+            turns.append(ChatMessage("assistant", recorded.text, tool_calls=recorded.calls))
+            pending.extend(recorded.calls)
+        pending.remove(call)
+        turns.append(ChatMessage("tool", step.observation or NO_RESULT, tool_call_id=call.id, name=call.name))
+    close_reply()
+    return turns

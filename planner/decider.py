@@ -2,6 +2,11 @@
 A job's first step from a slash command (`/tool NAME {args}`, `/memory QUERY`, ...) is the command as
 typed, whoever would decide the rest: the person chose the action, not the model.
 
+With native tool calling (the preset's `tool_calling`) a reply may make several calls: the first is
+this step's action, and each further one is the next step's, taken from the recorded reply without
+asking the model again, so each call is judged, approved, run and observed on its own; the model is
+asked again once every call has its result.
+
 A provider failure or a reply that stays invalid after one repair falls back to the deterministic
 planner, with a note the job log shows. A base URL the endpoint rules refuse (records.endpoints:
 internal addresses unless the operator allows them) ends the job instead, before any request.
@@ -25,7 +30,9 @@ from .context import ContextBuilder
 from .decision import Decision, ReplayGap
 from .llm import LLMConfigError, LLMError, ProviderConfig, config_for, llm_decide, make_provider
 from .llm import provider_config_from_env as env_config
-from .llm.reply import InvalidReply, parse_action
+from .llm.decide_tools import llm_decide_tools
+from .llm.reply import InvalidReply
+from .llm.tools import action_from_raw, parse_raw
 from .loop import ChunkSink
 
 log = logging.getLogger("planner.decider")
@@ -64,6 +71,8 @@ class Decider:
     async def __call__(self, job: JobRecord, twin: Twin, on_chunk: ChunkSink) -> Decision:
         if job.replay is not None and not job.replay.live:
             return recorded_decision(job)
+        if (following := next_call(job)) is not None:
+            return following
         try:
             config = self.config(twin)
         except (LLMConfigError, SecretsUnavailable) as exc:
@@ -78,11 +87,16 @@ class Decider:
         except EndpointRefused as exc:
             log.warning("LLM endpoint refused for job %s: %s", job.job_id, exc)
             raise EndpointStop(f"LLM not called for {twin.id}: {exc}") from None
-        messages = await self.context.messages(job, twin)
+        allowed = allowed_actions(twin)
+        provider = make_provider(config, self.http)
         try:
-            decision = await llm_decide(
-                make_provider(config, self.http), messages, on_chunk, allowed_actions=allowed_actions(twin)
-            )
+            if config.tool_calling:
+                messages = await self.context.messages(job, twin, native_tools=True)
+                tools = await self.context.tool_specs(twin, allowed)
+                decision = await llm_decide_tools(provider, messages, tools, on_chunk, allowed_actions=allowed)
+            else:
+                messages = await self.context.messages(job, twin)
+                decision = await llm_decide(provider, messages, on_chunk, allowed_actions=allowed)
         except LLMError as exc:
             log.warning("LLM failed for job %s: %s", job.job_id, exc)
             return _fallback(job, twin, f"{exc}; the deterministic planner decided instead")
@@ -103,10 +117,26 @@ def recorded_decision(job: JobRecord) -> Decision:
     action = recorded.action
     if recorded.decided_by.startswith("llm:"):
         try:
-            action = parse_action(recorded.raw_decision)
+            action = action_from_raw(recorded.raw_decision)
         except InvalidReply as exc:
             raise ReplayGap(f"replay: the recorded reply of step {step} no longer parses: {exc}") from exc
     return Decision(action, recorded.raw_decision, f"replay:{recorded.decided_by}")
+
+
+def next_call(job: JobRecord) -> Decision | None:
+    """The next call of the last step's reply, once that step has its result (None: ask anew)."""
+    last = job.steps[-1] if job.steps else None
+    if last is None or last.observation is None or not last.decided_by.startswith(("llm:", "replay:llm:")):
+        return None
+    recorded = parse_raw(last.raw)
+    if recorded is None or recorded.index + 1 >= len(recorded.calls):
+        return None
+    raw = recorded.at(recorded.index + 1)
+    try:
+        action = action_from_raw(raw)
+    except InvalidReply as exc:  # checked when the reply came; only a changed parser gets here
+        raise ReplayGap(f"call {recorded.index + 2} of the reply of step {last.step} no longer parses: {exc}") from exc
+    return Decision(action, raw, last.decided_by)
 
 
 def allowed_actions(twin: Twin) -> list[str] | None:

@@ -32,6 +32,8 @@ class ProviderConfig(BaseModel):
     api_key: SecretStr | None = None
     base_url: str = Field(min_length=1)
     json_mode: bool = True
+    # Native tool calling; off: the JSON-object format (planner/llm/presets.py says which presets).
+    tool_calling: bool = False
     temperature: float = Field(default=0.2, ge=0.0, le=1.5)
     max_tokens: int = Field(default=2048, ge=1, le=1_000_000)
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
@@ -98,6 +100,7 @@ def config_for(
         "api_key": SecretStr(key) if key else None,
         "base_url": url,
         "json_mode": found.json_mode,
+        "tool_calling": found.tool_calling,
         "extra_headers": dict(found.extra_headers),
         "max_tokens_field": found.max_tokens_field,
     }
@@ -137,9 +140,10 @@ def provider_config_from_env(env: Mapping[str, str] | None = None) -> ProviderCo
         value = env.get(variable, "").strip()
         if value:
             settings[field_name] = value
-    json_mode = env.get("LLM_JSON_MODE", "").strip().lower()
-    if json_mode:
-        settings["json_mode"] = json_mode in {"1", "true", "yes", "on"}
+    for variable, field_name in _SWITCHES.items():
+        value = env.get(variable, "").strip().lower()
+        if value:
+            settings[field_name] = value in {"1", "true", "yes", "on"}
     return config_for(
         name,
         model=env.get("LLM_MODEL", "").strip() or None,
@@ -149,6 +153,8 @@ def provider_config_from_env(env: Mapping[str, str] | None = None) -> ProviderCo
         **settings,
     )
 
+
+_SWITCHES = {"LLM_JSON_MODE": "json_mode", "LLM_TOOL_CALLING": "tool_calling"}
 
 _NUMERIC_SETTINGS = {
     "LLM_TEMPERATURE": "temperature",

@@ -21,6 +21,10 @@ class Preset:
     # OpenAI itself rejects `max_tokens` for its newer models; every other server still expects it.
     max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
     extra_headers: dict[str, str] = field(default_factory=dict)
+    # Native tool calling (`tools` / `tool_use` / `functionDeclarations`); off: the JSON-object format.
+    # Off where the server needs flags to accept tools (vLLM's --enable-auto-tool-choice, llama.cpp's
+    # --jinja) or is unknown; LLM_TOOL_CALLING=1 turns it on.
+    tool_calling: bool = True
 
 
 _PRESETS = (
@@ -49,11 +53,20 @@ _PRESETS = (
     Preset("grok", "openai", "https://api.x.ai/v1", "XAI_API_KEY", True, "grok-3-mini"),
     Preset("llama", "openai", "https://api.llama.com/compat/v1", "LLAMA_API_KEY", False, "Llama-3.3-70B-Instruct"),
     Preset("ollama", "openai", "http://127.0.0.1:11434/v1", "OLLAMA_API_KEY", True, "llama3.2", key_required=False),
-    Preset("llamacpp", "openai", "http://127.0.0.1:8080/v1", "LLAMACPP_API_KEY", True, "local", key_required=False),
-    Preset("vllm", "openai", "http://127.0.0.1:8000/v1", "VLLM_API_KEY", True, key_required=False),
+    Preset(
+        "llamacpp",
+        "openai",
+        "http://127.0.0.1:8080/v1",
+        "LLAMACPP_API_KEY",
+        True,
+        "local",
+        key_required=False,
+        tool_calling=False,
+    ),
+    Preset("vllm", "openai", "http://127.0.0.1:8000/v1", "VLLM_API_KEY", True, key_required=False, tool_calling=False),
     Preset("lmstudio", "openai", "http://127.0.0.1:1234/v1", "LMSTUDIO_API_KEY", False, key_required=False),
     # Any other OpenAI-compatible server: LLM_BASE_URL and LLM_MODEL say where and what.
-    Preset("openai-compatible", "openai", "", "LLM_API_KEY", False, key_required=False),
+    Preset("openai-compatible", "openai", "", "LLM_API_KEY", False, key_required=False, tool_calling=False),
 )
 
 PRESETS: dict[str, Preset] = {preset.name: preset for preset in _PRESETS}

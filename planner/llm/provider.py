@@ -14,8 +14,9 @@ import aiohttp
 from .config import ProviderConfig
 from .errors import LLMError
 from .http import short
-from .messages import ChatMessage
+from .messages import ChatMessage, ToolCall
 from .retry import RetryableError, with_retries
+from .tools import ToolSpec
 
 log = logging.getLogger("planner.llm")
 
@@ -37,6 +38,8 @@ class Completion:
     finish_reason: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
+    # Native tool calls, in the order the model made them (empty: a text answer, or JSON mode).
+    tool_calls: tuple[ToolCall, ...] = ()
 
     @property
     def truncated(self) -> bool:
@@ -65,27 +68,39 @@ class LLMProvider(ABC):
         return f"{type(self).__name__}({self.config.label} at {self.config.base_url})"
 
     async def complete(
-        self, messages: Sequence[ChatMessage], *, json_mode: bool = True, on_text: TextSink | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        json_mode: bool = True,
+        on_text: TextSink | None = None,
+        tools: Sequence[ToolSpec] = (),
     ) -> Completion:
         """The model's reply. With `on_text`, the reply is streamed and each piece of text is passed
-        on as it arrives; a failure after text was passed on is not retried (it cannot be unsaid)."""
-        json_mode = json_mode and self.config.json_mode
+        on as it arrives; a failure after text was passed on is not retried (it cannot be unsaid).
+        With `tools`, they are offered in the family's native shape (no JSON mode then) and the
+        reply's calls are in `Completion.tool_calls`."""
+        json_mode = json_mode and self.config.json_mode and not tools
         started = time.monotonic()
         if on_text is None:
-            completion = await with_retries(self.config, lambda: self._complete_once(messages, json_mode))
+            completion = await with_retries(self.config, lambda: self._complete_once(messages, json_mode, tools))
         else:
-            completion = await with_retries(self.config, lambda: self._stream_guarded(messages, json_mode, on_text))
+            completion = await with_retries(
+                self.config, lambda: self._stream_guarded(messages, json_mode, on_text, tools)
+            )
         log.info(
-            "LLM %s answered in %.0f ms (finish %s, tokens in %s, out %s)",
+            "LLM %s answered in %.0f ms (finish %s, tokens in %s, out %s, tool calls %d)",
             self.label,
             (time.monotonic() - started) * 1000,
             completion.finish_reason,
             completion.input_tokens,
             completion.output_tokens,
+            len(completion.tool_calls),
         )
         return completion
 
-    async def _stream_guarded(self, messages: Sequence[ChatMessage], json_mode: bool, on_text: TextSink) -> Completion:
+    async def _stream_guarded(
+        self, messages: Sequence[ChatMessage], json_mode: bool, on_text: TextSink, tools: Sequence[ToolSpec]
+    ) -> Completion:
         delivered = False
 
         async def deliver(text: str) -> None:
@@ -98,7 +113,7 @@ class LLMProvider(ABC):
                     raise _SinkFailed(error) from error
 
         try:
-            return await self._stream_once(messages, json_mode, deliver)
+            return await self._stream_once(messages, json_mode, deliver, tools)
         except _SinkFailed as failed:
             # The caller's own failure (e.g. publishing a chunk), not the provider's: not retried,
             # and not mistaken for a network timeout by the HTTP layer.
@@ -111,10 +126,14 @@ class LLMProvider(ABC):
             raise
 
     @abstractmethod
-    async def _complete_once(self, messages: Sequence[ChatMessage], json_mode: bool) -> Completion: ...
+    async def _complete_once(
+        self, messages: Sequence[ChatMessage], json_mode: bool, tools: Sequence[ToolSpec]
+    ) -> Completion: ...
 
     @abstractmethod
-    async def _stream_once(self, messages: Sequence[ChatMessage], json_mode: bool, deliver: TextSink) -> Completion: ...
+    async def _stream_once(
+        self, messages: Sequence[ChatMessage], json_mode: bool, deliver: TextSink, tools: Sequence[ToolSpec]
+    ) -> Completion: ...
 
     def _body_error(self, data: dict[str, Any], status: int | None = None) -> LLMError:
         """An error object inside a 200 body or a stream event (OpenRouter, Anthropic, Gemini all send these)."""

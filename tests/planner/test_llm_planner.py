@@ -36,11 +36,16 @@ async def fake_llm() -> AsyncIterator[FakeLLMServer]:
         yield server
 
 
-async def llm_twin(twins: TwinStore, fake_llm: FakeLLMServer, family: Family = "openai") -> str:
-    settings = {"codename": "LLM", "provider": family, "model": "fake-model", "api_key": KEY,
+async def llm_twin(
+    twins: TwinStore, fake_llm: FakeLLMServer, family: Family = "openai", preset: str | None = None
+) -> str:
+    """A twin on the fake provider: the family's own preset (native tool calling), or `preset`
+    (e.g. "openai-compatible": no tool calling, the JSON-object format)."""
+    twin_id = f"llm-{preset or family}"
+    settings = {"codename": "LLM", "provider": preset or family, "model": "fake-model", "api_key": KEY,
                 "base_url": fake_llm.base_url(family)}  # fmt: skip
-    await twins.create(f"llm-{family}", TwinWrite.model_validate(settings))
-    return f"llm-{family}"
+    await twins.create(twin_id, TwinWrite.model_validate(settings))
+    return twin_id
 
 
 def answer(content: str) -> str:
@@ -83,8 +88,23 @@ async def test_an_llm_tool_decision_goes_to_approval(
     [plan] = events.of_type(PLAN_ACTION)
     assert plan.body.decided_by == "llm:openai/fake-model"
     assert events.of_type(APPROVE_REQUEST)[0].body.action.tool_name == "command_exec"
-    system = fake_llm.requests[0].body["messages"][0]["content"]
-    assert "command_exec" in system  # the tools the twin may use are in the context
+    offered = {t["function"]["name"]: t["function"] for t in fake_llm.requests[0].body["tools"]}
+    assert "command_exec" in offered  # the tools the twin may use are offered, with their schemas
+    assert offered["command_exec"]["parameters"]["type"] == "object"
+
+
+async def test_in_json_mode_the_tools_are_listed_in_the_system_prompt(
+    edge: Client, twins: TwinStore, fake_llm: FakeLLMServer, session_id: str
+) -> None:
+    twin_id = await llm_twin(twins, fake_llm, preset="openai-compatible")
+    fake_llm.script(Reply(answer("fine")))
+    body = await (
+        await edge.post("/v1/chat", json={"message": "hi", "twin_id": twin_id, "session_id": session_id})
+    ).json()
+    assert body["response"] == "fine"
+    [request] = fake_llm.requests
+    assert "tools" not in request.body
+    assert "command_exec" in request.body["messages"][0]["content"]
 
 
 async def test_a_slash_command_is_taken_as_typed_without_asking_the_model(
@@ -111,7 +131,7 @@ async def test_a_slash_command_is_taken_as_typed_without_asking_the_model(
 async def test_garbage_twice_falls_back_to_the_deterministic_planner_with_a_note(
     edge: Client, twins: TwinStore, fake_llm: FakeLLMServer, observe: ObserveFactory, session_id: str
 ) -> None:
-    twin_id = await llm_twin(twins, fake_llm)
+    twin_id = await llm_twin(twins, fake_llm, preset="openai-compatible")
     fake_llm.script(Reply("not json at all"), Reply("{still not"))
     events = await observe(one_session(session_id))
     body = await (
