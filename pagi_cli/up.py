@@ -105,6 +105,9 @@ def _positive_seconds(text: str) -> float:
 
 def _check_port_free(host: str, port: int, flag: str) -> None:
     with socket.socket() as probe:
+        # As the servers bind: a port left with only TIME_WAIT connections by an earlier run is free
+        # (Ctrl-C and start again with a browser still open); one something listens on is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:

@@ -13,6 +13,9 @@ from pathlib import Path
 import aiohttp
 import nats
 import psutil
+import pytest
+
+from pagi_cli.up import UpError, _check_port_free
 
 from .ports import port_is_free
 from .up import Up
@@ -79,3 +82,25 @@ async def test_pagi_up_refuses_a_taken_port_clearly(tmp_path: Path) -> None:
         out, _ = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
     assert f"127.0.0.1:{port} is taken" in out.decode() and "--nats-port" in out.decode()
+
+
+def test_a_port_left_in_time_wait_by_an_earlier_run_counts_as_free() -> None:
+    """Ctrl-C and `pagi up` again, with a browser still connected: the old server closed its side
+    first, so its port holds a TIME_WAIT connection, which the real servers' SO_REUSEADDR binds over."""
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp and nats-server bind
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        client = socket.create_connection(("127.0.0.1", port))
+        accepted, _ = server.accept()
+        accepted.close()  # the server's side closes first: TIME_WAIT stays on the server's port
+        client.recv(1)
+        client.close()
+    _check_port_free("127.0.0.1", port, "--port")
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        taken = listening.getsockname()[1]
+        with pytest.raises(UpError, match=f"127.0.0.1:{taken} is taken"):
+            _check_port_free("127.0.0.1", taken, "--port")
