@@ -1,6 +1,8 @@
 """Local stand-ins for LLM providers: one aiohttp server on 127.0.0.1 speaking all three protocol
 families (OpenAI-compatible chat completions, Anthropic Messages, Gemini generateContent), each with
-and without streaming. Replies are scripted; every request is recorded for assertions.
+and without streaming, text and native tool calls (`Reply(tool_calls=[Call(...)])`: OpenAI
+`tool_calls` deltas by index, Anthropic `tool_use` blocks with `input_json_delta`s, Gemini
+`functionCall` parts). Replies are scripted; every request is recorded for assertions.
 
     async with FakeLLMServer() as fake:
         fake.script(Fail(429, headers={"Retry-After": "0.1"}), Reply('{"action_type": ...}'))
@@ -25,15 +27,46 @@ Family = Literal["openai", "anthropic", "gemini"]
 
 
 @dataclass(frozen=True)
-class Reply:
-    """A successful answer. Streamed as `chunks` if given, else as pieces of `chunk_size` characters."""
+class Call:
+    """A native tool call. `arguments` as an object, or as text (sent verbatim: a malformed call)."""
 
-    text: str
+    name: str
+    arguments: dict[str, Any] | str = field(default_factory=dict)
+    id: str | None = None
+
+    def text(self) -> str:
+        return self.arguments if isinstance(self.arguments, str) else json.dumps(self.arguments)
+
+    def value(self) -> Any:
+        """As an object where the family sends one (Anthropic `input`, Gemini `args`); text that is no
+        JSON object goes as the string itself, as a broken server would send it."""
+        if isinstance(self.arguments, dict):
+            return self.arguments
+        try:
+            return json.loads(self.arguments)
+        except ValueError:
+            return self.arguments
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A successful answer. Streamed as `chunks` if given, else as pieces of `chunk_size` characters;
+    `tool_calls` follow the text (their arguments streamed in `chunk_size` pieces too)."""
+
+    text: str = ""
     chunks: list[str] | None = None
     chunk_size: int = 5
     delay_s: float = 0.0
     chunk_delay_s: float = 0.0
     finish_reason: str | None = None
+    tool_calls: list[Call] = field(default_factory=list)
+
+    def call_id(self, index: int) -> str:
+        return self.tool_calls[index].id or f"call_fake_{index}"
+
+    def call_pieces(self, index: int) -> list[str]:
+        text = self.tool_calls[index].text()
+        return [text[i : i + self.chunk_size] for i in range(0, len(text), self.chunk_size)]
 
     def pieces(self) -> list[str]:
         if self.chunks is not None:
@@ -230,22 +263,30 @@ def _error_body(family: Family, status: int, message: str) -> dict[str, Any]:
 
 def whole_body(family: Family, reply: Reply, model: str) -> dict[str, Any]:
     tokens = max(1, len(reply.text) // 4)
+    calls = reply.tool_calls
     if family == "anthropic":
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": reply.text}] if reply.text or not calls else []
+        blocks += [
+            {"type": "tool_use", "id": reply.call_id(i), "name": c.name, "input": c.value()}
+            for i, c in enumerate(calls)
+        ]
         return {
             "id": "msg_fake",
             "type": "message",
             "role": "assistant",
             "model": model,
-            "content": [{"type": "text", "text": reply.text}],
-            "stop_reason": reply.finish_reason or "end_turn",
+            "content": blocks,
+            "stop_reason": reply.finish_reason or ("tool_use" if calls else "end_turn"),
             "stop_sequence": None,
             "usage": {"input_tokens": 10, "output_tokens": tokens},
         }
     if family == "gemini":
+        parts: list[dict[str, Any]] = [{"text": reply.text}] if reply.text or not calls else []
+        parts += [{"functionCall": {"name": c.name, "args": c.value()}} for c in calls]
         return {
             "candidates": [
                 {
-                    "content": {"parts": [{"text": reply.text}], "role": "model"},
+                    "content": {"parts": parts, "role": "model"},
                     "finishReason": reply.finish_reason or "STOP",
                     "index": 0,
                 }
@@ -260,12 +301,22 @@ def whole_body(family: Family, reply: Reply, model: str) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": reply.text},
-                "finish_reason": reply.finish_reason or "stop",
+                "message": _openai_message(reply),
+                "finish_reason": reply.finish_reason or ("tool_calls" if calls else "stop"),
             }
         ],
         "usage": {"prompt_tokens": 10, "completion_tokens": tokens, "total_tokens": 10 + tokens},
     }
+
+
+def _openai_message(reply: Reply) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": reply.text or (None if reply.tool_calls else "")}
+    if reply.tool_calls:
+        message["tool_calls"] = [
+            {"id": reply.call_id(i), "type": "function", "function": {"name": c.name, "arguments": c.text()}}
+            for i, c in enumerate(reply.tool_calls)
+        ]
+    return message
 
 
 def _sse(data: dict[str, Any] | str, event: str | None = None, newline: str = "\n") -> bytes:
@@ -305,12 +356,30 @@ def _stream_frames(family: Family, reply: Reply, model: str) -> list[bytes]:
             )
             for piece in pieces
         ]
+        frames.append(_sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
+        for i, call in enumerate(reply.tool_calls):
+            block = {"type": "tool_use", "id": reply.call_id(i), "name": call.name, "input": {}}
+            frames.append(
+                _sse({"type": "content_block_start", "index": i + 1, "content_block": block}, "content_block_start")
+            )
+            frames += [
+                _sse(
+                    {
+                        "type": "content_block_delta",
+                        "index": i + 1,
+                        "delta": {"type": "input_json_delta", "partial_json": piece},
+                    },
+                    "content_block_delta",
+                )
+                for piece in reply.call_pieces(i)
+            ]
+            frames.append(_sse({"type": "content_block_stop", "index": i + 1}, "content_block_stop"))
+        stop = reply.finish_reason or ("tool_use" if reply.tool_calls else "end_turn")
         frames += [
-            _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
             _sse(
                 {
                     "type": "message_delta",
-                    "delta": {"stop_reason": reply.finish_reason or "end_turn", "stop_sequence": None},
+                    "delta": {"stop_reason": stop, "stop_sequence": None},
                     "usage": {"output_tokens": tokens},
                 },
                 "message_delta",
@@ -327,6 +396,9 @@ def _stream_frames(family: Family, reply: Reply, model: str) -> list[bytes]:
                 candidate["finishReason"] = reply.finish_reason or "STOP"
                 chunk["usageMetadata"] = {"promptTokenCount": 10, "candidatesTokenCount": tokens}
             frames.append(_sse(chunk, newline="\r\n"))
+        for call in reply.tool_calls:
+            part = {"functionCall": {"name": call.name, "args": call.value()}}
+            frames.append(_sse({"candidates": [{"content": {"parts": [part], "role": "model"}, "index": 0}]}))
         return frames
     base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
     frames = [
@@ -337,10 +409,28 @@ def _stream_frames(family: Family, reply: Reply, model: str) -> list[bytes]:
         _sse({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
         for piece in pieces
     ]
-    frames += [
-        _sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": reply.finish_reason or "stop"}]}),
-        _sse("[DONE]"),
+    frames += _openai_call_frames(base, reply)
+    finish = reply.finish_reason or ("tool_calls" if reply.tool_calls else "stop")
+    frames += [_sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}), _sse("[DONE]")]
+    return frames
+
+
+def _openai_call_frames(base: dict[str, Any], reply: Reply) -> list[bytes]:
+    """Each call's head (id, name), then the calls' argument pieces interleaved, as servers that
+    stream parallel calls do: only `index` says which call a piece belongs to."""
+
+    def frame(delta: dict[str, Any]) -> bytes:
+        return _sse({**base, "choices": [{"index": 0, "delta": {"tool_calls": [delta]}, "finish_reason": None}]})
+
+    frames = [
+        frame({"index": i, "id": reply.call_id(i), "type": "function", "function": {"name": c.name, "arguments": ""}})
+        for i, c in enumerate(reply.tool_calls)
     ]
+    pieces = [reply.call_pieces(i) for i in range(len(reply.tool_calls))]
+    for round_ in range(max((len(p) for p in pieces), default=0)):
+        frames += [
+            frame({"index": i, "function": {"arguments": p[round_]}}) for i, p in enumerate(pieces) if round_ < len(p)
+        ]
     return frames
 
 
