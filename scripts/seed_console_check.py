@@ -8,8 +8,9 @@ Run by hand, not by `make test`: the upstream source is not on a fresh machine.
 
 It extracts the console, writes `.env.local` as the upstream ENV_SETUP.md says, `npm ci`, `vite build`,
 serves `dist/` on 127.0.0.1:3000 (as upstream's nginx does), starts `pagi up` in development mode
-(no API keys, the deterministic planner) with its edge on 127.0.0.1:8181, and drives the console in
-Chromium. It prints one row per check and exits 1 when any failed. docs/seed-console.md explains them.
+(no API keys, the deterministic planner; `--keys`: two keys and the console in PAGI_ALLOWED_ORIGINS)
+with its edge on 127.0.0.1:8181, and drives the console in Chromium as its user does. It prints one
+row per check and exits 1 when any failed. docs/seed-console.md says what each check decides.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import inspect
 import json
 import os
 import re
@@ -150,13 +152,16 @@ class Console:
         return [entry.get("event", {}).get("body", {}) for entry in answer["events"]]
 
 
-async def eventually(what: str, probe: Callable[[], Awaitable[Any]], timeout: float = STEP_TIMEOUT_S) -> Any:
-    """The first truthy answer of `probe`, polled until `timeout`; else CheckFailed naming `what`."""
+async def eventually(what: str, probe: Callable[[], Any], timeout: float = STEP_TIMEOUT_S) -> Any:
+    """The first truthy answer of `probe` (a plain or an async function), polled until `timeout`; else
+    CheckFailed naming `what`."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
         try:
-            answer = await probe()
+            answer = probe()
+            if inspect.isawaitable(answer):
+                answer = await answer
             if answer:
                 return answer
         except (CheckFailed, PlaywrightError, aiohttp.ClientError) as exc:
@@ -446,7 +451,7 @@ async def check_websocket(console: Console) -> str:
     try:
         await eventually(
             "[PAGIClient] Connection established",
-            lambda: _async(any("Connection established" in line for line in console.console_log)),
+            lambda: any("Connection established" in line for line in console.console_log),
         )
     except CheckFailed as exc:
         refused = [e for e in console.errors if "WebSocket" in e] or console.socket_errors
@@ -454,10 +459,6 @@ async def check_websocket(console: Console) -> str:
     console.session_id = await console.page.evaluate("localStorage.getItem('pagi_session_id')")
     console.user_id = user = await console.page.evaluate("localStorage.getItem('pagi_user_id')")
     return f"{console.sockets[-1] if console.sockets else '?'} open (user {user}, session {console.session_id})"
-
-
-async def _async(value: Any) -> Any:
-    return value
 
 
 async def check_chat_answer(console: Console) -> str:
@@ -474,6 +475,20 @@ async def check_chat_answer(console: Console) -> str:
 
 async def _answered(console: Console, marker: str) -> bool:
     return any(marker in text and not text.startswith("[") for text in await console.assistant_texts())
+
+
+async def check_status_bubbles(console: Console) -> str:
+    if not any(f.get("type") == "complete_message" for f in console.frames_in):
+        raise CheckFailed("nothing to judge: no answer arrived (the chat check failed)")
+    texts = await console.assistant_texts()
+    statuses = [t for t in texts if re.match(r"^\[[A-Z_]+\] ", t)]
+    repeated = sorted({t for t in statuses if statuses.count(t) > 1})
+    status_frames = [f for f in console.frames_in if f.get("type") == "status_update"]
+    if repeated:
+        raise CheckFailed(f"{len(statuses)} status bubbles, repeated: {repeated[:3]}")
+    if statuses:
+        raise CheckFailed(f"status bubbles in a plain chat (the seed sends them only for errors): {statuses[:4]}")
+    return f"no status bubbles ({len(status_frames)} status_update frames received)"
 
 
 async def check_other_origin(console: Console) -> str:
@@ -505,7 +520,7 @@ async def check_other_origin(console: Console) -> str:
         try:
             await eventually(
                 f"the page at {other} refused its WebSocket (403)",
-                lambda: _async(any("403" in e for e in intruder.errors)),
+                lambda: any("403" in e for e in intruder.errors),
             )
         except CheckFailed as exc:
             raise CheckFailed(f"{exc}; its console: {intruder.console_log[-6:]}") from None
@@ -569,7 +584,7 @@ async def check_other_user(console: Console) -> str:
         try:
             await eventually(
                 f"{auth.other_user}'s WebSocket as {auth.user} refused",
-                lambda: _async(any("WebSocket" in e for e in intruder.errors)),
+                lambda: any("WebSocket" in e for e in intruder.errors),
             )
         except CheckFailed as exc:
             raise CheckFailed(f"{exc}; its console: {intruder.console_log[-4:]}") from None
@@ -584,20 +599,6 @@ async def check_other_user(console: Console) -> str:
     await eventually(f"{auth.user}'s console answering after that", lambda: _answered(console, marker))
     how = f"{said.group(1)}: {said.group(2)}" if said else refused[:160]
     return f"{auth.other_user}'s cookie, path user {auth.user}: {how}; {auth.user}'s console still answers"
-
-
-async def check_status_bubbles(console: Console) -> str:
-    if not any(f.get("type") == "complete_message" for f in console.frames_in):
-        raise CheckFailed("nothing to judge: no answer arrived (the chat check failed)")
-    texts = await console.assistant_texts()
-    statuses = [t for t in texts if re.match(r"^\[[A-Z_]+\] ", t)]
-    repeated = sorted({t for t in statuses if statuses.count(t) > 1})
-    status_frames = [f for f in console.frames_in if f.get("type") == "status_update"]
-    if repeated:
-        raise CheckFailed(f"{len(statuses)} status bubbles, repeated: {repeated[:3]}")
-    if statuses:
-        raise CheckFailed(f"status bubbles in a plain chat (the seed sends them only for errors): {statuses[:4]}")
-    return f"no status bubbles ({len(status_frames)} status_update frames received)"
 
 
 async def check_memory_modal(console: Console) -> str:
@@ -747,7 +748,7 @@ async def check_reload(console: Console) -> str:
     await console.page.reload()
     await eventually(
         "the WebSocket open again after a reload",
-        lambda: _async(sum("Connection established" in line for line in console.console_log) > opened),
+        lambda: sum("Connection established" in line for line in console.console_log) > opened,
     )
     session = await console.page.evaluate("localStorage.getItem('pagi_session_id')")
     if session != console.session_id:
