@@ -181,6 +181,12 @@ def tail(proc: subprocess.CompletedProcess[str], lines: int = 6) -> str:
     return " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-lines:])
 
 
+def npm_errors(proc: subprocess.CompletedProcess[str], lines: int = 3) -> str:
+    """npm's first few `npm error` lines that say something (it pads them with usage text)."""
+    said = [line.removeprefix("npm error").strip() for line in proc.stderr.splitlines() if line.startswith("npm error")]
+    return " | ".join([line for line in said if line][:lines]) or tail(proc)
+
+
 def extract(source: Path, commit: str, work: Path) -> tuple[Path, Check]:
     """The console's folder under `work`: copied from a checkout, or `git archive` of a (bare) repository."""
     target = work / CONSOLE_DIR
@@ -225,11 +231,11 @@ def install(console: Path) -> Check:
     proc = run([npm, "ci", "--no-audit", "--no-fund"], console)
     if proc.returncode == 0:
         return Check("npm ci", True, "the upstream package-lock.json installed as is")
-    failure = tail(proc)
+    failure = npm_errors(proc)
     (console / "package-lock.json").unlink(missing_ok=True)
     retry = run([npm, "install", "--no-audit", "--no-fund", "--no-package-lock"], console)
     if retry.returncode != 0:
-        raise SystemExit(f"npm ci failed ({failure}) and so did npm install: {tail(retry)}")
+        raise SystemExit(f"npm ci failed ({failure}) and so did npm install: {npm_errors(retry)}")
     return Check("npm ci", None, f"npm ci failed ({failure}); installed with npm install without the lockfile")
 
 
