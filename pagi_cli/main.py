@@ -36,7 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     personas.add_arguments(import_cmd)
     import_cmd.set_defaults(run=personas.run)
     mcp.add_commands(commands)
-    args = parser.parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    given, server_command = mcp.split_command(given)
+    args = parser.parse_args(given)
+    if server_command is not None:
+        args.argv = server_command
     code: int = args.run(args)
     return code
 

@@ -76,11 +76,18 @@ def parse_headers(pairs: list[str], from_env: list[str]) -> dict[str, str]:
     return headers
 
 
+def split_command(argv: list[str]) -> tuple[list[str], list[str] | None]:
+    """`pagi mcp add NAME [OPTIONS] -- COMMAND ARGS...`: the arguments for argparse, and the stdio
+    server's command line (None when there is no `--`)."""
+    if argv[:2] != ["mcp", "add"] or "--" not in argv:
+        return argv, None
+    cut = argv.index("--")
+    return argv[:cut], argv[cut + 1 :]
+
+
 def registration(args: argparse.Namespace) -> dict[str, Any]:
     """The POST body from `pagi mcp add`'s arguments (the edge validates it)."""
     argv: list[str] = list(args.argv)
-    if argv[:1] == ["--"]:  # argparse keeps a `--` that follows the name
-        argv = argv[1:]
     if args.url is not None:
         if argv:
             raise CommandError("give either --url (an http server) or `-- COMMAND ARGS...` (a stdio server), not both")
@@ -182,7 +189,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="register an MCP server: NAME -- COMMAND ARGS... (stdio) or NAME --url URL (Streamable HTTP)",
     )
     add.add_argument("name", help="lowercase letter, then up to 31 of a-z 0-9 _ -")
-    add.add_argument("argv", nargs="*", help="after --: the program and its arguments (stdio)")
+    # `-- COMMAND ARGS...` is taken off before argparse sees it (`split_command`), so a server's own
+    # options (`--repository`, even a `--`) are never read as ours.
+    add.set_defaults(argv=[])
     add.add_argument("--url", help="a Streamable HTTP server's endpoint")
     add.add_argument("--header", action="append", default=[], metavar="NAME=VALUE", help="an http header (sealed)")
     add.add_argument(
