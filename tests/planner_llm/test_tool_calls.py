@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bus_schemas import ActionMemory, ActionResponse, ActionTool
-from planner.llm import ChatMessage, LLMReplyInvalid
+from planner.llm import ChatMessage, LLMReplyInvalid, config_for, llm_decide, provider_config_from_env
 from planner.llm.decide_tools import llm_decide_tools
 from planner.llm.messages import ToolCall
 from planner.llm.tools import MAX_ARGUMENTS_BYTES, ToolSpec, action_from_raw, own_tools, parse_raw
@@ -248,3 +248,31 @@ async def test_a_conversation_with_tool_turns_goes_in_the_familys_shape(
         assert body["contents"][1]["parts"][1] == {
             "functionCall": {"name": "get_time", "args": {"timezone": "Asia/Tokyo"}}
         }
+
+
+def test_tool_calling_is_a_preset_setting_the_environment_can_switch() -> None:
+    assert config_for("openrouter", api_key="k", env={}).tool_calling
+    assert config_for("anthropic", api_key="k", env={}).tool_calling
+    # Servers that need flags for tools, or that nobody knows: the JSON-object format.
+    assert not config_for("vllm", model="m", env={}).tool_calling
+    assert not config_for("openai-compatible", model="m", base_url="http://10.0.0.5/v1", env={}).tool_calling
+    on = provider_config_from_env({"LLM_PROVIDER": "vllm", "LLM_MODEL": "m", "LLM_TOOL_CALLING": "1"})
+    off = provider_config_from_env({"OPENAI_API_KEY": "k", "LLM_TOOL_CALLING": "0"})
+    assert on is not None and on.tool_calling
+    assert off is not None and not off.tool_calling
+
+
+async def test_without_tools_the_request_is_the_json_object_format(
+    fake_llm: FakeLLMServer, provider_for: ProviderFactory
+) -> None:
+    """A conversation holding tool turns, sent to a model without tool calling: as plain turns."""
+    calls = (ToolCall("c1", "get_time", '{"timezone": "UTC"}'),)
+    conversation = [*MESSAGES, ChatMessage("assistant", "", tool_calls=calls),
+                    ChatMessage("tool", "12:00", tool_call_id="c1", name="get_time")]  # fmt: skip
+    fake_llm.script(Reply(json.dumps({"action_type": "ActionResponse", "content": "noon"})))
+    decision = await llm_decide(provider_for("openai"), conversation)
+    assert decision.action == ActionResponse(content="noon")
+    body = fake_llm.requests[0].body
+    assert "tools" not in body and body["response_format"] == {"type": "json_object"}
+    assert [m["role"] for m in body["messages"]][-2:] == ["assistant", "user"]
+    assert "12:00" in body["messages"][-1]["content"] and "get_time" in body["messages"][-2]["content"]
