@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from .mcp import MAX_POLICY_ENTRIES, McpToolRef
 from .subjects import TOKEN_RE
@@ -51,6 +51,15 @@ class TwinWrite(TwinSettings):
     """Create/update body: the API key is write-only."""
 
     api_key: SecretStr | None = Field(default=None, max_length=512)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _served_only(cls, raw: Any) -> Any:
+        # `mcp_unknown_servers` is served (TwinView), never set: a client that sends back the twin it
+        # read (the console's settings form) is not refused for it.
+        if isinstance(raw, dict) and "mcp_unknown_servers" in raw:
+            return {k: v for k, v in raw.items() if k != "mcp_unknown_servers"}
+        return raw
 
 
 class TwinCreate(TwinWrite):

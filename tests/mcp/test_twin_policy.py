@@ -103,3 +103,19 @@ async def test_a_member_cannot_widen_the_shared_twins_mcp_policy(
         http, registry, "POST", "/v1/twins", {"id": own, "codename": "Bob's", "mcp_tools": ["fs/*"]}, key=BOB_KEY
     )
     assert status == 201 and body["owner"] == "bob" and body["mcp_tools"] == ["fs/*"], body
+
+
+async def test_a_twin_sent_back_as_read_keeps_its_policy(registry: Registry, http: aiohttp.ClientSession) -> None:
+    """The console's settings form sends back what it read, served-only fields and all (minus the
+    ones it strips): `mcp_unknown_servers` is dropped, not refused, and `mcp_tools` survives."""
+    twin_id = await shared_twin(http, registry)
+    _, twin = await call(http, registry, "GET", f"/v1/twins/{twin_id}")
+    await call(http, registry, "PUT", f"/v1/twins/{twin_id}", settings_of(twin, mcp_tools=["ghost/*"]))
+    _, twin = await call(http, registry, "GET", f"/v1/twins/{twin_id}")
+    assert twin["mcp_unknown_servers"] == ["ghost"]
+    as_read = {
+        k: v for k, v in twin.items() if k not in {"id", "has_api_key", "owner", "status", "created_at", "updated_at"}
+    }
+    status, body = await call(http, registry, "PUT", f"/v1/twins/{twin_id}", {**as_read, "mission": "kept"})
+    assert status == 200, body
+    assert body["mcp_tools"] == ["ghost/*"] and body["mission"] == "kept"
