@@ -22,22 +22,14 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 import aiohttp
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from dotenv import dotenv_values
 
 from .options import PAGI_ENV_FILE, add_data_dir_option, data_dir
 
 DEFAULT_EDGE_URL: Final = "http://127.0.0.1:8181"
+URL_ENV: Final = "PAGI_URL"
+KEY_ENV: Final = "PAGI_API_KEY"
 SERVERS_PATH: Final = "/v1/mcp/servers"
-
-
-class EdgeEnv(BaseSettings):
-    """Where the edge is and the key to it, from the environment (then `pagi.env`)."""
-
-    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True)
-
-    url: str | None = Field(default=None, alias="PAGI_URL")
-    api_key: str | None = Field(default=None, alias="PAGI_API_KEY")
 
 
 class CommandError(Exception):
@@ -45,14 +37,17 @@ class CommandError(Exception):
 
 
 def edge_url(args: argparse.Namespace) -> str:
+    """`--edge`, else `PAGI_URL`, else the one `pagi up` wrote into `<data-dir>/pagi.env`. (Not a
+    settings class: those are the services' own, each given to the service that reads it.)"""
     if args.edge:
         return str(args.edge).rstrip("/")
     env_file: Path = data_dir(args) / PAGI_ENV_FILE
-    return (EdgeEnv(_env_file=env_file).url or DEFAULT_EDGE_URL).rstrip("/")
+    written = dotenv_values(env_file).get(URL_ENV) if env_file.is_file() else None
+    return (os.environ.get(URL_ENV) or written or DEFAULT_EDGE_URL).rstrip("/")
 
 
 def _auth_headers() -> dict[str, str]:
-    key = EdgeEnv().api_key
+    key = os.environ.get(KEY_ENV)
     if key:
         return {"Authorization": f"Bearer {key}"}
     # Development mode (no keys): the one person at the machine, recorded under their login name.

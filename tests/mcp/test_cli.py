@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import io
 import os
 import sys
@@ -15,7 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
+from edge.app import make_app
+from edge.settings import EdgeSettings
+from pagi.bus import Bus
 from pagi_cli import mcp
 
 from ..ports import free_port
@@ -128,3 +133,25 @@ async def test_a_stack_that_is_not_running_is_said_so(tmp_path: Path) -> None:
     ran = await pagi("mcp", "ls", url=f"http://127.0.0.1:{free_port()}", cwd=tmp_path)
     assert ran.code == 1 and "cannot reach the edge" in ran.err and "pagi up" in ran.err
     assert "Traceback" not in ran.err
+
+
+async def test_development_mode_needs_no_key_and_finds_the_edge_in_pagi_env(
+    bus: Bus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`pagi up` without keys: the one person at the machine is the admin, recorded under their login
+    name; the edge's address comes from the `pagi.env` that `pagi up` wrote into the data dir."""
+    for name in ("PAGI_API_KEY", "PAGI_API_KEYS", "PAGI_URL"):
+        monkeypatch.delenv(name, raising=False)
+    async with TestClient(TestServer(make_app(EdgeSettings(), bus=bus))) as client:
+        data_dir = tmp_path / "data"
+        data_dir.mkdir()
+        (data_dir / "pagi.env").write_text(f"NATS_URL=nats://127.0.0.1:1\nPAGI_URL={client.make_url('')}\n")
+        parser = argparse.ArgumentParser(prog="pagi")
+        mcp.add_commands(parser.add_subparsers(dest="command", required=True))
+        given, command = mcp.split_command(["mcp", "add", "clock", "--data-dir", str(data_dir), "--", "uvx", "x"])
+        args = parser.parse_args(given)
+        args.argv = command
+        out, err = io.StringIO(), io.StringIO()
+        assert await mcp.mcp_command(args, out, err) == 0, err.getvalue()
+        listed = await (await client.get("/v1/mcp/servers")).json()
+    assert [(s["name"], s["created_by"]) for s in listed["servers"]] == [("clock", getpass.getuser())]
