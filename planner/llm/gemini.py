@@ -28,7 +28,7 @@ def _args(arguments: str) -> dict[str, Any]:
 
 def _parts(message: ChatMessage) -> list[dict[str, Any]]:
     if message.role == "tool":
-        key = "error" if message.is_error else "result"
+        key = "error" if message.is_error else "output"
         return [{"functionResponse": {"name": message.name or "", "response": {key: message.content}}}]
     parts: list[dict[str, Any]] = [{"text": message.content}] if message.content else []
     parts += [{"functionCall": {"name": c.name, "args": _args(c.arguments)}} for c in message.tool_calls]

@@ -57,7 +57,7 @@ def results_sent(family: Family, body: dict[str, Any]) -> list[dict[str, Any]]:
             for p in c["parts"]:
                 if "functionResponse" in p:
                     response = p["functionResponse"]["response"]
-                    content = response.get("result") or response.get("error")
+                    content = response.get("output") or response.get("error")
                     found.append(
                         {"name": p["functionResponse"]["name"], "content": content, "error": "error" in response}
                     )
