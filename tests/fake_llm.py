@@ -33,6 +33,14 @@ class Call:
     name: str
     arguments: dict[str, Any] | str = field(default_factory=dict)
     id: str | None = None
+    # Gemini thinking models put a `thoughtSignature` on a call's part, to be sent back with it.
+    signature: str | None = None
+
+    def gemini_part(self) -> dict[str, Any]:
+        part: dict[str, Any] = {"functionCall": {"name": self.name, "args": self.value()}}
+        if self.signature:
+            part["thoughtSignature"] = self.signature
+        return part
 
     def text(self) -> str:
         return self.arguments if isinstance(self.arguments, str) else json.dumps(self.arguments)
@@ -282,7 +290,7 @@ def whole_body(family: Family, reply: Reply, model: str) -> dict[str, Any]:
         }
     if family == "gemini":
         parts: list[dict[str, Any]] = [{"text": reply.text}] if reply.text or not calls else []
-        parts += [{"functionCall": {"name": c.name, "args": c.value()}} for c in calls]
+        parts += [c.gemini_part() for c in calls]
         return {
             "candidates": [
                 {
@@ -397,8 +405,8 @@ def _stream_frames(family: Family, reply: Reply, model: str) -> list[bytes]:
                 chunk["usageMetadata"] = {"promptTokenCount": 10, "candidatesTokenCount": tokens}
             frames.append(_sse(chunk, newline="\r\n"))
         for call in reply.tool_calls:
-            part = {"functionCall": {"name": call.name, "args": call.value()}}
-            frames.append(_sse({"candidates": [{"content": {"parts": [part], "role": "model"}, "index": 0}]}))
+            content = {"parts": [call.gemini_part()], "role": "model"}
+            frames.append(_sse({"candidates": [{"content": content, "index": 0}]}))
         return frames
     base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
     frames = [

@@ -15,7 +15,7 @@ from .provider import Completion, LLMProvider, TextSink, deliver_whole
 from .tool_stream import MAX_CALLS, whole_calls
 from .tools import ToolSpec
 
-Call = tuple[str | None, str, Any]
+Call = tuple[str | None, str, Any, str]
 
 
 def _args(arguments: str) -> dict[str, Any]:
@@ -31,7 +31,11 @@ def _parts(message: ChatMessage) -> list[dict[str, Any]]:
         key = "error" if message.is_error else "output"
         return [{"functionResponse": {"name": message.name or "", "response": {key: message.content}}}]
     parts: list[dict[str, Any]] = [{"text": message.content}] if message.content else []
-    parts += [{"functionCall": {"name": c.name, "args": _args(c.arguments)}} for c in message.tool_calls]
+    for call in message.tool_calls:
+        part: dict[str, Any] = {"functionCall": {"name": call.name, "args": _args(call.arguments)}}
+        if call.signature:
+            part["thoughtSignature"] = call.signature
+        parts.append(part)
     return parts or [{"text": ""}]
 
 
@@ -92,7 +96,7 @@ class GeminiProvider(LLMProvider):
         # Thinking models return their thoughts as parts marked `thought`; only the answer counts.
         text = "".join(str(p.get("text", "")) for p in parts if not p.get("thought"))
         calls: list[Call] = [
-            (call.get("id"), str(call.get("name") or ""), call.get("args"))
+            (call.get("id"), str(call.get("name") or ""), call.get("args"), str(p.get("thoughtSignature") or ""))
             for p in parts
             if isinstance(call := p.get("functionCall"), dict)
         ]

@@ -17,6 +17,8 @@ class ToolCall:
     id: str
     name: str
     arguments: str
+    # Gemini's `thoughtSignature` on a call part: thinking models want it back with the call.
+    signature: str = ""
 
 
 @dataclass(frozen=True)

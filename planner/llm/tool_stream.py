@@ -4,6 +4,7 @@ once and its arguments as JSON text in pieces (OpenAI by `index`, Anthropic by c
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -55,8 +56,11 @@ def object_text(value: Any) -> str:
     return json.dumps(value if value is not None else {}, ensure_ascii=False)
 
 
-def whole_calls(items: list[tuple[str | None, str, Any]]) -> tuple[ToolCall, ...]:
-    """Calls from a whole reply: (id, name, arguments as text or object), at most MAX_CALLS + 1."""
+def whole_calls(
+    items: Sequence[tuple[str | None, str, Any] | tuple[str | None, str, Any, str]],
+) -> tuple[ToolCall, ...]:
+    """Calls from a whole reply: (id, name, arguments as text or object[, signature]), at most MAX_CALLS + 1."""
     return tuple(
-        ToolCall(id or f"call_{n}", name, object_text(arguments)) for n, (id, name, arguments) in enumerate(items)
-    )[: MAX_CALLS + 1]
+        ToolCall(item[0] or f"call_{n}", item[1], object_text(item[2]), str(item[3]) if len(item) > 3 else "")
+        for n, item in enumerate(items[: MAX_CALLS + 1])
+    )

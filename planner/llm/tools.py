@@ -160,8 +160,15 @@ def text_action(text: str, allowed: Collection[str] | None = None) -> Action:
 
 def reply_raw(text: str, calls: Sequence[ToolCall], index: int) -> str:
     """The reply as recorded on the step that carries call `index`."""
-    reply = {"text": text, "calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls]}
+    reply = {"text": text, "calls": [_call_record(c) for c in calls]}
     return json.dumps({"tool_reply": reply, "call": index}, ensure_ascii=False, separators=(",", ":"))
+
+
+def _call_record(call: ToolCall) -> dict[str, str]:
+    record = {"id": call.id, "name": call.name, "arguments": call.arguments}
+    if call.signature:
+        record["signature"] = call.signature
+    return record
 
 
 @dataclass(frozen=True)
@@ -185,7 +192,10 @@ def parse_raw(raw: str) -> RecordedReply | None:
     try:
         data = loads_json(raw, what="the recorded reply", max_bytes=4 * MAX_TEXT_CHARS)
         reply = data["tool_reply"]
-        calls = tuple(ToolCall(str(c["id"]), str(c["name"]), str(c["arguments"])) for c in reply["calls"])
+        calls = tuple(
+            ToolCall(str(c["id"]), str(c["name"]), str(c["arguments"]), str(c.get("signature", "")))
+            for c in reply["calls"]
+        )
         index = int(data["call"])
         text = str(reply["text"])
     except (PayloadError, KeyError, TypeError, ValueError):

@@ -276,3 +276,20 @@ async def test_without_tools_the_request_is_the_json_object_format(
     assert "tools" not in body and body["response_format"] == {"type": "json_object"}
     assert [m["role"] for m in body["messages"]][-2:] == ["assistant", "user"]
     assert "12:00" in body["messages"][-1]["content"] and "get_time" in body["messages"][-2]["content"]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_gemini_thought_signature_goes_back_with_its_call(
+    streamed: bool, fake_llm: FakeLLMServer, provider_for: ProviderFactory
+) -> None:
+    call = Call("get_time", {"timezone": "UTC"}, signature="c2lnbmF0dXJl")
+    fake_llm.script(Reply(tool_calls=[call]), Reply("noon"))
+    provider = provider_for("gemini")
+    decision = await llm_decide_tools(provider, MESSAGES, TOOLS, Sink() if streamed else None)
+    recorded = parse_raw(decision.raw)
+    assert recorded is not None and recorded.call.signature == "c2lnbmF0dXJl"
+    conversation = [*MESSAGES, ChatMessage("assistant", "", tool_calls=recorded.calls),
+                    ChatMessage("tool", "12:00", tool_call_id=recorded.call.id, name="get_time")]  # fmt: skip
+    await llm_decide_tools(provider, conversation, TOOLS)
+    model_turn = fake_llm.requests[1].body["contents"][1]
+    assert model_turn["role"] == "model" and model_turn["parts"][0]["thoughtSignature"] == "c2lnbmF0dXJl"
