@@ -78,6 +78,12 @@ def header_values(server: McpServer) -> dict[str, str]:
     return {name: unseal(token) for name, token in server.headers_sealed.items()}
 
 
+def mcp_tool_allowed(mcp_tools: list[str], server: str, tool: str) -> bool:
+    """Whether a twin's `mcp_tools` lets it ask for `tool` of `server` (`server/tool` or `server/*`).
+    Asking is all it allows: the call itself still waits for a human's approval."""
+    return f"{server}/{tool}" in mcp_tools or f"{server}/*" in mcp_tools
+
+
 def unknown_servers(entries: list[str], registered: set[str]) -> list[str]:
     """Servers a twin's `mcp_tools` names that are not registered, in the order first named."""
     unknown: list[str] = []

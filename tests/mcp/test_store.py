@@ -9,7 +9,14 @@ from cryptography.fernet import Fernet
 from bus_schemas.mcp import McpServerWrite
 from pagi.bus import Bus
 from pagi.secrets import SecretsUnavailable
-from records.mcp_servers import McpServerError, McpServerStore, McpUrlSettings, header_values, unknown_servers
+from records.mcp_servers import (
+    McpServerError,
+    McpServerStore,
+    McpUrlSettings,
+    header_values,
+    mcp_tool_allowed,
+    unknown_servers,
+)
 
 LOCAL = "http://127.0.0.1:8000/mcp"
 
@@ -64,3 +71,13 @@ def test_unknown_servers_in_a_policy_are_listed_once_in_order() -> None:
     entries = ["b/x", "a/*", "known/t", "b/y", "c/z"]
     assert unknown_servers(entries, {"known"}) == ["b", "a", "c"]
     assert unknown_servers([], set()) == []
+
+
+def test_a_policy_allows_named_tools_and_whole_servers_only() -> None:
+    policy = ["time/get_current_time", "fs/*"]
+    assert mcp_tool_allowed(policy, "time", "get_current_time")
+    assert not mcp_tool_allowed(policy, "time", "convert_time")
+    assert mcp_tool_allowed(policy, "fs", "write_file")
+    assert not mcp_tool_allowed(policy, "git", "git_status")
+    # A tool literally named `*` is not a wildcard for another server, nor a prefix match.
+    assert not mcp_tool_allowed(policy, "time", "*x") and not mcp_tool_allowed(["fs/*"], "fsx", "read")
