@@ -33,6 +33,7 @@ from pagi.settings import BusSettings, MetricsSettings, SecretSettings, TracingS
 from planner.llm.presets import PRESETS
 from planner.settings import PlannerSettings
 from records.endpoints import ALLOW_PRIVATE_ENV, ALLOWED_URLS_ENV, OPERATOR_URL_ENV
+from records.mcp_servers import McpUrlSettings
 from telemetry_agent.config import TelemetrySettings
 from tool_worker.settings import ToolSettings
 from tool_worker.vector import VectorQuerySettings
@@ -50,7 +51,8 @@ PLUMBING_PREFIXES: Final = ("LC_", "PYTHON", "OTEL_")
 EVERY_SERVICE: Final[tuple[type[BaseSettings], ...]] = (BusSettings, TracingSettings, MetricsSettings, ReplicaSettings)
 
 SETTINGS: Final[dict[str, tuple[type[BaseSettings], ...]]] = {
-    "edge": (EdgeSettings, SecretSettings),
+    # McpUrlSettings: where a registered http MCP server may point (checked when it is registered).
+    "edge": (EdgeSettings, SecretSettings, McpUrlSettings),
     "planner": (PlannerSettings, SecretSettings),
     "memory_worker": (MemorySettings,),
     "tool_worker": (ToolSettings, VectorQuerySettings),

@@ -26,7 +26,7 @@ export type Form = TwinSettings & { api_key: string };
 
 export function formOf(twin: Twin): Form {
   // The owner is the edge's to record (records/access.py), never a setting sent back.
-  const { id: _id, has_api_key: _k, owner: _o, status: _s, created_at: _c, updated_at: _u, ...settings } = twin;
+  const { id: _id, has_api_key: _k, owner: _o, status: _s, created_at: _c, updated_at: _u, mcp_unknown_servers: _m, ...settings } = twin;
   return { ...settings, api_key: "" };
 }
 

@@ -431,6 +431,10 @@ export interface TwinSettings {
   approval_timeout_s: number;
   allowed_tools: string[];
   always_allow: string[];
+  /**
+   * @maxItems 256
+   */
+  mcp_tools: string[];
   code_generation: boolean;
   memory_namespace: string;
 }
@@ -453,11 +457,16 @@ export interface TwinView {
   approval_timeout_s: number;
   allowed_tools: string[];
   always_allow: string[];
+  /**
+   * @maxItems 256
+   */
+  mcp_tools: string[];
   code_generation: boolean;
   memory_namespace: string;
   id: string;
   has_api_key: boolean;
   owner: string | null;
+  mcp_unknown_servers: string[];
   status: "idle" | "thinking" | "busy";
   created_at: string;
   updated_at: string;
