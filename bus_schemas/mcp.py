@@ -8,9 +8,10 @@ is a Streamable HTTP endpoint. Header values (bearer tokens, API keys) are seale
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime
-from typing import Annotated, Final, Literal, Self
+from typing import Annotated, Any, Final, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
@@ -150,3 +151,45 @@ class McpServerView(McpServerSettings):
 
 class McpServerList(BaseModel):
     servers: list[McpServerView]
+
+
+# --- the tools a server offers ---------------------------------------------------------------------
+
+# What every provider's tool calling accepts as a function name, and PAGI's tool names are.
+PAGI_TOOL_NAME_MAX: Final = 64
+_NOT_IN_NAME: Final = re.compile(r"[^a-z0-9_-]")
+
+
+def pagi_tool_name(server: str, tool: str) -> str:
+    """The name PAGI (the planner, a model's tool calling, the policy, the registry) knows an MCP tool
+    by: `<server>__<tool>`, lower-cased, any other character as `_` (`time__get_current_time`). When
+    that changed the server's name for it or is too long, a digest of the original keeps two tools of
+    one server from ever sharing a name (`everything__longrunningoperation-3f2a9c`)."""
+    plain = f"{server}__{_NOT_IN_NAME.sub('_', tool.lower())}"
+    if plain == f"{server}__{tool}" and len(plain) <= PAGI_TOOL_NAME_MAX:
+        return plain
+    digest = hashlib.sha256(f"{server}/{tool}".encode()).hexdigest()[:6]
+    return f"{plain[: PAGI_TOOL_NAME_MAX - 7]}-{digest}"
+
+
+class McpTool(BaseModel):
+    """One tool a registered server listed (KV `pagi_mcp_tools`, key = `name`), written by the host
+    that runs the server (the tool worker) after `tools/list` and on `notifications/tools/list_changed`.
+    `description`, `title` and `annotations` are the server's own words: untrusted text, shown to a
+    person as coming from that server, never read as policy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=PAGI_TOOL_NAME_MAX)  # pagi_tool_name(server, tool)
+    server: str = Field(pattern=SERVER_NAME_PATTERN)
+    tool: str = Field(min_length=1, max_length=128)  # the server's own name for it
+    title: str | None = Field(default=None, max_length=200)
+    description: str = Field(default="", max_length=8000)
+    input_schema: dict[str, Any] = Field(default_factory=lambda: {"type": "object"})
+    output_schema: dict[str, Any] | None = None
+    # readOnlyHint, destructiveHint, idempotentHint, openWorldHint, title: hints, never guarantees.
+    annotations: dict[str, Any] = Field(default_factory=dict)
+    # sha256 over the registration (transport, command/args or url, network) and this tool's name,
+    # description and schemas: "always allow" pins to it, so a changed server or tool asks again.
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    listed_at: datetime

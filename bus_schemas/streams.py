@@ -134,7 +134,8 @@ REVOKED: Final = KVSpec("pagi_revoked", "logged-out session cookies, until they 
 # Registered MCP servers, key = the server's name (bus_schemas/mcp.py; header values sealed).
 MCP_SERVERS: Final = KVSpec("pagi_mcp_servers", "registered MCP servers: transport, command or url, sealed headers")
 
-KV_BUCKETS: Final = (TWINS, APPROVALS, PROMPTS, TOOLS, SESSIONS, JOBS, DONE, REVOKED, MCP_SERVERS)
+MCP_TOOLS: Final = KVSpec("pagi_mcp_tools", "the tools registered MCP servers list: schema, annotations, digest")
+KV_BUCKETS: Final = (TWINS, APPROVALS, PROMPTS, TOOLS, SESSIONS, JOBS, DONE, REVOKED, MCP_SERVERS, MCP_TOOLS)
 
 ARTIFACTS: Final = ObjectStoreSpec("pagi_artifacts", "built tool artifacts, addressed by digest")
 OBJECT_STORES: Final = (ARTIFACTS,)
