@@ -68,5 +68,13 @@ def gone(message: str) -> Exception:
     return _json_error(web.HTTPGone, message)
 
 
+def forbidden(message: str) -> Exception:
+    return _json_error(web.HTTPForbidden, message)
+
+
+def unavailable(message: str) -> Exception:
+    return _json_error(web.HTTPServiceUnavailable, message)
+
+
 def bad_request(message: str, problems: list[dict[str, Any]] | None = None) -> Exception:
     return _json_error(web.HTTPBadRequest, message, problems)

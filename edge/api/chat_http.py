@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from aiohttp import web
@@ -15,8 +16,9 @@ from records.access import Role
 
 from ..appkeys import BUS, HUB, OWNERS, SETTINGS
 from ..chat_in import may_enter, publish_chat_in, recorded_as, session_caller
+from ..front.auth import acting_user
 from ..front.observability import recorded_trace_label
-from ..validation import error, read_model
+from ..validation import error, forbidden, read_model, unavailable
 
 
 class JobTimeout(Exception):
@@ -68,32 +70,56 @@ async def run_chat(
         await hub.leave(session_id, listener)
 
 
+async def chat_as_caller(
+    request: web.Request,
+    session_id: str,
+    message: str,
+    twin_id: str | None = None,
+    namespace: str | None = None,
+    claimed_user: str | None = None,
+    anonymous_as_edge: bool = False,
+) -> Envelope[Any]:
+    """A chat door: the caller (`edge.chat_in.session_caller`) may use the session, then the job runs as
+    them and its answer is awaited. In development mode with nobody named, a decision the message makes
+    (a seed marker) is recorded as the edge when `anonymous_as_edge`, else as nobody (it decides
+    nothing). Raises a JSON HTTP error: 403 another user's session, 503 not accepted, 504 no answer
+    in time (the job goes on)."""
+    who = session_caller(request, claimed_user)
+    if who is not None and not await may_enter(request.app[OWNERS], who, session_id):
+        raise forbidden(f"session {session_id} belongs to another user")
+    # A twin the caller may not see is the planner's to answer like an unknown one (the default twin,
+    # the same job-log line), so no answer here tells the two apart (planner/chat_in.py).
+    if who is not None:
+        recorded: str | None = recorded_as(request, who)
+    else:
+        recorded = acting_user(request, None) if anonymous_as_edge else None
+    try:
+        return await run_chat(
+            request.app,
+            session_id,
+            message,
+            who.user_id if who else None,
+            twin_id,
+            namespace,
+            recorded_as=recorded,
+            trace_label=recorded_trace_label(request),
+            caller_role=who.role if who else None,
+        )
+    except BusUnavailable as exc:
+        raise unavailable(f"message not accepted: {exc}") from None
+    except JobTimeout as exc:
+        timeout = {"status": "timeout", "job_id": exc.job_id, "session_id": session_id, "error": str(exc)}
+        raise web.HTTPGatewayTimeout(text=json.dumps(timeout), content_type="application/json") from None
+
+
 async def post_chat(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     if request.content_length is not None and request.content_length > settings.max_request_bytes:
         return error(413, f"request body over {settings.max_request_bytes} bytes")
     chat = await read_model(request, ChatRequest)
-    who = session_caller(request, chat.user_id)  # with keys, the key says who is asking
-    if who is not None and not await may_enter(request.app[OWNERS], who, chat.session_id):
-        return error(403, f"session {chat.session_id} belongs to another user")
-    # A twin the caller may not see is the planner's to answer like an unknown one (the default twin,
-    # the same job-log line), so no answer here tells the two apart (planner/chat_in.py).
-    try:
-        event = await run_chat(
-            request.app,
-            chat.session_id,
-            chat.message,
-            who.user_id if who else None,
-            chat.twin_id,
-            chat.namespace,
-            recorded_as=recorded_as(request, who) if who else None,
-            trace_label=recorded_trace_label(request),
-            caller_role=who.role if who else None,
-        )
-    except BusUnavailable as exc:
-        return error(503, f"message not accepted: {exc}")
-    except JobTimeout as exc:
-        return web.json_response({"status": "timeout", "job_id": exc.job_id, "error": str(exc)}, status=504)
+    event = await chat_as_caller(
+        request, chat.session_id, chat.message, chat.twin_id, chat.namespace, claimed_user=chat.user_id
+    )
     body: ChatOut = event.body
     response = ChatResponse(
         response=body.content,

@@ -25,15 +25,13 @@ from bus_schemas.seed_http import PlanAnswer
 from bus_schemas.streams import TELEMETRY
 from bus_schemas.subjects import telemetry_subject
 from bus_schemas.web import EchoReply, EchoRequest, PlanRequest, PlanStep
-from pagi.bus import BusUnavailable
 from records.access import may_act_in_session
 
 from ..appkeys import BUS, OWNERS, SERVICES, STATE, TELEMETRY_HUB
-from ..chat_in import may_enter, recorded_as, session_caller
-from ..front.auth import acting_user, caller
-from ..front.observability import answered_trace_id, recorded_trace_label
-from ..validation import error, read_model
-from .chat_http import JobTimeout, run_chat
+from ..front.auth import caller
+from ..front.observability import answered_trace_id
+from ..validation import read_model
+from .chat_http import chat_as_caller
 
 REQUEST_ID: Final = "X-Request-Id"
 PART_TIMEOUT_S: Final = 2.0
@@ -53,25 +51,7 @@ async def post_plan(request: web.Request) -> web.Response:
         message += "\n\nResources:\n" + "\n".join(f"- {r}" for r in body.resources)
     # Like /v1/chat: only the session's owner (or an admin) plans in it, and a seed marker in the
     # prompt decides as the caller (planner/chat_in.py), never as an anonymous "seed-ui".
-    who = session_caller(request, None)
-    if who is not None and not await may_enter(request.app[OWNERS], who, session_id):
-        return error(403, f"session {session_id} belongs to another user")
-    # A twin the caller may not see is answered like an unknown one, by the planner (as /v1/chat).
-    try:
-        event = await run_chat(
-            request.app,
-            session_id,
-            message,
-            who.user_id if who else None,
-            body.twin_id,
-            recorded_as=recorded_as(request, who) if who else acting_user(request, None),
-            trace_label=recorded_trace_label(request),
-            caller_role=who.role if who else None,
-        )
-    except BusUnavailable as exc:
-        return error(503, f"request not accepted: {exc}")
-    except JobTimeout as exc:
-        return web.json_response({"status": "timeout", "job_id": exc.job_id, "error": str(exc)}, status=504)
+    event = await chat_as_caller(request, session_id, message, body.twin_id, anonymous_as_edge=True)
     answer: ChatOut = event.body
     job = await request.app[STATE].jobs.get(session_id, event.job_id or "")
     steps = [

@@ -43,15 +43,12 @@ from bus_schemas.seed_http import (
 from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import APPROVE_DECISION, CHAT_OUT, TOKEN_RE, TOOL_RESULT
 from bus_schemas.tool import ToolResult
-from pagi.bus import BusUnavailable
 from records.access import may_use_session
 
 from ..appkeys import BUS, OWNERS, STATE
-from ..chat_in import may_enter, recorded_as, session_caller
-from ..front.auth import acting_user, caller
-from ..front.observability import recorded_trace_label
+from ..front.auth import caller
 from ..validation import bad_request, error, not_found, read_model
-from .chat_http import JobTimeout, run_chat
+from .chat_http import chat_as_caller
 from .legacy_api import REQUEST_ID, request_id_of
 from .memory_api import ask_memory, check_namespace_read_logged, history_messages
 from .read_access import reader_of_session
@@ -65,34 +62,8 @@ DEFAULT_CODE_ARG: Final = "code"
 async def _run_job(request: web.Request, session_id: str, message: str) -> tuple[Envelope[Any], JobRecord | None]:
     """Run one job in `session_id` for the caller (as POST /v1/chat would) and wait for its answer.
     Raises web.HTTPException for a refusal."""
-    who = session_caller(request, None)
-    if who is not None and not await may_enter(request.app[OWNERS], who, session_id):
-        raise _refusal(403, f"session {session_id} belongs to another user")
-    try:
-        event = await run_chat(
-            request.app,
-            session_id,
-            message,
-            who.user_id if who else None,
-            None,
-            recorded_as=recorded_as(request, who) if who else acting_user(request, None),
-            trace_label=recorded_trace_label(request),
-            caller_role=who.role if who else None,
-        )
-    except BusUnavailable as exc:
-        raise _refusal(503, f"request not accepted: {exc}") from None
-    except JobTimeout as exc:
-        raise web.HTTPGatewayTimeout(
-            text=json.dumps({"status": "timeout", "job_id": exc.job_id, "session_id": session_id, "error": str(exc)}),
-            content_type="application/json",
-        ) from None
+    event = await chat_as_caller(request, session_id, message, anonymous_as_edge=True)
     return event, await request.app[STATE].jobs.get(session_id, event.job_id or "")
-
-
-def _refusal(status: int, message: str) -> web.HTTPException:
-    refused = web.HTTPException(text=json.dumps({"error": message}), content_type="application/json")
-    refused.set_status(status)
-    return refused
 
 
 # --- POST /api/v1/plan ----------------------------------------------------------------------------
