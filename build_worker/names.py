@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bus_schemas.tool import BUILTIN_TOOL_NAMES, TOOL_NAME_RE
+from records.tools import MCP_NAME_SEPARATOR
 
 
 def name_problem(name: str) -> str | None:
@@ -14,4 +15,9 @@ def name_problem(name: str) -> str | None:
         )
     if name in BUILTIN_TOOL_NAMES:
         return f"invalid tool name {name!r}: it would shadow the built-in tool of that name"
+    if MCP_NAME_SEPARATOR in name:
+        return (
+            f"invalid tool name {name!r}: {MCP_NAME_SEPARATOR!r} is how MCP server tools are named "
+            "(server__tool); a built tool may not look like one"
+        )
     return None

@@ -3,15 +3,52 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .actions import Action
 from .envelope import Body
+from .mcp import SERVER_NAME_PATTERN, McpTool
 
 ApprovalKind = Literal["memory", "tool", "build", "self_improve"]
 ApprovalState = Literal["pending", "approved", "denied", "expired", "cancelled"]
+
+
+# The hints MCP defines on a tool (`ToolAnnotations`); anything else a server sends is not shown.
+MCP_HINTS: Final = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
+
+
+class McpToolShown(BaseModel):
+    """The MCP tool an approval is for, as the person deciding sees it. `title`, `description` and
+    `annotations` are the server's own words: untrusted, shown as coming from that server (as text),
+    never read as policy. `digest` is the tool as it was when asked: "always" pins to it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    server: str = Field(pattern=SERVER_NAME_PATTERN)
+    tool: str = Field(min_length=1, max_length=128)
+    title: str | None = Field(default=None, max_length=200)
+    description: str = Field(default="", max_length=8000)
+    annotations: dict[str, bool] = Field(default_factory=dict, max_length=len(MCP_HINTS))
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+    @classmethod
+    def of(cls, tool: McpTool) -> McpToolShown:
+        hints = {k: v for k, v in tool.annotations.items() if k in MCP_HINTS and isinstance(v, bool)}
+        title = tool.title or _text(tool.annotations.get("title"))
+        return cls(
+            server=tool.server,
+            tool=tool.tool,
+            title=title[:200] if title else None,
+            description=tool.description,
+            annotations=hints,
+            digest=tool.digest,
+        )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 class ApprovalRequest(Body):
@@ -23,6 +60,8 @@ class ApprovalRequest(Body):
     reason: str = Field(max_length=4000)
     policy: str = Field(max_length=200, description="which policy asks for this approval")
     expires_at: datetime
+    # For a tool a registered MCP server lists: the server, its name for the tool, its own words.
+    mcp: McpToolShown | None = None
 
 
 class ApprovalDecision(Body):
@@ -60,3 +99,5 @@ class ApprovalRecord(BaseModel):
     # The one worker request (tool.run / build.req `request_id`) this approval lets run, set when it
     # is approved: the worker refuses any other request that names this approval.
     request_id: str | None = Field(default=None, max_length=64)
+    # An MCP tool's approval: what was shown, and the digest "always" pins to (bus_schemas.mcp.McpTool).
+    mcp: McpToolShown | None = None

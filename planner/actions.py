@@ -29,13 +29,15 @@ from bus_schemas import (
     ToolResult,
     ToolRun,
 )
-from bus_schemas.approval import ApprovalKind
+from bus_schemas.approval import ApprovalKind, McpToolShown
 from bus_schemas.chat import BuildToolCommand, ExecuteTool, IssuedCommand, SelfImproveCommand, ShowMemoryPage
 from bus_schemas.joblog import LogLevel
 from bus_schemas.subjects import BUILD_REQ, MEMORY_QUERY, TOOL_RUN
 from bus_schemas.twin import PromptVersion, Twin
 from records.jobs import Worker
+from records.policy import RegistryTool, ToolPolicy, tool_policy
 from records.prompts import prompt_diff
+from records.tools import McpToolCatalog
 
 from . import observations
 
@@ -83,12 +85,20 @@ class ActionKind(ABC, Generic[A, R]):
     # The seed UI command `command` returns: which of the seed's reply markers answer it (planner/markers.py).
     issues: ClassVar[type[Body]]
 
+    async def tool(self, action: A, mcp_tools: McpToolCatalog | None) -> ToolPolicy | None:
+        """The rules of the tool the action runs (records.policy; None: this kind runs no tool)."""
+        return None
+
     @abstractmethod
-    def judge(self, action: A, twin: Twin) -> Verdict: ...
+    def judge(self, action: A, twin: Twin, tool: ToolPolicy | None = None) -> Verdict: ...
 
     @abstractmethod
     def summary(self, action: A, twin: Twin) -> str:
         """What would run, for the person deciding."""
+
+    def shown(self, tool: ToolPolicy | None) -> McpToolShown | None:
+        """The MCP tool the approval is for, as the modal shows it (None: not an MCP tool)."""
+        return tool.shown() if tool is not None else None
 
     @abstractmethod
     def command(self, action: A, twin: Twin, approval_id: str) -> IssuedCommand: ...
@@ -116,7 +126,7 @@ class MemorySearch(ActionKind[ActionMemory, MemoryResult]):
     approval = "memory"
     issues = ShowMemoryPage
 
-    def judge(self, action: ActionMemory, twin: Twin) -> Verdict:
+    def judge(self, action: ActionMemory, twin: Twin, tool: ToolPolicy | None = None) -> Verdict:
         return Verdict("ask", "memory-access", "searching memory needs a human's approval", "memory")
 
     def summary(self, action: ActionMemory, twin: Twin) -> str:
@@ -143,13 +153,20 @@ class ToolUse(ActionKind[ActionTool, ToolResult]):
     approval = "tool"
     issues = ExecuteTool
 
-    def judge(self, action: ActionTool, twin: Twin) -> Verdict:
-        if action.tool_name not in twin.allowed_tools:
-            reason = f"tool {action.tool_name!r} is not among {twin.id}'s allowed tools"
-            return Verdict("deny", "allowed-tools", reason, "tool")
-        if action.tool_name in twin.always_allow:
+    async def tool(self, action: ActionTool, mcp_tools: McpToolCatalog | None) -> ToolPolicy:
+        return await tool_policy(action.tool_name, mcp_tools)
+
+    def judge(self, action: ActionTool, twin: Twin, tool: ToolPolicy | None = None) -> Verdict:
+        policy = tool or RegistryTool(action.tool_name)
+        refused = policy.refusal(twin)
+        if refused is not None:
+            return Verdict("deny", policy.label, refused, "tool")
+        bad_args = policy.arguments_problem(action.args)
+        if bad_args is not None:
+            return Verdict("deny", "tool-arguments", bad_args, "tool")
+        if policy.always_in_force(twin):
             return Verdict("run", "always-allow", f"{twin.id} always allows {action.tool_name!r}", "tool")
-        return Verdict("ask", "tool-run", "running a tool needs a human's approval", "tool")
+        return Verdict("ask", policy.asks, "running a tool needs a human's approval", "tool")
 
     def summary(self, action: ActionTool, twin: Twin) -> str:
         return f"run tool {action.tool_name} with {action.args}"
@@ -173,7 +190,7 @@ class ToolBuild(ActionKind[ActionBuildTool, BuildResult]):
     approval = "build"
     issues = BuildToolCommand
 
-    def judge(self, action: ActionBuildTool, twin: Twin) -> Verdict:
+    def judge(self, action: ActionBuildTool, twin: Twin, tool: ToolPolicy | None = None) -> Verdict:
         if not twin.code_generation:
             return Verdict("deny", "code-generation", f"code generation is switched off for {twin.id}", "build")
         return Verdict("ask", "tool-build", "building a tool needs a human's approval", "build")
@@ -209,7 +226,7 @@ class SelfImprove(ActionKind[ActionSelfImprove, PromptVersion]):
     approval = "self_improve"
     issues = SelfImproveCommand
 
-    def judge(self, action: ActionSelfImprove, twin: Twin) -> Verdict:
+    def judge(self, action: ActionSelfImprove, twin: Twin, tool: ToolPolicy | None = None) -> Verdict:
         return Verdict("ask", "self-improve", "changing the system prompt needs a human's approval", "self_improve")
 
     def summary(self, action: ActionSelfImprove, twin: Twin) -> str:
@@ -238,7 +255,7 @@ def kind_of(action_type: str) -> ActionKind[Any, Any]:
     return KINDS[action_type]
 
 
-def judge(action: Action, twin: Twin) -> Verdict:
+def judge(action: Action, twin: Twin, tool: ToolPolicy | None = None) -> Verdict:
     if isinstance(action, ActionResponse):
         return ANSWER
-    return kind_of(action.action_type).judge(action, twin)
+    return kind_of(action.action_type).judge(action, twin, tool)

@@ -13,11 +13,14 @@ from typing import Final
 
 from bus_schemas import ChatIn, ChatOut
 from bus_schemas.jobs import JobRecord, JobStep
+from bus_schemas.mcp import McpTool
 from bus_schemas.streams import EVENTS
 from bus_schemas.tool import TOOL_NAME_RE
 from bus_schemas.twin import Twin
 from pagi.bus import Bus
-from records.tools import ToolRegistry
+from records.mcp_servers import mcp_tool_allowed
+from records.policy import schema_problem
+from records.tools import McpToolCatalog, ToolRegistry
 
 from .llm import ChatMessage
 from .llm.messages import ToolCall
@@ -25,12 +28,26 @@ from .llm.tools import ToolSpec, own_tools, parse_raw
 
 HISTORY_TURNS: Final = 20
 NO_RESULT: Final = "(not run)"
+# At most this many MCP tools are offered to a model (`server/*` of a large server is bounded).
+MAX_MCP_TOOLS: Final = 128
 
 
 class ContextBuilder:
-    def __init__(self, bus: Bus, tools: ToolRegistry) -> None:
+    def __init__(self, bus: Bus, tools: ToolRegistry, mcp_tools: McpToolCatalog | None = None) -> None:
         self.bus = bus
         self.tools = tools
+        self.mcp_tools = mcp_tools
+
+    async def usable_mcp_tools(self, twin: Twin) -> list[McpTool]:
+        """The MCP tools `twin.mcp_tools` lets it ask for, with a schema arguments can be checked by."""
+        if self.mcp_tools is None or not twin.mcp_tools:
+            return []
+        usable = [
+            t
+            for t in await self.mcp_tools.list()
+            if mcp_tool_allowed(twin.mcp_tools, t.server, t.tool) and schema_problem(t.input_schema) is None
+        ]
+        return usable[:MAX_MCP_TOOLS]
 
     async def messages(self, job: JobRecord, twin: Twin, *, native_tools: bool = False) -> list[ChatMessage]:
         system = twin.directive_logic or f"You are {twin.codename}, {twin.designation}."
@@ -59,6 +76,8 @@ class ContextBuilder:
                 specs.append(ToolSpec(name, f"The {name} tool.", {"type": "object"}))
             else:
                 specs.append(ToolSpec(name, record.description or f"The {name} tool.", record.args_schema))
+        for tool in await self.usable_mcp_tools(twin):
+            specs.append(ToolSpec(tool.name, mcp_description(tool), tool.input_schema))
         return [*specs, *own_tools(allowed_actions)]
 
     async def _tools(self, twin: Twin) -> list[str]:
@@ -71,6 +90,10 @@ class ContextBuilder:
             else:
                 schema = json.dumps(record.args_schema)
                 lines.append(f"- {name}: {record.description} Arguments (JSON schema): {schema}")
+        for tool in await self.usable_mcp_tools(twin):
+            lines.append(
+                f"- {tool.name}: {mcp_description(tool)} Arguments (JSON schema): {json.dumps(tool.input_schema)}"
+            )
         return lines
 
     async def _history(self, job: JobRecord) -> list[ChatMessage]:
@@ -85,6 +108,12 @@ class ContextBuilder:
             elif isinstance(event.body, ChatOut) and event.body.is_final and event.body.status == "completed":
                 turns.append(ChatMessage("assistant", event.body.content))
         return turns[-HISTORY_TURNS:]
+
+
+def mcp_description(tool: McpTool) -> str:
+    """What a model reads about an MCP tool: whose it is, then the server's own description."""
+    own = tool.description or tool.title or tool.tool
+    return f"[MCP server {tool.server}, tool {tool.tool}] {own}"
 
 
 def steps_as_turns(steps: list[JobStep]) -> list[ChatMessage]:

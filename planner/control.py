@@ -21,6 +21,7 @@ from records import approvals as approval_moves
 from . import emit
 from .actions import kind_of
 from .loop import ACTION, Planner
+from .pins import pin_always
 
 
 class ControlHandler:
@@ -86,8 +87,12 @@ class ControlHandler:
         if record.state == "approved":
             action = ACTION.validate_python(record.action.model_dump())
             tool_name = kind_of(action.action_type).always_allows(action) if body.always else None
-            if tool_name is not None:
+            if tool_name is not None and record.mcp is not None:
+                # Pinned to the tool as the person saw it when asked, not as it may be listed now.
+                await pin_always(planner.twins, twin.id, tool_name, record.mcp.digest)
+            elif tool_name is not None:
                 await planner.twins.allow_always(twin.id, tool_name)
+            if tool_name is not None:
                 await planner.bus.publish(
                     emit.log(job, event.id, "always", f"{twin.id} now always allows {tool_name}", level="info")
                 )

@@ -27,7 +27,9 @@ from pagi.bus import Bus
 from records import jobs as job_moves
 from records.approvals import ApprovalStore
 from records.jobs import JobStore
+from records.policy import ToolPolicy
 from records.prompts import PromptStore, change_prompt
+from records.tools import McpToolCatalog
 from records.twins import TwinStore
 
 from . import emit
@@ -50,6 +52,8 @@ class Planner:
     twins: TwinStore
     prompts: PromptStore
     decide: Decide
+    # The tools registered MCP servers list (None: every MCP tool is refused).
+    mcp_tools: McpToolCatalog | None = None
     _now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     # --- steps ----------------------------------------------------------------------------------
@@ -124,7 +128,12 @@ class Planner:
             PlanAction(action=action, raw_decision=step.raw, decided_by=step.decided_by, step=step.step),
         )
         decided = [plan, emit.log(job, trigger_id, "note", step.note, level="warn")] if step.note else [plan]
-        verdict = judge(action, twin)
+        tool = (
+            None
+            if isinstance(action, ActionResponse)
+            else await kind_of(action.action_type).tool(action, self.mcp_tools)
+        )
+        verdict = judge(action, twin, tool)
         if isinstance(action, ActionResponse) or verdict.outcome == "respond":
             content = action.content if isinstance(action, ActionResponse) else ""
             # Sent together: one round trip; the connection keeps them in this order in the stream.
@@ -141,7 +150,7 @@ class Planner:
             )
             await self.dispatch(job, twin, action, derived_id(trigger_id, "request"), None, trigger_id)
         else:
-            await self.ask(job, twin, step, action, verdict.policy, verdict.reason, trigger_id)
+            await self.ask(job, twin, step, action, verdict.policy, verdict.reason, trigger_id, tool)
 
     async def observe(self, job: JobRecord, twin: Twin, step_no: int, observation: str, trigger_id: str) -> None:
         """Record what a step produced and decide again."""
@@ -151,12 +160,21 @@ class Planner:
     # --- approval -------------------------------------------------------------------------------
 
     async def ask(
-        self, job: JobRecord, twin: Twin, step: JobStep, action: Action, policy: str, reason: str, trigger_id: str
+        self,
+        job: JobRecord,
+        twin: Twin,
+        step: JobStep,
+        action: Action,
+        policy: str,
+        reason: str,
+        trigger_id: str,
+        tool: ToolPolicy | None = None,
     ) -> None:
         approval_id = derived_id(trigger_id, "approval")
         now = self._now()
         kind = kind_of(action.action_type)
         summary = kind.summary(action, twin)
+        shown = kind.shown(tool)
         record = ApprovalRecord(
             approval_id=approval_id,
             session_id=job.session_id,
@@ -170,6 +188,7 @@ class Planner:
             policy=policy,
             created_at=now,
             expires_at=now + timedelta(seconds=twin.approval_timeout_s),
+            mcp=shown,
         )
         await self.approvals.create(record)
         stored = await self.approvals.get(job.session_id, approval_id) or record
@@ -186,6 +205,7 @@ class Planner:
             reason=reason,
             policy=policy,
             expires_at=stored.expires_at,
+            mcp=stored.mcp,
         )
         question = ChatOut(
             content=f"Approval needed ({policy}): {summary}",

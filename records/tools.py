@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 
+from pydantic import ValidationError
+
+from bus_schemas.mcp import McpTool
 from bus_schemas.tool import BUILTIN_TOOL_NAMES, SANDBOX_STATUS_KEY, TOOL_NAME_RE, SandboxStatus, ToolRecord
 
 from .stores import KV
@@ -80,3 +83,41 @@ def taken_message(name: str, previous: ToolRecord) -> str:
         f"tool {name!r} was built by {previous.built_by}: only they or an admin may build over it; "
         "build yours under another name"
     )
+
+
+# What separates the server from the tool in an MCP tool's PAGI name (`bus_schemas.mcp.pagi_tool_name`);
+# a built tool's name may not contain it, so it can never shadow one.
+MCP_NAME_SEPARATOR = "__"
+
+
+def is_mcp_name(name: str) -> bool:
+    return MCP_NAME_SEPARATOR in name
+
+
+class McpToolCatalog:
+    """The tools registered MCP servers list (KV `pagi_mcp_tools`, key = the PAGI name), written by
+    the tool worker's MCP host and read by the planner, the edge and the worker's policy re-check."""
+
+    def __init__(self, kv: KV) -> None:
+        self.kv = kv
+
+    async def get(self, name: str) -> McpTool | None:
+        if not is_mcp_name(name):
+            return None
+        found = await self.kv.get(name)
+        if found is None:
+            return None
+        try:
+            return McpTool.model_validate_json(found[0])
+        except ValidationError:
+            return None  # not a tool record (the host's status keys share the bucket)
+
+    async def list(self, only: Collection[str] | None = None) -> list[McpTool]:
+        """Every listed tool (or those named in `only`), by server then name."""
+        tools = []
+        for key in sorted(await self.kv.keys()):
+            if only is not None and key not in only:
+                continue
+            if (tool := await self.get(key)) is not None:
+                tools.append(tool)
+        return sorted(tools, key=lambda t: (t.server, t.name))
