@@ -53,6 +53,9 @@ class McpServerSettings(BaseModel):
     args: list[Annotated[str, StringConstraints(max_length=4096)]] = Field(default_factory=list, max_length=MAX_ARGS)
     # stdio: the sandbox gives it a network only when registered so (the console shows it).
     network: bool = False
+    # stdio: absolute host folders the server may use, bound read-write at the same path (a
+    # filesystem server's root). Checked again when the server starts: they must exist then.
+    paths: list[Annotated[str, StringConstraints(max_length=1000)]] = Field(default_factory=list, max_length=16)
     # http: the Streamable HTTP endpoint.
     url: str | None = Field(default=None, max_length=2000)
     description: str = Field(default="", max_length=1000)
@@ -73,6 +76,17 @@ class McpServerSettings(BaseModel):
         if any("\0" in a for a in args):
             raise ValueError("an argument may not contain a NUL character")
         return args
+
+    @field_validator("paths")
+    @classmethod
+    def _absolute_folders(cls, paths: list[str]) -> list[str]:
+        for path in paths:
+            if not path.startswith("/") or "\0" in path:
+                raise ValueError(f"{path!r} must be an absolute folder path")
+            parts = path.rstrip("/").split("/")
+            if path.rstrip("/") == "" or any(p in (".", "..") for p in parts):
+                raise ValueError(f"{path!r} must be a folder below / (not / itself, no . or ..)")
+        return paths
 
     @field_validator("url")
     @classmethod
@@ -100,6 +114,8 @@ class McpServerSettings(BaseModel):
                 raise ValueError("an http server has no command or args (that is a stdio server)")
             if self.network:
                 raise ValueError("network is for stdio servers (an http server is reached over the network)")
+            if self.paths:
+                raise ValueError("paths are for stdio servers (the host's folders a sandboxed server may use)")
         return self
 
 
@@ -193,3 +209,42 @@ class McpTool(BaseModel):
     # description and schemas: "always allow" pins to it, so a changed server or tool asks again.
     digest: str = Field(pattern=r"^[0-9a-f]{64}$")
     listed_at: datetime
+
+
+# The key in `pagi_mcp_tools` a server's status is kept under: tool names never start with `_`.
+STATUS_PREFIX: Final = "_status."
+
+
+def status_key(server: str) -> str:
+    return f"{STATUS_PREFIX}{server}"
+
+
+class McpNamed(BaseModel):
+    """A resource or prompt a server offers: its own words, untrusted, for the console to show."""
+
+    name: str = Field(max_length=200)
+    description: str = Field(default="", max_length=2000)
+    uri: str | None = Field(default=None, max_length=2000)
+
+
+class McpServerStatus(BaseModel):
+    """How a registered server is doing on the host that runs it (KV `pagi_mcp_tools`, key
+    `status_key(server)`), written by the tool worker."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    server: str = Field(pattern=SERVER_NAME_PATTERN)
+    host: str
+    running: bool
+    isolation: Literal["bwrap", "none"]
+    network: bool = False
+    protocol_version: str | None = None
+    server_info: str | None = Field(default=None, max_length=400)
+    tools: int = 0
+    resources: list[McpNamed] = Field(default_factory=list, max_length=200)
+    prompts: list[McpNamed] = Field(default_factory=list, max_length=200)
+    restarts: int = 0
+    last_error: str | None = Field(default=None, max_length=4000)
+    # Where this server's isolation is weaker than a tool run's, and why.
+    warning: str | None = Field(default=None, max_length=2000)
+    updated_at: datetime

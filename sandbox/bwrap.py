@@ -94,11 +94,14 @@ def bwrap_argv(
     info_fd: int | None = None,
     seccomp_fd: int | None = None,
     disable_userns: bool = False,
+    share_net: bool = False,
 ) -> list[str]:
     args = [
         bwrap,
         *(["--info-fd", str(info_fd)] if info_fd is not None else []),
         "--unshare-all",  # user, pid, net, ipc, uts, cgroup: no network at all
+        # Only for a long-lived server registered with a network (tool runs never get one).
+        *(["--share-net"] if share_net else []),
         # --disable-userns needs a user namespace for certain, where --unshare-all only tries one.
         *(["--unshare-user", "--disable-userns"] if disable_userns else []),
         # The tool is pid 1 of its namespace, so bwrap waits for it directly: with bwrap's own init the

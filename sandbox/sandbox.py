@@ -285,6 +285,11 @@ class Sandbox:
             self.on_free_bytes(free)
         return free
 
+    @property
+    def seccomp_filter(self) -> bytes | None:
+        """The compiled filter every sandboxed process gets (None: off or unavailable)."""
+        return self._seccomp
+
     def visible_path(self, bind: Bind) -> str:
         """Where the command sees a bound path: its mount point in bwrap, the host path without isolation."""
         return bind.dest if self.isolation == "bwrap" else str(bind.source)

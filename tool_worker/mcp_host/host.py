@@ -1,0 +1,101 @@
+"""The MCP host of one tool worker: one `ServerRunner` per registered stdio server, started and
+stopped as the registry (KV `pagi_mcp_servers`) changes, read again every `poll_s`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from bus_schemas.mcp import McpServer, McpTool
+from pagi.stores import KVStore
+from records.mcp_servers import McpServerStore
+from sandbox import RunResult, Sandbox
+
+from .call import call_tool
+from .listing import withdraw
+from .supervisor import HostLimits, ProgressSink, ServerRunner
+from .transport import StderrSink
+
+log = logging.getLogger("pagi.tool_worker.mcp")
+
+
+class McpHost:
+    def __init__(
+        self, servers: McpServerStore, tools: KVStore, sandbox: Sandbox, *, data_dir: Path | None = None,
+        limits: HostLimits | None = None, poll_s: float = 2.0,
+    ) -> None:  # fmt: skip
+        self.servers = servers
+        self.tools = tools
+        self.sandbox = sandbox
+        self.data_dir = data_dir
+        self.limits = limits or HostLimits()
+        self.poll_s = poll_s
+        self.runners: dict[str, ServerRunner] = {}
+        self._watch: asyncio.Task[None] | None = None
+
+    def state_dir(self, server: str) -> Path:
+        # Beside the session workspaces, reachable by the sandbox uid like them.
+        return self.sandbox.root / "mcp" / server
+
+    async def start(self) -> None:
+        await self.sync()
+        self._watch = asyncio.create_task(self._poll(), name="mcp-registry")
+
+    async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        await asyncio.gather(*(r.stop() for r in self.runners.values()), return_exceptions=True)
+        self.runners.clear()
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_s)
+            try:
+                await self.sync()
+            except Exception:
+                log.exception("MCP host: reading the server registry failed")
+
+    async def sync(self) -> None:
+        """Start a runner for each stdio server registered, restart one whose registration changed,
+        stop (and withdraw the tools of) one removed."""
+        registered = {s.name: s for s in await self.servers.list() if s.transport == "stdio"}
+        for name in list(self.runners):
+            if name not in registered or _settings(registered[name]) != _settings(self.runners[name].server):
+                await self.runners.pop(name).stop()
+                await withdraw(self.tools, name)
+                log.info("MCP server %s stopped (%s)", name, "removed" if name not in registered else "changed")
+        for name, server in registered.items():
+            if name not in self.runners:
+                self.sandbox.root.joinpath("mcp").mkdir(mode=0o711, exist_ok=True)
+                state = self.state_dir(name)
+                runner = ServerRunner(server, self.sandbox, self.tools, state, self.data_dir, self.limits)
+                self.runners[name] = runner
+                runner.start()
+                log.info("MCP server %s starting (network: %s)", name, server.network)
+
+    async def tool(self, name: str) -> McpTool | None:
+        if name.startswith("_"):
+            return None
+        return await self.tools.get_model(name, McpTool)
+
+    async def call(
+        self, tool: McpTool, args: dict[str, Any], timeout_s: float,
+        on_progress: ProgressSink | None = None, on_stderr: StderrSink | None = None,
+    ) -> RunResult:  # fmt: skip
+        runner = self.runners.get(tool.server)
+        if runner is None:
+            await self.sync()
+            runner = self.runners.get(tool.server)
+        if runner is None:
+            error = f"MCP server {tool.server} is not registered (any more) on this host"
+            return RunResult.refused(self.sandbox.isolation, "unavailable", error)
+        return await call_tool(runner, tool, args, timeout_s, self.sandbox.isolation, on_progress, on_stderr)
+
+
+def _settings(server: McpServer) -> str:
+    return server.model_dump_json(include={"transport", "command", "args", "network", "paths"})

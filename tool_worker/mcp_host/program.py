@@ -1,0 +1,93 @@
+"""What a stdio server's program needs to be readable inside the sandbox, and the folders it may use.
+
+The sandbox sees the host's /usr (and /bin, /lib… links) read-only; anything else the server runs
+from is bound read-only at the same path: a virtualenv (the folder holding `pyvenv.cfg`), a
+package's whole `node_modules` (its dependencies sit beside it), or else the program's own folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from bus_schemas.mcp import McpServer
+from sandbox import Bind
+
+# Already in every sandbox (read-only).
+SYSTEM = (Path("/usr"), Path("/bin"), Path("/sbin"), Path("/lib"), Path("/lib64"))
+
+
+class ProgramError(ValueError):
+    """The server cannot be started as registered; the message says why."""
+
+
+def resolve_command(command: str) -> Path:
+    found = shutil.which(command) if "/" not in command else command
+    if found is None:
+        raise ProgramError(f"command {command!r} is not on the tool worker's PATH")
+    path = Path(found)
+    if not path.is_absolute():
+        raise ProgramError(f"command {command!r} must be a name on PATH or an absolute path")
+    if not path.exists():
+        raise ProgramError(f"command {command!r} does not exist on this host")
+    return path
+
+
+def _in_system(path: Path) -> bool:
+    return any(path == s or s in path.parents for s in SYSTEM)
+
+
+def _prefix(path: Path) -> Path | None:
+    top_modules = None
+    for parent in path.parents:
+        if parent.name == "node_modules":
+            top_modules = parent
+        if (parent / "pyvenv.cfg").is_file():
+            return parent
+    if top_modules is not None:
+        return top_modules
+    if _in_system(path):
+        return None
+    if path.is_dir():
+        return path
+    # An interpreter's install (`<prefix>/bin/python3`) needs its `<prefix>/lib` too.
+    return path.parent.parent if path.parent.name == "bin" else path.parent
+
+
+def install_prefixes(path: Path) -> list[Path]:
+    """The folders to bind for `path` to work inside the sandbox: for the path as named (a venv's
+    `bin/python` link) and for what it resolves to (the interpreter it links to)."""
+    found = [_prefix(path), _prefix(path.resolve())]
+    return [p for p in found if p is not None]
+
+
+def program_binds(server: McpServer, command: Path, data_dir: Path | None) -> list[Bind]:
+    """Read-only binds for the program and any path-like argument, read-write ones for `paths`."""
+    wanted: list[Path] = []
+    for candidate in [command, *(Path(a) for a in server.args if a.startswith("/"))]:
+        if candidate.exists() and str(candidate) not in {str(p) for p in server.paths}:
+            wanted += install_prefixes(candidate)
+    binds: list[Bind] = []
+    for prefix in sorted(set(wanted), key=lambda p: len(p.parts)):
+        # A folder inside one already bound is there too.
+        if not any(b.source == prefix or b.source in prefix.parents for b in binds):
+            binds.append(Bind(prefix, str(prefix)))
+    binds += folder_binds(server.paths, data_dir)
+    return binds
+
+
+def folder_binds(paths: list[str], data_dir: Path | None) -> list[Bind]:
+    binds = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            raise ProgramError(f"path {raw!r} is not an existing folder on this host")
+        real = path.resolve()
+        if real == Path("/"):
+            raise ProgramError(f"path {raw!r} is the root folder: name a folder the server may use")
+        if data_dir is not None:
+            data = data_dir.resolve()
+            if real == data or data in real.parents or real in data.parents:
+                raise ProgramError(f"path {raw!r} overlaps PAGI's data directory {data}")
+        binds.append(Bind(real, str(real), writable=True))
+    return binds
