@@ -231,8 +231,9 @@ def users() -> list[User]:
     edge.kv(streams.SESSIONS, write=True).kv(streams.TWINS, write=True).kv(streams.PROMPTS, write=True)
     edge.kv(streams.APPROVALS).kv(streams.JOBS).kv(streams.TOOLS)
     edge.kv(streams.REVOKED, write=True)  # logout: a session cookie revoked for every edge
-    # MCP servers: registered and removed by an admin over HTTP (edge/api/mcp_api.py).
-    edge.kv(streams.MCP_SERVERS, write=True)
+    # MCP servers: registered and removed by an admin over HTTP (edge/api/mcp_api.py); the tools
+    # they list (and their status) for GET /v1/tools and the console.
+    edge.kv(streams.MCP_SERVERS, write=True).kv(streams.MCP_TOOLS)
 
     planner = _consuming(
         _service("planner", "planner"), streams.PLANNER_CHAT_IN, streams.PLANNER_CONTROL, streams.PLANNER_RESULTS
@@ -244,7 +245,7 @@ def users() -> list[User]:
     )  # fmt: skip
     for bucket in (streams.TWINS, streams.APPROVALS, streams.PROMPTS, streams.JOBS):
         planner.kv(bucket, write=True)
-    planner.kv(streams.TOOLS)
+    planner.kv(streams.TOOLS).kv(streams.MCP_TOOLS)  # MCP tools: judged, and offered to the model
 
     memory = _consuming(_service("memory", "memory_worker"), streams.MEMORY_WORKER, streams.MEMORY_INDEX)
     # Its micro endpoints (answered as above): the edge's API and the tool worker's session search.
@@ -262,6 +263,8 @@ def users() -> list[User]:
     tool.kv(streams.TWINS).kv(streams.APPROVALS)
     # The MCP servers it will run (stdio, in the sandbox) or call (http); it never registers one.
     tool.kv(streams.MCP_SERVERS)
+    # Its MCP host lists each server's tools (and the server's status) after initialize.
+    tool.kv(streams.MCP_TOOLS, write=True)
     tool.objects(streams.ARTIFACTS)
 
     build = _consuming(_service("build", "build_worker"), streams.BUILD_WORKER)

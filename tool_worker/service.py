@@ -5,19 +5,22 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from bus_schemas.streams import APPROVALS, ARTIFACTS, DONE, TOOL_WORKER, TOOLS, TWINS
+from bus_schemas.streams import APPROVALS, ARTIFACTS, DONE, MCP_SERVERS, MCP_TOOLS, TOOL_WORKER, TOOLS, TWINS
 from bus_schemas.tool import SANDBOX_STATUS_KEY, SandboxStatus
 from pagi.bus import Bus
 from pagi.service import Route
+from records.mcp_servers import McpServerStore
 from records.tools import ToolRegistry
 from sandbox import RunResult, Sandbox
 from sandbox.settings import start_sandbox
 
 from .artifacts import ArtifactCache
 from .builtins import BUILTIN_RECORDS, VectorQueryArgs
+from .mcp_host import HostLimits, McpHost
+from .mcp_host.supervisor import SERVER_LIMITS
 from .runner import ToolRunner
 from .settings import ToolSettings
 from .tool_run import ToolRunHandler
@@ -30,8 +33,11 @@ log = logging.getLogger("pagi.tool_worker")
 class ToolWorker:
     sandbox: Sandbox
     routes: list[Route]
+    mcp: McpHost | None = None
 
     async def close(self) -> None:
+        if self.mcp is not None:
+            await self.mcp.close()
         await self.sandbox.close()
 
 
@@ -64,6 +70,7 @@ async def open_tool_worker(bus: Bus, settings: ToolSettings | None = None) -> To
         return await vector_query(bus, trigger, args, sandbox.isolation)
 
     runner = ToolRunner(sandbox, registry, artifacts, vector_query=ask_memory)
+    mcp = await open_mcp_host(bus, sandbox, settings) if settings.mcp_enabled else None
     handler = ToolRunHandler(
         bus,
         runner,
@@ -72,5 +79,20 @@ async def open_tool_worker(bus: Bus, settings: ToolSettings | None = None) -> To
         approvals=await bus.kv(APPROVALS),
         check_policy=settings.check_policy,
         max_timeout_s=settings.max_timeout_s,
+        mcp=mcp,
     )
-    return ToolWorker(sandbox, [Route(TOOL_WORKER, handler, max_in_flight=settings.max_concurrent)])
+    return ToolWorker(sandbox, [Route(TOOL_WORKER, handler, max_in_flight=settings.max_concurrent)], mcp)
+
+
+async def open_mcp_host(bus: Bus, sandbox: Sandbox, settings: ToolSettings) -> McpHost:
+    base = sandbox.config.limits
+    limits = HostLimits(
+        init_timeout_s=settings.mcp_init_timeout_s,
+        limits=replace(SERVER_LIMITS, address_space_bytes=settings.mcp_memory_bytes, cpu_s=settings.mcp_cpu_s,
+                       nproc=base.nproc, file_size_bytes=base.file_size_bytes, tmp_bytes=base.tmp_bytes),
+    )  # fmt: skip
+    store = McpServerStore(await bus.kv(MCP_SERVERS))
+    host = McpHost(store, await bus.kv(MCP_TOOLS), sandbox, data_dir=settings.data_dir, limits=limits,
+                   poll_s=settings.mcp_poll_s)  # fmt: skip
+    await host.start()
+    return host

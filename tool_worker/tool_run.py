@@ -9,6 +9,7 @@ from typing import Any
 from bus_schemas import Envelope, JobLog
 from bus_schemas.fit import fit
 from bus_schemas.joblog import LogLevel
+from bus_schemas.mcp import McpTool
 from bus_schemas.subjects import JOB_LOG, TOOL_RESULT
 from bus_schemas.tool import TOOL_NAME_RE, ToolResult, ToolRun, ToolRunRecord
 from pagi.bus import Bus, Delivery, Reject
@@ -16,8 +17,10 @@ from pagi.joblog import LineStreamer
 from records.done import Ledger
 from records.policy import PolicyError, check_tool_run, malformed_request
 from records.stores import KV
+from records.tools import McpToolCatalog
 from sandbox import RunResult
 
+from .mcp_host import McpHost
 from .metrics import record_run
 from .runner import ToolRunner
 
@@ -55,8 +58,11 @@ class ToolRunHandler:
         approvals: KV,
         check_policy: bool = True,
         max_timeout_s: float = 60.0,
+        mcp: McpHost | None = None,
     ) -> None:
         self.bus = bus
+        self.mcp = mcp
+        self.mcp_tools = McpToolCatalog(mcp.tools) if mcp is not None else None
         self.max_timeout_s = max_timeout_s
         self.runner = runner
         self.ledger: Ledger[ToolRunRecord, ToolResult] = Ledger(done, "tool", ToolRunRecord, socket.gethostname())
@@ -101,6 +107,9 @@ class ToolRunHandler:
 
     async def _run(self, event: Envelope[Any], body: ToolRun) -> RunResult:
         isolation = self.runner.sandbox.isolation
+        mcp_tool = await self.mcp_tools.get(body.tool_name) if self.mcp_tools is not None else None
+        if mcp_tool is not None:
+            return await self._run_mcp(event, body, mcp_tool)
         # Read once: the digest checked against an always-allow's pin is the artifact that runs.
         record = await self.runner.registry.get(body.tool_name)
         digest = record.artifact_digest if record is not None and record.kind == "built" else None
@@ -121,6 +130,33 @@ class ToolRunHandler:
                 trigger=event, record=record,
             )  # fmt: skip
         return run
+
+    async def _run_mcp(self, event: Envelope[Any], body: ToolRun, tool: McpTool) -> RunResult:
+        """A call to a registered MCP server's tool: the same policy re-check (pinned to the tool as
+        listed now), progress and the server's stderr in the job log, the answer as a tool result."""
+        assert self.mcp is not None
+        isolation = self.runner.sandbox.isolation
+        if self.check_policy:
+            try:
+                await check_tool_run(
+                    self.twins, self.approvals, event.session_id, event.twin_id, body.approval_id,
+                    body.request_id, body.tool_name, body.args, tool.digest, self.mcp_tools,
+                )  # fmt: skip
+            except PolicyError as exc:
+                return RunResult.refused(isolation, exc.reason, str(exc))
+        timeout_s = self._timeout(body) or self.runner.sandbox.config.limits.timeout_s
+        async with LineStreamer(self.bus.publish, event, SERVICE, body.tool_name) as lines:
+            where = f"MCP server {tool.server} (isolation: {isolation})"
+            await self.bus.publish(lines.event("start", f"calling {tool.tool} on {where}", status="running"))
+
+            async def progress(done: float, total: float | None, message: str | None) -> None:
+                of = f"/{total:g}" if total is not None else ""
+                await lines.line("stdout", f"[progress {done:g}{of}] {message or ''}".rstrip())
+
+            async def stderr(line: str) -> None:
+                await lines.line("stderr", line)
+
+            return await self.mcp.call(tool, body.args, timeout_s, progress, stderr)
 
     def _timeout(self, body: ToolRun) -> float | None:
         return None if body.timeout_s is None else min(body.timeout_s, self.max_timeout_s)

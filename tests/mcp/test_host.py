@@ -1,0 +1,177 @@
+"""The tool worker's MCP host against a real nats-server and real bubblewrap: registered stdio
+servers (`mcp-server-time`, server-everything, and the tests' own hostile server) start in the
+sandbox, their tools are listed into KV `pagi_mcp_tools`, a `tool.run` naming one is a call that
+comes back as a `tool.result` with isolation, and a bad server gets a clear failed result while the
+others keep working. One tool worker (one host) for the module."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from bus_schemas import Envelope
+from bus_schemas.mcp import McpServer, McpServerStatus, McpTool, pagi_tool_name, status_key
+from bus_schemas.streams import MCP_SERVERS, MCP_TOOLS, TWINS
+from bus_schemas.subjects import JOB_LOG, TOOL_RESULT, TOOL_RUN, one_session
+from bus_schemas.tool import ToolResult, ToolRun
+from bus_schemas.twin import Twin
+from pagi.bus import Bus, PullConsumer
+from pagi.service import start_routes
+from pagi.stores import KVStore
+from pagi_cli.init import bootstrap_url
+from pagi_cli.nats_server import NatsServer
+from tool_worker.mcp_host import McpHost
+from tool_worker.service import ToolWorker, open_tool_worker
+from tool_worker.settings import ToolSettings
+
+from ..support import EventCollector, eventually
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+HERE = Path(__file__).resolve().parent
+HOSTILE = HERE / "hostile_server.py"
+NODE_BIN = HERE.parent / "clients" / "node_modules" / ".bin"
+START_S = 30.0
+TWIN = "mcp-twin"
+OTHER_TWIN = "other-twin"
+
+
+@dataclass
+class World:
+    bus: Bus
+    worker: ToolWorker
+    tools: KVStore
+    servers: KVStore
+    events: EventCollector
+    session: str
+    secret_file: Path
+
+    @property
+    def host(self) -> McpHost:
+        assert self.worker.mcp is not None
+        return self.worker.mcp
+
+    async def register(self, name: str, command: str, *args: str, network: bool = False) -> None:
+        server = McpServer(
+            name=name, transport="stdio", command=command, args=list(args), network=network,
+            created_by="test", created_at=datetime.now(UTC),
+        )  # fmt: skip
+        await self.servers.put(name, server.model_dump_json().encode())
+        await self.host.sync()
+
+    async def tool(self, server: str, tool: str) -> McpTool:
+        name = pagi_tool_name(server, tool)
+        found = await eventually(lambda: self.tools.get_model(name, McpTool), timeout=START_S, what=f"{name} in KV")
+        assert isinstance(found, McpTool)
+        return found
+
+    async def status(self, server: str) -> McpServerStatus | None:
+        return await self.tools.get_model(status_key(server), McpServerStatus)
+
+    async def allow(self, *tools: McpTool, twin_id: str = TWIN) -> None:
+        """The twin may use every tool of these servers and runs these tools without asking."""
+        now = datetime.now(UTC)
+        twin = Twin(
+            id=twin_id, codename=twin_id, created_at=now, updated_at=now,
+            mcp_tools=sorted({f"{t.server}/*" for t in tools}), always_allow_pins={t.name: t.digest for t in tools},
+        )  # fmt: skip
+        await (await self.bus.kv(TWINS)).put(f"twin.{twin_id}", twin.model_dump_json().encode())
+
+    def calls(self, server: str) -> list[dict[str, Any]]:
+        log = self.host.state_dir(server) / "calls.log"
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+    async def run(
+        self, tool: str, args: dict[str, Any], *, request_id: str | None = None, twin_id: str = TWIN,
+        timeout_s: float | None = None, event_id: str | None = None,
+    ) -> tuple[ToolResult, Envelope[Any]]:  # fmt: skip
+        request_id = request_id or uuid.uuid4().hex[:16]
+        body = ToolRun(request_id=request_id, tool_name=tool, args=args, timeout_s=timeout_s)
+        event = Envelope[ToolRun](type=TOOL_RUN, session_id=self.session, job_id="job-1", twin_id=twin_id, body=body)
+        if event_id is not None:
+            event = event.model_copy(update={"id": event_id})
+        await self.bus.publish(event)
+        return await self.result(request_id), event
+
+    async def result(self, request_id: str, count: int = 1, timeout: float = 60) -> ToolResult:
+        found = await self.events.wait_for_count(
+            lambda e: e.type == TOOL_RESULT and e.body.request_id == request_id, count, timeout=timeout
+        )
+        body = found[-1].body
+        assert isinstance(body, ToolResult)
+        return body
+
+    def log_lines(self) -> list[str]:
+        return [e.body.message for e in self.events.events if e.type == JOB_LOG]
+
+
+@pytest.fixture(scope="module")
+def state_dir() -> Iterator[Path]:
+    # pytest's tmp_path is private to root (0700); the sandbox uid must traverse to its state.
+    root = Path(tempfile.mkdtemp(prefix="pagi-mcp-host-", dir="/tmp"))
+    root.chmod(0o711)
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def nats(state_dir: Path) -> Iterator[NatsServer]:
+    server = NatsServer(store_dir=state_dir / "nats", log_file=state_dir / "nats.log")
+    server.start()
+    asyncio.run(bootstrap_url(server.url))
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(nats: NatsServer, state_dir: Path) -> AsyncIterator[World]:
+    bus = await Bus.connect(nats.url, "test-mcp-host", connect_timeout_s=10)
+    settings = ToolSettings.model_validate(
+        {"PAGI_DATA_DIR": str(state_dir / "data"), "PAGI_MCP_INIT_TIMEOUT_S": 5.0, "PAGI_MCP_POLL_S": 0.5}
+    )
+    worker = await open_tool_worker(bus, settings)
+    consumers: list[PullConsumer] = await start_routes(bus, worker.routes)
+    session = f"s-{uuid.uuid4().hex[:10]}"
+    events = EventCollector()
+    observer = await bus.observe(one_session(session), events)
+    await bus.nc.flush()
+    secret = state_dir / "secret.txt"
+    secret.write_text("the host's secret")
+    secret.chmod(0o644)
+    world = World(bus, worker, await bus.kv(MCP_TOOLS), await bus.kv(MCP_SERVERS), events, session, secret)
+    await world.register("hostile", sys.executable, str(HOSTILE))
+    yield world
+    await observer.stop()
+    for consumer in consumers:
+        await consumer.stop()
+    await worker.close()
+    await bus.close()
+
+
+async def test_time_server_tools_listed_and_called_through_tool_run(world: World) -> None:
+    await world.register("time", sys.executable, "-m", "mcp_server_time", "--local-timezone", "UTC")
+    tool = await world.tool("time", "get_current_time")
+    assert (tool.server, tool.tool, len(tool.digest)) == ("time", "get_current_time", 64)
+    assert "timezone" in json.dumps(tool.input_schema)
+    await world.allow(tool)
+    result, _ = await world.run(tool.name, {"timezone": "Asia/Tokyo"})
+    assert result.exit_code == 0 and result.reason is None, result
+    assert result.isolation == "bwrap"
+    assert "Asia/Tokyo" in result.stdout
+    status = await eventually(lambda: world.status("time"), what="status")
+    assert status.running and status.isolation == "bwrap" and status.tools >= 2 and not status.network
+    assert any(
+        m.startswith("calling get_current_time on MCP server time (isolation: bwrap)") for m in world.log_lines()
+    )
