@@ -5,6 +5,7 @@ import { ApprovalModal } from "./components/ApprovalModal";
 import { Hub } from "./components/Chat";
 import { CreateTwinModal } from "./components/CreateTwin";
 import { JobLogs } from "./components/JobLogs";
+import { McpServers } from "./components/McpServers";
 import { RightPanel } from "./components/RightPanel";
 import { Search } from "./components/Search";
 import { Sidebar } from "./components/Sidebar";
@@ -38,6 +39,7 @@ function App() {
       {route.view === "hub" && <Hub key={route.twinId} twinId={route.twinId} />}
       {route.view === "settings" && <TwinSettingsView key={route.twinId} twinId={route.twinId} />}
       {route.view === "search" && <Search />}
+      {route.view === "mcp" && <McpServers />}
       {route.view === "job" && <JobLogs jobId={route.jobId} sessionId={route.sessionId} />}
       <RightPanel sessionId={sessionId} twinId={twinId} />
       {approval && <ApprovalModal approval={approval} />}

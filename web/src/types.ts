@@ -7,7 +7,7 @@ import type {
 } from "./generated/bus";
 
 export type {
-  Action, ApprovalKind, CompleteMessage, EventFrame, HostSeen, HostsFrame, IssuedCommand, LogLevel, MessageChunk,
+  Action, ApprovalKind, CompleteMessage, McpToolShown, EventFrame, HostSeen, HostsFrame, IssuedCommand, LogLevel, MessageChunk,
   MetricsFrame, SourceMemory, StatusUpdate, TelemetrySample,
 } from "./generated/bus";
 export type { JobLog as JobLogBody, TwinView as Twin } from "./generated/bus";

@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { errorText } from "../api";
 import { clock } from "../format";
 import { store, useStore } from "../store";
-import type { Approval } from "../types";
+import type { Approval, McpToolShown } from "../types";
 import { CodeEditor } from "./LazyEditor";
 
 /** Keep Tab inside an open dialog. */
@@ -27,6 +27,37 @@ export function DiffView({ diff }: { diff: string }) {
   );
 }
 
+const HINTS: Record<string, string> = {
+  readOnlyHint: "read-only", destructiveHint: "destructive", idempotentHint: "idempotent", openWorldHint: "reaches the outside world",
+};
+
+/** An MCP tool's server, its name for the tool, and what the server says about it: the server's own
+ * words (untrusted), rendered as text and set apart as the server's, never as PAGI's. */
+export function McpOrigin({ mcp }: { mcp: McpToolShown }) {
+  const hints = Object.entries(mcp.annotations);
+  return (
+    <section class="mcp-origin" data-testid="approval-mcp">
+      <div class="kv"><span>MCP server</span><code data-testid="approval-mcp-server">{mcp.server}</code></div>
+      <div class="kv"><span>Server's tool</span><code data-testid="approval-mcp-tool">{mcp.tool}</code></div>
+      <p class="muted small">
+        What server <b>{mcp.server}</b> says about this tool: its own words, not checked by PAGI; they change nothing about what runs.
+      </p>
+      <blockquote class="server-words" data-testid="approval-mcp-description" data-from-server={mcp.server}>
+        {mcp.title && <strong class="server-title">{mcp.title}</strong>}
+        {mcp.title && "\n"}
+        {mcp.description || "(the server gives no description)"}
+      </blockquote>
+      {hints.length > 0 && (
+        <ul class="hints" data-testid="approval-mcp-hints" aria-label={`hints from server ${mcp.server}`}>
+          {hints.map(([k, v]) => (
+            <li key={k} class={k === "destructiveHint" && v ? "hint danger" : "hint"}>{HINTS[k] ?? k}: {v ? "yes" : "no"} <span class="muted">(says {mcp.server})</span></li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
 export function ApprovalDetails({ approval }: { approval: Approval }) {
   const action = approval.action;
   switch (action.action_type) {
@@ -34,6 +65,7 @@ export function ApprovalDetails({ approval }: { approval: Approval }) {
       return (
         <div class="what">
           <div class="kv"><span>Tool</span><code data-testid="approval-tool">{action.tool_name}</code></div>
+          {approval.mcp && <McpOrigin mcp={approval.mcp} />}
           <div class="kv-block"><span>Arguments</span><pre class="args">{JSON.stringify(action.args, null, 2)}</pre></div>
         </div>
       );
@@ -112,8 +144,10 @@ export function ApprovalModal({ approval }: { approval: Approval }) {
         <p class="reason">{approval.reason}</p>
         <ApprovalDetails approval={approval} />
         {approval.kind === "tool" && approval.action.action_type === "ActionTool" && (
-          <label class="check"><input type="checkbox" checked={always} onChange={(e) => setAlways(e.currentTarget.checked)} />
-            Always allow <b>{approval.action.tool_name}</b> for this twin</label>
+          <label class="check"><input type="checkbox" data-testid="approval-always" checked={always} onChange={(e) => setAlways(e.currentTarget.checked)} />
+            {approval.mcp
+              ? <>Always allow <b>{approval.mcp.tool}</b> of server <b>{approval.mcp.server}</b> for this twin (asked again if the server or the tool changes)</>
+              : <>Always allow <b>{approval.action.tool_name}</b> for this twin</>}</label>
         )}
         {denying && (
           <label class="deny-reason">Reason for denying (optional)

@@ -153,7 +153,12 @@ function Message({ msg, twin, sessionId }: { msg: ChatMessage; twin: Twin | unde
   );
 }
 
-interface ToolEntry { name: string; description: string; always_allow?: boolean; args_schema?: { properties?: Record<string, unknown> } }
+// GET /v1/tools: a registry tool, or (kind "mcp") a tool a registered MCP server lists, whose
+// description is the server's own words.
+interface ToolEntry {
+  name: string; description: string; always_allow?: boolean; args_schema?: { properties?: Record<string, unknown> };
+  kind?: string; server?: string; tool?: string; annotations?: Record<string, unknown>;
+}
 
 function exampleArgs(tool: ToolEntry | undefined): string {
   const props = Object.keys(tool?.args_schema?.properties ?? {});
@@ -176,10 +181,12 @@ function Composer({ twin, twinId }: { twin: Twin | undefined; twinId: string }) 
     store.send(twinId, value);
     setText("");
   };
-  // This twin's authorised tools: the registry's entries for it, plus any authorised name it does not list.
+  // This twin's authorised tools: the registry's entries for it, plus any authorised name it does not
+  // list; then the MCP tools its mcp_tools allows (the edge lists only those for ?twin=).
   const allowed = twin?.allowed_tools ?? [];
   const byName = new Map((registry ?? []).map((t) => [t.name, t]));
-  const names = [...new Set([...allowed, ...byName.keys()])].filter((n) => allowed.includes(n)).sort();
+  const mcp = (registry ?? []).filter((t) => t.kind === "mcp");
+  const names = [...new Set([...allowed, ...byName.keys()])].filter((n) => allowed.includes(n) && byName.get(n)?.kind !== "mcp").sort();
   return (
     <form class="composer" onSubmit={(e) => { e.preventDefault(); send(); }} autocomplete="off">
       <div class="tool-menu-wrap">
@@ -187,7 +194,7 @@ function Composer({ twin, twinId }: { twin: Twin | undefined; twinId: string }) 
           onKeyDown={(e) => { if (e.key === "Escape") setMenu(false); }}>Tools ▴</button>
         {menu && (
           <ul class="tool-menu" role="menu" data-testid="tool-menu" onKeyDown={(e) => { if (e.key === "Escape") { setMenu(false); input.current?.focus(); } }}>
-            {names.length === 0 && <li class="muted small">This twin has no authorised tools.</li>}
+            {names.length === 0 && mcp.length === 0 && <li class="muted small">This twin has no authorised tools.</li>}
             {names.map((t) => {
               const entry = byName.get(t);
               return (
@@ -197,6 +204,12 @@ function Composer({ twin, twinId }: { twin: Twin | undefined; twinId: string }) 
                   {entry?.description && <span class="tool-desc muted small">{entry.description}</span>}</button></li>
               );
             })}
+            {mcp.map((t) => (
+              <li key={t.name} data-testid="tool-menu-mcp"><button type="button" role="menuitem" title={`${t.server}: ${t.description}`}
+                onClick={() => { setText(`/tool ${t.name} ${exampleArgs(t)}`); setMenu(false); input.current?.focus(); }}>
+                <code>{t.name}</code> <span class="muted small">· MCP server <b>{t.server}</b>{t.always_allow ? " · always allowed" : ""}</span>
+                {t.description && <span class="tool-desc muted small server-words">{t.server} says: {t.description}</span>}</button></li>
+            ))}
           </ul>
         )}
       </div>

@@ -18,6 +18,9 @@ export function Sidebar({ route, onCreate }: { route: Route; onCreate: () => voi
       <a href="/search" class={`nav-item ${route.view === "search" ? "active" : ""}`} onClick={(e) => onLink(e, "/search")}>
         <span class="nav-icon">⌕</span> Search Archive
       </a>
+      <a href="/settings/mcp" data-testid="nav-mcp" class={`nav-item ${route.view === "mcp" ? "active" : ""}`} onClick={(e) => onLink(e, "/settings/mcp")}>
+        <span class="nav-icon">⛭</span> MCP servers
+      </a>
       <h2 class="section-title">Twins</h2>
       {s.twinsError && <p class="muted small error-text">Twins unavailable: {s.twinsError}</p>}
       {!s.twinsLoaded && <p class="muted small">Loading twins…</p>}

@@ -98,6 +98,21 @@ export interface ApprovalRecord {
   decision_reason: string | null;
   decision_event_id: string | null;
   request_id: string | null;
+  mcp: McpToolShown | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "McpToolShown".
+ */
+export interface McpToolShown {
+  server: string;
+  tool: string;
+  title: string | null;
+  description: string;
+  annotations: {
+    [k: string]: boolean;
+  };
+  digest: string;
 }
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
@@ -111,6 +126,7 @@ export interface ApprovalRequest {
   reason: string;
   policy: string;
   expires_at: string;
+  mcp: McpToolShown | null;
 }
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
