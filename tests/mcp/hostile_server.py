@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 CALLS_LOG = Path("calls.log")
 
@@ -74,9 +75,9 @@ def build() -> MCPServer:
 
     @server.tool()
     def fail(why: str) -> str:
-        """Raise: the answer is an isError result."""
+        """Raise: the answer is an isError result carrying `why`."""
         logged("fail", why=why)
-        raise ValueError(why)
+        raise ToolError(why)
 
     return server
 

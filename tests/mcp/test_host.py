@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import signal
+import socket
 import sys
 import tempfile
 import uuid
@@ -175,3 +178,145 @@ async def test_time_server_tools_listed_and_called_through_tool_run(world: World
     assert any(
         m.startswith("calling get_current_time on MCP server time (isolation: bwrap)") for m in world.log_lines()
     )
+
+
+async def hostile_tools(world: World) -> dict[str, McpTool]:
+    tools = {name: await world.tool("hostile", name) for name in ("echo", "probe", "slow", "big", "fail")}
+    await world.allow(*tools.values())
+    return tools
+
+
+async def test_a_stdio_server_cannot_reach_the_network_or_host_files(world: World) -> None:
+    tools = await hostile_tools(world)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    try:
+        result, _ = await world.run(tools["probe"].name, {"port": port, "path": str(world.secret_file)})
+    finally:
+        listener.close()
+    assert result.exit_code == 0 and result.isolation == "bwrap", result
+    assert world.secret_file.read_text() == "the host's secret"  # readable by anyone on the host
+    probe = json.loads(result.stdout)
+    assert probe["internet"].startswith("refused"), probe
+    assert probe["loopback"].startswith("refused"), probe
+    assert probe["file"].startswith("refused") and "the host's secret" not in probe["file"], probe
+    status = await world.status("hostile")
+    assert status is not None and status.network is False and status.isolation == "bwrap"
+
+
+async def test_another_twin_and_bad_arguments_never_reach_the_server(world: World) -> None:
+    tools = await hostile_tools(world)
+    now = datetime.now(UTC)
+    other = Twin(id=OTHER_TWIN, codename=OTHER_TWIN, created_at=now, updated_at=now)
+    await (await world.bus.kv(TWINS)).put(f"twin.{OTHER_TWIN}", other.model_dump_json().encode())
+    before = len(world.calls("hostile"))
+    refused, _ = await world.run(tools["echo"].name, {"text": "from the other twin"}, twin_id=OTHER_TWIN)
+    assert refused.reason == "not_allowed" and "hostile/echo" in (refused.error or ""), refused
+    bad, _ = await world.run(tools["echo"].name, {"text": 5})
+    assert bad.exit_code != 0 and "text" in (bad.error or ""), bad
+    assert len(world.calls("hostile")) == before
+
+
+async def test_a_redelivered_tool_run_calls_the_server_once(world: World) -> None:
+    tools = await hostile_tools(world)
+    text = f"once-{uuid.uuid4().hex[:8]}"
+    first, event = await world.run(tools["echo"].name, {"text": text}, request_id=f"r-{text}")
+    assert first.exit_code == 0 and first.stdout == text
+    await world.bus.publish(event.model_copy(update={"id": "again-" + event.id[:20]}))
+    again = await world.result(f"r-{text}", count=2)
+    assert again == first
+    assert [c for c in world.calls("hostile") if c["args"] == {"text": text}] == [
+        {"tool": "echo", "args": {"text": text}, "pid": 1}
+    ]
+
+
+async def test_server_errors_and_oversize_results(world: World) -> None:
+    tools = await hostile_tools(world)
+    failed, _ = await world.run(tools["fail"].name, {"why": "the disk is on fire"})
+    assert failed.exit_code == 1 and "the disk is on fire" in (failed.error or ""), failed
+    assert failed.isolation == "bwrap"
+    big, _ = await world.run(tools["big"].name, {"chars": 3_000_000})
+    assert big.exit_code == 0 and big.truncated, (big.exit_code, big.truncated, big.error)
+    assert len(big.model_dump_json()) < 1024 * 1024 and big.stdout.startswith("xxxx")
+
+
+async def test_a_call_past_its_timeout_is_cancelled_and_the_server_keeps_working(world: World) -> None:
+    tools = await hostile_tools(world)
+    slow, _ = await world.run(tools["slow"].name, {"seconds": 20}, timeout_s=1.5)
+    assert slow.reason == "timeout" and "cancelled" in (slow.error or ""), slow
+    assert any("[progress" in line for line in world.log_lines())
+    echo, _ = await world.run(tools["echo"].name, {"text": "still here"})
+    assert echo.stdout == "still here"
+
+
+async def test_kill_9_mid_call_gives_a_clear_failure_and_the_next_call_works(world: World) -> None:
+    tools = await hostile_tools(world)
+    runner = world.host.runners["hostile"]
+    before = len(world.calls("hostile"))
+    request_id = uuid.uuid4().hex[:16]
+    body = ToolRun(request_id=request_id, tool_name=tools["slow"].name, args={"seconds": 20})
+    await world.bus.publish(
+        Envelope[ToolRun](type=TOOL_RUN, session_id=world.session, job_id="job-1", twin_id=TWIN, body=body)
+    )
+    await eventually(lambda: len(world.calls("hostile")) > before, timeout=20, what="the slow call reached the server")
+    process = runner.process
+    assert process is not None and process.info is not None
+    pid = process.info.child_pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    result = await world.result(request_id)
+    assert result.reason == "unavailable" and "restarted" in (result.error or ""), result
+    echo, _ = await world.run(tools["echo"].name, {"text": "after the kill"})
+    assert echo.exit_code == 0 and echo.stdout == "after the kill", echo
+    assert runner.restarts >= 1
+
+
+async def test_bad_servers_get_clear_errors_and_block_nothing(world: World) -> None:
+    await world.register("broken", sys.executable, str(HOSTILE), "--mode", "exit")
+    await world.register("hangs", sys.executable, str(HOSTILE), "--mode", "hang")
+    await world.register("garbage", sys.executable, str(HOSTILE), "--mode", "garbage")
+    await world.register("missing", "/nonexistent/mcp-server")
+
+    async def error_of(name: str) -> str | None:
+        status = await world.status(name)
+        return status.last_error if status is not None and not status.running else None
+
+    broken = await eventually(lambda: error_of("broken"), timeout=START_S, what="broken's error")
+    assert "refusing to start" in broken or "exited" in broken, broken
+    hangs = await eventually(lambda: error_of("hangs"), timeout=START_S, what="hangs' error")
+    assert "did not answer initialize within 5 s" in hangs
+    garbage = await eventually(lambda: error_of("garbage"), timeout=START_S, what="garbage's error")
+    assert "initialize" in garbage or "JSON-RPC" in garbage, garbage
+    missing = await eventually(lambda: error_of("missing"), timeout=START_S, what="missing's error")
+    assert "could not start" in missing and "does not exist" in missing
+    # Meanwhile a good server answers at once.
+    tools = await hostile_tools(world)
+    echo, _ = await world.run(tools["echo"].name, {"text": "unblocked"})
+    assert echo.stdout == "unblocked"
+    # Removed from the registry: stopped, and its status goes.
+    for name in ("broken", "hangs", "garbage", "missing"):
+        await world.servers.delete(name)
+    await world.host.sync()
+    assert not {"broken", "hangs", "garbage", "missing"} & set(world.host.runners)
+    assert await world.status("broken") is None
+
+
+async def test_server_everything_from_node_modules(world: World) -> None:
+    await world.register("everything", str(NODE_BIN / "mcp-server-everything"), "stdio")
+    echo = await world.tool("everything", "echo")
+    await world.allow(echo)
+    result, _ = await world.run(echo.name, {"message": "hello from PAGI"})
+    assert result.exit_code == 0 and "hello from PAGI" in result.stdout, result
+    status = await eventually(lambda: world.status("everything"), what="everything's status")
+    assert status.running and (status.resources or status.prompts)
+
+
+async def test_a_removed_server_withdraws_its_tools(world: World) -> None:
+    await world.register("time2", sys.executable, "-m", "mcp_server_time")
+    await world.tool("time2", "get_current_time")
+    await world.servers.delete("time2")
+    await world.host.sync()
+    assert await world.tools.get(pagi_tool_name("time2", "get_current_time")) is None
+    assert await world.status("time2") is None

@@ -35,6 +35,8 @@ class McpHost:
         self.poll_s = poll_s
         self.runners: dict[str, ServerRunner] = {}
         self._watch: asyncio.Task[None] | None = None
+        # The poll and a call for an unknown server may both sync: one at a time.
+        self._syncing = asyncio.Lock()
 
     def state_dir(self, server: str) -> Path:
         # Beside the session workspaces, reachable by the sandbox uid like them.
@@ -63,6 +65,10 @@ class McpHost:
     async def sync(self) -> None:
         """Start a runner for each stdio server registered, restart one whose registration changed,
         stop (and withdraw the tools of) one removed."""
+        async with self._syncing:
+            await self._sync()
+
+    async def _sync(self) -> None:
         registered = {s.name: s for s in await self.servers.list() if s.transport == "stdio"}
         for name in list(self.runners):
             if name not in registered or _settings(registered[name]) != _settings(self.runners[name].server):
