@@ -88,6 +88,8 @@ def registration(args: argparse.Namespace) -> dict[str, Any]:
             raise CommandError("give either --url (an http server) or `-- COMMAND ARGS...` (a stdio server), not both")
         if args.network:
             raise CommandError("--network is for stdio servers (an http server is reached over the network)")
+        if args.path:
+            raise CommandError("--path is for stdio servers (a host folder the sandboxed server may use)")
         body: dict[str, Any] = {"transport": "http", "url": args.url}
         headers = parse_headers(args.header, args.header_env)
         if headers:
@@ -98,6 +100,9 @@ def registration(args: argparse.Namespace) -> dict[str, Any]:
         if args.header or args.header_env:
             raise CommandError("--header is for http servers (--url)")
         body = {"transport": "stdio", "command": argv[0], "args": argv[1:], "network": args.network}
+        if args.path:
+            # Absolute here, where the operator's working directory means something.
+            body["paths"] = [os.path.abspath(os.path.expanduser(p)) for p in args.path]
     body["name"] = args.name
     if args.description:
         body["description"] = args.description
@@ -141,6 +146,8 @@ def _show(servers: list[dict[str, Any]], out: TextIO) -> None:
         if s["transport"] == "stdio":
             target = " ".join([s["command"], *s["args"]])
             where = "network" if s["network"] else "no network"
+            if s.get("paths"):
+                where += ", paths: " + ", ".join(s["paths"])
         else:
             target = s["url"]
             where = "headers: " + (", ".join(s["header_names"]) or "none")
@@ -197,6 +204,10 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="an http header whose value is read from an environment variable (kept off the command line)",
     )
     add.add_argument("--network", action="store_true", help="a stdio server that needs the network")
+    add.add_argument(
+        "--path", action="append", default=[], metavar="DIR",
+        help="a host folder the stdio server may use (bound read-write in its sandbox); repeatable",
+    )  # fmt: skip
     add.add_argument("--description", default="", help="what the server is for")
     _common(add)
     ls = sub.add_parser("ls", help="list the registered MCP servers")

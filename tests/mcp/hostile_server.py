@@ -62,10 +62,24 @@ def build() -> MCPServer:
     async def slow(seconds: float, ctx: Context) -> str:
         """Sleep, reporting progress every tenth of the time."""
         logged("slow", seconds=seconds)
+        print(f"hostile server: sleeping {seconds} s", file=sys.stderr, flush=True)
         for step in range(10):
             await ctx.report_progress(step, 10, f"step {step}")
             await asyncio.sleep(seconds / 10)
         return "slept"
+
+    @server.tool()
+    async def grow(ctx: Context) -> str:
+        """Add a tool `grown` and tell the client its tool list changed."""
+        logged("grow")
+
+        def grown() -> str:
+            """A tool that was not there at first."""
+            return "grown"
+
+        server.add_tool(grown, name="grown")
+        await ctx.session.send_tool_list_changed()
+        return "grew"
 
     @server.tool()
     def big(chars: int) -> str:

@@ -181,7 +181,7 @@ async def test_time_server_tools_listed_and_called_through_tool_run(world: World
 
 
 async def hostile_tools(world: World) -> dict[str, McpTool]:
-    tools = {name: await world.tool("hostile", name) for name in ("echo", "probe", "slow", "big", "fail")}
+    tools = {name: await world.tool("hostile", name) for name in ("echo", "probe", "slow", "big", "fail", "grow")}
     await world.allow(*tools.values())
     return tools
 
@@ -320,3 +320,87 @@ async def test_a_removed_server_withdraws_its_tools(world: World) -> None:
     await world.host.sync()
     assert await world.tools.get(pagi_tool_name("time2", "get_current_time")) is None
     assert await world.status("time2") is None
+
+
+async def test_progress_and_stderr_of_a_call_reach_its_job_log(world: World) -> None:
+    tools = await hostile_tools(world)
+    result, _ = await world.run(tools["slow"].name, {"seconds": 0.5})
+    assert result.stdout == "slept"
+    lines = world.log_lines()
+    assert any("hostile server: sleeping 0.5 s" in line for line in lines), lines[-20:]
+    assert any("[progress 9/10] step 9" in line for line in lines), lines[-20:]
+
+
+async def test_tools_listed_again_on_list_changed(world: World) -> None:
+    tools = await hostile_tools(world)
+    assert await world.tools.get(pagi_tool_name("hostile", "grown")) is None
+    grew, _ = await world.run(tools["grow"].name, {})
+    assert grew.stdout == "grew"
+    grown = await world.tool("hostile", "grown")
+    assert grown.description == "A tool that was not there at first."
+
+
+async def test_a_server_registered_with_network_has_one(world: World) -> None:
+    await world.register("netty", sys.executable, str(HOSTILE), network=True)
+    probe = await world.tool("netty", "probe")
+    await world.allow(probe)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    try:
+        result, _ = await world.run(probe.name, {"port": listener.getsockname()[1], "path": "/nonexistent"})
+    finally:
+        listener.close()
+    assert json.loads(result.stdout)["loopback"] == "connected", result
+    status = await world.status("netty")
+    assert status is not None and status.network is True
+
+
+async def test_filesystem_server_confined_to_its_paths(world: World, state_dir: Path) -> None:
+    notes = state_dir / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("buy rice")
+    server = McpServer(
+        name="files", transport="stdio", command=str(NODE_BIN / "mcp-server-filesystem"), args=[str(notes)],
+        paths=[str(notes)], created_by="test", created_at=datetime.now(UTC),
+    )  # fmt: skip
+    await world.servers.put("files", server.model_dump_json().encode())
+    await world.host.sync()
+    read = await world.tool("files", "read_text_file")
+    write = await world.tool("files", "write_file")
+    await world.allow(read, write)
+    result, _ = await world.run(read.name, {"path": str(notes / "todo.txt")})
+    assert result.exit_code == 0 and "buy rice" in result.stdout, result
+    wrote, _ = await world.run(write.name, {"path": str(notes / "new.txt"), "content": "from the sandbox"})
+    assert wrote.exit_code == 0, wrote
+    assert (notes / "new.txt").read_text() == "from the sandbox"
+    outside, _ = await world.run(read.name, {"path": str(world.secret_file)})
+    assert outside.exit_code != 0 and "the host's secret" not in outside.stdout, outside
+
+
+async def test_paths_are_validated(world: World) -> None:
+    with pytest.raises(ValueError, match="must be an absolute folder path"):
+        McpServer(
+            name="x", transport="stdio", command="x", paths=["relative"], created_by="t", created_at=datetime.now(UTC)
+        )
+    with pytest.raises(ValueError, match="not / itself"):
+        McpServer(name="x", transport="stdio", command="x", paths=["/"], created_by="t", created_at=datetime.now(UTC))
+    data = world.host.data_dir
+    assert data is not None
+    for bad, why in ((data, "overlaps PAGI's data directory"), (Path("/nonexistent-folder"), "not an existing folder")):
+        data.mkdir(parents=True, exist_ok=True)
+        server = McpServer(
+            name="badpath", transport="stdio", command=sys.executable, args=[str(HOSTILE)], paths=[str(bad)],
+            created_by="test", created_at=datetime.now(UTC),
+        )  # fmt: skip
+        await world.servers.put("badpath", server.model_dump_json().encode())
+        await world.host.sync()
+
+        async def error(why: str = why) -> str | None:
+            status = await world.status("badpath")
+            found = status.last_error if status is not None else None
+            return found if found is not None and why in found else None
+
+        assert why in await eventually(error, timeout=START_S, what=why)
+        await world.servers.delete("badpath")
+        await world.host.sync()

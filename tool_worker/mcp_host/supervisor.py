@@ -148,17 +148,23 @@ class ServerRunner:
         self.state_dir.chmod(0o700)
         hidden = [str(b.source) for b in binds if not traversable_by_others(b.source.parent)]
         self.warning = None
-        if hidden and self.sandbox.config.host_user is not None:
+        as_worker = bool(hidden or self.server.paths) and self.sandbox.config.host_user is not None
+        if hidden:
             # bwrap, run as the sandbox's host uid, could not bind them; run as the worker, the server
             # inside is still the unprivileged sandbox user, but without the host uid's process limit.
             self.warning = (
                 f"{', '.join(hidden)} is not reachable by the sandbox uid (a parent folder without the x bit "
                 "for others): bwrap runs as the worker's uid for this server"
             )
+        elif as_worker:
+            # The operator's folders: what the server writes there is theirs (the worker's uid), as a
+            # program they ran themselves would leave it, not a sandbox uid's they cannot even name.
+            self.warning = "bwrap runs as the worker's uid for this server, so it can use the folders in its paths"
+        if self.warning:
             log.warning("MCP server %s: %s", self.server.name, self.warning)
         self.process = await start_process(
             self.sandbox, [str(command), *self.server.args], self.state_dir, limits=self.limits.limits,
-            binds=binds, network=self.server.network, as_worker_user=bool(hidden),
+            binds=binds, network=self.server.network, as_worker_user=as_worker,
         )  # fmt: skip
         return self.process
 
