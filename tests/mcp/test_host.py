@@ -404,3 +404,13 @@ async def test_paths_are_validated(world: World) -> None:
         assert why in await eventually(error, timeout=START_S, what=why)
         await world.servers.delete("badpath")
         await world.host.sync()
+
+
+async def test_a_host_starting_withdraws_tools_of_servers_removed_meanwhile(world: World) -> None:
+    echo = await world.tool("hostile", "echo")
+    ghost = echo.model_copy(update={"name": "ghost__echo", "server": "ghost"})
+    await world.tools.put(ghost.name, ghost.model_dump_json().encode())
+    await world.tools.put(status_key("ghost"), b"{}")
+    await world.host.withdraw_unregistered()
+    assert await world.tools.get("ghost__echo") is None and await world.tools.get(status_key("ghost")) is None
+    assert await world.tools.get(echo.name) is not None

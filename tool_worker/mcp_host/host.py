@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from bus_schemas.mcp import McpServer, McpTool
+from bus_schemas.mcp import STATUS_PREFIX, McpServer, McpTool
 from pagi.stores import KVStore
 from records.mcp_servers import McpServerStore
 from sandbox import RunResult, Sandbox
@@ -44,6 +44,7 @@ class McpHost:
 
     async def start(self) -> None:
         await self.sync()
+        await self.withdraw_unregistered()
         self._watch = asyncio.create_task(self._poll(), name="mcp-registry")
 
     async def close(self) -> None:
@@ -83,6 +84,19 @@ class McpHost:
                 self.runners[name] = runner
                 runner.start()
                 log.info("MCP server %s starting (network: %s)", name, server.network)
+
+    async def withdraw_unregistered(self) -> None:
+        """Tools and statuses left by servers removed while no worker ran."""
+        registered = await self.servers.names()
+        left = set()
+        for key in await self.tools.keys():
+            if key.startswith(STATUS_PREFIX):
+                left.add(key.removeprefix(STATUS_PREFIX))
+            elif (record := await self.tools.get_model(key, McpTool)) is not None:
+                left.add(record.server)
+        for server in left - registered:
+            await withdraw(self.tools, server)
+            log.info("MCP server %s is no longer registered: its tools are withdrawn", server)
 
     async def tool(self, name: str) -> McpTool | None:
         if name.startswith("_"):
