@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,30 @@ from .process import KILL_GRACE_S, kill_group, kill_sandbox, spawn
 from .result import Isolation
 from .sandbox import Sandbox, SandboxUnavailable
 from .seccomp import filter_fd
+
+# What a process with a network needs of the host's /etc: its resolver, and the CA certificates
+# (symlinks into /usr/share, which every sandbox has). Never the rest (/etc/ssl/private).
+RESOLV_CONF = Path("/etc/resolv.conf")
+CA_CERTS = Path("/etc/ssl/certs")
+
+
+def network_etc(sandbox: Sandbox) -> tuple[Path, list[Bind]]:
+    """The /etc of a sandbox with a network: the minimal one plus the resolver and CA certificates."""
+    etc = sandbox.root / "etc-net"
+    if not etc.is_dir():
+        shutil.copytree(sandbox.etc_dir, etc, symlinks=True)
+    resolv = etc / "resolv.conf"
+    try:
+        resolv.write_text(RESOLV_CONF.read_text()[: 64 * 1024])  # read at each start: it may have changed
+    except OSError:
+        resolv.write_text("")
+    resolv.chmod(0o644)
+    binds: list[Bind] = []
+    if CA_CERTS.is_dir():
+        (etc / "ssl" / "certs").mkdir(parents=True, exist_ok=True)
+        (etc / "ssl").chmod(0o755)
+        binds.append(Bind(CA_CERTS, str(CA_CERTS)))
+    return etc, binds
 
 
 @dataclass
@@ -74,6 +99,7 @@ async def start_process(
         return SandboxedProcess(proc, "none")
     assert sandbox.config.bwrap is not None
     fds: list[int] = []
+    etc_dir, etc_binds = network_etc(sandbox) if network else (sandbox.etc_dir, [])
     info = InfoPipe()
     try:
         seccomp = sandbox.seccomp_filter
@@ -84,10 +110,10 @@ async def start_process(
             sandbox.config.bwrap,
             command,
             workspace=state_dir,
-            etc_dir=sandbox.etc_dir,
+            etc_dir=etc_dir,
             limits=limits,
             env=full_env,
-            binds=binds,
+            binds=[*etc_binds, *binds],
             info_fd=info.write_fd,
             seccomp_fd=seccomp_fd,
             disable_userns=sandbox.userns_disabled,

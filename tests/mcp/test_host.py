@@ -348,10 +348,14 @@ async def test_a_server_registered_with_network_has_one(world: World) -> None:
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     try:
-        result, _ = await world.run(probe.name, {"port": listener.getsockname()[1], "path": "/nonexistent"})
+        result, _ = await world.run(probe.name, {"port": listener.getsockname()[1], "path": "/etc/resolv.conf"})
     finally:
         listener.close()
-    assert json.loads(result.stdout)["loopback"] == "connected", result
+    answer = json.loads(result.stdout)
+    assert answer["loopback"] == "connected", result
+    # Its resolver is the host's (a server with a network can look names up), nothing else of /etc.
+    host_resolv = await asyncio.to_thread(Path("/etc/resolv.conf").read_text)
+    assert answer["file"] == "read: " + host_resolv[:100], answer
     status = await world.status("netty")
     assert status is not None and status.network is True
 
