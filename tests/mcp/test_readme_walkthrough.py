@@ -27,7 +27,9 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
+from ..stack import UNTHROTTLED
 from ..support import eventually
+from ..up import Up
 from ..up_launch import launch_up
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -36,8 +38,11 @@ NODE_BIN = CHECKOUT / "tests" / "clients" / "node_modules" / ".bin"
 RUN_TIMEOUT_S = 60.0
 ANSWER_TIMEOUT_S = 90.0
 SECRET = "the-secret-outside-0f3c"
+POLL_S = 0.25  # each probe is a bash + curl: no need to spin
 
 _FENCE = re.compile(r"^```(\S*)\s*$")
+# A trailing shell comment: whitespace, `#`, a space (as tests/clients/recipes.py reads them).
+_COMMENT = re.compile(r"\s+#\s.*$")
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?[+-]\d{2}:\d{2}")
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(600)]
@@ -57,7 +62,7 @@ def walkthrough_commands() -> list[str]:
         if fence:
             in_sh = not in_sh and fence.group(1) in ("sh", "bash", "shell")
         elif in_sh and line.strip():
-            commands.append(line.strip())
+            commands.append(_COMMENT.sub("", line).strip())
     assert commands, "README.md's MCP walkthrough has no commands"
     return commands
 
@@ -114,6 +119,7 @@ class Newcomer:
 
 @dataclass
 class Walk:
+    up: Up
     up_url: str
     you: Newcomer
     commands: list[str]
@@ -129,13 +135,20 @@ async def walk(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Walk]:
     # The newcomer's checkout: its .venv, and `.pagi` (the data dir `pagi up` writes pagi.env into).
     (workdir / ".venv").symlink_to(CHECKOUT / ".venv")
     (workdir / ".pagi").symlink_to(data_dir)
-    env = {"PATH": f"{NODE_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}", "HOME": str(home), "LOG_LEVEL": "INFO"}
+    # `source .venv/bin/activate && pagi up`, as the README starts it; the node servers as `npm -g` puts them.
+    path = f"{CHECKOUT / '.venv' / 'bin'}:{NODE_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+    env = {**UNTHROTTLED, "PATH": path, "HOME": str(home), "LOG_LEVEL": "INFO"}
     async with launch_up(data_dir, env=env) as up, aiohttp.ClientSession() as http:
         commands = walkthrough_commands()
         you = Newcomer(workdir, home, up.url)
         setup = command(commands, "source .pagi/pagi.env")
         you.keep(setup)
-        yield Walk(up.url, you, commands, http)
+        yield Walk(up, up.url, you, commands, http)
+
+
+async def _servers(walk: Walk) -> list[str]:
+    """What the tool worker said about MCP servers lately (`pagi up`'s output): why one is not listed."""
+    return [line for line in walk.up.lines if "MCP server" in line][-3:]
 
 
 async def _pending(walk: Walk, session: str) -> list[dict[str, Any]]:
@@ -157,7 +170,7 @@ async def _ask_and_approve(walk: Walk, ask: str, session: str) -> tuple[dict[str
         shown[:] = json_values(await you.run(listing))
         assert shown, f"no approval pending in session {session}"
 
-    await eventually(approval_listed, timeout=ANSWER_TIMEOUT_S)
+    await eventually(approval_listed, timeout=ANSWER_TIMEOUT_S, interval=POLL_S)
     approval = shown[0]
     approve = command(commands, "/v1/approvals/<approval_id>", '"always": true')
     decided = json_values(await you.run(approve.replace("<approval_id>", approval["approval_id"])))
@@ -179,7 +192,7 @@ async def _final(walk: Walk, session: str, job_id: str) -> str:
         assert last["status"] != "awaiting_approval", last
         answer[:] = [str(last["text"])]
 
-    await eventually(answered, timeout=ANSWER_TIMEOUT_S)
+    await eventually(answered, timeout=ANSWER_TIMEOUT_S, interval=POLL_S)
     return answer[0]
 
 
@@ -194,15 +207,20 @@ def _assert_tokyo_time(text: str) -> None:
 
 async def test_time_in_tokyo_approved_once_then_always(walk: Walk) -> None:
     you, commands = walk.you, walk.commands
-    out = await you.run(command(commands, "pagi mcp add time --"))
-    assert "time" in out
+    added = await you.run(command(commands, "pagi mcp add time --"))
+    async with walk.http.get(f"{walk.up_url}/v1/mcp/servers") as response:
+        servers = {server["name"]: server for server in (await response.json())["servers"]}
+    assert "time" in servers, (servers, added)
+    assert servers["time"]["command"] == "mcp-server-time", servers
     await you.run(command(commands, '.mcp_tools += ["time/*"]'))
 
     async def listed() -> None:
         names = await you.run(command(commands, "/v1/tools?twin=orchestrator"))
-        assert "time__get_current_time" in names, names
+        assert "time__get_current_time" in names, f"{names!r}; the servers: {await _servers(walk)}"
 
-    await eventually(listed, timeout=ANSWER_TIMEOUT_S)  # the tool worker starts the server and lists its tools
+    await eventually(
+        listed, timeout=ANSWER_TIMEOUT_S, interval=POLL_S
+    )  # the tool worker starts the server and lists its tools
     asks = [c for c in commands if "time__get_current_time" in c and "/v1/chat" in c]
     assert len(asks) == 2, f"the README asks twice (approve once, then always): {asks}"
     approval, answer = await _ask_and_approve(walk, asks[0], "tokyo")
@@ -230,7 +248,7 @@ async def test_filesystem_confined_to_the_chosen_folder(walk: Walk) -> None:
             names = {tool["name"] for tool in (await response.json())["tools"]}
         assert {"files__read_text_file", "files__list_directory"} <= names, names
 
-    await eventually(listed, timeout=ANSWER_TIMEOUT_S)
+    await eventually(listed, timeout=ANSWER_TIMEOUT_S, interval=POLL_S)
     ask = command(commands, "files__read_text_file", "/v1/chat")
     approval, answer = await _ask_and_approve(walk, ask, "notes")
     assert approval["mcp"]["server"] == "files", approval
@@ -260,7 +278,7 @@ async def test_a_server_that_agrees_to_everything_still_sees_only_its_folder(wal
         async with walk.http.get(f"{walk.up_url}/v1/tools", params={"twin": "orchestrator"}) as response:
             assert "wide__read_text_file" in {tool["name"] for tool in (await response.json())["tools"]}
 
-    await eventually(listed, timeout=ANSWER_TIMEOUT_S)
+    await eventually(listed, timeout=ANSWER_TIMEOUT_S, interval=POLL_S)
     answer = await _chat(
         walk, "wide", "wide__read_text_file", {"path": str(walk.you.home / "secret.txt")}, approve=True
     )

@@ -28,6 +28,7 @@ import pytest_asyncio
 
 from bus_schemas.mcp import pagi_tool_name
 
+from ..stack import UNTHROTTLED
 from ..support import eventually
 from ..up_launch import launch_up
 from .http_server import HttpServer, running_http_server
@@ -73,7 +74,10 @@ class Pagi:
         async def probe() -> None:
             listed = await self.request("GET", f"/v1/tools?twin={TWIN}")
             seen.update({t["name"]: t for t in listed["tools"] if t["name"] in wanted})
-            assert wanted <= set(seen), f"{server}: {sorted(wanted - set(seen))} not listed yet"
+            if not wanted <= set(seen):
+                servers = await self.request("GET", "/v1/mcp/servers")
+                status = [s.get("status") for s in servers["servers"] if s["name"] == server]
+                raise AssertionError(f"{server}: {sorted(wanted - set(seen))} not listed yet; status {status}")
 
         await eventually(probe, timeout=WAIT_S, what=f"the tools of {server} listed")
         return seen
@@ -107,7 +111,8 @@ class Pagi:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def pagi(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pagi]:
     root = tmp_path_factory.mktemp("real-servers")
-    env = {"PAGI_MCP_ALLOW_PRIVATE": "1", "LOG_LEVEL": "INFO"}
+    path = f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"  # as `source .venv/bin/activate && pagi up`
+    env = {**UNTHROTTLED, "PAGI_MCP_ALLOW_PRIVATE": "1", "LOG_LEVEL": "INFO", "PATH": path}
     async with (
         running_http_server(root, token=TOKEN) as web,
         launch_up(root / "data", env=env) as up,
