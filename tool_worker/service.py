@@ -6,7 +6,7 @@ import logging
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bus_schemas.streams import APPROVALS, ARTIFACTS, DONE, MCP_SERVERS, MCP_TOOLS, TOOL_WORKER, TOOLS, TWINS
 from bus_schemas.tool import SANDBOX_STATUS_KEY, SandboxStatus
@@ -19,12 +19,13 @@ from sandbox.settings import start_sandbox
 
 from .artifacts import ArtifactCache
 from .builtins import BUILTIN_RECORDS, VectorQueryArgs
-from .mcp_host import HostLimits, McpHost
-from .mcp_host.supervisor import SERVER_LIMITS
 from .runner import ToolRunner
 from .settings import ToolSettings
 from .tool_run import ToolRunHandler
 from .vector import vector_query
+
+if TYPE_CHECKING:
+    from .mcp_host import McpHost
 
 log = logging.getLogger("pagi.tool_worker")
 
@@ -84,7 +85,13 @@ async def open_tool_worker(bus: Bus, settings: ToolSettings | None = None) -> To
     return ToolWorker(sandbox, [Route(TOOL_WORKER, handler, max_in_flight=settings.max_concurrent)], mcp)
 
 
-async def open_mcp_host(bus: Bus, sandbox: Sandbox, settings: ToolSettings) -> McpHost:
+async def open_mcp_host(bus: Bus, sandbox: Sandbox, settings: ToolSettings) -> McpHost | None:
+    try:
+        from .mcp_host import HostLimits, McpHost
+        from .mcp_host.supervisor import SERVER_LIMITS
+    except ImportError as exc:  # the `mcp` SDK is not installed: tools work, MCP servers do not run
+        log.warning("MCP host off: %s (install the `mcp` package to run registered MCP servers)", exc)
+        return None
     base = sandbox.config.limits
     limits = HostLimits(
         init_timeout_s=settings.mcp_init_timeout_s,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bus_schemas import Envelope, JobLog
 from bus_schemas.fit import fit
@@ -20,9 +20,11 @@ from records.stores import KV
 from records.tools import McpToolCatalog
 from sandbox import RunResult
 
-from .mcp_host import McpHost
 from .metrics import record_run
 from .runner import ToolRunner
+
+if TYPE_CHECKING:  # the host needs the `mcp` SDK, imported only when the host is on
+    from .mcp_host import McpHost
 
 log = logging.getLogger("pagi.tool_worker")
 
