@@ -32,6 +32,8 @@ log = logging.getLogger("pagi.tool_worker.mcp")
 
 MAX_PAGES = 50
 STDERR_KEPT = 20
+# Per process: a chatty or garbage-spewing server cannot flood the worker's log.
+LOGGED_LINES = 1000
 ProgressSink = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
@@ -76,6 +78,7 @@ class ServerRunner:
         self.tool_count = 0
         self.warning: str | None = None
         self.process: SandboxedProcess | None = None
+        self._logged = 0
         self._task: asyncio.Task[None] | None = None
         self._refreshing: asyncio.Task[None] | None = None
 
@@ -108,6 +111,7 @@ class ServerRunner:
             self.last_error = f"MCP server {self.server.name} could not start: {exc}"
             return False
         initialized = False
+        self._logged = 0
         ended = asyncio.Event()
         try:
             async with (
@@ -176,16 +180,23 @@ class ServerRunner:
     def _stderr_hint(self) -> str:
         return f" (its last stderr line: {self.stderr_tail[-1][:500]!r})" if self.stderr_tail else ""
 
+    def _log(self, level: int, text: str) -> None:
+        self._logged += 1
+        if self._logged <= LOGGED_LINES:
+            log.log(level, "MCP server %s: %s", self.server.name, text)
+        elif self._logged == LOGGED_LINES + 1:
+            log.warning("MCP server %s: more than %d lines; the rest is not logged", self.server.name, LOGGED_LINES)
+
     async def _stderr(self, line: str) -> None:
         self.stderr_tail.append(line)
         if not self.stderr_sinks:
-            log.info("MCP server %s: %s", self.server.name, line)
+            self._log(logging.INFO, line)
         for sink in list(self.stderr_sinks):
             await sink(line)
 
     async def _on_message(self, message: Any) -> None:
         if isinstance(message, Exception):
-            log.warning("MCP server %s: %s", self.server.name, _brief(message))
+            self._log(logging.WARNING, _brief(message))
             self.stderr_tail.append(f"[pagi] {_brief(message)}")
         elif isinstance(message, types.ToolListChangedNotification) and self.session is not None:
             # Not awaited here: the listing is a request whose answer this very handler's loop reads.
