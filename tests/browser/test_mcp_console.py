@@ -8,20 +8,26 @@ them (the host itself is tested in tests/mcp/test_host_*.py)."""
 
 from __future__ import annotations
 
-import pytest
-from playwright.async_api import Page, expect
+from collections.abc import AsyncIterator
 
-from bus_schemas.mcp import pagi_tool_name
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from playwright.async_api import Browser, BrowserContext, Page, expect
+
+from bus_schemas.mcp import McpServerWrite, pagi_tool_name
 from bus_schemas.streams import MCP_TOOLS, TWINS
 from bus_schemas.twin import Twin
-from pagi.bus import Bus
+from edge.app import make_app
+from edge.settings import EdgeSettings
+from pagi.bus import Bus, PullConsumer
 from records import kvjson
 from records.mcp_servers import McpServerStore
 from records.twins import DEFAULT_TWIN_ID, TwinStore, twin_key
 
+from ..mcp.conftest import BOB_KEY, ROOT_KEY
 from ..mcp.test_policy_mcp_tools import HOSTILE, mcp_tool
 from ..support import eventually
-from .conftest import snap
+from .conftest import VIEWPORT, Edge, snap
 
 pytestmark = pytest.mark.browser
 WAIT = 15_000
@@ -132,3 +138,48 @@ async def test_the_mcp_servers_panel_lists_adds_and_removes(page: Page, bus: Bus
     await card.get_by_test_id("mcp-remove").click()
     await expect(card).to_have_count(0, timeout=WAIT)
     assert await store.names() == {"fetcher"}
+
+
+@pytest.fixture
+async def keyed(bus: Bus, planner: list[PullConsumer], monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Edge]:
+    """The edge in keys mode: root an admin, bob a member."""
+    monkeypatch.setenv("PAGI_API_KEYS", f"{ROOT_KEY}:root:admin,{BOB_KEY}:bob:member")
+    monkeypatch.setenv("PAGI_RATE_LIMIT_BURST", "1000")
+    app = make_app(EdgeSettings(PAGI_CHAT_TIMEOUT_S=10), bus=bus)
+    async with TestClient(TestServer(app)) as client:
+        yield client
+
+
+async def signed_in(context: BrowserContext, edge: Edge, key: str) -> Page:
+    page = await context.new_page()
+    await page.goto(str(edge.make_url("/")))
+    await page.get_by_label("API key").fill(key)
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.locator("#connection")).to_have_text("LIVE", timeout=WAIT)
+    await page.get_by_test_id("nav-mcp").click()
+    return page
+
+
+async def test_a_member_sees_the_servers_but_cannot_add_or_remove(browser: Browser, keyed: Edge, bus: Bus) -> None:
+    store = await McpServerStore.open(bus)
+    if await store.get("shared-clock") is None:
+        write = McpServerWrite(name="shared-clock", transport="stdio", command="uvx", args=["mcp-server-time"])
+        await store.create(write, "root")
+    bob = await browser.new_context(viewport=VIEWPORT)
+    root = await browser.new_context(viewport=VIEWPORT)
+    try:
+        member = await signed_in(bob, keyed, BOB_KEY)
+        panel = member.get_by_test_id("mcp-servers")
+        card = panel.locator("[data-testid=mcp-server][data-name=shared-clock]")
+        await expect(card.get_by_test_id("mcp-network")).to_have_text("no", timeout=WAIT)
+        await expect(panel).to_contain_text("Only an admin may add or remove servers.")
+        await expect(panel.get_by_test_id("mcp-add")).to_have_count(0)
+        await expect(card.get_by_test_id("mcp-remove")).to_have_count(0)
+
+        admin = await signed_in(root, keyed, ROOT_KEY)
+        await expect(admin.get_by_test_id("mcp-add")).to_be_visible(timeout=WAIT)
+        await expect(admin.locator("[data-name=shared-clock]").get_by_test_id("mcp-remove")).to_be_visible()
+    finally:
+        await bob.close()
+        await root.close()
+    assert await store.get("shared-clock") is not None  # nothing was removed by looking

@@ -258,6 +258,11 @@ export const store = new Store();
 
 export function useStore(): Store {
   const [, bump] = useReducer((n: number, _: void) => n + 1, 0);
-  useEffect(() => store.subscribe(() => bump()), []);
+  useEffect(() => {
+    const unsubscribe = store.subscribe(() => bump());
+    // A change between this render and the subscription (a fast /v1/auth/session answer) is not lost.
+    bump();
+    return unsubscribe;
+  }, []);
   return store;
 }
