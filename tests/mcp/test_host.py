@@ -291,6 +291,15 @@ async def test_bad_servers_get_clear_errors_and_block_nothing(world: World) -> N
     assert "initialize" in garbage or "JSON-RPC" in garbage, garbage
     missing = await eventually(lambda: error_of("missing"), timeout=START_S, what="missing's error")
     assert "could not start" in missing and "does not exist" in missing
+    # A call to a tool of a server that keeps failing to start: a clear failed result, at once.
+    await eventually(lambda: world.host.runners["broken"].failures >= 2, timeout=START_S, what="broken failing")
+    echo = await world.tool("hostile", "echo")
+    stale = echo.model_copy(update={"name": "broken__echo", "server": "broken"})
+    await world.tools.put(stale.name, stale.model_dump_json().encode())
+    await world.allow(stale)
+    dead, _ = await world.run(stale.name, {"text": "anyone?"})
+    assert dead.reason == "unavailable" and "MCP server broken is not running" in (dead.error or ""), dead
+    assert "refusing to start" in (dead.error or ""), dead
     # Meanwhile a good server answers at once.
     tools = await hostile_tools(world)
     echo, _ = await world.run(tools["echo"].name, {"text": "unblocked"})

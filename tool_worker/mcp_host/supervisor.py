@@ -34,6 +34,8 @@ MAX_PAGES = 50
 STDERR_KEPT = 20
 # Per process: a chatty or garbage-spewing server cannot flood the worker's log.
 LOGGED_LINES = 1000
+# A call fails at once (rather than waiting for a restart) once this many starts in a row failed.
+FAIL_FAST_AFTER = 2
 ProgressSink = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
@@ -79,6 +81,8 @@ class ServerRunner:
         self.warning: str | None = None
         self.process: SandboxedProcess | None = None
         self._logged = 0
+        # Starts in a row that never got through initialize.
+        self.failures = 0
         self._task: asyncio.Task[None] | None = None
         self._refreshing: asyncio.Task[None] | None = None
 
@@ -94,13 +98,12 @@ class ServerRunner:
     # --- the process and its session ----------------------------------------------------------
 
     async def _supervise(self) -> None:
-        failures = 0
         while True:
             initialized = await self._serve_once()
-            failures = 1 if initialized else failures + 1
+            self.failures = 0 if initialized else self.failures + 1
             self.restarts += 1
             await self._put_status()
-            delay = self.limits.backoff.delay(failures)
+            delay = self.limits.backoff.delay(self.failures + 1)
             log.warning("MCP server %s: %s; restarting in %.1f s", self.server.name, self.last_error, delay)
             await asyncio.sleep(delay)
 
@@ -271,6 +274,9 @@ class ServerRunner:
     ) -> types.CallToolResult:  # fmt: skip
         """Raises `ServerUnavailable` (not running, died mid-call), `TimeoutError` (cancelled at the
         server with `notifications/cancelled`), `MCPError` (the server's own error answer)."""
+        if not self.ready.is_set() and self.failures >= FAIL_FAST_AFTER:
+            # Not restarting after a crash but failing to start at all: say so now, not after a wait.
+            raise ServerUnavailable(f"MCP server {self.server.name} is not running: {self.last_error}")
         if not self.ready.is_set():
             try:
                 async with asyncio.timeout(self.limits.ready_wait_s):
