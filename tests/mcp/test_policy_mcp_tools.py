@@ -187,7 +187,10 @@ async def test_the_workers_recheck_holds_the_same_rules(bus: Bus, twins: TwinSto
     assert (await check("mcp-none", None)).startswith("not_allowed: MCP tool time/get_current_time is not in")
     assert (await check("mcp-check", None, mcp=None)).startswith("not_allowed: no registered MCP server lists")
     bad = await check("mcp-check", None, {"timezone": 1})
-    assert bad.startswith("not_allowed: the arguments do not match the input schema") and "timezone: 1 is not of type 'string'" in bad
+    assert (
+        bad.startswith("not_allowed: the arguments do not match the input schema")
+        and "timezone: 1 is not of type 'string'" in bad
+    )
     assert (await check("mcp-check", None)).startswith("not_approved: no approval id")
 
     # An approval given for the tool as it was, then the server changed it: refused, ask again.
@@ -234,3 +237,16 @@ def test_a_built_tool_may_not_take_an_mcp_shaped_name() -> None:
     problem = name_problem("time__get_current_time")
     assert problem is not None and "server__tool" in problem
     assert name_problem("my_tool-2") is None
+
+
+async def test_a_slash_tool_with_bad_arguments_is_refused_by_policy_before_asking(
+    bus: Bus, full_planner: PlannerService, observe: ObserveFactory, session_id: str, say: Say, twins: TwinStore,
+) -> None:  # fmt: skip
+    await list_tool(bus, mcp_tool("time", "get_current_time"))
+    await twins.create("mcp-slash", TwinWrite(codename="Slash", mcp_tools=["time/*"]))
+    events = await observe(one_session(session_id))
+    await say(f'/tool {TIME} {{"timezone": 9}}', twin_id="mcp-slash")
+    answer = await wait_answer(events, timeout=30)
+    assert "the arguments do not match the input schema" in answer.body.content, answer.body.content
+    assert "policy: tool-arguments" in answer.body.content
+    assert events.of_type(APPROVE_REQUEST) == [] and events.of_type(TOOL_RUN) == []

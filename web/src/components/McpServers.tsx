@@ -4,10 +4,44 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, errorText } from "../api";
 
-// bus_schemas/mcp.py McpServerView, as served (header values are never served, only their names).
+// bus_schemas/mcp.py McpNamed / McpServerStatus: what the host running a server last said (the
+// resources' and prompts' names and descriptions are the server's own words).
+interface McpNamed { name: string; description: string; uri: string | null }
+interface McpServerStatus {
+  host: string; running: boolean; isolation: string; tools: number; resources: McpNamed[]; prompts: McpNamed[];
+  restarts: number; last_error: string | null; warning: string | null; updated_at: string;
+}
+
+// bus_schemas/mcp.py McpServerView, as served (header values are never served, only their names);
+// `status` once the edge serves the host's status beside it.
 export interface McpServerView {
   name: string; transport: "stdio" | "http"; command: string | null; args: string[]; network: boolean;
   url: string | null; description: string; header_names: string[]; created_by: string; created_at: string;
+  status?: McpServerStatus | null;
+}
+
+function Offered({ what, items, server }: { what: string; items: McpNamed[]; server: string }) {
+  if (!items.length) return null;
+  return (
+    <div class="kv-block"><span>{what} (as server {server} describes them)</span>
+      <ul class="hints">{items.map((i) => <li key={i.uri ?? i.name}><code>{i.name}</code>{i.description && <span class="muted"> {i.description}</span>}</li>)}</ul>
+    </div>
+  );
+}
+
+function Status({ server }: { server: McpServerView }) {
+  const st = server.status;
+  if (!st) return <p class="muted small" data-testid="mcp-status">No tool worker has reported on this server yet.</p>;
+  return (
+    <div data-testid="mcp-status">
+      <div class="kv"><span>Running</span><b class={st.running ? "" : "warn-text"}>{st.running ? "yes" : "no"}</b>
+        <span class="muted small">on {st.host} · isolation {st.isolation} · {st.tools} tools{st.restarts ? ` · ${st.restarts} restarts` : ""}</span></div>
+      {st.last_error && <div class="kv-block"><span>Last error</span><pre class="args">{st.last_error}</pre></div>}
+      {st.warning && <p class="warn-text small">{st.warning}</p>}
+      <Offered what="Resources" items={st.resources} server={server.name} />
+      <Offered what="Prompts" items={st.prompts} server={server.name} />
+    </div>
+  );
 }
 
 /** Whether the signed-in person may register servers: the session says so when the edge tells; else a
@@ -62,6 +96,7 @@ function ServerCard({ server, admin, onRemoved }: { server: McpServerView; admin
         <div class="kv"><span>Headers</span><code data-testid="mcp-headers">{server.header_names.join(", ")}</code> <span class="muted small">(values are never shown)</span></div>
       )}
       {server.description && <p class="muted small" data-testid="mcp-description">{server.description}</p>}
+      {"status" in server && <Status server={server} />}
       <p class="muted small">registered by <code>{server.created_by}</code></p>
       {error && <p class="error-text" role="alert">{error}</p>}
     </li>
