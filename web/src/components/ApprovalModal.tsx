@@ -146,7 +146,7 @@ export function ApprovalModal({ approval }: { approval: Approval }) {
         {approval.kind === "tool" && approval.action.action_type === "ActionTool" && (
           <label class="check"><input type="checkbox" data-testid="approval-always" checked={always} onChange={(e) => setAlways(e.currentTarget.checked)} />
             {approval.mcp
-              ? <>Always allow <b>{approval.mcp.tool}</b> of server <b>{approval.mcp.server}</b> for this twin (asked again if the server or the tool changes)</>
+              ? <span>Always allow <b>{approval.mcp.tool}</b> of server <b>{approval.mcp.server}</b> for this twin (asked again if the server or the tool changes)</span>
               : <>Always allow <b>{approval.action.tool_name}</b> for this twin</>}</label>
         )}
         {denying && (
