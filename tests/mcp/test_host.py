@@ -427,3 +427,14 @@ async def test_a_host_starting_withdraws_tools_of_servers_removed_meanwhile(worl
     await world.host.withdraw_unregistered()
     assert await world.tools.get("ghost__echo") is None and await world.tools.get(status_key("ghost")) is None
     assert await world.tools.get(echo.name) is not None
+
+
+async def test_a_console_script_on_path_runs_with_its_interpreter(world: World) -> None:
+    # `mcp-server-time` as `pip install` leaves it: a script whose #! names the venv's python.
+    script = Path(sys.executable).parent / "mcp-server-time"
+    assert script.exists(), f"{script} is missing: make setup installs mcp-server-time"
+    await world.register("timescript", str(script))
+    tool = await world.tool("timescript", "get_current_time")
+    await world.allow(tool)
+    result, _ = await world.run(tool.name, {"timezone": "Europe/Paris"})
+    assert result.exit_code == 0 and "Europe/Paris" in result.stdout, result

@@ -61,10 +61,31 @@ def install_prefixes(path: Path) -> list[Path]:
     return [p for p in found if p is not None]
 
 
+def interpreter(program: Path) -> Path | None:
+    """The interpreter a script's `#!` line names (`/usr/bin/env NAME` looked up on PATH), if any."""
+    try:
+        with program.open("rb") as f:
+            first = f.readline(512)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    words = first[2:].decode("utf-8", "replace").split()
+    if not words:
+        return None
+    if Path(words[0]).name == "env" and len(words) > 1:
+        found = shutil.which(words[-1])
+        return Path(found) if found else None
+    return Path(words[0])
+
+
 def program_binds(server: McpServer, command: Path, data_dir: Path | None) -> list[Bind]:
-    """Read-only binds for the program and any path-like argument, read-write ones for `paths`."""
+    """Read-only binds for the program (and the interpreter its `#!` names), any path-like
+    argument, and read-write ones for `paths`."""
     wanted: list[Path] = []
-    for candidate in [command, *(Path(a) for a in server.args if a.startswith("/"))]:
+    script_runner = interpreter(command.resolve())
+    extra = [script_runner] if script_runner is not None else []
+    for candidate in [command, *extra, *(Path(a) for a in server.args if a.startswith("/"))]:
         if candidate.exists() and str(candidate) not in {str(p) for p in server.paths}:
             wanted += install_prefixes(candidate)
     binds: list[Bind] = []
