@@ -163,6 +163,8 @@ class McpServerView(McpServerSettings):
     header_names: list[str] = Field(default_factory=list)
     created_by: str
     created_at: datetime
+    # How it is doing on the host that runs it (None: no host has reported it yet).
+    status: McpServerStatus | None = None
 
 
 class McpServerList(BaseModel):
@@ -248,3 +250,6 @@ class McpServerStatus(BaseModel):
     # Where this server's isolation is weaker than a tool run's, and why.
     warning: str | None = Field(default=None, max_length=2000)
     updated_at: datetime
+
+
+McpServerView.model_rebuild()  # its `status` is defined below it

@@ -19,7 +19,10 @@ hold a provider key or the key that seals them; each secret is only where it is 
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Final
 
 from pydantic_settings import BaseSettings
@@ -107,7 +110,14 @@ def allowed(child: str) -> frozenset[str]:
 
 
 def child_env(child: str, environ: Mapping[str, str]) -> dict[str, str]:
-    """`environ` cut down to what `child` reads."""
+    """`environ` cut down to what `child` reads, with PAGI's own environment's scripts first on PATH
+    (as an activated venv has them): `pagi mcp add time -- mcp-server-time` finds the server that
+    `pip install` put next to PAGI even when `pagi up` was started as `.venv/bin/pagi up`."""
     names = allowed(child)
     prefixes = (*PLUMBING_PREFIXES, *EXTRA_PREFIXES.get(child, ()))
-    return {k: v for k, v in environ.items() if k in PLUMBING or k in names or k.startswith(prefixes)}
+    env = {k: v for k, v in environ.items() if k in PLUMBING or k in names or k.startswith(prefixes)}
+    scripts = str(Path(sys.executable).parent)
+    path = env.get("PATH", "")
+    if scripts not in path.split(os.pathsep):
+        env["PATH"] = os.pathsep.join(p for p in (scripts, path) if p)
+    return env

@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Final
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bus_schemas.mcp import McpServer, McpServerView, McpServerWrite, policy_server
+from bus_schemas.mcp import McpServer, McpServerStatus, McpServerView, McpServerWrite, policy_server, status_key
 from bus_schemas.streams import MCP_SERVERS
 from pagi.bus import Bus
 from pagi.secrets import seal, unseal
@@ -136,3 +136,15 @@ class McpServerStore:
             return False
         await self.kv.delete(name)
         return True
+
+
+async def server_status(mcp_tools: KVStore, server: str) -> McpServerStatus | None:
+    """How `server` is doing, as the host running it last wrote (KV `pagi_mcp_tools`); None when no
+    host has reported it, or the record is unreadable."""
+    found = await mcp_tools.get(status_key(server))
+    if found is None:
+        return None
+    try:
+        return McpServerStatus.model_validate_json(found[0])
+    except ValidationError:
+        return None

@@ -12,9 +12,10 @@ import re
 from aiohttp import web
 
 from bus_schemas.mcp import SERVER_NAME_PATTERN, McpServerList, McpServerWrite
+from bus_schemas.streams import MCP_TOOLS
 from pagi.secrets import SecretsUnavailable
 from records.access import check_mcp_admin
-from records.mcp_servers import McpServerError, McpServerExists, McpServerStore, view
+from records.mcp_servers import McpServerError, McpServerExists, McpServerStore, server_status, view
 
 from ..appkeys import BUS
 from ..front.auth import caller
@@ -30,7 +31,9 @@ async def _store(request: web.Request) -> McpServerStore:
 
 async def list_servers(request: web.Request) -> web.Response:
     servers = await (await _store(request)).list()
-    return web.json_response(McpServerList(servers=[view(s) for s in servers]).model_dump(mode="json"))
+    statuses = await request.app[BUS].kv(MCP_TOOLS)
+    views = [view(s).model_copy(update={"status": await server_status(statuses, s.name)}) for s in servers]
+    return web.json_response(McpServerList(servers=views).model_dump(mode="json"))
 
 
 async def add_server(request: web.Request) -> web.Response:

@@ -24,7 +24,7 @@ from pagi.bus import TRANSIENT_ERRORS
 
 from ..appkeys import AUTH_KEYS, BUS, FAILED_KEYS, RATE_LIMITER, REVOKED_SESSIONS, SETTINGS
 from . import origins
-from .auth import AUTH_ROLE, AUTH_USER, SESSION_COOKIE, WS_KEY_PROTOCOL, ApiKeys, presented_key
+from .auth import AUTH_ROLE, AUTH_USER, SESSION_COOKIE, WS_KEY_PROTOCOL, ApiKeys, caller, presented_key
 from .hosts import HostAllowList, is_loopback
 from .rate_limit import FailureLimiter, RateLimiter
 from .revoked import RevokedSessions
@@ -197,7 +197,7 @@ async def post_session(request: web.Request) -> web.Response:
     keys = request.app[AUTH_KEYS]
     settings = request.app[SETTINGS]
     user = request.get(AUTH_USER)
-    response = web.json_response({"user": user, "auth": keys.enabled})
+    response = web.json_response(_session_body(request))
     if user is not None and presented_key(request) is not None:
         response.set_cookie(
             SESSION_COOKIE,
@@ -212,7 +212,15 @@ async def post_session(request: web.Request) -> web.Response:
 
 
 async def get_session(request: web.Request) -> web.Response:
-    return web.json_response({"user": request.get(AUTH_USER), "auth": request.app[AUTH_KEYS].enabled})
+    return web.json_response(_session_body(request))
+
+
+def _session_body(request: web.Request) -> dict[str, object]:
+    """Who is signed in, whether keys are on, and whether they may do admin things (the console shows
+    an admin's controls only to admins; the routes check again). Development mode: the one person is an admin."""
+    user = request.get(AUTH_USER)
+    keys_on = request.app[AUTH_KEYS].enabled
+    return {"user": user, "auth": keys_on, "admin": (user is not None or not keys_on) and caller(request).is_admin}
 
 
 async def delete_session(request: web.Request) -> web.Response:

@@ -26,7 +26,7 @@ CODE_DIRS = sorted(p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file
 # Read by compose.yaml itself (interpolation), or by a third-party image, not by PAGI's code.
 COMPOSE_ONLY = {"PAGI_PROMETHEUS_API_KEY", "PAGI_TELEMETRY_HOST", "QDRANT__SERVICE__API_KEY", "COLLECTOR_OTLP_ENABLED"}
 # Read by the code but not settings a person sets: pagi up passes them, or a library's own switch.
-NOT_SETTINGS = {"HF_HUB_OFFLINE", "PYTHONUNBUFFERED"}
+NOT_SETTINGS = {"HF_HUB_OFFLINE", "PYTHONUNBUFFERED", "PATH"}  # PATH: process plumbing, never a setting
 
 
 def compose_binary() -> Path:

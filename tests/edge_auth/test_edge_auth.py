@@ -48,7 +48,7 @@ async def test_a_key_is_its_user(secured: Client, session_id: str) -> None:
     assert response.status == 200, await response.text()
     assert "hello" in (await response.json())["response"]
     me = await secured.get("/v1/auth/session", headers={"X-API-Key": BOB})
-    assert (await me.json()) == {"user": "bob", "auth": True}
+    assert (await me.json()) == {"user": "bob", "auth": True, "admin": False}
 
 
 async def test_security_headers(secured: Client) -> None:
@@ -148,7 +148,7 @@ async def test_no_keys_means_loopback_only(bus: Bus, monkeypatch: pytest.MonkeyP
 
 async def test_development_mode_trusts_x_user_id_on_loopback(edge: Client) -> None:
     response = await edge.get("/v1/auth/session", headers={"X-User-Id": "carol"})
-    assert (await response.json()) == {"user": None, "auth": False}
+    assert (await response.json()) == {"user": None, "auth": False, "admin": True}  # the one person
     assert (await edge.get("/v1/twins")).status == 200
 
 

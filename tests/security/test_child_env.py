@@ -17,6 +17,7 @@ import ast
 import importlib
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -120,7 +121,9 @@ def test_a_child_without_an_allow_list_is_refused() -> None:
 def test_the_cut_keeps_plumbing_and_settings_and_drops_the_rest() -> None:
     environ = {"PATH": "/usr/bin", "LC_ALL": "C.UTF-8", "PYTHONPATH": "/x", "TOOL_TIMEOUT_S": "5", **VALUES}
     tool = child_env.child_env("tool_worker", environ)
-    assert tool == {"PATH": "/usr/bin", "LC_ALL": "C.UTF-8", "PYTHONPATH": "/x", "TOOL_TIMEOUT_S": "5"}
+    scripts = str(Path(sys.executable).parent)  # PAGI's own scripts first, as an activated venv has them
+    assert tool == {"PATH": f"{scripts}:/usr/bin", "LC_ALL": "C.UTF-8", "PYTHONPATH": "/x", "TOOL_TIMEOUT_S": "5"}
+    assert child_env.child_env("tool_worker", tool)["PATH"] == tool["PATH"]  # never twice
     planner = child_env.child_env("planner", environ)
     assert set(PROVIDER_KEYS) | {"PAGI_SECRET_KEY"} <= set(planner)
     assert "TOOL_TIMEOUT_S" not in planner and "PAGI_API_KEY" not in planner
