@@ -19,6 +19,7 @@ from .actions import Action
 from .approval import ApprovalKind, ApprovalRecord, ApprovalRequest
 from .chat import IssuedCommand, SourceMemory
 from .joblog import JobLog, LogLevel
+from .mcp import McpServerStatus, McpServerView
 from .registry import ENVELOPE_MODELS, EVENT_BODIES
 from .telemetry import TelemetrySample
 from .twin import PromptVersion, TwinSettings, TwinView
@@ -29,6 +30,7 @@ from .web import CompleteMessage, EventFrame, HostSeen, HostsFrame, MessageChunk
 UI_MODELS: tuple[type[BaseModel], ...] = (
     CompleteMessage, MessageChunk, StatusUpdate, EventFrame, MetricsFrame, HostSeen, HostsFrame,
     SourceMemory, ApprovalRequest, ApprovalRecord, JobLog, TwinSettings, TwinView, PromptVersion, TelemetrySample,
+    McpServerView, McpServerStatus,
 )  # fmt: skip
 # Unions and literals the UI names (fields that use them get the same type inline).
 UI_ALIASES: dict[str, Any] = {

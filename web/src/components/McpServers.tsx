@@ -2,23 +2,11 @@
 // by admins (POST/DELETE); a member sees the list only. Whether a stdio server gets a network is
 // shown plainly: it is the one thing a stdio server may reach beyond its sandbox.
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiError, errorText } from "../api";
+import { api, errorText } from "../api";
+import type { McpNamed, McpServerView } from "../generated/bus";
 
-// bus_schemas/mcp.py McpNamed / McpServerStatus: what the host running a server last said (the
-// resources' and prompts' names and descriptions are the server's own words).
-interface McpNamed { name: string; description: string; uri: string | null }
-interface McpServerStatus {
-  host: string; running: boolean; isolation: string; tools: number; resources: McpNamed[]; prompts: McpNamed[];
-  restarts: number; last_error: string | null; warning: string | null; updated_at: string;
-}
-
-// bus_schemas/mcp.py McpServerView, as served (header values are never served, only their names);
-// `status` once the edge serves the host's status beside it.
-export interface McpServerView {
-  name: string; transport: "stdio" | "http"; command: string | null; args: string[]; network: boolean;
-  url: string | null; description: string; header_names: string[]; created_by: string; created_at: string;
-  status?: McpServerStatus | null;
-}
+// The shapes are bus_schemas/mcp.py's (McpServerView as served: header names, never values; `status`
+// as the host running the server last reported it; resources' and prompts' words are the server's).
 
 function Offered({ what, items, server }: { what: string; items: McpNamed[]; server: string }) {
   if (!items.length) return null;
@@ -44,18 +32,9 @@ function Status({ server }: { server: McpServerView }) {
   );
 }
 
-/** Whether the signed-in person may register servers: the session says so when the edge tells; else a
- *  removal of a name no server can have is asked, which an admin gets 400 for and a member 403. */
+/** Whether the signed-in person may register servers (the edge's routes check again). */
 async function mayAdminister(): Promise<boolean> {
-  const session = await api<{ auth: boolean; admin?: boolean }>("/v1/auth/session");
-  if (typeof session.admin === "boolean") return session.admin;
-  if (!session.auth) return true; // development mode: one person at their own machine
-  try {
-    await api("/v1/mcp/servers/-", { method: "DELETE" });
-    return true;
-  } catch (err) {
-    return !(err instanceof ApiError && err.status === 403);
-  }
+  return (await api<{ admin: boolean }>("/v1/auth/session")).admin;
 }
 
 function lines(text: string): string[] {

@@ -329,6 +329,115 @@ export interface JobLog {
 }
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "McpNamed".
+ */
+export interface McpNamed {
+  name: string;
+  description: string;
+  uri: string | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "McpServerStatus".
+ */
+export interface McpServerStatus {
+  server: string;
+  host: string;
+  running: boolean;
+  isolation: "bwrap" | "none";
+  network: boolean;
+  protocol_version: string | null;
+  server_info: string | null;
+  tools: number;
+  /**
+   * @maxItems 200
+   */
+  resources: McpNamed[];
+  /**
+   * @maxItems 200
+   */
+  prompts: McpNamed[];
+  restarts: number;
+  last_error: string | null;
+  warning: string | null;
+  updated_at: string;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "McpServerView".
+ */
+export interface McpServerView {
+  name: string;
+  transport: "stdio" | "http";
+  command: string | null;
+  /**
+   * @maxItems 64
+   */
+  args: string[];
+  network: boolean;
+  /**
+   * @maxItems 16
+   */
+  paths:
+    | []
+    | [string]
+    | [string, string]
+    | [string, string, string]
+    | [string, string, string, string]
+    | [string, string, string, string, string]
+    | [string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string, string, string, string, string, string]
+    | [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+      ]
+    | [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+      ];
+  url: string | null;
+  description: string;
+  header_names: string[];
+  created_by: string;
+  created_at: string;
+  status: McpServerStatus | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
  * via the `definition` "MemoryStats".
  */
 export interface MemoryStats {
