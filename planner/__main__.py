@@ -8,12 +8,11 @@ from collections.abc import Mapping, Sequence
 import aiohttp
 
 from bus_schemas.jobs import JobRecord
-from bus_schemas.streams import MCP_TOOLS, PLANNER_CHAT_IN, PLANNER_CONTROL, PLANNER_RESULTS
+from bus_schemas.streams import PLANNER_CHAT_IN, PLANNER_CONTROL, PLANNER_RESULTS
 from bus_schemas.twin import Twin
 from pagi.bus import Bus
 from pagi.service import Route, run_service
 from records.bundle import Records, open_records
-from records.tools import McpToolCatalog
 
 from . import deterministic
 from .chat_in import ChatInHandler
@@ -29,12 +28,10 @@ from .sweeper import Sweeper
 
 
 async def build_planner(bus: Bus, settings: PlannerSettings, decide: Decide | None = None) -> Planner:
-    return planner_over(bus, await open_records(bus), decide, McpToolCatalog(await bus.kv(MCP_TOOLS)))
+    return planner_over(bus, await open_records(bus), decide)
 
 
-def planner_over(
-    bus: Bus, records: Records, decide: Decide | None = None, mcp_tools: McpToolCatalog | None = None
-) -> Planner:
+def planner_over(bus: Bus, records: Records, decide: Decide | None = None) -> Planner:
     return Planner(
         bus=bus,
         jobs=records.jobs,
@@ -42,7 +39,7 @@ def planner_over(
         twins=records.twins,
         prompts=records.prompts,
         decide=decide or deterministic_decide,
-        mcp_tools=mcp_tools,
+        mcp_tools=records.mcp_tools,
     )
 
 
@@ -62,9 +59,8 @@ class PlannerService:
     async def routes(self, bus: Bus) -> Sequence[Route]:
         self.http = guarded_session(self.env)  # connects only where records.endpoints allows
         records = await open_records(bus)
-        mcp_tools = McpToolCatalog(await bus.kv(MCP_TOOLS))
-        context = ContextBuilder(bus, records.tools, mcp_tools)
-        planner = planner_over(bus, records, Decider(context, self.http, self.env), mcp_tools)
+        context = ContextBuilder(bus, records.tools, records.mcp_tools)
+        planner = planner_over(bus, records, Decider(context, self.http, self.env))
         control = ControlHandler(planner)
         self.sweeper = Sweeper(planner, control, self.settings)
         return [

@@ -21,7 +21,6 @@ from records import approvals as approval_moves
 from . import emit
 from .actions import kind_of
 from .loop import ACTION, Planner
-from .pins import pin_always
 
 
 class ControlHandler:
@@ -87,11 +86,10 @@ class ControlHandler:
         if record.state == "approved":
             action = ACTION.validate_python(record.action.model_dump())
             tool_name = kind_of(action.action_type).always_allows(action) if body.always else None
-            if tool_name is not None and record.mcp is not None:
-                # Pinned to the tool as the person saw it when asked, not as it may be listed now.
-                await pin_always(planner.twins, twin.id, tool_name, record.mcp.digest)
-            elif tool_name is not None:
-                await planner.twins.allow_always(twin.id, tool_name)
+            if tool_name is not None:
+                # An MCP tool is pinned to the tool as the person saw it when asked, not as listed now.
+                seen = record.mcp.digest if record.mcp is not None else None
+                await planner.twins.allow_always(twin.id, tool_name, seen)
             if tool_name is not None:
                 await planner.bus.publish(
                     emit.log(job, event.id, "always", f"{twin.id} now always allows {tool_name}", level="info")

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bus_schemas.streams import TOOLS
+from bus_schemas.streams import MCP_TOOLS, TOOLS
 from pagi.bus import Bus
 
 from .approvals import ApprovalStore
 from .jobs import JobStore
 from .prompts import PromptStore
-from .tools import ToolRegistry
+from .tools import McpToolCatalog, ToolRegistry
 from .twins import TwinStore
 
 
@@ -22,6 +22,7 @@ class Records:
     approvals: ApprovalStore
     jobs: JobStore
     tools: ToolRegistry
+    mcp_tools: McpToolCatalog
 
 
 async def open_records(bus: Bus) -> Records:
@@ -34,4 +35,5 @@ async def open_records(bus: Bus) -> Records:
         approvals=await ApprovalStore.open(bus),
         jobs=await JobStore.open(bus),
         tools=ToolRegistry(await bus.kv(TOOLS)),
+        mcp_tools=McpToolCatalog(await bus.kv(MCP_TOOLS)),
     )

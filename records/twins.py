@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Final
 
-from bus_schemas.streams import TOOLS, TWINS
+from bus_schemas.streams import MCP_TOOLS, TOOLS, TWINS
 from bus_schemas.tool import BUILTIN_TOOL_NAMES
 from bus_schemas.twin import MAX_AVATAR_BYTES, PromptVersion, Twin, TwinStatus, TwinView, TwinWrite
 from pagi.bus import Bus
@@ -20,7 +20,7 @@ from pagi.stores import KVStore
 
 from . import kvjson
 from .mcp_servers import unknown_servers
-from .tools import ToolRegistry
+from .tools import McpToolCatalog, ToolRegistry, is_mcp_name
 
 DEFAULT_TWIN_ID: Final = "orchestrator"
 _AVATAR_RE: Final = re.compile(r"^data:image/(png|jpeg|gif|webp|svg\+xml);base64,([A-Za-z0-9+/=\s]+)$")
@@ -63,6 +63,7 @@ def always_allowed(twin: Twin, tool: str, digest: str | None) -> bool:
         return False
     if tool in BUILTIN_TOOL_NAMES:
         return digest is None
+    # A built tool's pin is its artifact; an MCP tool's the `McpTool.digest` of the tool as approved.
     return digest is not None and twin.always_allow_pins.get(tool) == digest
 
 
@@ -76,20 +77,35 @@ def status_key(twin_id: str) -> str:
 
 
 class TwinStore:
-    def __init__(self, kv: KVStore, cache_ttl_s: float = 2.0, tools: ToolRegistry | None = None) -> None:
+    def __init__(
+        self,
+        kv: KVStore,
+        cache_ttl_s: float = 2.0,
+        tools: ToolRegistry | None = None,
+        mcp_tools: McpToolCatalog | None = None,
+    ) -> None:
         self.kv = kv
         self.cache_ttl_s = cache_ttl_s
-        # The tool registry, for the artifact digest an always-allow is pinned to (None: no built
-        # tool is ever always-allowed).
+        # The tool registry and the MCP tools listed, for the digest an always-allow is pinned to
+        # (None: no built tool, or no MCP tool, is ever always-allowed).
         self.tools = tools
+        self.mcp_tools = mcp_tools
         self._cache: dict[str, tuple[float, Twin]] = {}
 
     @classmethod
     async def open(cls, bus: Bus) -> TwinStore:
-        return cls(await bus.kv(TWINS), tools=ToolRegistry(await bus.kv(TOOLS)))
+        return cls(
+            await bus.kv(TWINS),
+            tools=ToolRegistry(await bus.kv(TOOLS)),
+            mcp_tools=McpToolCatalog(await bus.kv(MCP_TOOLS)),
+        )
 
     async def digest(self, tool_name: str) -> str | None:
-        """The artifact digest of a built tool as registered now (None: a built-in, or unknown)."""
+        """What an always-allow of `tool_name` is pinned to now: a built tool's artifact digest, an MCP
+        tool's `McpTool.digest` (None: a built-in, or unknown)."""
+        if is_mcp_name(tool_name):
+            listed = await self.mcp_tools.get(tool_name) if self.mcp_tools is not None else None
+            return listed.digest if listed is not None else None
         if self.tools is None or tool_name in BUILTIN_TOOL_NAMES:
             return None
         record = await self.tools.get(tool_name)
@@ -166,9 +182,10 @@ class TwinStore:
         self._cache.pop(twin_id, None)
         return updated
 
-    async def allow_always(self, twin_id: str, tool_name: str) -> None:
-        """A human said "always" for this tool: a built tool is pinned to the artifact registered now."""
-        digest = await self.digest(tool_name)
+    async def allow_always(self, twin_id: str, tool_name: str, seen: str | None = None) -> None:
+        """A human said "always" for this tool: pinned to `seen` (an MCP tool's digest as shown when
+        the approval was asked), else to what is registered now (a built tool's artifact)."""
+        digest = seen or await self.digest(tool_name)
 
         def change(current: Twin) -> Twin | None:
             pins = dict(current.always_allow_pins)
