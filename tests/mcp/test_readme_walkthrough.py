@@ -38,7 +38,7 @@ NODE_BIN = CHECKOUT / "tests" / "clients" / "node_modules" / ".bin"
 RUN_TIMEOUT_S = 60.0
 ANSWER_TIMEOUT_S = 90.0
 SECRET = "the-secret-outside-0f3c"
-POLL_S = 0.25  # each probe is a bash + curl: no need to spin
+POLL_S = 0.5  # each /v1/tools read opens KV watches (ephemeral consumers): do not spin
 
 _FENCE = re.compile(r"^```(\S*)\s*$")
 # A trailing shell comment: whitespace, `#`, a space (as tests/clients/recipes.py reads them).
@@ -166,9 +166,10 @@ async def _ask_and_approve(walk: Walk, ask: str, session: str) -> tuple[dict[str
     listing = command(commands, "/v1/approvals?session=").replace("session=tokyo", f"session={session}")
     shown: list[Any] = []
 
-    async def approval_listed() -> None:
+    async def approval_listed() -> bool:
         shown[:] = json_values(await you.run(listing))
         assert shown, f"no approval pending in session {session}"
+        return True
 
     await eventually(approval_listed, timeout=ANSWER_TIMEOUT_S, interval=POLL_S)
     approval = shown[0]
@@ -184,13 +185,14 @@ async def _final(walk: Walk, session: str, job_id: str) -> str:
     """Waits for the job's final answer in the session's history (not the question asking for approval)."""
     answer: list[str] = []
 
-    async def answered() -> None:
+    async def answered() -> bool:
         async with walk.http.get(f"{walk.up_url}/v1/sessions/{session}/history") as response:
             messages = (await response.json())["messages"]
         last = messages[-1]
         assert last["role"] == "assistant" and last["job_id"] == job_id, last
         assert last["status"] != "awaiting_approval", last
         answer[:] = [str(last["text"])]
+        return True
 
     await eventually(answered, timeout=ANSWER_TIMEOUT_S, interval=POLL_S)
     return answer[0]
@@ -212,11 +214,13 @@ async def test_time_in_tokyo_approved_once_then_always(walk: Walk) -> None:
         servers = {server["name"]: server for server in (await response.json())["servers"]}
     assert "time" in servers, (servers, added)
     assert servers["time"]["command"] == "mcp-server-time", servers
-    await you.run(command(commands, '.mcp_tools += ["time/*"]'))
+    allowed = await you.run(command(commands, '.mcp_tools += ["time/*"]'))
+    assert json_values(allowed) == [["time/*"]], f"the twin's PUT did not take: {allowed}"
 
-    async def listed() -> None:
+    async def listed() -> bool:
         names = await you.run(command(commands, "/v1/tools?twin=orchestrator"))
         assert "time__get_current_time" in names, f"{names!r}; the servers: {await _servers(walk)}"
+        return True
 
     await eventually(
         listed, timeout=ANSWER_TIMEOUT_S, interval=POLL_S
@@ -241,12 +245,14 @@ async def test_filesystem_confined_to_the_chosen_folder(walk: Walk) -> None:
     you.keep(choose)
     (walk.you.home / "secret.txt").write_text(SECRET)  # beside the folder, never given to any server
     await you.run(command(commands, "pagi mcp add files --path"))
-    await you.run(command(commands, '"files/read_text_file"'))
+    allowed = await you.run(command(commands, '"files/read_text_file"'))
+    assert "files/read_text_file" in json_values(allowed)[0], f"the twin's PUT did not take: {allowed}"
 
-    async def listed() -> None:
+    async def listed() -> bool:
         async with walk.http.get(f"{walk.up_url}/v1/tools", params={"twin": "orchestrator"}) as response:
             names = {tool["name"] for tool in (await response.json())["tools"]}
         assert {"files__read_text_file", "files__list_directory"} <= names, names
+        return True
 
     await eventually(listed, timeout=ANSWER_TIMEOUT_S, interval=POLL_S)
     ask = command(commands, "files__read_text_file", "/v1/chat")
@@ -269,14 +275,13 @@ async def test_a_server_that_agrees_to_everything_still_sees_only_its_folder(wal
     notes.mkdir(exist_ok=True)
     (walk.you.home / "secret.txt").write_text(SECRET)
     await walk.you.run(f'pagi mcp add wide --path "{notes}" -- mcp-server-filesystem / "{notes}"')
-    await walk.you.run(
-        'curl -s "$PAGI_URL/v1/twins/orchestrator" | jq \'.mcp_tools += ["wide/*"]\' | '
-        "curl -s -X PUT \"$PAGI_URL/v1/twins/orchestrator\" -H 'Content-Type: application/json' -d @-"
-    )
+    allow = command(walk.commands, '.mcp_tools += ["time/*"]').replace('"time/*"', '"wide/*"')
+    assert "wide/*" in json_values(await walk.you.run(allow))[0]
 
-    async def listed() -> None:
+    async def listed() -> bool:
         async with walk.http.get(f"{walk.up_url}/v1/tools", params={"twin": "orchestrator"}) as response:
             assert "wide__read_text_file" in {tool["name"] for tool in (await response.json())["tools"]}
+        return True
 
     await eventually(listed, timeout=ANSWER_TIMEOUT_S, interval=POLL_S)
     answer = await _chat(

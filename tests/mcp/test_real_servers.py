@@ -30,6 +30,7 @@ from bus_schemas.mcp import pagi_tool_name
 
 from ..stack import UNTHROTTLED
 from ..support import eventually
+from ..up import Up
 from ..up_launch import launch_up
 from .http_server import HttpServer, running_http_server
 
@@ -39,12 +40,15 @@ VENV_BIN = CHECKOUT / ".venv" / "bin"
 TWIN = "orchestrator"
 WAIT_S = 90.0
 TOKEN = "http-token-5b1e0c9d"
+# Each /v1/tools read opens KV watches (ephemeral consumers): polling faster exhausts them (requests-M3.md #3).
+POLL_S = 0.5
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(600)]
 
 
 @dataclass
 class Pagi:
+    up: Up
     url: str
     http: aiohttp.ClientSession
     root: Path
@@ -53,7 +57,9 @@ class Pagi:
     async def request(self, method: str, path: str, body: Any = None, expect: int = 200) -> Any:
         async with self.http.request(method, self.url + path, json=body) as reply:
             text = await reply.text()
-            assert reply.status == expect, f"{method} {path}: {reply.status} {text}"
+            if reply.status != expect:
+                errors = [line[-700:] for line in self.up.lines if '"level": "error"' in line][-2:]
+                raise AssertionError(f"{method} {path}: {reply.status} {text}; the stack's last errors: {errors}")
             return json.loads(text) if text else None
 
     async def register(self, server: dict[str, Any]) -> None:
@@ -71,15 +77,16 @@ class Pagi:
         wanted = {pagi_tool_name(server, tool) for tool in tools}
         seen: dict[str, dict[str, Any]] = {}
 
-        async def probe() -> None:
+        async def probe() -> bool:
             listed = await self.request("GET", f"/v1/tools?twin={TWIN}")
             seen.update({t["name"]: t for t in listed["tools"] if t["name"] in wanted})
             if not wanted <= set(seen):
                 servers = await self.request("GET", "/v1/mcp/servers")
                 status = [s.get("status") for s in servers["servers"] if s["name"] == server]
                 raise AssertionError(f"{server}: {sorted(wanted - set(seen))} not listed yet; status {status}")
+            return True
 
-        await eventually(probe, timeout=WAIT_S, what=f"the tools of {server} listed")
+        await eventually(probe, timeout=WAIT_S, interval=POLL_S, what=f"the tools of {server} listed")
         return seen
 
     async def ask(self, session: str, server: str, tool: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -97,14 +104,15 @@ class Pagi:
         await self.request("POST", f"/v1/approvals/{approval['approval_id']}", {"approved": approved}, expect=202)
         answer: list[str] = []
 
-        async def final() -> None:
+        async def final() -> bool:
             history = await self.request("GET", f"/v1/sessions/{approval['session_id']}/history")
             last = history["messages"][-1]
             assert last["role"] == "assistant" and last["job_id"] == approval["job_id"], last
             assert last["status"] != "awaiting_approval", last
             answer[:] = [str(last["text"])]
+            return True
 
-        await eventually(final, timeout=WAIT_S, what="the job's final answer")
+        await eventually(final, timeout=WAIT_S, interval=POLL_S, what="the job's final answer")
         return answer[0]
 
 
@@ -118,7 +126,7 @@ async def pagi(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Pagi]:
         launch_up(root / "data", env=env) as up,
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http,
     ):
-        yield Pagi(up.url, http, root, web)
+        yield Pagi(up, up.url, http, root, web)
 
 
 async def test_server_everything_listed_and_called_after_approval(pagi: Pagi) -> None:
