@@ -161,8 +161,15 @@ async def _pending(walk: Walk, session: str) -> list[dict[str, Any]]:
 async def _ask_and_approve(walk: Walk, ask: str, session: str) -> tuple[dict[str, Any], str]:
     """The README's ask, its approval listing and the approval with "always": the approval shown, the answer."""
     you, commands = walk.you, walk.commands
-    asked = json_values(await you.run(ask))
-    assert asked and asked[0]["job_id"], asked
+    asked: list[Any] = []
+
+    async def asked_for_approval() -> bool:
+        # The planner reads twins through a 2 s cache (records/twins.py): a policy just widened may be
+        # refused once more; only that refusal is retried.
+        asked[:] = json_values(await you.run(ask))
+        return bool(asked[0]["status"] == "awaiting_approval")
+
+    await eventually(asked_for_approval, timeout=10, interval=POLL_S, what="the widened policy in force")
     listing = command(commands, "/v1/approvals?session=").replace("session=tokyo", f"session={session}")
     shown: list[Any] = []
 
