@@ -267,9 +267,10 @@ async def test_filesystem_confined_to_the_chosen_folder(walk: Walk) -> None:
     assert approval["mcp"]["server"] == "files", approval
     assert "buy rice" in answer
 
-    # Inside the folder the listing works; outside, the server refuses (already always-allowed: no approval).
+    # Inside the folder the listing works (another tool: its own approval); outside, the server refuses
+    # (read_text_file is always-allowed now: no approval).
     notes = walk.you.home / "notes"
-    listed_dir = await _chat(walk, "notes", "files__list_directory", {"path": str(notes)})
+    listed_dir = await _chat(walk, "notes", "files__list_directory", {"path": str(notes)}, approve=True)
     assert "todo.txt" in listed_dir
     outside = await _chat(walk, "notes", "files__read_text_file", {"path": str(walk.you.home / "secret.txt")})
     assert SECRET not in outside
@@ -277,20 +278,27 @@ async def test_filesystem_confined_to_the_chosen_folder(walk: Walk) -> None:
 
 
 async def test_a_server_that_agrees_to_everything_still_sees_only_its_folder(walk: Walk) -> None:
-    """The server's own check switched off (it serves `/`): the sandbox is what keeps the secret unread."""
+    """The server's own check out of the way (it is told to serve all of `$HOME`), the sandbox given only
+    `$HOME/notes`: the sandbox is what keeps the secret beside the folder unread."""
     notes = walk.you.home / "notes"
     notes.mkdir(exist_ok=True)
     (walk.you.home / "secret.txt").write_text(SECRET)
-    await walk.you.run(f'pagi mcp add wide --path "{notes}" -- mcp-server-filesystem / "{notes}"')
+    await walk.you.run(f'pagi mcp add wide --path "{notes}" -- mcp-server-filesystem "$HOME" "{notes}"')
     allow = command(walk.commands, '.mcp_tools += ["time/*"]').replace('"time/*"', '"wide/*"')
     assert "wide/*" in json_values(await walk.you.run(allow))[0]
 
-    async def listed() -> bool:
+    async def listed_or_refused() -> str:
+        """ "listed", or "refused" when the server could not start because the sandbox hides `$HOME`."""
         async with walk.http.get(f"{walk.up_url}/v1/tools", params={"twin": "orchestrator"}) as response:
-            assert "wide__read_text_file" in {tool["name"] for tool in (await response.json())["tools"]}
-        return True
+            if "wide__read_text_file" in {tool["name"] for tool in (await response.json())["tools"]}:
+                return "listed"
+        async with walk.http.get(f"{walk.up_url}/v1/mcp/servers") as response:
+            [wide] = [s for s in (await response.json())["servers"] if s["name"] == "wide"]
+        status = wide.get("status") or {}
+        return "refused" if status.get("last_error") and status.get("restarts", 0) >= 2 else ""
 
-    await eventually(listed, timeout=ANSWER_TIMEOUT_S, interval=POLL_S)
+    if await eventually(listed_or_refused, timeout=ANSWER_TIMEOUT_S, interval=POLL_S) == "refused":
+        return  # a server that cannot even see the folder it was told to serve reads nothing
     answer = await _chat(
         walk, "wide", "wide__read_text_file", {"path": str(walk.you.home / "secret.txt")}, approve=True
     )
@@ -303,14 +311,23 @@ async def test_a_server_that_agrees_to_everything_still_sees_only_its_folder(wal
 async def _chat(walk: Walk, session: str, tool: str, args: dict[str, Any], approve: bool = False) -> str:
     """One `/tool` message over `POST /v1/chat` (approved with "always" when asked): the final answer."""
     message = f"/tool {tool} {json.dumps(args)}"
-    async with walk.http.post(f"{walk.up_url}/v1/chat", json={"session_id": session, "message": message}) as response:
-        assert response.status == 200, await response.text()
-        body = await response.json()
+    bodies: list[dict[str, Any]] = []
+
+    async def sent() -> bool:
+        url = f"{walk.up_url}/v1/chat"
+        async with walk.http.post(url, json={"session_id": session, "message": message}) as response:
+            assert response.status == 200, await response.text()
+            bodies[:] = [await response.json()]
+        # Only the planner's 2 s twin cache refusing a policy widened just now is retried.
+        return "is not in orchestrator's mcp_tools" not in str(bodies[0]["response"])
+
+    await eventually(sent, timeout=10, interval=POLL_S, what="the widened policy in force")
+    body = bodies[0]
     if not approve:
         assert await _pending(walk, session) == [], f"{tool} asked again: {body}"
         return str(body["response"])
     pending = await _pending(walk, session)
-    assert len(pending) == 1, pending
+    assert len(pending) == 1, (pending, body)
     async with walk.http.post(
         f"{walk.up_url}/v1/approvals/{pending[0]['approval_id']}", json={"approved": True, "always": True}
     ) as response:
