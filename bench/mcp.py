@@ -246,6 +246,33 @@ async def pagi_path(root: Path) -> AsyncIterator[Call]:
             return elapsed
 
         yield call
+        print(await stages(edge, "bench-mcp"))
+
+
+async def stages(edge: Edge, session: str) -> str:
+    """Where a PAGI call's time goes: per job, each event type's first time after its `chat.in`
+    (the events stream is the audit log), medians over the always-allowed calls."""
+    events: list[dict[str, Any]] = []
+    after: int | None = 0
+    while after is not None:
+        page = await edge.json("GET", f"/v1/audit?session={session}&limit=1000&after_seq={after}")
+        events += page["events"]
+        after = page["next_after_seq"]
+    jobs: dict[str, dict[str, datetime]] = {}
+    for event in events:
+        job_id = (event.get("event") or {}).get("job_id")
+        if job_id:  # the time the stream stored it: one clock for every service
+            jobs.setdefault(job_id, {}).setdefault(event["type"], datetime.fromisoformat(event["time"]))
+    offsets: dict[str, list[float]] = {}
+    for seen in jobs.values():
+        if "chat.in" not in seen or "approve.request" in seen:  # the first, approved call is not one of them
+            continue
+        for kind, at in seen.items():
+            offsets.setdefault(kind, []).append((at - seen["chat.in"]).total_seconds() * 1000.0)
+    order = sorted(offsets, key=lambda k: statistics.median(offsets[k]))
+    return "PAGI stages, median ms after chat.in: " + ", ".join(
+        f"{k} +{statistics.median(offsets[k]):.1f}" for k in order if k != "chat.in"
+    )
 
 
 # --- the run --------------------------------------------------------------------------------------
