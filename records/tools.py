@@ -8,7 +8,10 @@ and the planner read entries. The bucket's one other key is the tool worker's sa
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Collection, Mapping
+from typing import Final
 
 from pydantic import ValidationError
 
@@ -88,6 +91,7 @@ def taken_message(name: str, previous: ToolRecord) -> str:
 # What separates the server from the tool in an MCP tool's PAGI name (`bus_schemas.mcp.pagi_tool_name`);
 # a built tool's name may not contain it, so it can never shadow one.
 MCP_NAME_SEPARATOR = "__"
+LIST_TTL_S: Final = 0.5
 
 
 def is_mcp_name(name: str) -> bool:
@@ -100,6 +104,8 @@ class McpToolCatalog:
 
     def __init__(self, kv: KV) -> None:
         self.kv = kv
+        self._listing = asyncio.Lock()
+        self._listed: tuple[float, list[McpTool]] | None = None
 
     async def get(self, name: str) -> McpTool | None:
         if not is_mcp_name(name):
@@ -113,11 +119,13 @@ class McpToolCatalog:
             return None  # not a tool record (the host's status keys share the bucket)
 
     async def list(self, only: Collection[str] | None = None) -> list[McpTool]:
-        """Every listed tool (or those named in `only`), by server then name."""
-        tools = []
-        for key in sorted(await self.kv.keys()):
-            if only is not None and key not in only:
-                continue
-            if (tool := await self.get(key)) is not None:
-                tools.append(tool)
-        return sorted(tools, key=lambda t: (t.server, t.name))
+        """Every listed tool (or those named in `only`), by server then name, as read at most
+        `LIST_TTL_S` ago: listing the bucket's keys opens a consumer on the server, so callers
+        polling `GET /v1/tools` share one read instead of each piling up consumers."""
+        async with self._listing:
+            now = time.monotonic()
+            if self._listed is None or now - self._listed[0] >= LIST_TTL_S:
+                tools = [t for key in sorted(await self.kv.keys()) if (t := await self.get(key)) is not None]
+                self._listed = (now, sorted(tools, key=lambda t: (t.server, t.name)))
+            listed = self._listed[1]
+        return listed if only is None else [t for t in listed if t.name in only]
