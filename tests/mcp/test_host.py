@@ -174,7 +174,8 @@ async def test_time_server_tools_listed_and_called_through_tool_run(world: World
     assert result.isolation == "bwrap"
     assert "Asia/Tokyo" in result.stdout
     status = await eventually(lambda: world.status("time"), what="status")
-    assert status.running and status.isolation == "bwrap" and status.tools >= 2 and not status.network
+    assert status is not None and status.running and status.isolation == "bwrap"
+    assert status.tools >= 2 and not status.network
     assert any(
         m.startswith("calling get_current_time on MCP server time (isolation: bwrap)") for m in world.log_lines()
     )
@@ -283,13 +284,13 @@ async def test_bad_servers_get_clear_errors_and_block_nothing(world: World) -> N
         status = await world.status(name)
         return status.last_error if status is not None and not status.running else None
 
-    broken = await eventually(lambda: error_of("broken"), timeout=START_S, what="broken's error")
+    broken = str(await eventually(lambda: error_of("broken"), timeout=START_S, what="broken's error"))
     assert "refusing to start" in broken or "exited" in broken, broken
-    hangs = await eventually(lambda: error_of("hangs"), timeout=START_S, what="hangs' error")
+    hangs = str(await eventually(lambda: error_of("hangs"), timeout=START_S, what="hangs' error"))
     assert "did not answer initialize within 5 s" in hangs
-    garbage = await eventually(lambda: error_of("garbage"), timeout=START_S, what="garbage's error")
+    garbage = str(await eventually(lambda: error_of("garbage"), timeout=START_S, what="garbage's error"))
     assert "initialize" in garbage or "JSON-RPC" in garbage, garbage
-    missing = await eventually(lambda: error_of("missing"), timeout=START_S, what="missing's error")
+    missing = str(await eventually(lambda: error_of("missing"), timeout=START_S, what="missing's error"))
     assert "could not start" in missing and "does not exist" in missing
     # A call to a tool of a server that keeps failing to start: a clear failed result, at once.
     await eventually(lambda: world.host.runners["broken"].failures >= 2, timeout=START_S, what="broken failing")
@@ -302,8 +303,8 @@ async def test_bad_servers_get_clear_errors_and_block_nothing(world: World) -> N
     assert "refusing to start" in (dead.error or ""), dead
     # Meanwhile a good server answers at once.
     tools = await hostile_tools(world)
-    echo, _ = await world.run(tools["echo"].name, {"text": "unblocked"})
-    assert echo.stdout == "unblocked"
+    answered, _ = await world.run(tools["echo"].name, {"text": "unblocked"})
+    assert answered.stdout == "unblocked"
     # Removed from the registry: stopped, and its status goes.
     for name in ("broken", "hangs", "garbage", "missing"):
         await world.servers.delete(name)
@@ -319,7 +320,7 @@ async def test_server_everything_from_node_modules(world: World) -> None:
     result, _ = await world.run(echo.name, {"message": "hello from PAGI"})
     assert result.exit_code == 0 and "hello from PAGI" in result.stdout, result
     status = await eventually(lambda: world.status("everything"), what="everything's status")
-    assert status.running and (status.resources or status.prompts)
+    assert status is not None and status.running and (status.resources or status.prompts)
 
 
 async def test_a_removed_server_withdraws_its_tools(world: World) -> None:
@@ -414,7 +415,7 @@ async def test_paths_are_validated(world: World) -> None:
             found = status.last_error if status is not None else None
             return found if found is not None and why in found else None
 
-        assert why in await eventually(error, timeout=START_S, what=why)
+        assert why in str(await eventually(error, timeout=START_S, what=why))
         await world.servers.delete("badpath")
         await world.host.sync()
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bus_schemas.mcp import McpServer
+from sandbox import Bind
 from tool_worker.mcp_host.program import ProgramError, program_binds
 
 
@@ -21,8 +22,8 @@ def server(args: list[str], paths: list[str] | None = None) -> McpServer:
     )  # fmt: skip
 
 
-def bound(binds: list[object]) -> set[Path]:
-    return {b.source for b in binds}  # type: ignore[attr-defined]
+def bound(binds: list[Bind]) -> set[Path]:
+    return {b.source for b in binds}
 
 
 def test_a_folder_named_in_the_arguments_is_not_given_unless_it_is_a_path(tmp_path: Path) -> None:
