@@ -42,23 +42,6 @@ def _in_system(path: Path) -> bool:
     return any(path == s or s in path.parents for s in SYSTEM)
 
 
-def _prefix(path: Path) -> Path | None:
-    top_modules = None
-    for parent in path.parents:
-        if parent.name == "node_modules":
-            top_modules = parent
-        if (parent / "pyvenv.cfg").is_file():
-            return parent
-    if top_modules is not None:
-        return top_modules
-    if _in_system(path):
-        return None
-    if path.is_dir():
-        return path
-    # An interpreter's install (`<prefix>/bin/python3`) needs its `<prefix>/lib` too.
-    return path.parent.parent if path.parent.name == "bin" else path.parent
-
-
 def _package(path: Path) -> Path | None:
     """The installed package `path` lies in (a virtualenv, a `node_modules`), or None."""
     top_modules = None
@@ -68,6 +51,18 @@ def _package(path: Path) -> Path | None:
         if (parent / "pyvenv.cfg").is_file():
             return parent
     return top_modules
+
+
+def _prefix(path: Path) -> Path | None:
+    package = _package(path)
+    if package is not None:
+        return package
+    if _in_system(path):
+        return None
+    if path.is_dir():
+        return path
+    # An interpreter's install (`<prefix>/bin/python3`) needs its `<prefix>/lib` too.
+    return path.parent.parent if path.parent.name == "bin" else path.parent
 
 
 def install_prefixes(path: Path) -> list[Path]:
