@@ -36,7 +36,9 @@ class LLMDecision(Decision):
     output_tokens: int | None = None
 
 
-class _ContentStream:
+class ContentStream:
+    """The `content` of a JSON-object reply as it streams, passed on to the sink piece by piece."""
+
     def __init__(self, sink: ContentSink) -> None:
         self.sink = sink
         self.extractor = ContentExtractor()
@@ -70,7 +72,7 @@ async def llm_decide(
     and `LLMReplyInvalid` (an `LLMError`) when the reply is still not a valid action after one repair
     attempt; `str(error)` is the note for the job log, then the deterministic planner takes over."""
     conversation = with_instructions(messages, allowed_actions)
-    stream = _ContentStream(on_content_chunk) if on_content_chunk else None
+    stream = ContentStream(on_content_chunk) if on_content_chunk else None
     completion = await _ask(provider, conversation, stream)
     try:
         action = parse_action(completion.text, allowed_actions)
@@ -85,7 +87,7 @@ async def llm_decide(
         ChatMessage("user", repair_request(first_reason)),
     ]
     # Text already shown stays shown; a second stream would repeat it, so only stream if none was sent.
-    repair_stream = _ContentStream(stream.sink) if stream is not None and not stream.sent else None
+    repair_stream = ContentStream(stream.sink) if stream is not None and not stream.sent else None
     second = await _ask(provider, repair, repair_stream)
     try:
         action = parse_action(second.text, allowed_actions)
@@ -108,7 +110,7 @@ async def llm_decide(
     return decision
 
 
-async def _ask(provider: LLMProvider, messages: list[ChatMessage], stream: _ContentStream | None) -> Completion:
+async def _ask(provider: LLMProvider, messages: list[ChatMessage], stream: ContentStream | None) -> Completion:
     return await provider.complete(messages, json_mode=True, on_text=stream.feed if stream else None)
 
 
@@ -116,7 +118,7 @@ async def _decided(
     provider: LLMProvider,
     action: Action,
     completion: Completion,
-    stream: _ContentStream | None,
+    stream: ContentStream | None,
     repair_reason: str | None,
 ) -> LLMDecision:
     if stream is not None:

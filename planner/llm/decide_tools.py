@@ -4,16 +4,14 @@ text answer streamed as it comes."""
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 
-from bus_schemas import Action, ActionResponse
+from bus_schemas import Action
 from bus_schemas.limits import MAX_TEXT_CHARS
 
-from .content_stream import ContentExtractor
-from .decide import ContentSink, LLMDecision
+from .decide import ContentSink, ContentStream, LLMDecision
 from .errors import LLMReplyInvalid
 from .instructions import repair_request
 from .messages import ChatMessage, ToolCall
@@ -28,14 +26,13 @@ ECHO_CHARS = 16_000
 NOT_RUN = "Not run: another call in the same reply was invalid. Make all the calls again, corrected."
 
 
-class _TextStream:
+class _TextStream(ContentStream):
     """A text answer as it streams; a reply that opens a JSON object is the JSON-object format, so
     only its `content` is passed on (as in JSON mode)."""
 
     def __init__(self, sink: ContentSink) -> None:
-        self.sink = sink
-        self.sent = ""
-        self.extractor: ContentExtractor | None = None
+        super().__init__(sink)
+        self.json_object = False
         self.started = False
 
     async def feed(self, text: str) -> None:
@@ -44,21 +41,8 @@ class _TextStream:
             if not text:
                 return
             self.started = True
-            if text.startswith(("{", "```")):
-                self.extractor = ContentExtractor()
-        await self._send(self.extractor.feed(text) if self.extractor else text)
-
-    async def finish(self, action: Action) -> None:
-        if isinstance(action, ActionResponse) and action.content.startswith(self.sent):
-            await self._send(action.content[len(self.sent) :])
-
-    async def _send(self, chunk: str) -> None:
-        if not chunk:
-            return
-        self.sent += chunk
-        result = self.sink(chunk)
-        if inspect.isawaitable(result):
-            await result
+            self.json_object = text.startswith(("{", "```"))
+        await self._send(self.extractor.feed(text) if self.json_object else text)
 
 
 class _Malformed(Exception):
