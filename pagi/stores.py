@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+import asyncio
+from typing import Final, TypeVar
 
 import nats.js.errors
 from nats.js.kv import KeyValue
@@ -10,6 +11,10 @@ from nats.js.object_store import ObjectStore
 from pydantic import BaseModel
 
 M = TypeVar("M", bound=BaseModel)
+
+# Listing keys: at most this long, and the server drops the listing's consumer this soon after it.
+KEYS_TIMEOUT_S: Final = 10.0
+KEYS_IDLE_S: Final = 5.0
 
 
 class KVStore:
@@ -48,14 +53,30 @@ class KVStore:
 
     async def keys(self, pattern: str = ">") -> list[str]:
         """The live keys matching a subject-style pattern (`*` one token, `>` the rest), filtered by
-        the server: nats-py's own `keys(filters=...)` lists every key and matches substrings."""
-        watcher = await self._bucket.watch(pattern, ignore_deletes=True, meta_only=True)
+        the server: nats-py's own `keys(filters=...)` lists every key and matches substrings.
+
+        The stream says how many keys (deleted ones too) there are; a watch delivers the last entry of
+        each, and the list is complete when all have arrived or one says nothing is pending. nats-py's
+        own end-of-data marker is not waited for: it can come before entries already delivered (its
+        consumer-info check races their callbacks), which made a busy edge list nothing."""
+        bucket = self._bucket
+        info = await bucket._js.stream_info(bucket._stream, subjects_filter=f"{bucket._pre}{pattern}")
+        expected = len(info.state.subjects or {})
+        if expected == 0:
+            return []
+        watcher = await bucket.watch(pattern, ignore_deletes=False, meta_only=True, inactive_threshold=KEYS_IDLE_S)
         found: list[str] = []
+        seen = 0
         try:
-            async for entry in watcher:
-                if entry is None:  # the end of what is stored
-                    break
-                found.append(entry.key)
+            async with asyncio.timeout(KEYS_TIMEOUT_S):
+                async for entry in watcher:
+                    if entry is None:
+                        continue
+                    seen += 1
+                    if entry.operation is None:  # a value, not a delete or purge marker
+                        found.append(entry.key)
+                    if seen >= expected or not entry.delta:
+                        break
         finally:
             await watcher.stop()  # type: ignore[no-untyped-call]
         return found
