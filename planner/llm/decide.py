@@ -100,10 +100,17 @@ async def llm_decide(
             first_reason=first_reason,
         ) from None
     decision = await _decided(provider, action, second, repair_stream, first_reason)
+    return after_repair(decision, completion, second, stream)
+
+
+def after_repair(
+    decision: LLMDecision, first: Completion, second: Completion, stream: ContentStream | None
+) -> LLMDecision:
+    """A decision made on the second try: the tokens of both tries, and what streamed of either."""
     decision = replace(
         decision,
-        input_tokens=_sum(completion.input_tokens, second.input_tokens),
-        output_tokens=_sum(completion.output_tokens, second.output_tokens),
+        input_tokens=_sum(first.input_tokens, second.input_tokens),
+        output_tokens=_sum(first.output_tokens, second.output_tokens),
     )
     if stream is not None and stream.sent:
         return replace(decision, streamed=stream.sent)

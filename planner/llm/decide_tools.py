@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection, Sequence
-from dataclasses import replace
 
 from bus_schemas import Action
 from bus_schemas.limits import MAX_TEXT_CHARS
 
-from .decide import ContentSink, ContentStream, LLMDecision
+from .decide import ContentSink, ContentStream, LLMDecision, after_repair
 from .errors import LLMReplyInvalid
 from .instructions import repair_request
 from .messages import ChatMessage, ToolCall
@@ -85,14 +84,7 @@ async def llm_decide_tools(
             raw=_raw(second)[:MAX_TEXT_CHARS],
             first_reason=first_reason,
         ) from None
-    decision = replace(
-        decision,
-        input_tokens=_sum(first.input_tokens, second.input_tokens),
-        output_tokens=_sum(first.output_tokens, second.output_tokens),
-    )
-    if stream is not None and stream.sent:
-        return replace(decision, streamed=stream.sent)
-    return decision
+    return after_repair(decision, first, second, stream)
 
 
 async def _ask(
@@ -182,7 +174,3 @@ def _call_retry(completion: Completion, verdicts: list[CallVerdict]) -> list[Cha
 
 def _cut_off(reason: str, completion: Completion) -> str:
     return f"{reason} (the reply was cut off at the token limit)" if completion.truncated else reason
-
-
-def _sum(first: int | None, second: int | None) -> int | None:
-    return None if first is None and second is None else (first or 0) + (second or 0)
