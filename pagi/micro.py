@@ -8,6 +8,11 @@ instance's facts (instance id, host, pid, metrics URL, sandbox, memory store). R
 `Nats-Service-Error-Code` headers.
 
 Liveness for `/health` stays with heartbeats (`pagi.heartbeat`; docs/architecture.md says why).
+
+The Synadia agent protocol's micro services (`agents`, one per owner and session, edge/doors/agents_nats.py)
+are served by Synadia's own host SDK (`synadia_ai.agent_service`: the ack, the streamed chunks, the
+terminator, errors, heartbeats and `status` exactly as the protocol says); `agent_service` hands it this
+connection, so the bus runtime stays the one place a nats-py client is handed out.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from nats.micro import add_service
 from nats.micro.request import ERROR_CODE_HEADER, ERROR_HEADER, Request
@@ -32,6 +37,9 @@ from pydantic import BaseModel
 
 from .bus import TRANSIENT_ERRORS, Bus
 
+if TYPE_CHECKING:
+    from synadia_ai.agent_service import AgentService, PromptHandler, RequestInterceptor
+
 __all__ = [
     "ERROR_CODE_HEADER",
     "ERROR_HEADER",
@@ -39,6 +47,7 @@ __all__ = [
     "Answer",
     "Endpoint",
     "MicroService",
+    "agent_service",
     "endpoint",
 ]
 
@@ -207,3 +216,39 @@ async def endpoint(bus: Bus, name: str, subject: str, handler: EndpointHandler, 
         service = await MicroService.register(bus, bus.name, new_instance_id())
     await service.add_endpoint(name, subject, handler, queue_group)
     return Endpoint(service, owns)
+
+
+async def agent_service(
+    bus: Bus,
+    *,
+    agent: str,
+    owner: str,
+    session_name: str,
+    description: str,
+    metadata: dict[str, str],
+    handler: PromptHandler,
+    interceptors: tuple[RequestInterceptor, ...] = (),
+    max_concurrent_prompts: int = 1,
+    heartbeat_interval_s: int = 30,
+    attachments_ok: bool = True,
+) -> AgentService:
+    """One agent of the Synadia agent protocol on this connection, started: a micro service named
+    `agents` serving `agents.prompt|status.<agent>.<owner>.<session_name>` and heartbeating; stop it
+    with its `stop()`. The SDK is imported here: only the edge serves agents, so no other service loads it."""
+    from synadia_ai.agent_service import AgentService
+
+    service = AgentService(
+        agent=agent,
+        owner=owner,
+        session_name=session_name,
+        nc=bus.nc,
+        description=description,
+        extra_metadata=metadata,
+        interceptors=interceptors,
+        max_concurrent_prompts=max_concurrent_prompts,
+        heartbeat_interval_s=heartbeat_interval_s,
+        attachments_ok=attachments_ok,
+    )
+    service.on_prompt(handler)
+    await service.start()
+    return service

@@ -19,10 +19,13 @@ docs/deploy.md, "Bus users".
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from bus_schemas import agents as agent_protocol
 from bus_schemas import streams
 from bus_schemas import subjects as s
 from bus_schemas.heartbeat import HEARTBEAT_PREFIX, PING
@@ -40,6 +43,13 @@ TELEMETRY: Final = streams.TELEMETRY.name
 # build_worker/build_req.py open it): each worker may write only its own requests' records.
 TOOL_LEDGER: Final = "tool"
 BUILD_LEDGER: Final = "build"
+# The PAGI users who may call twins over the Synadia agent protocol on NATS, comma-separated: each gets
+# a NATS user `agent_<user>` (see `agent_caller`). Read when the table is built, so `pagi up` (which
+# renders nats.conf and generates the passwords from this table) gives every one its password.
+AGENT_CALLERS_ENV: Final = "PAGI_NATS_AGENT_CALLERS"
+AGENT_CALLER_PREFIX: Final = "agent_"
+# The inbox prefix the agent SDKs use for every reply (synadia_ai.agents._inbox): fixed, not settable.
+AGENT_SDK_INBOX: Final = "_INBOX.agents"
 
 
 def password_env(user: str) -> str:
@@ -201,6 +211,43 @@ def micro_control(name: str) -> list[str]:
     ]
 
 
+def agent_callers(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The PAGI users named in PAGI_NATS_AGENT_CALLERS, in order, each once. A name that cannot be an
+    owner token (bus_schemas.agents.OWNER_RE) is refused: its subjects and password variable need it."""
+    raw = (os.environ if environ is None else environ).get(AGENT_CALLERS_ENV, "")
+    names: list[str] = []
+    for item in raw.split(","):
+        name = item.strip()
+        if not name:
+            continue
+        if not agent_protocol.OWNER_RE.fullmatch(name):
+            raise ValueError(f"{AGENT_CALLERS_ENV}: {name[:40]!r} is not a usable caller name (1-32 of a-z 0-9 _)")
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def agent_caller_user(owner: str) -> str:
+    return f"{AGENT_CALLER_PREFIX}{owner}"
+
+
+def agent_caller(owner: str) -> User:
+    """A caller of the agent protocol, speaking as PAGI user `owner` and as nobody else: it may prompt
+    only the owner's own agents (`agents.prompt.pagi.<owner>.>`, which also holds its approval
+    replies) and ask their status, discover agents (`$SRV.PING|INFO.agents`), read heartbeats, and
+    read replies on the SDK's fixed inbox prefix. nats-server authenticates it; the edge takes the
+    owner token as the caller, because no other user may publish there (the edge subscribes only).
+
+    Known gap: the SDK's inbox prefix is the same for every caller (`_INBOX.agents`), so a caller may
+    subscribe to another caller's reply streams; only a NATS account per caller closes that
+    (docs: notes of issue 19)."""
+    user = User(agent_caller_user(owner), None)
+    user.pub(agent_protocol.owner_prompts(owner), agent_protocol.owner_status(owner))
+    for verb in ("PING", "INFO"):
+        user.pub(f"{MICRO_PREFIX}.{verb}.agents", f"{MICRO_PREFIX}.{verb}.agents.*")
+    return user.sub(f"{AGENT_SDK_INBOX}.>", "agents.hb.*.*.*")
+
+
 def _service(name: str, module: str) -> User:
     """What every service needs: its inbox, heartbeats, its micro service, flow control.
 
@@ -221,7 +268,8 @@ def _consuming(user: User, *specs: streams.ConsumerSpec) -> User:
     return user.pub(f"{s.DEAD_LETTER_PREFIX}.>").events(s.JOB_LOG)
 
 
-def users() -> list[User]:
+def users(callers: Sequence[str] | None = None) -> list[User]:
+    """The table; `callers` are the agent protocol's callers (default: PAGI_NATS_AGENT_CALLERS)."""
     edge = _service("edge", "edge")
     edge.read_stream(EVENTS).read_stream(TELEMETRY)
     # memory.store: Save to Memory, an explicit human action the edge sends as a memory write.
@@ -234,6 +282,11 @@ def users() -> list[User]:
     # MCP servers: registered and removed by an admin over HTTP (edge/api/mcp_api.py); the tools
     # they list (and their status) for GET /v1/tools and the console.
     edge.kv(streams.MCP_SERVERS, write=True).kv(streams.MCP_TOOLS)
+    # The Synadia agent protocol (edge/doors/agents_nats.py): the edge serves every twin as a micro
+    # service `agents` (its control subjects), takes prompts, status asks and approval replies, and
+    # streams the chunks of a reply (many messages: allow_responses allows one) to the caller's inbox.
+    edge.sub(*micro_control("agents"), agent_protocol.all_prompts(), agent_protocol.all_status())
+    edge.pub(agent_protocol.all_heartbeats(), f"{AGENT_SDK_INBOX}.>")
 
     planner = _consuming(
         _service("planner", "planner"), streams.PLANNER_CHAT_IN, streams.PLANNER_CONTROL, streams.PLANNER_RESULTS
@@ -281,6 +334,7 @@ def users() -> list[User]:
 
     operator = User(OPERATOR, None, publish=[">"], subscribe=[">"])
     table = [operator, edge, planner, memory, tool, build, telemetry]
+    table += [agent_caller(owner) for owner in (agent_callers() if callers is None else callers)]
     deny_durables(table)
     return table
 
@@ -296,10 +350,10 @@ def _quoted(items: list[str]) -> str:
     return "".join(f'        "{item}"\n' for item in items)
 
 
-def render_conf() -> str:
+def render_conf(callers: Sequence[str] | None = None) -> str:
     out = [HEADER]
     out.append("authorization {\n  users = [\n")
-    for user in users():
+    for user in users(callers):
         out.append(f"    {{\n      user: {user.name}\n      password: ${password_env(user.name)}\n")
         out.append("      permissions: {\n        publish: {allow: [\n")
         out.append(_quoted(user.publish).replace("        ", "          "))
