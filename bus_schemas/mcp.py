@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, field_validator, model_validator
 
+from .tool import Isolation
+
 SERVER_NAME_PATTERN: Final = r"^[a-z][a-z0-9_-]{0,31}$"
 # MCP's own rule for tool names (1-128 of A-Z a-z 0-9 _ - .), or `*` for every tool of the server.
 MCP_TOOL_PATTERN: Final = r"^[a-z][a-z0-9_-]{0,31}/(\*|[A-Za-z0-9_.-]{1,128})$"
@@ -238,7 +240,7 @@ class McpServerStatus(BaseModel):
     server: str = Field(pattern=SERVER_NAME_PATTERN)
     host: str
     running: bool
-    isolation: Literal["bwrap", "none"]
+    isolation: Isolation
     network: bool = False
     protocol_version: str | None = None
     server_info: str | None = Field(default=None, max_length=400)

@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .envelope import Body
 
-Isolation = Literal["bwrap", "none"]
+# "remote": a call to an http MCP server, which runs wherever its operator runs it, not in PAGI's sandbox.
+Isolation = Literal["bwrap", "none", "remote"]
 # What bounds the number of processes one session may run: its own host uid, one uid every session of
 # the worker shares (root worker without a uid range), or the worker's own uid (a non-root worker).
 PidsScope = Literal["session_uid", "shared_uid", "worker_uid"]

@@ -71,13 +71,14 @@ def url_user(url: str) -> str | None:
 
 def fresh_env_lines() -> str:
     """New secrets for a compose `.env`: every NATS password, an API key, the Prometheus key, the
-    secret key and a Qdrant key."""
-    from .secrets import SECRET_KEY_ENV, new_secret_key
+    two sealing keys and a Qdrant key."""
+    from .secrets import MCP_SECRET_KEY_ENV, SECRET_KEY_ENV, new_secret_key
 
     lines = [f"{password_env(u.name)}={new_password()}" for u in users()]
     lines.append(f"PAGI_API_KEYS={secrets.token_urlsafe(32)}:admin")
     lines.append(f"PAGI_PROMETHEUS_API_KEY={secrets.token_urlsafe(32)}")
     lines.append(f"{SECRET_KEY_ENV}={new_secret_key()}")
+    lines.append(f"{MCP_SECRET_KEY_ENV}={new_secret_key()}")
     lines.append(f"QDRANT_API_KEY={secrets.token_urlsafe(32)}")
     return "\n".join(lines) + "\n"
 

@@ -114,3 +114,11 @@ class SecretSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")
 
     secret_key: SecretStr | None = Field(default=None, alias="PAGI_SECRET_KEY")
+
+
+class McpSecretSettings(BaseSettings):
+    """The Fernet key that seals http MCP servers' header values (`pagi.secrets.MCP_HEADERS`)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    mcp_secret_key: SecretStr | None = Field(default=None, alias="PAGI_MCP_SECRET_KEY")

@@ -11,6 +11,7 @@ hold a provider key or the key that seals them; each secret is only where it is 
 | secret | who gets it | why |
 |---|---|---|
 | `PAGI_SECRET_KEY` | edge, planner | the edge seals a twin's key when it is written, the planner opens it |
+| `PAGI_MCP_SECRET_KEY` | edge, tool worker | the edge seals http MCP servers' headers, the tool worker opens them |
 | provider keys (`OPENAI_API_KEY`, ..., `LLM_*`) | planner | the only process that calls a provider |
 | `PAGI_API_KEY(S)` | edge | the only door that checks API keys |
 | `QDRANT_API_KEY` | memory worker | the only process that talks to Qdrant |
@@ -32,7 +33,7 @@ from bus_schemas.streams import ReplicaSettings
 from edge.settings import EdgeSettings
 from memory_worker.config import MemorySettings
 from pagi.heartbeat import INTERVAL_ENV as HEARTBEAT_INTERVAL
-from pagi.settings import BusSettings, MetricsSettings, SecretSettings, TracingSettings
+from pagi.settings import BusSettings, McpSecretSettings, MetricsSettings, SecretSettings, TracingSettings
 from planner.llm.presets import PRESETS
 from planner.settings import PlannerSettings
 from records.endpoints import ALLOW_PRIVATE_ENV, ALLOWED_URLS_ENV, OPERATOR_URL_ENV
@@ -55,10 +56,11 @@ EVERY_SERVICE: Final[tuple[type[BaseSettings], ...]] = (BusSettings, TracingSett
 
 SETTINGS: Final[dict[str, tuple[type[BaseSettings], ...]]] = {
     # McpUrlSettings: where a registered http MCP server may point (checked when it is registered).
-    "edge": (EdgeSettings, SecretSettings, McpUrlSettings),
+    "edge": (EdgeSettings, SecretSettings, McpSecretSettings, McpUrlSettings),
     "planner": (PlannerSettings, SecretSettings),
     "memory_worker": (MemorySettings,),
-    "tool_worker": (ToolSettings, VectorQuerySettings),
+    # McpUrlSettings again: the tool worker checks an http server's URL before each connection too.
+    "tool_worker": (ToolSettings, VectorQuerySettings, McpSecretSettings, McpUrlSettings),
     "build_worker": (BuildSettings,),
     "telemetry_agent": (TelemetrySettings,),
 }

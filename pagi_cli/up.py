@@ -20,7 +20,7 @@ from pagi import credentials
 from pagi.backoff import Backoff
 from pagi.bus import Bus
 from pagi.nats_users import OPERATOR, TELEMETRY_SUBJECT_ENV, password_env, render_conf, user_for_service
-from pagi.secrets import SECRET_KEY_ENV, new_secret_key
+from pagi.secrets import MCP_SECRET_KEY_ENV, SECRET_KEY_ENV, new_secret_key
 from pagi.settings import BusSettings, settings_problem
 from pagi_cli import personas
 from pagi_cli.personas import import_persona, persona_folders
@@ -59,6 +59,7 @@ class UpSettings(StackEnv):
     host: str = Field(default="127.0.0.1", alias="PAGI_HOST")
     port: int = Field(default=8181, alias="PAGI_PORT")
     secret_key: SecretStr | None = Field(default=None, alias=SECRET_KEY_ENV)
+    mcp_secret_key: SecretStr | None = Field(default=None, alias=MCP_SECRET_KEY_ENV)
     required_services: str | None = Field(default=None, alias="PAGI_REQUIRED_SERVICES")
 
 
@@ -141,9 +142,9 @@ def _warn_about_layout(data_dir: Path) -> None:
         print(f"pagi: warning: {shared}", flush=True)
 
 
-def _secret_key(data_dir: Path) -> str:
-    """The key that seals provider API keys at rest: generated on first start, kept private."""
-    path = data_dir / "secret.key"
+def _secret_key(data_dir: Path, name: str = "secret.key") -> str:
+    """A sealing key (provider API keys, or MCP server headers): generated on first start, kept private."""
+    path = data_dir / name
     if not path.exists():
         path.touch(mode=0o600)
         path.write_text(new_secret_key())
@@ -243,6 +244,11 @@ async def _run_children(
         "PAGI_HOST": args.host,
         "PAGI_PORT": str(args.port),
         SECRET_KEY_ENV: settings.secret_key.get_secret_value() if settings.secret_key else _secret_key(data_dir),
+        MCP_SECRET_KEY_ENV: (
+            settings.mcp_secret_key.get_secret_value()
+            if settings.mcp_secret_key
+            else _secret_key(data_dir, "mcp-secret.key")
+        ),
         # The edge's /health is unhealthy until every worker started here has a live instance.
         "PAGI_REQUIRED_SERVICES": settings.required_services or ",".join(WORKERS),
     }

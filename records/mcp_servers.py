@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bus_schemas.mcp import McpServer, McpServerStatus, McpServerView, McpServerWrite, policy_server, status_key
 from bus_schemas.streams import MCP_SERVERS
 from pagi.bus import Bus
-from pagi.secrets import seal, unseal
+from pagi.secrets import MCP_HEADERS
 from pagi.stores import KVStore
 
 from .endpoints import EndpointPolicy, EndpointRefused, check_base_url, normalize
@@ -74,8 +74,8 @@ def view(server: McpServer) -> McpServerView:
 
 
 def header_values(server: McpServer) -> dict[str, str]:
-    """The headers in clear, for the process that calls the server (it needs `PAGI_SECRET_KEY`)."""
-    return {name: unseal(token) for name, token in server.headers_sealed.items()}
+    """The headers in clear, for the process that calls the server (it needs `PAGI_MCP_SECRET_KEY`)."""
+    return {name: MCP_HEADERS.unseal(token) for name, token in server.headers_sealed.items()}
 
 
 def mcp_tool_allowed(mcp_tools: list[str], server: str, tool: str) -> bool:
@@ -106,7 +106,7 @@ class McpServerStore:
         URL the rules refuse. Header values are sealed before anything is written."""
         if write.url is not None:
             await check_server_url(write.url, policy if policy is not None else McpUrlSettings().policy())
-        sealed = {name: seal(value.get_secret_value()) for name, value in write.headers.items()}
+        sealed = {name: MCP_HEADERS.seal(value.get_secret_value()) for name, value in write.headers.items()}
         server = McpServer(
             **write.model_dump(exclude={"headers"}),
             headers_sealed=sealed,

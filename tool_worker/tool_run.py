@@ -137,7 +137,7 @@ class ToolRunHandler:
         """A call to a registered MCP server's tool: the same policy re-check (pinned to the tool as
         listed now), progress and the server's stderr in the job log, the answer as a tool result."""
         assert self.mcp is not None
-        isolation = self.runner.sandbox.isolation
+        isolation = self.mcp.isolation(tool.server)
         if self.check_policy:
             try:
                 await check_tool_run(

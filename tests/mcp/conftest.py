@@ -47,7 +47,7 @@ def registry() -> Iterator[Registry]:
     env = {
         **UNTHROTTLED,
         "PAGI_API_KEYS": f"{ROOT_KEY}:root:admin,{BOB_KEY}:bob",
-        "PAGI_SECRET_KEY": secret_key,
+        "PAGI_MCP_SECRET_KEY": secret_key,
         "PAGI_MCP_ALLOW_PRIVATE": "",
         "PAGI_MCP_ALLOWED_URLS": "",
         "LOG_LEVEL": "DEBUG",

@@ -105,9 +105,12 @@ async def _wait_listening(port: int, proc: asyncio.subprocess.Process, deadline:
 
 
 @asynccontextmanager
-async def running_http_server(folder: Path, token: str | None = None) -> AsyncIterator[HttpServer]:
-    """The server in a process of its own on a free port; its URL (`http://127.0.0.1:N/mcp`)."""
-    port = free_port()
+async def running_http_server(
+    folder: Path, token: str | None = None, port: int | None = None
+) -> AsyncIterator[HttpServer]:
+    """The server in a process of its own on a free port (or `port`, to start it again where it was);
+    its URL (`http://127.0.0.1:N/mcp`)."""
+    port = port or free_port()
     calls_log = folder / "http-server-calls.jsonl"
     args = ["--port", str(port), "--calls-log", str(calls_log), *(["--token", token] if token else [])]
     stderr = (folder / "http-server.stderr").open("wb")

@@ -7,7 +7,8 @@ Streamable HTTP server the test starts with the `mcp` SDK (tests/mcp/http_server
   approved, the file is there.
 - mcp-server-git on a temporary repository: `git_log` after approval names the commit.
 - Streamable HTTP (`--url`, a sealed bearer header, `PAGI_MCP_ALLOW_PRIVATE=1` for loopback): `add`
-  after approval; a denied `echo` never reaches the server (its own call log).
+  after approval; a denied `echo` never reaches the server (its own call log); a wrong token reported
+  in the server's status; the server killed under a call, then started again.
 """
 
 from __future__ import annotations
@@ -213,10 +214,10 @@ async def test_mcp_server_git_on_a_temporary_repository(pagi: Pagi) -> None:
     assert "first commit from the test" in answer
 
 
-async def test_a_streamable_http_server_is_registered_but_not_called_yet(pagi: Pagi) -> None:
-    """What holds today (docs/architecture.md, "MCP servers"): the tool worker's host runs stdio servers
-    only, so an http server is registered and shown, none of its tools is listed, and a call naming one
-    is refused before any approval, never reaching the server."""
+async def test_a_streamable_http_server_behind_approvals(pagi: Pagi) -> None:
+    """The tool worker opens the sealed header (PAGI_MCP_SECRET_KEY) and calls the server over the SDK's
+    Streamable HTTP client: a denied call never reaches it; an approved one answers; its results and
+    status say `isolation: remote`."""
     await pagi.register(
         {"name": "web", "transport": "http", "url": pagi.web.url, "headers": {"Authorization": f"Bearer {TOKEN}"}}
     )
@@ -224,8 +225,58 @@ async def test_a_streamable_http_server_is_registered_but_not_called_yet(pagi: P
     servers = await pagi.request("GET", "/v1/mcp/servers")
     [web] = [s for s in servers["servers"] if s["name"] == "web"]
     assert web["header_names"] == ["Authorization"] and TOKEN not in json.dumps(servers)
-    message = f"/tool {pagi_tool_name('web', 'add')} {json.dumps({'a': 20, 'b': 22})}"
-    asked = await pagi.request("POST", "/v1/chat", {"session_id": "web-add", "message": message})
-    assert asked["status"] != "awaiting_approval", asked
-    assert "no registered MCP server lists a tool named 'web__add'" in asked["response"], asked
-    assert pagi.web.calls() == [], "a call reached the http server"
+    tools = await pagi.listed("web", {"add", "echo"})
+    assert tools[pagi_tool_name("web", "add")]["description_by"] == "server"
+
+    denied = await pagi.ask("web-deny", "web", "echo", {"text": "must not arrive"})
+    answer = await pagi.decide(denied, approved=False)
+    assert "denied" in answer.lower() or "not approved" in answer.lower(), answer
+    assert pagi.web.calls() == [], "a denied call reached the http server"
+
+    approval = await pagi.ask("web-add", "web", "add", {"a": 20, "b": 22})
+    assert "42" in await pagi.decide(approval, approved=True)
+    assert [c["tool"] for c in pagi.web.calls()] == ["add"]
+    status = (await pagi.request("GET", "/v1/mcp/servers"))["servers"]
+    [web] = [s for s in status if s["name"] == "web"]
+    assert web["status"]["isolation"] == "remote" and web["status"]["running"], web
+    assert TOKEN not in "\n".join(pagi.up.lines), "the sealed header's value was logged"
+
+
+async def test_an_http_server_with_the_wrong_token_says_so_and_lists_nothing(pagi: Pagi) -> None:
+    await pagi.register(
+        {"name": "web-wrong", "transport": "http", "url": pagi.web.url, "headers": {"Authorization": "Bearer nope"}}
+    )
+
+    async def refused() -> str:
+        servers = (await pagi.request("GET", "/v1/mcp/servers"))["servers"]
+        [entry] = [s for s in servers if s["name"] == "web-wrong"]
+        status = entry.get("status") or {}
+        assert status.get("last_error") and not status.get("running"), entry
+        return str(status["last_error"])
+
+    error = await eventually(refused, timeout=WAIT_S, interval=POLL_S, what="the refused connection reported")
+    assert "401" in error or "Unauthorized" in error, error
+    listed = await pagi.request("GET", f"/v1/tools?twin={TWIN}")
+    assert not [t for t in listed["tools"] if t.get("server") == "web-wrong"]
+
+
+async def test_an_http_server_that_dies_fails_the_call_clearly_and_is_called_again_when_back(pagi: Pagi) -> None:
+    """kill -9 of the server under an approved call: a failed result that says so; started again on the
+    same port, the tool worker connects again (a new session) and the next call answers."""
+    await pagi.register(
+        {"name": "web-dies", "transport": "http", "url": pagi.web.url, "headers": {"Authorization": f"Bearer {TOKEN}"}}
+    )
+    await pagi.allow("web-dies/add")
+    await pagi.listed("web-dies", {"add"})
+    port = int(pagi.web.url.rsplit(":", 1)[1].split("/")[0])
+    approval = await pagi.ask("web-dies-1", "web-dies", "add", {"a": 1, "b": 2})
+    pagi.web.process.kill()
+    await pagi.web.process.wait()
+    answer = await pagi.decide(approval, approved=True)
+    assert "MCP server web-dies stopped" in answer and "the call did not complete" in answer, answer
+    assert "isolation: remote" in answer, answer
+
+    async with running_http_server(pagi.root, token=TOKEN, port=port) as again:
+        pagi.web = again
+        approval = await pagi.ask("web-dies-2", "web-dies", "add", {"a": 2, "b": 3})
+        assert "5" in await pagi.decide(approval, approved=True)

@@ -49,19 +49,21 @@ async def test_internal_urls_need_the_operators_switch(bus: Bus, monkeypatch: py
 async def test_headers_are_sealed_and_opened_only_with_the_key(bus: Bus, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAGI_MCP_ALLOW_PRIVATE", "1")
     store = await McpServerStore.open(bus)
-    monkeypatch.delenv("PAGI_SECRET_KEY", raising=False)
-    with pytest.raises(SecretsUnavailable, match="PAGI_SECRET_KEY"):
+    monkeypatch.delenv("PAGI_MCP_SECRET_KEY", raising=False)
+    # The provider keys' sealing key is not the one: the tool worker, which opens these, never holds it.
+    monkeypatch.setenv("PAGI_SECRET_KEY", Fernet.generate_key().decode())
+    with pytest.raises(SecretsUnavailable, match="PAGI_MCP_SECRET_KEY"):
         await store.create(http("nokey", Authorization="Bearer t0ken"), "root")
     assert await store.get("nokey") is None  # nothing written
     # A server without headers needs no key.
     assert (await store.create(http("plain"), "root")).headers_sealed == {}
 
-    monkeypatch.setenv("PAGI_SECRET_KEY", Fernet.generate_key().decode())
+    monkeypatch.setenv("PAGI_MCP_SECRET_KEY", Fernet.generate_key().decode())
     created = await store.create(http("sealed", Authorization="Bearer t0ken"), "root")
     stored = await store.get("sealed")
     assert stored is not None and "t0ken" not in stored.model_dump_json()
     assert header_values(stored) == {"Authorization": "Bearer t0ken"} == header_values(created)
-    monkeypatch.setenv("PAGI_SECRET_KEY", Fernet.generate_key().decode())  # another install's key
+    monkeypatch.setenv("PAGI_MCP_SECRET_KEY", Fernet.generate_key().decode())  # another install's key
     with pytest.raises(SecretsUnavailable):
         header_values(stored)
     assert await store.delete("sealed") and not await store.delete("sealed")

@@ -1,5 +1,6 @@
-"""The MCP host of one tool worker: one `ServerRunner` per registered stdio server, started and
-stopped as the registry (KV `pagi_mcp_servers`) changes, read again every `poll_s`."""
+"""The MCP host of one tool worker: one `ServerRunner` per registered server (stdio, run in the
+sandbox; or Streamable HTTP, connected to), started and stopped as the registry (KV
+`pagi_mcp_servers`) changes, read again every `poll_s`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bus_schemas.mcp import STATUS_PREFIX, McpServer, McpTool
+from bus_schemas.tool import Isolation
 from pagi.stores import KVStore
 from records.mcp_servers import McpServerStore
 from sandbox import RunResult, Sandbox
@@ -64,13 +66,13 @@ class McpHost:
                 log.exception("MCP host: reading the server registry failed")
 
     async def sync(self) -> None:
-        """Start a runner for each stdio server registered, restart one whose registration changed,
+        """Start a runner for each server registered, restart one whose registration changed,
         stop (and withdraw the tools of) one removed."""
         async with self._syncing:
             await self._sync()
 
     async def _sync(self) -> None:
-        registered = {s.name: s for s in await self.servers.list() if s.transport == "stdio"}
+        registered = {s.name: s for s in await self.servers.list()}
         for name in list(self.runners):
             if name not in registered or _settings(registered[name]) != _settings(self.runners[name].server):
                 await self.runners.pop(name).stop()
@@ -83,7 +85,8 @@ class McpHost:
                 runner = ServerRunner(server, self.sandbox, self.tools, state, self.data_dir, self.limits)
                 self.runners[name] = runner
                 runner.start()
-                log.info("MCP server %s starting (network: %s)", name, server.network)
+                where = server.url if server.transport == "http" else f"network: {server.network}"
+                log.info("MCP server %s starting (%s)", name, where)
 
     async def withdraw_unregistered(self) -> None:
         """Tools and statuses left by servers removed while no worker ran."""
@@ -114,8 +117,12 @@ class McpHost:
         if runner is None:
             error = f"MCP server {tool.server} is not registered (any more) on this host"
             return RunResult.refused(self.sandbox.isolation, "unavailable", error)
-        return await call_tool(runner, tool, args, timeout_s, self.sandbox.isolation, on_progress, on_stderr)
+        return await call_tool(runner, tool, args, timeout_s, runner.isolation, on_progress, on_stderr)
+
+    def isolation(self, server: str) -> Isolation:
+        runner = self.runners.get(server)
+        return runner.isolation if runner is not None else self.sandbox.isolation
 
 
 def _settings(server: McpServer) -> str:
-    return server.model_dump_json(include={"transport", "command", "args", "network", "paths"})
+    return server.model_dump_json(include={"transport", "command", "args", "network", "paths", "url", "headers_sealed"})

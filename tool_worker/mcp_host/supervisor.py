@@ -1,5 +1,6 @@
-"""One registered stdio server on this host: its sandboxed process, its MCP session, restarted with
-backoff when it dies, its tools listed into KV after `initialize` and on `tools/list_changed`."""
+"""One registered server on this host: its link (a sandboxed stdio process, or a Streamable HTTP
+connection), its MCP session, made again with backoff when it ends, its tools listed into KV after
+`initialize` and on `tools/list_changed`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import collections
 import contextlib
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,13 +21,16 @@ from mcp import ClientSession
 from mcp.shared.exceptions import MCPError
 
 from bus_schemas.mcp import McpNamed, McpServer, McpServerStatus
+from bus_schemas.tool import Isolation
 from pagi.backoff import Backoff
 from pagi.stores import KVStore
 from sandbox import Limits, Sandbox, SandboxUnavailable, traversable_by_others
 from sandbox.server import SandboxedProcess, start_process
 
+from .link import Link, LinkFailed
 from .listing import publish_tools, put_status
 from .program import ProgramError, program_binds, resolve_command
+from .remote import http_link
 from .transport import StderrSink, process_streams
 
 log = logging.getLogger("pagi.tool_worker.mcp")
@@ -80,6 +85,9 @@ class ServerRunner:
         self.tool_count = 0
         self.warning: str | None = None
         self.process: SandboxedProcess | None = None
+        # Set when an http server fails under a call: the link is over and is made again.
+        self.broken = asyncio.Event()
+        self.last_refusal: str | None = None  # an http server's last error status
         self._logged = 0
         # Starts in a row that never got through initialize.
         self.failures = 0
@@ -108,18 +116,12 @@ class ServerRunner:
             await asyncio.sleep(delay)
 
     async def _serve_once(self) -> bool:
-        try:
-            process = await self._start()
-        except (ProgramError, SandboxUnavailable, OSError, ValueError) as exc:
-            self.last_error = f"MCP server {self.server.name} could not start: {exc}"
-            return False
         initialized = False
         self._logged = 0
-        ended = asyncio.Event()
         try:
             async with (
-                process_streams(process.proc, self._stderr, ended) as (read, write),
-                ClientSession(read, write, message_handler=self._on_message) as session,
+                self._link() as link,
+                ClientSession(*link.streams, message_handler=self._on_message) as session,
             ):
                 try:
                     async with asyncio.timeout(self.limits.init_timeout_s):
@@ -136,8 +138,9 @@ class ServerRunner:
                 self.last_error = None
                 self.ready.set()
                 await self._put_status()
-                await _first(process.proc.wait(), ended.wait())
-                self.last_error = self._exit_error(process)
+                self.last_error = await link.over()
+        except LinkFailed as exc:
+            self.last_error = str(exc)
         except Exception as exc:  # the SDK's task group: a broken stream, a protocol error
             self.last_error = f"MCP server {self.server.name} failed: {_brief(exc)}{self._stderr_hint()}"
         finally:
@@ -145,8 +148,35 @@ class ServerRunner:
             self.ready.clear()
             self.died.set()
             self.died = asyncio.Event()
-            await process.kill()
+            self.broken = asyncio.Event()
+            self.last_refusal = None
         return initialized
+
+    def _link(self) -> AbstractAsyncContextManager[Link]:
+        if self.server.transport == "http":
+            return http_link(self.server, self.broken, self._refused)
+        return self._stdio_link()
+
+    def _refused(self, status: str) -> None:
+        self.last_refusal = status
+
+    @asynccontextmanager
+    async def _stdio_link(self) -> AsyncIterator[Link]:
+        try:
+            process = await self._start()
+        except (ProgramError, SandboxUnavailable, OSError, ValueError) as exc:
+            raise LinkFailed(f"MCP server {self.server.name} could not start: {exc}") from exc
+        ended = asyncio.Event()
+
+        async def over() -> str:
+            await _first(process.proc.wait(), ended.wait())
+            return self._exit_error(process)
+
+        try:
+            async with process_streams(process.proc, self._stderr, ended) as streams:
+                yield Link(streams, over)
+        finally:
+            await process.kill()
 
     async def _start(self) -> SandboxedProcess:
         command = resolve_command(self.server.command or "")
@@ -181,6 +211,9 @@ class ServerRunner:
         return f"MCP server {self.server.name} {how}{self._stderr_hint()}"
 
     def _stderr_hint(self) -> str:
+        """The server's last words: a stdio server's last stderr line, an http server's last error status."""
+        if self.server.transport == "http":
+            return f" (it answered {self.last_refusal})" if self.last_refusal else ""
         return f" (its last stderr line: {self.stderr_tail[-1][:500]!r})" if self.stderr_tail else ""
 
     def _log(self, level: int, text: str) -> None:
@@ -249,8 +282,8 @@ class ServerRunner:
             server=self.server.name,
             host=socket.gethostname(),
             running=self.ready.is_set(),
-            isolation=self.sandbox.isolation,
-            network=self.server.network,
+            isolation=self.isolation,
+            network=self.server.network or self.server.transport == "http",
             protocol_version=session.protocol_version if session is not None else None,
             server_info=f"{info.name} {info.version}"[:400] if info is not None else None,
             tools=self.tool_count,
@@ -308,7 +341,8 @@ class ServerRunner:
                     if exc.error.code == types.REQUEST_TIMEOUT:
                         raise TimeoutError(str(exc)) from None
                     if exc.error.code == types.CONNECTION_CLOSED:
-                        raise ServerUnavailable(self._died_message()) from None
+                        self.broken.set()
+                        raise ServerUnavailable(self._died_message(exc.error.message)) from None
                     raise
             if dying.done():
                 raise ServerUnavailable(self._died_message())
@@ -319,9 +353,14 @@ class ServerRunner:
             if on_stderr is not None:
                 self.stderr_sinks.discard(on_stderr)
 
-    def _died_message(self) -> str:
-        why = self.last_error or f"MCP server {self.server.name} stopped"
-        return f"{why}; the call did not complete (the server is being restarted)"
+    def _died_message(self, detail: str | None = None) -> str:
+        why = self.last_error or f"MCP server {self.server.name} stopped" + (f" ({detail})" if detail else "")
+        again = "PAGI connects to it again" if self.server.transport == "http" else "the server is being restarted"
+        return f"{why}; the call did not complete ({again})"
+
+    @property
+    def isolation(self) -> Isolation:
+        return "remote" if self.server.transport == "http" else self.sandbox.isolation
 
 
 async def _first(*waits: Awaitable[Any]) -> None:

@@ -344,7 +344,7 @@ export interface McpServerStatus {
   server: string;
   host: string;
   running: boolean;
-  isolation: "bwrap" | "none";
+  isolation: "bwrap" | "none" | "remote";
   network: boolean;
   protocol_version: string | null;
   server_info: string | null;
