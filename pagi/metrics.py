@@ -81,6 +81,16 @@ TOOL_RUN_SECONDS: Final = Histogram(
 )
 BUILDS: Final = Counter("pagi_builds_total", "Tool builds, by language and outcome", ["language", "outcome"])
 BUILD_QUEUE_DEPTH: Final = Gauge("pagi_build_queue_depth", "Builds waiting or running in this build worker")
+# The edge's doors (edge/doors/): OpenAI API, MCP, A2A, agents on NATS, and POST /v1/chat itself.
+DOOR_REQUESTS: Final = Counter(
+    "pagi_edge_door_requests_total", "Jobs asked for through each door of the edge, by outcome", ["door", "outcome"]
+)
+DOOR_SECONDS: Final = Histogram(
+    "pagi_edge_door_job_seconds",
+    "From a door's request to the job's answer (or its question asking for approval), by door",
+    ["door"],
+    buckets=_LATENCY_BUCKETS,
+)
 
 METRICS_PORT_ENV: Final = "PAGI_METRICS_PORT"
 

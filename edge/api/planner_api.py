@@ -11,23 +11,24 @@ mode (no keys), the body's `decided_by`/`requested_by`, else `X-User-Id`, else "
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
-from bus_schemas import ApprovalDecision, Envelope
+from bus_schemas import Envelope
 from bus_schemas.approval import ApprovalRecord
 from bus_schemas.jobs import JobCancel
-from bus_schemas.subjects import APPROVE_DECISION, JOB_CANCEL, TOKEN_RE
+from bus_schemas.subjects import JOB_CANCEL, TOKEN_RE
 from bus_schemas.web import ApprovalDecisionRequest, CancelRequest
-from records.access import Caller, check_session_object, may_act_in_session, may_change_twin
+from records.access import Caller, check_session_object, may_act_in_session
 from records.bundle import open_records
 
 from ..appkeys import BUS, OWNERS, STATE
 from ..chat_in import recorded_as
+from ..doors.approvals import decide
+from ..doors.errors import DoorRefused
 from ..front.auth import caller
-from ..validation import bad_request, conflict, error, gone, not_found, read_model
+from ..validation import bad_request, conflict, error, not_found, read_model
 
 
 async def _check(request: web.Request, who: Caller, what: str, session_id: str) -> None:
@@ -54,41 +55,22 @@ async def list_approvals(request: web.Request) -> web.Response:
 
 
 async def post_approval(request: web.Request) -> web.Response:
+    """Decided through the one path every door takes (edge/doors/approvals.py)."""
     approval_id = request.match_info["approval_id"]
     decision = await read_model(request, ApprovalDecisionRequest)
     who = caller(request, decision.decided_by)
-    record = await request.app[STATE].approvals.find(approval_id)
-    if record is None:
-        raise not_found(f"no approval {approval_id}")
-    await _check(request, who, f"approval {approval_id}", record.session_id)
-    if decision.approved and decision.always:
-        twin = await request.app[STATE].twins.get(record.twin_id)  # a missing twin: nothing to change
-        if twin is not None and not may_change_twin(who, twin.owner):
-            # Refused whole: "always" would change the twin's policy, which this caller may not.
-            return error(
-                403,
-                f"'always' changes twin {twin.id}'s policy, which only "
-                + ("an admin" if twin.owner is None else "its owner or an admin")
-                + " may change; decide this approval without it",
-            )
-    if record.state != "pending":
-        raise conflict(f"approval {approval_id} was already {record.state}")
-    if datetime.now(UTC) >= record.expires_at:
-        raise gone(f"approval {approval_id} expired at {record.expires_at.isoformat()}")
-    event = Envelope[ApprovalDecision](
-        type=APPROVE_DECISION,
-        session_id=record.session_id,
-        job_id=record.job_id,
-        twin_id=record.twin_id,
-        body=ApprovalDecision(
-            approval_id=approval_id,
+    try:
+        event = await decide(
+            request.app,
+            who,
+            approval_id,
             approved=decision.approved,
             always=decision.always,
             reason=decision.reason,
-            decided_by=recorded_as(request, who),
-        ),
-    )
-    await request.app[BUS].publish(event)
+            recorded_as=recorded_as(request, who),
+        )
+    except DoorRefused as refused:
+        return error(refused.status, refused.message)
     return web.json_response({"approval_id": approval_id, "status": "submitted", "decision_id": event.id}, status=202)
 
 

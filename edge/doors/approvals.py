@@ -1,0 +1,87 @@
+"""Deciding an approval, from any door: the one place (POST /v1/approvals/{id} in
+edge/api/planner_api.py, the OpenAI, MCP and A2A doors, the agents' `query` answers on NATS).
+
+The checks are the HTTP API's: the approval exists and lies in a session the caller may act in
+(`records.access.may_act_in_session`; else it is answered as missing, 404), "always" only for who
+may change the twin's policy (403), still pending (409), not expired (410). The decision is a normal
+`approve.decision` event, so the planner stays the one that decides and the record in KV says who did.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from bus_schemas import ApprovalDecision, Envelope
+from bus_schemas.approval import ApprovalRecord
+from bus_schemas.subjects import APPROVE_DECISION, TOKEN_RE
+from pagi.bus import TRANSIENT_ERRORS
+from records.access import Caller, may_act_in_session, may_change_twin
+
+from ..appkeys import BUS, OWNERS, STATE
+from .errors import NOT_ACCEPTED, DoorRefused
+
+
+async def visible_approval(app: web.Application, who: Caller | None, approval_id: str) -> ApprovalRecord:
+    """The approval, if `who` may act in its session (None: development mode, the one person); else 404."""
+    if not TOKEN_RE.fullmatch(approval_id):
+        raise DoorRefused(404, f"no approval {approval_id[:64]!r}")
+    try:
+        record = await app[STATE].approvals.find(approval_id)
+        if record is not None and who is not None:
+            if not may_act_in_session(who, await app[OWNERS].owner(record.session_id)):
+                record = None
+    except TRANSIENT_ERRORS:
+        raise DoorRefused(503, "cannot read the approval now (the bus is away); retry") from None
+    if record is None:
+        raise DoorRefused(404, f"no approval {approval_id}")
+    return record
+
+
+async def decide(
+    app: web.Application,
+    who: Caller | None,
+    approval_id: str,
+    *,
+    approved: bool,
+    always: bool = False,
+    reason: str | None,
+    recorded_as: str,
+) -> Envelope[ApprovalDecision]:
+    """Publish `who`'s decision on the approval (recorded as `recorded_as`) and return the event.
+    Raises DoorRefused: 404 none the caller may see, 403 'always' by one who may not change the
+    twin, 409 decided already, 410 expired, 503 the bus did not take it."""
+    record = await visible_approval(app, who, approval_id)
+    if approved and always:
+        twin = await app[STATE].twins.get(record.twin_id)  # a missing twin: nothing to change
+        if twin is not None and who is not None and not may_change_twin(who, twin.owner):
+            # Refused whole: "always" would change the twin's policy, which this caller may not.
+            raise DoorRefused(
+                403,
+                f"'always' changes twin {twin.id}'s policy, which only "
+                + ("an admin" if twin.owner is None else "its owner or an admin")
+                + " may change; decide this approval without it",
+            )
+    if record.state != "pending":
+        raise DoorRefused(409, f"approval {approval_id} was already {record.state}")
+    if datetime.now(UTC) >= record.expires_at:
+        raise DoorRefused(410, f"approval {approval_id} expired at {record.expires_at.isoformat()}")
+    event = Envelope[ApprovalDecision](
+        type=APPROVE_DECISION,
+        session_id=record.session_id,
+        job_id=record.job_id,
+        twin_id=record.twin_id,
+        body=ApprovalDecision(
+            approval_id=approval_id,
+            approved=approved,
+            always=always,
+            reason=reason[:4000] if reason else None,
+            decided_by=recorded_as[:128],
+        ),
+    )
+    try:
+        await app[BUS].publish(event)
+    except NOT_ACCEPTED as exc:
+        raise DoorRefused(503, f"decision not accepted: {exc}") from None
+    return event
