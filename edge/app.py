@@ -16,6 +16,7 @@ from .api.audit_http import get_audit
 from .api.chat_http import post_chat
 from .api.health import get_health
 from .appkeys import BUS, HUB, SETTINGS, SOCKETS
+from .doors import agents_nats
 from .front.cors import install as install_cors
 from .front.denials import install as install_denials
 from .front.observability import install as install_observability
@@ -78,5 +79,6 @@ def make_app(
     seed_api.register(app)
     memory_api.register(app)
     openapi.register(app)
+    agents_nats.register(app)
     web_ui.register(app, settings.web_dir)
     return app
