@@ -19,7 +19,14 @@ from pydantic import Field, SecretStr, ValidationError
 from pagi import credentials
 from pagi.backoff import Backoff
 from pagi.bus import Bus
-from pagi.nats_users import OPERATOR, TELEMETRY_SUBJECT_ENV, password_env, render_conf, user_for_service
+from pagi.nats_users import (
+    OPERATOR,
+    TELEMETRY_SUBJECT_ENV,
+    agent_callers,
+    password_env,
+    render_conf,
+    user_for_service,
+)
 from pagi.secrets import MCP_SECRET_KEY_ENV, SECRET_KEY_ENV, new_secret_key
 from pagi.settings import BusSettings, settings_problem
 from pagi_cli import personas
@@ -152,8 +159,9 @@ def _secret_key(data_dir: Path, name: str = "secret.key") -> str:
 
 
 def _nats_conf(data_dir: Path) -> Path:
-    """The checkout's nats.conf; an installed package renders the same file from its user table."""
-    if NATS_CONF.exists():
+    """The checkout's nats.conf; an installed package renders the same file from its user table, and so
+    does a checkout whose operator names agent callers (PAGI_NATS_AGENT_CALLERS: a NATS user each)."""
+    if NATS_CONF.exists() and not agent_callers():
         return NATS_CONF
     rendered = data_dir / "nats.conf"
     rendered.write_text(render_conf())

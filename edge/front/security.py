@@ -32,7 +32,7 @@ from .route_rules import rule_for
 
 log = logging.getLogger("edge.security")
 
-API_PREFIXES: Final = ("/v1/", "/ws/", "/api/", "/metrics", "/plan", "/run", "/memory/")
+API_PREFIXES: Final = ("/v1/", "/ws/", "/api/", "/metrics", "/plan", "/run", "/memory/", "/mcp")
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_PATH: Final = "/v1/auth/session"
 # Routes whose writes carry a body that is not JSON (file uploads, when they come): none yet. Every
@@ -112,7 +112,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         # Fail closed: a route nobody gave a rule (edge/front/route_rules.py) is served to nobody.
         return _error(403, "this route has no authorization rule, so it is refused")
     if is_public(request):
-        if keys.enabled and request.path == "/health" and _presents_credentials(request):
+        # /health and the A2A cards answer anyone, and say more to a caller who shows a key.
+        shows_more = request.path == "/health" or request.path.endswith("/.well-known/agent-card.json")
+        if keys.enabled and shows_more and _presents_credentials(request):
             return await _authenticated(request, handler, keys, public=True)
         return await handler(request)
     if keys.enabled:
