@@ -16,6 +16,7 @@ from .api.audit_http import get_audit
 from .api.chat_http import post_chat
 from .api.health import get_health
 from .appkeys import BUS, HUB, SETTINGS, SOCKETS
+from .doors.errors import install as install_door_errors
 from .doors import agents_nats
 from .front.cors import install as install_cors
 from .front.denials import install as install_denials
@@ -62,6 +63,7 @@ def make_app(
     app.cleanup_ctx.append(bus_lifecycle)
     app.on_shutdown.append(close_sockets)
     install_observability(app)
+    install_door_errors(app)  # outermost: refusals of every middleware come out in the door's shape
     install_cors(app)  # a preflight is answered before the front door asks for a key
     install_security(app)
     install_denials(app)  # inside the front door, so its answers carry the security headers
