@@ -1,4 +1,4 @@
-"""GET /health: is PAGI whole? The bus, every service (from heartbeats), the memory store, the sandbox.
+"""GET /health: is PAGI whole? The bus, every service (from heartbeats), the memory store, the sandbox, the doors.
 
 200 with `"status": "ok"` when the bus answers and every known service has a live instance; 503
 with `"status": "degraded"` and the reasons in `problems` otherwise. A service is known when it
@@ -28,6 +28,7 @@ from pagi.bus import TRANSIENT_ERRORS, Bus
 from pagi.heartbeat import Seen, ServiceView
 
 from ..appkeys import AUTH_KEYS, BUS, HUB, SERVICES, SOCKETS
+from ..doors.health import doors
 from ..front.auth import authenticated_user
 
 
@@ -168,6 +169,7 @@ async def get_health(request: web.Request) -> web.Response:
     services = _services(views, now, problems)
     memory = _memory_store(views, problems)
     sandbox = await _sandbox(bus, views) if rtt_ms is not None else {"mode": "unknown"}
+    door_states = doors(request.app, problems)
     healthy = not problems
     code = 200 if healthy else 503
     if request.app[AUTH_KEYS].enabled and authenticated_user(request) is None:
@@ -186,6 +188,7 @@ async def get_health(request: web.Request) -> web.Response:
             "services": services,
             "memory_store": memory,
             "sandbox": sandbox,
+            "doors": door_states,
             "websockets": len(request.app[SOCKETS]),
             "sessions_watched": request.app[HUB].sessions,
         },
