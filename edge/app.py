@@ -16,8 +16,10 @@ from .api.audit_http import get_audit
 from .api.chat_http import post_chat
 from .api.health import get_health
 from .appkeys import BUS, HUB, SETTINGS, SOCKETS
-from .doors.errors import install as install_door_errors
 from .doors import agents_nats
+from .doors.a2a import register as register_a2a_door
+from .doors.errors import install as install_door_errors
+from .doors.openai_api import register as register_openai_door
 from .front.cors import install as install_cors
 from .front.denials import install as install_denials
 from .front.observability import install as install_observability
@@ -81,6 +83,8 @@ def make_app(
     seed_api.register(app)
     memory_api.register(app)
     openapi.register(app)
+    register_openai_door(app)
     agents_nats.register(app)
+    register_a2a_door(app)
     web_ui.register(app, settings.web_dir)
     return app

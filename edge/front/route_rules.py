@@ -34,6 +34,7 @@ TWIN_WRITE: Final = Rule("user", "admins for shared twins, the owner for a priva
 MEMORY: Final = Rule("user", "namespaces the caller may read or write (records.access)")
 SELF: Final = Rule("user", "the caller's own login session")
 MCP_ADMIN: Final = Rule("user", "admins only: a stdio MCP server is a command run on a host (check_mcp_admin)")
+A2A_RPC: Final = Rule("user", "A2A JSON-RPC: TWIN_READ on the twin, SESSION on the context and its tasks")
 METRICS: Final = Rule("user", "operational counters and scrape targets, no user data (Prometheus has a key)")
 
 # (method, route path as registered) -> rule. HEAD follows GET.
@@ -97,6 +98,16 @@ RULES: Final[dict[tuple[str, str], Rule]] = {
     ("DELETE", "/v1/mcp/servers/{name}"): MCP_ADMIN,
     ("GET", "/v1/telemetry/stream"): Rule("user", "host telemetry, shared by everyone on the install"),
     ("GET", "/v1/telemetry/hosts"): Rule("user", "host telemetry, shared by everyone on the install"),
+    # The A2A door (edge/doors/a2a.py): cards are public documents (shared twins only, anonymously); a task
+    # is a job of the caller's sessions.
+    ("GET", "/.well-known/agent-card.json"): Rule("public", "the install's A2A card: shared twins as skills"),
+    ("GET", "/a2a/{twin_id}/.well-known/agent-card.json"): Rule("public", "a shared twin's A2A card (private: 404)"),
+    ("POST", "/a2a"): A2A_RPC,
+    ("POST", "/a2a/{twin_id}"): A2A_RPC,
+    # The OpenAI-compatible door (edge/doors/openai_api.py): a model is a twin.
+    ("GET", "/v1/models"): TWIN_READ,
+    ("GET", "/v1/models/{model}"): TWIN_READ,
+    ("POST", "/v1/chat/completions"): Rule("user", "TWIN_READ on the model (the twin); SESSION on the conversation"),
 }
 
 
