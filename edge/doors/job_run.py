@@ -411,7 +411,9 @@ class JobRun:
             self._seen(event)
             if isinstance(event, WaitingApproval):
                 deadline = self._approval_deadline(event)
-            else:
+            elif not (isinstance(event, Progress) and event.status == "waiting_approval"):
+                # The log line that follows a question says the job waits: the approval's expiry still
+                # bounds the wait, not the chat timeout (a human may take longer than that).
                 deadline = time.monotonic() + silence_s
             yield event
             if isinstance(event, Finished):

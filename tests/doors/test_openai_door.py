@@ -7,6 +7,7 @@ user's session), each followed by a normal request that still works."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import openai
@@ -18,7 +19,7 @@ from records.twins import DEFAULT_TWIN_ID
 
 from ..support import eventually
 from ..workers_support import state_dir
-from .openai_stack import NEEDS_APPROVAL, OpenAIStack, openai_stack
+from .openai_stack import CHAT_TIMEOUT_S, NEEDS_APPROVAL, OpenAIStack, openai_stack
 
 __all__ = ["openai_stack", "state_dir"]
 
@@ -129,6 +130,10 @@ async def test_a_streamed_approval_keeps_the_stream_open_until_approved(openai_s
         seen += "".join(c.delta.content or "" for c in chunk.choices)
     match = openai_stack_pending(seen)
     assert f"approve.decision.{session}" in seen and f"POST /v1/approvals/{match}" in seen
+    # A human may take longer than the chat timeout: the approval's expiry bounds the wait, not that.
+    # (Time passing is the condition here: nothing announces it.)
+    waited_from = time.monotonic()
+    await eventually(lambda: time.monotonic() - waited_from > CHAT_TIMEOUT_S + 1, timeout=CHAT_TIMEOUT_S + 5)
     # Approved from another connection while the stream is open; the stream goes on with the result.
     assert await openai_stack.decide(match, "alice", approved=True) == 202
     rest = [chunk async for chunk in chunks]
