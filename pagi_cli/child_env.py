@@ -33,6 +33,7 @@ from bus_schemas.streams import ReplicaSettings
 from edge.settings import EdgeSettings
 from memory_worker.config import MemorySettings
 from pagi.heartbeat import INTERVAL_ENV as HEARTBEAT_INTERVAL
+from pagi.nats_users import AGENT_CALLERS_ENV
 from pagi.settings import BusSettings, McpSecretSettings, MetricsSettings, SecretSettings, TracingSettings
 from planner.llm.presets import PRESETS
 from planner.settings import PlannerSettings
@@ -81,7 +82,8 @@ _MODEL_FILES = frozenset(
 # Read outside a settings class: each preset's key variable (planner.llm.config picks it by provider),
 # huggingface_hub's and sentence-transformers' own variables (a local embedding model), rustup's.
 EXTRA: Final[dict[str, frozenset[str]]] = {
-    "edge": _ENDPOINT_RULES,
+    # The agent protocol's callers (pagi.nats_users.agent_callers): the edge serves an agent per caller.
+    "edge": _ENDPOINT_RULES | {AGENT_CALLERS_ENV},
     "planner": _ENDPOINT_RULES | {p.key_env for p in PRESETS.values() if p.key_env},
     "memory_worker": _MODEL_FILES,
     "build_worker": frozenset({"RUSTUP_HOME", "CARGO_HOME", "RUSTUP_TOOLCHAIN"}),

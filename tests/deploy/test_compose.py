@@ -135,9 +135,12 @@ def test_each_service_only_gets_its_own_secrets(rendered: dict[str, Any]) -> Non
     services = rendered["services"]
     for name in PAGI_SERVICES:
         env = services[name]["environment"]
-        assert not any(k.startswith("PAGI_NATS_") for k in env), name
+        # NATS passwords; PAGI_NATS_AGENT_CALLERS is a list of user names, the edge's to read.
+        assert not any(k.startswith("PAGI_NATS_") and k != "PAGI_NATS_AGENT_CALLERS" for k in env), name
+        assert ("PAGI_NATS_AGENT_CALLERS" in env) == (name == "edge"), name
         assert ("QDRANT_API_KEY" in env) == (name == "memory_worker"), name
         assert ("PAGI_SECRET_KEY" in env) == (name in {"edge", "planner"}), name
+        assert ("PAGI_MCP_SECRET_KEY" in env) == (name in {"edge", "tool_worker"}), name
         provider_keys: tuple[str, ...] = ("LLM_", "OPENAI_", "ANTHROPIC_", "OPENROUTER_", "GEMINI_", "DEEPSEEK_")
         provider_keys += ("MISTRAL_", "XAI_", "LLAMA_")
         # The edge checks a twin's base URL against the operator's LLM_BASE_URL (not a secret).
