@@ -27,6 +27,7 @@ from a2a.utils.errors import InternalError, InvalidRequestError
 from aiohttp import web
 from starlette.requests import Request as StarletteRequest
 
+from bus_schemas.safe_json import PayloadError, loads_json
 from bus_schemas.subjects import TOKEN_RE
 
 from ..appkeys import SETTINGS, STATE
@@ -85,18 +86,36 @@ async def post_rpc(request: web.Request) -> web.StreamResponse:
     if twin_id is not None and not TOKEN_RE.fullmatch(twin_id):
         return _rpc_error(404, f"no twin {twin_id[:64]!r}")
     limit = request.app[SETTINGS].max_request_bytes
-    if request.content_length is None:
-        return _rpc_error(411, "send the JSON-RPC request with a Content-Length")
-    if request.content_length > limit:
+    if request.content_length is not None and request.content_length > limit:
         return _rpc_error(413, f"request body over {limit} bytes")
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        return _rpc_error(413, f"request body over {limit} bytes")
+    try:
+        # The SDK's own decoder has no depth limit (a deep body is its recursion error); ours first.
+        check_depth_only(body)
+    except PayloadError as exc:
+        return _rpc_error(400, str(exc))
     dispatcher = request.app[DISPATCHER]
 
+    async def read_body() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        response = await dispatcher.handle_requests(StarletteRequest(scope, receive))
+        response = await dispatcher.handle_requests(StarletteRequest(scope, read_body))
         await response(scope, receive, send)
 
     extra: dict[str, Any] = {REQUEST: request, TWIN: twin_id}
     return await serve_asgi(request, app, extra=extra)
+
+
+def check_depth_only(body: bytes) -> None:
+    """PayloadError for a body nested too deep; anything else (even invalid JSON) is the SDK's to answer."""
+    try:
+        loads_json(body, "JSON-RPC request", max_bytes=len(body) + 1)
+    except PayloadError as exc:
+        if "nested deeper" in str(exc):
+            raise
 
 
 def register(app: web.Application) -> None:
