@@ -32,6 +32,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DISCONNECT_POLL_S: Final = 0.5
+# How long an app may take to wind down once its client went, before it is cancelled.
+DISCONNECT_GRACE_S: Final = 5.0
 BODY_CHUNK: Final = 64 * 1024
 # Hop-by-hop headers are the server's to set (aiohttp frames the body itself).
 _HOP_BY_HOP: Final = frozenset({"connection", "keep-alive", "transfer-encoding", "upgrade"})
@@ -81,12 +83,14 @@ class _Exchange:
             self._body_done = self.request.content.at_eof()
             return {"type": "http.request", "body": chunk, "more_body": not self._body_done}
         # After the body only the disconnect is news; the wait is bounded per poll.
-        while not self._gone.is_set():
-            if self._connection_gone():
-                self._gone.set()
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._gone.wait(), DISCONNECT_POLL_S)
+        # asyncio.wait, not wait_for: a cancellation from the app's own (anyio) scopes must reach it unchanged.
+        waiter = asyncio.ensure_future(self._gone.wait())
+        try:
+            while not waiter.done() and not self._connection_gone():
+                await asyncio.wait({waiter}, timeout=DISCONNECT_POLL_S)
+        finally:
+            waiter.cancel()
+        self._gone.set()
         return {"type": "http.disconnect"}
 
     async def send(self, message: Message) -> None:
@@ -135,16 +139,33 @@ class _Exchange:
         self._gone.set()
 
 
+async def _run(app: ASGIApp, scope: Scope, exchange: _Exchange) -> None:
+    try:
+        await app(scope, exchange.receive, exchange.send)
+    finally:
+        exchange.close()
+
+
 async def serve_asgi(
     request: web.Request, app: ASGIApp, *, root_path: str = "", extra: Mapping[str, Any] | None = None
 ) -> web.StreamResponse:
     """Run `app` for this request and return the (already sent) response. `extra` entries are added to
     the ASGI scope (who the caller is). An app that answers nothing gets a 500."""
     exchange = _Exchange(request)
+    # The app runs in a task of its own: when aiohttp cancels the handler because the client went (a
+    # client that has its answer may close before the last chunk), the app is told `http.disconnect`,
+    # as an ASGI server does, instead of being cancelled midway (the SDK would then drop the session
+    # it had just opened).
+    served = asyncio.create_task(_run(app, _scope(request, root_path, extra), exchange))
     try:
-        await app(_scope(request, root_path, extra), exchange.receive, exchange.send)
-    finally:
+        await asyncio.shield(served)
+    except asyncio.CancelledError:
         exchange.close()
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(served), DISCONNECT_GRACE_S)
+        if not served.done():
+            served.cancel()
+        raise
     if exchange.response is None:
         if exchange._start is not None:  # a start with no body message: an empty answer
             await exchange.send({"type": "http.response.body", "body": b"", "more_body": False})
