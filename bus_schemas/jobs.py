@@ -36,6 +36,9 @@ class JobStep(BaseModel):
     note: str | None = None
     # What the action produced, as text the next decision sees ("observation").
     observation: str | None = None
+    # The event whose arrival recorded the observation: redelivered after a crash that came before the
+    # next step was stored, it finds this step and the job goes on instead of being dropped as stale.
+    observed_by: str | None = None
 
 
 class JobRecord(BaseModel):

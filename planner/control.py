@@ -78,6 +78,10 @@ class ControlHandler:
             await self._error(event, record.job_id, f"job {record.job_id} is no longer running")
             return
         twin = await planner.twins.get_or_default(record.twin_id)
+        if planner.took(job, event.id):
+            # A denial redelivered after it was recorded: take (or repeat, deduplicated) the next step.
+            await planner.next_step(job, twin, event.id, None)
+            return
         request_id = approval_moves.request_for(record.approval_id)
         if job.waiting_id not in (record.approval_id, request_id):
             # Already past this approval (a redelivery after the job moved on): nothing to repeat.

@@ -154,8 +154,13 @@ class Planner:
 
     async def observe(self, job: JobRecord, twin: Twin, step_no: int, observation: str, trigger_id: str) -> None:
         """Record what a step produced and decide again."""
-        job = await self.jobs.update(job, job_moves.record_observation(step_no, observation, self._now()))
+        job = await self.jobs.update(job, job_moves.record_observation(step_no, observation, trigger_id, self._now()))
         await self.next_step(job, twin, trigger_id, None)
+
+    @staticmethod
+    def took(job: JobRecord, trigger_id: str) -> bool:
+        """Whether the event `trigger_id` already moved this job (a step or an observation of its own)."""
+        return any(s.trigger_id == trigger_id or s.observed_by == trigger_id for s in job.steps)
 
     # --- approval -------------------------------------------------------------------------------
 

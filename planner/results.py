@@ -29,8 +29,8 @@ class ResultHandler:
             log.info("result for %s job %s ignored", "finished" if job else "unknown", event.job_id)
             return
         twin = await planner.twins.get_or_default(job.twin_id)
-        if any(s.trigger_id == event.id for s in job.steps):
-            # A redelivery after the next step was recorded: repeat that step's (deduplicated) events.
+        if planner.took(job, event.id):
+            # A redelivery after this result was recorded: take (or repeat, deduplicated) the next step.
             await planner.next_step(job, twin, event.id, event)
             return
         if job.waiting_id != body.request_id:

@@ -98,15 +98,15 @@ def await_worker(worker: Worker, request_id: str, at: datetime) -> JobChange:
     return change
 
 
-def record_observation(step_no: int, observation: str, at: datetime) -> JobChange:
-    """What step `step_no` produced; the job no longer waits."""
+def record_observation(step_no: int, observation: str, trigger_id: str, at: datetime) -> JobChange:
+    """What step `step_no` produced, brought by event `trigger_id`; the job no longer waits."""
 
     def change(current: JobRecord) -> JobRecord | None:
         steps = list(current.steps)
         index = step_no - 1
         if steps[index].observation is not None:
             return None
-        steps[index] = steps[index].model_copy(update={"observation": observation})
+        steps[index] = steps[index].model_copy(update={"observation": observation, "observed_by": trigger_id})
         return current.model_copy(
             update={
                 "steps": steps,

@@ -78,10 +78,10 @@ def test_a_job_moves_through_its_states_and_each_move_happens_once() -> None:
     assert job_moves.warn_late("r1")(late) is None
     assert job_moves.warn_late("another request")(asked) is None  # the job has moved on
 
-    seen = job_moves.record_observation(1, "exit 0", T1)(late)
+    seen = job_moves.record_observation(1, "exit 0", "result-1", T1)(late)
     assert seen is not None and seen.steps[0].observation == "exit 0"
     assert (seen.waiting_for, seen.waiting_id, seen.waiting_since, seen.warned) == (None, None, None, False)
-    assert job_moves.record_observation(1, "again", T1)(seen) is None
+    assert job_moves.record_observation(1, "again", "result-1", T1)(seen) is None
 
     second = job_moves.add_step(step(2, "e2"), T1)(seen)
     assert second is not None and [s.trigger_id for s in second.steps] == ["e1", "e2"]
@@ -116,7 +116,7 @@ async def test_the_stores_keep_their_indexes_with_the_moves(bus: Bus) -> None:
     stored = await jobs.create(job_moves.first_step(job(), step(1, "e1"), answered=False))
     waiting = await jobs.wait_for_worker(stored, "memory", "r1", T1)
     assert [j.job_id for j in await jobs.waiting()] == ["j1"] and waiting.waiting_id == "r1"
-    await jobs.update(waiting, job_moves.record_observation(1, "found", T1))
+    await jobs.update(waiting, job_moves.record_observation(1, "found", "result-1", T1))
     assert await jobs.kv.get(waiting_key("s1", "j1")) is None
 
     approvals: ApprovalStore = records.approvals
