@@ -41,6 +41,7 @@ from records.access import Caller, may_see_twin
 
 from ..appkeys import AUTH_KEYS, BUS, STATE
 from .agents_prompt import Agent, StartJob, handler_for
+from .health import DoorState, register_door
 
 log = logging.getLogger("edge.doors.agents")
 
@@ -152,6 +153,15 @@ class AgentsDoor:
         except Exception:
             log.exception("agents: keeping the registrations in step failed; trying again in %.0f s", SYNC_S)
 
+    def state(self) -> DoorState:
+        """For /health: up while the loop that keeps the registrations in step runs."""
+        try:
+            agent_callers()
+        except ValueError as exc:
+            return DoorState(False, {"error": str(exc)})
+        running = self._task is not None and not self._task.done()
+        return DoorState(running, {"agents": len(self.serving), "callers": len(self.callers())})
+
     async def start(self) -> None:
         await self._sync_logged()
         self._task = asyncio.create_task(self.run(), name="agents-door")
@@ -173,8 +183,15 @@ async def _stop(service: AgentService) -> None:
 
 
 def register(app: web.Application) -> None:
+    door = AgentsDoor(app)
+    try:
+        configured = bool(agent_callers())
+    except ValueError:
+        configured = True  # a bad setting is a door that is there and down, said by its probe
+    if configured:
+        register_door(app, "agents", door.state)
+
     async def serve(app: web.Application) -> AsyncIterator[None]:
-        door = AgentsDoor(app)
         await door.start()
         yield
         await door.stop()

@@ -288,3 +288,16 @@ async def raw_prompt(nc: Client, subject: str, payload: bytes) -> list[tuple[byt
                 return replies
     finally:
         await sub.unsubscribe()
+
+
+async def test_health_says_which_doors_are_served(agents_stack: AgentsStack, alice: tuple[Agents, Agent]) -> None:
+    """The agents door's own probe: up, with the agents it serves (alice's and bob's twins); the HTTP
+    doors are up where their routes are. Anonymous callers learn only ok or degraded."""
+    response = await agents_stack.http.get("/health", headers=agents_stack.auth("alice"))
+    doors = (await response.json())["doors"]
+    assert doors["agents"]["status"] == "up"
+    assert doors["agents"]["callers"] == 2 and doors["agents"]["agents"] >= 2
+    assert doors["openai"] == {"status": "up", "path": "/v1/chat/completions"}
+    assert doors["a2a"]["status"] == "up"
+    anonymous = await agents_stack.http.get("/health")
+    assert "doors" not in await anonymous.json()
