@@ -19,6 +19,7 @@ from .appkeys import BUS, HUB, SETTINGS, SOCKETS
 from .doors import agents_nats
 from .doors.a2a import register as register_a2a_door
 from .doors.errors import install as install_door_errors
+from .doors.mcp_server import register as register_mcp_door
 from .doors.openai_api import register as register_openai_door
 from .front.cors import install as install_cors
 from .front.denials import install as install_denials
@@ -86,5 +87,6 @@ def make_app(
     register_openai_door(app)
     agents_nats.register(app)
     register_a2a_door(app)
+    register_mcp_door(app)
     web_ui.register(app, settings.web_dir)
     return app

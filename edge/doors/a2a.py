@@ -27,7 +27,7 @@ from a2a.utils.errors import InternalError, InvalidRequestError
 from aiohttp import web
 from starlette.requests import Request as StarletteRequest
 
-from bus_schemas.safe_json import PayloadError, loads_json
+from bus_schemas.safe_json import PayloadError
 from bus_schemas.subjects import TOKEN_RE
 
 from ..appkeys import SETTINGS, STATE
@@ -36,6 +36,7 @@ from .a2a_cards import RPC_PATH, card_viewer, install_card, may_list, twin_card
 from .a2a_handler import REQUEST, TWIN, PagiRequestHandler
 from .asgi import Receive, Scope, Send, serve_asgi
 from .errors import register_format
+from .jsonrpc_body import BodyTooLarge, check_depth_only, read_bounded
 
 CARD_PATH: Final = "/.well-known/agent-card.json"
 DISPATCHER: Final = web.AppKey("a2a_dispatcher", JsonRpcDispatcher)
@@ -85,15 +86,11 @@ async def post_rpc(request: web.Request) -> web.StreamResponse:
     twin_id = request.match_info.get("twin_id")
     if twin_id is not None and not TOKEN_RE.fullmatch(twin_id):
         return _rpc_error(404, f"no twin {twin_id[:64]!r}")
-    limit = request.app[SETTINGS].max_request_bytes
-    if request.content_length is not None and request.content_length > limit:
-        return _rpc_error(413, f"request body over {limit} bytes")
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        return _rpc_error(413, f"request body over {limit} bytes")
     try:
-        # The SDK's own decoder has no depth limit (a deep body is its recursion error); ours first.
-        check_depth_only(body)
+        body = await read_bounded(request, request.app[SETTINGS].max_request_bytes)
+        check_depth_only(body)  # the SDK's own decoder has no depth limit; ours first
+    except BodyTooLarge as exc:
+        return _rpc_error(413, str(exc))
     except PayloadError as exc:
         return _rpc_error(400, str(exc))
     dispatcher = request.app[DISPATCHER]
@@ -107,15 +104,6 @@ async def post_rpc(request: web.Request) -> web.StreamResponse:
 
     extra: dict[str, Any] = {REQUEST: request, TWIN: twin_id}
     return await serve_asgi(request, app, extra=extra)
-
-
-def check_depth_only(body: bytes) -> None:
-    """PayloadError for a body nested too deep; anything else (even invalid JSON) is the SDK's to answer."""
-    try:
-        loads_json(body, "JSON-RPC request", max_bytes=len(body) + 1)
-    except PayloadError as exc:
-        if "nested deeper" in str(exc):
-            raise
 
 
 def register(app: web.Application) -> None:

@@ -31,12 +31,16 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.lowlevel.server import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types import PARSE_ERROR
+
+from bus_schemas.safe_json import PayloadError
 
 from ..appkeys import AUTH_KEYS, SETTINGS
 from ..front import origins
 from ..front.auth import authenticated_user, caller
-from .asgi import serve_asgi
+from .asgi import ASGIApp, Message, Receive, Scope, Send, serve_asgi
 from .errors import register_format
+from .jsonrpc_body import BodyTooLarge, check_depth_only, read_bounded
 from .mcp_context import scope_entries
 from .mcp_resources import list_resource_templates, list_resources, read_resource
 from .mcp_tools import DOOR, call_tool, list_tools
@@ -57,10 +61,12 @@ INSTRUCTIONS: Final = (
 JSONRPC_SERVER_ERROR: Final = -32000
 
 
-def jsonrpc_refusal(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+def jsonrpc_refusal(
+    status: int, message: str, headers: dict[str, str] | None = None, *, code: int = JSONRPC_SERVER_ERROR
+) -> web.Response:
     """A refusal before any MCP message was read, in JSON-RPC's shape (no request id is known yet).
     A 401 names the scheme to use (`WWW-Authenticate: Bearer`), as MCP's authorization rules ask."""
-    body = {"jsonrpc": "2.0", "id": None, "error": {"code": JSONRPC_SERVER_ERROR, "message": message}}
+    body = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
     headers = dict(headers or {})
     if status == 401:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="pagi"')
@@ -90,7 +96,7 @@ class McpDoor:
             self.server,
             security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
             session_idle_timeout=SESSION_IDLE_S,
-            max_request_body_size=app[SETTINGS].max_body_bytes,
+            max_request_body_size=app[SETTINGS].max_request_bytes,
             max_sessions=MAX_SESSIONS,
         )
         self._stop = asyncio.Event()
@@ -144,7 +150,38 @@ class McpDoor:
         who = caller(request)
         # The SDK binds a session to the identity that opened it; only the id, never the key.
         extra["user"] = AuthenticatedUser(AccessToken(token="", client_id=who.user_id, scopes=[]))
-        return await serve_asgi(request, self.manager.handle_request, extra=extra)
+        if request.method != "POST":
+            return await serve_asgi(request, self.manager.handle_request, extra=extra)
+        try:
+            body = await read_bounded(request, request.app[SETTINGS].max_request_bytes)
+            check_depth_only(body)  # the SDK's decoder has no depth limit of ours; PAGI's first
+        except BodyTooLarge as exc:
+            return jsonrpc_refusal(413, str(exc))
+        except PayloadError as exc:
+            return jsonrpc_refusal(400, str(exc), code=PARSE_ERROR)
+        return await serve_asgi(request, _with_body(body, self.manager.handle_request), extra=extra)
+
+
+def _with_body(body: bytes, app: ASGIApp) -> ASGIApp:
+    """`app` given the body already read (and checked) as its one `http.request`; later receives are
+    the bridge's own, which after the body only ever say the client went."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        given = False
+
+        async def replay() -> Message:
+            nonlocal given
+            if not given:
+                given = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            while True:
+                message = await receive()
+                if message.get("type") != "http.request":
+                    return message
+
+        await app(scope, replay, send)
+
+    return wrapped
 
 
 def register(app: web.Application) -> None:

@@ -34,6 +34,7 @@ TWIN_WRITE: Final = Rule("user", "admins for shared twins, the owner for a priva
 MEMORY: Final = Rule("user", "namespaces the caller may read or write (records.access)")
 SELF: Final = Rule("user", "the caller's own login session")
 MCP_ADMIN: Final = Rule("user", "admins only: a stdio MCP server is a command run on a host (check_mcp_admin)")
+MCP_DOOR: Final = Rule("user", "MCP: tools TWIN_READ, a session's history SESSION; an MCP session bound to its user")
 A2A_RPC: Final = Rule("user", "A2A JSON-RPC: TWIN_READ on the twin, SESSION on the context and its tasks")
 METRICS: Final = Rule("user", "operational counters and scrape targets, no user data (Prometheus has a key)")
 
@@ -104,6 +105,10 @@ RULES: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/a2a/{twin_id}/.well-known/agent-card.json"): Rule("public", "a shared twin's A2A card (private: 404)"),
     ("POST", "/a2a"): A2A_RPC,
     ("POST", "/a2a/{twin_id}"): A2A_RPC,
+    # The MCP server door (edge/doors/mcp_server.py): a tool is a twin; the key is needed on GET too.
+    ("POST", "/mcp"): MCP_DOOR,
+    ("GET", "/mcp"): MCP_DOOR,
+    ("DELETE", "/mcp"): MCP_DOOR,
     # The OpenAI-compatible door (edge/doors/openai_api.py): a model is a twin.
     ("GET", "/v1/models"): TWIN_READ,
     ("GET", "/v1/models/{model}"): TWIN_READ,
