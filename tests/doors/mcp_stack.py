@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import httpx2
 import pytest
@@ -70,6 +70,18 @@ class McpStack:
             f"/v1/approvals/{approval_id}", json={"approved": approved}, headers=self.auth(user)
         )
         return response.status
+
+    async def pending_approvals(self, user: str) -> list[dict[str, Any]]:
+        response = await self.http.get("/v1/approvals", headers=self.auth(user))
+        assert response.status == 200, await response.text()
+        approvals: list[dict[str, Any]] = (await response.json())["approvals"]
+        return approvals
+
+    async def job(self, job_id: str, user: str) -> dict[str, Any]:
+        response = await self.http.get(f"/v1/jobs/{job_id}", headers=self.auth(user))
+        assert response.status == 200, await response.text()
+        body: dict[str, Any] = await response.json()
+        return body
 
     async def create_private_twin(self, user: str, twin_id: str) -> None:
         response = await self.http.post(
