@@ -3,13 +3,15 @@ against the real stack (tests/doors/mcp_stack.py): the tools are the caller's tw
 approval in the middle (progress says so; approved over HTTP, the call completes; denied, the call
 answers the denial), a client-side cancellation cancels the PAGI job, the resources (history, prompt)
 and who may read them, and the refusals in JSON-RPC's shape (no key, a bad key, a foreign Origin,
-malformed bodies, another user's MCP session id), each followed by a request that still works."""
+malformed bodies, another user's MCP session id), each followed by a request that still works; and a
+client nobody here wrote, the MCP Inspector's CLI (npm), listing the twins and asking one."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -20,12 +22,13 @@ from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
 from ..support import eventually
 from ..workers_support import state_dir
-from .mcp_stack import NEEDS_APPROVAL, McpStack, mcp_stack
+from .mcp_stack import KEYS, NEEDS_APPROVAL, McpStack, mcp_stack
 
 __all__ = ["mcp_stack", "state_dir"]
 
 pytestmark = pytest.mark.timeout(180)
 
+CLIENTS = Path(__file__).resolve().parents[1] / "clients"
 WAITING_RE = re.compile(r"waiting for approval ([A-Za-z0-9_-]{1,64})\b")
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 INITIALIZE = {
@@ -272,3 +275,41 @@ async def test_bob_reusing_alices_session_id_is_refused_and_hers_still_works(mcp
         listed = await alice.post(mcp_stack.url, json=TOOLS_LIST, headers=headers)
         assert listed.status_code == 200 and "ask_alice-notes" in listed.text, listed.text
         assert (await alice.delete(mcp_stack.url, headers=headers)).status_code == 200
+
+
+INSPECTOR_TIMEOUT_S = 60.0
+
+
+async def inspector(stack: McpStack, user: str, *args: str) -> dict[str, Any]:
+    """The MCP Inspector's CLI (`@modelcontextprotocol/inspector-cli`, pinned in tests/clients), a client
+    nobody here wrote, run as a user runs it against the edge's real port; its JSON answer."""
+    command = ["npx", "--no-install", "@modelcontextprotocol/inspector-cli", "--cli", stack.url]
+    command += ["--transport", "http", "--header", f"Authorization: Bearer {KEYS[user]}", *args]
+    # cwd one level under tests/clients: inspector-cli 1.0.3 picks which package.json to import (its own,
+    # `../package.json` from its build/) by whether `../package.json` exists from the CWD.
+    process = await asyncio.create_subprocess_exec(
+        *command, cwd=CLIENTS / "bin", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), INSPECTOR_TIMEOUT_S)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AssertionError(f"the inspector did not answer within {INSPECTOR_TIMEOUT_S}s: {command}") from None
+    assert process.returncode == 0, f"inspector exited {process.returncode}:\n{out.decode()}\n{err.decode()}"
+    answer: dict[str, Any] = json.loads(out)
+    return answer
+
+
+async def test_the_mcp_inspector_cli_lists_the_twins_and_asks_one(mcp_stack: McpStack) -> None:
+    listed = await inspector(mcp_stack, "alice", "--method", "tools/list")
+    names = {tool["name"] for tool in listed["tools"]}
+    assert {"ask_orchestrator", "ask_alice-notes"} <= names and "ask_bob-secret" not in names, names
+    called = await inspector(
+        mcp_stack, "alice", "--method", "tools/call", "--tool-name", "ask_orchestrator", "--tool-arg", "message=hello"
+    )
+    assert not called.get("isError"), called
+    text = "".join(part["text"] for part in called["content"] if part["type"] == "text")
+    assert "Hello, this is orchestrator" in text and "You said: hello" in text, called
+    bobs = await inspector(mcp_stack, "bob", "--method", "tools/list")
+    assert "ask_alice-notes" not in {tool["name"] for tool in bobs["tools"]}
