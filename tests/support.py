@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any, Final, TypeVar, overload
 
 from bus_schemas import Envelope, decode
@@ -135,3 +136,21 @@ async def dead_lettered(bus: Bus) -> dict[int, str]:
         event = decode(stored.subject, stored.data, stored.headers, fallback_id=None)
         found[event.body.stream_seq] = event.body.reason
     return found
+
+
+async def run_bounded(
+    *argv: str, cwd: Path, timeout: float, env: Mapping[str, str] | None = None, what: str | None = None
+) -> str:
+    """Run a program to its end within `timeout` seconds (killed past it) and return its output; a
+    timeout or a non-zero exit fails the test with what it printed."""
+    process = await asyncio.create_subprocess_exec(
+        *argv, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise AssertionError(f"{what or argv[0]} did not finish within {timeout}s: {list(argv)}") from None
+    assert process.returncode == 0, f"{what or argv[0]} exited {process.returncode}:\n{err.decode()}{out.decode()}"
+    return out.decode()

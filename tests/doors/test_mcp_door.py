@@ -20,7 +20,7 @@ import pytest
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import LATEST_HANDSHAKE_VERSION
 
-from ..support import eventually
+from ..support import eventually, run_bounded
 from ..workers_support import state_dir
 from .mcp_stack import KEYS, NEEDS_APPROVAL, McpStack, mcp_stack
 
@@ -287,16 +287,7 @@ async def inspector(stack: McpStack, user: str, *args: str) -> dict[str, Any]:
     command += ["--transport", "http", "--header", f"Authorization: Bearer {KEYS[user]}", *args]
     # cwd one level under tests/clients: inspector-cli 1.0.3 picks which package.json to import (its own,
     # `../package.json` from its build/) by whether `../package.json` exists from the CWD.
-    process = await asyncio.create_subprocess_exec(
-        *command, cwd=CLIENTS / "bin", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), INSPECTOR_TIMEOUT_S)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise AssertionError(f"the inspector did not answer within {INSPECTOR_TIMEOUT_S}s: {command}") from None
-    assert process.returncode == 0, f"inspector exited {process.returncode}:\n{out.decode()}\n{err.decode()}"
+    out = await run_bounded(*command, cwd=CLIENTS / "bin", timeout=INSPECTOR_TIMEOUT_S, what="the inspector")
     answer: dict[str, Any] = json.loads(out)
     return answer
 

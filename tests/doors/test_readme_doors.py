@@ -24,7 +24,7 @@ import pytest
 import pytest_asyncio
 
 from ..stack import UNTHROTTLED
-from ..support import eventually
+from ..support import eventually, run_bounded
 from ..up_launch import launch_up
 
 CHECKOUT = Path(__file__).resolve().parents[2]
@@ -95,18 +95,9 @@ class Doors:
         script = self.workdir / "example.py"
         script.write_text(self.filled(code))
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGI_", "NATS_URL", "OPENAI_"))}
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(script), cwd=self.workdir, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT_S)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise AssertionError(f"the README example did not finish in {RUN_TIMEOUT_S}s:\n{code}") from None
-        assert proc.returncode == 0, f"the README example failed ({proc.returncode}):\n{err.decode()}{out.decode()}"
-        return out.decode()
+        return await run_bounded(
+            sys.executable, str(script), cwd=self.workdir, env=env, timeout=RUN_TIMEOUT_S, what="the README example"
+        )
 
     async def approve_when_asked(self) -> None:
         """alice approves the first approval her sessions ask, as she would in the console."""

@@ -12,7 +12,6 @@ everything still cannot read it (the sandbox mounts no other folder).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -28,7 +27,7 @@ import pytest
 import pytest_asyncio
 
 from ..stack import UNTHROTTLED
-from ..support import eventually
+from ..support import eventually, run_bounded
 from ..up import Up
 from ..up_launch import launch_up
 
@@ -99,18 +98,10 @@ class Newcomer:
         script = " && ".join([*self.preamble, f"( {line} )"])
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGI_", "NATS_URL", "VIRTUAL_ENV"))}
         env.update(HOME=str(self.home), PATH=f"{NODE_BIN}:{env.get('PATH', '/usr/bin:/bin')}")
-        proc = await asyncio.create_subprocess_exec(
-            "bash", "-eo", "pipefail", "-c", script, cwd=self.workdir, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        return await run_bounded(
+            "bash", "-eo", "pipefail", "-c", script, cwd=self.workdir, env=env, timeout=RUN_TIMEOUT_S,
+            what=f"README command {line!r}",
         )  # fmt: skip
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT_S)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise AssertionError(f"README command did not finish in {RUN_TIMEOUT_S}s: {line}") from None
-        assert proc.returncode == 0, f"README command failed ({proc.returncode}): {line}\n{err.decode()}{out.decode()}"
-        return out.decode()
 
     def keep(self, line: str) -> None:
         """A line that sets the shell up (source, export) runs before every later command."""
