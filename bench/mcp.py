@@ -169,7 +169,8 @@ def _free_port() -> int:
 async def running_pagi(data_dir: Path) -> AsyncIterator[str]:
     """`pagi up` from this checkout (every service, the deterministic planner): the edge's URL."""
     port, nats_port = _free_port(), _free_port()
-    env = {k: v for k, v in os.environ.items() if k != "NATS_URL"} | {"LOG_LEVEL": "WARNING"}
+    # LOG_LEVEL stays at info: `pagi up` waits for each service's "service ready" line.
+    env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
     log = (data_dir.parent / "pagi-up.log").open("wb")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "pagi_cli", "up", "--data-dir", str(data_dir), "--port", str(port),
