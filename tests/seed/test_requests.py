@@ -194,7 +194,8 @@ async def test_execute_tool_waits_for_its_approval(edges: Edges, http: aiohttp.C
         return body if status == 200 else None
 
     done = await eventually(ran, 30, 0.1, "the approved tool run's result")
-    assert done["tool_status"] == "success" and done["result"]["stdout"] == "42\n" and done["result"]["exit_code"] == 0
+    assert done["tool_status"] == "success", done  # what went wrong, said by the answer itself
+    assert done["result"]["stdout"] == "42\n" and done["result"]["exit_code"] == 0, done
 
     # Denied: the answer says so, and the code never ran.
     _, second, _ = await send(
