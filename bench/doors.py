@@ -22,11 +22,10 @@ import os
 import platform
 import shutil
 import statistics
-import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import aiohttp
@@ -41,7 +40,7 @@ from mcp.client.streamable_http import streamable_http_client
 from openai import AsyncOpenAI
 from synadia_ai.agents import Agents, DiscoverFilter, ResponseChunk
 
-from bench.stack import free_port
+from bench.stack import running_pagi
 from pagi.nats_users import AGENT_SDK_INBOX
 
 GOAL_RATIO = 1.3
@@ -51,7 +50,6 @@ ANSWER = "You said: hello"
 TWIN = "orchestrator"
 CALL_TIMEOUT_S = 30.0
 START_TIMEOUT_S = 180.0
-CHECKOUT = Path(__file__).resolve().parent.parent
 UNTHROTTLED = {"PAGI_RATE_LIMIT_RPS": "100000", "PAGI_RATE_LIMIT_BURST": "100000"}
 
 Call = Callable[[], Awaitable[str]]
@@ -59,38 +57,6 @@ Call = Callable[[], Awaitable[str]]
 
 def percentile(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(q * len(values)))]
-
-
-@asynccontextmanager
-async def running_pagi(data_dir: Path) -> AsyncIterator[tuple[str, int]]:
-    """`pagi up` from this checkout with alice's key and alice as an agent caller: the edge's URL and
-    nats-server's port, once the stack says it is up."""
-    port, nats_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k != "NATS_URL" and not k.startswith("PAGI_")}
-    # LOG_LEVEL stays at info: `pagi up` reads each service's "service ready" line.
-    env |= UNTHROTTLED | {"PAGI_API_KEYS": f"{KEY}:alice", "PAGI_NATS_AGENT_CALLERS": "alice"}
-    log_path = data_dir.parent / "pagi-up.log"
-    log = log_path.open("wb")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pagi_cli", "up", "--data-dir", str(data_dir), "--port", str(port),
-        "--nats-port", str(nats_port), cwd=CHECKOUT, env=env, stdout=log, stderr=log,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while b"PAGI is up at" not in log_path.read_bytes():
-            if proc.returncode is not None or time.monotonic() > deadline:
-                raise SystemExit(f"pagi up did not come up:\n{log_path.read_text(errors='replace')[-3000:]}")
-            await asyncio.sleep(0.2)  # polling a stack that is starting: bounded by the deadline
-        yield f"http://127.0.0.1:{port}", nats_port
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        log.close()
 
 
 def agent_password(data_dir: Path) -> str:
@@ -226,7 +192,8 @@ def report(times: dict[str, list[float]], rounds: int, left_out: list[str]) -> N
 
 async def main(root: Path, rounds: int, warmup: int, skip: set[str]) -> None:
     data_dir = root / ".pagi"
-    async with running_pagi(data_dir) as (url, nats_port), AsyncExitStack() as stack:
+    env = UNTHROTTLED | {"PAGI_API_KEYS": f"{KEY}:alice", "PAGI_NATS_AGENT_CALLERS": "alice"}
+    async with running_pagi(data_dir, env) as (url, nats_port), AsyncExitStack() as stack:
         makers: dict[str, Callable[[], Awaitable[Call]]] = {
             "POST /v1/chat": lambda: chat_path(stack, url),
             "OpenAI": lambda: openai_path(stack, url),

@@ -22,7 +22,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -37,6 +36,7 @@ import aiohttp
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from bench.stack import running_pagi
 from bus_schemas.mcp import McpServer, pagi_tool_name
 from sandbox import Sandbox, SandboxConfig
 from sandbox.limits import Limits
@@ -52,7 +52,6 @@ START_TIMEOUT_S = 180.0
 SERVER = "time"
 TOOL = "get_current_time"
 SERVER_ARGS = ["-m", "mcp_server_time", "--local-timezone", "UTC"]
-CHECKOUT = Path(__file__).resolve().parent.parent
 
 Call = Callable[[], Awaitable[float]]
 
@@ -159,36 +158,6 @@ class Edge:
             await asyncio.sleep(0.2)  # polling a stack that is starting: bounded by the deadline
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@asynccontextmanager
-async def running_pagi(data_dir: Path) -> AsyncIterator[str]:
-    """`pagi up` from this checkout (every service, the deterministic planner): the edge's URL."""
-    port, nats_port = _free_port(), _free_port()
-    # LOG_LEVEL stays at info: `pagi up` waits for each service's "service ready" line.
-    env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
-    log = (data_dir.parent / "pagi-up.log").open("wb")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pagi_cli", "up", "--data-dir", str(data_dir), "--port", str(port),
-        "--nats-port", str(nats_port), cwd=CHECKOUT, env=env, stdout=log, stderr=log,
-    )  # fmt: skip
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-        log.close()
-
-
 def _message() -> str:
     return f"/tool {pagi_tool_name(SERVER, TOOL)} {json.dumps({'timezone': TIMEZONE})}"
 
@@ -197,7 +166,7 @@ def _message() -> str:
 async def pagi_path(root: Path) -> AsyncIterator[Call]:
     """The time server registered, the default twin allowed it, one call approved with "always":
     afterwards a chat message is answered with no human in the loop."""
-    async with running_pagi(root / "data") as url, aiohttp.ClientSession() as http:
+    async with running_pagi(root / "data") as (url, _), aiohttp.ClientSession() as http:
         edge = Edge(http, url)
 
         async def healthy() -> bool:

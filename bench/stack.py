@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -9,7 +10,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,3 +74,40 @@ def running_stack(nats: NatsServer, planners: int = 1) -> Iterator[Stack]:
             proc.terminate()
         for proc in procs:
             proc.wait(15)
+
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+PAGI_UP_TIMEOUT_S = 180.0
+
+
+@asynccontextmanager
+async def running_pagi(data_dir: Path, env: Mapping[str, str] | None = None) -> AsyncIterator[tuple[str, int]]:
+    """`pagi up` from this checkout (every service, the deterministic planner) with `env` over this
+    process's environment (no NATS_URL, no PAGI_ settings of its own): the edge's URL and nats-server's
+    port, once the stack says it is up. Its output goes to `pagi-up.log` beside `data_dir`."""
+    port, nats_port = free_port(), free_port()
+    full_env = {k: v for k, v in os.environ.items() if k != "NATS_URL" and not k.startswith("PAGI_")}
+    # LOG_LEVEL stays at info: `pagi up` waits for each service's "service ready" line.
+    full_env |= env or {}
+    log_path = data_dir.parent / "pagi-up.log"
+    log = log_path.open("wb")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pagi_cli", "up", "--data-dir", str(data_dir), "--port", str(port),
+        "--nats-port", str(nats_port), cwd=CHECKOUT, env=full_env, stdout=log, stderr=log,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + PAGI_UP_TIMEOUT_S
+        while b"PAGI is up at" not in log_path.read_bytes():
+            if proc.returncode is not None or time.monotonic() > deadline:
+                raise SystemExit(f"pagi up did not come up:\n{log_path.read_text(errors='replace')[-3000:]}")
+            await asyncio.sleep(0.2)  # polling a stack that is starting: bounded by the deadline
+        yield f"http://127.0.0.1:{port}", nats_port
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        log.close()
