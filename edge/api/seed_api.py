@@ -118,7 +118,10 @@ async def _job_events(request: web.Request, job: JobRecord) -> list[Envelope[Any
     """The job's tool results, approval decisions and answers, in stream order (not its logs or
     plan events: a long session's whole history is not read for one answer)."""
     stored: list[tuple[int, Envelope[Any]]] = []
-    for family in (TOOL_RESULT, APPROVE_DECISION, CHAT_OUT):
+    # Each family is its own read, so the later a family comes in a job, the earlier it is read: an
+    # answer seen implies the result before it is seen too (read the other way round, a result stored
+    # between two reads went missing beside its answer, and a run that succeeded was told as "error").
+    for family in (CHAT_OUT, TOOL_RESULT, APPROVE_DECISION):
         stored += await request.app[BUS].read_stream(EVENTS.name, f"{family}.{job.session_id}")
     return [event for _, event in sorted(stored, key=lambda pair: pair[0]) if event.job_id == job.job_id]
 
