@@ -95,15 +95,12 @@ async def post_rpc(request: web.Request) -> web.StreamResponse:
         return _rpc_error(400, str(exc))
     dispatcher = request.app[DISPATCHER]
 
-    async def read_body() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        response = await dispatcher.handle_requests(StarletteRequest(scope, read_body))
+        response = await dispatcher.handle_requests(StarletteRequest(scope, receive))
         await response(scope, receive, send)
 
     extra: dict[str, Any] = {REQUEST: request, TWIN: twin_id}
-    return await serve_asgi(request, app, extra=extra)
+    return await serve_asgi(request, app, extra=extra, body=body)
 
 
 def register(app: web.Application) -> None:

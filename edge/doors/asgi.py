@@ -65,10 +65,11 @@ def _scope(request: web.Request, root_path: str, extra: Mapping[str, Any] | None
 class _Exchange:
     """One request's receive/send pair, writing into an aiohttp StreamResponse."""
 
-    def __init__(self, request: web.Request) -> None:
+    def __init__(self, request: web.Request, body: bytes | None) -> None:
         self.request = request
         self.response: web.StreamResponse | None = None
         self.finished = False
+        self._read = body  # a body the door already read (and checked), given to the app whole
         self._body_done = False
         self._gone = asyncio.Event()
         self._start: Message | None = None
@@ -78,6 +79,9 @@ class _Exchange:
         return transport is None or transport.is_closing()
 
     async def receive(self) -> Message:
+        if self._read is not None and not self._body_done:
+            self._body_done = True
+            return {"type": "http.request", "body": self._read, "more_body": False}
         if not self._body_done:
             chunk = await self.request.content.read(BODY_CHUNK)
             self._body_done = self.request.content.at_eof()
@@ -147,11 +151,17 @@ async def _run(app: ASGIApp, scope: Scope, exchange: _Exchange) -> None:
 
 
 async def serve_asgi(
-    request: web.Request, app: ASGIApp, *, root_path: str = "", extra: Mapping[str, Any] | None = None
+    request: web.Request,
+    app: ASGIApp,
+    *,
+    root_path: str = "",
+    extra: Mapping[str, Any] | None = None,
+    body: bytes | None = None,
 ) -> web.StreamResponse:
     """Run `app` for this request and return the (already sent) response. `extra` entries are added to
-    the ASGI scope (who the caller is). An app that answers nothing gets a 500."""
-    exchange = _Exchange(request)
+    the ASGI scope (who the caller is); `body` is the request's body when the door has read it already
+    (bounded and checked), else the app reads it from the request. An app that answers nothing gets a 500."""
+    exchange = _Exchange(request, body)
     # The app runs in a task of its own: when aiohttp cancels the handler because the client went (a
     # client that has its answer may close before the last chunk), the app is told `http.disconnect`,
     # as an ASGI server does, instead of being cancelled midway (the SDK would then drop the session

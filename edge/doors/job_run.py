@@ -18,7 +18,7 @@ A2A `tasks/get` / resubscribe). `JobRun.events()` yields what the job does as do
 and `None` after every `idle_s` of silence, so a door can send a keep-alive. Refusals are `DoorRefused`
 (`edge/doors/errors.py`), with an HTTP status a door maps to its own error shape.
 
-Also: `WaitingApproval` and `Finished` also carry the
+`WaitingApproval` and `Finished` also carry the
 event itself (`event`), `WaitingApproval` the approval's `reason`/`policy` and a standard sentence
 saying how to answer (`how_to_answer`); `start_job` takes `namespace` and `check_twin` (POST /v1/chat
 leaves an unknown twin to the planner, which answers with the default twin, as before);

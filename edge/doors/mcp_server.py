@@ -38,7 +38,7 @@ from bus_schemas.safe_json import PayloadError
 from ..appkeys import AUTH_KEYS, SETTINGS
 from ..front import origins
 from ..front.auth import authenticated_user, caller
-from .asgi import ASGIApp, Message, Receive, Scope, Send, serve_asgi
+from .asgi import serve_asgi
 from .errors import register_format
 from .jsonrpc_body import BodyTooLarge, check_depth_only, read_bounded
 from .mcp_context import scope_entries
@@ -159,29 +159,7 @@ class McpDoor:
             return jsonrpc_refusal(413, str(exc))
         except PayloadError as exc:
             return jsonrpc_refusal(400, str(exc), code=PARSE_ERROR)
-        return await serve_asgi(request, _with_body(body, self.manager.handle_request), extra=extra)
-
-
-def _with_body(body: bytes, app: ASGIApp) -> ASGIApp:
-    """`app` given the body already read (and checked) as its one `http.request`; later receives are
-    the bridge's own, which after the body only ever say the client went."""
-
-    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-        given = False
-
-        async def replay() -> Message:
-            nonlocal given
-            if not given:
-                given = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            while True:
-                message = await receive()
-                if message.get("type") != "http.request":
-                    return message
-
-        await app(scope, replay, send)
-
-    return wrapped
+        return await serve_asgi(request, self.manager.handle_request, extra=extra, body=body)
 
 
 def register(app: web.Application) -> None:
