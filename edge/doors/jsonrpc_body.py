@@ -19,10 +19,13 @@ async def read_bounded(request: web.Request, limit: int) -> bytes:
     """The whole body, or BodyTooLarge once it passes `limit` bytes (at most `limit + 1` are read)."""
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge(limit)
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise BodyTooLarge(limit)
-    return body
+    body = bytearray()
+    # StreamReader.read(n) answers what has arrived, up to n: a chunked body comes in several reads.
+    while chunk := await request.content.read(limit + 1 - len(body)):
+        body += chunk
+        if len(body) > limit:
+            raise BodyTooLarge(limit)
+    return bytes(body)
 
 
 def check_depth_only(body: bytes) -> None:

@@ -267,6 +267,7 @@ async def test_deep_http_bodies_are_a_clear_400_on_every_body_route(
 async def test_huge_http_bodies_are_400_or_413_never_500(stack: Stack, http: aiohttp.ClientSession) -> None:
     digits = b'{"message": ' + b"1" * 3_000_000 + b"}"  # json.loads: ValueError, not JSONDecodeError
     over = b'{"message": "' + b"x" * (4 * 1024 * 1024 + 1) + b'"}'
+    under = b'{"message": "' + b"x" * (1024 * 1024) + b'"}'  # valid JSON, and under the limit
 
     async def chunked(data: bytes) -> AsyncIterator[bytes]:
         for start in range(0, len(data), 256 * 1024):
@@ -279,6 +280,11 @@ async def test_huge_http_bodies_are_400_or_413_never_500(stack: Stack, http: aio
             response = await http.request(method, path, data=send, headers=headers)
             text = await response.text()
             answers[f"{method} {path} {name}"] = (response.status, text[:200])
+        # A chunked body within the limit arrives in several reads and must be read whole.
+        response = await http.request(method, path, data=chunked(under), headers=headers)
+        text = await response.text()
+        assert response.status < 500, (method, path, response.status, text[:200])
+        assert "Unterminated" not in text and "not valid JSON" not in text, (method, path, text[:200])
     wrong = {k: a for k, a in answers.items() if a[0] not in (400, 413) or "error" not in a[1]}
     assert not wrong, wrong
     assert all(a[0] == 413 for k, a in answers.items() if "over-limit" in k), answers
