@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from .documents import DocumentRef, ParsedDocument
 from .envelope import Body
 from .limits import MAX_TEXT_CHARS
 
@@ -15,6 +16,39 @@ class ActionMemory(Body):
     query: str = Field(min_length=1, max_length=4000)
     namespace: str | None = Field(default=None, max_length=64)
     top_k: int | None = Field(default=None, ge=1, le=100)
+
+
+class ActionRemember(Body):
+    """The twin proposes a memory: always a person's decision (who may edit the text first), unless
+    the twin's policy always allows memories in that namespace (`Twin.always_remember`)."""
+
+    action_type: Literal["ActionRemember"] = "ActionRemember"
+    text: str = Field(min_length=1, max_length=8000)
+    namespace: str | None = Field(default=None, max_length=64)
+    kb: str = Field(default="mind", max_length=32)
+    why: str = Field(default="", max_length=2000)
+
+
+class ActionReadDocument(Body):
+    """Convert and chunk an uploaded or attached file (the memory worker; nothing is stored, no
+    approval). `then_store`: an upload, whose next step is the (gated) ActionStoreDocument."""
+
+    action_type: Literal["ActionReadDocument"] = "ActionReadDocument"
+    document: DocumentRef
+    namespace: str | None = Field(default=None, max_length=64)
+    kb: str = Field(default="domain", max_length=32)
+    then_store: bool = False
+
+
+class ActionStoreDocument(Body):
+    """Store a read document's chunks in memory: always a person's decision, which may change the
+    namespace and knowledge base."""
+
+    action_type: Literal["ActionStoreDocument"] = "ActionStoreDocument"
+    document: DocumentRef
+    parsed: ParsedDocument
+    namespace: str = Field(max_length=64)
+    kb: str = Field(default="domain", max_length=32)
 
 
 class ActionTool(Body):
@@ -44,7 +78,14 @@ class ActionResponse(Body):
 
 
 Action = Annotated[
-    ActionMemory | ActionTool | ActionBuildTool | ActionSelfImprove | ActionResponse,
+    ActionMemory
+    | ActionTool
+    | ActionBuildTool
+    | ActionSelfImprove
+    | ActionRemember
+    | ActionReadDocument
+    | ActionStoreDocument
+    | ActionResponse,
     Field(discriminator="action_type"),
 ]
 

@@ -11,7 +11,7 @@ from .actions import Action
 from .envelope import Body
 from .mcp import SERVER_NAME_PATTERN, McpTool
 
-ApprovalKind = Literal["memory", "tool", "build", "self_improve"]
+ApprovalKind = Literal["memory", "tool", "build", "self_improve", "remember", "document"]
 ApprovalState = Literal["pending", "approved", "denied", "expired", "cancelled"]
 
 
@@ -64,13 +64,25 @@ class ApprovalRequest(Body):
     mcp: McpToolShown | None = None
 
 
+class ApprovalChanges(Body):
+    """What the person changed before approving: a proposed memory's text (remember), and where it
+    goes (remember, document). Any other kind refuses changes."""
+
+    text: str | None = Field(default=None, min_length=1, max_length=8000)
+    namespace: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    kb: Literal["soul", "domain", "body", "heart", "mind"] | None = None
+
+
 class ApprovalDecision(Body):
     approval_id: str = Field(min_length=1, max_length=64)
     approved: bool
     decided_by: str = Field(min_length=1, max_length=128)
     reason: str | None = Field(default=None, max_length=4000)
-    # "Always allow this tool for this twin" (tool approvals only); revocable in the twin's policy.
+    # "Always allow this tool for this twin" (tool approvals), "always allow memories in this
+    # namespace for this twin" (remember approvals); revocable in the twin's policy.
     always: bool = False
+    # Approved as changed by the person (only with approved=True).
+    changes: ApprovalChanges | None = None
 
 
 class ApprovalRecord(BaseModel):

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from .documents import MAX_ATTACHMENTS, DocumentRef
 from .envelope import Body
 from .limits import MAX_MESSAGE_CHARS, MAX_TEXT_CHARS
 from .replay import ReplayOf
@@ -68,12 +69,24 @@ class ChatIn(Body):
     session_id: str | None = Field(default=None, max_length=64)
     # Set by `pagi replay --rerun`: the recorded decisions to reuse instead of asking the LLM.
     replay: ReplayOf | None = None
+    # Files sent with the message (uploaded first, `POST /v1/documents`): read and offered to the twin
+    # for this conversation, stored in memory only if a person approves.
+    attachments: list[DocumentRef] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
 
 
 class SourceMemory(Body):
+    """A memory an answer used (a citation): where it came from, so the console can open it."""
+
     id: str
     text: str
     score: float
+    namespace: str | None = None
+    kb: str | None = None
+    source: str | None = None
+    page: int | None = None
+    document_id: str | None = None
+    # A remembered (not uploaded) memory: the session and message it came from.
+    session_id: str | None = None
 
 
 class ChatOut(Body):

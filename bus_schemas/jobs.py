@@ -7,8 +7,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .chat import SourceMemory
+from .documents import MAX_ATTACHMENTS, DocumentRef
 from .envelope import Body
 from .replay import ReplayOf
+
+# A step keeps at most this many of the memories it found, for the answer's citations.
+MAX_STEP_SOURCES = 20
 
 JobState = Literal["pending", "waiting_approval", "running", "completed", "failed", "cancelled"]
 FINISHED_STATES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
@@ -39,6 +44,8 @@ class JobStep(BaseModel):
     # The event whose arrival recorded the observation: redelivered after a crash that came before the
     # next step was stored, it finds this step and the job goes on instead of being dropped as stale.
     observed_by: str | None = None
+    # The memories the step's result brought (a memory search's hits): the answer cites them.
+    sources: list[SourceMemory] = Field(default_factory=list, max_length=MAX_STEP_SOURCES)
 
 
 class JobRecord(BaseModel):
@@ -64,6 +71,8 @@ class JobRecord(BaseModel):
     error: str | None = None
     # A rerun of a recorded job (`pagi replay --rerun`): its decisions are reused step by step.
     replay: ReplayOf | None = None
+    # The files sent with the message (ChatIn.attachments): each is read before anything else.
+    attachments: list[DocumentRef] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
 
     @property
     def finished(self) -> bool:

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import Field, model_validator
 
+from .documents import ParsedDocument
 from .envelope import Body
 from .limits import MAX_TEXT_CHARS
 from .subjects import TOKEN_RE
@@ -15,7 +16,7 @@ from .subjects import TOKEN_RE
 MAX_ITEMS_PER_STORE: Final = 256
 MAX_ITEMS_CHARS: Final = 512_000
 
-MemoryErrorKind = Literal["invalid", "unknown_namespace", "unavailable"]
+MemoryErrorKind = Literal["invalid", "unknown_namespace", "unavailable", "unreadable", "cancelled"]
 
 
 class MemoryQuery(Body):
@@ -47,6 +48,9 @@ class MemoryStore(Body):
     source: str | None = Field(default=None, max_length=1000)
     metadata: dict[str, Any] = Field(default_factory=dict)
     items: list[MemoryItem] = Field(default_factory=list, max_length=MAX_ITEMS_PER_STORE)
+    # A twin's proposed memory, approved: the worker checks the approval allows this request and
+    # records who approved it in the memory's provenance.
+    approval_id: str | None = Field(default=None, max_length=64)
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
@@ -64,6 +68,10 @@ class MemoryHit(Body):
     kb: str
     namespace: str
     source: str | None = None
+    # Provenance for citations: the page of a document, the document, the session it was said in.
+    page: int | None = None
+    document_id: str | None = None
+    session_id: str | None = None
 
 
 class MemoryResult(Body):
@@ -73,6 +81,11 @@ class MemoryResult(Body):
     stored_id: str | None = None
     stored_ids: list[str] = Field(default_factory=list)
     created: list[bool] = Field(default_factory=list)
+    # A document read (memory.parse): what it holds. A document stored (memory.ingest): how many
+    # chunks went in and how many were new (ids are not listed: a large file has tens of thousands).
+    document: ParsedDocument | None = None
+    stored_count: int | None = None
+    new_count: int | None = None
     error: str | None = None
     error_kind: MemoryErrorKind | None = None
 
@@ -84,7 +97,11 @@ class MemoryResult(Body):
 MEMORY_API_SUBJECT: Final = "api.memory"
 # A member's global search names their sessions; this many keep the request well under 1 MiB.
 MAX_SESSION_IDS: Final = 10_000
-MemoryApiOp = Literal["search", "get", "delete", "list", "namespaces", "search_events"]
+MemoryApiOp = Literal[
+    "search", "get", "delete", "list", "namespaces", "search_events",
+    # Governance (the Mind view): a page of memories with filters, edit, pin, forget, the pinned ones.
+    "browse", "update", "pin", "forget", "pinned",
+]  # fmt: skip
 
 
 class MemoryApiRequest(Body):
@@ -102,6 +119,18 @@ class MemoryApiRequest(Body):
     session_id: str | None = Field(default=None, max_length=64)
     # Only hits from these sessions (the caller's own); None: every session (an admin's search).
     session_ids: list[Annotated[str, Field(max_length=64)]] | None = Field(default=None, max_length=MAX_SESSION_IDS)
+    # browse: paging and filters (source contains, created between, approved by, pinned only)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+    source: str | None = Field(default=None, max_length=1000)
+    since: float | None = None
+    until: float | None = None
+    approved_by: str | None = Field(default=None, max_length=160)
+    pinned_only: bool = False
+    # update: the new text; pin: pinned or not
+    text: str | None = Field(default=None, min_length=1, max_length=8000)
+    pinned: bool | None = None
+    # update, pin, forget: who did it, as the change event records it
+    actor: str | None = Field(default=None, max_length=160)
 
 
 # A search on behalf of a session's tool run (the `vector_query` built-in): its own subject, which only
@@ -121,7 +150,23 @@ class MemoryRecordOut(Body):
     namespace: str
     source: str | None = None
     created_at: float
+    # Provenance (file, page, session, job, approval, approved_by, twin), `pinned`, and `history`
+    # (earlier texts of an edited memory, newest last).
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+# Every governance change is an event: `memory.changed.<MEMORY_AUDIT_SESSION>` in PAGI_EVENTS.
+MEMORY_AUDIT_SESSION: Final = "memory-audit"
+
+
+class MemoryChanged(Body):
+    op: Literal["edited", "pinned", "unpinned", "forgotten"]
+    memory_id: str = Field(max_length=64)
+    namespace: str = Field(max_length=64)
+    kb: str = Field(max_length=32)
+    by: str = Field(max_length=160)
+    # edited: the memory's new id (ids are content hashes); the earlier text stays in its history
+    new_id: str | None = Field(default=None, max_length=64)
 
 
 class EventHitOut(Body):
@@ -145,5 +190,7 @@ class MemoryApiReply(Body):
     deleted: bool | None = None
     namespaces: dict[str, dict[str, int]] | None = None
     events: list[EventHitOut] = Field(default_factory=list)
+    # browse: where the next page starts (None: this was the last)
+    next_offset: int | None = None
     error: str | None = None
     error_kind: Literal["invalid", "unknown_namespace", "unavailable", "not_found"] | None = None

@@ -9,11 +9,12 @@ from .actions import PlanAction
 from .approval import ApprovalDecision, ApprovalRequest
 from .build import BuildRequest, BuildResult
 from .chat import ChatIn, ChatOut
+from .documents import DocumentIngest, DocumentParse
 from .envelope import Body, Envelope
 from .errors import DeadLetter
 from .joblog import JobLog
 from .jobs import JobCancel
-from .memory import MemoryQuery, MemoryResult, MemoryStore
+from .memory import MemoryChanged, MemoryQuery, MemoryResult, MemoryStore
 from .telemetry import TelemetrySample
 from .tool import ToolResult, ToolRun
 
@@ -28,6 +29,9 @@ EVENT_BODIES: Final[dict[str, type[Body]]] = {
     s.MEMORY_QUERY: MemoryQuery,
     s.MEMORY_STORE: MemoryStore,
     s.MEMORY_RESULT: MemoryResult,
+    s.MEMORY_PARSE: DocumentParse,
+    s.MEMORY_INGEST: DocumentIngest,
+    s.MEMORY_CHANGED: MemoryChanged,
     s.TOOL_RUN: ToolRun,
     s.TOOL_RESULT: ToolResult,
     s.BUILD_REQ: BuildRequest,

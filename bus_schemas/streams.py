@@ -113,6 +113,11 @@ PLANNER_CHAT_IN: Final = ConsumerSpec(
 PLANNER_CONTROL: Final = _consumer("planner-control", s.APPROVE_DECISION, s.JOB_CANCEL)
 PLANNER_RESULTS: Final = _consumer("planner-results", s.MEMORY_RESULT, s.TOOL_RESULT, s.BUILD_RESULT)
 MEMORY_WORKER: Final = _consumer("memory-worker", s.MEMORY_QUERY, s.MEMORY_STORE)
+# Documents: converting and embedding a large file takes minutes, so they have their own consumer
+# (a 200-page PDF never holds up a memory search) with a long ack wait (the worker keeps it alive).
+MEMORY_DOCUMENTS: Final = _consumer(
+    "memory-documents", s.MEMORY_PARSE, s.MEMORY_INGEST, ack_wait_s=120.0, max_ack_pending=4
+)
 # Global search: every message and job log line is indexed as it happens.
 MEMORY_INDEX: Final = ConsumerSpec(
     stream=EVENTS.name,
@@ -135,13 +140,21 @@ REVOKED: Final = KVSpec("pagi_revoked", "logged-out session cookies, until they 
 MCP_SERVERS: Final = KVSpec("pagi_mcp_servers", "registered MCP servers: transport, command or url, sealed headers")
 
 MCP_TOOLS: Final = KVSpec("pagi_mcp_tools", "the tools registered MCP servers list: schema, annotations, digest")
-KV_BUCKETS: Final = (TWINS, APPROVALS, PROMPTS, TOOLS, SESSIONS, JOBS, DONE, REVOKED, MCP_SERVERS, MCP_TOOLS)
+# Who uploaded which document (`<user>.<document_id>` -> DocumentRef): a chat message may attach only
+# the caller's own uploads.
+UPLOADS: Final = KVSpec("pagi_uploads", "uploaded documents by uploader", ttl_s=30 * 24 * 3600.0)
+KV_BUCKETS: Final = (
+    TWINS, APPROVALS, PROMPTS, TOOLS, SESSIONS, JOBS, DONE, REVOKED, MCP_SERVERS, MCP_TOOLS, UPLOADS,
+)  # fmt: skip
 
 ARTIFACTS: Final = ObjectStoreSpec("pagi_artifacts", "built tool artifacts, addressed by digest")
-OBJECT_STORES: Final = (ARTIFACTS,)
+# Uploaded files, named by their SHA-256 (bus_schemas/documents.py): the same file is kept once.
+DOCUMENTS: Final = ObjectStoreSpec("pagi_documents", "uploaded documents, addressed by digest")
+OBJECT_STORES: Final = (ARTIFACTS, DOCUMENTS)
 
 __all__ = [
     "ARTIFACTS",
+    "DOCUMENTS",
     "KV_BUCKETS",
     "OBJECT_STORES",
     "STREAMS",

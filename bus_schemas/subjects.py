@@ -17,6 +17,9 @@ APPROVE_DECISION: Final = "approve.decision"
 MEMORY_QUERY: Final = "memory.query"
 MEMORY_STORE: Final = "memory.store"
 MEMORY_RESULT: Final = "memory.result"
+MEMORY_PARSE: Final = "memory.parse"
+MEMORY_INGEST: Final = "memory.ingest"
+MEMORY_CHANGED: Final = "memory.changed"
 TOOL_RUN: Final = "tool.run"
 TOOL_RESULT: Final = "tool.result"
 BUILD_REQ: Final = "build.req"
@@ -37,6 +40,9 @@ SESSION_EVENT_TYPES: Final = (
     MEMORY_QUERY,
     MEMORY_STORE,
     MEMORY_RESULT,
+    MEMORY_PARSE,
+    MEMORY_INGEST,
+    MEMORY_CHANGED,
     TOOL_RUN,
     TOOL_RESULT,
     BUILD_REQ,

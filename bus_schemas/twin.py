@@ -45,6 +45,9 @@ class TwinSettings(BaseModel):
     code_generation: bool = True
     # Where this twin's memory searches look when the action names no namespace.
     memory_namespace: str = Field(default="default", pattern=TOKEN_RE.pattern)
+    # Namespaces this twin's proposed memories (ActionRemember) are stored in without asking; off
+    # (empty) by default, set by "always allow memories in this namespace" on an approval.
+    always_remember: list[str] = Field(default_factory=list, max_length=MAX_POLICY_ENTRIES)
 
 
 class TwinWrite(TwinSettings):

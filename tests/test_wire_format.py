@@ -53,9 +53,11 @@ from bus_schemas import (
     encode,
 )
 from bus_schemas.codec import CONTENT_TYPES, DEFAULT_FORMAT, FORMATS, PUBLISHER_HEADER, Format
+from bus_schemas.documents import DocumentIngest, DocumentParse, DocumentRef, document_id_of
 from bus_schemas.envelope import Body
 from bus_schemas.errors import DeadLetter
 from bus_schemas.jobs import JobCancel
+from bus_schemas.memory import MemoryChanged
 from bus_schemas.registry import DEAD_LETTER, EVENT_BODIES
 from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import TELEMETRY_HOST, dead_letter_subject, session_subject, telemetry_subject
@@ -80,6 +82,11 @@ def _telemetry() -> Body:
         sampler.close()
 
 
+DOCUMENT = DocumentRef(
+    document_id=document_id_of("ab" * 32), digest="ab" * 32, filename="runbook.pdf", size=1234, content_type=None
+)
+
+
 def _bodies() -> dict[str, Body]:
     tool = ActionTool(tool_name="command_exec", args={"cmd": "ls -l", "nested": {"list": [1, 2.5, None, "ü"]}})
     return {
@@ -102,6 +109,9 @@ def _bodies() -> dict[str, Body]:
             request_id="q-1",
             hits=[MemoryHit(id="m-1", score=0.875, text="rotate the SSH keys", kb="mind", namespace="default")],
         ),
+        "memory.parse": DocumentParse(request_id="p-1", document=DOCUMENT),
+        "memory.ingest": DocumentIngest(request_id="i-1", approval_id="ap-2", document=DOCUMENT, kb="domain"),
+        "memory.changed": MemoryChanged(op="forgotten", memory_id="m-1", namespace="default", kb="mind", by="ops"),
         "tool.run": ToolRun(request_id="r-1", tool_name="command_exec", args={"cmd": "ls"}),
         "tool.result": ToolResult(
             request_id="r-1", tool_name="command_exec", exit_code=0, stdout="a\nb\n", duration_ms=1.5, isolation="bwrap"

@@ -5,12 +5,20 @@
  * This interface was referenced by `BusShapes`'s JSON-Schema
  * via the `definition` "Action".
  */
-export type Action = ActionMemory | ActionTool | ActionBuildTool | ActionSelfImprove | ActionResponse;
+export type Action =
+  | ActionMemory
+  | ActionTool
+  | ActionBuildTool
+  | ActionSelfImprove
+  | ActionRemember
+  | ActionReadDocument
+  | ActionStoreDocument
+  | ActionResponse;
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
  * via the `definition` "ApprovalKind".
  */
-export type ApprovalKind = "memory" | "tool" | "build" | "self_improve";
+export type ApprovalKind = "memory" | "tool" | "build" | "self_improve" | "remember" | "document";
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
  * via the `definition` "IssuedCommand".
@@ -69,6 +77,203 @@ export interface ActionSelfImprove {
 }
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "ActionRemember".
+ */
+export interface ActionRemember {
+  action_type: "ActionRemember";
+  text: string;
+  namespace: string | null;
+  kb: string;
+  why: string;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "ActionReadDocument".
+ */
+export interface ActionReadDocument {
+  action_type: "ActionReadDocument";
+  document: DocumentRef;
+  namespace: string | null;
+  kb: string;
+  then_store: boolean;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "DocumentRef".
+ */
+export interface DocumentRef {
+  document_id: string;
+  digest: string;
+  filename: string;
+  size: number;
+  content_type: string | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "ActionStoreDocument".
+ */
+export interface ActionStoreDocument {
+  action_type: "ActionStoreDocument";
+  document: DocumentRef;
+  parsed: ParsedDocument;
+  namespace: string;
+  kb: string;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "ParsedDocument".
+ */
+export interface ParsedDocument {
+  document_id: string;
+  filename: string;
+  size: number;
+  format: string;
+  pages: number | null;
+  chunks: number;
+  characters: number;
+  /**
+   * @maxItems 3
+   */
+  preview: [] | [string] | [string, string] | [string, string, string];
+  /**
+   * @maxItems 20
+   */
+  warnings:
+    | []
+    | [string]
+    | [string, string]
+    | [string, string, string]
+    | [string, string, string, string]
+    | [string, string, string, string, string]
+    | [string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string, string, string, string, string]
+    | [string, string, string, string, string, string, string, string, string, string, string, string, string, string]
+    | [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+      ]
+    | [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+      ]
+    | [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+      ]
+    | [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+      ]
+    | [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+      ]
+    | [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+        string
+      ];
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
  * via the `definition` "ActionResponse".
  */
 export interface ActionResponse {
@@ -85,8 +290,16 @@ export interface ApprovalRecord {
   job_id: string;
   twin_id: string;
   step: number;
-  kind: "memory" | "tool" | "build" | "self_improve";
-  action: ActionMemory | ActionTool | ActionBuildTool | ActionSelfImprove | ActionResponse;
+  kind: "memory" | "tool" | "build" | "self_improve" | "remember" | "document";
+  action:
+    | ActionMemory
+    | ActionTool
+    | ActionBuildTool
+    | ActionSelfImprove
+    | ActionRemember
+    | ActionReadDocument
+    | ActionStoreDocument
+    | ActionResponse;
   summary: string;
   reason: string;
   policy: string;
@@ -120,8 +333,16 @@ export interface McpToolShown {
  */
 export interface ApprovalRequest {
   approval_id: string;
-  kind: "memory" | "tool" | "build" | "self_improve";
-  action: ActionMemory | ActionTool | ActionBuildTool | ActionSelfImprove | ActionResponse;
+  kind: "memory" | "tool" | "build" | "self_improve" | "remember" | "document";
+  action:
+    | ActionMemory
+    | ActionTool
+    | ActionBuildTool
+    | ActionSelfImprove
+    | ActionRemember
+    | ActionReadDocument
+    | ActionStoreDocument
+    | ActionResponse;
   summary: string;
   reason: string;
   policy: string;
@@ -163,6 +384,12 @@ export interface SourceMemory {
   id: string;
   text: string;
   score: number;
+  namespace: string | null;
+  kb: string | null;
+  source: string | null;
+  page: number | null;
+  document_id: string | null;
+  session_id: string | null;
 }
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
@@ -562,6 +789,10 @@ export interface TwinSettings {
   mcp_tools: string[];
   code_generation: boolean;
   memory_namespace: string;
+  /**
+   * @maxItems 256
+   */
+  always_remember: string[];
 }
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
@@ -588,6 +819,10 @@ export interface TwinView {
   mcp_tools: string[];
   code_generation: boolean;
   memory_namespace: string;
+  /**
+   * @maxItems 256
+   */
+  always_remember: string[];
   id: string;
   has_api_key: boolean;
   owner: string | null;
