@@ -23,6 +23,7 @@ DOCUMENT_FORMATS: Final = (
 DIGEST_PATTERN: Final = r"^[0-9a-f]{64}$"
 MAX_PREVIEW_CHUNKS: Final = 3
 MAX_PREVIEW_CHARS: Final = 600
+MAX_EXCERPT_CHARS: Final = 24_000
 # A chat message offers at most this many files to the twin.
 MAX_ATTACHMENTS: Final = 10
 
@@ -53,6 +54,8 @@ class ParsedDocument(Body):
     chunks: int = Field(ge=0)
     characters: int = Field(ge=0)
     preview: list[str] = Field(default_factory=list, max_length=MAX_PREVIEW_CHUNKS)
+    # The start of the converted text, offered to the twin when the file came with a chat message.
+    excerpt: str = Field(default="", max_length=MAX_EXCERPT_CHARS)
     warnings: list[str] = Field(default_factory=list, max_length=20)
 
 

@@ -18,26 +18,34 @@ from bus_schemas import (
     Action,
     ActionBuildTool,
     ActionMemory,
+    ActionReadDocument,
+    ActionRemember,
     ActionResponse,
     ActionSelfImprove,
+    ActionStoreDocument,
     ActionTool,
     Body,
     BuildRequest,
     BuildResult,
     MemoryQuery,
     MemoryResult,
+    MemoryStore,
+    SourceMemory,
     ToolResult,
     ToolRun,
 )
-from bus_schemas.approval import ApprovalKind, McpToolShown
+from bus_schemas.approval import ApprovalChanges, ApprovalKind, ApprovalRecord, McpToolShown
 from bus_schemas.chat import BuildToolCommand, ExecuteTool, IssuedCommand, SelfImproveCommand, ShowMemoryPage
+from bus_schemas.documents import DocumentIngest, DocumentParse
 from bus_schemas.joblog import LogLevel
-from bus_schemas.subjects import BUILD_REQ, MEMORY_QUERY, TOOL_RUN
+from bus_schemas.jobs import MAX_STEP_SOURCES
+from bus_schemas.subjects import BUILD_REQ, MEMORY_INGEST, MEMORY_PARSE, MEMORY_QUERY, MEMORY_STORE, TOOL_RUN
 from bus_schemas.twin import PromptVersion, Twin
 from records.jobs import Worker
 from records.policy import RegistryTool, ToolPolicy, tool_policy
 from records.prompts import prompt_diff
 from records.tools import McpToolCatalog
+from records.twins import TwinStore
 
 from . import observations
 
@@ -111,14 +119,39 @@ class ActionKind(ABC, Generic[A, R]):
     def observe(self, action: A, result: R, twin: Twin) -> str:
         """The result, as the text the next decision sees."""
 
-    def always_allows(self, action: A) -> str | None:
-        """The tool an approval's "always allow" adds to the twin (None: this kind has none).
-        `records.twins.allow_always` pins a built tool to its artifact then: a rebuild asks again."""
+    async def allow_always(self, twins: TwinStore, twin: Twin, record: ApprovalRecord) -> str | None:
+        """Make an approval's "always allow" standing for the twin; what it now allows, for the job
+        log (None: this kind has no "always")."""
         return None
+
+    def amend(self, action: A, changes: ApprovalChanges) -> A:
+        """The action as the person changed it before approving; Unchangeable if this kind takes no
+        changes (or not these)."""
+        raise Unchangeable(f"a {self.approval} approval cannot be changed, only approved or denied")
 
     def grants(self, result: R) -> str | None:
         """A tool the twin may use from now on because of this result (None: none)."""
         return None
+
+    def follow_up(self, action: A, result: R, twin: Twin) -> Action | None:
+        """The next step this result itself calls for, taken without deciding (None: decide)."""
+        return None
+
+    def cites(self, result: R) -> list[SourceMemory]:
+        """The memories this result brought, for the answer's citations."""
+        return []
+
+
+class Unchangeable(ValueError):
+    """An approval's changes the action's kind does not take."""
+
+
+def _changed(action: A, changes: ApprovalChanges, allowed: frozenset[str]) -> A:
+    given = {k: v for k, v in changes.model_dump().items() if v is not None}
+    refused = sorted(set(given) - allowed)
+    if refused:
+        raise Unchangeable(f"{', '.join(refused)} cannot be changed on this approval")
+    return action.model_copy(update=given)
 
 
 class MemorySearch(ActionKind[ActionMemory, MemoryResult]):
@@ -146,6 +179,151 @@ class MemorySearch(ActionKind[ActionMemory, MemoryResult]):
 
     def observe(self, action: ActionMemory, result: MemoryResult, twin: Twin) -> str:
         return observations.from_memory(result, action.query)
+
+    def cites(self, result: MemoryResult) -> list[SourceMemory]:
+        return [
+            SourceMemory(
+                id=hit.id,
+                text=hit.text[:600],
+                score=hit.score,
+                namespace=hit.namespace,
+                kb=hit.kb,
+                source=hit.source,
+                page=hit.page,
+                document_id=hit.document_id,
+                session_id=hit.session_id,
+            )
+            for hit in result.hits[:MAX_STEP_SOURCES]
+        ]
+
+
+class Remember(ActionKind[ActionRemember, MemoryResult]):
+    """A memory the twin proposes: a person approves (and may edit) it, unless the twin always
+    allows memories in that namespace."""
+
+    action = ActionRemember
+    approval = "remember"
+    issues = ShowMemoryPage
+
+    def judge(self, action: ActionRemember, twin: Twin, tool: ToolPolicy | None = None) -> Verdict:
+        namespace = action.namespace or twin.memory_namespace
+        if namespace in twin.always_remember:
+            return Verdict("run", "always-remember", f"{twin.id} always allows memories in {namespace}", "remember")
+        return Verdict("ask", "memory-write", "remembering needs a human's approval", "remember")
+
+    def summary(self, action: ActionRemember, twin: Twin) -> str:
+        why = f" because {action.why}" if action.why else ""
+        return f"remember in {action.namespace or twin.memory_namespace}/{action.kb}{why}:\n{action.text}"
+
+    def command(self, action: ActionRemember, twin: Twin, approval_id: str) -> IssuedCommand:
+        return ShowMemoryPage(query=action.text[:4000], memory_id=approval_id, approval_id=approval_id)
+
+    def request(self, action: ActionRemember, twin: Twin, request_id: str, approval_id: str | None) -> WorkerRequest:
+        store = MemoryStore(
+            request_id=request_id,
+            text=action.text,
+            namespace=action.namespace or twin.memory_namespace,
+            kb=action.kb,
+            approval_id=approval_id,
+            metadata={"kind": "remembered", "why": action.why},
+        )
+        return WorkerRequest("memory", MEMORY_STORE, store, "memory")
+
+    def observe(self, action: ActionRemember, result: MemoryResult, twin: Twin) -> str:
+        return observations.from_remembered(result, action.namespace or twin.memory_namespace, action.kb)
+
+    async def allow_always(self, twins: TwinStore, twin: Twin, record: ApprovalRecord) -> str:
+        assert isinstance(record.action, ActionRemember)
+        namespace = record.action.namespace or twin.memory_namespace
+        await twins.allow_remember(twin.id, namespace)
+        return f"{twin.id} now always allows memories in {namespace}"
+
+    def amend(self, action: ActionRemember, changes: ApprovalChanges) -> ActionRemember:
+        return _changed(action, changes, frozenset({"text", "namespace", "kb"}))
+
+
+class DocumentReading(ActionKind[ActionReadDocument, MemoryResult]):
+    """Converting and chunking a file the person sent: nothing is stored, so nothing is asked."""
+
+    action = ActionReadDocument
+    approval = "document"
+    issues = ShowMemoryPage
+
+    def judge(self, action: ActionReadDocument, twin: Twin, tool: ToolPolicy | None = None) -> Verdict:
+        return Verdict("run", "document-read", f"reading {action.document.filename} stores nothing", "document")
+
+    def summary(self, action: ActionReadDocument, twin: Twin) -> str:
+        return f"read {action.document.filename} ({action.document.size} bytes)"
+
+    def command(self, action: ActionReadDocument, twin: Twin, approval_id: str) -> IssuedCommand:
+        return ShowMemoryPage(query=action.document.filename, memory_id=approval_id, approval_id=approval_id)
+
+    def request(
+        self, action: ActionReadDocument, twin: Twin, request_id: str, approval_id: str | None
+    ) -> WorkerRequest:
+        parse = DocumentParse(
+            request_id=request_id,
+            document=action.document,
+            namespace=action.namespace or twin.memory_namespace,
+            kb=action.kb,
+        )
+        return WorkerRequest("memory", MEMORY_PARSE, parse, "memory")
+
+    def observe(self, action: ActionReadDocument, result: MemoryResult, twin: Twin) -> str:
+        return observations.from_document(result, action.document.filename, offered=not action.then_store)
+
+    def follow_up(self, action: ActionReadDocument, result: MemoryResult, twin: Twin) -> Action | None:
+        if not action.then_store or result.document is None or result.error:
+            return None
+        return ActionStoreDocument(
+            document=action.document,
+            parsed=result.document,
+            namespace=action.namespace or twin.memory_namespace,
+            kb=action.kb,
+        )
+
+
+class DocumentStoring(ActionKind[ActionStoreDocument, MemoryResult]):
+    """A read document's chunks into memory: a person approves, and may change where they go."""
+
+    action = ActionStoreDocument
+    approval = "document"
+    issues = ShowMemoryPage
+
+    def judge(self, action: ActionStoreDocument, twin: Twin, tool: ToolPolicy | None = None) -> Verdict:
+        return Verdict("ask", "memory-write", "storing a document in memory needs a human's approval", "document")
+
+    def summary(self, action: ActionStoreDocument, twin: Twin) -> str:
+        parsed = action.parsed
+        pages = f", {parsed.pages} pages" if parsed.pages is not None else ""
+        head = (
+            f"store {action.document.filename} ({action.document.size} bytes, {parsed.format}{pages}, "
+            f"{parsed.chunks} chunks) in {action.namespace}/{action.kb}"
+        )
+        preview = "\n".join(f"[{i}] {text}" for i, text in enumerate(parsed.preview, 1))
+        return f"{head}\n{preview}" if preview else head
+
+    def command(self, action: ActionStoreDocument, twin: Twin, approval_id: str) -> IssuedCommand:
+        return ShowMemoryPage(query=action.document.filename, memory_id=approval_id, approval_id=approval_id)
+
+    def request(
+        self, action: ActionStoreDocument, twin: Twin, request_id: str, approval_id: str | None
+    ) -> WorkerRequest:
+        assert approval_id is not None, "a document is stored only once approved"
+        ingest = DocumentIngest(
+            request_id=request_id,
+            approval_id=approval_id,
+            document=action.document,
+            namespace=action.namespace,
+            kb=action.kb,
+        )
+        return WorkerRequest("memory", MEMORY_INGEST, ingest, "memory")
+
+    def observe(self, action: ActionStoreDocument, result: MemoryResult, twin: Twin) -> str:
+        return observations.from_stored_document(result, action.document.filename, action.namespace, action.kb)
+
+    def amend(self, action: ActionStoreDocument, changes: ApprovalChanges) -> ActionStoreDocument:
+        return _changed(action, changes, frozenset({"namespace", "kb"}))
 
 
 class ToolUse(ActionKind[ActionTool, ToolResult]):
@@ -181,8 +359,12 @@ class ToolUse(ActionKind[ActionTool, ToolResult]):
     def observe(self, action: ActionTool, result: ToolResult, twin: Twin) -> str:
         return observations.from_tool(result)
 
-    def always_allows(self, action: ActionTool) -> str | None:
-        return action.tool_name
+    async def allow_always(self, twins: TwinStore, twin: Twin, record: ApprovalRecord) -> str:
+        assert isinstance(record.action, ActionTool)
+        # An MCP tool is pinned to the tool as the person saw it when asked, not as listed now.
+        seen = record.mcp.digest if record.mcp is not None else None
+        await twins.allow_always(twin.id, record.action.tool_name, seen)
+        return f"{twin.id} now always allows {record.action.tool_name}"
 
 
 class ToolBuild(ActionKind[ActionBuildTool, BuildResult]):
@@ -244,7 +426,15 @@ class SelfImprove(ActionKind[ActionSelfImprove, PromptVersion]):
 
 KINDS: Final[dict[str, ActionKind[Any, Any]]] = {
     kind.action.model_fields["action_type"].default: kind
-    for kind in (MemorySearch(), ToolUse(), ToolBuild(), SelfImprove())
+    for kind in (
+        MemorySearch(),
+        ToolUse(),
+        ToolBuild(),
+        SelfImprove(),
+        Remember(),
+        DocumentReading(),
+        DocumentStoring(),
+    )
 }
 
 ANSWER: Final = Verdict("respond", "answer", "a direct answer needs no approval")

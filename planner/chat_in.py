@@ -40,6 +40,7 @@ class ChatInHandler:
             user_id=body.user_id,
             message=body.message,
             replay=body.replay,
+            attachments=body.attachments,
             created_at=now,
             updated_at=now,
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bus_schemas import ApprovalDecision, Envelope, derived_id
+from bus_schemas import Action, ApprovalDecision, Envelope, derived_id
 from bus_schemas.approval import ApprovalRecord
 from bus_schemas.jobs import JobCancel, JobRecord
 from bus_schemas.subjects import APPROVE_DECISION, JOB_CANCEL
@@ -19,7 +19,7 @@ from pagi.bus import Delivery
 from records import approvals as approval_moves
 
 from . import emit
-from .actions import kind_of
+from .actions import Unchangeable, kind_of
 from .loop import ACTION, Planner
 
 
@@ -60,16 +60,35 @@ class ControlHandler:
             await self._error(event, record.job_id, f"approval {body.approval_id} expired at {record.expires_at}")
             return
         else:
-            settle = approval_moves.approve if body.approved else approval_moves.deny
-            record = await planner.approvals.update(
-                record, settle(body.decided_by, planner._now(), body.reason, event.id)
-            )
+            try:
+                changed = self._changed(record, body)
+            except Unchangeable as exc:
+                # Refused whole: the approval stays pending, to be decided again without the changes.
+                await self._error(event, record.job_id, f"approval {body.approval_id} not decided: {exc}")
+                return
+            now = planner._now()
+            if body.approved:
+                settle = approval_moves.approve(body.decided_by, now, body.reason, event.id, changed)
+            else:
+                settle = approval_moves.deny(body.decided_by, now, body.reason, event.id)
+            record = await planner.approvals.update(record, settle)
             if record.decision_event_id == event.id:
                 metrics.APPROVALS.labels(record.state).inc()
             else:
                 await self._error(event, record.job_id, f"approval {body.approval_id} was already {record.state}")
                 return
         await self._carry_out(event, body, record)
+
+    @staticmethod
+    def _changed(record: ApprovalRecord, body: ApprovalDecision) -> Action | None:
+        """The action as the person changed it (None: unchanged); Unchangeable when it cannot be."""
+        if body.changes is None:
+            return None
+        if not body.approved:
+            raise Unchangeable("changes come with an approval, not a denial")
+        action = ACTION.validate_python(record.action.model_dump())
+        changed: Action = kind_of(action.action_type).amend(action, body.changes)
+        return ACTION.validate_python(changed.model_dump())
 
     async def _carry_out(self, event: Envelope[Any], body: ApprovalDecision, record: ApprovalRecord) -> None:
         planner = self.planner
@@ -89,15 +108,12 @@ class ControlHandler:
         who = f"{record.decided_by}" + (f" ({record.decision_reason})" if record.decision_reason else "")
         if record.state == "approved":
             action = ACTION.validate_python(record.action.model_dump())
-            tool_name = kind_of(action.action_type).always_allows(action) if body.always else None
-            if tool_name is not None:
-                # An MCP tool is pinned to the tool as the person saw it when asked, not as listed now.
-                seen = record.mcp.digest if record.mcp is not None else None
-                await planner.twins.allow_always(twin.id, tool_name, seen)
-            if tool_name is not None:
-                await planner.bus.publish(
-                    emit.log(job, event.id, "always", f"{twin.id} now always allows {tool_name}", level="info")
-                )
+            kind = kind_of(action.action_type)
+            standing = await kind.allow_always(planner.twins, twin, record) if body.always else None
+            if standing is not None:
+                await planner.bus.publish(emit.log(job, event.id, "always", standing, level="info"))
+            if body.changes is not None:
+                who += f", changed: {', '.join(sorted(body.changes.model_dump(exclude_none=True)))}"
             await planner.bus.publish(emit.log(job, event.id, "approved", f"approved by {who}", status="running"))
             await planner.dispatch(job, twin, action, request_id, record.approval_id, event.id)
         else:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from typing import Final
 
 import aiohttp
 
@@ -73,6 +74,11 @@ class Decider:
             return recorded_decision(job)
         if (following := next_call(job)) is not None:
             return following
+        if (reading := deterministic.read_next_attachment(job)) is not None:
+            return reading
+        if deterministic.ingest_target(job.message) is not None:
+            # An upload: the person chose every step (read, store, report); no model is asked.
+            return deterministic.decide(job.message, twin.id, job.steps)
         try:
             config = self.config(twin)
         except (LLMConfigError, SecretsUnavailable) as exc:
@@ -139,11 +145,13 @@ def next_call(job: JobRecord) -> Decision | None:
     return Decision(action, raw, last.decided_by)
 
 
-def allowed_actions(twin: Twin) -> list[str] | None:
+# What a model may decide; documents are read and stored only because a person sent them.
+MODEL_ACTIONS: Final = ("ActionResponse", "ActionMemory", "ActionTool", "ActionRemember", "ActionSelfImprove")
+
+
+def allowed_actions(twin: Twin) -> list[str]:
     """What the model is offered: no tool building for twins with code generation off."""
-    if twin.code_generation:
-        return None
-    return ["ActionResponse", "ActionMemory", "ActionTool", "ActionSelfImprove"]
+    return [*MODEL_ACTIONS, "ActionBuildTool"] if twin.code_generation else list(MODEL_ACTIONS)
 
 
 def _fallback(job: JobRecord, twin: Twin, note: str) -> Decision:

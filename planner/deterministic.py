@@ -16,19 +16,23 @@ from bus_schemas import (
     Action,
     ActionBuildTool,
     ActionMemory,
+    ActionReadDocument,
+    ActionRemember,
     ActionResponse,
     ActionSelfImprove,
     ActionTool,
 )
-from bus_schemas.jobs import JobStep
+from bus_schemas.jobs import JobRecord, JobStep
 from bus_schemas.safe_json import PayloadError, loads_json
 
 from .decision import Decision
 
 HELP: Final = (
-    "Commands: /memory QUERY · /tool NAME {json args} · /build NAME python|rust (code on the next lines) · "
-    "/improve NEW PROMPT"
+    "Commands: /memory QUERY · /remember TEXT · /tool NAME {json args} · "
+    "/build NAME python|rust (code on the next lines) · /improve NEW PROMPT · /ingest [NAMESPACE[/KB]] (with files)"
 )
+INGEST: Final = "/ingest"
+_INGEST = re.compile(r"^/ingest(?:\s+([A-Za-z0-9][A-Za-z0-9_.-]{0,63})(?:/([a-z]+))?)?\s*$")
 
 _SEARCH = re.compile(
     r"^(?:please\s+)?(?:search|look\s+up|find|recall)\s+(?:for\s+|memory\s+for\s+|memories\s+about\s+)?(.+)$", re.I
@@ -102,6 +106,13 @@ def _slash_decision(text: str) -> Decision:
     argument = argument.strip()
     if verb == "/memory" and argument:
         return _rule("slash_memory", ActionMemory(query=argument))
+    if verb == "/remember" and (argument or rest.strip()):
+        text = (argument + "\n" + rest).strip()
+        return _rule("slash_remember", ActionRemember(text=text, why="asked with /remember"))
+    if verb == INGEST:
+        if _INGEST.match(head) is None:
+            return _rule("slash_error", ActionResponse(content="usage: /ingest [NAMESPACE[/KB]], with files attached"))
+        return _rule("slash_error", ActionResponse(content="/ingest: no file is attached to this message"))
     if verb == "/tool" and argument:
         name, _, raw_args = argument.partition(" ")
         try:
@@ -127,3 +138,27 @@ def _slash_decision(text: str) -> Decision:
 
 def _report(step: JobStep) -> str:
     return step.observation or "Done."
+
+
+def ingest_target(message: str) -> tuple[str | None, str] | None:
+    """Where `/ingest [NAMESPACE[/KB]]` asks the attached files to go (namespace None: the twin's
+    own), or None if the message is no (well-formed) /ingest."""
+    match = _INGEST.match(message.strip())
+    if match is None:
+        return None
+    return match.group(1), match.group(2) or "domain"
+
+
+def read_next_attachment(job: JobRecord) -> Decision | None:
+    """The first attached file not read yet: every file is read before anything else is decided.
+    With `/ingest`, each is then stored once a person approves (ActionReadDocument.then_store)."""
+    read = {s.action["document"]["document_id"] for s in job.steps if s.action_type == "ActionReadDocument"}
+    document = next((d for d in job.attachments if d.document_id not in read), None)
+    if document is None:
+        return None
+    target = ingest_target(job.message)
+    if target is None:
+        action = ActionReadDocument(document=document)
+        return _rule("attachment", action)
+    namespace, kb = target
+    return _rule("ingest", ActionReadDocument(document=document, namespace=namespace, kb=kb, then_store=True))

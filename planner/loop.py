@@ -9,6 +9,7 @@ each action kind means (its policy, approval, request, observation) is `planner.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,10 +18,10 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from bus_schemas import Action, ActionResponse, ApprovalRequest, ChatOut, Envelope, PlanAction, derived_id
+from bus_schemas import Action, ActionResponse, ApprovalRequest, ChatOut, Envelope, PlanAction, SourceMemory, derived_id
 from bus_schemas.approval import ApprovalRecord
 from bus_schemas.joblog import LogLevel
-from bus_schemas.jobs import JobRecord, JobState, JobStep
+from bus_schemas.jobs import MAX_STEP_SOURCES, JobRecord, JobState, JobStep
 from bus_schemas.subjects import APPROVE_REQUEST, CHAT_OUT, PLAN_ACTION
 from bus_schemas.twin import Twin
 from pagi.bus import Bus
@@ -76,8 +77,16 @@ class Planner:
         accepted = emit.log(job, trigger_id, "accepted", "job accepted", status="pending")
         await asyncio.gather(self.bus.publish(accepted), self.next_step(job, twin, trigger_id, None))
 
-    async def next_step(self, job: JobRecord, twin: Twin, trigger_id: str, parent: Envelope[Any] | None) -> None:
-        """Take the step `trigger_id` causes: reuse it if a previous delivery already decided it."""
+    async def next_step(
+        self,
+        job: JobRecord,
+        twin: Twin,
+        trigger_id: str,
+        parent: Envelope[Any] | None,
+        then: Action | None = None,
+    ) -> None:
+        """Take the step `trigger_id` causes: reuse it if a previous delivery already decided it.
+        `then`: the step the last result itself called for (ActionKind.follow_up), taken undecided."""
         step = next((s for s in job.steps if s.trigger_id == trigger_id), None)
         if step is None:
             if len(job.steps) >= twin.step_limit:
@@ -86,7 +95,12 @@ class Planner:
                 )
                 return
             try:
-                new_step = self._step(job, await self._decide(job, twin, trigger_id), trigger_id)
+                decision = (
+                    await self._decide(job, twin, trigger_id)
+                    if then is None
+                    else Decision(then, json.dumps({"rule": "follow_up"}), "follow-up")
+                )
+                new_step = self._step(job, decision, trigger_id)
             except ReplayGap as gap:
                 await self.finish(job, trigger_id, str(gap), "failed")
                 return
@@ -152,10 +166,20 @@ class Planner:
         else:
             await self.ask(job, twin, step, action, verdict.policy, verdict.reason, trigger_id, tool)
 
-    async def observe(self, job: JobRecord, twin: Twin, step_no: int, observation: str, trigger_id: str) -> None:
-        """Record what a step produced and decide again."""
-        job = await self.jobs.update(job, job_moves.record_observation(step_no, observation, trigger_id, self._now()))
-        await self.next_step(job, twin, trigger_id, None)
+    async def observe(
+        self,
+        job: JobRecord,
+        twin: Twin,
+        step_no: int,
+        observation: str,
+        trigger_id: str,
+        sources: Sequence[SourceMemory] = (),
+        then: Action | None = None,
+    ) -> None:
+        """Record what a step produced (and the memories it brought) and take the next step."""
+        record = job_moves.record_observation(step_no, observation, trigger_id, self._now(), sources)
+        job = await self.jobs.update(job, record)
+        await self.next_step(job, twin, trigger_id, None, then)
 
     @staticmethod
     def took(job: JobRecord, trigger_id: str) -> bool:
@@ -281,6 +305,7 @@ class Planner:
             status=chat_status,
             actions_taken=[s.action_type for s in job.steps],
             raw_orchestrator_decision=raw,
+            source_memories=citations(job) if status == "completed" else [],
             latency_ms=round(latency_ms, 2),
         )
         level: LogLevel = "plan" if status == "completed" else "warn"
@@ -295,6 +320,16 @@ class Planner:
         if len(job.steps) > 1 or (job.steps and job.steps[0].decided_by != "deterministic"):
             # Only a job that waited or asked a model changed the twin's status.
             await self.twins.set_status(job.twin_id, "idle")
+
+
+def citations(job: JobRecord) -> list[SourceMemory]:
+    """Every memory the job's steps brought, once each, best first."""
+    found: dict[str, SourceMemory] = {}
+    for step in job.steps:
+        for source in step.sources:
+            if source.id not in found or found[source.id].score < source.score:
+                found[source.id] = source
+    return sorted(found.values(), key=lambda s: -s.score)[:MAX_STEP_SOURCES]
 
 
 def _answered_at_once(job: JobRecord) -> bool:

@@ -45,3 +45,31 @@ def from_build(result: BuildResult) -> str:
         return f"Built tool {result.tool_name} version {result.version} ({result.artifact_digest})."
     detail = result.error or _clip(result.stderr) or f"exit code {result.exit_code}"
     return f"Building tool {result.tool_name} failed: {detail}"
+
+
+def from_remembered(result: MemoryResult, namespace: str, kb: str) -> str:
+    if result.error:
+        return f"The memory was not saved: {result.error}"
+    known = "" if all(result.created) else " (it was already known)"
+    return f"Remembered in {namespace}/{kb} as {result.stored_id}{known}."
+
+
+def from_document(result: MemoryResult, filename: str, *, offered: bool) -> str:
+    if result.error or result.document is None:
+        return f"Could not read {filename}: {result.error or 'the memory worker said nothing about it'}"
+    parsed = result.document
+    pages = f", {parsed.pages} pages" if parsed.pages is not None else ""
+    head = f"Read {filename} ({parsed.format}{pages}, {parsed.chunks} chunks, {parsed.characters} characters)."
+    notes = "".join(f"\nNote: {w}" for w in parsed.warnings)
+    if not offered:
+        return head + notes
+    text = parsed.excerpt or "\n\n".join(parsed.preview)
+    cut = "\n…(the rest is not shown)" if len(text) < parsed.characters else ""
+    return f"{head}{notes}\nIts text:\n{text}{cut}"
+
+
+def from_stored_document(result: MemoryResult, filename: str, namespace: str, kb: str) -> str:
+    if result.error:
+        return f"{filename} was not stored: {result.error}"
+    stored, new = result.stored_count or 0, result.new_count or 0
+    return f"Stored {stored} chunks of {filename} in {namespace}/{kb} ({new} new, {stored - new} already known)."

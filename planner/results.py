@@ -30,8 +30,13 @@ class ResultHandler:
             return
         twin = await planner.twins.get_or_default(job.twin_id)
         if planner.took(job, event.id):
-            # A redelivery after this result was recorded: take (or repeat, deduplicated) the next step.
-            await planner.next_step(job, twin, event.id, event)
+            # A redelivery after this result was recorded: take (or repeat, deduplicated) the next step,
+            # the one the result calls for if it calls for one.
+            observed = next((s for s in job.steps if s.observed_by == event.id), None)
+            then = None
+            if observed is not None:
+                then = kind_of(observed.action_type).follow_up(ACTION.validate_python(observed.action), body, twin)
+            await planner.next_step(job, twin, event.id, event, then)
             return
         if job.waiting_id != body.request_id:
             log.info("stale result %s for job %s ignored", body.request_id, job.job_id)
@@ -43,4 +48,5 @@ class ResultHandler:
         granted = kind.grants(body)
         if granted is not None and granted not in twin.allowed_tools:
             await planner.twins.allow_tool(twin.id, granted)
-        await planner.observe(job, twin, step.step, text, event.id)
+        then = kind.follow_up(action, body, twin)
+        await planner.observe(job, twin, step.step, text, event.id, kind.cites(body), then)

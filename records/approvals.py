@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from bus_schemas import derived_id
+from bus_schemas import Action, derived_id
 from bus_schemas.approval import ApprovalRecord
 from bus_schemas.streams import APPROVALS
 from pagi.bus import Bus
@@ -47,7 +47,9 @@ def request_for(approval_id: str) -> str:
 # --- the moves -----------------------------------------------------------------------------------
 
 
-def _settle(state: str, by: str, at: datetime, reason: str | None, event_id: str) -> ApprovalChange:
+def _settle(
+    state: str, by: str, at: datetime, reason: str | None, event_id: str, action: Action | None = None
+) -> ApprovalChange:
     def change(current: ApprovalRecord) -> ApprovalRecord | None:
         if current.state != "pending":
             return None
@@ -59,15 +61,17 @@ def _settle(state: str, by: str, at: datetime, reason: str | None, event_id: str
                 "decision_reason": reason,
                 "decision_event_id": event_id,
                 "request_id": request_for(current.approval_id) if state == "approved" else None,
+                "action": action or current.action,
             }
         )
 
     return change
 
 
-def approve(by: str, at: datetime, reason: str | None, event_id: str) -> ApprovalChange:
-    """Recorded with the deciding event's id, so a redelivery of that event is recognised."""
-    return _settle("approved", by, at, reason, event_id)
+def approve(by: str, at: datetime, reason: str | None, event_id: str, action: Action | None = None) -> ApprovalChange:
+    """Recorded with the deciding event's id, so a redelivery of that event is recognised. `action`:
+    the action as the person changed it before approving (what then runs, and what the record keeps)."""
+    return _settle("approved", by, at, reason, event_id, action)
 
 
 def deny(by: str, at: datetime, reason: str | None, event_id: str) -> ApprovalChange:

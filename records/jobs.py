@@ -14,10 +14,11 @@ A direct answer is stored completed at once by `first_step`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Literal
 
+from bus_schemas.chat import SourceMemory
 from bus_schemas.jobs import JobRecord, JobState, JobStep
 from bus_schemas.streams import JOBS
 from bus_schemas.subjects import TOKEN_RE
@@ -98,15 +99,19 @@ def await_worker(worker: Worker, request_id: str, at: datetime) -> JobChange:
     return change
 
 
-def record_observation(step_no: int, observation: str, trigger_id: str, at: datetime) -> JobChange:
-    """What step `step_no` produced, brought by event `trigger_id`; the job no longer waits."""
+def record_observation(
+    step_no: int, observation: str, trigger_id: str, at: datetime, sources: Sequence[SourceMemory] = ()
+) -> JobChange:
+    """What step `step_no` produced (and the memories it brought), brought by event `trigger_id`;
+    the job no longer waits."""
 
     def change(current: JobRecord) -> JobRecord | None:
         steps = list(current.steps)
         index = step_no - 1
         if steps[index].observation is not None:
             return None
-        steps[index] = steps[index].model_copy(update={"observation": observation, "observed_by": trigger_id})
+        update = {"observation": observation, "observed_by": trigger_id, "sources": list(sources)}
+        steps[index] = steps[index].model_copy(update=update)
         return current.model_copy(
             update={
                 "steps": steps,

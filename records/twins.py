@@ -210,6 +210,17 @@ class TwinStore:
                 pins[tool] = digest
         return pins
 
+    async def allow_remember(self, twin_id: str, namespace: str) -> None:
+        """A human said "always allow memories in this namespace" for this twin."""
+
+        def change(current: Twin) -> Twin | None:
+            if namespace in current.always_remember:
+                return None
+            return current.model_copy(update={"always_remember": [*current.always_remember, namespace]})
+
+        await kvjson.update(self.kv, twin_key(twin_id), Twin, change)
+        self._cache.pop(twin_id, None)
+
     async def allow_tool(self, twin_id: str, tool_name: str) -> None:
         def change(current: Twin) -> Twin | None:
             if tool_name in current.allowed_tools:

@@ -21,6 +21,7 @@ PURPOSE = {
     "ActionTool": "run one of the available tools with JSON arguments matching its schema",
     "ActionBuildTool": "write the source of a new tool when no available tool can do the job",
     "ActionSelfImprove": "propose a better system prompt for yourself, with the reason",
+    "ActionRemember": "propose a memory worth keeping, and why (a person approves it first)",
 }
 
 

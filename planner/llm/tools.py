@@ -49,6 +49,7 @@ _OWN: Final = {
     "MemorySearch": ("ActionMemory", "Search memory and the knowledge bases before answering."),
     "BuildTool": ("ActionBuildTool", "Write the source of a new tool when no available tool can do the job."),
     "SelfImprove": ("ActionSelfImprove", "Propose a better system prompt for yourself, with the reason."),
+    "Remember": ("ActionRemember", "Propose a memory worth keeping, and why; a person approves (and may edit) it."),
 }
 OWN_TOOL_OF: Final = {action: name for name, (action, _) in _OWN.items()}
 

@@ -30,8 +30,9 @@ def test_one_entry_per_marker_the_seed_sends() -> None:
     assert kinds == {
         "TOOL_EXECUTED": ("execute_tool", {"tool"}, True),
         "TOOL_DENIED": ("execute_tool", {"tool"}, False),
-        "MEMORY_SHOWN": ("show_memory_page", {"memory"}, True),
-        "MEMORY_DENIED": ("show_memory_page", {"memory"}, False),
+        # A memory search, a proposed memory and a document to store all open the seed's memory page.
+        "MEMORY_SHOWN": ("show_memory_page", {"memory", "remember", "document"}, True),
+        "MEMORY_DENIED": ("show_memory_page", {"memory", "remember", "document"}, False),
         # No PAGI approval asks with prompt_for_config: these decide nothing.
         "CONFIG_RESPONSE": ("prompt_for_config", set(), True),
         "CONFIG_DENIED": ("prompt_for_config", set(), False),

@@ -135,6 +135,7 @@ export interface ParsedDocument {
    * @maxItems 3
    */
   preview: [] | [string] | [string, string] | [string, string, string];
+  excerpt: string;
   /**
    * @maxItems 20
    */
