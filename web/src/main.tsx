@@ -6,6 +6,7 @@ import { Hub } from "./components/Chat";
 import { CreateTwinModal } from "./components/CreateTwin";
 import { JobLogs } from "./components/JobLogs";
 import { McpServers } from "./components/McpServers";
+import { MemoryPanel } from "./components/MemoryPanel";
 import { RightPanel } from "./components/RightPanel";
 import { Search } from "./components/Search";
 import { Sidebar } from "./components/Sidebar";
@@ -43,6 +44,7 @@ function App() {
       {route.view === "job" && <JobLogs jobId={route.jobId} sessionId={route.sessionId} />}
       <RightPanel sessionId={sessionId} twinId={twinId} />
       {approval && <ApprovalModal approval={approval} />}
+      {!approval && s.openMemoryId && <MemoryPanel memoryId={s.openMemoryId} />}
       {creating && <CreateTwinModal onClose={() => setCreating(false)} />}
       {s.toast && <div class={`toast ${s.toast.kind}`} role="status">{s.toast.text}</div>}
     </div>

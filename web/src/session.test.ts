@@ -14,7 +14,7 @@ const chunk = (seq: number, job: string, text: string): ServerFrame => ({
   type: "message_chunk", id: `c${seq}`, content_chunk: text, is_final: false, session_id: S, job_id: job, seq,
 });
 const complete = (seq: number, job: string, content: string): ServerFrame => ({
-  type: "complete_message", id: `m${seq}`, content, is_final: true, latency_ms: 12, source_memories: [{ id: "x", text: "t", score: 0.5 }],
+  type: "complete_message", id: `m${seq}`, content, is_final: true, latency_ms: 12, source_memories: [{ id: "x", text: "t", score: 0.5, namespace: "default", kb: "mind", source: "runbook.pdf", page: 12, document_id: null, session_id: null }],
   issued_command: null, raw_orchestrator_decision: null, session_id: S, job_id: job, seq,
 });
 

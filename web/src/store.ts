@@ -3,7 +3,8 @@ import { useEffect, useReducer } from "preact/hooks";
 import { api, errorText, setSignedInUser, userId } from "./api";
 import { ChatSocket, type ConnectionState } from "./socket";
 import { addLocalUserMessage, applyFrame, newSession, type SessionState } from "./session";
-import type { Approval, ServerFrame, Twin } from "./types";
+import type { Approval, ApprovalChanges, EventFrame, ServerFrame, Twin, UploadReply } from "./types";
+import { fileState, finished, newEntry, progressOf, type FileEntry } from "./uploads";
 
 export const ORCHESTRATOR = "orchestrator";
 
@@ -35,6 +36,14 @@ class Store {
   /** Decided here: hidden at once, before the planner has recorded the decision. */
   decided = new Set<string>();
   toast: { text: string; kind: "info" | "error" } | null = null;
+  /** Files sent to POST /v1/documents from this browser, per session, newest last. */
+  uploads = new Map<string, FileEntry[]>();
+  /** One SSE stream per session while a document job of it runs: the job log's progress. */
+  private progressStreams = new Map<string, EventSource>();
+  /** The memory open in the memory panel (from a citation or the Mind view's list). */
+  openMemoryId: string | null = null;
+  /** Bumped on every edit, pin or forget made here, so lists read again. */
+  memoryVersion = 0;
   private listeners = new Set<Listener>();
   private scheduled = false;
   socket: ChatSocket;
@@ -184,6 +193,7 @@ class Store {
     }
     if (applyFrame(state, frame)) {
       if (frame.type === "event" && frame.event_type.startsWith("approve.")) void this.refreshApprovals();
+      if (this.progressStreams.has(sessionId)) this.followProgress(sessionId);
       this.changed();
     }
   }
@@ -241,10 +251,75 @@ class Store {
     return this.allPending().find((a) => this.sessions.has(a.session_id) && !this.dismissed.has(a.approval_id));
   }
 
-  async decide(approval: Approval, approved: boolean, always: boolean, reason: string | null): Promise<void> {
+  openMemory(id: string): void {
+    this.openMemoryId = id;
+    this.changed();
+  }
+
+  closeMemory(): void {
+    this.openMemoryId = null;
+    this.changed();
+  }
+
+  memoryChanged(note: string): void {
+    this.memoryVersion++;
+    this.notify(note);
+  }
+
+  uploadsOf(sessionId: string): FileEntry[] {
+    return this.uploads.get(sessionId) ?? [];
+  }
+
+  /** One POST /v1/documents per file (multipart `file`, `session_id`, optional `namespace`/`kb`); the
+   *  approval each asks for arrives on the session like any other. */
+  upload(sessionId: string, files: File[], where: { namespace?: string; kb?: string } = {}): FileEntry[] {
+    this.session(sessionId);
+    const list = this.uploads.get(sessionId) ?? [];
+    this.uploads.set(sessionId, list);
+    const entries = files.map((file) => {
+      const entry = newEntry(file, sessionId);
+      list.push(entry);
+      const form = new FormData();
+      form.append("file", file, file.name);
+      form.append("session_id", sessionId);
+      if (where.namespace) form.append("namespace", where.namespace);
+      if (where.kb) form.append("kb", where.kb);
+      api<UploadReply>("/v1/documents", { method: "POST", body: form }).then(
+        (reply) => { entry.phase = "sent"; entry.reply = reply; this.followProgress(sessionId); void this.refreshApprovals(); },
+        (err) => { entry.phase = "failed"; entry.error = errorText(err); },
+      ).finally(() => this.changed());
+      return entry;
+    });
+    this.changed();
+    return entries;
+  }
+
+  /** Keep a session's progress stream open while one of its uploads is not finished. */
+  private followProgress(sessionId: string): void {
+    const session = this.sessions.get(sessionId);
+    const open = this.uploadsOf(sessionId).some((e) => e.phase === "sent" && !finished(fileState(e, session)));
+    const stream = this.progressStreams.get(sessionId);
+    if (!open) {
+      stream?.close();
+      this.progressStreams.delete(sessionId);
+      return;
+    }
+    if (stream) return;
+    const src = new EventSource(`/v1/events/stream?session=${encodeURIComponent(sessionId)}&user=${encodeURIComponent(this.user)}`);
+    src.onmessage = (ev: MessageEvent<string>) => {
+      const found = progressOf(JSON.parse(ev.data) as EventFrame);
+      if (!found) return;
+      const [jobId, progress, line] = found;
+      for (const e of this.uploadsOf(sessionId)) if (e.reply?.job_id === jobId) { e.progress = progress; e.progressLine = line; }
+      this.changed();
+    };
+    this.progressStreams.set(sessionId, src);
+  }
+
+  async decide(approval: Approval, approved: boolean, always: boolean, reason: string | null, changes: ApprovalChanges | null = null): Promise<void> {
     await api(`/v1/approvals/${encodeURIComponent(approval.approval_id)}`, {
       method: "POST",
-      json: { approved, always, reason: reason || null, decided_by: this.user },
+      json: { approved, always, reason: reason || null, decided_by: this.user, ...(approved && changes ? { changes } : {}) },
     });
     this.pending = this.pending.filter((a) => a.approval_id !== approval.approval_id);
     for (const s of this.sessions.values()) s.approvals.delete(approval.approval_id);

@@ -2,12 +2,12 @@
 // from bus_schemas (`make ui-types`; tests/test_ui_types.py fails when it is out of date), so they
 // cannot drift from the Python models; only what the UI puts together itself is written here.
 import type {
-  ApprovalRecord, ApprovalRequest, CompleteMessage, EventFrame, MessageChunk, PromptVersion, StatusUpdate,
+  ApprovalRecord, ApprovalRequest, DocumentRef, CompleteMessage, EventFrame, MessageChunk, PromptVersion, StatusUpdate,
   TwinSettings as TwinSettingsAsSent,
 } from "./generated/bus";
 
 export type {
-  Action, ApprovalKind, CompleteMessage, McpToolShown, EventFrame, HostSeen, HostsFrame, IssuedCommand, LogLevel, MessageChunk,
+  Action, ActionRemember, ActionStoreDocument, ApprovalKind, DocumentRef, ParsedDocument, CompleteMessage, McpToolShown, EventFrame, HostSeen, HostsFrame, IssuedCommand, LogLevel, MessageChunk,
   MetricsFrame, SourceMemory, StatusUpdate, TelemetrySample,
 } from "./generated/bus";
 export type { JobLog as JobLogBody, TwinView as Twin } from "./generated/bus";
@@ -29,3 +29,25 @@ export type PromptVersionMeta = Omit<PromptVersion, "prompt">;
 
 // records/blueprints.py: starter prompts, a plain dict rather than a bus model.
 export interface Blueprint { name: string; format: string; template: string }
+
+// GET /v1/memory/{id}, GET /v1/memory (a page), PATCH /v1/memory/{id}: bus_schemas.memory.MemoryRecordOut
+// (an edge reply, not a bus event, so not among the generated shapes). `metadata` holds the provenance
+// keys every writer uses (issue 20's contract): kind, document_id, filename, page, chunk, session_id,
+// job_id, twin_id, approval_id, approved_by, why, pinned, history, version.
+export interface MemoryRecordOut {
+  id: string; text: string; kb: string; namespace: string; source: string | null; created_at: number;
+  metadata: Record<string, unknown>;
+}
+export interface MemoryPage { memories: MemoryRecordOut[]; next_offset: number | null }
+export interface MemoryEdit { text: string; edited_at: number; edited_by: string }
+
+// POST /v1/documents (multipart): the upload, its job and the approval it waits for.
+export interface UploadReply {
+  document: DocumentRef; duplicate: boolean; session_id: string; job_id: string;
+  approval_id: string | null; status: "awaiting_approval" | "reading" | "failed"; error?: string;
+}
+
+// bus_schemas.approval.ApprovalChanges: what the person changed before approving (only what changed).
+export interface ApprovalChanges { text?: string; namespace?: string; kb?: string }
+export const KNOWLEDGE_BASES = ["soul", "domain", "body", "heart", "mind"] as const;
+export const NAMESPACE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;

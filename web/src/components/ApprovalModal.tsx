@@ -1,9 +1,11 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { errorText } from "../api";
-import { clock } from "../format";
+import { bytes, clock } from "../format";
+import { approvalChanges, type Proposed } from "../memory";
 import { store, useStore } from "../store";
-import type { Approval, McpToolShown } from "../types";
+import type { ActionRemember, ActionStoreDocument, Approval, McpToolShown } from "../types";
 import { CodeEditor } from "./LazyEditor";
+import { KbPicker, NamespacePicker } from "./Pickers";
 
 /** Keep Tab inside an open dialog. */
 export function trapFocus(e: KeyboardEvent, dialog: HTMLElement | null): void {
@@ -97,7 +99,55 @@ export function ApprovalDetails({ approval }: { approval: Approval }) {
   }
 }
 
-const TITLES = { memory: "Memory access requested", tool: "Tool execution requested", build: "Tool build requested", self_improve: "Prompt change requested" };
+const TITLES = {
+  memory: "Memory access requested", tool: "Tool execution requested", build: "Tool build requested", self_improve: "Prompt change requested",
+  remember: "Memory proposed", document: "Document to store in memory",
+};
+
+type Edit = { text: string; namespace: string; kb: string };
+
+/** What a remember/document approval proposes, as the person may change it before approving. */
+function proposed(approval: Approval): Proposed | null {
+  const a = approval.action;
+  if (a.action_type === "ActionRemember") return { text: a.text, namespace: a.namespace, kb: a.kb };
+  if (a.action_type === "ActionStoreDocument") return { namespace: a.namespace, kb: a.kb };
+  return null;
+}
+
+function DocumentDetails({ action, edit, set, twinNamespace }: { action: ActionStoreDocument; edit: Edit; set: (e: Partial<Edit>) => void; twinNamespace: string }) {
+  const p = action.parsed;
+  return (
+    <div class="what" data-testid="approval-document">
+      <div class="kv"><span>File</span><code data-testid="approval-filename">{action.document.filename}</code></div>
+      <div class="kv"><span>Size</span><span data-testid="approval-size">{bytes(action.document.size)}</span> <span class="muted small">({p.format})</span></div>
+      {p.pages !== null && <div class="kv"><span>Pages</span><span data-testid="approval-pages">{p.pages}</span></div>}
+      <div class="kv"><span>Chunks</span><span data-testid="approval-chunks">{p.chunks}</span> <span class="muted small">{p.characters.toLocaleString()} characters</span></div>
+      <div class="row wrap">
+        <NamespacePicker testid="approval-namespace" value={edit.namespace} placeholder={twinNamespace} onChange={(namespace) => set({ namespace })} />
+        <KbPicker testid="approval-kb" value={edit.kb} onChange={(kb) => set({ kb })} />
+      </div>
+      {p.warnings.length > 0 && <ul class="warnings small" data-testid="approval-warnings">{p.warnings.map((w, i) => <li key={i}>{w}</li>)}</ul>}
+      {p.preview.length > 0 && (
+        <div class="kv-block"><span>Preview: the first {p.preview.length} of {p.chunks} chunks</span>
+          <ol class="preview" data-testid="approval-preview">{p.preview.map((c, i) => <li key={i}><pre>{c}</pre></li>)}</ol></div>
+      )}
+    </div>
+  );
+}
+
+function RememberDetails({ action, edit, set, twinNamespace }: { action: ActionRemember; edit: Edit; set: (e: Partial<Edit>) => void; twinNamespace: string }) {
+  return (
+    <div class="what" data-testid="approval-remember">
+      {action.why && <div class="kv"><span>Why</span><span data-testid="approval-why">{action.why}</span></div>}
+      <label class="remember-text">Memory text (edit before approving)
+        <textarea data-testid="approval-text" rows={5} maxLength={8000} value={edit.text} onInput={(e) => set({ text: e.currentTarget.value })} /></label>
+      <div class="row wrap">
+        <NamespacePicker testid="approval-namespace" value={edit.namespace} placeholder={twinNamespace} onChange={(namespace) => set({ namespace })} />
+        <KbPicker testid="approval-kb" value={edit.kb} onChange={(kb) => set({ kb })} />
+      </div>
+    </div>
+  );
+}
 
 export function ApprovalModal({ approval }: { approval: Approval }) {
   const s = useStore();
@@ -106,10 +156,13 @@ export function ApprovalModal({ approval }: { approval: Approval }) {
   const [always, setAlways] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [edit, setEdit] = useState<Edit>({ text: "", namespace: "", kb: "" });
   const authorize = useRef<HTMLButtonElement>(null);
   useEffect(() => {
     setDenying(false); setReason(""); setAlways(false); setError(null);
-    authorize.current?.focus();
+    const p = proposed(approval);
+    setEdit({ text: p?.text ?? "", namespace: p?.namespace ?? "", kb: p?.kb ?? "" });
+    if (approval.kind !== "remember") authorize.current?.focus();
   }, [approval.approval_id]);
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
@@ -123,7 +176,8 @@ export function ApprovalModal({ approval }: { approval: Approval }) {
     setBusy(true);
     setError(null);
     try {
-      await store.decide(approval, approved, approved && always, approved ? null : reason);
+      const p = proposed(approval);
+      await store.decide(approval, approved, approved && always, approved ? null : reason, p && approved ? approvalChanges(p, edit) : null);
     } catch (err) {
       setError(errorText(err));
     } finally {
@@ -131,6 +185,10 @@ export function ApprovalModal({ approval }: { approval: Approval }) {
     }
   };
   const twin = s.twin(approval.twin_id);
+  const twinNamespace = twin?.memory_namespace ?? "default";
+  const set = (e: Partial<Edit>) => setEdit((prev) => ({ ...prev, ...e }));
+  const action = approval.action;
+  const textMissing = action.action_type === "ActionRemember" && !edit.text.trim();
   return (
     <div class="modal-backdrop" role="presentation">
       <div class="modal approval" role="dialog" aria-modal="true" aria-labelledby="approval-title" data-testid="approval-modal" data-kind={approval.kind}>
@@ -142,7 +200,13 @@ export function ApprovalModal({ approval }: { approval: Approval }) {
           {twin?.codename ?? approval.twin_id} asks · policy <code>{approval.policy}</code> · expires {clock(approval.expires_at)}
         </p>
         <p class="reason">{approval.reason}</p>
-        <ApprovalDetails approval={approval} />
+        {action.action_type === "ActionStoreDocument" ? <DocumentDetails action={action} edit={edit} set={set} twinNamespace={twinNamespace} />
+          : action.action_type === "ActionRemember" ? <RememberDetails action={action} edit={edit} set={set} twinNamespace={twinNamespace} />
+          : <ApprovalDetails approval={approval} />}
+        {approval.kind === "remember" && (
+          <label class="check"><input type="checkbox" data-testid="approval-always" checked={always} onChange={(e) => setAlways(e.currentTarget.checked)} />
+            <span>Always allow memories in namespace <b>{edit.namespace.trim() || twinNamespace}</b> for this twin</span></label>
+        )}
         {approval.kind === "tool" && approval.action.action_type === "ActionTool" && (
           <label class="check"><input type="checkbox" data-testid="approval-always" checked={always} onChange={(e) => setAlways(e.currentTarget.checked)} />
             {approval.mcp
@@ -159,7 +223,7 @@ export function ApprovalModal({ approval }: { approval: Approval }) {
           {denying
             ? <button class="btn danger" disabled={busy} onClick={() => void decide(false)}>Confirm Deny</button>
             : <button class="btn danger" disabled={busy} onClick={() => setDenying(true)}>Deny…</button>}
-          <button class="btn primary" ref={authorize} disabled={busy} onClick={() => void decide(true)}>Authorize &amp; Execute</button>
+          <button class="btn primary" ref={authorize} disabled={busy || textMissing} onClick={() => void decide(true)}>Authorize &amp; Execute</button>
         </footer>
       </div>
     </div>

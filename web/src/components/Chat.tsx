@@ -1,12 +1,14 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, errorText, isUnavailable } from "../api";
 import { clock, duration } from "../format";
+import { citationLabel } from "../memory";
 import { navigate, onLink } from "../router";
 import { isBusy, sessionCounts, type ChatMessage } from "../session";
 import { ORCHESTRATOR, store, useStore } from "../store";
 import { timelineSvg } from "../timeline";
-import type { Twin } from "../types";
+import type { SourceMemory, Twin } from "../types";
 import { Avatar } from "./Avatar";
+import { UploadList } from "./Uploads";
 
 const CONNECTION_LABEL = { connecting: "connecting", live: "LIVE", reconnecting: "reconnecting", offline: "offline" } as const;
 
@@ -134,12 +136,7 @@ function Message({ msg, twin, sessionId }: { msg: ChatMessage; twin: Twin | unde
               {msg.command.command === "prompt_for_config" && <>config needed: <b>{msg.command.config_key}</b> {msg.command.prompt}</>}
             </div>
           )}
-          {msg.sources.length > 0 && (
-            <details class="sources" open>
-              <summary>{msg.sources.length} source memor{msg.sources.length === 1 ? "y" : "ies"}</summary>
-              <ol>{msg.sources.map((src) => <li key={src.id}><span class="score">{src.score.toFixed(2)}</span> {src.text}</li>)}</ol>
-            </details>
-          )}
+          {msg.sources.length > 0 && <Citations sources={msg.sources} />}
         </div>
         <div class="meta">
           {twin?.codename ?? "twin"} · {clock(msg.ts)}
@@ -150,6 +147,26 @@ function Message({ msg, twin, sessionId }: { msg: ChatMessage; twin: Twin | unde
         </div>
       </div>
     </li>
+  );
+}
+
+/** What an answer used: each memory hit as "runbook.pdf p. 12" (or its session), opening the memory. */
+function Citations({ sources }: { sources: SourceMemory[] }) {
+  return (
+    <div class="sources" data-testid="citations">
+      <span class="muted small">Sources ({sources.length})</span>
+      <ol>
+        {sources.map((src) => (
+          <li key={src.id}>
+            <button type="button" class="citation link" data-testid="citation" data-memory={src.id}
+              title={`${src.namespace ?? ""}/${src.kb ?? ""}: ${src.text.slice(0, 300)}`} onClick={() => store.openMemory(src.id)}>
+              {citationLabel(src)}</button>
+            <span class="score muted small"> {src.score.toFixed(2)}</span>
+            {(src.namespace || src.kb) && <span class="muted small"> · {[src.namespace, src.kb].filter(Boolean).join("/")}</span>}
+          </li>
+        ))}
+      </ol>
+    </div>
   );
 }
 
@@ -167,6 +184,7 @@ function exampleArgs(tool: ToolEntry | undefined): string {
 
 function Composer({ twin, twinId }: { twin: Twin | undefined; twinId: string }) {
   const [text, setText] = useState("");
+  const picker = useRef<HTMLInputElement>(null);
   const [menu, setMenu] = useState(false);
   const [registry, setRegistry] = useState<ToolEntry[] | null>(null);
   const input = useRef<HTMLTextAreaElement>(null);
@@ -213,6 +231,10 @@ function Composer({ twin, twinId }: { twin: Twin | undefined; twinId: string }) 
           </ul>
         )}
       </div>
+      <input ref={picker} type="file" multiple hidden data-testid="upload-input" aria-label="Upload files"
+        onChange={(e) => { const files = [...(e.currentTarget.files ?? [])]; e.currentTarget.value = ""; if (files.length) store.upload(store.sessionIdFor(twinId), files); }} />
+      <button type="button" class="btn small" data-testid="upload-button" title="Upload documents into memory (PDF, DOCX, PPTX, XLSX, CSV, HTML, Markdown, text, JSON, YAML); each asks your approval before it is stored"
+        onClick={() => picker.current?.click()}>📎 Upload</button>
       <label for="message" class="visually-hidden">Message</label>
       <textarea id="message" ref={input} rows={1} value={text} maxLength={32000} placeholder={`Message ${twin?.codename ?? twinId}… (Enter sends, Shift+Enter: new line)`}
         onInput={(e) => setText(e.currentTarget.value)}
@@ -231,6 +253,8 @@ export function Hub({ twinId }: { twinId: string }) {
   const stick = useRef(true);
   const busy = isBusy(session);
   const running = [...session.jobs.values()].filter((j) => !["completed", "failed", "cancelled"].includes(j.status)).pop();
+  const [dragging, setDragging] = useState(false);
+  const dropping = (e: DragEvent) => !!e.dataTransfer && [...e.dataTransfer.types].includes("Files");
 
   const jumped = useRef<string | null>(null);
   useEffect(() => {
@@ -254,7 +278,18 @@ export function Hub({ twinId }: { twinId: string }) {
     return <main class="center"><div class="empty"><h1>No twin “{twinId}”</h1><p>It may have been deleted.</p><a href="/" onClick={(e) => onLink(e, "/")}>Back to Ops Center</a></div></main>;
   }
   return (
-    <main class="center hub" aria-label={twinId === ORCHESTRATOR ? "Orchestrator Hub" : `Chat with ${twin?.codename ?? twinId}`}>
+    <main class={`center hub ${dragging ? "dragging" : ""}`} aria-label={twinId === ORCHESTRATOR ? "Orchestrator Hub" : `Chat with ${twin?.codename ?? twinId}`}
+      data-testid="chat-drop"
+      onDragOver={(e) => { if (dropping(e)) { e.preventDefault(); if (!dragging) setDragging(true); } }}
+      onDragLeave={(e) => { if (e.currentTarget === e.target) setDragging(false); }}
+      onDrop={(e) => {
+        if (!dropping(e)) return;
+        e.preventDefault();
+        setDragging(false);
+        const files = [...(e.dataTransfer?.files ?? [])];
+        if (files.length) store.upload(sessionId, files);
+      }}>
+      {dragging && <div class="drop-hint" data-testid="drop-hint">Drop files to upload them into memory (each asks your approval)</div>}
       <header class="hub-head">
         <Avatar twin={twin} size={40} />
         <div class="hub-title">
@@ -274,6 +309,7 @@ export function Hub({ twinId }: { twinId: string }) {
         )}
         {session.messages.map((m) => <Message key={m.key} msg={m} twin={twin} sessionId={sessionId} />)}
       </ol>
+      <UploadList sessionId={sessionId} />
       <div id="activity" class="activity" aria-live="polite">
         {busy ? (
           <span class="thinking" data-testid="thinking"><span class="dots"><i /><i /><i /></span> {twin?.codename ?? "twin"} is {running?.status === "waiting_approval" ? "waiting for your approval" : "thinking"}{running?.lastDetail ? `: ${running.lastDetail.length > 160 ? `${running.lastDetail.slice(0, 160)}…` : running.lastDetail}` : ""}</span>

@@ -46,7 +46,8 @@ export function JobLogs({ jobId, sessionId }: { jobId: string; sessionId: string
     if (el && follow) el.scrollTop = el.scrollHeight;
   }, [lines, follow]);
 
-  const progress = [...lines].reverse().find((l) => l.progress !== null)?.progress ?? null;
+  const progressLine = [...lines].reverse().find((l) => l.progress !== null);
+  const progress = progressLine?.progress ?? null;
   const finished = job && ["completed", "failed", "cancelled"].includes(job.status);
   const took = job ? Date.parse(finished ? job.updated_at : new Date().toISOString()) - Date.parse(job.created_at) : 0;
   return (
@@ -63,7 +64,13 @@ export function JobLogs({ jobId, sessionId }: { jobId: string; sessionId: string
         {job && !finished && <button class="btn small danger" onClick={() => void api(`/v1/jobs/${jobId}/cancel`, { method: "POST", json: { requested_by: store.user } }).catch((e) => setError(errorText(e)))}>Cancel job</button>}
       </header>
       {job && <p class="muted small job-message">“{job.message}” · twin {job.twin_id}{job.error ? ` · error: ${job.error}` : ""}</p>}
-      {progress !== null && <div class="progress" aria-label="progress"><i style={{ width: `${Math.round(progress * 100)}%` }} /></div>}
+      {progress !== null && (
+        <div class="job-progress" data-testid="job-progress">
+          <div class="progress" role="progressbar" aria-label="progress" aria-valuemin={0} aria-valuemax={100} aria-valuenow={Math.round(progress * 100)}>
+            <i style={{ width: `${Math.round(progress * 100)}%` }} /></div>
+          <span class="muted small">{Math.round(progress * 100)}% · {progressLine?.message}</span>
+        </div>
+      )}
       {error && <p class="error-text">{error}</p>}
       <div class="terminal" ref={box} data-testid="terminal" tabIndex={0}
         onScroll={(e) => { const el = e.currentTarget; setFollow(el.scrollHeight - el.scrollTop - el.clientHeight < 30); }}>

@@ -3,6 +3,7 @@ import { api, errorText, isUnavailable } from "../api";
 import { clock, duration } from "../format";
 import { navigate } from "../router";
 import { useStore } from "../store";
+import { MemoryList, MindUpload } from "./MindMemories";
 import { BodyTab } from "./Telemetry";
 
 type Tab = "mind" | "heart" | "body" | "pipeline" | "approvals";
@@ -41,7 +42,8 @@ function LoadBar({ fraction }: { fraction: number }) {
 /** `GET /v1/memory/namespaces`: points per knowledge base, per namespace. */
 type NamespaceStats = Record<string, Record<string, number>>;
 
-function MindTab({ defaultNamespace }: { defaultNamespace: string }) {
+function MindTab({ defaultNamespace, sessionId }: { defaultNamespace: string; sessionId: string }) {
+  const s = useStore();
   const stats = useFetch<{ namespaces: NamespaceStats }>("/v1/memory/namespaces", []);
   const [q, setQ] = useState("");
   const [query, setQuery] = useState("");
@@ -80,11 +82,13 @@ function MindTab({ defaultNamespace }: { defaultNamespace: string }) {
         <ol class="hits" data-testid="memory-hits">
           {hits.data.results.length === 0 && <li class="muted small">No memory matches “{query}”.</li>}
           {hits.data.results.map((h) => (
-            <li key={h.id}><span class="score">{h.score.toFixed(3)}</span> {h.text}
+            <li key={h.id}><span class="score">{h.score.toFixed(3)}</span> <button type="button" class="link hit-open" onClick={() => s.openMemory(h.id)}>{h.text}</button>
               <div class="muted small">{[h.namespace, h.kb, h.source].filter(Boolean).join(" · ")}</div></li>
           ))}
         </ol>
       )}
+      <MindUpload sessionId={sessionId} defaultNamespace={defaultNamespace} />
+      <MemoryList defaultNamespace={defaultNamespace} />
     </div>
   );
 }
@@ -203,7 +207,7 @@ export function RightPanel({ sessionId, twinId }: { sessionId: string; twinId: s
         ))}
       </div>
       <div class="tab-body" role="tabpanel">
-        {tab === "mind" && <MindTab defaultNamespace={s.twin(twinId)?.memory_namespace ?? "default"} />}
+        {tab === "mind" && <MindTab defaultNamespace={s.twin(twinId)?.memory_namespace ?? "default"} sessionId={sessionId} />}
         {tab === "heart" && <HeartTab sessionId={sessionId} />}
         {tab === "body" && <BodyTab />}
         {tab === "pipeline" && <PipelineTab sessionId={sessionId} />}
