@@ -17,6 +17,7 @@ from bus_schemas.subjects import APPROVE_DECISION, JOB_CANCEL
 from pagi import metrics
 from pagi.bus import Delivery
 from records import approvals as approval_moves
+from records import jobs as job_moves
 
 from . import emit
 from .actions import Unchangeable, kind_of
@@ -114,6 +115,9 @@ class ControlHandler:
                 await planner.bus.publish(emit.log(job, event.id, "always", standing, level="info"))
             if body.changes is not None:
                 who += f", changed: {', '.join(sorted(body.changes.model_dump(exclude_none=True)))}"
+                job = await planner.jobs.update(
+                    job, job_moves.amend_step(record.step, action.model_dump(), planner._now())
+                )
             await planner.bus.publish(emit.log(job, event.id, "approved", f"approved by {who}", status="running"))
             await planner.dispatch(job, twin, action, request_id, record.approval_id, event.id)
         else:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from bus_schemas.chat import SourceMemory
 from bus_schemas.jobs import JobRecord, JobState, JobStep
@@ -95,6 +95,20 @@ def await_worker(worker: Worker, request_id: str, at: datetime) -> JobChange:
                 "updated_at": at,
             }
         )
+
+    return change
+
+
+def amend_step(step_no: int, action: dict[str, Any], at: datetime) -> JobChange:
+    """Step `step_no` runs as a person changed it when approving (its plan event keeps the proposal)."""
+
+    def change(current: JobRecord) -> JobRecord | None:
+        steps = list(current.steps)
+        index = step_no - 1
+        if steps[index].action == action:
+            return None
+        steps[index] = steps[index].model_copy(update={"action": action})
+        return current.model_copy(update={"steps": steps, "updated_at": at})
 
     return change
 
