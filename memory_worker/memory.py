@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from records.access import namespace_owner
@@ -18,6 +19,7 @@ from .records import (
     KB_NAMES,
     NAMESPACE_RE,
     SEARCHABLE_KBS,
+    BrowseFilter,
     Embedded,
     Hit,
     MemoryRecord,
@@ -34,6 +36,10 @@ MAX_QUERY_CHARS: Final = 4000
 MAX_TEXT_CHARS: Final = 64_000
 MAX_TOP_K: Final = 100
 MAX_LIST: Final = 1000
+MAX_PAGE: Final = 1000
+# The pinned memories a twin's context is built from: far above what its budget holds.
+MAX_PINNED: Final = 200
+MAX_ACTOR_CHARS: Final = 160
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,18 @@ class NewMemory:
 class Added:
     id: str
     created: bool  # False: the same text was already in that namespace and KB
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    memories: list[MemoryRecord]
+    next_offset: int | None  # None: this was the last page
+
+
+@dataclass(frozen=True, slots=True)
+class Edited:
+    old: MemoryRecord
+    new: MemoryRecord
 
 
 def check_namespace(namespace: str) -> str:
@@ -151,6 +169,80 @@ class Memory:
             raise InvalidRequest(f"limit must be between 1 and {MAX_LIST}, not {limit}")
         records = self.store.list(namespace, kb, limit)
         return sorted(records, key=lambda r: (r.source or "", int(r.metadata.get("chunk", 0)), r.created_at))
+
+    def browse(self, flt: BrowseFilter, offset: int = 0, limit: int = 50) -> Page:
+        """A page of a namespace's memories, newest first (ties by id: the order is stable between
+        pages), with the filters of the Mind view."""
+        check_namespace(flt.namespace)
+        if flt.kb is not None:
+            flt = replace(flt, kb=check_kb(flt.kb))
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}, not {limit}")
+        if offset < 0:
+            raise InvalidRequest(f"offset must be 0 or more, not {offset}")
+        if flt.since is not None and flt.until is not None and flt.since > flt.until:
+            raise InvalidRequest("since is after until: no memory can be created in between")
+        briefs = self.store.scan(flt)
+        if flt.source_contains:
+            needle = flt.source_contains.casefold()
+            briefs = [b for b in briefs if b.source is not None and needle in b.source.casefold()]
+        briefs.sort(key=lambda b: (-b.created_at, b.id))
+        page = [b.id for b in briefs[offset : offset + limit]]
+        found = {r.id: r for r in self.store.retrieve(page)}
+        more = offset + limit < len(briefs)
+        return Page([found[i] for i in page if i in found], offset + limit if more else None)
+
+    def pinned(self, namespace: str, limit: int = MAX_PINNED) -> builtins.list[MemoryRecord]:
+        """A namespace's pinned memories, most recent first."""
+        return self.browse(BrowseFilter(namespace=namespace, pinned_only=True), 0, min(limit, MAX_PAGE)).memories
+
+    def update(self, memory_id_: str, text: str, actor: str) -> Edited | None:
+        """A memory with new text: embedded again under the new text's id (ids are content hashes), the
+        old point removed. Its provenance stays; `history` gains the earlier text, `version` counts up.
+        None: no such memory."""
+        old = self.get(memory_id_)
+        if old is None:
+            return None
+        new_text = text.strip()
+        if not new_text:
+            raise InvalidRequest("a memory's text cannot be empty; forget it instead")
+        if len(new_text) > MAX_TEXT_CHARS:
+            raise InvalidRequest(f"memory text is {len(new_text)} characters; the limit is {MAX_TEXT_CHARS}")
+        digest = content_hash(new_text)
+        if digest == old.content_hash:
+            return Edited(old, old)
+        history = [h for h in old.metadata.get("history") or [] if isinstance(h, dict)]
+        history.append({"text": old.text, "edited_at": time.time(), "edited_by": actor[:MAX_ACTOR_CHARS]})
+        version = old.metadata.get("version")
+        metadata = {
+            **old.metadata,
+            "history": history,
+            "version": (version if isinstance(version, int) and not isinstance(version, bool) else 1) + 1,
+        }
+        new = replace(
+            old, id=memory_id(old.namespace, old.kb, digest), text=new_text, content_hash=digest, metadata=metadata
+        )
+        dense = self.embedder.embed([new_text])[0]
+        # The new point first: a failure between the two leaves both texts, never neither.
+        self.store.upsert([Embedded(record=new, dense=dense, sparse=encode_document(new_text))])
+        if new.id != old.id:
+            self.store.delete([old.id])
+        return Edited(old, new)
+
+    def pin(self, memory_id_: str, pinned: bool) -> MemoryRecord | None:
+        found = self.get(memory_id_)
+        if found is None:
+            return None
+        metadata = {**found.metadata, "pinned": pinned}
+        self.store.set_metadata(found.id, metadata)
+        return replace(found, metadata=metadata)
+
+    def forget(self, memory_id_: str) -> MemoryRecord | None:
+        """Delete a memory (durably, before this returns); what it was, for the change event. None: no such memory."""
+        found = self.get(memory_id_)
+        if found is None or self.store.delete([found.id]) == 0:
+            return None
+        return found
 
     def namespaces(self) -> dict[str, dict[str, int]]:
         return self.store.namespace_stats()

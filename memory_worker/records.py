@@ -44,6 +44,16 @@ def memory_id(namespace: str, kb: str, digest: str) -> str:
     return str(uuid.uuid5(_ID_NAMESPACE, f"{namespace}\x00{kb}\x00{digest}"))
 
 
+# `metadata.pinned` (a bool) is what a memory says; this top-level keyword mirrors it for filtering,
+# because Qdrant Edge's Python binding matches a bool as an integer and so never finds `true`.
+PINNED_KEY: Final = "pinned"
+PINNED_YES: Final = "yes"
+
+
+def pin_payload(metadata: dict[str, Any]) -> dict[str, Any]:
+    return {PINNED_KEY: PINNED_YES if metadata.get("pinned") is True else "no"}
+
+
 @dataclass(frozen=True, slots=True)
 class MemoryRecord:
     id: str
@@ -57,6 +67,7 @@ class MemoryRecord:
 
     def payload(self) -> dict[str, Any]:
         return {
+            **pin_payload(self.metadata),
             "text": self.text,
             "namespace": self.namespace,
             "scope": scope_of(self.namespace, self.kb),
@@ -116,6 +127,32 @@ class SearchQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class BrowseFilter:
+    """Which memories of a namespace a browse sees. The store applies all but `source_contains`,
+    which the memory checks itself (case-insensitive, the same on both store paths)."""
+
+    namespace: str
+    kb: str | None = None
+    source_contains: str | None = None
+    since: float | None = None  # created_at >= since
+    until: float | None = None  # created_at <= until
+    approved_by: str | None = None
+    pinned_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Brief:
+    """What a browse sorts and filters by before it reads whole records."""
+
+    id: str
+    created_at: float
+    source: str | None
+
+
+BRIEF_FIELDS: Final = ("created_at", "source")
+
+
+@dataclass(frozen=True, slots=True)
 class Hit:
     record: MemoryRecord
     score: float
@@ -124,6 +161,26 @@ class Hit:
 def as_memory_hit(hit: Hit) -> MemoryHit:
     """A search hit as the wire shape both the bus reply and the request/reply API send."""
     record = hit.record
+    meta = record.metadata
+    page = meta.get("page")
     return MemoryHit(
-        id=record.id, score=hit.score, text=record.text, kb=record.kb, namespace=record.namespace, source=record.source
+        id=record.id,
+        score=hit.score,
+        text=record.text,
+        kb=record.kb,
+        namespace=record.namespace,
+        source=record.source,
+        # bool is an int too: a stray `page: true` is no page.
+        page=page if isinstance(page, int) and not isinstance(page, bool) and page >= 1 else None,
+        document_id=_text(meta.get("document_id")),
+        session_id=_text(meta.get("session_id")),
     )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def brief_of(point_id: str, payload: dict[str, Any]) -> Brief:
+    source = payload.get("source")
+    return Brief(str(point_id), float(payload.get("created_at", 0.0)), source if isinstance(source, str) else None)

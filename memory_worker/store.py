@@ -10,17 +10,22 @@ out together, so a filtered search stays a small, contiguous scan.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
-from .records import Embedded, Hit, MemoryRecord, SearchQuery
+from .records import Brief, BrowseFilter, Embedded, Hit, MemoryRecord, SearchQuery
 
 DENSE: Final = "dense"
 KEYWORDS: Final = "keywords"
 TENANT_FIELD: Final = "scope"  # the namespace, or "<namespace>/soul" (see records.scope_of)
 NAMESPACE_FIELD: Final = "namespace"
 KB_FIELD: Final = "kb"
+CREATED_FIELD: Final = "created_at"
+APPROVED_BY_FIELD: Final = "metadata.approved_by"
+# A browse reads the brief of every matching memory in pages of this many.
+SCAN_PAGE: Final = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +58,19 @@ class MemoryStore(Protocol):
         """Up to ``limit`` memories of a namespace (and KB), in no particular order."""
         ...
 
+    def scan(self, flt: BrowseFilter) -> builtins.list[Brief]:
+        """The brief (id, created_at, source) of every memory the filter selects, bar `source_contains`."""
+        ...
+
+    def set_metadata(self, id_: str, metadata: dict[str, Any]) -> None:
+        """Replace one memory's metadata (its vectors and text unchanged)."""
+        ...
+
     def existing_ids(self, ids: Sequence[str]) -> set[str]: ...
 
-    def delete(self, ids: Sequence[str]) -> int: ...
+    def delete(self, ids: Sequence[str]) -> int:
+        """Remove the points, durably: once this returns no search or read finds them, after a restart too."""
+        ...
 
     def count(self, namespace: str | None = None, kb: str | None = None) -> int: ...
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 from collections.abc import Sequence
@@ -11,9 +12,31 @@ from typing import Any
 import qdrant_edge as qe
 
 from .errors import StoreCorrupt, StoreLocked
-from .records import Embedded, Hit, MemoryRecord, SearchQuery
+from .records import (
+    BRIEF_FIELDS,
+    PINNED_KEY,
+    PINNED_YES,
+    Brief,
+    BrowseFilter,
+    Embedded,
+    Hit,
+    MemoryRecord,
+    SearchQuery,
+    brief_of,
+    pin_payload,
+)
 from .sparse import Sparse
-from .store import DENSE, KB_FIELD, KEYWORDS, NAMESPACE_FIELD, TENANT_FIELD, Fusion
+from .store import (
+    APPROVED_BY_FIELD,
+    CREATED_FIELD,
+    DENSE,
+    KB_FIELD,
+    KEYWORDS,
+    NAMESPACE_FIELD,
+    SCAN_PAGE,
+    TENANT_FIELD,
+    Fusion,
+)
 
 log = logging.getLogger("memory_worker.store")
 
@@ -37,6 +60,19 @@ def _filter(namespace: str | None, kbs: Sequence[str] | None) -> qe.Filter | Non
     if kbs:
         must.append(qe.FieldCondition(key=KB_FIELD, match=_match(kbs)))
     return qe.Filter(must=must) if must else None
+
+
+def _browse_filter(flt: BrowseFilter) -> qe.Filter:
+    must: list[Any] = [qe.FieldCondition(key=NAMESPACE_FIELD, match=qe.MatchValue(flt.namespace))]
+    if flt.kb:
+        must.append(qe.FieldCondition(key=KB_FIELD, match=qe.MatchValue(flt.kb)))
+    if flt.since is not None or flt.until is not None:
+        must.append(qe.FieldCondition(key=CREATED_FIELD, range=qe.RangeFloat(gte=flt.since, lte=flt.until)))
+    if flt.approved_by:
+        must.append(qe.FieldCondition(key=APPROVED_BY_FIELD, match=qe.MatchValue(flt.approved_by)))
+    if flt.pinned_only:
+        must.append(qe.FieldCondition(key=PINNED_KEY, match=qe.MatchValue(PINNED_YES)))
+    return qe.Filter(must=must)
 
 
 def _search_filter(query: SearchQuery) -> qe.Filter:
@@ -167,6 +203,23 @@ class EdgeStore:
         records, _ = self._shard.scroll(request)
         return [MemoryRecord.from_payload(str(r.id), r.payload or {}) for r in records]
 
+    def scan(self, flt: BrowseFilter) -> builtins.list[Brief]:
+        condition = _browse_filter(flt)
+        briefs: builtins.list[Brief] = []
+        offset: Any = None
+        while True:
+            request = qe.ScrollRequest(
+                offset=offset, limit=SCAN_PAGE, filter=condition, with_payload=list(BRIEF_FIELDS)
+            )
+            records, offset = self._shard.scroll(request)
+            briefs += [brief_of(str(r.id), r.payload or {}) for r in records]
+            if offset is None or not records:
+                return briefs
+
+    def set_metadata(self, id_: str, metadata: dict[str, Any]) -> None:
+        self._shard.update(qe.UpdateOperation.set_payload([id_], {"metadata": metadata, **pin_payload(metadata)}))
+        self._shard.flush()
+
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         if not ids:
             return set()
@@ -176,6 +229,8 @@ class EdgeStore:
         present = self.existing_ids(ids)
         if present:
             self._shard.update(qe.UpdateOperation.delete_points(list(present)))
+            # A forget is acknowledged to a person: on disk before the answer, not at the next flush.
+            self._shard.flush()
         return len(present)
 
     def count(self, namespace: str | None = None, kb: str | None = None) -> int:

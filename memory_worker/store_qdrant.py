@@ -6,6 +6,8 @@ is how the tests exercise every request this path sends without a server.
 
 from __future__ import annotations
 
+import builtins
+import functools
 import logging
 import warnings
 from collections.abc import Callable, Sequence
@@ -15,9 +17,31 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from .errors import StoreUnavailable
-from .records import Embedded, Hit, MemoryRecord, SearchQuery
+from .records import (
+    BRIEF_FIELDS,
+    PINNED_KEY,
+    PINNED_YES,
+    Brief,
+    BrowseFilter,
+    Embedded,
+    Hit,
+    MemoryRecord,
+    SearchQuery,
+    brief_of,
+    pin_payload,
+)
 from .sparse import Sparse
-from .store import DENSE, KB_FIELD, KEYWORDS, NAMESPACE_FIELD, TENANT_FIELD, Fusion
+from .store import (
+    APPROVED_BY_FIELD,
+    CREATED_FIELD,
+    DENSE,
+    KB_FIELD,
+    KEYWORDS,
+    NAMESPACE_FIELD,
+    SCAN_PAGE,
+    TENANT_FIELD,
+    Fusion,
+)
 
 log = logging.getLogger("memory_worker.store")
 
@@ -40,6 +64,21 @@ def _filter(namespace: str | None, kbs: Sequence[str] | None) -> models.Filter |
     if kbs:
         must.append(models.FieldCondition(key=KB_FIELD, match=_match(kbs)))
     return models.Filter(must=must) if must else None
+
+
+def _browse_filter(flt: BrowseFilter) -> models.Filter:
+    must: list[models.Condition] = [
+        models.FieldCondition(key=NAMESPACE_FIELD, match=models.MatchValue(value=flt.namespace))
+    ]
+    if flt.kb:
+        must.append(models.FieldCondition(key=KB_FIELD, match=models.MatchValue(value=flt.kb)))
+    if flt.since is not None or flt.until is not None:
+        must.append(models.FieldCondition(key=CREATED_FIELD, range=models.Range(gte=flt.since, lte=flt.until)))
+    if flt.approved_by:
+        must.append(models.FieldCondition(key=APPROVED_BY_FIELD, match=models.MatchValue(value=flt.approved_by)))
+    if flt.pinned_only:
+        must.append(models.FieldCondition(key=PINNED_KEY, match=models.MatchValue(value=PINNED_YES)))
+    return models.Filter(must=must)
 
 
 def _search_filter(query: SearchQuery) -> models.Filter:
@@ -208,6 +247,30 @@ class QdrantStore:
             "scroll", lambda: self._client.scroll(self._collection, scroll_filter=flt, limit=limit, with_payload=True)
         )
         return [MemoryRecord.from_payload(str(r.id), r.payload or {}) for r in records]
+
+    def scan(self, flt: BrowseFilter) -> builtins.list[Brief]:
+        condition = _browse_filter(flt)
+        briefs: builtins.list[Brief] = []
+        offset: Any = None
+        while True:
+            records, offset = self._call("scroll", functools.partial(self._brief_page, condition, offset))
+            briefs += [brief_of(str(r.id), r.payload or {}) for r in records]
+            if offset is None or not records:
+                return briefs
+
+    def _brief_page(self, condition: models.Filter, offset: Any) -> tuple[builtins.list[models.Record], Any]:
+        return self._client.scroll(
+            self._collection, scroll_filter=condition, limit=SCAN_PAGE, offset=offset, with_payload=list(BRIEF_FIELDS)
+        )
+
+    def set_metadata(self, id_: str, metadata: dict[str, Any]) -> None:
+        # `key` unset: the top-level `metadata` value is replaced whole, not merged into.
+        self._call(
+            "set_payload",
+            lambda: self._client.set_payload(
+                self._collection, {"metadata": metadata, **pin_payload(metadata)}, points=[id_], wait=True
+            ),
+        )
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         if not ids:
