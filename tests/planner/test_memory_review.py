@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bus_schemas import ApprovalDecision, Envelope
+from bus_schemas import ActionRemember, ApprovalDecision, Envelope
 from bus_schemas.approval import ApprovalChanges
 from bus_schemas.memory import MEMORY_API_SUBJECT, MemoryApiReply, MemoryApiRequest
 from bus_schemas.subjects import APPROVE_REQUEST, JOB_LOG, MEMORY_STORE, one_session
@@ -60,7 +60,8 @@ async def test_a_proposed_memory_is_stored_only_as_the_person_edited_and_approve
     assert (store.body.text, store.body.kb, store.body.approval_id) == (edited, "domain", asked.approval_id)
     assert await eventually(lambda: search(bus, "staging VPN gateway"), what="the edited memory") == [edited]
     record = await (await ApprovalStore.open(bus)).get(session_id, asked.approval_id)
-    assert record is not None and record.action.text == edited  # the record keeps what was approved
+    # The record keeps what was approved.
+    assert record is not None and isinstance(record.action, ActionRemember) and record.action.text == edited
     assert any("changed: kb, text" in e.body.message for e in events.of_type(JOB_LOG))
 
 
