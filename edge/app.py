@@ -11,7 +11,7 @@ from pagi.bus import Bus
 from pagi.settings import BusSettings
 
 from . import web_ui
-from .api import legacy_api, mcp_api, memory_api, openapi, planner_api, seed_api, tools_api, twins_api
+from .api import documents_api, legacy_api, mcp_api, memory_api, openapi, planner_api, seed_api, tools_api, twins_api
 from .api.audit_http import get_audit
 from .api.chat_http import post_chat
 from .api.health import get_health
@@ -83,6 +83,7 @@ def make_app(
     legacy_api.register(app)
     seed_api.register(app)
     memory_api.register(app)
+    documents_api.register(app)
     openapi.register(app)
     register_openai_door(app)
     agents_nats.register(app)

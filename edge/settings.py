@@ -32,6 +32,11 @@ class EdgeSettings(BaseSettings):
     max_request_bytes: int = Field(default=256 * 1024, alias="PAGI_MAX_REQUEST_BYTES")
     # Any request body at all (a twin with its avatar is the largest: 2 MB of image as base64).
     max_body_bytes: int = Field(default=4 * 1024 * 1024, alias="PAGI_MAX_BODY_BYTES")
+    # An uploaded document (POST /v1/documents, a file in a chat message): streamed to disk, refused
+    # with 413 as soon as it passes this; the only route whose body may exceed max_body_bytes.
+    max_upload_bytes: int = Field(default=50 * 1024 * 1024, ge=1, alias="PAGI_MAX_UPLOAD_BYTES")
+    # How long an upload's answer waits for the job to read the file and ask its approval.
+    upload_wait_s: float = Field(default=30.0, gt=0, le=300, alias="PAGI_UPLOAD_WAIT_S")
     # A connection that has not sent a complete request head this long after it opened (or after its
     # last answer, kept alive) is closed: slow-header clients (slowloris) cannot hold connections.
     header_timeout_s: float = Field(default=15.0, gt=0, le=300, alias="PAGI_HEADER_TIMEOUT_S")

@@ -279,6 +279,8 @@ def users(callers: Sequence[str] | None = None) -> list[User]:
     edge.kv(streams.SESSIONS, write=True).kv(streams.TWINS, write=True).kv(streams.PROMPTS, write=True)
     edge.kv(streams.APPROVALS).kv(streams.JOBS).kv(streams.TOOLS)
     edge.kv(streams.REVOKED, write=True)  # logout: a session cookie revoked for every edge
+    # Uploads (edge/uploads.py): the file by digest, and who uploaded it (what they may attach).
+    edge.objects(streams.DOCUMENTS, write=True).kv(streams.UPLOADS, write=True)
     # MCP servers: registered and removed by an admin over HTTP (edge/api/mcp_api.py); the tools
     # they list (and their status) for GET /v1/tools and the console.
     edge.kv(streams.MCP_SERVERS, write=True).kv(streams.MCP_TOOLS)
@@ -300,10 +302,16 @@ def users(callers: Sequence[str] | None = None) -> list[User]:
         planner.kv(bucket, write=True)
     planner.kv(streams.TOOLS).kv(streams.MCP_TOOLS)  # MCP tools: judged, and offered to the model
 
-    memory = _consuming(_service("memory", "memory_worker"), streams.MEMORY_WORKER, streams.MEMORY_INDEX)
+    memory = _consuming(
+        _service("memory", "memory_worker"), streams.MEMORY_WORKER, streams.MEMORY_INDEX, streams.MEMORY_DOCUMENTS
+    )
     # Its micro endpoints (answered as above): the edge's API and the tool worker's session search.
-    memory.events(s.MEMORY_RESULT).sub(MEMORY_API_SUBJECT, MEMORY_SESSION_API_SUBJECT)
+    # memory.changed: every edit, pin and forget of a memory is recorded as an event (the audit session).
+    memory.events(s.MEMORY_RESULT, s.MEMORY_CHANGED).sub(MEMORY_API_SUBJECT, MEMORY_SESSION_API_SUBJECT)
     memory.kv(streams.SESSIONS)  # a session's owner: whose memory namespaces it may use (records.access)
+    # Documents: the uploaded file (read only), the approval an ingest or an approved memory names, and
+    # the job, read between batches so a cancelled ingest stops.
+    memory.objects(streams.DOCUMENTS).kv(streams.APPROVALS).kv(streams.JOBS)
 
     tool = _consuming(_service("tool", "tool_worker"), streams.TOOL_WORKER)
     tool.events(s.TOOL_RESULT)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Final, TypeVar
 
 import nats.js.errors
@@ -92,6 +93,18 @@ class BlobStore:
 
     async def put(self, name: str, data: bytes) -> None:
         await self._store.put(name, data)
+
+    async def put_file(self, name: str, path: Path) -> None:
+        """Store a file's bytes chunk by chunk, never whole in memory (nats-py reads it in a thread)."""
+        with path.open("rb") as reader:
+            await self._store.put(name, reader)
+
+    async def exists(self, name: str) -> bool:
+        try:
+            await self._store.get_info(name)
+        except nats.js.errors.NotFoundError:
+            return False
+        return True
 
     async def get(self, name: str) -> bytes | None:
         try:

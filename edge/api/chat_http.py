@@ -1,4 +1,5 @@
-"""POST /v1/chat: the seed's blocking contract, served by waiting on the job's answer event."""
+"""POST /v1/chat: the seed's blocking contract, served by waiting on the job's answer event. PAGI's
+`attachments` (ids of documents the caller uploaded, edge/uploads.py) go with the message."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ..doors.errors import DoorRefused, pagi_error
 from ..doors.job_run import Finished, WaitingApproval, start_job
 from ..front.auth import acting_user
 from ..front.observability import recorded_trace_label
+from ..uploads import owned_documents, uploader_of
 from ..validation import error, read_model
 
 DOOR = "chat"
@@ -30,12 +32,14 @@ async def chat_as_caller(
     namespace: str | None = None,
     claimed_user: str | None = None,
     anonymous_as_edge: bool = False,
+    attachments: list[str] | None = None,
 ) -> Envelope[Any]:
     """A chat door: the caller (`edge.chat_in.session_caller`) may use the session, then the job runs as
     them (edge/doors/job_run.py, the path every door takes) and its final `chat.out` is awaited: the
     answer, or the question asking for approval. In development mode with nobody named, a decision the
     message makes (a seed marker) is recorded as the edge when `anonymous_as_edge`, else as nobody (it
-    decides nothing). Raises a JSON HTTP error: 400 bad input, 403 another user's session, 503 not
+    decides nothing). `attachments`: ids of the caller's own uploads. Raises a JSON HTTP error: 400
+    bad input (or a document that is not the caller's), 403 another user's session, 503 not
     accepted, 504 no answer within PAGI_CHAT_TIMEOUT_S (the job goes on)."""
     who = session_caller(request, claimed_user)
     if who is not None:
@@ -44,6 +48,7 @@ async def chat_as_caller(
         recorded = acting_user(request, None) if anonymous_as_edge else None
     timeout_s = request.app[SETTINGS].chat_timeout_s
     try:
+        documents = await owned_documents(request.app, uploader_of(request, who), attachments or [])
         # A twin the caller may not see is the planner's to answer like an unknown one (the default
         # twin, the same job-log line), so no answer here tells the two apart (planner/chat_in.py).
         run = await start_job(
@@ -57,6 +62,7 @@ async def chat_as_caller(
             trace_label=recorded_trace_label(request),
             namespace=namespace,
             check_twin=False,
+            attachments=documents,
         )
         async with run:
             async with asyncio.timeout(timeout_s):
@@ -83,7 +89,13 @@ async def post_chat(request: web.Request) -> web.Response:
         return error(413, f"request body over {settings.max_request_bytes} bytes")
     chat = await read_model(request, ChatRequest)
     event = await chat_as_caller(
-        request, chat.session_id, chat.message, chat.twin_id, chat.namespace, claimed_user=chat.user_id
+        request,
+        chat.session_id,
+        chat.message,
+        chat.twin_id,
+        chat.namespace,
+        claimed_user=chat.user_id,
+        attachments=chat.attachments,
     )
     body: ChatOut = event.body
     response = ChatResponse(

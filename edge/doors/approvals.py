@@ -3,24 +3,31 @@ edge/api/planner_api.py, the OpenAI, MCP and A2A doors, the agents' `query` answ
 
 The checks are the HTTP API's: the approval exists and lies in a session the caller may act in
 (`records.access.may_act_in_session`; else it is answered as missing, 404), "always" only for who
-may change the twin's policy (403), still pending (409), not expired (410). The decision is a normal
+may change the twin's policy (403), still pending (409), not expired (410). `changes` (what the person
+changed before approving: a proposed memory's text, a document's or memory's namespace/kb) only with
+an approval, only for the kinds that take them (400), and a namespace only one the decider may write
+(`records.access.check_namespace_write`, 403). The decision is a normal
 `approve.decision` event, so the planner stays the one that decides and the record in KV says who did.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Final
 
 from aiohttp import web
 
 from bus_schemas import ApprovalDecision, Envelope
-from bus_schemas.approval import ApprovalRecord
+from bus_schemas.approval import ApprovalChanges, ApprovalRecord
 from bus_schemas.subjects import APPROVE_DECISION, TOKEN_RE
 from pagi.bus import TRANSIENT_ERRORS
-from records.access import Caller, may_act_in_session, may_change_twin
+from records.access import Caller, Denied, check_namespace_write, may_act_in_session, may_change_twin
 
 from ..appkeys import BUS, OWNERS, STATE
 from .errors import NOT_ACCEPTED, DoorRefused
+
+# The kinds a person may change before approving, and what of each (bus_schemas.approval.ApprovalChanges).
+CHANGEABLE: Final = {"remember": {"text", "namespace", "kb"}, "document": {"namespace", "kb"}}
 
 
 async def visible_approval(app: web.Application, who: Caller | None, approval_id: str) -> ApprovalRecord:
@@ -48,11 +55,15 @@ async def decide(
     always: bool = False,
     reason: str | None,
     recorded_as: str,
+    changes: ApprovalChanges | None = None,
 ) -> Envelope[ApprovalDecision]:
     """Publish `who`'s decision on the approval (recorded as `recorded_as`) and return the event.
     Raises DoorRefused: 404 none the caller may see, 403 'always' by one who may not change the
-    twin, 409 decided already, 410 expired, 503 the bus did not take it."""
+    twin, 409 decided already, 410 expired, 503 the bus did not take it; 400 changes with a denial or
+    to a kind that takes none, 403 a changed namespace the decider may not write."""
     record = await visible_approval(app, who, approval_id)
+    if changes is not None:
+        _check_changes(who, record, approved, changes)
     if approved and always:
         twin = await app[STATE].twins.get(record.twin_id)  # a missing twin: nothing to change
         if twin is not None and who is not None and not may_change_twin(who, twin.owner):
@@ -78,6 +89,7 @@ async def decide(
             always=always,
             reason=reason[:4000] if reason else None,
             decided_by=recorded_as[:128],
+            changes=changes,
         ),
     )
     try:
@@ -85,3 +97,22 @@ async def decide(
     except NOT_ACCEPTED as exc:
         raise DoorRefused(503, f"decision not accepted: {exc}") from None
     return event
+
+
+def _check_changes(who: Caller | None, record: ApprovalRecord, approved: bool, changes: ApprovalChanges) -> None:
+    if not approved:
+        raise DoorRefused(400, "changes come with an approval: a denial changes nothing (send approved: true)")
+    given = set(changes.model_dump(exclude_none=True))
+    allowed = CHANGEABLE.get(record.kind, set())
+    if not allowed:
+        raise DoorRefused(400, f"a {record.kind} approval takes no changes: approve or deny it as asked")
+    if not given <= allowed:
+        refused = ", ".join(sorted(given - allowed))
+        raise DoorRefused(
+            400, f"a {record.kind} approval cannot change {refused} (it may change {', '.join(sorted(allowed))})"
+        )
+    if changes.namespace is not None and who is not None:
+        try:
+            check_namespace_write(who, changes.namespace)
+        except Denied as denied:
+            raise DoorRefused(403, str(denied)) from None

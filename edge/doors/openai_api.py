@@ -32,8 +32,9 @@ from ..appkeys import OWNERS, SETTINGS, STATE
 from ..chat_in import recorded_as, session_caller
 from ..front.auth import caller
 from ..front.observability import recorded_trace_label
+from ..uploads import uploader_of
 from ..validation import describe
-from . import errors, openai_conversation, openai_errors, openai_reply
+from . import errors, openai_conversation, openai_errors, openai_files, openai_reply
 from .job_run import JobRun, follow_job, start_job
 from .openai_conversation import BadRequest
 from .openai_errors import openai_error
@@ -88,7 +89,7 @@ async def get_model(request: web.Request) -> web.Response:
     return web.Response(text=_card(twin).model_dump_json(), content_type="application/json")
 
 
-async def _read(request: web.Request) -> ChatCompletionRequest:
+async def _read(request: web.Request) -> tuple[ChatCompletionRequest, list[openai_files.FilePart]]:
     max_bytes = request.app[SETTINGS].max_body_bytes
     raw = await request.read()
     try:
@@ -98,7 +99,7 @@ async def _read(request: web.Request) -> ChatCompletionRequest:
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object", None)
     try:
-        return ChatCompletionRequest.model_validate(data)
+        return ChatCompletionRequest.model_validate(data), openai_files.file_parts(data)
     except ValidationError as exc:
         first = exc.errors(include_url=False, include_input=False)[0]
         param = ".".join(str(p) for p in first["loc"]) or None
@@ -124,8 +125,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 
 async def _chat_completions(request: web.Request) -> web.StreamResponse:
-    body = await _read(request)
+    body, files = await _read(request)
     openai_conversation.check_messages(body)
+    openai_files.check(files)
     twin = await _visible_twin(request, body.model)
     if twin is None:
         return _no_model(body.model)
@@ -136,7 +138,7 @@ async def _chat_completions(request: web.Request) -> web.StreamResponse:
     if owner is not None and who is not None and not may_act_in_session(who, owner):
         return openai_error(403, f"session {choice.session_id} belongs to another user", param="session")
     message = openai_conversation.compose_message(body.messages, session_is_new=owner is None)
-    run, resumed = await _run(request, who, twin, choice.session_id, message, body, known=owner is not None)
+    run, resumed = await _run(request, who, twin, choice.session_id, message, body, files, known=owner is not None)
     reply = openai_reply.Reply(
         run=run,
         model=twin.id,
@@ -158,14 +160,17 @@ async def _run(
     session_id: str,
     message: str,
     body: ChatCompletionRequest,
+    files: list[openai_files.FilePart],
     known: bool,
 ) -> tuple[JobRun, bool]:
-    """The job this call serves: an earlier one of the session (the follow-up rule) or a new one."""
+    """The job this call serves: an earlier one of the session (the follow-up rule) or a new one,
+    with the message's files uploaded and attached (only then: a follow-up's message is dropped)."""
     recorded = recorded_as(request, who) if who is not None else None
     if known:
         job_id = await openai_conversation.earlier_job(request.app, session_id, body.messages)
         if job_id is not None:
             return await follow_job(request.app, who, job_id, door=DOOR, recorded_as=recorded), True
+    attachments = await openai_files.attach(request.app, uploader_of(request, who), files)
     run = await start_job(
         request.app,
         who,
@@ -175,6 +180,7 @@ async def _run(
         twin_id=twin.id,
         recorded_as=recorded,
         trace_label=recorded_trace_label(request),
+        attachments=attachments,
     )
     return run, False
 

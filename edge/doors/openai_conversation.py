@@ -40,6 +40,8 @@ from .errors import DoorRefused
 PENDING_RE: Final = re.compile(r"waiting for approval ([A-Za-z0-9_-]{1,64})\b")
 CONTEXT_HEAD: Final = "Earlier in this conversation (as the client sent it):\n"
 CONTEXT_TAIL: Final = "\n\nNew message:\n"
+# The input of a message that is only files (they are attached to it).
+ATTACHED_ONLY: Final = "(files attached)"
 
 
 class BadRequest(DoorRefused):
@@ -77,14 +79,18 @@ def choose_session(request: web.Request, body: ChatCompletionRequest, who: Calle
 
 
 def check_messages(body: ChatCompletionRequest) -> None:
-    """What this door serves of OpenAI's request: text, one choice, no client-side tools."""
+    """What this door serves of OpenAI's request: text (and files in the new input, which
+    openai_files.py attaches), one choice, no client-side tools."""
     if body.n not in (None, 1):
         raise BadRequest("n must be 1: a twin gives one answer per job", "n")
     if body.tools:
         raise BadRequest("tools are not supported: a twin calls its own tools, under its policy and approvals", "tools")
+    last_no = len(body.messages) - 1
     for number, message in enumerate(body.messages):
         if isinstance(message.content, list):
             for part_no, part in enumerate(message.content):
+                if part.type == "file" and number == last_no:
+                    continue
                 if part.type != "text":
                     raise BadRequest(
                         f"only text content is served; part {part_no} of message {number} is {part.type!r}",
@@ -93,14 +99,20 @@ def check_messages(body: ChatCompletionRequest) -> None:
     last = body.messages[-1]
     if last.role != "user":
         raise BadRequest("the last message must be the user's (it is the new input)", "messages")
-    if not last.text().strip():
+    if not last.text().strip() and not has_files(last):
         raise BadRequest("the last user message is empty", f"messages.{len(body.messages) - 1}.content")
+
+
+def has_files(message: ChatMessage) -> bool:
+    return isinstance(message.content, list) and any(part.type == "file" for part in message.content)
 
 
 def compose_message(messages: list[ChatMessage], session_is_new: bool) -> str:
     """The message the twin gets: the last user message, after the earlier ones as a bounded context
-    block when the session is new (a known session's history is PAGI's own)."""
+    block when the session is new (a known session's history is PAGI's own). Files alone say so."""
     new_input = messages[-1].text()
+    if not new_input.strip():
+        new_input = ATTACHED_ONLY
     earlier = [m for m in messages[:-1] if m.text().strip()]
     if not session_is_new or not earlier:
         return new_input

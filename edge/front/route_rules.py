@@ -38,6 +38,10 @@ MCP_DOOR: Final = Rule("user", "MCP: tools TWIN_READ, a session's history SESSIO
 A2A_RPC: Final = Rule("user", "A2A JSON-RPC: TWIN_READ on the twin, SESSION on the context and its tasks")
 METRICS: Final = Rule("user", "operational counters and scrape targets, no user data (Prometheus has a key)")
 
+# Routes whose body is a file upload (multipart, streamed to disk under PAGI_MAX_UPLOAD_BYTES by the
+# handler): the front door lets them through its JSON-only and whole-body limits.
+UPLOAD_PATHS: Final = frozenset({"/v1/documents"})
+
 # (method, route path as registered) -> rule. HEAD follows GET.
 RULES: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/"): PUBLIC_FILE,
@@ -83,6 +87,9 @@ RULES: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/v1/memory/{memory_id}"): MEMORY,
     ("DELETE", "/v1/memory/{memory_id}"): MEMORY,
     ("POST", "/v1/memory"): MEMORY,
+    ("POST", "/v1/documents"): Rule(
+        "user", "SESSION on the named session (else a new one of the caller's); a namespace as check_namespace_write"
+    ),
     ("GET", "/v1/twins"): TWIN_READ,
     ("POST", "/v1/twins"): Rule("user", "members create private twins; admins shared ones"),
     ("GET", "/v1/twins/blueprints"): Rule("user", "starter prompts, no data"),

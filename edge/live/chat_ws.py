@@ -1,7 +1,8 @@
 """GET /ws/chat/{user_id}: the seed's chat WebSocket protocol over the bus, with resume.
 
 Client frames:
-- a message `{session_id, user_id, timestamp, message, twin_id?, resume_from?}` (the seed's), which
+- a message `{session_id, user_id, timestamp, message, twin_id?, resume_from?, attachments?}` (the
+  seed's; `attachments` are ids of the sender's own uploads, edge/uploads.py), which
   follows the session (replaying after `resume_from` first, if given) and publishes `chat.in`; with no
   `twin_id`, the twin named by the path's user id if there is one the caller may use (as the seed
   did), else the default;
@@ -33,8 +34,10 @@ from pagi.bus import BusUnavailable
 
 from ..appkeys import BUS, HUB, OWNERS, SETTINGS, SOCKETS, STATE
 from ..chat_in import may_enter, path_twin, publish_chat_in, recorded_as, session_caller
+from ..doors.errors import DoorRefused
 from ..front.auth import WS_PROTOCOL
 from ..front.security import retry_after
+from ..uploads import owned_documents
 from ..validation import describe
 from .client_socket import ClientSocket
 from .follower import Follower
@@ -120,6 +123,11 @@ async def _on_text(request: web.Request, client: ClientSocket, data: str) -> Non
         return
     if isinstance(frame, WsResume):
         return
+    try:
+        documents = await owned_documents(request.app, who.user_id, frame.attachments)
+    except DoorRefused as refused:
+        client.send(StatusUpdate(status="error", details=refused.message, session_id=session_id))
+        return
     twins = request.app[STATE].twins
     twin_id = frame.twin_id or await path_twin(twins, who, client.user_id)
     # A twin the caller may not see is the planner's to answer, exactly as one that does not exist.
@@ -133,6 +141,7 @@ async def _on_text(request: web.Request, client: ClientSocket, data: str) -> Non
             frame.namespace,
             recorded_as=recorded_as(request, who),
             caller_role=who.role,
+            attachments=documents,
         )
     except BusUnavailable as exc:
         client.send(StatusUpdate(status="error", details=f"message not accepted: {exc}", session_id=session_id))
