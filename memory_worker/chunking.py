@@ -18,6 +18,7 @@ _MD_HEADING: Final = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _FENCE: Final = re.compile(r"^\s*(```|~~~)")
 _YAML_TOP_KEY: Final = re.compile(r"^([A-Za-z_][\w .-]*):(\s|$)")
 _BLANK_LINES: Final = re.compile(r"\n\s*\n")
+_TABLE_RULE: Final = re.compile(r"^\s*\|?\s*:?-{3,}")
 
 Kind = Literal["markdown", "text", "json", "yaml"]
 
@@ -35,14 +36,40 @@ class _Section:
     body: str
 
 
+def _table_rows(lines: list[str], max_chars: int) -> Iterator[str]:
+    """A long Markdown table (a spreadsheet, a CSV) in groups of rows, each under its header row, so
+    every chunk still says what its columns are."""
+    header = "\n".join(lines[:2])
+    budget = max(max_chars - len(header) - 1, max_chars // 2)
+    group: list[str] = []
+    size = 0
+    for row in lines[2:]:
+        row = row.strip()[:budget]
+        if group and size + len(row) + 1 > budget:
+            yield header + "\n" + "\n".join(group)
+            group, size = [], 0
+        group.append(row)
+        size += len(row) + 1
+    if group:
+        yield header + "\n" + "\n".join(group)
+
+
+def _is_table(lines: list[str]) -> bool:
+    return len(lines) > 2 and lines[0].lstrip().startswith("|") and bool(_TABLE_RULE.match(lines[1]))
+
+
 def _pieces(body: str, max_chars: int) -> Iterator[str]:
-    """Paragraphs, each no longer than max_chars (split by lines, then hard)."""
+    """Paragraphs, each no longer than max_chars (tables by rows under their header, other text by
+    lines, then hard)."""
     for para in _BLANK_LINES.split(body):
         para = para.strip()
         if not para:
             continue
         if len(para) <= max_chars:
             yield para
+            continue
+        if _is_table(para.splitlines()):
+            yield from _table_rows(para.splitlines(), max_chars)
             continue
         for line in para.splitlines():
             line = line.strip()

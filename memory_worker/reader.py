@@ -1,0 +1,102 @@
+"""A document read: converted, chunked section by section (a chunk never spans two pages), summed up
+for the person who approves it, and kept a while so the ingest after an approval need not read it again."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Final
+
+from bus_schemas.documents import MAX_PREVIEW_CHARS, MAX_PREVIEW_CHUNKS, DocumentRef, ParsedDocument
+
+from .chunking import DEFAULT_MAX_CHARS, chunk_document
+from .conversion import Converted, Progress, convert
+from .documents import Unreadable
+from .memory import NewMemory
+
+MAX_WARNINGS: Final = 20
+# Recent reads kept in memory, by digest: a parse is followed by its ingest minutes later.
+CACHE_DOCUMENTS: Final = 8
+
+
+@dataclass(frozen=True, slots=True)
+class DocChunk:
+    text: str
+    index: int
+    page: int | None
+    heading: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadDocument:
+    converted: Converted
+    chunks: list[DocChunk]
+
+    def parsed(self, ref: DocumentRef) -> ParsedDocument:
+        preview = [c.text[:MAX_PREVIEW_CHARS] for c in self.chunks[:MAX_PREVIEW_CHUNKS]]
+        return ParsedDocument(
+            document_id=ref.document_id,
+            filename=ref.filename,
+            size=ref.size,
+            format=self.converted.format,
+            pages=self.converted.pages,
+            chunks=len(self.chunks),
+            characters=self.converted.characters,
+            preview=preview,
+            warnings=self.converted.warnings[:MAX_WARNINGS],
+        )
+
+    def memories(self, ref: DocumentRef, namespace: str, kb: str, provenance: dict[str, Any]) -> list[NewMemory]:
+        """The chunks as memories, each with the contract's provenance keys (bus_schemas/documents.py)."""
+        out = []
+        for chunk in self.chunks:
+            metadata: dict[str, Any] = {
+                "kind": "document",
+                "document_id": ref.document_id,
+                "filename": ref.filename,
+                "chunk": chunk.index,
+                **provenance,
+            }
+            if chunk.page is not None:
+                metadata["page"] = chunk.page
+            if chunk.heading:
+                metadata["heading"] = chunk.heading
+            out.append(NewMemory(chunk.text, namespace, kb, ref.filename, metadata))
+        return out
+
+
+def read_document_bytes(
+    data: bytes, filename: str, progress: Progress | None = None, max_chars: int = DEFAULT_MAX_CHARS
+) -> ReadDocument:
+    converted = convert(data, filename, progress)
+    chunks: list[DocChunk] = []
+    for section in converted.sections:
+        for chunk in chunk_document(section.text, section.kind, max_chars):
+            chunks.append(DocChunk(chunk.text, len(chunks), section.page, chunk.heading))
+    if not chunks:
+        raise Unreadable(f"{filename} holds no text")
+    return ReadDocument(converted, chunks)
+
+
+class RecentReads:
+    """A small LRU of read documents by digest, shared by the handlers' threads."""
+
+    def __init__(self, size: int = CACHE_DOCUMENTS) -> None:
+        self._size = size
+        self._items: OrderedDict[str, ReadDocument] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> ReadDocument | None:
+        with self._lock:
+            found = self._items.get(digest)
+            if found is not None:
+                self._items.move_to_end(digest)
+            return found
+
+    def put(self, digest: str, read: ReadDocument) -> None:
+        with self._lock:
+            self._items[digest] = read
+            self._items.move_to_end(digest)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
