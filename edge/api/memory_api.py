@@ -1,6 +1,8 @@
 """The memory over HTTP: search (the right sidebar's Neural Memory Search), one memory (for
-`show_memory_page`), delete, namespace stats (the Mind tab), a session's history (the Heart tab),
-global search over every message and job log, and "Save to Memory".
+`show_memory_page`), namespace stats (the Mind tab), a session's history (the Heart tab), global
+search over every message and job log, "Save to Memory", and governance (the Mind view): a page of
+memories with filters, edit and pin (`PATCH`), forget (`DELETE`, recorded as a `memory.changed` event
+naming the caller).
 
 Reads and deletes go to the memory worker's request/reply API (`api.memory`), so a search per
 keystroke never lands in the events stream. Saving is an explicit human action: it publishes
@@ -17,10 +19,11 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from typing import Any, Final
+from datetime import datetime
+from typing import Any, Final, Self
 
 from aiohttp import web
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bus_schemas import ChatIn, ChatOut, Envelope, new_id
 from bus_schemas.memory import (
@@ -59,6 +62,29 @@ ERROR_STATUS: Final = {"invalid": 400, "unknown_namespace": 404, "not_found": 40
 # A memory's id is a UUID (memory_worker.records.memory_id); anything else is answered here, at once,
 # rather than asked of the worker.
 MEMORY_ID_RE: Final = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+# A browse answers at most this many memories a page.
+MAX_PAGE: Final = 200
+TRUE_WORDS: Final = ("1", "true", "yes")
+FALSE_WORDS: Final = ("0", "false", "no")
+
+
+class MemoryPatch(BaseModel):
+    """`PATCH /v1/memory/{memory_id}`: new text (re-embedded: the memory gets a new id), pinned, or both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(default=None, min_length=1, max_length=8000)
+    pinned: bool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.text is None and self.pinned is None:
+            raise ValueError("give text, pinned, or both")
+        if self.text is not None and not self.text.strip():
+            raise ValueError("text cannot be blank; to remove a memory, DELETE it")
+        return self
 
 
 def _api_request(**fields: Any) -> MemoryApiRequest:
@@ -159,13 +185,77 @@ async def delete_memory(request: web.Request) -> web.Response:
     found = await _readable_memory(request, memory_id)
     if isinstance(found, web.Response):
         return found
-    check_namespace_write(caller(request), found.namespace)
-    reply = await ask_memory(request, MemoryApiRequest(op="delete", id=memory_id))
+    who = caller(request)
+    check_namespace_write(who, found.namespace)
+    # Forget: answered once the delete is durable, and recorded as a memory.changed event.
+    reply = await ask_memory(request, MemoryApiRequest(op="forget", id=memory_id, actor=who.as_recorded))
     if isinstance(reply, web.Response):
         return reply
-    if not reply.deleted:
-        return web.json_response({"error": f"no memory {memory_id}"}, status=404)
     return web.Response(status=204)
+
+
+def _time(request: web.Request, name: str) -> float | None:
+    """A unix time in seconds, or an ISO 8601 date or time (`2026-12-01`, `2026-12-01T10:00:00+00:00`)."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(raw).timestamp()
+    except ValueError:
+        raise bad_request(f"{name} must be a unix time in seconds or an ISO 8601 date") from None
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    raw = request.query.get(name, "").lower()
+    if raw in ("", *FALSE_WORDS):
+        return False
+    if raw in TRUE_WORDS:
+        return True
+    raise bad_request(f"{name} must be true or false")
+
+
+async def browse_memory(request: web.Request) -> web.Response:
+    namespace = _namespace(request)
+    query = _api_request(
+        op="browse",
+        namespace=namespace,
+        kb=request.query.get("kb") or None,
+        source=request.query.get("source") or None,
+        since=_time(request, "since"),
+        until=_time(request, "until"),
+        approved_by=request.query.get("approved_by") or None,
+        pinned_only=_flag(request, "pinned"),
+        offset=_int(request, "offset", 0, 0, 1_000_000),
+        limit=_int(request, "limit", 50, 1, MAX_PAGE),
+    )
+    check_namespace_read_logged(request, namespace, "browsed")
+    reply = await ask_memory(request, query)
+    if isinstance(reply, web.Response):
+        return reply
+    return web.json_response(
+        {"memories": [m.model_dump(mode="json") for m in reply.memories], "next_offset": reply.next_offset}
+    )
+
+
+async def patch_memory(request: web.Request) -> web.Response:
+    memory_id = _memory_id(request)
+    # The body is read (and refused when malformed) before the memory is looked up.
+    body = await read_model(request, MemoryPatch)
+    found = await _readable_memory(request, memory_id)
+    if isinstance(found, web.Response):
+        return found
+    who = caller(request)
+    check_namespace_write(who, found.namespace)
+    change = MemoryApiRequest(op="update", id=memory_id, text=body.text, pinned=body.pinned, actor=who.as_recorded)
+    reply = await ask_memory(request, change)
+    if isinstance(reply, web.Response):
+        return reply
+    assert reply.memory is not None
+    return web.json_response({"memory": reply.memory.model_dump(mode="json")})
 
 
 async def namespaces(request: web.Request) -> web.Response:
@@ -268,7 +358,9 @@ def register(app: web.Application) -> None:
     app.router.add_get("/v1/memory/search", search_memory)
     app.router.add_get("/v1/memory/namespaces", namespaces)
     app.router.add_post("/v1/memory", save_memory)
+    app.router.add_get("/v1/memory", browse_memory)
     app.router.add_get("/v1/memory/{memory_id}", get_memory)
+    app.router.add_patch("/v1/memory/{memory_id}", patch_memory)
     app.router.add_delete("/v1/memory/{memory_id}", delete_memory)
     app.router.add_get("/v1/search", global_search)
     app.router.add_get("/v1/sessions/{session_id}/history", session_history)

@@ -87,6 +87,8 @@ RULES: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/v1/memory/{memory_id}"): MEMORY,
     ("DELETE", "/v1/memory/{memory_id}"): MEMORY,
     ("POST", "/v1/memory"): MEMORY,
+    ("GET", "/v1/memory"): MEMORY,
+    ("PATCH", "/v1/memory/{memory_id}"): MEMORY,
     ("POST", "/v1/documents"): Rule(
         "user", "SESSION on the named session (else a new one of the caller's); a namespace as check_namespace_write"
     ),
