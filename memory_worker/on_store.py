@@ -1,7 +1,9 @@
 """memory.store.<session> -> memory.result.<session>: save one memory or a batch of chunks.
 
 Idempotent: a memory's id is a hash of its namespace, KB and content, so a redelivered (or
-repeated) store finds the memory already there and answers with the same id.
+repeated) store finds the memory already there and answers with the same id. A store that names an
+approval (a twin's proposed memory, approved) is checked against it in `pagi_approvals` (approved, for a
+remember, for this very request) and records who approved it in the memory's provenance.
 """
 
 from __future__ import annotations
@@ -9,9 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from bus_schemas import Envelope
+from bus_schemas.actions import ActionRemember
 from bus_schemas.memory import MemoryResult, MemoryStore
 from pagi.bus import Delivery
 from records.access import may_use_namespace_in_session
+from records.policy import PolicyError, check_approval
 
 from .errors import InvalidRequest, StoreUnavailable, not_yours
 from .memory import NewMemory
@@ -19,10 +23,27 @@ from .replies import last_attempt, log_line, reply
 from .worker import MemoryWorker
 
 
-def _items(body: MemoryStore) -> list[NewMemory]:
+def _items(body: MemoryStore, approved: dict[str, Any]) -> list[NewMemory]:
     if body.text is not None:
-        return [NewMemory(body.text, body.namespace, body.kb, body.source, dict(body.metadata))]
-    return [NewMemory(i.text, body.namespace, i.kb, i.source, dict(i.metadata)) for i in body.items]
+        return [NewMemory(body.text, body.namespace, body.kb, body.source, {**body.metadata, **approved})]
+    return [NewMemory(i.text, body.namespace, i.kb, i.source, {**i.metadata, **approved}) for i in body.items]
+
+
+def _is_remember(action: Any) -> bool:
+    # The person may have edited the text, namespace and KB before approving: the kind is what must match.
+    return isinstance(action, ActionRemember)
+
+
+async def _approval(worker: MemoryWorker, delivery: Delivery, event: Envelope[Any]) -> dict[str, Any]:
+    """The provenance an approved store adds; PolicyError when the approval does not allow this store."""
+    body: MemoryStore = event.body
+    if body.approval_id is None:
+        return {}
+    approvals = await worker.approvals(delivery.bus)
+    record = await check_approval(
+        approvals, event.session_id, body.approval_id, body.request_id, "remember", _is_remember
+    )
+    return {"approval_id": record.approval_id, "approved_by": record.decided_by}
 
 
 async def handle_store(worker: MemoryWorker, event: Envelope[Any], delivery: Delivery) -> None:
@@ -32,7 +53,13 @@ async def handle_store(worker: MemoryWorker, event: Envelope[Any], delivery: Del
         await reply(delivery.bus, event, result, "warn", f"memory store refused: {not_yours(body.namespace)}")
         return
     try:
-        added = await worker.run(worker.memory.add, _items(body))
+        approved = await _approval(worker, delivery, event)
+    except PolicyError as exc:
+        result = MemoryResult(request_id=body.request_id, error=f"memory store refused: {exc}", error_kind="invalid")
+        await reply(delivery.bus, event, result, "warn", f"memory store refused: {exc}")
+        return
+    try:
+        added = await worker.run(worker.memory.add, _items(body, approved))
     except InvalidRequest as exc:
         result = MemoryResult(request_id=body.request_id, error=str(exc), error_kind="invalid")
         await reply(delivery.bus, event, result, "warn", f"memory store refused: {exc}")
