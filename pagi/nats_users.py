@@ -301,6 +301,8 @@ def users(callers: Sequence[str] | None = None) -> list[User]:
     for bucket in (streams.TWINS, streams.APPROVALS, streams.PROMPTS, streams.JOBS):
         planner.kv(bucket, write=True)
     planner.kv(streams.TOOLS).kv(streams.MCP_TOOLS)  # MCP tools: judged, and offered to the model
+    # A twin's pinned memories for its prompt, asked of the memory worker by request/reply (`pinned`).
+    planner.pub(MEMORY_API_SUBJECT)
 
     memory = _consuming(
         _service("memory", "memory_worker"), streams.MEMORY_WORKER, streams.MEMORY_INDEX, streams.MEMORY_DOCUMENTS

@@ -1,4 +1,10 @@
-"""What the LLM sees: the twin's prompt, the tools it may use, the session so far, the job's steps.
+"""What the LLM sees: the twin's prompt, its namespace's pinned memories, the tools it may use, the
+session so far, the job's steps.
+
+Pinned memories are asked of the memory worker (`api.memory`, op `pinned`) for every prompt, so a
+memory forgotten (acknowledged once its delete is durable) is in no prompt built after that; most
+recent first, whole memories within `PINNED_BUDGET_CHARS`, and the prompt says how many did not fit.
+A worker that does not answer in time costs the prompt its pinned memories, not the job.
 
 With native tool calling the tools go to the provider as tools (`tool_specs`) and a step the model
 decided by a tool call goes back as that call and its result (a `tool` turn); in JSON-object mode
@@ -8,16 +14,19 @@ the tools are listed in the system prompt and a step is the reply text and a "Re
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+import logging
+from collections.abc import Collection, Sequence
 from typing import Final
 
 from bus_schemas import ChatIn, ChatOut
 from bus_schemas.jobs import JobRecord, JobStep
 from bus_schemas.mcp import McpTool
+from bus_schemas.memory import MEMORY_API_SUBJECT, MemoryApiReply, MemoryApiRequest, MemoryRecordOut
 from bus_schemas.streams import EVENTS
 from bus_schemas.tool import TOOL_NAME_RE
 from bus_schemas.twin import Twin
-from pagi.bus import Bus
+from pagi.bus import Bus, BusUnavailable
+from records.access import may_use_namespace_in_session
 from records.mcp_servers import mcp_tool_allowed
 from records.policy import schema_problem
 from records.tools import McpToolCatalog, ToolRegistry
@@ -30,6 +39,11 @@ HISTORY_TURNS: Final = 20
 NO_RESULT: Final = "(not run)"
 # At most this many MCP tools are offered to a model (`server/*` of a large server is bounded).
 MAX_MCP_TOOLS: Final = 128
+PINNED_BUDGET_CHARS: Final = 4000
+PINNED_TIMEOUT_S: Final = 2.0
+PINNED_ASKED: Final = 100
+
+log = logging.getLogger("planner.context")
 
 
 class ContextBuilder:
@@ -59,10 +73,30 @@ class ContextBuilder:
                 system += "\n\nTools you may ask to run (each run needs a human's approval):\n" + "\n".join(tools)
         if not twin.code_generation:
             system += "\n\nBuilding new tools is switched off for you."
+        pinned = await self.pinned_memories(job, twin)
+        if pinned:
+            system += "\n\n" + pinned_block(pinned)
         messages = [ChatMessage("system", system), *await self._history(job)]
         messages.append(ChatMessage("user", job.message))
         messages += steps_as_turns(job.steps)
         return messages
+
+    async def pinned_memories(self, job: JobRecord, twin: Twin) -> list[MemoryRecordOut]:
+        """The twin's namespace's pinned memories, most recent first; none when the worker is away."""
+        namespace = twin.memory_namespace
+        if not may_use_namespace_in_session(job.user_id, namespace):
+            # A shared twin pointed at a user's namespace: not for another user's job (records.access).
+            return []
+        ask = MemoryApiRequest(op="pinned", namespace=namespace, limit=PINNED_ASKED)
+        try:
+            reply = await self.bus.request(MEMORY_API_SUBJECT, ask, MemoryApiReply, timeout_s=PINNED_TIMEOUT_S)
+        except BusUnavailable as exc:
+            log.warning("job %s: prompt built without pinned memories of %s: %s", job.job_id, namespace, exc)
+            return []
+        if not reply.ok:
+            log.warning("job %s: prompt built without pinned memories of %s: %s", job.job_id, namespace, reply.error)
+            return []
+        return reply.memories
 
     async def tool_specs(self, twin: Twin, allowed_actions: Collection[str] | None) -> list[ToolSpec]:
         """Every tool the twin may use, with its own JSON schema, then the planner's own actions."""
@@ -108,6 +142,25 @@ class ContextBuilder:
             elif isinstance(event.body, ChatOut) and event.body.is_final and event.body.status == "completed":
                 turns.append(ChatMessage("assistant", event.body.content))
         return turns[-HISTORY_TURNS:]
+
+
+def pinned_block(memories: Sequence[MemoryRecordOut], budget: int = PINNED_BUDGET_CHARS) -> str:
+    """Pinned memories for the system prompt: whole ones, most recent first, until the budget is spent
+    (one longer than the whole budget is cut to it rather than dropped when it is the most recent)."""
+    lines: list[str] = []
+    used = 0
+    for memory in memories:
+        line = "- " + " ".join(memory.text.split())
+        if used + len(line) > budget:
+            if lines:
+                break
+            line = line[: budget - 1] + "…"
+        lines.append(line)
+        used += len(line) + 1
+    left = len(memories) - len(lines)
+    head = "Pinned memories (a person asked you to always keep these in mind; most recent first):"
+    tail = [f"({left} more pinned memories left out: over the {budget}-character budget)"] if left else []
+    return "\n".join([head, *lines, *tail])
 
 
 def mcp_description(tool: McpTool) -> str:
