@@ -1,12 +1,18 @@
 """Memory benchmark: ingest rate, filtered top-5 search latency against a numpy floor, recall@5.
 
     python -m bench.memory [--target 20000] [--others 4x5000] [--queries 300] [--compare-local 30]
+    python -m bench.memory --near-misses [5000] [--seed 20]
 
 20,000 memories in one namespace among others in the embedded store (the worker's default),
 filtered top-5 hybrid search through the store call, and in the same run a raw numpy
 brute-force dense search over the same namespace's vectors: the floor. Ingest is measured
 through ``Memory.add`` (dedupe check, embedding, sparse encoding, upsert). Goals on 2 cores:
 search p50 <= 5 ms and p99 <= 20 ms, ingest >= 1,000 chunks/s, recall@5 >= 0.9.
+
+``--near-misses`` runs only the near-miss mode ("Retrieval among near-misses" in bench/README.md):
+the labelled set alone, then the same store with thousands of seeded near-miss documents (each a
+labelled document with its hosts, addresses, CVE ids and error strings changed) mixed into its
+namespace; recall@5 and MRR of the labelled queries both times. Goal: >= 0.95 and >= 0.85.
 """
 
 from __future__ import annotations
@@ -15,23 +21,34 @@ import argparse
 import os
 import platform
 import random
+import re
 import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from memory_worker.config import MemorySettings
 from memory_worker.embedding import Embedder, load_embedder
-from memory_worker.evaluation import evaluate, load_into, load_set
+from memory_worker.evaluation import (
+    EVAL_NAMESPACE,
+    LabelledQuery,
+    RetrievalSet,
+    Scores,
+    evaluate,
+    load_into,
+    load_set,
+)
 from memory_worker.events_index import DENSE_DIM, EVENTS_FUSION, EventIndex, IndexedEvent
 from memory_worker.ingest import batches
 from memory_worker.memory import Memory, NewMemory
-from memory_worker.records import SEARCHABLE_KBS, SearchQuery
+from memory_worker.records import KB_NAMES, SEARCHABLE_KBS, SearchQuery
 from memory_worker.sparse import encode_query
-from memory_worker.store import MemoryStore
+from memory_worker.store import Fusion, MemoryStore
 from memory_worker.store_edge import EdgeStore
 from memory_worker.store_qdrant import QdrantStore
 
@@ -54,6 +71,222 @@ def synthetic_chunks(n: int, namespace: str, rng: random.Random) -> list[NewMemo
         ident = f"host-{i % 997:03d}.{namespace} at 10.{i % 251}.{(i // 251) % 251}.{i % 13} error E{i:05d}"
         out.append(NewMemory(f"{ident}: {words}.", namespace, KBS[i % len(KBS)], f"bench/{namespace}/{i}"))
     return out
+
+
+# Near-misses: a labelled document with every identifier in it changed (a digit moved or redrawn:
+# 10.0.3.17 -> 10.0.3.71, db-prod-03 -> db-prod-30; an error name swapped for a real sibling), the
+# phrasing kept. No changed identifier is one the labelled set uses anywhere, so a query naming an
+# identifier keeps exactly the answers it is labelled with.
+_IDENT = re.compile(r"[A-Za-z0-9]+(?:[.\-:/][A-Za-z0-9]+)*")
+_DIGITS = re.compile(r"\d+")
+# Numbers, not identifiers: 99.95, 04:00, 14th, 2Gi, 300s.
+_NOT_IDENT = re.compile(r"\d+(?:\.\d+)?|\d{1,2}:\d\d|\d+(?:st|nd|rd|th|gi|mi|gb|mb|s|ms|h|km)", re.IGNORECASE)
+# A plain number after these words is an error or port number.
+_NUMBER_AFTER = re.compile(r"(?:code|http|port|udp|tcp)\s+$", re.IGNORECASE)
+_SIBLINGS: dict[str, tuple[str, ...]] = {
+    "ECONNREFUSED": ("ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ECONNABORTED"),
+    "ECONNRESET": ("EPIPE", "ECONNABORTED", "ETIMEDOUT", "ENOTCONN"),
+    "OOMKilled": ("Evicted", "CrashLoopBackOff", "ContainerCannotRun"),
+    "segmentation fault": ("bus error", "illegal instruction", "floating point exception"),
+    "signed by unknown authority": ("has expired or is not yet valid", "is not valid for any names"),
+    "non-replication superuser connections": ("roles with the SUPERUSER attribute", "replication connections"),
+    "psycopg2": ("psycopg", "asyncpg", "pymysql", "mysqlclient"),
+    "Too Many Requests": ("Service Unavailable", "Request Timeout"),
+    "Bad Gateway": ("Gateway Timeout", "Service Unavailable"),
+    "northwind": ("northwood", "southwind", "eastwind", "northwell"),
+    "Log4Shell": ("Spring4Shell", "Text4Shell"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NearMiss:
+    memory: NewMemory
+    of: str  # the labelled document it was made from
+    changed: frozenset[str]  # that document's identifiers it changed, lower case
+
+
+def _other_digits(run: str, cap: int, rng: random.Random) -> str | None:
+    """Another number of the same width: two neighbouring digits swapped, or one redrawn."""
+    for _ in range(20):
+        digits = list(run)
+        if len(run) > 1 and rng.random() < 0.5:
+            i = rng.randrange(len(run) - 1)
+            digits[i], digits[i + 1] = digits[i + 1], digits[i]
+        else:
+            digits[rng.randrange(len(run))] = rng.choice("0123456789")
+        out = "".join(digits)
+        if out != run and int(out) <= cap and (out[0] != "0" or run[0] == "0" or len(out) == 1):
+            return out
+    return None
+
+
+def _cap(token: str, m: re.Match[str]) -> int:
+    # IPv4 octets stay <= 255 (a port after them does not).
+    if re.fullmatch(r"\d+(?:\.\d+){3}(?::\d+)?", token) and ":" not in token[: m.start()]:
+        return 255
+    return int("9" * len(m.group(0)))
+
+
+def _other_ident(token: str, reserved: set[str], rng: random.Random) -> str | None:
+    runs = list(_DIGITS.finditer(token))
+    for _ in range(50):
+        # Mostly the last number changes (a host's index, a CVE's serial, the last octet).
+        picks = [runs[-1]] if rng.random() < 0.7 else rng.sample(runs, rng.randint(1, len(runs)))
+        out = token
+        for m in sorted(picks, key=lambda m: -m.start()):
+            digits = _other_digits(m.group(0), _cap(token, m), rng)
+            if digits is not None:
+                out = out[: m.start()] + digits + out[m.end() :]
+        if out != token and out.lower() not in reserved:
+            return out
+    return None
+
+
+def _is_ident(text: str, m: re.Match[str]) -> bool:
+    token = m.group(0)
+    if not any(c.isdigit() for c in token):
+        return False
+    if not _NOT_IDENT.fullmatch(token):
+        return True
+    return token.isdigit() and _NUMBER_AFTER.search(text[: m.start()]) is not None
+
+
+def identifiers(text: str) -> list[str]:
+    """What a near-miss changes: hosts, addresses, CVE ids, versions, error and port numbers, and
+    error names with a known sibling."""
+    found = [m.group(0) for m in _IDENT.finditer(text) if _is_ident(text, m)]
+    return found + [name for name in _SIBLINGS if name in text]
+
+
+def near_miss(text: str, reserved: set[str], rng: random.Random) -> tuple[str, frozenset[str]] | None:
+    """``text`` with each of its identifiers changed (the same way wherever it occurs), and which;
+    None when one of them has no free variant."""
+    changed: dict[str, str] = {}
+    for m in _IDENT.finditer(text):
+        token = m.group(0)
+        if token not in changed and _is_ident(text, m):
+            other = _other_ident(token, reserved, rng)
+            if other is None:
+                return None
+            changed[token] = other
+    out = _IDENT.sub(lambda m: changed.get(m.group(0), m.group(0)) if _is_ident(text, m) else m.group(0), text)
+    names = [name for name in _SIBLINGS if name in text]
+    for name in names:
+        out = out.replace(name, rng.choice(_SIBLINGS[name]))
+    return out, frozenset(t.lower() for t in [*changed, *names])
+
+
+def near_misses(labelled: RetrievalSet, n: int, seed: int) -> list[NearMiss]:
+    """``n`` distinct near-misses, round robin over the labelled documents that have identifiers."""
+    rng = random.Random(seed)
+    corpus = [d.text for d in labelled.documents.values()] + [q.text for q in labelled.queries]
+    reserved = {m.group(0).lower() for text in corpus for m in _IDENT.finditer(text)}
+    templates = [(doc_id, d) for doc_id, d in labelled.documents.items() if identifiers(d.text)]
+    seen = {d.text for d in labelled.documents.values()}
+    out: list[NearMiss] = []
+    for tries in range(50 * n):
+        if len(out) == n:
+            return out
+        doc_id, doc = templates[tries % len(templates)]
+        made = near_miss(doc.text, reserved, rng)
+        if made is None or made[0] in seen:
+            continue
+        seen.add(made[0])
+        source = f"near-miss/{doc_id}/{len(out)}"
+        out.append(NearMiss(NewMemory(made[0], doc.namespace, doc.kb, source), doc_id, made[1]))
+    raise RuntimeError(f"only {len(out)} distinct near-misses after {50 * n} tries")
+
+
+def twin_aware(labelled: RetrievalSet, extra: Sequence[NearMiss]) -> RetrievalSet:
+    """The labels with a near-miss also counted as relevant where the query names none of the
+    identifiers it changed: such a query cannot tell the document from its twin, nor can anyone."""
+    queries = []
+    for q in labelled.queries:
+        text = q.text.lower()
+        twins = {x.memory.source or "" for x in extra if x.of in q.relevant and not any(i in text for i in x.changed)}
+        queries.append(LabelledQuery(q.text, q.relevant | twins, q.kind))
+    return RetrievalSet(labelled.documents, queries)
+
+
+def ranked(memory: Memory, labelled: RetrievalSet, depth: int) -> dict[str, list[str]]:
+    """Each labelled query's top ``depth`` sources, for the failure report."""
+    return {
+        q.text: [h.record.source or "" for h in memory.search(q.text, EVAL_NAMESPACE, KB_NAMES, depth)]
+        for q in labelled.queries
+    }
+
+
+def rank_of(sources: list[str], relevant: frozenset[str]) -> int | None:
+    return next((i + 1 for i, s in enumerate(sources) if s in relevant), None)
+
+
+def loadavg() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def near_miss_main(count: int, seed: int, depth: int = 20) -> None:
+    settings = MemorySettings()
+    fusion = Fusion(settings.rrf_k, settings.dense_weight, settings.keyword_weight, settings.namespace_idf)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"load average (1/5/15 min) at start: {loadavg()}")
+    embedder = load_embedder(settings.embedding_model)
+    print(f"embedding model: {embedder.name} ({embedder.dim}-d); {fusion}")
+    labelled = load_set()
+    extra = near_misses(labelled, count, seed)
+    made_from = sorted({x.of for x in extra})
+    print(
+        f"labelled set: {len(labelled.documents)} documents, {len(labelled.queries)} queries; "
+        f"{len(extra):,} near-misses (seed {seed}) from the {len(made_from)} documents with identifiers"
+    )
+    for x in extra[:4]:
+        print(f"  {x.of}: {labelled.documents[x.of].text[:100]}\n   -> {x.memory.text[:100]}")
+    twins = twin_aware(labelled, extra)
+    with tempfile.TemporaryDirectory(prefix="pagi-bench-near-miss-") as tmp:
+        memory = Memory(EdgeStore(Path(tmp) / "store", embedder.dim, fusion=fusion), embedder)
+        load_into(memory, labelled)
+        clean = evaluate(memory, labelled, k=5)
+        clean_ranks = ranked(memory, labelled, depth)
+        rate = ingest(memory, [x.memory for x in extra])
+        print(
+            f"near-misses stored at {rate:,.0f} chunks/s; {memory.store.count(EVAL_NAMESPACE):,} in {EVAL_NAMESPACE!r}"
+        )
+        strict = evaluate(memory, labelled, k=5)
+        mixed = evaluate(memory, twins, k=5)
+        mixed_ranks = ranked(memory, labelled, depth)
+        memory.close()
+    print(f"load average (1/5/15 min) at end: {loadavg()}")
+    print()
+    print(score_table([("clean (labelled set only)", clean), (f"+ {len(extra):,} near-misses", mixed)]))
+    print(f"strict labels (every twin counts as wrong): recall@5 {strict.recall_at_k:.3f}, MRR {strict.mrr:.3f}")
+    hit = mixed.recall_at_k >= 0.95 and mixed.mrr >= 0.85
+    print(f"goal recall@5 >= 0.95 and MRR >= 0.85 among near-misses: {'hit' if hit else 'missed'}")
+    print()
+    texts = {x.memory.source: x.memory.text for x in extra} | {i: d.text for i, d in labelled.documents.items()}
+    print(f"queries whose first relevant document moved (twin-aware labels; rank in the top {depth}):")
+    for q, qt in zip(labelled.queries, twins.queries, strict=True):
+        before, after = rank_of(clean_ranks[q.text], q.relevant), rank_of(mixed_ranks[q.text], qt.relevant)
+        if before == after:
+            continue
+        cut = after - 1 if after else depth
+        above = [s for s in mixed_ranks[q.text][:cut] if s not in qt.relevant]
+        print(f"  [{q.kind}] {q.text!r} -> {sorted(q.relevant)}: rank {before or '-'} -> {after or f'>{depth}'}")
+        for source in above[:3]:
+            print(f"      below {source}: {texts.get(source, '?')[:110]}")
+
+
+def score_table(runs: Sequence[tuple[str, Scores]]) -> str:
+    kinds = sorted(runs[0][1].by_kind)
+    rows = [
+        "| store | recall@5 | MRR | " + " | ".join(f"recall@5 {k}" for k in kinds) + " |",
+        "|" + "---|" * (3 + len(kinds)),
+    ]
+    for name, s in runs:
+        figures = [s.recall_at_k, s.mrr, *(s.by_kind[k] for k in kinds)]
+        rows.append(f"| {name} | " + " | ".join(f"{f:.3f}" for f in figures) + " |")
+    (_, a), (_, b) = runs[0], runs[-1]
+    ratios = [b.recall_at_k / a.recall_at_k, b.mrr / a.mrr, *(b.by_kind[k] / (a.by_kind[k] or 1) for k in kinds)]
+    rows.append("| ratio near-miss / clean | " + " | ".join(f"{r:.2f}" for r in ratios) + " |")
+    return "\n".join(rows)
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -114,7 +347,20 @@ def main() -> None:
         metavar="N",
         help="also time N searches on qdrant-client local mode over the same data",
     )
+    parser.add_argument(
+        "--near-misses",
+        type=int,
+        nargs="?",
+        const=5000,
+        default=0,
+        metavar="N",
+        help="run only the near-miss retrieval mode with N near-miss documents (default 5000)",
+    )
+    parser.add_argument("--seed", type=int, default=20, help="near-miss generator seed")
     args = parser.parse_args()
+    if args.near_misses:
+        near_miss_main(args.near_misses, args.seed)
+        return
     n_other, other_size = (int(x) for x in args.others.split("x"))
     rng = random.Random(7)
 
