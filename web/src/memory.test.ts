@@ -106,6 +106,12 @@ describe("an upload's state", () => {
     applyFrame(st2, status(2, "failed"));
     expect(fileState(broken, st2)).toMatchObject({ state: "failed", detail: "unreadable: the file is corrupted" });
     expect(fileState({ ...broken, reply: { ...reply, status: "failed", error: "scanned PDF" } }, st2).detail).toBe("scanned PDF");
+    // A job that ended without asking approval stored nothing: its answer says why.
+    const st3 = newSession(S);
+    applyFrame(st3, { type: "complete_message", id: "m1", content: "Could not read broken.pdf: not a PDF", is_final: true, latency_ms: 5,
+      source_memories: [], issued_command: null, raw_orchestrator_decision: null, session_id: S, job_id: "j1", seq: 1 });
+    expect(fileState(broken, st3)).toMatchObject({ state: "failed", detail: "Could not read broken.pdf: not a PDF" });
+    expect(fileState({ ...broken, reply: { ...reply, approval_id: null, status: "completed" } }, newSession(S)).state).toBe("failed");
   });
   it("reads progress from the job log", () => {
     const frame = { type: "event" as const, seq: 3, event_type: "job.log", id: "l3", ts: "", session_id: S, job_id: "j1", causation_id: null, twin_id: null,

@@ -270,6 +270,10 @@ class Store {
     return this.uploads.get(sessionId) ?? [];
   }
 
+  private allUploads(): FileEntry[] {
+    return [...this.uploads.values()].flat();
+  }
+
   /** One POST /v1/documents per file (multipart `file`, `session_id`, optional `namespace`/`kb`); the
    *  approval each asks for arrives on the session like any other. */
   upload(sessionId: string, files: File[], where: { namespace?: string; kb?: string } = {}): FileEntry[] {
@@ -285,7 +289,14 @@ class Store {
       if (where.namespace) form.append("namespace", where.namespace);
       if (where.kb) form.append("kb", where.kb);
       api<UploadReply>("/v1/documents", { method: "POST", body: form }).then(
-        (reply) => { entry.phase = "sent"; entry.reply = reply; this.followProgress(sessionId); void this.refreshApprovals(); },
+        (reply) => {
+          entry.phase = "sent";
+          entry.reply = reply;
+          // The edge may start the job in another session of this person's (one not theirs to use): follow it.
+          this.session(reply.session_id);
+          this.followProgress(reply.session_id);
+          void this.refreshApprovals();
+        },
         (err) => { entry.phase = "failed"; entry.error = errorText(err); },
       ).finally(() => this.changed());
       return entry;
@@ -297,7 +308,7 @@ class Store {
   /** Keep a session's progress stream open while one of its uploads is not finished. */
   private followProgress(sessionId: string): void {
     const session = this.sessions.get(sessionId);
-    const open = this.uploadsOf(sessionId).some((e) => e.phase === "sent" && !finished(fileState(e, session)));
+    const open = this.allUploads().some((e) => e.reply?.session_id === sessionId && !finished(fileState(e, session)));
     const stream = this.progressStreams.get(sessionId);
     if (!open) {
       stream?.close();
@@ -310,7 +321,7 @@ class Store {
       const found = progressOf(JSON.parse(ev.data) as EventFrame);
       if (!found) return;
       const [jobId, progress, line] = found;
-      for (const e of this.uploadsOf(sessionId)) if (e.reply?.job_id === jobId) { e.progress = progress; e.progressLine = line; }
+      for (const e of this.allUploads()) if (e.reply?.job_id === jobId) { e.progress = progress; e.progressLine = line; }
       this.changed();
     };
     this.progressStreams.set(sessionId, src);

@@ -44,7 +44,7 @@ export interface MemoryEdit { text: string; edited_at: number; edited_by: string
 // POST /v1/documents (multipart): the upload, its job and the approval it waits for.
 export interface UploadReply {
   document: DocumentRef; duplicate: boolean; session_id: string; job_id: string;
-  approval_id: string | null; status: "awaiting_approval" | "reading" | "failed"; error?: string;
+  approval_id: string | null; status: "awaiting_approval" | "reading" | "completed" | "failed"; error?: string;
 }
 
 // bus_schemas.approval.ApprovalChanges: what the person changed before approving (only what changed).

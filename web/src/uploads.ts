@@ -44,6 +44,11 @@ function approvalOf(entry: FileEntry, session: SessionState | undefined): string
   return null;
 }
 
+function answerOf(session: SessionState | undefined, jobId: string): string {
+  const msg = session?.messages.find((m) => m.role === "twin" && m.jobId === jobId && !m.streaming);
+  return msg?.text ?? "";
+}
+
 export function fileState(entry: FileEntry, session: SessionState | undefined): FileState {
   if (entry.phase === "uploading") return state("uploading");
   if (entry.phase === "failed") return state("failed", entry.error ?? "");
@@ -55,7 +60,12 @@ export function fileState(entry: FileEntry, session: SessionState | undefined): 
   if (decision === false) return state("denied");
   if (job?.status === "failed") return state("failed", job.lastDetail);
   if (job?.status === "cancelled") return state("failed", "cancelled");
-  if (job?.status === "completed") return state("stored", entry.progressLine || job.lastDetail);
+  if (job?.status === "completed" || reply.status === "completed") {
+    // A document job stores only through its approval: one that ended without asking stored nothing
+    // (the file could not be read); its answer says why.
+    if (!approvalId) return state("failed", answerOf(session, reply.job_id) || job?.lastDetail || "ended without storing anything");
+    if (job?.status === "completed") return state("stored", entry.progressLine || job.lastDetail);
+  }
   if (decision === true) return state("storing", entry.progressLine);
   if (approvalId || job?.status === "waiting_approval") return state("awaiting_approval");
   return state("reading", entry.progressLine);

@@ -8,11 +8,10 @@ export function UploadList({ sessionId }: { sessionId: string }) {
   const s = useStore();
   const entries = s.uploadsOf(sessionId);
   if (!entries.length) return null;
-  const session = s.sessions.get(sessionId);
   return (
     <ul class="uploads" data-testid="uploads" aria-label="Uploaded files">
       {entries.map((e) => {
-        const st = fileState(e, session);
+        const st = fileState(e, s.sessions.get(e.reply?.session_id ?? sessionId));
         const jobId = e.reply?.job_id;
         return (
           <li key={e.key} class={`upload upload-${st.state}`} data-testid="upload" data-state={st.state} data-file={e.name}>
