@@ -6,7 +6,7 @@ import argparse
 import sys
 from importlib.metadata import version
 
-from . import init, kb, mcp, personas, replay, tail, up
+from . import docs, init, kb, mcp, personas, replay, tail, up
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     personas.add_arguments(import_cmd)
     import_cmd.set_defaults(run=personas.run)
     mcp.add_commands(commands)
+    docs.add_commands(commands)
     given = sys.argv[1:] if argv is None else argv
     given, server_command = mcp.split_command(given)
     args = parser.parse_args(given)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from pydantic import ValidationError
 
 from bus_schemas import new_id
@@ -82,6 +83,8 @@ async def _read(request: web.Request, spool: Spool) -> Upload:
             if isinstance(part, MultipartReader):
                 raise DoorRefused(400, "a nested multipart part is not a field of this form")
             await _read_part(part, upload, spool)
+    except HttpProcessingError as exc:  # a part's headers that are not headers
+        raise DoorRefused(400, f"malformed multipart body: {exc.message[:200]}") from None
     except (ValueError, AssertionError, RuntimeError) as exc:
         raise DoorRefused(400, f"malformed multipart body: {str(exc)[:200] or type(exc).__name__}") from None
     if upload.spooled is None:
