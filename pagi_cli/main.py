@@ -7,6 +7,7 @@ import sys
 from importlib.metadata import version
 
 from . import docs, init, kb, mcp, personas, replay, tail, up
+from . import memory as memory_cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     import_cmd = twins_cmd.add_parser("import", help="create twins from persona folders, with their knowledge")
     personas.add_arguments(import_cmd)
     import_cmd.set_defaults(run=personas.run)
+    memory_cli.add_commands(commands)
     mcp.add_commands(commands)
     docs.add_commands(commands)
     given = sys.argv[1:] if argv is None else argv

@@ -4,7 +4,10 @@ API on a real nats-server with the change events it publishes."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import getpass
+import io
 import json
 import time
 from collections.abc import AsyncIterator
@@ -21,6 +24,8 @@ from memory_worker.memory import Memory, NewMemory
 from memory_worker.records import BrowseFilter, Hit, MemoryRecord, as_memory_hit
 from memory_worker.worker import MemoryWorker
 from pagi.bus import Bus
+from pagi_cli.memory import add_commands, memory_command
+from pagi_cli.nats_server import NatsServer
 from tests.support import ObserveFactory
 
 
@@ -245,3 +250,58 @@ async def test_bad_governance_requests(
 ) -> None:
     answer = await call(bus, **request_)
     assert answer["ok"] is False and answer["error_kind"] == kind and text in answer["error"], answer
+
+
+# --- The command line: `pagi memory ...` over the bus ---------------------------------------------
+
+
+def cli_args(nats_url: str, *argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="pagi")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["memory", *argv, "--nats-url", nats_url])
+
+
+async def pagi_memory(nats_url: str, *argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = await memory_command(cli_args(nats_url, *argv), out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+async def test_pagi_memory_commands(nats_server: NatsServer, api: MemoryWorker, observe: ObserveFactory) -> None:
+    changes = await observe(f"{MEMORY_CHANGED}.{MEMORY_AUDIT_SESSION}")
+    ids = await api.run(_fill, api.memory)
+    url = nats_server.url
+
+    code, out, _ = await pagi_memory(url, "list", "--namespace", "ops", "--limit", "5", "--source", "runbook")
+    lines = out.splitlines()
+    assert code == 0 and [line.split()[0] for line in lines[:-1]] == [ids[10], ids[8], ids[6], ids[4], ids[2]]
+    assert "runbook.pdf" in lines[0] and lines[-1] == "more: --offset 5"
+    code, out, _ = await pagi_memory(url, "list", "--namespace", "ops", "--approved-by", "alice", "--json")
+    assert {m["id"] for m in json.loads(out)["memories"]} == {ids[0], ids[3], ids[6], ids[9]}
+
+    code, out, _ = await pagi_memory(url, "edit", ids[6], "fact six, corrected", "--as", "alice")
+    assert code == 0 and out.startswith(f"edited: {ids[6]} is now ") and "(version 2)" in out
+    new_id = out.split(" is now ")[1].split()[0]
+    code, out, _ = await pagi_memory(url, "show", new_id)
+    assert code == 0 and "fact six, corrected" in out and "approved_by: alice" in out
+    assert "earlier text 1" in out and "by alice" in out and "fact number 6 about host web-06" in out
+
+    assert (await pagi_memory(url, "pin", new_id))[1] == f"pinned: {new_id}\n"
+    code, out, _ = await pagi_memory(url, "list", "--namespace", "ops", "--pinned")
+    assert [line.split()[0] for line in out.splitlines()] == [new_id] and "[pinned]" in out
+    assert (await pagi_memory(url, "unpin", new_id))[0] == 0
+    assert (await pagi_memory(url, "list", "--namespace", "ops", "--pinned"))[1] == "no memories match\n"
+
+    assert (await pagi_memory(url, "forget", new_id, "--as", "alice"))[1] == f"forgotten: {new_id}\n"
+    code, _, err = await pagi_memory(url, "show", new_id)
+    assert code == 1 and "no memory with id" in err
+    code, _, err = await pagi_memory(url, "forget", new_id)
+    assert code == 1 and "no memory with id" in err
+    code, _, err = await pagi_memory(url, "list", "--namespace", "ops", "--limit", "0")
+    assert code == 2 and "limit" in err
+
+    events = await changes.wait_count(MEMORY_CHANGED, 4)
+    assert [(e.body.op, e.body.by) for e in events] == [
+        ("edited", "alice"), ("pinned", f"cli:{getpass.getuser()}"), ("unpinned", f"cli:{getpass.getuser()}"),
+        ("forgotten", "alice"),
+    ]  # fmt: skip
