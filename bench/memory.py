@@ -1,7 +1,7 @@
 """Memory benchmark: ingest rate, filtered top-5 search latency against a numpy floor, recall@5.
 
     python -m bench.memory [--target 20000] [--others 4x5000] [--queries 300] [--compare-local 30]
-    python -m bench.memory --near-misses [5000] [--seed 20]
+    python -m bench.memory --near-misses [5000] [--seed 20] [--repeat 3]
 
 20,000 memories in one namespace among others in the embedded store (the worker's default),
 filtered top-5 hybrid search through the store call, and in the same run a raw numpy
@@ -224,7 +224,30 @@ def loadavg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def near_miss_main(count: int, seed: int, depth: int = 20) -> None:
+@dataclass(frozen=True, slots=True)
+class NearMissRun:
+    clean: Scores
+    mixed: Scores  # twin-aware labels
+    strict: Scores  # every twin counted as wrong
+    clean_ranks: dict[str, list[str]]
+    mixed_ranks: dict[str, list[str]]
+    rate: float
+
+
+def measure(
+    memory: Memory, labelled: RetrievalSet, extra: Sequence[NearMiss], twins: RetrievalSet, depth: int
+) -> NearMissRun:
+    """The labelled set alone, then with the near-misses added to its namespace, in one store."""
+    load_into(memory, labelled)
+    clean = evaluate(memory, labelled, k=5)
+    clean_ranks = ranked(memory, labelled, depth)
+    rate = ingest(memory, [x.memory for x in extra])
+    strict = evaluate(memory, labelled, k=5)
+    mixed = evaluate(memory, twins, k=5)
+    return NearMissRun(clean, mixed, strict, clean_ranks, ranked(memory, labelled, depth), rate)
+
+
+def near_miss_main(count: int, seed: int, repeat: int, depth: int = 20) -> None:
     settings = MemorySettings()
     fusion = Fusion(settings.rrf_k, settings.dense_weight, settings.keyword_weight, settings.namespace_idf)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
@@ -233,45 +256,59 @@ def near_miss_main(count: int, seed: int, depth: int = 20) -> None:
     print(f"embedding model: {embedder.name} ({embedder.dim}-d); {fusion}")
     labelled = load_set()
     extra = near_misses(labelled, count, seed)
-    made_from = sorted({x.of for x in extra})
     print(
         f"labelled set: {len(labelled.documents)} documents, {len(labelled.queries)} queries; "
-        f"{len(extra):,} near-misses (seed {seed}) from the {len(made_from)} documents with identifiers"
+        f"{len(extra):,} near-misses (seed {seed}) from the {len({x.of for x in extra})} documents with identifiers"
     )
     for x in extra[:4]:
         print(f"  {x.of}: {labelled.documents[x.of].text[:100]}\n   -> {x.memory.text[:100]}")
     twins = twin_aware(labelled, extra)
-    with tempfile.TemporaryDirectory(prefix="pagi-bench-near-miss-") as tmp:
-        memory = Memory(EdgeStore(Path(tmp) / "store", embedder.dim, fusion=fusion), embedder)
-        load_into(memory, labelled)
-        clean = evaluate(memory, labelled, k=5)
-        clean_ranks = ranked(memory, labelled, depth)
-        rate = ingest(memory, [x.memory for x in extra])
+    runs: list[NearMissRun] = []
+    for i in range(repeat):
+        # A fresh store each time: tied scores among twins do not come back in the same order.
+        with tempfile.TemporaryDirectory(prefix="pagi-bench-near-miss-") as tmp:
+            memory = Memory(EdgeStore(Path(tmp) / "store", embedder.dim, fusion=fusion), embedder)
+            run = measure(memory, labelled, extra, twins, depth)
+            memory.close()
+        runs.append(run)
         print(
-            f"near-misses stored at {rate:,.0f} chunks/s; {memory.store.count(EVAL_NAMESPACE):,} in {EVAL_NAMESPACE!r}"
+            f"run {i + 1}: clean recall@5 {run.clean.recall_at_k:.3f} MRR {run.clean.mrr:.3f}; near-miss "
+            f"{run.mixed.recall_at_k:.3f} / {run.mixed.mrr:.3f} (strict {run.strict.recall_at_k:.3f} / "
+            f"{run.strict.mrr:.3f}); near-misses stored at {run.rate:,.0f} chunks/s"
         )
-        strict = evaluate(memory, labelled, k=5)
-        mixed = evaluate(memory, twins, k=5)
-        mixed_ranks = ranked(memory, labelled, depth)
-        memory.close()
     print(f"load average (1/5/15 min) at end: {loadavg()}")
     print()
+    print(f"mean of {repeat} run(s):")
+    clean, mixed, strict = (mean_scores([getattr(r, f) for r in runs]) for f in ("clean", "mixed", "strict"))
     print(score_table([("clean (labelled set only)", clean), (f"+ {len(extra):,} near-misses", mixed)]))
     print(f"strict labels (every twin counts as wrong): recall@5 {strict.recall_at_k:.3f}, MRR {strict.mrr:.3f}")
     hit = mixed.recall_at_k >= 0.95 and mixed.mrr >= 0.85
     print(f"goal recall@5 >= 0.95 and MRR >= 0.85 among near-misses: {'hit' if hit else 'missed'}")
     print()
     texts = {x.memory.source: x.memory.text for x in extra} | {i: d.text for i, d in labelled.documents.items()}
-    print(f"queries whose first relevant document moved (twin-aware labels; rank in the top {depth}):")
+    print(f"queries whose first relevant document moved (twin-aware labels; ranks in the top {depth}, each run):")
     for q, qt in zip(labelled.queries, twins.queries, strict=True):
-        before, after = rank_of(clean_ranks[q.text], q.relevant), rank_of(mixed_ranks[q.text], qt.relevant)
+        before = [rank_of(r.clean_ranks[q.text], q.relevant) for r in runs]
+        after = [rank_of(r.mixed_ranks[q.text], qt.relevant) for r in runs]
         if before == after:
             continue
-        cut = after - 1 if after else depth
-        above = [s for s in mixed_ranks[q.text][:cut] if s not in qt.relevant]
-        print(f"  [{q.kind}] {q.text!r} -> {sorted(q.relevant)}: rank {before or '-'} -> {after or f'>{depth}'}")
-        for source in above[:3]:
+        shown = ", ".join(f"{b or '-'} -> {a or f'>{depth}'}" for b, a in zip(before, after, strict=True))
+        print(f"  [{q.kind}] {q.text!r} -> {sorted(q.relevant)}: rank {shown}")
+        last = runs[-1].mixed_ranks[q.text]
+        cut = after[-1] - 1 if after[-1] else depth
+        for source in [s for s in last[:cut] if s not in qt.relevant][:3]:
             print(f"      below {source}: {texts.get(source, '?')[:110]}")
+
+
+def mean_scores(runs: Sequence[Scores]) -> Scores:
+    n = len(runs)
+    return Scores(
+        recall_at_k=sum(s.recall_at_k for s in runs) / n,
+        mrr=sum(s.mrr for s in runs) / n,
+        by_kind={k: sum(s.by_kind[k] for s in runs) / n for k in runs[0].by_kind},
+        misses=sorted({m for s in runs for m in s.misses}),
+        k=runs[0].k,
+    )
 
 
 def score_table(runs: Sequence[tuple[str, Scores]]) -> str:
@@ -357,9 +394,10 @@ def main() -> None:
         help="run only the near-miss retrieval mode with N near-miss documents (default 5000)",
     )
     parser.add_argument("--seed", type=int, default=20, help="near-miss generator seed")
+    parser.add_argument("--repeat", type=int, default=3, help="near-miss runs, each on a fresh store")
     args = parser.parse_args()
     if args.near_misses:
-        near_miss_main(args.near_misses, args.seed)
+        near_miss_main(args.near_misses, args.seed, args.repeat)
         return
     n_other, other_size = (int(x) for x in args.others.split("x"))
     rng = random.Random(7)
