@@ -4,6 +4,7 @@ Mind view's memory list (open, edit, pin, forget)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from typing import Any
@@ -133,3 +134,67 @@ async def test_citations_show_under_an_answer_and_open_the_memory(
     await panel.get_by_role("button", name="Close").click()
     await expect(panel).to_have_count(0)
     await expect(page.locator("#messages li.twin").last).to_contain_text(re.compile("Pump 3 restarts"))
+
+
+async def test_the_mind_view_lists_pages_filters_edits_pins_and_forgets_memories(
+    page: Page, edge: Edge, memory_worker: MemoryWorker
+) -> None:
+    session = await session_of(page)
+    user = await page.evaluate("window.pagi.user")
+    notes = [f"maintenance note {i:02d}: check filter F{i}" for i in range(22)]
+    await asyncio.gather(*(save(edge, user, session, text, "shift-log") for text in notes))
+    target = await save(edge, user, session, "the spare pump key hangs in cabinet B", "handover.txt")
+    await page.get_by_role("tab", name="Mind").click()
+    listed = page.get_by_test_id("memory-list").get_by_test_id("memory-item")
+    # 23 memories, 20 a page: the next page holds the other 3.
+    await expect(listed).to_have_count(20, timeout=WAIT)
+    await page.get_by_test_id("memory-next").click()
+    await expect(listed).to_have_count(3, timeout=WAIT)
+    await expect(page.get_by_test_id("memory-next")).to_be_disabled()
+    await page.get_by_test_id("memory-prev").click()
+    await expect(listed).to_have_count(20, timeout=WAIT)
+    # Filtered by source: the handover note alone.
+    await page.get_by_test_id("filter-source").fill("handover")
+    await page.get_by_test_id("filter-apply").click()
+    await expect(listed).to_have_count(1, timeout=WAIT)
+    await expect(listed.first).to_contain_text("the spare pump key hangs in cabinet B")
+    await snap(page, "mind-memories")
+    await listed.first.click()
+    panel = page.get_by_test_id("memory-panel")
+    await expect(panel.get_by_test_id("memory-text")).to_have_text(
+        "the spare pump key hangs in cabinet B", timeout=WAIT
+    )
+    await expect(panel.get_by_test_id("prov-source")).to_have_text("handover.txt")
+    # Edited: a new version with a new id; the earlier text is kept in its history.
+    await panel.get_by_test_id("memory-edit").click()
+    await panel.get_by_test_id("memory-edit-text").fill("the spare pump key hangs in cabinet C")
+    await panel.get_by_test_id("memory-save").click()
+    await expect(panel.get_by_test_id("memory-text")).to_have_text(
+        "the spare pump key hangs in cabinet C", timeout=WAIT
+    )
+    await expect(panel).not_to_have_attribute("data-memory", target["id"])
+    await expect(panel.get_by_test_id("memory-history")).to_contain_text("the spare pump key hangs in cabinet B")
+    await expect(panel.get_by_test_id("prov-version")).to_have_text("2")
+    new_id = await panel.get_attribute("data-memory")
+    assert new_id
+    # Pinned, and found by the pinned filter.
+    await panel.get_by_test_id("memory-pin").click()
+    await expect(panel.get_by_test_id("memory-pinned")).to_be_visible(timeout=WAIT)
+    await expect(panel.get_by_test_id("memory-pin")).to_have_text("Unpin")
+    await panel.get_by_role("button", name="Close").click()
+    await page.get_by_test_id("filter-source").fill("")
+    await page.get_by_test_id("filter-pinned").check()
+    await page.get_by_test_id("filter-apply").click()
+    await expect(listed).to_have_count(1, timeout=WAIT)
+    await expect(listed.first).to_contain_text("cabinet C")
+    await expect(listed.first).to_contain_text("pinned")
+    # Forgotten, after a confirmation: gone from the list and from the edge.
+    await listed.first.click()
+    await panel.get_by_test_id("memory-forget").click()
+    await expect(panel.get_by_test_id("memory-forget-note")).to_be_visible()
+    await panel.get_by_test_id("memory-forget-confirm").click()
+    await expect(panel).to_have_count(0, timeout=WAIT)
+    await expect(page.get_by_role("status")).to_contain_text("Forgotten")
+    await expect(page.get_by_test_id("memory-list")).to_contain_text("No memories match.", timeout=WAIT)
+    gone = await edge.get(f"/v1/memory/{new_id}", headers={"X-User-Id": user})
+    assert gone.status == 404

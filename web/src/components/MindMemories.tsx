@@ -69,7 +69,7 @@ export function MemoryList({ defaultNamespace }: { defaultNamespace: string }) {
       <h3>Memories</h3>
       <form class="filters" data-testid="memory-filters" onSubmit={apply}>
         <div class="row wrap">
-          <NamespacePicker testid="filter-namespace" value={draft.namespace} onChange={(namespace) => set({ namespace })} placeholder="any namespace" />
+          <NamespacePicker testid="filter-namespace" value={draft.namespace} onChange={(namespace) => set({ namespace })} placeholder="default" />
           <KbPicker testid="filter-kb" value={draft.kb} onChange={(kb) => set({ kb })} blank="any" />
         </div>
         <div class="row wrap">
