@@ -36,6 +36,8 @@ from .front.auth import acting_user
 KEY_TOKEN: Final = re.compile(r"[A-Za-z0-9_-]{1,100}")
 DOCUMENT_ID: Final = re.compile(r"doc-[0-9a-f]{32}")
 CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+# The text of a chat message that is only files (they are attached to it).
+ATTACHED_ONLY: Final = "(files attached)"
 
 
 @dataclass(frozen=True)

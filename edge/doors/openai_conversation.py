@@ -34,14 +34,13 @@ from bus_schemas.subjects import TOKEN_RE
 from records.access import Caller
 
 from ..appkeys import STATE
+from ..uploads import ATTACHED_ONLY
 from .errors import DoorRefused
 
 # The words of `WaitingApproval.how_to_answer` (edge/doors/job_run.py) this door sends back.
 PENDING_RE: Final = re.compile(r"waiting for approval ([A-Za-z0-9_-]{1,64})\b")
 CONTEXT_HEAD: Final = "Earlier in this conversation (as the client sent it):\n"
 CONTEXT_TAIL: Final = "\n\nNew message:\n"
-# The input of a message that is only files (they are attached to it).
-ATTACHED_ONLY: Final = "(files attached)"
 
 
 class BadRequest(DoorRefused):
