@@ -1,4 +1,5 @@
-"""Knowledge-base ingestion: walk a folder, read and chunk each file, store the chunks.
+"""Knowledge-base ingestion: walk a folder, read and chunk each file, store the chunks. DOCX, PPTX,
+XLSX, CSV and HTML files are converted as uploads are (conversion.py).
 
 Planning (reading and chunking) is separate from storing, so the same plan can be stored
 directly into a ``Memory`` (tests, bench, a stopped stack) or sent over the bus to the
@@ -13,8 +14,10 @@ from pathlib import Path
 from typing import Final
 
 from .chunking import DEFAULT_MAX_CHARS, chunk_document
-from .documents import Unreadable, read_document
+from .conversion import FORMATS
+from .documents import KINDS, MAX_FILE_BYTES, Unreadable, read_document
 from .memory import Memory, NewMemory, check_kb, check_namespace
+from .reader import read_document_bytes
 from .records import DEFAULT_NAMESPACE, KB_NAMES
 
 DEFAULT_KB: Final = "domain"
@@ -98,6 +101,9 @@ def plan_ingest(
         raise FileNotFoundError(f"no such file or folder: {root}")
     plan = IngestPlan(root=root, namespace=namespace)
     for path in _files(root):
+        if path.suffix.lower() in FORMATS and path.suffix.lower() not in KINDS:
+            _plan_converted(plan, root, path, kb, max_chars)
+            continue
         try:
             doc = read_document(path)
         except Unreadable as exc:
@@ -117,6 +123,29 @@ def plan_ingest(
                 NewMemory(text=chunk.text, namespace=namespace, kb=target, source=str(path), metadata=metadata)
             )
     return plan
+
+
+def _plan_converted(plan: IngestPlan, root: Path, path: Path, kb: str | None, max_chars: int) -> None:
+    """An Office file, a spreadsheet or a web page, read as an upload is (conversion.py)."""
+    try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise Unreadable(f"file is {path.stat().st_size} bytes; the limit is {MAX_FILE_BYTES}")
+        read = read_document_bytes(path.read_bytes(), path.name, max_chars=max_chars)
+    except OSError as exc:
+        plan.skipped.append(Skipped(str(path), f"cannot read: {exc.strerror or exc}"))
+        return
+    except Unreadable as exc:
+        plan.skipped.append(Skipped(str(path), str(exc)))
+        return
+    plan.files += 1
+    target = kb_for(root, path, kb)
+    for chunk in read.chunks:
+        metadata: dict[str, object] = {"chunk": chunk.index, "format": read.converted.format}
+        if chunk.page is not None:
+            metadata["page"] = chunk.page
+        if chunk.heading:
+            metadata["heading"] = chunk.heading
+        plan.items.append(NewMemory(chunk.text, plan.namespace, target, str(path), metadata))
 
 
 def batches(items: Sequence[NewMemory], size: int = BATCH) -> Iterator[Sequence[NewMemory]]:

@@ -16,8 +16,10 @@ from .documents import Unreadable
 from .memory import NewMemory
 
 MAX_WARNINGS: Final = 20
-# Recent reads kept in memory, by digest: a parse is followed by its ingest minutes later.
+# Recent reads kept in memory, by digest: a parse is followed by its ingest minutes later. Bounded in
+# number and in text held (a 50 MB spreadsheet can hold far more characters than its size).
 CACHE_DOCUMENTS: Final = 8
+CACHE_CHARACTERS: Final = 64_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +84,9 @@ def read_document_bytes(
 class RecentReads:
     """A small LRU of read documents by digest, shared by the handlers' threads."""
 
-    def __init__(self, size: int = CACHE_DOCUMENTS) -> None:
+    def __init__(self, size: int = CACHE_DOCUMENTS, characters: int = CACHE_CHARACTERS) -> None:
         self._size = size
+        self._characters = characters
         self._items: OrderedDict[str, ReadDocument] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -98,5 +101,7 @@ class RecentReads:
         with self._lock:
             self._items[digest] = read
             self._items.move_to_end(digest)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+            held = sum(r.converted.characters for r in self._items.values())
+            while len(self._items) > self._size or (len(self._items) > 1 and held > self._characters):
+                _, dropped = self._items.popitem(last=False)
+                held -= dropped.converted.characters

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from pathlib import Path
 
 import pytest
 from docx import Document as WordDocument
@@ -15,7 +16,8 @@ from pptx import Presentation
 
 from memory_worker.conversion import convert
 from memory_worker.documents import Unreadable
-from memory_worker.reader import read_document_bytes
+from memory_worker.ingest import plan_ingest
+from memory_worker.reader import RecentReads, read_document_bytes
 
 
 def docx_bytes() -> bytes:
@@ -200,3 +202,29 @@ def test_too_many_entries_and_oversize_files_are_refused() -> None:
         convert(b"MZ", "setup.exe")
     with pytest.raises(Unreadable, match=r"empty\.md is empty"):
         convert(b"", "empty.md")
+
+
+def test_a_knowledge_base_folder_reads_office_files_too(tmp_path: Path) -> None:
+    (tmp_path / "runbook.docx").write_bytes(docx_bytes())
+    (tmp_path / "deck.pptx").write_bytes(pptx_bytes(2))
+    (tmp_path / "fake.docx").write_bytes(pdf_bytes(1))
+    plan = plan_ingest(tmp_path, "ops")
+    by_file = {(Path(i.source or "").name, i.metadata.get("page")) for i in plan.items}
+    assert by_file == {("runbook.docx", None), ("deck.pptx", 1), ("deck.pptx", 2)}
+    assert {i.metadata["format"] for i in plan.items} == {"docx", "pptx"}
+    [skipped] = plan.skipped
+    assert skipped.path.endswith("fake.docx") and "misleading extension" in skipped.reason
+
+
+def test_recent_reads_are_bounded_by_count_and_by_text_held() -> None:
+    small = read_document_bytes(b"# A\n\nshort text", "a.md")
+    big = read_document_bytes(b"x " * 5000, "b.txt")
+    reads = RecentReads(size=2, characters=12_000)
+    reads.put("1", small)
+    reads.put("2", small)
+    assert reads.get("1") is small  # now the most recent
+    reads.put("3", small)
+    assert (reads.get("1"), reads.get("2"), reads.get("3")) == (small, None, small)
+    reads.put("4", big)
+    reads.put("5", big)  # two big ones hold more than 12,000 characters: only the newest stays
+    assert (reads.get("3"), reads.get("4"), reads.get("5")) == (None, None, big)
