@@ -4,10 +4,13 @@ state and progress; the document approval shows the file, its chunks and a previ
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import pytest
+from docx import Document as WordDocument
+from fpdf import FPDF
 from playwright.async_api import Page, expect
 
 from bus_schemas.subjects import APPROVE_DECISION
@@ -15,7 +18,7 @@ from memory_worker.worker import MemoryWorker
 
 from ..support import ObserveFactory, eventually
 from .conftest import Edge, snap
-from .test_chat import WAIT, session_of
+from .test_chat import WAIT, send, session_of
 
 pytestmark = pytest.mark.browser
 STORED = 60_000
@@ -139,3 +142,64 @@ async def test_a_file_uploaded_in_the_mind_view_goes_to_the_namespace_and_kb_pic
     await expect(modal.get_by_test_id("approval-namespace")).to_have_value("plant")
     await expect(modal.get_by_test_id("approval-kb")).to_have_value("heart")
     await expect(modal.get_by_test_id("approval-preview")).to_contain_text("Valve V7 drains the sump")
+
+
+def pdf_bytes(pages: int) -> bytes:
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=11)
+    for number in range(1, pages + 1):
+        pdf.add_page()
+        pdf.multi_cell(0, 5, f"Page {number}. The VPN gateway for site {number} is 203.0.113.{number}. " * 3)
+    return bytes(pdf.output())
+
+
+def docx_bytes() -> bytes:
+    doc = WordDocument()
+    doc.add_heading("Handover", 1)
+    doc.add_paragraph("The spare pump key hangs in cabinet B next to the control room door.")
+    out = io.BytesIO()
+    doc.save(out)
+    return out.getvalue()
+
+
+async def test_a_docx_and_a_pdf_dropped_approved_then_cited_by_page_and_one_forgotten(
+    page: Page, edge: Edge, memory_worker: MemoryWorker, tmp_path: Path
+) -> None:
+    """The issue's "done when", in the browser: drop a DOCX and a PDF, approve both, ask, see the answer
+    cite the PDF's page, open it, and forget it."""
+    site = tmp_path / "sites.pdf"
+    site.write_bytes(pdf_bytes(3))
+    handover = tmp_path / "handover.docx"
+    handover.write_bytes(docx_bytes())
+    await page.get_by_test_id("upload-input").set_input_files([str(site), str(handover)])
+    modal = page.get_by_test_id("approval-modal")
+    for _ in range(2):
+        await expect(modal).to_have_attribute("data-kind", "document", timeout=WAIT)
+        name = await modal.get_by_test_id("approval-filename").inner_text()
+        if name == "sites.pdf":
+            await expect(modal.get_by_test_id("approval-pages")).to_have_text("3")
+        await modal.get_by_role("button", name="Authorize & Execute").click()
+        await expect(modal.get_by_test_id("approval-filename").filter(has_text=name)).to_have_count(0, timeout=WAIT)
+    entries = page.get_by_test_id("upload")
+    await expect(entries.filter(has_text="sites.pdf")).to_have_attribute("data-state", "stored", timeout=STORED)
+    await expect(entries.filter(has_text="handover.docx")).to_have_attribute("data-state", "stored", timeout=STORED)
+    await send(page, "/memory VPN gateway for site 2")
+    await expect(modal).to_have_attribute("data-kind", "memory", timeout=WAIT)
+    await modal.get_by_role("button", name="Authorize & Execute").click()
+    answer = page.locator("#messages li.twin").last
+    cited = answer.get_by_test_id("citation").filter(has_text="sites.pdf p. 2")
+    await expect(cited.first).to_be_visible(timeout=WAIT)
+    await snap(page, "answer-citations")
+    await cited.first.click()
+    panel = page.get_by_test_id("memory-panel")
+    await expect(panel.get_by_test_id("memory-text")).to_contain_text("site 2 is 203.0.113.2", timeout=WAIT)
+    await expect(panel.get_by_test_id("prov-file")).to_have_text("sites.pdf")
+    await expect(panel.get_by_test_id("prov-page")).to_have_text("2")
+    await expect(panel.get_by_test_id("prov-approved-by")).not_to_be_empty()
+    memory_id = await panel.get_attribute("data-memory")
+    await panel.get_by_test_id("memory-forget").click()
+    await panel.get_by_test_id("memory-forget-confirm").click()
+    await expect(panel).to_have_count(0, timeout=WAIT)
+    user = await page.evaluate("window.pagi.user")
+    gone = await edge.get(f"/v1/memory/{memory_id}", headers={"X-User-Id": user})
+    assert gone.status == 404
