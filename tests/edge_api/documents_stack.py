@@ -27,6 +27,8 @@ KEYS: Final = {
     "root": "root-docs-key-0123456789abc",
 }
 UPLOAD_LIMIT: Final = 64 * 1024
+# Below the upload limit: a file may be larger than any JSON body (the upload route has its own limit).
+BODY_LIMIT: Final = 32 * 1024
 UPLOAD_WAIT_S: Final = 5.0
 
 
@@ -76,6 +78,7 @@ async def documents_stack(bus: Bus, planner: list[PullConsumer]) -> AsyncIterato
         PAGI_CHAT_TIMEOUT_S=10,
         PAGI_RATE_LIMIT_BURST=200,
         PAGI_MAX_UPLOAD_BYTES=UPLOAD_LIMIT,
+        PAGI_MAX_BODY_BYTES=BODY_LIMIT,
         PAGI_UPLOAD_WAIT_S=UPLOAD_WAIT_S,
     )
     async with TestClient(TestServer(make_app(settings, bus=bus))) as http:

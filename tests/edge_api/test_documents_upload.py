@@ -35,7 +35,7 @@ from records.sessions import SessionOwners
 from records.twins import DEFAULT_TWIN_ID
 
 from ..support import VERBOSE, EventCollector, ObserveFactory
-from .documents_stack import KEYS, UPLOAD_LIMIT, DocumentsStack, documents_stack
+from .documents_stack import BODY_LIMIT, KEYS, UPLOAD_LIMIT, DocumentsStack, documents_stack
 
 __all__ = ["documents_stack"]
 
@@ -133,9 +133,12 @@ async def test_an_oversize_upload_is_413_and_nothing_is_stored(
     digest = hashlib.sha256(big).hexdigest()
     assert await documents_stack.upload_record("alice", document_id_of(digest)) is None
     await nothing_published(chat_in, document_id_of(digest))
-    # The limit is the upload route's own: a file over the JSON routes' body limit is fine under it.
+    # The limit is the upload route's own: a file over every other route's body limit is fine under it.
     exactly = await documents_stack.upload("alice", b"y" * UPLOAD_LIMIT, "limit.txt")
     assert exactly.status == 201, await exactly.text()
+    assert UPLOAD_LIMIT > BODY_LIMIT
+    too_big_json = await documents_stack.chat("alice", message="x" * BODY_LIMIT, session_id="t-json-limit")
+    assert too_big_json.status == 413, "other routes keep their own limit"
 
 
 async def test_a_format_pagi_does_not_read_is_400_naming_the_accepted_ones(documents_stack: DocumentsStack) -> None:
