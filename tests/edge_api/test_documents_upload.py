@@ -312,6 +312,32 @@ async def test_the_openai_door_uploads_and_attaches_a_file_part(
     ]
     assert await documents_stack.stored(data) == data
     assert await documents_stack.upload_record("alice", document_id_of(digest)) is not None
+    # A file_id names an earlier upload of the caller's; another user's is refused as missing.
+    again = await client.chat.completions.with_raw_response.create(
+        model=DEFAULT_TWIN_ID,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "and now?"},
+                    {"type": "file", "file": {"file_id": document_id_of(digest)}},
+                ],
+            }
+        ],
+    )
+    again_session = again.headers["X-PAGI-Session"]
+    resent = await chat_in.wait_for_count(lambda e: e.session_id == again_session, 1)
+    assert [a.document_id for a in resent[0].body.attachments] == [document_id_of(digest)]
+    bob = AsyncOpenAI(api_key=KEYS["bob"], base_url=str(documents_stack.http.make_url("/v1")), max_retries=0)
+    try:
+        await bob.chat.completions.create(
+            model=DEFAULT_TWIN_ID,
+            messages=[{"role": "user", "content": [{"type": "file", "file": {"file_id": document_id_of(digest)}}]}],
+        )
+    except openai.BadRequestError as refused:
+        assert document_id_of(digest) in str(refused)
+    else:
+        raise AssertionError("bob attached alice's document")
     # A file part that is not a file PAGI reads is the SDK's BadRequestError, naming the part.
     try:
         await client.chat.completions.create(
