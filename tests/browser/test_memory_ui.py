@@ -198,3 +198,30 @@ async def test_the_mind_view_lists_pages_filters_edits_pins_and_forgets_memories
     await expect(page.get_by_test_id("memory-list")).to_contain_text("No memories match.", timeout=WAIT)
     gone = await edge.get(f"/v1/memory/{new_id}", headers={"X-User-Id": user})
     assert gone.status == 404
+
+
+async def test_always_allowing_memories_in_a_namespace_skips_the_next_question_and_is_revoked_in_the_policy(
+    page: Page, edge: Edge, memory_worker: MemoryWorker
+) -> None:
+    await send(page, "/remember the night shift starts at 22:00")
+    modal = page.get_by_test_id("approval-modal")
+    await expect(modal).to_have_attribute("data-kind", "remember", timeout=WAIT)
+    await modal.get_by_label("Always allow memories in namespace default for this twin").check()
+    await modal.get_by_role("button", name="Authorize & Execute").click()
+    await expect(page.get_by_role("status")).to_contain_text("always allowed", timeout=WAIT)
+    await expect(page.get_by_test_id("pipeline").locator(".badge").first).to_have_text("completed", timeout=WAIT)
+    # The next memory in that namespace is stored without asking.
+    await send(page, "/remember the day shift starts at 06:00")
+    await expect(page.locator("#messages li.twin").last).to_contain_text("Remembered in default/", timeout=WAIT)
+    await expect(modal).to_have_count(0)
+    # The policy shows it, and revoking it makes the twin ask again.
+    await page.get_by_role("button", name="Configure Agent").click()
+    await expect(page.get_by_test_id("always-remember")).to_contain_text("default", timeout=WAIT)
+    await page.get_by_role("button", name="ask again for memories in default").click()
+    await page.get_by_role("button", name="Commit Manifest").click()
+    await expect(page.get_by_role("status")).to_contain_text("Manifest committed", timeout=WAIT)
+    await expect(page.get_by_test_id("always-remember-none")).to_be_visible(timeout=WAIT)
+    # Revoked in the stored policy (the planner reads a twin at most its cache TTL ago: records/twins.py).
+    user = await page.evaluate("window.pagi.user")
+    twin = await (await edge.get("/v1/twins/orchestrator", headers={"X-User-Id": user})).json()
+    assert twin["always_remember"] == []

@@ -234,7 +234,7 @@ function Composer({ twin, twinId }: { twin: Twin | undefined; twinId: string }) 
       <input ref={picker} type="file" multiple hidden data-testid="upload-input" aria-label="Upload files"
         onChange={(e) => { const files = [...(e.currentTarget.files ?? [])]; e.currentTarget.value = ""; if (files.length) store.upload(store.sessionIdFor(twinId), files); }} />
       <button type="button" class="btn small" data-testid="upload-button" title="Upload documents into memory (PDF, DOCX, PPTX, XLSX, CSV, HTML, Markdown, text, JSON, YAML); each asks your approval before it is stored"
-        onClick={() => picker.current?.click()}>📎 Upload</button>
+        onClick={() => picker.current?.click()}>Upload…</button>
       <label for="message" class="visually-hidden">Message</label>
       <textarea id="message" ref={input} rows={1} value={text} maxLength={32000} placeholder={`Message ${twin?.codename ?? twinId}… (Enter sends, Shift+Enter: new line)`}
         onInput={(e) => setText(e.currentTarget.value)}

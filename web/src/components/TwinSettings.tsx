@@ -169,6 +169,13 @@ export function TwinSettingsView({ twinId }: { twinId: string }) {
                 <td><input type="checkbox" aria-label={`always allow ${t}`} disabled={!form.allowed_tools.includes(t)} checked={form.always_allow.includes(t)} onChange={(e) => toggleAlways(t, e.currentTarget.checked)} /></td></tr>
             ))}</tbody>
           </table>
+          <h3>Memories stored without asking</h3>
+          {form.always_remember.length === 0
+            ? <p class="muted small" data-testid="always-remember-none">None: every memory this twin proposes asks you first.</p>
+            : <ul class="always-remember" data-testid="always-remember">{form.always_remember.map((ns) => (
+              <li key={ns}><code>{ns}</code> <button type="button" class="link small" aria-label={`ask again for memories in ${ns}`}
+                onClick={() => set("always_remember", form.always_remember.filter((n) => n !== ns))}>ask again</button></li>
+            ))}</ul>}
         </section>
         <Versions twin={twin} onRolledBack={() => void load()} />
         {twin.id !== "orchestrator" && <DeleteTwin twin={twin} />}

@@ -15,7 +15,7 @@ export function UploadList({ sessionId }: { sessionId: string }) {
         const jobId = e.reply?.job_id;
         return (
           <li key={e.key} class={`upload upload-${st.state}`} data-testid="upload" data-state={st.state} data-file={e.name}>
-            <span class="upload-name" title={e.name}>📄 {e.name}</span>
+            <span class="upload-name" title={e.name}>{e.name}</span>
             <span class="muted small">{bytes(e.size)}{e.reply?.duplicate ? " · already uploaded" : ""}</span>
             <span class={`badge upload-state ${st.state}`} data-testid="upload-state">{st.label}</span>
             {e.progress !== null && st.state !== "failed" && st.state !== "denied" && (
