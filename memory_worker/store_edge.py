@@ -96,6 +96,7 @@ class EdgeStore:
             k=self._fusion.k, weights=[self._fusion.dense_weight, self._fusion.keyword_weight]
         )
         self._shard = self._open()
+        self._index_pins()
 
     @property
     def location(self) -> str:
@@ -130,6 +131,12 @@ class EdgeStore:
             if "WouldBlock" in text or "lock" in text.lower():
                 raise StoreLocked(self._path) from exc
             raise StoreCorrupt(self._path, text.splitlines()[0] if text else type(exc).__name__) from exc
+
+    def _index_pins(self) -> None:
+        # The planner asks for a namespace's pinned memories on every prompt: indexed, that is a lookup
+        # rather than a scan of the namespace. Stores made before pins get the index when next opened.
+        if PINNED_KEY not in self._shard.info().payload_schema:
+            self._shard.update(qe.UpdateOperation.create_field_index(PINNED_KEY, qe.PayloadSchemaType.Keyword))
 
     def _check_config(self, config_file: Path) -> None:
         try:

@@ -146,6 +146,13 @@ class QdrantStore:
                     f"collection {self._collection} at {self._where} holds {size}-d vectors, "
                     f"the embedding model makes {self._dim}-d"
                 )
+            if PINNED_KEY not in (info.payload_schema or {}):
+                # A collection made before pins: the planner's per-prompt lookup of them is indexed too.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    self._client.create_payload_index(
+                        self._collection, PINNED_KEY, field_schema=models.PayloadSchemaType.KEYWORD
+                    )
             return
         self._client.create_collection(
             self._collection,
@@ -164,7 +171,7 @@ class QdrantStore:
             TENANT_FIELD,
             field_schema=models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True),
         )
-        for field in (NAMESPACE_FIELD, KB_FIELD):
+        for field in (NAMESPACE_FIELD, KB_FIELD, PINNED_KEY):
             self._client.create_payload_index(self._collection, field, field_schema=models.PayloadSchemaType.KEYWORD)
 
     def _idf(self, query: SearchQuery) -> models.SearchParams | None:
