@@ -203,3 +203,22 @@ async def test_a_docx_and_a_pdf_dropped_approved_then_cited_by_page_and_one_forg
     user = await page.evaluate("window.pagi.user")
     gone = await edge.get(f"/v1/memory/{memory_id}", headers={"X-User-Id": user})
     assert gone.status == 404
+
+
+async def test_an_upload_waiting_for_approval_is_cancelled_from_its_entry(
+    page: Page, memory_worker: MemoryWorker, tmp_path: Path
+) -> None:
+    doc = tmp_path / "draft.md"
+    doc.write_text("# Draft\n\nNot ready to be remembered.\n")
+    await page.get_by_test_id("upload-input").set_input_files(str(doc))
+    entry = page.get_by_test_id("upload").filter(has_text="draft.md")
+    await expect(entry).to_have_attribute("data-state", "awaiting_approval", timeout=WAIT)
+    modal = page.get_by_test_id("approval-modal")
+    await expect(modal).to_be_visible(timeout=WAIT)
+    await page.keyboard.press("Escape")
+    await entry.get_by_test_id("upload-cancel").click()
+    await expect(entry).to_have_attribute("data-state", "failed", timeout=WAIT)
+    await expect(entry.get_by_test_id("upload-detail")).to_have_text("cancelled")
+    await expect(entry.get_by_test_id("upload-cancel")).to_have_count(0)
+    # Its approval is no longer asked.
+    await expect(page.get_by_test_id("approvals-pending")).to_have_text("0", timeout=WAIT)

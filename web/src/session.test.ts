@@ -67,6 +67,18 @@ describe("session state from frames", () => {
     expect(st.timeline.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
   });
 
+  it("drops the open approval of a job that was cancelled", () => {
+    const st = newSession(S);
+    applyFrame(st, chatIn(1, "j1", "/ingest"));
+    applyFrame(st, {
+      type: "event", seq: 2, event_type: "approve.request", id: "e2", ts, session_id: S, job_id: "j1", causation_id: null, twin_id: "orchestrator",
+      body: { approval_id: "a1", kind: "document", action: { action_type: "ActionMemory", query: "x" }, summary: "q", reason: "r", policy: "p", expires_at: ts },
+    });
+    expect(st.approvals.size).toBe(1);
+    applyFrame(st, status(3, "j1", "cancelled", "cancelled by u"));
+    expect(st.approvals.size).toBe(0);
+  });
+
   it("never reopens a finished job on a late event", () => {
     const st = newSession(S);
     applyFrame(st, status(1, "j1", "failed"));

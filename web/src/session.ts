@@ -161,6 +161,8 @@ function onStatus(state: SessionState, frame: StatusUpdate, ts: string): void {
   if (frame.details) view.lastDetail = frame.details;
   if (frame.status === "error") view.lastDetail = frame.details ?? "error";
   setStatus(view, frame.status, ts);
+  // A finished job (cancelled, failed) has nothing left to approve: its open questions go.
+  if (FINISHED.has(view.status)) for (const [id, a] of state.approvals) if (a.job_id === view.jobId) state.approvals.delete(id);
 }
 
 function onComplete(state: SessionState, frame: CompleteMessage, ts: string): void {

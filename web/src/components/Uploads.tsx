@@ -1,7 +1,15 @@
+import { api, errorText } from "../api";
 import { bytes } from "../format";
 import { onLink } from "../router";
 import { useStore } from "../store";
-import { fileState } from "../uploads";
+import { store } from "../store";
+import { fileState, finished } from "../uploads";
+
+/** A document is one job: cancelled like any other (the worker stops between batches). */
+function cancel(jobId: string): void {
+  api(`/v1/jobs/${encodeURIComponent(jobId)}/cancel`, { method: "POST", json: { requested_by: store.user, reason: "upload cancelled" } })
+    .then(() => store.notify("Cancelling the upload's job"), (err) => store.notify(`not cancelled: ${errorText(err)}`, "error"));
+}
 
 /** This session's uploads and what became of each (uploading, reading, waiting for approval, stored, failed). */
 export function UploadList({ sessionId }: { sessionId: string }) {
@@ -23,6 +31,7 @@ export function UploadList({ sessionId }: { sessionId: string }) {
                 aria-valuenow={Math.round(e.progress * 100)} title={e.progressLine}><i style={{ width: `${Math.round(e.progress * 100)}%` }} /></span>
             )}
             {st.detail && <span class={`small ${st.state === "failed" ? "error-text" : "muted"}`} data-testid="upload-detail">{st.detail}</span>}
+            {jobId && !finished(st) && <button type="button" class="link small" data-testid="upload-cancel" onClick={() => cancel(jobId)}>cancel</button>}
             {jobId && <a class="small" href={`/jobs/${jobId}?session=${sessionId}`} onClick={(ev) => onLink(ev, `/jobs/${jobId}?session=${sessionId}`)}>job</a>}
           </li>
         );
