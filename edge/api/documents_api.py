@@ -188,8 +188,8 @@ async def _start(request: web.Request, session_id: str, message: str, ref: Docum
                     if isinstance(event, WaitingApproval):
                         return {**answer, "approval_id": event.approval_id, "status": "awaiting_approval"}
                     if isinstance(event, Finished):
-                        if event.status == "completed":  # answered without asking: nothing to approve
-                            return {**answer, "status": "completed"}
+                        # Ended without asking to store it (unreadable, refused, cancelled): nothing
+                        # was stored, and the job's answer says why.
                         return {**answer, "status": "failed", "error": event.answer.content[:4000]}
         except (TimeoutError, DoorRefused):
             pass  # still reading: the job goes on, and its approval will come on the session's events

@@ -1,10 +1,12 @@
 """The real stack as the document tests use it: a real nats-server (tests/conftest.py), the real
-planner in this test's event loop, and the real edge on a free port with API keys for alice, bob
+planner and memory worker (which reads an upload before its approval is asked) in this test's event
+loop, and the real edge on a free port with API keys for alice, bob
 (members) and root (an admin), and a small upload limit so an oversize file is quick to send."""
 
 from __future__ import annotations
 
 import hashlib
+import mimetypes
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Final
@@ -19,6 +21,7 @@ from bus_schemas.streams import DOCUMENTS, UPLOADS
 from edge.app import make_app
 from edge.settings import EdgeSettings
 from edge.uploads import upload_key
+from memory_worker.worker import MemoryWorker
 from pagi.bus import Bus, PullConsumer
 
 KEYS: Final = {
@@ -51,7 +54,8 @@ class DocumentsStack:
         form = aiohttp.FormData()
         for name, value in fields.items():
             form.add_field(name, value)
-        form.add_field("file", data, filename=filename, content_type="text/markdown")
+        content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        form.add_field("file", data, filename=filename, content_type=content_type)
         return await self.http.post("/v1/documents", data=form, headers={**self.auth(user), **(headers or {})})
 
     async def stored(self, data: bytes) -> bytes | None:
@@ -71,7 +75,9 @@ class DocumentsStack:
 
 
 @pytest.fixture
-async def documents_stack(bus: Bus, planner: list[PullConsumer]) -> AsyncIterator[DocumentsStack]:
+async def documents_stack(
+    bus: Bus, planner: list[PullConsumer], memory_worker: MemoryWorker
+) -> AsyncIterator[DocumentsStack]:
     keys = ",".join(f"{key}:{user}" + (":admin" if user == "root" else "") for user, key in KEYS.items())
     settings = EdgeSettings(
         PAGI_API_KEYS=keys,

@@ -69,9 +69,9 @@ async def test_an_upload_is_stored_recorded_and_starts_its_ingest_job(
         content_type="text/markdown",
     )
     assert answer["duplicate"] is False
-    assert answer["status"] in ("awaiting_approval", "reading", "failed", "completed")
-    if answer["status"] == "awaiting_approval":
-        assert answer["approval_id"]
+    assert answer["status"] == "awaiting_approval", answer
+    approval = await (await ApprovalStore.open(documents_stack.bus)).get(answer["session_id"], answer["approval_id"])
+    assert approval is not None and (approval.kind, approval.job_id) == ("document", answer["job_id"])
     assert await documents_stack.stored(TEXT) == TEXT
     assert await documents_stack.upload_record("alice", ref.document_id) == ref
     session_id, job_id = answer["session_id"], answer["job_id"]
@@ -425,8 +425,8 @@ async def test_pagi_docs_add_stores_and_starts_the_job_over_the_bus(
 ) -> None:
     chat_in = await observe("chat.in.>")
     first, second = tmp_path / "one.md", tmp_path / "two.txt"
-    first.write_bytes(b"# one\n")
-    second.write_bytes(b"two\n")
+    first.write_bytes(b"# One\n\nThe first of two notes.\n")
+    second.write_bytes(b"The second note.\n")
     argv = [sys.executable, "-m", "pagi_cli", "docs", "add", str(first), str(second)]
     argv += [
         "--namespace",
@@ -450,6 +450,7 @@ async def test_pagi_docs_add_stores_and_starts_the_job_over_the_bus(
     assert [e.body.message for e in sent] == ["/ingest ops/body"] * 2
     assert [e.body.attachments[0].filename for e in sent] == ["one.md", "two.txt"]
     assert all((e.job_id or "?") in done.stdout for e in sent)
+    assert done.stdout.count("waits for approval") == 2, done.stdout
     refused = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "pagi_cli", "docs", "add", str(tmp_path / "x.exe")],
@@ -457,3 +458,11 @@ async def test_pagi_docs_add_stores_and_starts_the_job_over_the_bus(
         text=True,
     )
     assert refused.returncode == 2 and ".pdf" in refused.stderr
+
+
+async def test_a_file_that_cannot_be_read_is_answered_failed_with_why(documents_stack: DocumentsStack) -> None:
+    response = await documents_stack.upload("alice", b"%PDF-1.7\n this is no PDF at all", "broken.pdf")
+    assert response.status == 201, await response.text()
+    answer = await response.json()
+    assert (answer["status"], answer["approval_id"]) == ("failed", None), answer
+    assert "broken.pdf" in answer["error"], answer
