@@ -100,8 +100,10 @@ def request_for(args: argparse.Namespace) -> MemoryApiRequest:
     if verb == "show":
         return MemoryApiRequest(op="get", id=args.id)
     if verb == "edit":
-        text = sys.stdin.read() if args.text == "-" else args.text
-        return MemoryApiRequest(op="update", id=args.id, text=text.strip() or " ", actor=_actor(args))
+        text = (sys.stdin.read() if args.text == "-" else args.text).strip()
+        if not text:
+            raise ValueError("the new text is empty; to remove a memory, forget it")
+        return MemoryApiRequest(op="update", id=args.id, text=text, actor=_actor(args))
     if verb in ("pin", "unpin"):
         return MemoryApiRequest(op="pin", id=args.id, pinned=verb == "pin", actor=_actor(args))
     return MemoryApiRequest(op="forget", id=args.id, actor=_actor(args))

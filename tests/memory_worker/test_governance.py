@@ -299,6 +299,8 @@ async def test_pagi_memory_commands(nats_server: NatsServer, api: MemoryWorker, 
     assert code == 1 and "no memory with id" in err
     code, _, err = await pagi_memory(url, "list", "--namespace", "ops", "--limit", "0")
     assert code == 2 and "limit" in err
+    code, _, err = await pagi_memory(url, "edit", ids[1], "   ")
+    assert code == 2 and "the new text is empty" in err
 
     events = await changes.wait_count(MEMORY_CHANGED, 4)
     assert [(e.body.op, e.body.by) for e in events] == [
