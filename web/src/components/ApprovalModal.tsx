@@ -140,7 +140,7 @@ function RememberDetails({ action, edit, set, twinNamespace }: { action: ActionR
     <div class="what" data-testid="approval-remember">
       {action.why && <div class="kv"><span>Why</span><span data-testid="approval-why">{action.why}</span></div>}
       <label class="remember-text">Memory text (edit before approving)
-        <textarea data-testid="approval-text" rows={5} maxLength={8000} value={edit.text} onInput={(e) => set({ text: e.currentTarget.value })} /></label>
+        <textarea data-testid="approval-text" rows={5} maxLength={8000} autoFocus value={edit.text} onInput={(e) => set({ text: e.currentTarget.value })} /></label>
       <div class="row wrap">
         <NamespacePicker testid="approval-namespace" value={edit.namespace} placeholder={twinNamespace} onChange={(namespace) => set({ namespace })} />
         <KbPicker testid="approval-kb" value={edit.kb} onChange={(kb) => set({ kb })} />
