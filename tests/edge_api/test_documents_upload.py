@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import re
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,7 @@ import openai
 from openai import AsyncOpenAI
 
 from bus_schemas import ChatIn, Envelope
+from bus_schemas import streams as st
 from bus_schemas.actions import ActionStoreDocument, ActionTool
 from bus_schemas.approval import ApprovalRecord
 from bus_schemas.documents import DocumentRef, ParsedDocument, document_id_of
@@ -451,6 +453,23 @@ async def test_pagi_docs_add_stores_and_starts_the_job_over_the_bus(
     assert [e.body.attachments[0].filename for e in sent] == ["one.md", "two.txt"]
     assert all((e.job_id or "?") in done.stdout for e in sent)
     assert done.stdout.count("waits for approval") == 2, done.stdout
+    # The operator decides them from the command line too: one into another kb, one denied.
+    first_id, second_id = re.findall(r"waits for approval ([A-Za-z0-9_-]+)", done.stdout)
+    approve = [sys.executable, "-m", "pagi_cli", "docs", "approve", "--nats-url", nats_server.url]
+    approved = await asyncio.to_thread(
+        subprocess.run, [*approve, first_id, "--kb", "mind"], capture_output=True, text=True, timeout=120
+    )
+    assert approved.returncode == 0, (approved.stdout, approved.stderr)
+    assert f"approved {first_id}" in approved.stdout and "completed" in approved.stdout, approved.stdout
+    denied = await asyncio.to_thread(
+        subprocess.run, [*approve, second_id, "--deny"], capture_output=True, text=True, timeout=120
+    )
+    assert f"denied {second_id}" in denied.stdout, (denied.stdout, denied.stderr)
+    again = await asyncio.to_thread(subprocess.run, [*approve, first_id], capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1 and "already approved" in again.stderr, again.stderr
+    records = ApprovalStore(await documents_stack.bus.kv(st.APPROVALS))
+    decided = await records.get(session_id, first_id)
+    assert decided is not None and (decided.state, decided.decided_by) == ("approved", "operator")
     refused = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "pagi_cli", "docs", "add", str(tmp_path / "x.exe")],
