@@ -8,7 +8,9 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from .approval import ApprovalChanges
 from .chat import IssuedCommand, SourceMemory
+from .documents import MAX_ATTACHMENTS
 from .limits import MAX_MESSAGE_CHARS
 from .subjects import TOKEN_RE
 from .telemetry import TelemetrySample
@@ -58,6 +60,8 @@ class WsClientMessage(Frame):
     twin_id: str | None = Field(default=None, max_length=64)
     namespace: str | None = Field(default=None, max_length=64)
     type: Literal["message"] | None = None
+    # Documents the sender uploaded (POST /v1/documents), by id, offered to the twin with the message.
+    attachments: list[str] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
     # Follow the session from after this stream sequence (replaying what was missed) before sending.
     resume_from: int | None = Field(default=None, ge=0, le=MAX_SEQ)
 
@@ -112,6 +116,8 @@ class ChatRequest(Frame):
     twin_id: str | None = Field(default=None, max_length=64)
     namespace: str | None = Field(default=None, max_length=64)
     user_id: str | None = Field(default=None, min_length=1, max_length=128)
+    # Documents the sender uploaded (POST /v1/documents), by id, offered to the twin with the message.
+    attachments: list[str] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
 
 
 class ChatResponse(Frame):
@@ -193,6 +199,8 @@ class ApprovalDecisionRequest(Frame):
     always: bool = False
     reason: str | None = Field(default=None, max_length=4000)
     decided_by: str | None = Field(default=None, min_length=1, max_length=128)
+    # Approved as changed (a proposed memory's text, a document's namespace/kb): only with approved.
+    changes: ApprovalChanges | None = None
 
 
 class CancelRequest(Frame):

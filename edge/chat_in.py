@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from bus_schemas import ChatIn, Envelope, new_id
+from bus_schemas.documents import DocumentRef
 from bus_schemas.subjects import CHAT_IN, TOKEN_RE
 from pagi.bus import Bus
 from pagi.tracing import job_span
@@ -65,11 +66,13 @@ async def publish_chat_in(
     recorded_as: str | None = None,
     trace_label: str | None = None,
     caller_role: Role | None = None,
+    attachments: list[DocumentRef] | None = None,
 ) -> Envelope[Any]:
     """Start a job: its id is the job id every event of the job carries, and its trace starts here.
     `recorded_as` is how a decision this message makes (a seed marker) names its sender;
     `trace_label` is the caller's own trace id (`X-Trace-ID`), kept as given on the opening event;
-    `caller_role` tells the planner whether the sender may use other users' private twins."""
+    `caller_role` tells the planner whether the sender may use other users' private twins;
+    `attachments` are the sender's own uploads (edge/uploads.py) offered with the message."""
     job_id = job_id or new_id()
     event = Envelope[ChatIn](
         id=job_id,
@@ -85,6 +88,7 @@ async def publish_chat_in(
             namespace=namespace,
             recorded_as=recorded_as or user_id,
             caller_role=caller_role,
+            attachments=attachments or [],
         ),
     )
     with job_span(session_id, job_id, twin_id):

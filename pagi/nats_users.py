@@ -295,8 +295,8 @@ def users(callers: Sequence[str] | None = None) -> list[User]:
     )
     planner.read_stream(EVENTS)  # a session's recent history for the prompt
     planner.events(
-        s.PLAN_ACTION, s.APPROVE_REQUEST, s.APPROVE_DECISION, s.MEMORY_QUERY, s.MEMORY_STORE, s.TOOL_RUN,
-        s.BUILD_REQ, s.CHAT_OUT,
+        s.PLAN_ACTION, s.APPROVE_REQUEST, s.APPROVE_DECISION, s.MEMORY_QUERY, s.MEMORY_STORE, s.MEMORY_PARSE,
+        s.MEMORY_INGEST, s.TOOL_RUN, s.BUILD_REQ, s.CHAT_OUT,
     )  # fmt: skip
     for bucket in (streams.TWINS, streams.APPROVALS, streams.PROMPTS, streams.JOBS):
         planner.kv(bucket, write=True)

@@ -39,6 +39,8 @@ from bus_schemas.web import (
     RollbackRequest,
 )
 
+from .memory_api import MemoryPatch
+
 REF: Final = "#/components/schemas/{model}"
 
 
@@ -129,6 +131,23 @@ OPERATIONS: Final[dict[tuple[str, str], Operation]] = {
     ("GET", "/api/health"): Operation("the seed gateway's health: `Gateway operational` (text/plain)"),
     ("POST", "/v1/memory/query"): Operation(
         "the seed console's memory search", MemoryQueryRequest, MemoryQueryResponse
+    ),
+    ("GET", "/v1/memory"): Operation(
+        "a page of a namespace's memories, newest first, with filters (Mind view)",
+        query=(
+            Query("namespace"),
+            Query("kb"),
+            Query("source"),
+            Query("since"),
+            Query("until"),
+            Query("approved_by"),
+            Query("pinned", "boolean"),
+            Query("offset", "integer"),
+            Query("limit", "integer"),
+        ),
+    ),
+    ("PATCH", "/v1/memory/{memory_id}"): Operation(
+        "edit a memory's text (re-embedded: a new id, the old text kept in its history) and/or pin it", MemoryPatch
     ),
     ("POST", "/api/v1/echo"): Operation("a wiring check", EchoRequest, EchoReply),
 }

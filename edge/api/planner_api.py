@@ -68,6 +68,7 @@ async def post_approval(request: web.Request) -> web.Response:
             always=decision.always,
             reason=decision.reason,
             recorded_as=recorded_as(request, who),
+            changes=decision.changes,
         )
     except DoorRefused as refused:
         return error(refused.status, refused.message)

@@ -51,6 +51,7 @@ from pydantic import ValidationError
 
 from bus_schemas import new_id
 from bus_schemas.a2a_door import A2AApprovalReply, A2AMessageMetadata, A2AMessageText
+from bus_schemas.documents import MAX_ATTACHMENTS
 from bus_schemas.jobs import JobRecord
 from bus_schemas.subjects import TOKEN_RE
 from records.access import Caller, may_act_in_session
@@ -59,6 +60,7 @@ from records.twins import DEFAULT_TWIN_ID
 from ..appkeys import OWNERS, SETTINGS, STATE
 from ..chat_in import recorded_as, session_caller
 from ..front.observability import recorded_trace_label
+from ..uploads import ATTACHED_ONLY, clean_content_type, clean_filename, store_bytes, uploader_of
 from . import a2a_tasks as tasks
 from .a2a_cards import card_viewer, install_card, may_list, twin_card
 from .approvals import decide
@@ -113,6 +115,26 @@ def _text_of(message: a2a.Message) -> str:
     except ValidationError as exc:
         problem = exc.errors(include_url=False, include_input=False)[0]["msg"]
         raise InvalidParamsError(message=f"the message's text: {problem}") from None
+
+
+def _files_of(message: a2a.Message) -> list[tuple[bytes, str, str | None]]:
+    """The message's file parts with their bytes (`raw`): uploaded as POST /v1/documents uploads one
+    (edge/uploads.py) and attached. A file by `url` is not fetched: the edge fetches nothing."""
+    found: list[tuple[bytes, str, str | None]] = []
+    for part in message.parts:
+        kind = part.WhichOneof("content")
+        if kind == "url":
+            raise InvalidParamsError(message="a file by url is not fetched: send its bytes (raw) instead")
+        if kind != "raw":
+            continue
+        try:
+            name = clean_filename(part.filename)
+        except DoorRefused as refused:
+            raise InvalidParamsError(message=f"a file part: {refused.message}") from None
+        found.append((part.raw, name, clean_content_type(part.media_type)))
+    if len(found) > MAX_ATTACHMENTS:
+        raise InvalidParamsError(message=f"at most {MAX_ATTACHMENTS} files in one message")
+    return found
 
 
 def _metadata_twin(params: a2a.SendMessageRequest) -> str | None:
@@ -225,12 +247,15 @@ class PagiRequestHandler(RequestHandler):
         message = params.message
         if message.task_id:
             return await self._continue(request, who, message)
-        text = _text_of(message)
+        files = _files_of(message)
+        text = ATTACHED_ONLY if files and not get_text_parts(message.parts) else _text_of(message)
         session_id = message.context_id or new_id()
         if not TOKEN_RE.fullmatch(session_id):
             raise InvalidParamsError(message="contextId must be 1-64 of A-Z a-z 0-9 _ -")
         twin_id = self._twin(context, params)
         try:
+            uploader = uploader_of(request, who)
+            attachments = [(await store_bytes(self.app, uploader, *file))[0] for file in files]
             run = await start_job(
                 self.app,
                 who,
@@ -240,6 +265,7 @@ class PagiRequestHandler(RequestHandler):
                 twin_id=twin_id,
                 recorded_as=recorded_as(request, who) if who is not None else None,
                 trace_label=recorded_trace_label(request),
+                attachments=attachments,
             )
         except DoorRefused as refused:
             _raise(refused, f"context {session_id}" if refused.status == 403 else f"twin {twin_id or DEFAULT_TWIN_ID}")

@@ -42,6 +42,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from bus_schemas import ApprovalRequest, ChatOut, Envelope, JobLog, new_id
+from bus_schemas.documents import DocumentRef
 from bus_schemas.jobs import JobCancel, JobRecord
 from bus_schemas.limits import MAX_MESSAGE_CHARS
 from bus_schemas.streams import EVENTS
@@ -165,6 +166,7 @@ async def start_job(
     trace_label: str | None,
     namespace: str | None = None,
     check_twin: bool = True,
+    attachments: list[DocumentRef] | None = None,
 ) -> JobRun:
     """Start a job as `who` (None: development mode with nobody named) and return it, followed.
     Raises DoorRefused: 400 bad session id or message, 403 another user's session, 404 a twin the
@@ -202,6 +204,7 @@ async def start_job(
             recorded_as,
             trace_label,
             who.role if who else None,
+            attachments,
         )
     except NOT_ACCEPTED as exc:
         await run.close(outcome="refused_503")

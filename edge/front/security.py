@@ -28,16 +28,18 @@ from .auth import AUTH_ROLE, AUTH_USER, SESSION_COOKIE, WS_KEY_PROTOCOL, ApiKeys
 from .hosts import HostAllowList, is_loopback
 from .rate_limit import FailureLimiter, RateLimiter
 from .revoked import RevokedSessions
-from .route_rules import rule_for
+from .route_rules import UPLOAD_PATHS, rule_for
 
 log = logging.getLogger("edge.security")
 
 API_PREFIXES: Final = ("/v1/", "/ws/", "/api/", "/metrics", "/plan", "/run", "/memory/", "/mcp")
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_PATH: Final = "/v1/auth/session"
-# Routes whose writes carry a body that is not JSON (file uploads, when they come): none yet. Every
-# other write is JSON or has no body at all (DELETE, cancel, login with the key in a header, logout).
-RAW_BODY_PATHS: Final[frozenset[str]] = frozenset()
+# Routes whose writes carry a body that is not JSON: file uploads (multipart). Every other write is
+# JSON or has no body at all (DELETE, cancel, login with the key in a header, logout).
+RAW_BODY_PATHS: Final[frozenset[str]] = UPLOAD_PATHS
+# What a multipart body may carry beyond its file: the boundaries, part headers and small fields.
+UPLOAD_ENVELOPE_BYTES: Final = 64 * 1024
 HOST_ALLOW_LIST: Final = web.AppKey("host_allow_list", HostAllowList)
 CSP: Final = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
@@ -95,6 +97,10 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     keys = request.app[AUTH_KEYS]
     max_body = settings.max_body_bytes
+    if request.path in UPLOAD_PATHS:
+        # The upload's handler streams the file to disk and counts every byte it reads (a chunked
+        # body too); a declared length already past the limit is refused here, before any is read.
+        max_body = settings.max_upload_bytes + UPLOAD_ENVELOPE_BYTES
     if request.content_length is not None and request.content_length > max_body:
         return _error(413, f"request body is larger than {max_body} bytes")
     if not request.app[HOST_ALLOW_LIST].allows(request.headers.get("Host"), _edge_ports(request)):

@@ -32,7 +32,11 @@ TOPOLOGY: Final = topology_names()
 STREAM_CHANGES: Final = ("STREAM.CREATE", "STREAM.UPDATE", "STREAM.DELETE", "STREAM.PURGE", "STREAM.MSG.DELETE")
 # The one wholesale right a service holds, and why: nats-py's object store purges a replaced object's
 # old chunks by subject (and a failed put's), so the build worker, which stores artifacts, needs it.
-ALLOWED_CHANGES: Final = {("build", "STREAM.PURGE", "OBJ_pagi_artifacts")}
+# nats-py's object store purges a failed put's chunks: the writers of the two object stores.
+ALLOWED_CHANGES: Final = {
+    ("build", "STREAM.PURGE", "OBJ_pagi_artifacts"),
+    ("edge", "STREAM.PURGE", "OBJ_pagi_documents"),
+}
 ROLLUP_ALL: Final = {"Nats-Rollup": "all"}
 REFUSED: Final = (nats.errors.TimeoutError, nats.errors.NoRespondersError)
 
