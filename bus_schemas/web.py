@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from .approval import ApprovalChanges
 from .chat import IssuedCommand, SourceMemory
@@ -255,6 +255,21 @@ class EchoReply(Frame):
     service: str
     received: str
     request_id: str
+
+
+class MemoryPatch(Frame):
+    """`PATCH /v1/memory/{memory_id}`: new text (re-embedded: the memory gets a new id), pinned, or both."""
+
+    text: str | None = Field(default=None, min_length=1, max_length=8000)
+    pinned: bool | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if self.text is None and self.pinned is None:
+            raise ValueError("give text, pinned, or both")
+        if self.text is not None and not self.text.strip():
+            raise ValueError("text cannot be blank; to remove a memory, DELETE it")
+        return self
 
 
 class SaveMemoryRequest(Frame):

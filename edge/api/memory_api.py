@@ -20,10 +20,10 @@ import logging
 import re
 import uuid
 from datetime import datetime
-from typing import Any, Final, Self
+from typing import Any, Final
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
 from bus_schemas import ChatIn, ChatOut, Envelope, new_id
 from bus_schemas.memory import (
@@ -37,7 +37,7 @@ from bus_schemas.memory import (
 )
 from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import MEMORY_STORE, TOKEN_RE
-from bus_schemas.web import SaveMemoryRequest
+from bus_schemas.web import MemoryPatch, SaveMemoryRequest
 from pagi.bus import BusUnavailable, ReplyTimeout, StreamReplies
 from records.access import (
     Hidden,
@@ -68,23 +68,6 @@ MEMORY_ID_RE: Final = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 MAX_PAGE: Final = 200
 TRUE_WORDS: Final = ("1", "true", "yes")
 FALSE_WORDS: Final = ("0", "false", "no")
-
-
-class MemoryPatch(BaseModel):
-    """`PATCH /v1/memory/{memory_id}`: new text (re-embedded: the memory gets a new id), pinned, or both."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    text: str | None = Field(default=None, min_length=1, max_length=8000)
-    pinned: bool | None = None
-
-    @model_validator(mode="after")
-    def _something(self) -> Self:
-        if self.text is None and self.pinned is None:
-            raise ValueError("give text, pinned, or both")
-        if self.text is not None and not self.text.strip():
-            raise ValueError("text cannot be blank; to remove a memory, DELETE it")
-        return self
 
 
 def _api_request(**fields: Any) -> MemoryApiRequest:

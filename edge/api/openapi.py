@@ -35,11 +35,10 @@ from bus_schemas.web import (
     EchoReply,
     EchoRequest,
     ErrorResponse,
+    MemoryPatch,
     PlanRequest,
     RollbackRequest,
 )
-
-from .memory_api import MemoryPatch
 
 REF: Final = "#/components/schemas/{model}"
 
