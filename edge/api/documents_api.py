@@ -1,6 +1,7 @@
 """POST /v1/documents: a person uploads a file for a twin to read and, once approved, remember.
 
-Multipart: `file` (required), `namespace`, `kb`, `session_id` (optional). The file is spooled and
+Multipart: `file` (required), `namespace` (a member's own when none is named), `kb`, `session_id`
+(optional). The file is spooled and
 stored by edge/uploads.py; then a job starts in the session (the named one if the caller may use it,
 else a new one of theirs) with the message `/ingest [NAMESPACE[/KB]]` and the document attached, as
 every door starts one (edge/doors/job_run.py). The answer waits (PAGI_UPLOAD_WAIT_S) for the job to
@@ -28,7 +29,7 @@ from bus_schemas.approval import ApprovalChanges
 from bus_schemas.documents import DocumentRef
 from bus_schemas.subjects import TOKEN_RE
 from pagi.bus import TRANSIENT_ERRORS
-from records.access import Denied, check_namespace_write
+from records.access import Denied, check_namespace_write, user_namespace
 
 from ..appkeys import OWNERS, SETTINGS
 from ..chat_in import may_enter, recorded_as, session_caller
@@ -128,8 +129,13 @@ def ingest_message(namespace: str | None, kb: str | None) -> str:
 
 
 def _target(request: web.Request, fields: dict[str, str]) -> tuple[str | None, str | None]:
-    """Where the document would go, checked: the caller must be allowed to write the namespace."""
+    """Where the document would go, checked: the caller must be allowed to write the namespace. A
+    member who names none gets their own (the twin's may be shared, which only admins write); an
+    admin's goes where the twin keeps its memories."""
     namespace, kb = fields.get("namespace"), fields.get("kb")
+    who = caller(request)
+    if namespace is None and not who.is_admin:
+        namespace = user_namespace(who.user_id)
     try:
         ApprovalChanges(namespace=namespace, kb=kb)  # validated here: the same rules as an approval's
     except ValidationError as exc:
@@ -138,7 +144,7 @@ def _target(request: web.Request, fields: dict[str, str]) -> tuple[str | None, s
         raise DoorRefused(400, "a kb needs its namespace: send namespace too")
     if namespace is not None:
         try:
-            check_namespace_write(caller(request), namespace)
+            check_namespace_write(who, namespace)
         except Denied as denied:
             raise DoorRefused(denied.status, str(denied)) from None
     return namespace, kb

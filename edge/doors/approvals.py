@@ -5,7 +5,8 @@ The checks are the HTTP API's: the approval exists and lies in a session the cal
 (`records.access.may_act_in_session`; else it is answered as missing, 404), "always" only for who
 may change the twin's policy (403), still pending (409), not expired (410). `changes` (what the person
 changed before approving: a proposed memory's text, a document's or memory's namespace/kb) only with
-an approval, only for the kinds that take them (400), and a namespace only one the decider may write
+an approval, only for the kinds that take them (400); a document is approved only into a namespace
+the decider may write, as asked or as changed, and a changed memory's namespace too
 (`records.access.check_namespace_write`, 403). The decision is a normal
 `approve.decision` event, so the planner stays the one that decides and the record in KV says who did.
 """
@@ -18,6 +19,7 @@ from typing import Final
 from aiohttp import web
 
 from bus_schemas import ApprovalDecision, Envelope
+from bus_schemas.actions import ActionStoreDocument
 from bus_schemas.approval import ApprovalChanges, ApprovalRecord
 from bus_schemas.subjects import APPROVE_DECISION, TOKEN_RE
 from pagi.bus import TRANSIENT_ERRORS
@@ -60,10 +62,12 @@ async def decide(
     """Publish `who`'s decision on the approval (recorded as `recorded_as`) and return the event.
     Raises DoorRefused: 404 none the caller may see, 403 'always' by one who may not change the
     twin, 409 decided already, 410 expired, 503 the bus did not take it; 400 changes with a denial or
-    to a kind that takes none, 403 a changed namespace the decider may not write."""
+    to a kind that takes none, 403 a namespace the decider may not write."""
     record = await visible_approval(app, who, approval_id)
     if changes is not None:
-        _check_changes(who, record, approved, changes)
+        _check_changes(record, approved, changes)
+    if approved:
+        _check_target(who, record, changes)
     if approved and always:
         twin = await app[STATE].twins.get(record.twin_id)  # a missing twin: nothing to change
         if twin is not None and who is not None and not may_change_twin(who, twin.owner):
@@ -99,7 +103,7 @@ async def decide(
     return event
 
 
-def _check_changes(who: Caller | None, record: ApprovalRecord, approved: bool, changes: ApprovalChanges) -> None:
+def _check_changes(record: ApprovalRecord, approved: bool, changes: ApprovalChanges) -> None:
     if not approved:
         raise DoorRefused(400, "changes come with an approval: a denial changes nothing (send approved: true)")
     given = set(changes.model_dump(exclude_none=True))
@@ -111,8 +115,18 @@ def _check_changes(who: Caller | None, record: ApprovalRecord, approved: bool, c
         raise DoorRefused(
             400, f"a {record.kind} approval cannot change {refused} (it may change {', '.join(sorted(allowed))})"
         )
-    if changes.namespace is not None and who is not None:
-        try:
-            check_namespace_write(who, changes.namespace)
-        except Denied as denied:
-            raise DoorRefused(403, str(denied)) from None
+
+
+def _check_target(who: Caller | None, record: ApprovalRecord, changes: ApprovalChanges | None) -> None:
+    """Approving a document stores it in memory as the decider: the namespace it goes into (as changed,
+    else as asked) must be one they may write, as Save to Memory's is. A proposed memory's changed
+    namespace too (one left to the twin's namespace is the planner's)."""
+    namespace = changes.namespace if changes is not None else None
+    if namespace is None and isinstance(record.action, ActionStoreDocument):
+        namespace = record.action.namespace
+    if namespace is None or who is None:
+        return
+    try:
+        check_namespace_write(who, namespace)
+    except Denied as denied:
+        raise DoorRefused(403, f"{denied}; approve it into a namespace you may write (changes.namespace)") from None

@@ -48,6 +48,10 @@ def chat_ins_of(events: EventCollector, predicate: Callable[[ChatIn], bool]) -> 
     return [e for e in events.of_type(CHAT_IN) if isinstance(e.body, ChatIn) and predicate(e.body)]
 
 
+def of_job(job_id: str) -> Callable[[Envelope[Any]], bool]:
+    return lambda event: event.job_id == job_id
+
+
 async def nothing_published(events: EventCollector, document_id: str) -> None:
     """No job was started for the document (checked after the refusal was answered)."""
     await asyncio.sleep(0)  # the observer's callbacks run on this loop: let pending ones run
@@ -86,6 +90,12 @@ async def test_an_upload_is_stored_recorded_and_starts_its_ingest_job(
     assert body.message == "/ingest user-alice/domain"
     assert body.attachments == [ref]
     assert (body.user_id, body.caller_role, body.recorded_as) == ("alice", "member", "alice")
+    # A member who names no namespace gets their own; an admin's is the twin's (the planner's to pick).
+    for user, message in (("alice", "/ingest user-alice"), ("root", "/ingest")):
+        unnamed = await documents_stack.upload(user, TEXT + user.encode(), "unnamed.md")
+        job: str = (await unnamed.json())["job_id"]
+        sent = await chat_in.wait_for_count(of_job(job), 1)
+        assert sent[0].body.message == message
 
 
 async def test_the_same_file_twice_is_a_duplicate_stored_once(documents_stack: DocumentsStack) -> None:
@@ -359,7 +369,11 @@ async def test_the_openai_door_uploads_and_attaches_a_file_part(
 
 
 async def _document_approval(
-    stack: DocumentsStack, session_id: str, owner: str, kind: Literal["document", "tool"] = "document"
+    stack: DocumentsStack,
+    session_id: str,
+    owner: str,
+    kind: Literal["document", "tool"] = "document",
+    namespace: str | None = None,
 ) -> str:
     """A pending approval as the planner leaves it in KV (the planner's document step is the lead's)."""
     owners = SessionOwners(await stack.bus.kv(SESSIONS))
@@ -369,7 +383,7 @@ async def _document_approval(
         document_id=ref.document_id, filename="r.pdf", size=10, format="pdf", chunks=1, characters=9
     )
     action = (
-        ActionStoreDocument(document=ref, parsed=parsed, namespace=f"user-{owner}")
+        ActionStoreDocument(document=ref, parsed=parsed, namespace=namespace or f"user-{owner}")
         if kind == "document"
         else ActionTool(tool_name="list_files")
     )
@@ -403,11 +417,22 @@ async def test_an_approvals_changes_reach_the_decision_checked(
     assert text_on_a_document.status == 400
     bad = await decide({"approved": True, "changes": {"kb": "nonsense"}})
     assert bad.status == 400
-    assert not decisions.of_type(APPROVE_DECISION), "no refused decision was published"
+    # Approving as asked stores into the namespace asked: one alice may not write is refused too.
+    shared_asked = await _document_approval(documents_stack, f"{session_id}-s", "alice", namespace="default")
+    refused = await post(f"/v1/approvals/{shared_asked}", json={"approved": True}, headers=auth)
+    assert refused.status == 403 and "changes.namespace" in (await refused.json())["error"]
+    moved = await post(
+        f"/v1/approvals/{shared_asked}", json={"approved": True, "changes": {"namespace": "user-alice"}}, headers=auth
+    )
+    assert moved.status == 202, await moved.text()
+    denied = await post(f"/v1/approvals/{approval_id}", json={"approved": False}, headers=documents_stack.auth("bob"))
+    assert denied.status == 404, "bob cannot see alice's approval"
+    await decisions.wait_count(APPROVE_DECISION, 1)
+    assert [e.body.approval_id for e in decisions.of_type(APPROVE_DECISION)] == [shared_asked]
     accepted = await decide({"approved": True, "changes": {"namespace": "user-alice", "kb": "mind"}})
     assert accepted.status == 202, await accepted.text()
-    published = await decisions.wait_count(APPROVE_DECISION, 1)
-    body = published[0].body
+    published = await decisions.wait_count(APPROVE_DECISION, 2)
+    body = published[1].body
     assert (body.approval_id, body.approved, body.decided_by) == (approval_id, True, "alice")
     assert body.changes is not None and (body.changes.namespace, body.changes.kb, body.changes.text) == (
         "user-alice",
