@@ -25,7 +25,8 @@ from .worker import MemoryWorker
 
 def _items(body: MemoryStore, approved: dict[str, Any]) -> list[NewMemory]:
     if body.text is not None:
-        return [NewMemory(body.text, body.namespace, body.kb, body.source, {**body.metadata, **approved})]
+        source = body.source or (f"session {approved['session_id']}" if approved else None)
+        return [NewMemory(body.text, body.namespace, body.kb, source, {**body.metadata, **approved})]
     return [NewMemory(i.text, body.namespace, i.kb, i.source, {**i.metadata, **approved}) for i in body.items]
 
 
@@ -43,7 +44,14 @@ async def _approval(worker: MemoryWorker, delivery: Delivery, event: Envelope[An
     record = await check_approval(
         approvals, event.session_id, body.approval_id, body.request_id, "remember", _is_remember
     )
-    return {"approval_id": record.approval_id, "approved_by": record.decided_by}
+    # Where it was said: the session and job of the approval, not what the request claims.
+    return {
+        "approval_id": record.approval_id,
+        "approved_by": record.decided_by,
+        "session_id": record.session_id,
+        "job_id": record.job_id,
+        "twin_id": record.twin_id,
+    }
 
 
 async def handle_store(worker: MemoryWorker, event: Envelope[Any], delivery: Delivery) -> None:

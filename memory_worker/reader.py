@@ -8,7 +8,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Final
 
-from bus_schemas.documents import MAX_PREVIEW_CHARS, MAX_PREVIEW_CHUNKS, DocumentRef, ParsedDocument
+from bus_schemas.documents import (
+    MAX_EXCERPT_CHARS,
+    MAX_PREVIEW_CHARS,
+    MAX_PREVIEW_CHUNKS,
+    DocumentRef,
+    ParsedDocument,
+)
 
 from .chunking import DEFAULT_MAX_CHARS, chunk_document
 from .conversion import Converted, Progress, convert
@@ -46,8 +52,21 @@ class ReadDocument:
             chunks=len(self.chunks),
             characters=self.converted.characters,
             preview=preview,
+            excerpt=self.excerpt(),
             warnings=self.converted.warnings[:MAX_WARNINGS],
         )
+
+    def excerpt(self) -> str:
+        """The start of the text, section by section, as much as a twin is offered in a conversation."""
+        parts: list[str] = []
+        room = MAX_EXCERPT_CHARS
+        for section in self.converted.sections:
+            if room <= 0:
+                break
+            text = section.text.strip()[:room]
+            parts.append(text)
+            room -= len(text) + 2
+        return "\n\n".join(p for p in parts if p)[:MAX_EXCERPT_CHARS]
 
     def memories(self, ref: DocumentRef, namespace: str, kb: str, provenance: dict[str, Any]) -> list[NewMemory]:
         """The chunks as memories, each with the contract's provenance keys (bus_schemas/documents.py)."""

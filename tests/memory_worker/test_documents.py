@@ -271,7 +271,12 @@ async def test_an_approved_memory_records_who_approved_it_and_an_unapproved_one_
         "why": "said twice",
         "approval_id": "ap-mem",
         "approved_by": "alice",
+        # Where it was said comes from the approval, not from the request.
+        "session_id": session_id,
+        "job_id": "job-1",
+        "twin_id": "default",
     }
+    assert record.source == f"session {session_id}"
 
     pending = await approval(bus, session_id, "ap-wait", "remember", action, decided=False)
     doc = await upload(bus, b"text", "t.txt")

@@ -59,6 +59,13 @@ async def test_a_proposed_memory_is_stored_only_as_the_person_edited_and_approve
     [store] = events.of_type(MEMORY_STORE)
     assert (store.body.text, store.body.kb, store.body.approval_id) == (edited, "domain", asked.approval_id)
     assert await eventually(lambda: search(bus, "staging VPN gateway"), what="the edited memory") == [edited]
+    ask = MemoryApiRequest(op="search", query="staging VPN gateway", namespace="default", k=1)
+    [hit] = (await bus.request(MEMORY_API_SUBJECT, ask, MemoryApiReply, timeout_s=5)).results
+    assert (hit.session_id, hit.source) == (session_id, f"session {session_id}")  # where it was said
+    shown = MemoryApiRequest(op="get", id=hit.id)
+    memory = (await bus.request(MEMORY_API_SUBJECT, shown, MemoryApiReply, timeout_s=5)).memory
+    assert memory is not None and memory.metadata["approved_by"] == "alice"
+    assert memory.metadata["approval_id"] == asked.approval_id and memory.metadata["kind"] == "remembered"
     record = await (await ApprovalStore.open(bus)).get(session_id, asked.approval_id)
     # The record keeps what was approved.
     assert record is not None and isinstance(record.action, ActionRemember) and record.action.text == edited
