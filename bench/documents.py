@@ -41,7 +41,7 @@ from typing import Any
 from bus_schemas import Envelope
 from bus_schemas.actions import ActionStoreDocument
 from bus_schemas.approval import ApprovalRecord
-from bus_schemas.documents import DocumentIngest, DocumentParse, DocumentRef, ParsedDocument, document_id_of
+from bus_schemas.documents import DocumentIngest, DocumentParse, DocumentRef, document_id_of
 from bus_schemas.memory import MemoryResult
 from bus_schemas.streams import DOCUMENTS
 from bus_schemas.subjects import MEMORY_INGEST, MEMORY_PARSE, MEMORY_RESULT
@@ -240,9 +240,10 @@ async def over_the_bus(uploads: list[Upload], root: Path) -> tuple[float, float,
         session = "bench-documents"
         approvals = await ApprovalStore.open(bus)
         blobs = await bus.object_store(DOCUMENTS)
-        refs: list[tuple[DocumentRef, ParsedDocument]] = []
         try:
-            parse_s = 0.0
+            parse_s = ingest_s = 0.0
+            chunks = 0
+            # One job's order: read the file, the person approves, store it (the read is still recent).
             for i, upload in enumerate(uploads):
                 digest = hashlib.sha256(upload.data).hexdigest()
                 await blobs.put(digest, upload.data)
@@ -255,11 +256,8 @@ async def over_the_bus(uploads: list[Upload], root: Path) -> tuple[float, float,
                 answer = await result_of(bus, session, read, parse.request_id, 600)
                 parse_s += time.perf_counter() - started
                 assert answer.document is not None, answer.error
-                refs.append((ref, answer.document))
-            ingest_s, chunks = 0.0, 0
-            for i, (ref, parsed) in enumerate(refs):
                 approval_id = f"ap-{i}"
-                action = ActionStoreDocument(document=ref, parsed=parsed, namespace="bench")
+                action = ActionStoreDocument(document=ref, parsed=answer.document, namespace="bench")
                 record = ApprovalRecord(
                     approval_id=approval_id, session_id=session, job_id="job-b", twin_id="default", step=2,
                     kind="document", action=action, summary="", reason="", policy="bench", created_at=NOW,
@@ -271,8 +269,8 @@ async def over_the_bus(uploads: list[Upload], root: Path) -> tuple[float, float,
                     request_id=request_for(approval_id), approval_id=approval_id, document=ref, namespace="bench"
                 )
                 started = time.perf_counter()
-                event = Envelope[DocumentIngest](type=MEMORY_INGEST, session_id=session, job_id="job-b", body=ingest)
-                answer = await result_of(bus, session, event, ingest.request_id, 600)
+                store = Envelope[DocumentIngest](type=MEMORY_INGEST, session_id=session, job_id="job-b", body=ingest)
+                answer = await result_of(bus, session, store, ingest.request_id, 600)
                 ingest_s += time.perf_counter() - started
                 assert answer.stored_count is not None, answer.error
                 chunks += answer.stored_count
@@ -310,7 +308,11 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     )
     started = time.perf_counter()
-    uploads = make_upload(args.mb, args.seed)
+    if args.reuse:
+        files = sorted(args.reuse.iterdir())
+        uploads = [Upload(f.name, f.suffix.lstrip("."), f.read_bytes()) for f in files]
+    else:
+        uploads = make_upload(args.mb, args.seed)
     total = sum(len(u.data) for u in uploads)
     print(f"upload: {len(uploads)} files, {total / 1e6:.1f} MB, written in {time.perf_counter() - started:.0f} s")
     if args.write:

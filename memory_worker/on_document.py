@@ -206,24 +206,40 @@ async def _store(
     namespace: str,
     kb: str,
 ) -> None:
+    """Batch by batch on the memory thread; the job is read and progress published while the next batch
+    embeds, so the thread never waits on the bus. A job cancelled during a batch stops after it."""
     ref, total = body.document, len(items)
+    todo = list(batches(items, INGEST_BATCH))
     stored = new = 0
-    for batch in batches(items, INGEST_BATCH):
-        if await _cancelled(worker, delivery, event):
+    if await _cancelled(worker, delivery, event):
+        message = f"did not store {ref.filename}: the job was cancelled before its first chunk"
+        await _answer(delivery, event, body.request_id, "cancelled", message, stored_count=0, new_count=0)
+        return
+    adding = asyncio.ensure_future(worker.run(worker.memory.add, todo[0])) if todo else None
+    for number in range(len(todo)):
+        assert adding is not None
+        try:
+            cancelled = await _cancelled(worker, delivery, event)
+        finally:
+            added_or_error = await asyncio.gather(adding, return_exceptions=True)
+        [outcome] = added_or_error
+        if isinstance(outcome, StoreUnavailable):
+            if not last_attempt(delivery, worker.max_attempts):
+                await log_line(delivery.bus, event, f"retry-{delivery.attempt}", "warn", f"{outcome}; retrying")
+                raise outcome
+            await _answer(delivery, event, body.request_id, "unavailable", f"storing {ref.filename} failed: {outcome}")
+            return
+        if isinstance(outcome, BaseException):
+            raise outcome
+        stored += len(todo[number])
+        new += sum(a.created for a in outcome)
+        last = number + 1 == len(todo)
+        adding = None if last or cancelled else asyncio.ensure_future(worker.run(worker.memory.add, todo[number + 1]))
+        await _progress(delivery, event, f"embedded {stored}/{total} chunks of {ref.filename}", stored, total)
+        if cancelled and not last:
             message = f"stopped storing {ref.filename}: the job was cancelled after {stored}/{total} chunks"
             await _answer(delivery, event, body.request_id, "cancelled", message, stored_count=stored, new_count=new)
             return
-        try:
-            added = await worker.run(worker.memory.add, batch)
-        except StoreUnavailable as exc:
-            if not last_attempt(delivery, worker.max_attempts):
-                await log_line(delivery.bus, event, f"retry-{delivery.attempt}", "warn", f"{exc}; retrying")
-                raise
-            await _answer(delivery, event, body.request_id, "unavailable", f"storing {ref.filename} failed: {exc}")
-            return
-        stored += len(batch)
-        new += sum(a.created for a in added)
-        await _progress(delivery, event, f"embedded {stored}/{total} chunks of {ref.filename}", stored, total)
     message = f"stored {ref.filename} in {namespace}/{kb}: {total} chunks, {new} new, {total - new} already known"
     result = MemoryResult(request_id=body.request_id, stored_count=total, new_count=new)
     await reply(delivery.bus, event, result, "memory", message)
