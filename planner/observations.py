@@ -72,4 +72,5 @@ def from_stored_document(result: MemoryResult, filename: str, namespace: str, kb
     if result.error:
         return f"{filename} was not stored: {result.error}"
     stored, new = result.stored_count or 0, result.new_count or 0
-    return f"Stored {stored} chunks of {filename} in {namespace}/{kb} ({new} new, {stored - new} already known)."
+    chunks = "1 chunk" if stored == 1 else f"{stored} chunks"
+    return f"Stored {chunks} of {filename} in {namespace}/{kb} ({new} new, {stored - new} already known)."

@@ -3,12 +3,15 @@ person's decision (who may edit it first), "always" is per namespace, and answer
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from bus_schemas import ActionRemember, ApprovalDecision, Envelope
+from bus_schemas import ActionRemember, ActionStoreDocument, ApprovalDecision, ChatIn, Envelope
 from bus_schemas.approval import ApprovalChanges
+from bus_schemas.documents import DocumentRef, document_id_of
 from bus_schemas.memory import MEMORY_API_SUBJECT, MemoryApiReply, MemoryApiRequest
-from bus_schemas.subjects import APPROVE_REQUEST, JOB_LOG, MEMORY_STORE, one_session
+from bus_schemas.streams import DOCUMENTS
+from bus_schemas.subjects import APPROVE_REQUEST, JOB_LOG, MEMORY_INGEST, MEMORY_STORE, PLAN_ACTION, one_session
 from memory_worker.worker import MemoryWorker
 from pagi.bus import Bus
 from planner.__main__ import PlannerService
@@ -130,3 +133,50 @@ async def test_an_answer_cites_the_memories_its_search_used(
     # Only a memory the job found is cited: the first job's answer cites nothing.
     first = await wait_answer(events, 1)
     assert first.body.source_memories == []
+
+
+async def attach(bus: Bus, data: bytes, filename: str) -> DocumentRef:
+    digest = hashlib.sha256(data).hexdigest()
+    await (await bus.object_store(DOCUMENTS)).put(digest, data)
+    return DocumentRef(document_id=document_id_of(digest), digest=digest, filename=filename, size=len(data))
+
+
+async def send(bus: Bus, session_id: str, message: str, *files: DocumentRef) -> None:
+    body = ChatIn(message=message, user_id="tester", attachments=list(files))
+    await bus.publish(Envelope[ChatIn](type="chat.in", session_id=session_id, body=body))
+
+
+async def test_an_attached_file_is_offered_to_the_twin_and_stored_nowhere(
+    bus: Bus, full_planner: PlannerService, memory_worker: MemoryWorker, observe: ObserveFactory, session_id: str,
+) -> None:  # fmt: skip
+    events = await observe(one_session(session_id))
+    notes = await attach(bus, b"# Rota\n\nThe pager rotates every Monday at 09:00.\n", "rota.md")
+    await send(bus, session_id, "what does this file say?", notes)
+    answer = await wait_answer(events)
+    assert "Read rota.md" in answer.body.content and "rotates every Monday at 09:00" in answer.body.content
+    assert [e.body.action.action_type for e in events.of_type(PLAN_ACTION)] == ["ActionReadDocument", "ActionResponse"]
+    assert events.of_type(APPROVE_REQUEST) == [] and events.of_type(MEMORY_INGEST) == []
+    assert await search(bus, "pager rotates Monday") == []
+
+
+async def test_an_ingest_asks_shows_what_it_found_and_stores_where_the_person_moved_it(
+    bus: Bus, full_planner: PlannerService, memory_worker: MemoryWorker, observe: ObserveFactory, session_id: str,
+) -> None:  # fmt: skip
+    events = await observe(one_session(session_id))
+    text = "# Backups\n\nNightly backups of db-prod-03 go to the vault at 02:00 UTC.\n"
+    doc = await attach(bus, text.encode(), "backups.md")
+    await send(bus, session_id, "/ingest default/domain", doc)
+    asked = await approval(events)
+    assert asked.kind == "document" and isinstance(asked.action, ActionStoreDocument)
+    assert asked.action.parsed.chunks == 1 and "db-prod-03" in asked.action.parsed.preview[0]
+    assert "store backups.md" in asked.summary and "in default/domain" in asked.summary
+    assert events.of_type(MEMORY_INGEST) == []  # read, not stored, before the decision
+
+    await decide(bus, session_id, asked.approval_id, changes=ApprovalChanges(namespace="runbooks", kb="body"))
+    answer = await wait_answer(events)
+    assert answer.body.content == "Stored 1 chunk of backups.md in runbooks/body (1 new, 0 already known)."
+    [ingest] = events.of_type(MEMORY_INGEST)
+    assert (ingest.body.namespace, ingest.body.kb) == ("runbooks", "body")
+    found = await eventually(lambda: search(bus, "db-prod-03 backups", "runbooks"), what="the stored chunk")
+    assert "db-prod-03" in found[0]
+    assert await search(bus, "db-prod-03 backups") == []  # not in the namespace it was first meant for
