@@ -73,6 +73,14 @@ class ApprovalChanges(Body):
     kb: Literal["soul", "domain", "body", "heart", "mind"] | None = None
 
 
+# What a person may change before approving, per kind (the planner's ActionKind.amend applies them;
+# the edge refuses any other change at once).
+CHANGEABLE: Final[dict[str, frozenset[str]]] = {
+    "remember": frozenset({"text", "namespace", "kb"}),
+    "document": frozenset({"namespace", "kb"}),
+}
+
+
 class ApprovalDecision(Body):
     approval_id: str = Field(min_length=1, max_length=64)
     approved: bool

@@ -34,7 +34,7 @@ from bus_schemas import (
     ToolResult,
     ToolRun,
 )
-from bus_schemas.approval import ApprovalChanges, ApprovalKind, ApprovalRecord, McpToolShown
+from bus_schemas.approval import CHANGEABLE, ApprovalChanges, ApprovalKind, ApprovalRecord, McpToolShown
 from bus_schemas.chat import BuildToolCommand, ExecuteTool, IssuedCommand, SelfImproveCommand, ShowMemoryPage
 from bus_schemas.documents import DocumentIngest, DocumentParse
 from bus_schemas.joblog import LogLevel
@@ -146,9 +146,9 @@ class Unchangeable(ValueError):
     """An approval's changes the action's kind does not take."""
 
 
-def _changed(action: A, changes: ApprovalChanges, allowed: frozenset[str]) -> A:
+def _changed(action: A, changes: ApprovalChanges, kind: ApprovalKind) -> A:
     given = {k: v for k, v in changes.model_dump().items() if v is not None}
-    refused = sorted(set(given) - allowed)
+    refused = sorted(set(given) - CHANGEABLE[kind])
     if refused:
         raise Unchangeable(f"{', '.join(refused)} cannot be changed on this approval")
     return action.model_copy(update=given)
@@ -239,7 +239,7 @@ class Remember(ActionKind[ActionRemember, MemoryResult]):
         return f"{twin.id} now always allows memories in {namespace}"
 
     def amend(self, action: ActionRemember, changes: ApprovalChanges) -> ActionRemember:
-        return _changed(action, changes, frozenset({"text", "namespace", "kb"}))
+        return _changed(action, changes, self.approval)
 
 
 class DocumentReading(ActionKind[ActionReadDocument, MemoryResult]):
@@ -323,7 +323,7 @@ class DocumentStoring(ActionKind[ActionStoreDocument, MemoryResult]):
         return observations.from_stored_document(result, action.document.filename, action.namespace, action.kb)
 
     def amend(self, action: ActionStoreDocument, changes: ApprovalChanges) -> ActionStoreDocument:
-        return _changed(action, changes, frozenset({"namespace", "kb"}))
+        return _changed(action, changes, self.approval)
 
 
 class ToolUse(ActionKind[ActionTool, ToolResult]):

@@ -14,13 +14,12 @@ the decider may write, as asked or as changed, and a changed memory's namespace 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Final
 
 from aiohttp import web
 
 from bus_schemas import ApprovalDecision, Envelope
-from bus_schemas.actions import ActionStoreDocument
-from bus_schemas.approval import ApprovalChanges, ApprovalRecord
+from bus_schemas.actions import ActionRemember, ActionStoreDocument
+from bus_schemas.approval import CHANGEABLE, ApprovalChanges, ApprovalRecord
 from bus_schemas.subjects import APPROVE_DECISION, TOKEN_RE
 from pagi.bus import TRANSIENT_ERRORS
 from records.access import Caller, Denied, check_namespace_write, may_act_in_session, may_change_twin
@@ -29,7 +28,6 @@ from ..appkeys import BUS, OWNERS, STATE
 from .errors import NOT_ACCEPTED, DoorRefused
 
 # The kinds a person may change before approving, and what of each (bus_schemas.approval.ApprovalChanges).
-CHANGEABLE: Final = {"remember": {"text", "namespace", "kb"}, "document": {"namespace", "kb"}}
 
 
 async def visible_approval(app: web.Application, who: Caller | None, approval_id: str) -> ApprovalRecord:
@@ -67,7 +65,7 @@ async def decide(
     if changes is not None:
         _check_changes(record, approved, changes)
     if approved:
-        _check_target(who, record, changes)
+        _check_target(who, record, changes, await _twin_namespace(app, record))
     if approved and always:
         twin = await app[STATE].twins.get(record.twin_id)  # a missing twin: nothing to change
         if twin is not None and who is not None and not may_change_twin(who, twin.owner):
@@ -107,7 +105,7 @@ def _check_changes(record: ApprovalRecord, approved: bool, changes: ApprovalChan
     if not approved:
         raise DoorRefused(400, "changes come with an approval: a denial changes nothing (send approved: true)")
     given = set(changes.model_dump(exclude_none=True))
-    allowed = CHANGEABLE.get(record.kind, set())
+    allowed = CHANGEABLE.get(record.kind, frozenset())
     if not allowed:
         raise DoorRefused(400, f"a {record.kind} approval takes no changes: approve or deny it as asked")
     if not given <= allowed:
@@ -117,13 +115,22 @@ def _check_changes(record: ApprovalRecord, approved: bool, changes: ApprovalChan
         )
 
 
-def _check_target(who: Caller | None, record: ApprovalRecord, changes: ApprovalChanges | None) -> None:
-    """Approving a document stores it in memory as the decider: the namespace it goes into (as changed,
-    else as asked) must be one they may write, as Save to Memory's is. A proposed memory's changed
-    namespace too (one left to the twin's namespace is the planner's)."""
+async def _twin_namespace(app: web.Application, record: ApprovalRecord) -> str | None:
+    """Where a proposed memory that names no namespace goes: its twin's own (as the planner resolves it)."""
+    if not isinstance(record.action, ActionRemember) or record.action.namespace is not None:
+        return None
+    return (await app[STATE].twins.get_or_default(record.twin_id)).memory_namespace
+
+
+def _check_target(
+    who: Caller | None, record: ApprovalRecord, changes: ApprovalChanges | None, twin_namespace: str | None
+) -> None:
+    """Approving a document or a proposed memory stores it in memory as the decider: the namespace it
+    goes into (as changed, else as asked, else the twin's own) must be one they may write, as Save to
+    Memory's is."""
     namespace = changes.namespace if changes is not None else None
-    if namespace is None and isinstance(record.action, ActionStoreDocument):
-        namespace = record.action.namespace
+    if namespace is None and isinstance(record.action, ActionStoreDocument | ActionRemember):
+        namespace = record.action.namespace or twin_namespace
     if namespace is None or who is None:
         return
     try:

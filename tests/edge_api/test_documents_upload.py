@@ -27,7 +27,7 @@ from openai import AsyncOpenAI
 
 from bus_schemas import ChatIn, Envelope
 from bus_schemas import streams as st
-from bus_schemas.actions import ActionStoreDocument, ActionTool
+from bus_schemas.actions import Action, ActionRemember, ActionStoreDocument, ActionTool
 from bus_schemas.approval import ApprovalRecord
 from bus_schemas.documents import DocumentRef, ParsedDocument, document_id_of
 from bus_schemas.streams import SESSIONS
@@ -372,7 +372,7 @@ async def _document_approval(
     stack: DocumentsStack,
     session_id: str,
     owner: str,
-    kind: Literal["document", "tool"] = "document",
+    kind: Literal["document", "tool", "remember"] = "document",
     namespace: str | None = None,
 ) -> str:
     """A pending approval as the planner leaves it in KV (the planner's document step is the lead's)."""
@@ -382,11 +382,12 @@ async def _document_approval(
     parsed = ParsedDocument(
         document_id=ref.document_id, filename="r.pdf", size=10, format="pdf", chunks=1, characters=9
     )
-    action = (
-        ActionStoreDocument(document=ref, parsed=parsed, namespace=namespace or f"user-{owner}")
-        if kind == "document"
-        else ActionTool(tool_name="list_files")
-    )
+    actions: dict[str, Action] = {
+        "document": ActionStoreDocument(document=ref, parsed=parsed, namespace=namespace or f"user-{owner}"),
+        "tool": ActionTool(tool_name="list_files"),
+        "remember": ActionRemember(text="the VPN moved", namespace=namespace),
+    }
+    action = actions[kind]
     now = datetime.now(UTC)
     approval_id = f"ap-{session_id}"[:64]
     record = ApprovalRecord(
@@ -439,6 +440,15 @@ async def test_an_approvals_changes_reach_the_decision_checked(
         "mind",
         None,
     )
+    # A proposed memory left to its twin's namespace (the default twin's: shared) is stored as the
+    # decider too: a member may not approve it there, only into a namespace of their own.
+    remember = await _document_approval(documents_stack, f"{session_id}-r", "alice", kind="remember")
+    there = await post(f"/v1/approvals/{remember}", json={"approved": True}, headers=auth)
+    assert there.status == 403, await there.text()
+    mine = await post(
+        f"/v1/approvals/{remember}", json={"approved": True, "changes": {"namespace": "user-alice"}}, headers=auth
+    )
+    assert mine.status == 202, await mine.text()
     # A tool approval takes no changes.
     tool_approval = await _document_approval(documents_stack, f"{session_id}-t", "alice", kind="tool")
     tool = await post(
