@@ -148,6 +148,10 @@ OPERATIONS: Final[dict[tuple[str, str], Operation]] = {
     ("PATCH", "/v1/memory/{memory_id}"): Operation(
         "edit a memory's text (re-embedded: a new id, the old text kept in its history) and/or pin it", MemoryPatch
     ),
+    ("POST", "/v1/documents"): Operation(
+        "upload a document (multipart: file, namespace?, kb?, session_id?): stored once by digest, read, "
+        "stored in memory once approved"
+    ),
     ("POST", "/api/v1/echo"): Operation("a wiring check", EchoRequest, EchoReply),
 }
 MODELS: Final = sorted(
