@@ -134,7 +134,8 @@ class AgentsDoor:
             handler=handler_for(self.app, agent),
             interceptors=(StartJob(self.app, agent),),
             max_concurrent_prompts=MAX_CONCURRENT_PROMPTS,
-            attachments_ok=False,
+            # Files are read and offered to the twin, stored in memory only if approved (agents_prompt.py).
+            attachments_ok=True,
         )
 
     async def run(self) -> None:

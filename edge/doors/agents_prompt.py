@@ -23,6 +23,8 @@ caller's W3C `traceparent` header, when it sends one, is the parent of the job's
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import contextvars
 import logging
@@ -33,15 +35,17 @@ from typing import Final
 from aiohttp import web
 from synadia_ai.agent_service import PromptStream, RequestInterceptorContext, RequestRejectedError
 from synadia_ai.agent_service.interceptor import CallNext
-from synadia_ai.agents import Envelope, ProtocolError, QueryChunk, StatusChunk, decode
+from synadia_ai.agents import Attachment, Envelope, ProtocolError, QueryChunk, StatusChunk, decode
 
 from bus_schemas import agents as protocol
+from bus_schemas.documents import MAX_ATTACHMENTS, DocumentRef
 from pagi.bus import Observer
 from pagi.tracecontext import current_traceparent
 from pagi.tracing import remote_parent, server_span
 from records.access import Caller
 
 from ..appkeys import BUS
+from ..uploads import ATTACHED_ONLY, clean_filename, store_bytes
 from .approvals import decide
 from .errors import DoorRefused
 from .job_run import Delta, Finished, JobRun, Progress, WaitingApproval, rate_limit, start_job
@@ -83,7 +87,7 @@ class StartJob:
         with server_span("NATS", "agents.prompt", remote_parent(traceparent, None)) as span:
             token = current_traceparent.set(traceparent) if span is None and traceparent else None
             try:
-                run = await self._start(ctx.envelope.prompt, who)
+                run = await self._start(ctx.envelope, who)
             finally:
                 if token is not None:
                     current_traceparent.reset(token)
@@ -94,21 +98,39 @@ class StartJob:
             _RUN.reset(bound)
             await run.close()
 
-    async def _start(self, message: str, who: Caller) -> JobRun:
+    async def _start(self, envelope: Envelope, who: Caller) -> JobRun:
         try:
             rate_limit(self.app, who, DOOR)
+            attachments = await _stored_attachments(self.app, who, envelope.attachments or [])
             return await start_job(
                 self.app,
                 who,
                 door=DOOR,
                 session_id=self.agent.session_id,
-                message=message,
+                message=envelope.prompt or (ATTACHED_ONLY if attachments else envelope.prompt),
                 twin_id=self.agent.twin_id,
                 recorded_as=who.as_recorded,
                 trace_label=None,
+                attachments=attachments,
             )
         except DoorRefused as refused:
             raise RequestRejectedError(_error_code(refused.status), refused.message) from None
+
+
+async def _stored_attachments(app: web.Application, who: Caller, given: list[Attachment]) -> list[DocumentRef]:
+    """The prompt's attachments (protocol §5.2), uploaded as POST /v1/documents uploads a file
+    (edge/uploads.py) and offered to the twin with the message; stored in memory only if approved."""
+    if len(given) > MAX_ATTACHMENTS:
+        raise DoorRefused(400, f"at most {MAX_ATTACHMENTS} attachments in one prompt")
+    refs = []
+    for attachment in given:
+        name = clean_filename(attachment.filename)
+        try:
+            data = base64.b64decode(attachment.content, validate=True)
+        except binascii.Error:
+            raise DoorRefused(400, f"attachment {name!r}: its content is not base64") from None
+        refs.append((await store_bytes(app, who.user_id, data, name, None))[0])
+    return refs
 
 
 def handler_for(app: web.Application, agent: Agent) -> Handler:

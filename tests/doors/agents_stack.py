@@ -18,6 +18,9 @@ from nats.aio.client import Client
 
 from edge.app import make_app
 from edge.settings import EdgeSettings
+from memory_worker.__main__ import routes_for
+from memory_worker.config import MemorySettings
+from memory_worker.worker import MemoryWorker
 from pagi.bus import Bus
 from pagi.credentials import load_or_create, url_with_user
 from pagi.nats_users import (
@@ -99,11 +102,15 @@ async def agents_stack(tmp_path: Path, state_dir: Path, monkeypatch: pytest.Monk
         planner_bus = await Bus.connect(user_url(server, passwords, "planner"), "planner", connect_timeout_s=10)
         tool_bus = await Bus.connect(user_url(server, passwords, "tool"), "tool_worker", connect_timeout_s=10)
         edge_bus = await Bus.connect(user_url(server, passwords, "edge"), "edge", connect_timeout_s=10)
-        buses += [planner_bus, tool_bus, edge_bus]
+        memory_bus = await Bus.connect(user_url(server, passwords, "memory"), "memory_worker", connect_timeout_s=10)
+        buses += [planner_bus, tool_bus, edge_bus, memory_bus]
         planner = PlannerService()
         consumers = await start_routes(planner_bus, await planner.routes(planner_bus))
         worker = await open_tool_worker(tool_bus, tool_settings(state_dir))
         consumers += await start_routes(tool_bus, worker.routes)
+        # The memory worker reads what a prompt attaches (under its own user: may it read the upload?).
+        memory = await MemoryWorker.open(MemorySettings(PAGI_DATA_DIR=tmp_path / "memory"))
+        consumers += await start_routes(memory_bus, routes_for(memory))
         keys = ",".join(f"{key}:{user}" for user, key in KEYS.items())
         settings = EdgeSettings(PAGI_API_KEYS=keys, PAGI_CHAT_TIMEOUT_S=20)
         app = make_app(settings, bus=edge_bus)
@@ -114,6 +121,7 @@ async def agents_stack(tmp_path: Path, state_dir: Path, monkeypatch: pytest.Monk
             for consumer in consumers:
                 await consumer.stop()
             await worker.close()
+            await memory.close()
             await planner.close()
     finally:
         for bus in buses:

@@ -6,6 +6,7 @@ malformed prompt answered with the protocol's error header while the agent goes 
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ from nats.aio.client import Client
 from synadia_ai.agents import (
     Agent,
     Agents,
+    Attachment,
     DiscoverFilter,
     PromptExtras,
     PromptInterceptorContext,
@@ -114,7 +116,7 @@ async def test_discover_status_and_a_streamed_answer_in_the_owners_session(
     assert agent.prompt_subject == f"agents.prompt.pagi.alice.{session}"
     assert agent.protocol_version == "0.3"
     assert agent.metadata[protocol.META_TWIN_NAME] == "Orchestrator"
-    assert agent.prompt_endpoint.attachments_ok is False
+    assert agent.prompt_endpoint.attachments_ok is True
     status = await agent.status(timeout_s=5)
     assert status.instance_id == agent.instance_id
 
@@ -272,6 +274,34 @@ async def test_a_malformed_prompt_gets_the_protocols_error_and_the_agent_keeps_s
         await nc.close()
     messages = await rest_of(aiter(agent.prompt("hello again", timeout=STREAM_TIMEOUT_S)))
     assert "You said: hello again" in text_of(messages)
+
+
+async def test_a_prompts_attachments_are_read_and_offered_and_a_bad_one_is_refused(
+    agents_stack: AgentsStack, alice: tuple[Agents, Agent]
+) -> None:
+    _, agent = alice
+    rota = Attachment.from_bytes("rota.md", b"# Rota\n\nThe pager rotates every Monday at 09:00.\n")
+    messages = await rest_of(aiter(agent.prompt("what does it say?", attachments=[rota], timeout=STREAM_TIMEOUT_S)))
+    answer = text_of(messages)
+    assert "Read rota.md" in answer and "rotates every Monday at 09:00" in answer
+    session = protocol.session_for("alice", DEFAULT_TWIN_ID)
+    said = await history(agents_stack, "alice", session)
+    assert said[-2]["text"] == "what does it say?"  # the file was offered, not stored: no approval asked
+    pending = await approvals(agents_stack).pending(session)
+    assert pending == []
+
+    nc = await agents_stack.caller("alice")
+    try:
+        for name, content, why in (
+            ("tool.exe", base64.b64encode(b"MZ").decode(), "PAGI reads"),
+            ("notes.md", "not base64!", "not base64"),
+        ):
+            bad = json.dumps({"prompt": "read this", "attachments": [{"filename": name, "content": content}]})
+            replies = await raw_prompt(nc, agent.prompt_subject, bad.encode())
+            assert replies[0][1].get("Nats-Service-Error-Code") == "400", replies
+            assert why in replies[0][1].get("Nats-Service-Error", ""), replies
+    finally:
+        await nc.close()
 
 
 async def raw_prompt(nc: Client, subject: str, payload: bytes) -> list[tuple[bytes, dict[str, str]]]:
