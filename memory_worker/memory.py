@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import builtins
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
+
+import numpy as np
 
 from records.access import namespace_owner
 
@@ -27,8 +30,8 @@ from .records import (
     content_hash,
     memory_id,
 )
-from .sparse import encode_document, encode_query
-from .store import Fusion, MemoryStore
+from .sparse import encode_document, encode_query, held, identifiers
+from .store import Candidate, Fusion, MemoryStore
 
 log = logging.getLogger("memory_worker")
 
@@ -87,10 +90,55 @@ def always_there(namespace: str) -> bool:
     return namespace == DEFAULT_NAMESPACE or namespace_owner(namespace) is not None
 
 
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """What the memory does with the store's fused hits before it keeps the top k (README, Decisions)."""
+
+    # Hits holding more of the identifiers the query names come first (a stable partition).
+    identifier_first: bool = True
+    # A hit this close (dense cosine) to a higher-ranked one is the same answer and is dropped; None: off.
+    collapse_cosine: float | None = 0.97
+    # How deep the fused list (and each prefetch) is when either of the above is on.
+    candidates: int = 200
+
+    @property
+    def active(self) -> bool:
+        return self.identifier_first or self.collapse_cosine is not None
+
+
+def rerank(candidates: Sequence[Candidate], query: str, ranking: Ranking, k: int) -> list[Hit]:
+    """The top k of the fused candidates: identifier holders first, near-duplicates collapsed. A hit's
+    score is never above the one before it (callers merge and sort by score; the order must survive)."""
+    ordered = list(candidates)
+    wanted = identifiers(query) if ranking.identifier_first else frozenset()
+    if wanted:
+        count = {id(c): held(c.hit.record.text, wanted) for c in ordered}
+        ordered.sort(key=lambda c: -count[id(c)])
+    kept: list[Candidate] = []
+    seen = np.empty((0, 0), dtype=np.float32)
+    for c in ordered:
+        if len(kept) == k:
+            break
+        if ranking.collapse_cosine is not None:
+            norm = float(np.linalg.norm(c.dense))
+            unit = c.dense / norm if norm else c.dense
+            if seen.size and float(np.max(seen @ unit)) >= ranking.collapse_cosine:
+                continue
+            seen = np.vstack([seen, unit]) if seen.size else unit[None, :]
+        kept.append(c)
+    hits: list[Hit] = []
+    ceiling = math.inf
+    for c in kept:
+        ceiling = min(ceiling, c.hit.score)
+        hits.append(replace(c.hit, score=ceiling))
+    return hits
+
+
 class Memory:
-    def __init__(self, store: MemoryStore, embedder: Embedder) -> None:
+    def __init__(self, store: MemoryStore, embedder: Embedder, ranking: Ranking | None = None) -> None:
         self.store = store
         self.embedder = embedder
+        self.ranking = ranking or Ranking()
 
     def add(self, items: Sequence[NewMemory]) -> list[Added]:
         """Store texts; texts already present (same namespace, KB and content) are not embedded again."""
@@ -144,9 +192,12 @@ class Memory:
         check_namespace(namespace)
         wanted = tuple(check_kb(kb) for kb in kbs) if kbs else SEARCHABLE_KBS
         dense = self.embedder.embed([text])[0]
-        hits = self.store.search(
-            SearchQuery(dense=dense, sparse=encode_query(text), namespace=namespace, kbs=wanted, limit=k)
-        )
+        request = SearchQuery(dense=dense, sparse=encode_query(text), namespace=namespace, kbs=wanted, limit=k)
+        if self.ranking.active:
+            depth = max(self.ranking.candidates, k)
+            hits = rerank(self.store.candidates(request, depth), text, self.ranking, k)
+        else:
+            hits = self.store.search(request)
         # Checked only when nothing was found, to keep a count off the hot path. The default
         # namespace and a user's own exist before anything is saved in them: empty, not unknown.
         if not hits and not always_there(namespace) and self.store.count(namespace) == 0:
@@ -288,7 +339,15 @@ def _warn_about_other_models(settings: MemorySettings, collection: str) -> None:
         )
 
 
+def ranking_of(settings: MemorySettings) -> Ranking:
+    return Ranking(
+        identifier_first=settings.identifier_first,
+        collapse_cosine=settings.collapse_cosine or None,
+        candidates=settings.candidates,
+    )
+
+
 def open_memory(settings: MemorySettings | None = None) -> Memory:
     settings = settings or MemorySettings()
     embedder = load_embedder(settings.embedding_model)
-    return Memory(open_store(settings, embedder), embedder)
+    return Memory(open_store(settings, embedder), embedder, ranking_of(settings))

@@ -138,3 +138,27 @@ def encode_query(text: str, prefix_last: bool = False) -> Sparse:
     for token in tokens(text):
         weights[_index(token)] = 1.0
     return _to_sparse(weights)
+
+
+def identifiers(text: str) -> frozenset[str]:
+    """The identifiers a query names, lower-case: compounds (``10.0.3.71``, ``CVE-2024-3094``,
+    ``db-prod-03``, ``pg_restore``) and words of two characters or more with a digit (``137``, ``v2``).
+    A lone digit ("top 5") is a count, not a name."""
+    out: set[str] = set()
+    for match in _TOKEN.finditer(text.lower()):
+        whole = match.group(0)
+        parts = [p for p in _PART.split(whole) if p]
+        if len(parts) > 1 or (len(whole) > 1 and any(c.isdigit() for c in whole)):
+            out.add(whole)
+    return frozenset(out)
+
+
+def held(text: str, wanted: frozenset[str]) -> int:
+    """How many of ``wanted`` (from ``identifiers``) the text holds as whole terms: ``10.0.3.7`` is
+    not held by a text naming ``10.0.3.71``."""
+    lower = text.lower()
+    present = [w for w in wanted if w in lower]
+    if not present:
+        return 0
+    terms = set(_raw_terms(lower))
+    return sum(w in terms for w in present)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
-from .records import Brief, BrowseFilter, Embedded, Hit, MemoryRecord, SearchQuery
+from .records import Brief, BrowseFilter, Embedded, Hit, MemoryRecord, SearchQuery, Vector
 
 DENSE: Final = "dense"
 KEYWORDS: Final = "keywords"
@@ -42,6 +42,14 @@ class Fusion:
         return max(4 * limit, 20)
 
 
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A fused hit with its dense vector, for the memory's own re-ranking (memory.rerank)."""
+
+    hit: Hit
+    dense: Vector
+
+
 class MemoryStore(Protocol):
     @property
     def location(self) -> str:
@@ -51,6 +59,11 @@ class MemoryStore(Protocol):
     def upsert(self, items: Sequence[Embedded]) -> None: ...
 
     def search(self, query: SearchQuery) -> list[Hit]: ...
+
+    def candidates(self, query: SearchQuery, depth: int) -> builtins.list[Candidate]:
+        """The ``depth`` best of the same hybrid search as ``search`` (each prefetch ``depth`` deep too),
+        with their dense vectors. ``query.limit`` is not used."""
+        ...
 
     def retrieve(self, ids: Sequence[str]) -> list[MemoryRecord]: ...
 

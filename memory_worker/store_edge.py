@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import qdrant_edge as qe
 
 from .errors import StoreCorrupt, StoreLocked
@@ -22,6 +23,7 @@ from .records import (
     Hit,
     MemoryRecord,
     SearchQuery,
+    Vector,
     brief_of,
     pin_payload,
 )
@@ -35,6 +37,7 @@ from .store import (
     NAMESPACE_FIELD,
     SCAN_PAGE,
     TENANT_FIELD,
+    Candidate,
     Fusion,
 )
 
@@ -84,6 +87,14 @@ def _search_filter(query: SearchQuery) -> qe.Filter:
         qe.FieldCondition(key=f"metadata.{key}", match=qe.MatchAny(list(values))) for key, values in query.match_any
     ]
     return qe.Filter(must=must)
+
+
+def _hit(point: Any) -> Hit:
+    return Hit(record=MemoryRecord.from_payload(str(point.id), point.payload or {}), score=float(point.score))
+
+
+def _dense_of(vector: Any) -> Vector:
+    return np.asarray(vector[DENSE] if isinstance(vector, dict) else vector, dtype=np.float32)
 
 
 class EdgeStore:
@@ -166,20 +177,25 @@ class EdgeStore:
         ]
         self._shard.update(qe.UpdateOperation.upsert_points(points))
 
-    def search(self, query: SearchQuery) -> list[Hit]:
+    def _request(self, query: SearchQuery, limit: int, depth: int, vectors: bool) -> qe.QueryRequest | None:
         flt = _search_filter(query)
         dense = qe.Query.Nearest(query.dense.tolist(), using=DENSE)
+        with_vector = [DENSE] if vectors else None
         if query.keyword_only:
             if not query.sparse.indices:
-                return []
+                return None
             keywords = qe.Query.Nearest(_sparse(query.sparse), using=KEYWORDS)
-            request = qe.QueryRequest(
-                limit=query.limit, query=keywords, filter=flt, with_payload=True, params=self._idf(query)
+            return qe.QueryRequest(
+                limit=limit,
+                query=keywords,
+                filter=flt,
+                with_payload=True,
+                with_vector=with_vector,
+                params=self._idf(query),
             )
-        elif query.sparse.indices:
-            depth = self._fusion.prefetch_limit(query.limit)
-            request = qe.QueryRequest(
-                limit=query.limit,
+        if query.sparse.indices:
+            return qe.QueryRequest(
+                limit=limit,
                 prefetches=[
                     qe.Prefetch(limit=depth, query=dense, filter=flt),
                     qe.Prefetch(
@@ -191,13 +207,21 @@ class EdgeStore:
                 ],
                 query=self._rrf,
                 with_payload=True,
+                with_vector=with_vector,
             )
-        else:
-            request = qe.QueryRequest(limit=query.limit, query=dense, filter=flt, with_payload=True)
-        return [
-            Hit(record=MemoryRecord.from_payload(str(p.id), p.payload or {}), score=float(p.score))
-            for p in self._shard.query(request)
-        ]
+        return qe.QueryRequest(limit=limit, query=dense, filter=flt, with_payload=True, with_vector=with_vector)
+
+    def search(self, query: SearchQuery) -> list[Hit]:
+        request = self._request(query, query.limit, self._fusion.prefetch_limit(query.limit), vectors=False)
+        if request is None:
+            return []
+        return [_hit(p) for p in self._shard.query(request)]
+
+    def candidates(self, query: SearchQuery, depth: int) -> builtins.list[Candidate]:
+        request = self._request(query, depth, depth, vectors=True)
+        if request is None:
+            return []
+        return [Candidate(_hit(p), _dense_of(p.vector)) for p in self._shard.query(request)]
 
     def retrieve(self, ids: Sequence[str]) -> list[MemoryRecord]:
         if not ids:

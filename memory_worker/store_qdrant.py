@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import numpy as np
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
@@ -27,6 +28,7 @@ from .records import (
     Hit,
     MemoryRecord,
     SearchQuery,
+    Vector,
     brief_of,
     pin_payload,
 )
@@ -40,6 +42,7 @@ from .store import (
     NAMESPACE_FIELD,
     SCAN_PAGE,
     TENANT_FIELD,
+    Candidate,
     Fusion,
 )
 
@@ -93,6 +96,14 @@ def _search_filter(query: SearchQuery) -> models.Filter:
         for key, values in query.match_any
     ]
     return models.Filter(must=must)
+
+
+def _hit(point: models.ScoredPoint) -> Hit:
+    return Hit(record=MemoryRecord.from_payload(str(point.id), point.payload or {}), score=float(point.score))
+
+
+def _dense_of(vector: Any) -> Vector:
+    return np.asarray(vector[DENSE] if isinstance(vector, dict) else vector, dtype=np.float32)
 
 
 class QdrantStore:
@@ -195,9 +206,10 @@ class QdrantStore:
         ]
         self._call("upsert", lambda: self._client.upsert(self._collection, points, wait=True))
 
-    def search(self, query: SearchQuery) -> list[Hit]:
+    def _query(self, query: SearchQuery, limit: int, depth: int, vectors: bool) -> list[models.ScoredPoint]:
         flt = _search_filter(query)
         dense = query.dense.tolist()
+        with_vectors: bool | list[str] = [DENSE] if vectors else False
 
         def run() -> list[models.ScoredPoint]:
             if query.keyword_only:
@@ -208,15 +220,21 @@ class QdrantStore:
                     query=_sparse(query.sparse),
                     using=KEYWORDS,
                     query_filter=flt,
-                    limit=query.limit,
+                    limit=limit,
                     with_payload=True,
+                    with_vectors=with_vectors,
                     search_params=self._idf(query),
                 ).points
             if not query.sparse.indices:
                 return self._client.query_points(
-                    self._collection, query=dense, using=DENSE, query_filter=flt, limit=query.limit, with_payload=True
+                    self._collection,
+                    query=dense,
+                    using=DENSE,
+                    query_filter=flt,
+                    limit=limit,
+                    with_payload=True,
+                    with_vectors=with_vectors,
                 ).points
-            depth = self._fusion.prefetch_limit(query.limit)
             return self._client.query_points(
                 self._collection,
                 prefetch=[
@@ -228,14 +246,18 @@ class QdrantStore:
                 query=models.RrfQuery(
                     rrf=models.Rrf(k=self._fusion.k, weights=[self._fusion.dense_weight, self._fusion.keyword_weight])
                 ),
-                limit=query.limit,
+                limit=limit,
                 with_payload=True,
+                with_vectors=with_vectors,
             ).points
 
-        return [
-            Hit(record=MemoryRecord.from_payload(str(p.id), p.payload or {}), score=float(p.score))
-            for p in self._call("search", run)
-        ]
+        return self._call("search", run)
+
+    def search(self, query: SearchQuery) -> list[Hit]:
+        return [_hit(p) for p in self._query(query, query.limit, self._fusion.prefetch_limit(query.limit), False)]
+
+    def candidates(self, query: SearchQuery, depth: int) -> builtins.list[Candidate]:
+        return [Candidate(_hit(p), _dense_of(p.vector)) for p in self._query(query, depth, depth, True)]
 
     def _retrieve(self, ids: Sequence[str], with_payload: bool) -> list[models.Record]:
         return self._call(
