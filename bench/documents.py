@@ -302,6 +302,7 @@ def main() -> None:
     parser.add_argument(
         "--write", type=Path, help="also write the upload's files into this folder (to convert elsewhere)"
     )
+    parser.add_argument("--reuse", type=Path, help="read the upload from this folder (written by --write) instead")
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()} {os.cpu_count()} cpus, python {platform.python_version()}, "
