@@ -23,10 +23,12 @@ class MemorySettings(BaseSettings):
     # Keyword IDF per namespace; turn off for a Qdrant server too old to accept an IDF corpus.
     namespace_idf: bool = Field(default=True, alias="PAGI_MEMORY_NAMESPACE_IDF")
     # After fusion: hits holding the identifiers a query names first; near-duplicates (dense cosine at or
-    # above collapse_cosine, 0 for off) kept once; both over the best `candidates` fused hits.
+    # above collapse_cosine, 0 for off) kept once; both over the best `candidates` fused hits, each
+    # prefetch `prefetch` deep.
     identifier_first: bool = Field(default=True, alias="PAGI_MEMORY_IDENTIFIER_FIRST")
     collapse_cosine: float = Field(default=0.97, ge=0, le=1, alias="PAGI_MEMORY_COLLAPSE_COSINE")
     candidates: int = Field(default=200, ge=1, le=1000, alias="PAGI_MEMORY_CANDIDATES")
+    prefetch: int = Field(default=200, ge=1, le=1000, alias="PAGI_MEMORY_PREFETCH")
 
     @property
     def store_dir(self) -> Path:

@@ -98,8 +98,9 @@ class Ranking:
     identifier_first: bool = True
     # A hit this close (dense cosine) to a higher-ranked one is the same answer and is dropped; None: off.
     collapse_cosine: float | None = 0.97
-    # How deep the fused list (and each prefetch) is when either of the above is on.
+    # When either is on: how many fused hits they look at, and how deep each prefetch (dense, keywords) is.
     candidates: int = 200
+    prefetch: int = 200
 
     @property
     def active(self) -> bool:
@@ -112,7 +113,7 @@ def rerank(candidates: Sequence[Candidate], query: str, ranking: Ranking, k: int
     ordered = list(candidates)
     wanted = identifiers(query) if ranking.identifier_first else frozenset()
     if wanted:
-        count = {id(c): held(c.hit.record.text, wanted) for c in ordered}
+        count = {id(c): held(c.text, wanted) for c in ordered}
         ordered.sort(key=lambda c: -count[id(c)])
     kept: list[Candidate] = []
     seen = np.empty((0, 0), dtype=np.float32)
@@ -129,8 +130,8 @@ def rerank(candidates: Sequence[Candidate], query: str, ranking: Ranking, k: int
     hits: list[Hit] = []
     ceiling = math.inf
     for c in kept:
-        ceiling = min(ceiling, c.hit.score)
-        hits.append(replace(c.hit, score=ceiling))
+        ceiling = min(ceiling, c.score)
+        hits.append(c.hit(ceiling))
     return hits
 
 
@@ -194,8 +195,9 @@ class Memory:
         dense = self.embedder.embed([text])[0]
         request = SearchQuery(dense=dense, sparse=encode_query(text), namespace=namespace, kbs=wanted, limit=k)
         if self.ranking.active:
-            depth = max(self.ranking.candidates, k)
-            hits = rerank(self.store.candidates(request, depth), text, self.ranking, k)
+            limit = max(self.ranking.candidates, k)
+            found = self.store.candidates(request, limit, max(self.ranking.prefetch, limit))
+            hits = rerank(found, text, self.ranking, k)
         else:
             hits = self.store.search(request)
         # Checked only when nothing was found, to keep a count off the hot path. The default
@@ -344,6 +346,7 @@ def ranking_of(settings: MemorySettings) -> Ranking:
         identifier_first=settings.identifier_first,
         collapse_cosine=settings.collapse_cosine or None,
         candidates=settings.candidates,
+        prefetch=settings.prefetch,
     )
 
 

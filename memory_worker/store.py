@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+import numpy as np
+
 from .records import Brief, BrowseFilter, Embedded, Hit, MemoryRecord, SearchQuery, Vector
 
 DENSE: Final = "dense"
@@ -42,12 +44,42 @@ class Fusion:
         return max(4 * limit, 20)
 
 
-@dataclass(frozen=True, slots=True)
 class Candidate:
-    """A fused hit with its dense vector, for the memory's own re-ranking (memory.rerank)."""
+    """A fused hit for the memory's own re-ranking (memory.rerank), read from the store's answer only
+    as far as the ranking asks: of 200 candidates it keeps a few, and converting each point's payload
+    and vector costs more than the query itself. ``point`` is a scored point of either store path."""
 
-    hit: Hit
-    dense: Vector
+    __slots__ = ("_dense", "_payload", "_point")
+
+    def __init__(self, point: Any) -> None:
+        self._point = point
+        self._payload: dict[str, Any] | None = None
+        self._dense: Vector | None = None
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        if self._payload is None:
+            self._payload = self._point.payload or {}
+        return self._payload
+
+    @property
+    def text(self) -> str:
+        return str(self.payload.get("text", ""))
+
+    @property
+    def dense(self) -> Vector:
+        if self._dense is None:
+            vector = self._point.vector
+            self._dense = np.asarray(vector[DENSE] if isinstance(vector, dict) else vector, dtype=np.float32)
+        return self._dense
+
+    def hit(self, score: float | None = None) -> Hit:
+        score = float(self._point.score) if score is None else score
+        return Hit(record=MemoryRecord.from_payload(str(self._point.id), self.payload), score=score)
+
+    @property
+    def score(self) -> float:
+        return float(self._point.score)
 
 
 class MemoryStore(Protocol):
@@ -60,9 +92,9 @@ class MemoryStore(Protocol):
 
     def search(self, query: SearchQuery) -> list[Hit]: ...
 
-    def candidates(self, query: SearchQuery, depth: int) -> builtins.list[Candidate]:
-        """The ``depth`` best of the same hybrid search as ``search`` (each prefetch ``depth`` deep too),
-        with their dense vectors. ``query.limit`` is not used."""
+    def candidates(self, query: SearchQuery, limit: int, depth: int) -> builtins.list[Candidate]:
+        """The ``limit`` best of the same hybrid search as ``search``, each prefetch ``depth`` deep, with
+        their dense vectors. ``query.limit`` is not used."""
         ...
 
     def retrieve(self, ids: Sequence[str]) -> list[MemoryRecord]: ...

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import qdrant_edge as qe
 
 from .errors import StoreCorrupt, StoreLocked
@@ -23,7 +22,6 @@ from .records import (
     Hit,
     MemoryRecord,
     SearchQuery,
-    Vector,
     brief_of,
     pin_payload,
 )
@@ -91,10 +89,6 @@ def _search_filter(query: SearchQuery) -> qe.Filter:
 
 def _hit(point: Any) -> Hit:
     return Hit(record=MemoryRecord.from_payload(str(point.id), point.payload or {}), score=float(point.score))
-
-
-def _dense_of(vector: Any) -> Vector:
-    return np.asarray(vector[DENSE] if isinstance(vector, dict) else vector, dtype=np.float32)
 
 
 class EdgeStore:
@@ -217,11 +211,11 @@ class EdgeStore:
             return []
         return [_hit(p) for p in self._shard.query(request)]
 
-    def candidates(self, query: SearchQuery, depth: int) -> builtins.list[Candidate]:
-        request = self._request(query, depth, depth, vectors=True)
+    def candidates(self, query: SearchQuery, limit: int, depth: int) -> builtins.list[Candidate]:
+        request = self._request(query, limit, depth, vectors=True)
         if request is None:
             return []
-        return [Candidate(_hit(p), _dense_of(p.vector)) for p in self._shard.query(request)]
+        return [Candidate(p) for p in self._shard.query(request)]
 
     def retrieve(self, ids: Sequence[str]) -> list[MemoryRecord]:
         if not ids:

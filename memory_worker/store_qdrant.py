@@ -13,7 +13,6 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-import numpy as np
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
@@ -28,7 +27,6 @@ from .records import (
     Hit,
     MemoryRecord,
     SearchQuery,
-    Vector,
     brief_of,
     pin_payload,
 )
@@ -100,10 +98,6 @@ def _search_filter(query: SearchQuery) -> models.Filter:
 
 def _hit(point: models.ScoredPoint) -> Hit:
     return Hit(record=MemoryRecord.from_payload(str(point.id), point.payload or {}), score=float(point.score))
-
-
-def _dense_of(vector: Any) -> Vector:
-    return np.asarray(vector[DENSE] if isinstance(vector, dict) else vector, dtype=np.float32)
 
 
 class QdrantStore:
@@ -256,8 +250,8 @@ class QdrantStore:
     def search(self, query: SearchQuery) -> list[Hit]:
         return [_hit(p) for p in self._query(query, query.limit, self._fusion.prefetch_limit(query.limit), False)]
 
-    def candidates(self, query: SearchQuery, depth: int) -> builtins.list[Candidate]:
-        return [Candidate(_hit(p), _dense_of(p.vector)) for p in self._query(query, depth, depth, True)]
+    def candidates(self, query: SearchQuery, limit: int, depth: int) -> builtins.list[Candidate]:
+        return [Candidate(p) for p in self._query(query, limit, depth, True)]
 
     def _retrieve(self, ids: Sequence[str], with_payload: bool) -> list[models.Record]:
         return self._call(

@@ -107,9 +107,9 @@ def _request(memory: Memory, query: str) -> SearchQuery:
 
 def test_candidates_carry_the_stored_dense_vectors(memory: Memory) -> None:
     memory.add([NewMemory(CVE, "ops", "domain", "original"), *cve_twins(10)])
-    found = memory.store.candidates(_request(memory, "xz backdoor"), 50)
+    found = memory.store.candidates(_request(memory, "xz backdoor"), 50, 50)
     assert len(found) == 11
-    by_source = {c.hit.record.source: c.dense for c in found}
+    by_source = {c.hit().record.source: c.dense for c in found}
     expected = memory.embedder.embed([CVE])[0]
     assert np.allclose(
         by_source["original"] / np.linalg.norm(by_source["original"]), expected / np.linalg.norm(expected), atol=1e-5
@@ -137,6 +137,8 @@ def test_an_identifier_is_held_as_a_whole_term() -> None:
 
 
 def test_settings_turn_each_rule_off() -> None:
-    assert ranking_of(MemorySettings()) == Ranking(identifier_first=True, collapse_cosine=0.97, candidates=200)
+    assert ranking_of(MemorySettings()) == Ranking(
+        identifier_first=True, collapse_cosine=0.97, candidates=200, prefetch=200
+    )
     off = ranking_of(MemorySettings(PAGI_MEMORY_IDENTIFIER_FIRST="false", PAGI_MEMORY_COLLAPSE_COSINE="0"))
     assert not off.active
