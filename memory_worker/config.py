@@ -26,7 +26,7 @@ class MemorySettings(BaseSettings):
     # above collapse_cosine, 0 for off) kept once; both over the best `candidates` fused hits, each
     # prefetch `prefetch` deep.
     identifier_first: bool = Field(default=True, alias="PAGI_MEMORY_IDENTIFIER_FIRST")
-    collapse_cosine: float = Field(default=0.97, ge=0, le=1, alias="PAGI_MEMORY_COLLAPSE_COSINE")
+    collapse_cosine: float = Field(default=0.9, ge=0, le=1, alias="PAGI_MEMORY_COLLAPSE_COSINE")
     candidates: int = Field(default=200, ge=1, le=1000, alias="PAGI_MEMORY_CANDIDATES")
     prefetch: int = Field(default=200, ge=1, le=1000, alias="PAGI_MEMORY_PREFETCH")
 

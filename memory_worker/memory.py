@@ -27,6 +27,7 @@ from .records import (
     Hit,
     MemoryRecord,
     SearchQuery,
+    Vector,
     content_hash,
     memory_id,
 )
@@ -97,7 +98,7 @@ class Ranking:
     # Hits holding more of the identifiers the query names come first (a stable partition).
     identifier_first: bool = True
     # A hit this close (dense cosine) to a higher-ranked one is the same answer and is dropped; None: off.
-    collapse_cosine: float | None = 0.97
+    collapse_cosine: float | None = 0.9
     # When either is on: how many fused hits they look at, and how deep each prefetch (dense, keywords) is.
     candidates: int = 200
     prefetch: int = 200
@@ -105,6 +106,13 @@ class Ranking:
     @property
     def active(self) -> bool:
         return self.identifier_first or self.collapse_cosine is not None
+
+
+def _same_answer(a: Candidate, b: Candidate, cosine: float, threshold: float) -> bool:
+    # Two chunks of one document are its different parts (a spreadsheet's rows under one header look
+    # alike), never one answer; two documents saying nearly the same thing are.
+    source = a.payload.get("source")
+    return cosine >= threshold and not (source and source == b.payload.get("source"))
 
 
 def rerank(candidates: Sequence[Candidate], query: str, ranking: Ranking, k: int) -> list[Hit]:
@@ -116,16 +124,19 @@ def rerank(candidates: Sequence[Candidate], query: str, ranking: Ranking, k: int
         count = {id(c): held(c.text, wanted) for c in ordered}
         ordered.sort(key=lambda c: -count[id(c)])
     kept: list[Candidate] = []
-    seen = np.empty((0, 0), dtype=np.float32)
+    units: list[Vector] = []
     for c in ordered:
         if len(kept) == k:
             break
         if ranking.collapse_cosine is not None:
             norm = float(np.linalg.norm(c.dense))
             unit = c.dense / norm if norm else c.dense
-            if seen.size and float(np.max(seen @ unit)) >= ranking.collapse_cosine:
+            if any(
+                _same_answer(c, other, float(u @ unit), ranking.collapse_cosine)
+                for other, u in zip(kept, units, strict=True)
+            ):
                 continue
-            seen = np.vstack([seen, unit]) if seen.size else unit[None, :]
+            units.append(unit)
         kept.append(c)
     hits: list[Hit] = []
     ceiling = math.inf

@@ -84,6 +84,20 @@ def test_near_duplicates_are_one_answer(memory: Memory) -> None:
     assert len([s for s in sources(memory, query) if s.startswith("twin-")]) >= 4
 
 
+def test_chunks_of_one_document_are_never_collapsed(memory: Memory) -> None:
+    rows = [
+        NewMemory(
+            f"| host | rack | owner |\n| db-{i:02d} | r{i:02d} | data team |", "ops", "body", "hosts.xlsx", {"chunk": i}
+        )
+        for i in range(8)
+    ]
+    memory.add(rows)
+    # The rows are within cosine 0.94-0.95 of each other: as two documents they would be one answer.
+    memory.ranking = replace(memory.ranking, collapse_cosine=0.85)
+    found = memory.search("which rack is the data team's host in", "ops", k=5)
+    assert len(found) == 5 and {h.record.source for h in found} == {"hosts.xlsx"}
+
+
 def test_the_order_survives_a_sort_by_score(memory: Memory) -> None:
     memory.add([NewMemory(CVE, "ops", "domain", "original"), NewMemory(OTHER, "ops", "mind", "other"), *cve_twins(40)])
     hits = memory.search("CVE-2024-3094 backdoor", "ops", k=10)
@@ -138,7 +152,7 @@ def test_an_identifier_is_held_as_a_whole_term() -> None:
 
 def test_settings_turn_each_rule_off() -> None:
     assert ranking_of(MemorySettings()) == Ranking(
-        identifier_first=True, collapse_cosine=0.97, candidates=200, prefetch=200
+        identifier_first=True, collapse_cosine=0.9, candidates=200, prefetch=200
     )
     off = ranking_of(MemorySettings(PAGI_MEMORY_IDENTIFIER_FIRST="false", PAGI_MEMORY_COLLAPSE_COSINE="0"))
     assert not off.active
