@@ -17,6 +17,7 @@ from .jobs import JobCancel
 from .memory import MemoryChanged, MemoryQuery, MemoryResult, MemoryStore
 from .telemetry import TelemetrySample
 from .tool import ToolResult, ToolRun
+from .usage import LlmUsage, RunUsage
 
 DEAD_LETTER: Final = s.DEAD_LETTER
 
@@ -36,6 +37,8 @@ EVENT_BODIES: Final[dict[str, type[Body]]] = {
     s.TOOL_RESULT: ToolResult,
     s.BUILD_REQ: BuildRequest,
     s.BUILD_RESULT: BuildResult,
+    s.USAGE_LLM: LlmUsage,
+    s.USAGE_RUN: RunUsage,
     s.JOB_LOG: JobLog,
     s.JOB_CANCEL: JobCancel,
     s.TELEMETRY_HOST: TelemetrySample,

@@ -82,7 +82,8 @@ def replicas() -> int:
 EVENTS: Final = StreamSpec(
     name="PAGI_EVENTS",
     subjects=tuple(
-        f"{family}.>" for family in ("chat", "plan", "approve", "memory", "tool", "build", "job", s.DEAD_LETTER_PREFIX)
+        f"{family}.>"
+        for family in ("chat", "plan", "approve", "memory", "tool", "build", "job", "usage", s.DEAD_LETTER_PREFIX)
     ),
     max_age_s=EVENTS_MAX_AGE_S,
 )
@@ -124,6 +125,9 @@ MEMORY_INDEX: Final = ConsumerSpec(
     durable="memory-index",
     filter_subjects=(s.CHAT_IN, s.all_sessions(s.CHAT_IN), s.all_sessions(s.CHAT_OUT), s.all_sessions(s.JOB_LOG)),
 )
+# The usage ledger's totals (KV USAGE), one event at a time in stream order: a total records the last
+# stream sequence it counted, so a redelivered event is never counted twice.
+USAGE_LEDGER: Final = _consumer("usage-ledger", s.USAGE_LLM, s.USAGE_RUN, max_ack_pending=1)
 TOOL_WORKER: Final = _consumer("tool-worker", s.TOOL_RUN, ack_wait_s=60.0)
 BUILD_WORKER: Final = _consumer("build-worker", s.BUILD_REQ, ack_wait_s=60.0, max_ack_pending=16)
 
@@ -143,8 +147,12 @@ MCP_TOOLS: Final = KVSpec("pagi_mcp_tools", "the tools registered MCP servers li
 # Who uploaded which document (`<user>.<document_id>` -> DocumentRef): a chat message may attach only
 # the caller's own uploads.
 UPLOADS: Final = KVSpec("pagi_uploads", "uploaded documents by uploader", ttl_s=30 * 24 * 3600.0)
+# Usage totals per day and grouping (`<day>.<by>.<key>` -> UsageTotal), kept long after the events'
+# seven days; the operator's price table (`<provider>.<model>` -> Price).
+USAGE: Final = KVSpec("pagi_usage", "usage totals per day: twin, user, session, model", ttl_s=400 * 24 * 3600.0)
+PRICES: Final = KVSpec("pagi_prices", "price per million tokens, per provider and model")
 KV_BUCKETS: Final = (
-    TWINS, APPROVALS, PROMPTS, TOOLS, SESSIONS, JOBS, DONE, REVOKED, MCP_SERVERS, MCP_TOOLS, UPLOADS,
+    TWINS, APPROVALS, PROMPTS, TOOLS, SESSIONS, JOBS, DONE, REVOKED, MCP_SERVERS, MCP_TOOLS, UPLOADS, USAGE, PRICES,
 )  # fmt: skip
 
 ARTIFACTS: Final = ObjectStoreSpec("pagi_artifacts", "built tool artifacts, addressed by digest")

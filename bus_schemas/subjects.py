@@ -24,6 +24,8 @@ TOOL_RUN: Final = "tool.run"
 TOOL_RESULT: Final = "tool.result"
 BUILD_REQ: Final = "build.req"
 BUILD_RESULT: Final = "build.result"
+USAGE_LLM: Final = "usage.llm"
+USAGE_RUN: Final = "usage.run"
 JOB_LOG: Final = "job.log"
 JOB_CANCEL: Final = "job.cancel"
 TELEMETRY_HOST: Final = "telemetry.host"
@@ -47,6 +49,8 @@ SESSION_EVENT_TYPES: Final = (
     TOOL_RESULT,
     BUILD_REQ,
     BUILD_RESULT,
+    USAGE_LLM,
+    USAGE_RUN,
     JOB_LOG,
     JOB_CANCEL,
 )

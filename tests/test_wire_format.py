@@ -61,6 +61,7 @@ from bus_schemas.memory import MemoryChanged
 from bus_schemas.registry import DEAD_LETTER, EVENT_BODIES
 from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import TELEMETRY_HOST, dead_letter_subject, session_subject, telemetry_subject
+from bus_schemas.usage import LlmUsage, RunUsage
 from pagi.settings import BusSettings, settings_problem
 from telemetry_agent.sampler import Sampler
 
@@ -118,6 +119,18 @@ def _bodies() -> dict[str, Body]:
         ),
         "build.req": BuildRequest(request_id="b-1", tool_name="hello", language="python", code="print('hi')\n"),
         "build.result": BuildResult(request_id="b-1", tool_name="hello", success=True),
+        "usage.llm": LlmUsage(
+            provider="openai",
+            model="gpt-4o-mini",
+            input_tokens=812,
+            output_tokens=64,
+            latency_ms=431.5,
+            cost=0.00016,
+            twin_id="orchestrator",
+            user_id="alice",
+            step=1,
+        ),
+        "usage.run": RunUsage(kind="tool", name="command_exec", wall_ms=12.5, cpu_ms=3.0, twin_id="orchestrator"),
         "job.log": JobLog(level="info", message="done", service="planner", status="completed", progress=1.0),
         "job.cancel": JobCancel(job_id="job-1", requested_by="ops"),
         TELEMETRY_HOST: _telemetry(),
