@@ -23,6 +23,7 @@ from .mcp import McpServerStatus, McpServerView
 from .registry import ENVELOPE_MODELS, EVENT_BODIES
 from .telemetry import TelemetrySample
 from .twin import PromptVersion, TwinSettings, TwinView
+from .usage import UsageReport
 from .web import CompleteMessage, EventFrame, HostSeen, HostsFrame, MessageChunk, MetricsFrame, StatusUpdate
 
 # What the edge sends the browser (and the records it serves), each generated as a TypeScript type
@@ -30,7 +31,7 @@ from .web import CompleteMessage, EventFrame, HostSeen, HostsFrame, MessageChunk
 UI_MODELS: tuple[type[BaseModel], ...] = (
     CompleteMessage, MessageChunk, StatusUpdate, EventFrame, MetricsFrame, HostSeen, HostsFrame,
     SourceMemory, ApprovalRequest, ApprovalRecord, JobLog, TwinSettings, TwinView, PromptVersion, TelemetrySample,
-    McpServerView, McpServerStatus,
+    McpServerView, McpServerStatus, UsageReport,
 )  # fmt: skip
 # Unions and literals the UI names (fields that use them get the same type inline).
 UI_ALIASES: dict[str, Any] = {

@@ -832,3 +832,42 @@ export interface TwinView {
   created_at: string;
   updated_at: string;
 }
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "UsageDay".
+ */
+export interface UsageDay {
+  day: string;
+  input_tokens: number;
+  output_tokens: number;
+  cost: number | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "UsageReport".
+ */
+export interface UsageReport {
+  by: "twin" | "user" | "session" | "model";
+  since: number | null;
+  until: number | null;
+  total: UsageTotal;
+  groups: UsageTotal[];
+  days: UsageDay[];
+  top_sessions: UsageTotal[];
+  currency: string;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "UsageTotal".
+ */
+export interface UsageTotal {
+  key: string;
+  seq: number;
+  calls: number;
+  input_tokens: number;
+  output_tokens: number;
+  estimated_calls: number;
+  cost: number | null;
+  unpriced_calls: number;
+  run_wall_ms: number;
+}
