@@ -9,9 +9,11 @@ import { McpServers } from "./components/McpServers";
 import { MemoryPanel } from "./components/MemoryPanel";
 import { RightPanel } from "./components/RightPanel";
 import { Search } from "./components/Search";
+import { SessionReplay } from "./components/SessionReplay";
 import { Sidebar } from "./components/Sidebar";
 import { SignIn } from "./components/SignIn";
 import { TwinSettingsView } from "./components/TwinSettings";
+import { UsageView } from "./components/Usage";
 import { navigate, useRoute } from "./router";
 import { ORCHESTRATOR, store, useStore } from "./store";
 
@@ -30,7 +32,7 @@ function App() {
     return () => window.removeEventListener("keydown", onKey);
   }, []);
   const twinId = route.view === "hub" || route.view === "settings" ? route.twinId : ORCHESTRATOR;
-  const sessionId = route.view === "job" && route.sessionId ? route.sessionId : s.sessionIdFor(twinId);
+  const sessionId = route.view === "job" && route.sessionId ? route.sessionId : route.view === "session" ? route.sessionId : s.sessionIdFor(twinId);
   const approval = s.modalApproval();
   if (!s.auth.checked) return <div class="signin muted">Connecting…</div>;
   if (s.auth.required && !s.auth.user) return <SignIn />;
@@ -41,6 +43,8 @@ function App() {
       {route.view === "settings" && <TwinSettingsView key={route.twinId} twinId={route.twinId} />}
       {route.view === "search" && <Search />}
       {route.view === "mcp" && <McpServers />}
+      {route.view === "usage" && <UsageView />}
+      {route.view === "session" && <SessionReplay key={route.sessionId} sessionId={route.sessionId} />}
       {route.view === "job" && <JobLogs jobId={route.jobId} sessionId={route.sessionId} />}
       <RightPanel sessionId={sessionId} twinId={twinId} />
       {approval && <ApprovalModal approval={approval} />}

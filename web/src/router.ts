@@ -6,12 +6,16 @@ export type Route =
   | { view: "settings"; twinId: string }
   | { view: "search" }
   | { view: "mcp" }
+  | { view: "usage" }
+  | { view: "session"; sessionId: string }
   | { view: "job"; jobId: string; sessionId: string | null };
 
 export function parseRoute(path: string, search = ""): Route {
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
   if (parts[0] === "search") return { view: "search" };
   if (parts[0] === "settings" && parts[1] === "mcp") return { view: "mcp" };
+  if (parts[0] === "usage") return { view: "usage" };
+  if (parts[0] === "sessions" && parts[1]) return { view: "session", sessionId: parts[1] };
   if (parts[0] === "jobs" && parts[1]) return { view: "job", jobId: parts[1], sessionId: new URLSearchParams(search).get("session") };
   if (parts[0] === "twins" && parts[1]) return parts[2] === "settings" ? { view: "settings", twinId: parts[1] } : { view: "hub", twinId: parts[1] };
   return { view: "hub", twinId: "orchestrator" };

@@ -3,14 +3,17 @@
 // cannot drift from the Python models; only what the UI puts together itself is written here.
 import type {
   ApprovalRecord, ApprovalRequest, DocumentRef, CompleteMessage, EventFrame, MessageChunk, PromptVersion, StatusUpdate,
-  TwinSettings as TwinSettingsAsSent,
+  TwinSettings as TwinSettingsAsSent, UsageReport,
 } from "./generated/bus";
 
 export type {
   Action, ActionRemember, ActionStoreDocument, ApprovalKind, DocumentRef, ParsedDocument, CompleteMessage, McpToolShown, EventFrame, HostSeen, HostsFrame, IssuedCommand, LogLevel, MessageChunk,
-  MetricsFrame, SourceMemory, StatusUpdate, TelemetrySample,
+  MetricsFrame, SourceMemory, StatusUpdate, TelemetrySample, UsageDay, UsageReport, UsageTotal,
 } from "./generated/bus";
 export type { JobLog as JobLogBody, TwinView as Twin } from "./generated/bus";
+
+// GET /v1/usage?by=: how the report groups its totals.
+export type UsageGrouping = UsageReport["by"];
 
 export type ServerFrame = CompleteMessage | MessageChunk | StatusUpdate | EventFrame;
 

@@ -21,6 +21,9 @@ export function Sidebar({ route, onCreate }: { route: Route; onCreate: () => voi
       <a href="/settings/mcp" data-testid="nav-mcp" class={`nav-item ${route.view === "mcp" ? "active" : ""}`} onClick={(e) => onLink(e, "/settings/mcp")}>
         <span class="nav-icon">⛭</span> MCP servers
       </a>
+      <a href="/usage" data-testid="nav-usage" class={`nav-item ${route.view === "usage" ? "active" : ""}`} onClick={(e) => onLink(e, "/usage")}>
+        <span class="nav-icon">¤</span> Usage
+      </a>
       <h2 class="section-title">Twins</h2>
       {s.twinsError && <p class="muted small error-text">Twins unavailable: {s.twinsError}</p>}
       {!s.twinsLoaded && <p class="muted small">Loading twins…</p>}
