@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { parseRoute } from "./router";
 import type { UsageTotal } from "./types";
-import { costNote, dailySeries, estimatedNote, isEmpty, lastDays, money, tokensText, usagePath } from "./usage";
+import { ApiError } from "./api";
+import { costNote, costText, loadFailed, dailySeries, estimatedNote, isEmpty, lastDays, money, tokensText, usagePath } from "./usage";
 
 const total = (over: Partial<UsageTotal> = {}): UsageTotal => ({
   key: "ada", seq: 0, calls: 4, input_tokens: 1200, output_tokens: 340, estimated_calls: 0, cost: 0.0123,
@@ -19,6 +20,12 @@ describe("usage cost", () => {
     expect(money(0.000375)).toBe("$0.0004");
     expect(money(1.5)).toBe("$1.50");
     expect(money(2, "EUR")).toBe("2.00 EUR");
+  });
+
+  it("gives a partly priced total as a lower bound, an unpriced one as unknown", () => {
+    expect(costText(total({ cost: null, unpriced_calls: 4 }))).toBe("unknown");
+    expect(costText(total({ cost: 0.006, unpriced_calls: 1 }))).toBe("≥ $0.0060");
+    expect(costText(total({ cost: 0.006 }))).toBe("$0.0060");
   });
 
   it("says how many calls had no price", () => {
@@ -44,7 +51,7 @@ describe("usage query and series", () => {
     const q = new URL(usagePath("model", range), "http://x").searchParams;
     expect(q.get("by")).toBe("model");
     expect(Number(q.get("since"))).toBe(Date.parse("2026-11-28T00:00:00Z") / 1000);
-    expect(Number(q.get("until"))).toBe(Date.parse("2026-12-05T00:00:00Z") / 1000);
+    expect(Number(q.get("until"))).toBe(Date.parse("2026-12-04T23:59:59Z") / 1000);
   });
 
   it("orders days and leaves an unknown day's cost a gap", () => {
@@ -61,6 +68,13 @@ describe("usage query and series", () => {
   it("tells an empty report from one with calls", () => {
     expect(isEmpty(total({ calls: 0, input_tokens: 0, output_tokens: 0, cost: 0 }))).toBe(true);
     expect(isEmpty(total())).toBe(false);
+  });
+
+  it("tells a missing route and a ledger that is down from other failures", () => {
+    expect(loadFailed(new ApiError(404, "not found")).state).toBe("unavailable");
+    expect(loadFailed(new ApiError(503, "the usage ledger is not reachable")).state).toBe("down");
+    expect(loadFailed(new ApiError(400, "since is after until"))).toEqual({ state: "error", why: "since is after until" });
+    expect(loadFailed(new TypeError("Failed to fetch")).state).toBe("error");
   });
 
   it("routes the Usage view and a session's replay", () => {

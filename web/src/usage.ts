@@ -1,6 +1,7 @@
 // The Usage view's figures (GET /v1/usage, bus_schemas/usage.py): pure and unit-tested. A cost the
 // ledger does not know (no price for some call) is "unknown", never 0; estimated tokens say so.
-import type { UsageDay, UsageGrouping, UsageTotal } from "./types";
+import { ApiError, errorText, isUnavailable } from "./api";
+import type { UsageDay, UsageGrouping, UsageReport, UsageTotal } from "./types";
 
 export const GROUPINGS: readonly UsageGrouping[] = ["twin", "user", "session", "model"];
 const DAY_S = 86_400;
@@ -15,6 +16,13 @@ export function money(cost: number | null, currency = "USD"): string {
   const digits = cost !== 0 && Math.abs(cost) < 0.01 ? 4 : 2;
   const amount = cost.toFixed(digits);
   return currency === "USD" ? `$${amount}` : `${amount} ${currency}`;
+}
+
+/** A total's cost: "unknown" when no call was priced; with some calls unpriced, the priced part is a
+ * lower bound ("≥"), never the whole cost. */
+export function costText(t: Pick<UsageTotal, "cost" | "unpriced_calls">, currency = "USD"): string {
+  if (t.cost === null) return "unknown";
+  return t.unpriced_calls > 0 ? `≥ ${money(t.cost, currency)}` : money(t.cost, currency);
 }
 
 /** Why a total's cost is unknown (or partly unpriced), for the line under it. */
@@ -51,11 +59,12 @@ export function lastDays(days: number, now = Date.now()): Range {
   return { since: isoDay(today - (days - 1) * DAY_S), until: isoDay(today) };
 }
 
-/** `until` is the last day shown, so the query's bound is the start of the day after it. */
+/** `until` is the last day shown: its last second, so the day is in whether the edge reads the bound
+ * as the day it falls in or as an instant. */
 export function usagePath(by: UsageGrouping, range: Range): string {
   const q = new URLSearchParams({ by });
   if (range.since) q.set("since", String(dayStart(range.since)));
-  if (range.until) q.set("until", String(dayStart(range.until) + DAY_S));
+  if (range.until) q.set("until", String(dayStart(range.until) + DAY_S - 1));
   return `/v1/usage?${q.toString()}`;
 }
 
@@ -67,4 +76,14 @@ export function dailySeries(days: UsageDay[]): [number[], number[], number[], (n
 
 export function isEmpty(total: UsageTotal): boolean {
   return total.calls === 0 && total.run_wall_ms === 0;
+}
+
+export type Load = { state: "loading" } | { state: "ok"; report: UsageReport } | { state: "unavailable"; why: string }
+  | { state: "down"; why: string } | { state: "error"; why: string };
+
+/** A failed `GET /v1/usage`: no route (404/405/501), the ledger behind the edge not answering (502-504), or else. */
+export function loadFailed(err: unknown): Load {
+  if (isUnavailable(err)) return { state: "unavailable", why: errorText(err) };
+  if (err instanceof ApiError && err.status >= 502 && err.status <= 504) return { state: "down", why: errorText(err) };
+  return { state: "error", why: errorText(err) };
 }

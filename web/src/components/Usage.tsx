@@ -1,19 +1,11 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
-import { api, ApiError, errorText, isUnavailable } from "../api";
+import { api } from "../api";
 import { onLink } from "../router";
 import type { UsageDay, UsageGrouping, UsageReport, UsageTotal } from "../types";
-import { costNote, dailySeries, estimatedNote, GROUPINGS, isEmpty, isoDay, lastDays, money, tokens, tokensText, usagePath, type Range } from "../usage";
+import { costNote, costText, dailySeries, estimatedNote, GROUPINGS, isEmpty, isoDay, lastDays, loadFailed, money, tokens, tokensText, usagePath, type Load, type Range } from "../usage";
 
-type Load = { state: "loading" } | { state: "ok"; report: UsageReport } | { state: "unavailable"; why: string } | { state: "down"; why: string } | { state: "error"; why: string };
-
-function loadFailed(err: unknown): Load {
-  if (isUnavailable(err)) return { state: "unavailable", why: errorText(err) };
-  // 502/503/504: the edge answers but the ledger behind it does not.
-  if (err instanceof ApiError && err.status >= 502 && err.status <= 504) return { state: "down", why: errorText(err) };
-  return { state: "error", why: errorText(err) };
-}
 
 function DailyChart({ days, currency }: { days: UsageDay[]; currency: string }) {
   const host = useRef<HTMLDivElement>(null);
@@ -63,8 +55,8 @@ function Totals({ total, currency }: { total: UsageTotal; currency: string }) {
         <div class="card-sub">{total.estimated_calls > 0 ? "≈ partly estimated" : "reported"}</div></div>
       <div class="card"><div class="card-label">Tokens out</div><div class="card-value" data-testid="usage-output">{tokensText(total.output_tokens, total)}</div>
         <div class="card-sub">{total.estimated_calls > 0 ? "≈ partly estimated" : "reported"}</div></div>
-      <div class={`card ${total.cost === null ? "warn" : ""}`}><div class="card-label">Cost</div>
-        <div class={`card-value ${total.cost === null ? "cost-unknown" : ""}`} data-testid="usage-cost">{money(total.cost, currency)}</div>
+      <div class={`card ${total.unpriced_calls > 0 || total.cost === null ? "warn" : ""}`}><div class="card-label">Cost</div>
+        <div class={`card-value ${total.unpriced_calls > 0 || total.cost === null ? "cost-unknown" : ""}`} data-testid="usage-cost">{costText(total, currency)}</div>
         <div class="card-sub" data-testid="usage-cost-note">{unpriced ?? "every call priced"}</div></div>
     </div>
   );
@@ -83,7 +75,7 @@ function TotalsTable({ rows, by, currency, testid }: { rows: UsageTotal[]; by: U
             <td>{tokens(r.calls)}{r.estimated_calls > 0 && <span class="estimated" title={estimatedNote(r) ?? ""}> · {r.estimated_calls} est.</span>}</td>
             <td>{tokensText(r.input_tokens, r)}</td>
             <td>{tokensText(r.output_tokens, r)}</td>
-            <td class={r.cost === null ? "cost-unknown" : ""} title={costNote(r) ?? ""}>{money(r.cost, currency)}</td>
+            <td class={r.unpriced_calls > 0 || r.cost === null ? "cost-unknown" : ""} title={costNote(r) ?? ""}>{costText(r, currency)}</td>
             <td>{r.run_wall_ms > 0 ? `${(r.run_wall_ms / 1000).toFixed(1)} s` : "–"}</td>
           </tr>
         ))}
