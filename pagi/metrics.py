@@ -10,6 +10,7 @@ Hooks for the workers (call them where the thing happens):
   and `TOOL_RUN_SECONDS.labels(isolation=...).observe(seconds)`
 - `BUILDS.labels(language="python" | "rust", outcome="ok" | "failed" | "rejected").inc()`
 - `BUILD_QUEUE_DEPTH.set(n)` whenever the build queue changes
+- `LLM_CALLS`, `LLM_TOKENS`, `LLM_COST` (planner/usage.py) and `RUN_SECONDS` (records/usage.py `run_event`) per call
 """
 
 from __future__ import annotations
@@ -90,6 +91,30 @@ DOOR_SECONDS: Final = Histogram(
     "From a door's request to the job's answer (or its question asking for approval), by door",
     ["door"],
     buckets=_LATENCY_BUCKETS,
+)
+
+# The usage ledger (planner/usage.py, issue 21). `user` is bounded by the key table (PAGI_API_KEYS,
+# edge/front/auth.py: the users an operator issued keys to; "" for a job without one); twin and model
+# by the twin table. Never session or job ids: those are in the events and KV USAGE.
+LLM_CALLS: Final = Counter(
+    "pagi_llm_calls_total",
+    "LLM calls the planner made, by twin, user, provider, model",
+    ["twin", "user", "provider", "model"],
+)
+LLM_TOKENS: Final = Counter(
+    "pagi_llm_tokens_total",
+    "LLM tokens as reported (or estimated), by twin, user, provider, model and direction (input, output)",
+    ["twin", "user", "provider", "model", "direction"],
+)
+LLM_COST: Final = Counter(
+    "pagi_llm_cost_usd_total",
+    "LLM cost in USD of the priced calls (an unpriced call adds nothing here), by twin, user, provider, model",
+    ["twin", "user", "provider", "model"],
+)
+RUN_SECONDS: Final = Counter(
+    "pagi_run_seconds_total",
+    "Wall time of tool runs, builds and MCP calls, by kind and clock (wall, cpu)",
+    ["kind", "clock"],
 )
 
 METRICS_PORT_ENV: Final = "PAGI_METRICS_PORT"

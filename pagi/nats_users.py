@@ -284,6 +284,8 @@ def users(callers: Sequence[str] | None = None) -> list[User]:
     # MCP servers: registered and removed by an admin over HTTP (edge/api/mcp_api.py); the tools
     # they list (and their status) for GET /v1/tools and the console.
     edge.kv(streams.MCP_SERVERS, write=True).kv(streams.MCP_TOOLS)
+    # Usage (edge/api/usage_api.py): the ledger's totals, read; the price table, edited by an admin.
+    edge.kv(streams.USAGE).kv(streams.PRICES, write=True)
     # The Synadia agent protocol (edge/doors/agents_nats.py): the edge serves every twin as a micro
     # service `agents` (its control subjects), takes prompts, status asks and approval replies, and
     # streams the chunks of a reply (many messages: allow_responses allows one) to the caller's inbox.
@@ -291,7 +293,11 @@ def users(callers: Sequence[str] | None = None) -> list[User]:
     edge.pub(agent_protocol.all_heartbeats(), f"{AGENT_SDK_INBOX}.>")
 
     planner = _consuming(
-        _service("planner", "planner"), streams.PLANNER_CHAT_IN, streams.PLANNER_CONTROL, streams.PLANNER_RESULTS
+        _service("planner", "planner"),
+        streams.PLANNER_CHAT_IN,
+        streams.PLANNER_CONTROL,
+        streams.PLANNER_RESULTS,
+        streams.USAGE_LEDGER,
     )
     planner.read_stream(EVENTS)  # a session's recent history for the prompt
     planner.events(
@@ -301,6 +307,9 @@ def users(callers: Sequence[str] | None = None) -> list[User]:
     for bucket in (streams.TWINS, streams.APPROVALS, streams.PROMPTS, streams.JOBS):
         planner.kv(bucket, write=True)
     planner.kv(streams.TOOLS).kv(streams.MCP_TOOLS)  # MCP tools: judged, and offered to the model
+    # The usage ledger (planner/usage.py, planner/ledger.py): one event per LLM call, priced from the
+    # operator's table, and the totals the ledger keeps.
+    planner.events(s.USAGE_LLM).kv(streams.PRICES).kv(streams.USAGE, write=True)
     # A twin's pinned memories for its prompt, asked of the memory worker by request/reply (`pinned`).
     planner.pub(MEMORY_API_SUBJECT)
 
@@ -316,7 +325,7 @@ def users(callers: Sequence[str] | None = None) -> list[User]:
     memory.objects(streams.DOCUMENTS).kv(streams.APPROVALS).kv(streams.JOBS)
 
     tool = _consuming(_service("tool", "tool_worker"), streams.TOOL_WORKER)
-    tool.events(s.TOOL_RESULT)
+    tool.events(s.TOOL_RESULT, s.USAGE_RUN)
     # The approved `vector_query` built-in asks the memory worker by request/reply, answered on the
     # tool worker's own inbox; the memory worker checks the session's owner may use the namespace.
     tool.pub(MEMORY_SESSION_API_SUBJECT)
@@ -331,7 +340,7 @@ def users(callers: Sequence[str] | None = None) -> list[User]:
     tool.objects(streams.ARTIFACTS)
 
     build = _consuming(_service("build", "build_worker"), streams.BUILD_WORKER)
-    build.events(s.BUILD_RESULT)
+    build.events(s.BUILD_RESULT, s.USAGE_RUN)
     build.kv(streams.TOOLS, write=True)  # registers what it built
     build.kv(streams.DONE, write=True, keys=(f"{BUILD_LEDGER}.>",))
     build.kv(streams.TWINS).kv(streams.APPROVALS)

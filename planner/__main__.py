@@ -8,11 +8,12 @@ from collections.abc import Mapping, Sequence
 import aiohttp
 
 from bus_schemas.jobs import JobRecord
-from bus_schemas.streams import PLANNER_CHAT_IN, PLANNER_CONTROL, PLANNER_RESULTS
+from bus_schemas.streams import PLANNER_CHAT_IN, PLANNER_CONTROL, PLANNER_RESULTS, USAGE, USAGE_LEDGER
 from bus_schemas.twin import Twin
 from pagi.bus import Bus
 from pagi.service import Route, run_service
 from records.bundle import Records, open_records
+from records.prices import PriceTable
 
 from . import deterministic
 from .chat_in import ChatInHandler
@@ -20,11 +21,13 @@ from .context import ContextBuilder
 from .control import ControlHandler
 from .decider import Decider
 from .decision import Decision
+from .ledger import LedgerHandler
 from .llm.guard import guarded_session
 from .loop import ChunkSink, Decide, Planner
 from .results import ResultHandler
 from .settings import PlannerSettings
 from .sweeper import Sweeper
+from .usage import UsageRecorder
 
 
 async def build_planner(bus: Bus, settings: PlannerSettings, decide: Decide | None = None) -> Planner:
@@ -60,13 +63,16 @@ class PlannerService:
         self.http = guarded_session(self.env)  # connects only where records.endpoints allows
         records = await open_records(bus)
         context = ContextBuilder(bus, records.tools, records.mcp_tools)
-        planner = planner_over(bus, records, Decider(context, self.http, self.env))
+        usage = UsageRecorder(bus, await PriceTable.open(bus))
+        planner = planner_over(bus, records, Decider(context, self.http, self.env, usage))
         control = ControlHandler(planner)
         self.sweeper = Sweeper(planner, control, self.settings)
         return [
             Route(PLANNER_CHAT_IN, ChatInHandler(planner), max_in_flight=128),
             Route(PLANNER_CONTROL, control, max_in_flight=32),
             Route(PLANNER_RESULTS, ResultHandler(planner), max_in_flight=64),
+            # One at a time, in stream order (USAGE_LEDGER's max_ack_pending): each total's `seq` check.
+            Route(USAGE_LEDGER, LedgerHandler(await bus.kv(USAGE)), max_in_flight=1),
         ]
 
     async def background(self, bus: Bus, stopping: asyncio.Event) -> None:

@@ -35,6 +35,7 @@ from .llm.decide_tools import llm_decide_tools
 from .llm.reply import InvalidReply
 from .llm.tools import action_from_raw, parse_raw
 from .loop import ChunkSink
+from .usage import Stopwatch, UsageRecorder, prompt_text
 
 log = logging.getLogger("planner.decider")
 
@@ -46,10 +47,15 @@ class EndpointStop(ReplayGap):
 
 class Decider:
     def __init__(
-        self, context: ContextBuilder, http: aiohttp.ClientSession, env: Mapping[str, str] | None = None
+        self,
+        context: ContextBuilder,
+        http: aiohttp.ClientSession,
+        env: Mapping[str, str] | None = None,
+        usage: UsageRecorder | None = None,
     ) -> None:
         self.context = context
         self.http = http
+        self.usage = usage  # one usage.llm event per call (planner/usage.py)
         # The provider keys and the operator's endpoint allowances (tests pass their own mapping).
         self.env: Mapping[str, str] = os.environ if env is None else env
 
@@ -99,13 +105,17 @@ class Decider:
             if config.tool_calling:
                 messages = await self.context.messages(job, twin, native_tools=True)
                 tools = await self.context.tool_specs(twin, allowed)
+                clock = Stopwatch()
                 decision = await llm_decide_tools(provider, messages, tools, on_chunk, allowed_actions=allowed)
             else:
-                messages = await self.context.messages(job, twin)
+                messages, tools = await self.context.messages(job, twin), []
+                clock = Stopwatch()
                 decision = await llm_decide(provider, messages, on_chunk, allowed_actions=allowed)
         except LLMError as exc:
             log.warning("LLM failed for job %s: %s", job.job_id, exc)
             return _fallback(job, twin, f"{exc}; the deterministic planner decided instead")
+        if self.usage is not None:
+            await self.usage.record(job, config, decision, prompt_text(messages, tools), clock.ms())
         if decision.repair_reason:
             note = f"the LLM's first reply was invalid ({decision.repair_reason}); its repaired reply was used"
             return Decision(decision.action, decision.raw, decision.decided_by, note)
