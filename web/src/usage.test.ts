@@ -17,15 +17,16 @@ describe("usage cost", () => {
   });
 
   it("keeps small amounts visible and names other currencies", () => {
-    expect(money(0.000375)).toBe("$0.0004");
+    expect(money(0.000375)).toBe("$0.00038");
+    expect(money(0.0000035)).toBe("$0.0000035");
     expect(money(1.5)).toBe("$1.50");
     expect(money(2, "EUR")).toBe("2.00 EUR");
   });
 
   it("gives a partly priced total as a lower bound, an unpriced one as unknown", () => {
     expect(costText(total({ cost: null, unpriced_calls: 4 }))).toBe("unknown");
-    expect(costText(total({ cost: 0.006, unpriced_calls: 1 }))).toBe("≥ $0.0060");
-    expect(costText(total({ cost: 0.006 }))).toBe("$0.0060");
+    expect(costText(total({ cost: 0.006, unpriced_calls: 1 }))).toBe("≥ $0.006");
+    expect(costText(total({ cost: 0.006 }))).toBe("$0.006");
   });
 
   it("says how many calls had no price", () => {
@@ -39,7 +40,7 @@ describe("estimated tokens", () => {
   it("marks figures counted partly from the text", () => {
     expect(tokensText(1200, total({ estimated_calls: 1 }))).toBe("≈1,200");
     expect(tokensText(1200, total())).toBe("1,200");
-    expect(estimatedNote(total({ estimated_calls: 1, calls: 1 }))).toBe("1 of 1 call estimated (the provider reported no usage)");
+    expect(estimatedNote(total({ estimated_calls: 1, calls: 1 }))).toBe("1 of 1 call estimated");
     expect(estimatedNote(total())).toBeNull();
   });
 });

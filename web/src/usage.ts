@@ -13,8 +13,10 @@ export function tokens(n: number): string {
 /** A priced amount; `null` is a price the ledger does not know. */
 export function money(cost: number | null, currency = "USD"): string {
   if (cost === null) return "unknown";
-  const digits = cost !== 0 && Math.abs(cost) < 0.01 ? 4 : 2;
-  const amount = cost.toFixed(digits);
+  // A cent or more to the cent; less (a call costs fractions of a cent) to two significant digits, so
+  // a small cost never reads as zero.
+  const amount = cost === 0 || Math.abs(cost) >= 0.01 ? cost.toFixed(2)
+    : cost.toLocaleString("en-US", { maximumSignificantDigits: 2, maximumFractionDigits: 20 });
   return currency === "USD" ? `$${amount}` : `${amount} ${currency}`;
 }
 
@@ -37,10 +39,13 @@ export function tokensText(n: number, t: Pick<UsageTotal, "estimated_calls">): s
   return `${t.estimated_calls > 0 ? "≈" : ""}${tokens(n)}`;
 }
 
+/** "N of M calls estimated", or null when the provider reported every call's tokens. */
 export function estimatedNote(t: Pick<UsageTotal, "estimated_calls" | "calls">): string | null {
   if (t.estimated_calls <= 0) return null;
-  return `${t.estimated_calls.toLocaleString("en-US")} of ${t.calls.toLocaleString("en-US")} call${t.calls === 1 ? "" : "s"} estimated (the provider reported no usage)`;
+  return `${t.estimated_calls.toLocaleString("en-US")} of ${t.calls.toLocaleString("en-US")} call${t.calls === 1 ? "" : "s"} estimated`;
 }
+
+export const ESTIMATED_WHY = "the provider reported no usage: tokens estimated from the text, about 4 characters a token";
 
 /** A `YYYY-MM-DD` day as epoch seconds at 00:00 UTC (the ledger's days are UTC days). */
 export function dayStart(day: string): number {

@@ -4,7 +4,7 @@ import "uplot/dist/uPlot.min.css";
 import { api } from "../api";
 import { onLink } from "../router";
 import type { UsageDay, UsageGrouping, UsageReport, UsageTotal } from "../types";
-import { costNote, costText, dailySeries, estimatedNote, GROUPINGS, isEmpty, isoDay, lastDays, loadFailed, money, tokens, tokensText, usagePath, type Load, type Range } from "../usage";
+import { costNote, costText, dailySeries, ESTIMATED_WHY, estimatedNote, GROUPINGS, isEmpty, isoDay, lastDays, loadFailed, money, tokens, tokensText, usagePath, type Load, type Range } from "../usage";
 
 
 function DailyChart({ days, currency }: { days: UsageDay[]; currency: string }) {
@@ -28,7 +28,7 @@ function DailyChart({ days, currency }: { days: UsageDay[]; currency: string }) 
       axes: [
         { ...axis, values: (_u, ticks) => ticks.map((t) => isoDay(t).slice(5)) },
         { ...axis, size: 64, values: (_u, ticks) => ticks.map((t) => tokens(t)) },
-        { ...axis, scale: "cost", side: 1, size: 64, grid: { show: false }, values: (_u, ticks) => ticks.map((t) => money(t, currency)) },
+        { ...axis, scale: "cost", side: 1, size: 84, grid: { show: false }, values: (_u, ticks) => ticks.map((t) => money(t, currency)) },
       ],
       series: [
         {},
@@ -50,7 +50,7 @@ function Totals({ total, currency }: { total: UsageTotal; currency: string }) {
   return (
     <div class="status-cards" data-testid="usage-totals">
       <div class="card"><div class="card-label">LLM calls</div><div class="card-value" data-testid="usage-calls">{tokens(total.calls)}</div>
-        <div class="card-sub" data-testid="usage-estimated">{estimated ?? "all as reported by the provider"}</div></div>
+        <div class="card-sub" data-testid="usage-estimated" title={estimated ? ESTIMATED_WHY : undefined}>{estimated ?? "all as reported by the provider"}</div></div>
       <div class="card"><div class="card-label">Tokens in</div><div class="card-value" data-testid="usage-input">{tokensText(total.input_tokens, total)}</div>
         <div class="card-sub">{total.estimated_calls > 0 ? "≈ partly estimated" : "reported"}</div></div>
       <div class="card"><div class="card-label">Tokens out</div><div class="card-value" data-testid="usage-output">{tokensText(total.output_tokens, total)}</div>
@@ -72,7 +72,7 @@ function TotalsTable({ rows, by, currency, testid }: { rows: UsageTotal[]; by: U
             <td>{by === "session"
               ? <a href={`/sessions/${encodeURIComponent(r.key)}`} onClick={(e) => onLink(e, `/sessions/${encodeURIComponent(r.key)}`)} title="replay this session"><code>{r.key}</code></a>
               : <code>{r.key}</code>}</td>
-            <td>{tokens(r.calls)}{r.estimated_calls > 0 && <span class="estimated" title={estimatedNote(r) ?? ""}> · {r.estimated_calls} est.</span>}</td>
+            <td>{tokens(r.calls)}{r.estimated_calls > 0 && <span class="estimated" title={`${estimatedNote(r) ?? ""}: ${ESTIMATED_WHY}`}> · {r.estimated_calls} est.</span>}</td>
             <td>{tokensText(r.input_tokens, r)}</td>
             <td>{tokensText(r.output_tokens, r)}</td>
             <td class={r.unpriced_calls > 0 || r.cost === null ? "cost-unknown" : ""} title={costNote(r) ?? ""}>{costText(r, currency)}</td>
