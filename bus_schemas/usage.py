@@ -63,8 +63,28 @@ class Price(BaseModel):
     as_of: date
 
 
+class PriceWrite(BaseModel):
+    """`PUT /v1/prices/{provider}/{model}`: the operator's price (as_of defaults to today)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input_per_million: float = Field(ge=0, le=1_000_000)
+    output_per_million: float = Field(ge=0, le=1_000_000)
+    as_of: date | None = None
+
+
+class PriceList(BaseModel):
+    """`GET /v1/prices`: the shipped defaults overlaid with the operator's entries."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prices: list[Price] = Field(default_factory=list)
+    currency: str = CURRENCY
+
+
 class UsageTotal(BaseModel):
-    """The sum of a group's LLM calls: tokens, cost (None when any call's price was unknown) and calls."""
+    """The sum of a group's LLM calls: tokens, cost and calls. `cost` is the priced calls' sum, with
+    `unpriced_calls` beside it (their cost unknown, not zero); None when no call was priced at all."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -11,7 +11,18 @@ from pagi.bus import Bus
 from pagi.settings import BusSettings
 
 from . import web_ui
-from .api import documents_api, legacy_api, mcp_api, memory_api, openapi, planner_api, seed_api, tools_api, twins_api
+from .api import (
+    documents_api,
+    legacy_api,
+    mcp_api,
+    memory_api,
+    openapi,
+    planner_api,
+    seed_api,
+    tools_api,
+    twins_api,
+    usage_api,
+)
 from .api.audit_http import get_audit
 from .api.chat_http import post_chat
 from .api.health import get_health
@@ -80,6 +91,7 @@ def make_app(
     twins_api.register(app)
     tools_api.register(app)
     mcp_api.register(app)
+    usage_api.register(app)
     legacy_api.register(app)
     seed_api.register(app)
     memory_api.register(app)

@@ -27,6 +27,7 @@ from bus_schemas.seed_http import (
     PlanAnswer,
 )
 from bus_schemas.twin import TwinCreate, TwinWrite
+from bus_schemas.usage import Price, PriceList, PriceWrite, UsageReport
 from bus_schemas.web import (
     ApprovalDecisionRequest,
     CancelRequest,
@@ -99,6 +100,15 @@ OPERATIONS: Final[dict[tuple[str, str], Operation]] = {
         McpServerView,
     ),
     ("DELETE", "/v1/mcp/servers/{name}"): Operation("remove an MCP server (admins only)"),
+    ("GET", "/v1/usage"): Operation(
+        "usage totals by twin, user, session or model, per day, and the costliest sessions (a member: their own)",
+        answer=UsageReport,
+        query=(Query("by"), Query("since"), Query("until")),
+    ),
+    ("GET", "/v1/prices"): Operation(
+        "the price table per provider and model (USD per million tokens)", answer=PriceList
+    ),
+    ("PUT", "/v1/prices/{provider}/{model}"): Operation("set a price (admins only)", PriceWrite, Price),
     ("GET", "/metrics"): Operation("Prometheus metrics"),
     ("GET", "/v1/metrics/targets"): Operation("every service's metrics endpoint (Prometheus HTTP SD)"),
     ("GET", "/v1/audit"): Operation(

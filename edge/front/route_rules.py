@@ -106,6 +106,10 @@ RULES: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/v1/mcp/servers"): Rule("user", "every registered MCP server; header names, never their values"),
     ("POST", "/v1/mcp/servers"): MCP_ADMIN,
     ("DELETE", "/v1/mcp/servers/{name}"): MCP_ADMIN,
+    # The usage ledger (edge/api/usage_api.py).
+    ("GET", "/v1/usage"): Rule("user", "a member's own usage (their user and sessions); an admin's, everyone's"),
+    ("GET", "/v1/prices"): Rule("user", "the price table (no user data)"),
+    ("PUT", "/v1/prices/{provider}/{model}"): Rule("user", "admins only: the operator's price table"),
     ("GET", "/v1/telemetry/stream"): Rule("user", "host telemetry, shared by everyone on the install"),
     ("GET", "/v1/telemetry/hosts"): Rule("user", "host telemetry, shared by everyone on the install"),
     # The A2A door (edge/doors/a2a.py): cards are public documents (shared twins only, anonymously); a task
