@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .actions import Action
 from .envelope import Body
 from .mcp import SERVER_NAME_PATTERN, McpTool
+from .memory import NAMESPACE_PATTERN
 
 ApprovalKind = Literal["memory", "tool", "build", "self_improve", "remember", "document"]
 ApprovalState = Literal["pending", "approved", "denied", "expired", "cancelled"]
@@ -69,7 +70,7 @@ class ApprovalChanges(Body):
     goes (remember, document). Any other kind refuses changes."""
 
     text: str | None = Field(default=None, min_length=1, max_length=8000)
-    namespace: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    namespace: str | None = Field(default=None, pattern=NAMESPACE_PATTERN)
     kb: Literal["soul", "domain", "body", "heart", "mind"] | None = None
 
 

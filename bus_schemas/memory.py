@@ -16,6 +16,9 @@ from .subjects import TOKEN_RE
 MAX_ITEMS_PER_STORE: Final = 256
 MAX_ITEMS_CHARS: Final = 512_000
 
+# A memory namespace's name (records.access: `user-<id>` is that user's own, the rest are shared).
+NAMESPACE_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
 MemoryErrorKind = Literal["invalid", "unknown_namespace", "unavailable", "unreadable", "cancelled"]
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from .mcp import MAX_POLICY_ENTRIES, McpToolRef
+from .memory import NAMESPACE_PATTERN
 from .subjects import TOKEN_RE
 
 TwinStatus = Literal["idle", "thinking", "busy"]
@@ -47,7 +48,9 @@ class TwinSettings(BaseModel):
     memory_namespace: str = Field(default="default", pattern=TOKEN_RE.pattern)
     # Namespaces this twin's proposed memories (ActionRemember) are stored in without asking; off
     # (empty) by default, set by "always allow memories in this namespace" on an approval.
-    always_remember: list[str] = Field(default_factory=list, max_length=MAX_POLICY_ENTRIES)
+    always_remember: list[Annotated[str, Field(pattern=NAMESPACE_PATTERN)]] = Field(
+        default_factory=list, max_length=MAX_POLICY_ENTRIES
+    )
 
 
 class TwinWrite(TwinSettings):

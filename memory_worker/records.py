@@ -11,7 +11,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from bus_schemas.memory import MemoryHit
+from bus_schemas.memory import NAMESPACE_PATTERN, MemoryHit
 
 from .sparse import Sparse
 
@@ -19,7 +19,7 @@ from .sparse import Sparse
 KB_NAMES: Final = ("soul", "domain", "body", "heart", "mind")
 SEARCHABLE_KBS: Final = ("domain", "body", "heart", "mind")
 DEFAULT_NAMESPACE: Final = "default"
-NAMESPACE_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+NAMESPACE_RE: Final = re.compile(NAMESPACE_PATTERN)
 
 _ID_NAMESPACE: Final = uuid.UUID("6f1c1e4a-5d0b-4f5e-9a52-7d3a0c1b2e90")
 _SPACES: Final = re.compile(r"\s+")

@@ -87,7 +87,11 @@ def is_internal(address: IPAddress) -> bool:
 
 def check_literal(url: str, policy: EndpointPolicy) -> None:
     """The rules that need no resolver: the URL's shape and a host that is an address or a local name."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+        _ = parts.port  # a port that is no number or out of range raises here
+    except ValueError as exc:  # that, or an unbalanced '[' (an IPv6 host)
+        raise EndpointRefused(f"base_url {url[:200]!r} is not a URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise EndpointRefused(f"base_url {url!r} must be an http:// or https:// URL with a host")
     if parts.username is not None or parts.password is not None:

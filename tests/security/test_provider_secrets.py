@@ -99,6 +99,10 @@ async def test_a_public_base_url_and_credentials_in_a_url() -> None:
     await check_twin_base_url(None, {})  # the provider's preset URL: checked by the planner
     with pytest.raises(EndpointRefused, match="credentials"):
         await check_base_url("https://user:pass@api.example.com/v1", EndpointPolicy())
+    # What urlsplit itself refuses is a refusal too, never an error the edge answers with 500.
+    for broken in ("https://]api.example.com", "https://api.example.com:99999/v1", "http://host:port/"):
+        with pytest.raises(EndpointRefused, match="is not a URL"):
+            await check_base_url(broken, EndpointPolicy())
 
 
 def test_the_environments_key_goes_only_to_the_providers_own_url_or_a_listed_one() -> None:

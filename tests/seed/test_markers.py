@@ -151,8 +151,9 @@ async def test_what_matches_nothing_decides_nothing_and_is_never_planned(
         replies = {
             "[TOOL_EXECUTED] file_read - CONFIRMED": "[TOOL_EXECUTED] file_read matches no pending tool approval",
             "[TOOL_DENIED] file_write": "[TOOL_DENIED] file_write matches no pending tool approval",
-            f"[MEMORY_SHOWN] {pending['approval_id']}": "matches no pending memory approval",  # a tool's id
-            "[MEMORY_SHOWN] null": "[MEMORY_SHOWN] null matches no pending memory approval",  # the old reply
+            # A tool's id; MEMORY markers decide the approvals that open the memory page.
+            f"[MEMORY_SHOWN] {pending['approval_id']}": "matches no pending document/memory/remember approval",
+            "[MEMORY_SHOWN] null": "[MEMORY_SHOWN] null matches no pending document/memory/remember approval",
             "[CONFIG_RESPONSE] api_key: hunter2": "answers prompt_for_config, which no PAGI approval asks with",
             "[CONFIG_DENIED] api_key": "[CONFIG_DENIED] api_key answers prompt_for_config",
             "[TOOL_EXECUTED]": "is not a marker the seed sends (expected [TOOL_EXECUTED] <tool> - CONFIRMED)",
