@@ -29,7 +29,15 @@ async def _client(web_dir: Path) -> TestClient[web.Request, web.Application]:
 async def test_the_page_its_assets_and_client_routes(tmp_path: Path) -> None:
     client = await _client(_built(tmp_path / "dist"))
     try:
-        for path in ("/", "/search", "/twins/ada", "/twins/ada/settings", "/jobs/j1?session=s1"):
+        for path in (
+            "/",
+            "/search",
+            "/twins/ada",
+            "/twins/ada/settings",
+            "/jobs/j1?session=s1",
+            "/usage",
+            "/sessions/s1",
+        ):
             response = await client.get(path)
             assert response.status == 200, path
             assert '<div id="app">' in await response.text()
