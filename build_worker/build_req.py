@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from typing import Any
 
 from bus_schemas import Envelope
@@ -17,6 +18,7 @@ from records.done import Ledger
 from records.policy import PolicyError, check_build, malformed_request
 from records.sessions import SessionOwners
 from records.stores import KV
+from records.usage import run_event
 
 from .builder import Builder, BuildSpec
 from .metrics import record_build
@@ -120,9 +122,13 @@ class BuildReqHandler:
                     progress=0.0,
                 )
             )
+            started = time.perf_counter()
             outcome = await self.builder.build(spec, on_output=lines.line)
+            wall_ms = (time.perf_counter() - started) * 1000
             done = "built" if outcome.success else f"failed ({outcome.reason})"
             await self.bus.publish(lines.event("finished", f"{label}: {done}", progress=1.0))
+        owner = spec.builder.user_id if spec.builder is not None else None
+        await self.bus.publish(run_event(event, "build", body.tool_name, wall_ms, user_id=owner))
         return outcome
 
     async def _builder(self, session_id: str, decided_by: str | None) -> Caller | None:

@@ -72,7 +72,7 @@ class PlannerService:
             Route(PLANNER_CONTROL, control, max_in_flight=32),
             Route(PLANNER_RESULTS, ResultHandler(planner), max_in_flight=64),
             # One at a time, in stream order (USAGE_LEDGER's max_ack_pending): each total's `seq` check.
-            Route(USAGE_LEDGER, LedgerHandler(await bus.kv(USAGE)), max_in_flight=1),
+            Route(USAGE_LEDGER, LedgerHandler(await bus.kv(USAGE), records.jobs), max_in_flight=1),
         ]
 
     async def background(self, bus: Bus, stopping: asyncio.Event) -> None:

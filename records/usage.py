@@ -14,8 +14,12 @@ import asyncio
 import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
 
+from bus_schemas import Envelope
+from bus_schemas.subjects import USAGE_RUN
 from bus_schemas.usage import LlmUsage, RunUsage, UsageDay, UsageGrouping, UsageReport, UsageTotal
+from pagi.metrics import RUN_SECONDS
 from pagi.stores import KVStore
 
 from .kvjson import ConcurrentUpdate, update
@@ -43,6 +47,25 @@ def unescape(token: str) -> str:
 
 def model_key(provider: str, model: str) -> str:
     return f"{key_token(provider)}/{key_token(model)}"
+
+
+def run_event(
+    request: Envelope[Any],
+    kind: Literal["tool", "build", "mcp"],
+    name: str,
+    wall_ms: float,
+    cpu_ms: float | None = None,
+    user_id: str | None = None,
+) -> Envelope[Any]:
+    """A worker's `usage.run.<session>` for the request it ran, its id derived from the request's, so
+    a redelivered request publishes the same id (dropped as a duplicate). Counted in Prometheus too."""
+    RUN_SECONDS.labels(kind=kind, clock="wall").inc(wall_ms / 1000)
+    if cpu_ms is not None:
+        RUN_SECONDS.labels(kind=kind, clock="cpu").inc(cpu_ms / 1000)
+    body = RunUsage(
+        kind=kind, name=name[:200], wall_ms=wall_ms, cpu_ms=cpu_ms, twin_id=request.twin_id, user_id=user_id
+    )
+    return request.caused("usage-run", USAGE_RUN, body)
 
 
 def keys_for(day: date, event: LlmUsage | RunUsage, session_id: str) -> list[str]:

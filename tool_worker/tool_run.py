@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from bus_schemas import Envelope, JobLog
 from bus_schemas.fit import fit
@@ -18,6 +18,7 @@ from records.done import Ledger
 from records.policy import PolicyError, check_tool_run, malformed_request
 from records.stores import KV
 from records.tools import McpToolCatalog
+from records.usage import run_event
 from sandbox import RunResult
 
 from .metrics import record_run
@@ -104,6 +105,12 @@ class ToolRunHandler:
             )
         else:
             run = await self._run(event, body)
+            if run.duration_ms > 0:  # a refusal ran nothing
+                kind: Literal["tool", "mcp"] = (
+                    "mcp" if self.mcp_tools is not None and await self.mcp_tools.get(body.tool_name) else "tool"
+                )
+                # The sandbox reports wall time only (sandbox.RunResult): no CPU figure to give.
+                await self.bus.publish(run_event(event, kind, body.tool_name, run.duration_ms))
         record_run(run)
         return to_result(body, run)
 
