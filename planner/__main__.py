@@ -27,7 +27,7 @@ from .loop import ChunkSink, Decide, Planner
 from .results import ResultHandler
 from .settings import PlannerSettings
 from .sweeper import Sweeper
-from .usage import UsageRecorder
+from .usage import PRICE_CACHE_S, UsageRecorder
 
 
 async def build_planner(bus: Bus, settings: PlannerSettings, decide: Decide | None = None) -> Planner:
@@ -63,7 +63,7 @@ class PlannerService:
         self.http = guarded_session(self.env)  # connects only where records.endpoints allows
         records = await open_records(bus)
         context = ContextBuilder(bus, records.tools, records.mcp_tools)
-        usage = UsageRecorder(bus, await PriceTable.open(bus))
+        usage = UsageRecorder(bus, await PriceTable.open(bus, cache_s=PRICE_CACHE_S))
         planner = planner_over(bus, records, Decider(context, self.http, self.env, usage))
         control = ControlHandler(planner)
         self.sweeper = Sweeper(planner, control, self.settings)

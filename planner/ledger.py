@@ -8,6 +8,7 @@ run names no user (the tool worker does not know the session's owner): the job i
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from bus_schemas import Envelope
@@ -31,5 +32,6 @@ class LedgerHandler:
             job = await self.jobs.get(event.session_id, event.job_id)
             if job is not None and job.user_id:
                 body = body.model_copy(update={"user_id": job.user_id})
-        for key in keys_for(day_of(event.ts), body, event.session_id):
-            await count(self.kv, key, body, delivery.stream_seq)
+        # Distinct keys, so all at once; one failing retries the event, and those it reached skip it.
+        keys = keys_for(day_of(event.ts), body, event.session_id)
+        await asyncio.gather(*(count(self.kv, key, body, delivery.stream_seq) for key in keys))

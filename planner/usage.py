@@ -27,6 +27,8 @@ from .llm.messages import ChatMessage
 
 log = logging.getLogger("planner.usage")
 CHARS_PER_TOKEN: Final = 4
+# A price read is reused this long: a KV read per call was a tenth of the ledger's cost on the round trip.
+PRICE_CACHE_S: Final = 30.0
 
 
 def estimate_tokens(text: str) -> int:

@@ -7,6 +7,7 @@ Anything else has no price: its cost is unknown (None), never zero.
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from typing import Final
 
@@ -45,16 +46,27 @@ def cost_of(price: Price | None, input_tokens: int, output_tokens: int) -> float
 
 
 class PriceTable:
-    def __init__(self, kv: KVStore) -> None:
+    """`cache_s`: how long a price read is reused (the planner prices every LLM call; an operator's
+    change reaches it within that time). 0: read KV every time (the edge and the CLI)."""
+
+    def __init__(self, kv: KVStore, cache_s: float = 0.0) -> None:
         self.kv = kv
+        self.cache_s = cache_s
+        self._cached: dict[tuple[str, str], tuple[float, Price | None]] = {}
 
     @classmethod
-    async def open(cls, bus: Bus) -> PriceTable:
-        return cls(await bus.kv(PRICES))
+    async def open(cls, bus: Bus, cache_s: float = 0.0) -> PriceTable:
+        return cls(await bus.kv(PRICES), cache_s)
 
     async def get(self, provider: str, model: str) -> Price | None:
-        found = await self.kv.get_model(price_key(provider, model), Price)
-        return found or DEFAULTS.get((provider, model))
+        now = time.monotonic()
+        hit = self._cached.get((provider, model))
+        if hit is not None and now - hit[0] < self.cache_s:
+            return hit[1]
+        found = await self.kv.get_model(price_key(provider, model), Price) or DEFAULTS.get((provider, model))
+        if self.cache_s > 0:
+            self._cached[(provider, model)] = (now, found)
+        return found
 
     async def all(self) -> list[Price]:
         table = dict(DEFAULTS)
