@@ -184,7 +184,25 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
     if match:
         return (now or datetime.now(UTC)) - timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
     try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_iso(text)
     except ValueError:
         raise ValueError(f"since {text!r} is neither an ISO-8601 time nor an age like 15m, 2h, 7d") from None
+
+
+def parse_iso(text: str) -> datetime:
+    """An ISO-8601 date or time, UTC when it names no zone (ValueError otherwise)."""
+    when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def parse_when(text: str) -> datetime:
+    """Unix seconds, or an ISO-8601 date or time (UTC when it names no zone): how every `since` and
+    `until` a person types is read. ValueError names what was wrong."""
+    try:
+        return datetime.fromtimestamp(float(text), UTC)
+    except (ValueError, OverflowError, OSError):
+        pass
+    try:
+        return parse_iso(text)
+    except ValueError:
+        raise ValueError(f"{text[:40]!r} is neither unix seconds nor an ISO 8601 date or time") from None

@@ -24,6 +24,7 @@ from typing import Any, Final, TextIO
 
 from bus_schemas.memory import MEMORY_API_SUBJECT, MemoryApiReply, MemoryApiRequest, MemoryRecordOut
 from pagi.bus import Bus, BusUnavailable
+from pagi.timeline import parse_when
 
 from .options import add_bus_options, bus_url, connect_bus
 
@@ -75,13 +76,9 @@ def add_commands(commands: Any) -> None:
 
 def _time(raw: str) -> float:
     try:
-        return float(raw)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(raw).timestamp()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is neither unix seconds nor an ISO 8601 date") from None
+        return parse_when(raw).timestamp()
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _actor(args: argparse.Namespace) -> str:

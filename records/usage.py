@@ -21,6 +21,7 @@ from bus_schemas.subjects import USAGE_RUN
 from bus_schemas.usage import LlmUsage, RunUsage, UsageDay, UsageGrouping, UsageReport, UsageTotal
 from pagi.metrics import RUN_SECONDS
 from pagi.stores import KVStore
+from pagi.timeline import parse_when
 
 from .kvjson import ConcurrentUpdate, update
 
@@ -127,12 +128,7 @@ def parse_bound(text: str | None) -> date | None:
     """`since` / `until`: unix seconds, or an ISO date or datetime (UTC unless it says otherwise)."""
     if not text:
         return None
-    try:
-        return datetime.fromtimestamp(float(text), UTC).date()
-    except ValueError:
-        pass
-    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return day_of(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC))
+    return day_of(parse_when(text))
 
 
 def days_between(since: date | None, until: date | None, today: date | None = None) -> list[date]:

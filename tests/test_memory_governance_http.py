@@ -151,7 +151,7 @@ async def test_another_user_cannot_browse_edit_pin_or_forget_my_memories(
         ({"limit": "0"}, "limit must be between"),
         ({"limit": "lots"}, "limit must be a whole number"),
         ({"offset": "-3"}, "offset must be between"),
-        ({"since": "yesterday"}, "since must be a unix time"),
+        ({"since": "yesterday"}, "since: 'yesterday' is neither unix seconds nor an ISO 8601 date"),
         ({"pinned": "maybe"}, "pinned must be true or false"),
         ({"namespace": "no such/namespace"}, "invalid namespace"),
         ({"kb": "k" * 40}, "invalid memory request"),

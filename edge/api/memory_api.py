@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from datetime import datetime
 from typing import Any, Final
 
 from aiohttp import web
@@ -39,6 +38,7 @@ from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import MEMORY_STORE, TOKEN_RE
 from bus_schemas.web import MemoryPatch, SaveMemoryRequest
 from pagi.bus import BusUnavailable, ReplyTimeout, StreamReplies
+from pagi.timeline import parse_when
 from records.access import (
     Hidden,
     check_namespace_read,
@@ -183,13 +183,9 @@ def _time(request: web.Request, name: str) -> float | None:
     if raw is None or raw == "":
         return None
     try:
-        return float(raw)
-    except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(raw).timestamp()
-    except ValueError:
-        raise bad_request(f"{name} must be a unix time in seconds or an ISO 8601 date") from None
+        return parse_when(raw).timestamp()
+    except ValueError as exc:
+        raise bad_request(f"{name}: {exc}") from None
 
 
 def _flag(request: web.Request, name: str) -> bool:
