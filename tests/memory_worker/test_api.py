@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import nats.errors
 import pytest
 
 from bus_schemas.memory import MEMORY_API_SUBJECT
-from memory_worker.api import serve_api
 from memory_worker.events_index import IndexedEvent
 from memory_worker.memory import NewMemory
 from memory_worker.worker import MemoryWorker
 from pagi.bus import Bus
+
+from .conftest import call, serving_api
 
 
 @pytest.fixture
@@ -33,23 +32,8 @@ async def api(bus: Bus, worker: MemoryWorker) -> AsyncIterator[MemoryWorker]:
         worker.events.add,
         [IndexedEvent("e1", "log", "deploy of billing failed: timeout", "s1", datetime.now(UTC), "j1", level="error")],
     )
-    stopping = asyncio.Event()
-    task = asyncio.create_task(serve_api(bus, worker, stopping))
-    for _ in range(200):  # bounded: the first answered request proves the subscription is live
-        try:
-            await bus.nc.request(MEMORY_API_SUBJECT, b"{}", timeout=5)
-            break
-        except nats.errors.NoRespondersError:
-            await bus.nc.flush()
-    yield worker
-    stopping.set()
-    await task
-
-
-async def call(bus: Bus, **request: Any) -> dict[str, Any]:
-    reply = await bus.nc.request(MEMORY_API_SUBJECT, json.dumps(request).encode(), timeout=5)
-    answer: dict[str, Any] = json.loads(reply.data)
-    return answer
+    async with serving_api(bus, worker):
+        yield worker
 
 
 async def test_search_get_delete_namespaces(bus: Bus, api: MemoryWorker) -> None:

@@ -5,7 +5,6 @@ API on a real nats-server with the change events it publishes."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import io
 import json
@@ -13,12 +12,10 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import nats.errors
 import pytest
 
-from bus_schemas.memory import MEMORY_API_SUBJECT, MEMORY_AUDIT_SESSION, MemoryChanged
+from bus_schemas.memory import MEMORY_AUDIT_SESSION, MemoryChanged
 from bus_schemas.subjects import MEMORY_CHANGED
-from memory_worker.api import serve_api
 from memory_worker.errors import InvalidRequest
 from memory_worker.memory import Memory, NewMemory
 from memory_worker.records import BrowseFilter, Hit, MemoryRecord, as_memory_hit
@@ -27,6 +24,8 @@ from pagi.bus import Bus
 from pagi_cli.memory import add_commands, memory_command
 from pagi_cli.nats_server import NatsServer
 from tests.support import ObserveFactory
+
+from .conftest import call, serving_api
 
 
 def _fill(memory: Memory) -> list[str]:
@@ -166,23 +165,8 @@ def test_hits_carry_their_provenance() -> None:
 
 @pytest.fixture
 async def api(bus: Bus, worker: MemoryWorker) -> AsyncIterator[MemoryWorker]:
-    stopping = asyncio.Event()
-    task = asyncio.create_task(serve_api(bus, worker, stopping))
-    for _ in range(200):  # bounded: the first answered request proves the subscription is live
-        try:
-            await bus.nc.request(MEMORY_API_SUBJECT, b"{}", timeout=5)
-            break
-        except nats.errors.NoRespondersError:
-            await bus.nc.flush()
-    yield worker
-    stopping.set()
-    await task
-
-
-async def call(bus: Bus, **request: Any) -> dict[str, Any]:
-    reply = await bus.nc.request(MEMORY_API_SUBJECT, json.dumps(request).encode(), timeout=10)
-    answer: dict[str, Any] = json.loads(reply.data)
-    return answer
+    async with serving_api(bus, worker):
+        yield worker
 
 
 async def test_governance_over_the_bus_records_each_change(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bus_schemas import ApprovalDecision, Envelope
+from bus_schemas.approval import ApprovalChanges
 from bus_schemas.jobs import JobCancel
 from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import APPROVE_REQUEST, CHAT_OUT, JOB_LOG, MEMORY_QUERY, one_session
@@ -24,13 +25,14 @@ from .conftest import MakeTwin, Say
 
 
 async def decide(
-    bus: Bus, session: str, approval_id: str, approved: bool = True, always: bool = False, reason: str | None = None
-) -> Envelope[Any]:
+    bus: Bus, session: str, approval_id: str, approved: bool = True, always: bool = False, reason: str | None = None,
+    changes: ApprovalChanges | None = None,
+) -> Envelope[Any]:  # fmt: skip
     event = Envelope[ApprovalDecision](
         type="approve.decision",
         session_id=session,
         body=ApprovalDecision(approval_id=approval_id, approved=approved, decided_by="alice", reason=reason,
-                              always=always),
+                              always=always, changes=changes),
     )  # fmt: skip
     await bus.publish(event)
     return event

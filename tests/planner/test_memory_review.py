@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from bus_schemas import ActionRemember, ActionStoreDocument, ApprovalDecision, ChatIn, Envelope
+from bus_schemas import ActionRemember, ActionStoreDocument, ChatIn, Envelope
 from bus_schemas.approval import ApprovalChanges
 from bus_schemas.documents import DocumentRef, document_id_of
 from bus_schemas.memory import MEMORY_API_SUBJECT, MemoryApiReply, MemoryApiRequest
@@ -20,17 +20,7 @@ from records.twins import TwinStore
 
 from ..support import EventCollector, ObserveFactory, eventually
 from .conftest import MakeTwin, Say
-from .test_hitl import wait_answer
-
-
-async def decide(
-    bus: Bus, session: str, approval_id: str, *, approved: bool = True, always: bool = False,
-    changes: ApprovalChanges | None = None,
-) -> None:  # fmt: skip
-    body = ApprovalDecision(
-        approval_id=approval_id, approved=approved, decided_by="alice", always=always, changes=changes
-    )
-    await bus.publish(Envelope[ApprovalDecision](type="approve.decision", session_id=session, body=body))
+from .test_hitl import decide, wait_answer
 
 
 async def search(bus: Bus, query: str, namespace: str = "default") -> list[str]:
