@@ -31,6 +31,7 @@ from planner.__main__ import PlannerService
 from tool_worker.service import ToolWorker, open_tool_worker
 from tool_worker.settings import ToolSettings
 
+from .fake_llm import FakeLLMServer
 from .ports import free_ports
 from .support import EventCollector, ObserveFactory
 from .up import Up
@@ -98,6 +99,13 @@ async def edge(bus: Bus, planner: list[PullConsumer]) -> AsyncIterator[TestClien
     app = make_app(EdgeSettings(PAGI_CHAT_TIMEOUT_S=10, PAGI_WS_QUEUE_SIZE=64), bus=bus)
     async with TestClient(TestServer(app)) as client:
         yield client
+
+
+@pytest.fixture
+async def fake_llm() -> AsyncIterator[FakeLLMServer]:
+    """A local server speaking the providers' real protocols (tests/fake_llm.py), scripted per test."""
+    async with FakeLLMServer() as server:
+        yield server
 
 
 @pytest.fixture

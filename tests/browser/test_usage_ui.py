@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -38,12 +37,6 @@ def provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAGI_SECRET_KEY", new_secret_key())
     # The fake provider listens on loopback: allowed as an operator allows a local server.
     monkeypatch.setenv("PAGI_LLM_ALLOW_PRIVATE", "1")
-
-
-@pytest.fixture
-async def fake_llm() -> AsyncIterator[FakeLLMServer]:
-    async with FakeLLMServer() as server:
-        yield server
 
 
 async def llm_twins(bus: Bus, fake_llm: FakeLLMServer) -> None:

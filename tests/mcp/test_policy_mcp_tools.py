@@ -8,7 +8,6 @@ again; the worker's re-check (records.policy.check_tool_run) holds the same rule
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -67,12 +66,6 @@ def mcp_tool(server: str, tool: str, description: str = "Current time in a timez
 
 async def list_tool(bus: Bus, tool: McpTool) -> None:
     await (await bus.kv(MCP_TOOLS)).put(tool.name, tool.model_dump_json().encode())
-
-
-@pytest.fixture
-async def fake_llm() -> AsyncIterator[FakeLLMServer]:
-    async with FakeLLMServer() as server:
-        yield server
 
 
 async def model_twin(twins: TwinStore, fake: FakeLLMServer, twin_id: str, **settings: Any) -> str:

@@ -4,7 +4,6 @@ for the provider (the only stand-in the project allows)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -28,12 +27,6 @@ def secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PAGI_SECRET_KEY", new_secret_key())
     # The fake provider listens on loopback: allowed as an operator allows a local server.
     monkeypatch.setenv("PAGI_LLM_ALLOW_PRIVATE", "1")
-
-
-@pytest.fixture
-async def fake_llm() -> AsyncIterator[FakeLLMServer]:
-    async with FakeLLMServer() as server:
-        yield server
 
 
 async def llm_twin(

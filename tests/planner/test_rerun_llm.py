@@ -16,7 +16,7 @@ from pagi_cli.rerun import format_report, rerun_session
 from records.twins import TwinStore
 
 from ..fake_llm import FakeLLMServer, Reply
-from .test_llm_planner import answer, fake_llm, llm_twin, secret_key  # noqa: F401  (fixtures)
+from .test_llm_planner import answer, llm_twin, secret_key  # noqa: F401  (fixtures)
 
 Client = TestClient[web.Request, web.Application]
 

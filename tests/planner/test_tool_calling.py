@@ -7,7 +7,6 @@ may not use is refused by policy and never runs; a rerun needs no model."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -27,12 +26,6 @@ from ..support import ObserveFactory
 from .conftest import Say
 from .test_hitl import decide, wait_answer
 from .test_llm_planner import KEY, secret_key  # noqa: F401  (an autouse fixture)
-
-
-@pytest.fixture
-async def fake_llm() -> AsyncIterator[FakeLLMServer]:
-    async with FakeLLMServer() as server:
-        yield server
 
 
 async def tool_twin(twins: TwinStore, fake: FakeLLMServer, family: Family = "openai", **settings: Any) -> str:

@@ -19,12 +19,6 @@ ProviderFactory = Callable[..., LLMProvider]
 
 
 @pytest.fixture
-async def fake_llm() -> AsyncIterator[FakeLLMServer]:
-    async with FakeLLMServer() as server:
-        yield server
-
-
-@pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session

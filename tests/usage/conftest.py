@@ -39,12 +39,6 @@ def secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def fake_llm() -> AsyncIterator[FakeLLMServer]:
-    async with FakeLLMServer() as server:
-        yield server
-
-
-@pytest.fixture
 async def twins(bus: Bus) -> TwinStore:
     return await TwinStore.open(bus)
 
