@@ -32,7 +32,7 @@ from pagi.bus import Bus
 from pagi.nats_users import OPERATOR
 from records.approvals import ApprovalStore
 
-from .options import add_bus_options, bus_url, connect_bus
+from .options import add_bus_options, bus_unreachable, connect_bus
 
 READ_BYTES = 1024 * 1024
 KB_CHOICES = ("soul", "domain", "body", "heart", "mind")
@@ -183,7 +183,7 @@ async def add_command(args: argparse.Namespace, out: TextIO = sys.stdout, err: T
     try:
         bus = await connect_bus(args, "pagi-docs-add")
     except Exception as exc:
-        err.write(f"pagi docs add: cannot reach the bus at {bus_url(args)} ({exc}); is `pagi up` running?\n")
+        err.write(f"pagi docs add: {bus_unreachable(args, exc)}\n")
         return 1
     session_id = args.session or f"doc-{new_id()[:12]}"
     code = 0
@@ -217,7 +217,7 @@ async def approve_command(args: argparse.Namespace, out: TextIO = sys.stdout, er
     try:
         bus = await connect_bus(args, "pagi-docs-approve")
     except Exception as exc:
-        err.write(f"pagi docs approve: cannot reach the bus at {bus_url(args)} ({exc}); is `pagi up` running?\n")
+        err.write(f"pagi docs approve: {bus_unreachable(args, exc)}\n")
         return 1
     try:
         return await decide(bus, args, changes, out, err)

@@ -17,7 +17,7 @@ from memory_worker.ingest import Progress
 from memory_worker.records import DEFAULT_NAMESPACE, KB_NAMES
 
 from .ingest import IngestFailed, ingest_over_bus
-from .options import add_bus_options, bus_url, connect_bus
+from .options import add_bus_options, bus_unreachable, connect_bus
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,7 +44,7 @@ async def ingest_command(args: argparse.Namespace, out: TextIO = sys.stdout, err
     try:
         bus = await connect_bus(args, "pagi-kb-ingest")
     except Exception as exc:
-        err.write(f"pagi kb ingest: cannot reach the bus at {bus_url(args)} ({exc}); is `pagi up` running?\n")
+        err.write(f"pagi kb ingest: {bus_unreachable(args, exc)}\n")
         return 1
     try:
         summary = await ingest_over_bus(

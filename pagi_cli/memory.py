@@ -26,7 +26,7 @@ from bus_schemas.memory import MEMORY_API_SUBJECT, MemoryApiReply, MemoryApiRequ
 from pagi.bus import Bus, BusUnavailable
 from pagi.timeline import parse_when
 
-from .options import add_bus_options, bus_url, connect_bus
+from .options import add_bus_options, bus_unreachable, connect_bus
 
 REQUEST_TIMEOUT_S: Final = 15.0
 PREVIEW_CHARS: Final = 80
@@ -184,7 +184,7 @@ async def memory_command(args: argparse.Namespace, out: TextIO = sys.stdout, err
     try:
         bus = await connect_bus(args, "pagi-memory")
     except Exception as exc:
-        err.write(f"{name}: cannot reach the bus at {bus_url(args)} ({exc}); is `pagi up` running?\n")
+        err.write(f"{name}: {bus_unreachable(args, exc)}\n")
         return 1
     try:
         render(args, await ask(bus, request), out)

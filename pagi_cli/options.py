@@ -57,6 +57,11 @@ def bus_url(args: argparse.Namespace) -> str:
     return from_env_or_file or DEFAULT_NATS_URL
 
 
+def bus_unreachable(args: argparse.Namespace, exc: BaseException) -> str:
+    """What every bus command says when `connect_bus` failed."""
+    return f"cannot reach the bus at {bus_url(args)} ({exc}); is `pagi up` running?"
+
+
 async def connect_bus(args: argparse.Namespace, client_name: str) -> Bus:
     """The bus at `bus_url(args)`, within `--connect-timeout` (plus a little for the handshake)."""
     timeout = float(args.connect_timeout)

@@ -23,7 +23,7 @@ from bus_schemas.twin import TwinWrite
 from memory_worker.errors import InvalidRequest
 from pagi.bus import Bus
 from pagi_cli.ingest import IngestFailed, ingest_over_bus
-from pagi_cli.options import add_bus_options, bus_url, connect_bus
+from pagi_cli.options import add_bus_options, bus_unreachable, connect_bus
 from records.twins import TwinStore
 
 KNOWLEDGE_FOLDERS: Final = ("domain", "body", "mind")
@@ -101,7 +101,7 @@ async def import_command(args: argparse.Namespace, out: TextIO = sys.stdout, err
     try:
         bus = await connect_bus(args, "pagi-twins-import")
     except Exception as exc:
-        err.write(f"pagi twins import: cannot reach the bus at {bus_url(args)} ({exc}); is `pagi up` running?\n")
+        err.write(f"pagi twins import: {bus_unreachable(args, exc)}\n")
         return 1
     failed = 0
     try:
