@@ -25,7 +25,7 @@ async def test_a_rerun_makes_no_provider_call_and_matches_the_recording(
     edge: Client,
     bus: Bus,
     twins: TwinStore,
-    fake_llm: FakeLLMServer,  # noqa: F811
+    fake_llm: FakeLLMServer,
     session_id: str,
 ) -> None:
     twin_id = await llm_twin(twins, fake_llm)
