@@ -2,6 +2,7 @@
 
 from .actions import (
     Action,
+    ActionBudget,
     ActionBuildTool,
     ActionMemory,
     ActionReadDocument,
@@ -29,6 +30,7 @@ __all__ = [
     "EVENT_BODIES",
     "SCHEMA_VERSION",
     "Action",
+    "ActionBudget",
     "ActionBuildTool",
     "ActionMemory",
     "ActionReadDocument",

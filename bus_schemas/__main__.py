@@ -17,7 +17,9 @@ from pydantic_core import core_schema
 
 from .actions import Action
 from .approval import ApprovalKind, ApprovalRecord, ApprovalRequest
+from .budgets import BudgetList
 from .chat import IssuedCommand, SourceMemory
+from .evals import EvalResult, EvalSet
 from .joblog import JobLog, LogLevel
 from .mcp import McpServerStatus, McpServerView
 from .registry import ENVELOPE_MODELS, EVENT_BODIES
@@ -31,7 +33,7 @@ from .web import CompleteMessage, EventFrame, HostSeen, HostsFrame, MessageChunk
 UI_MODELS: tuple[type[BaseModel], ...] = (
     CompleteMessage, MessageChunk, StatusUpdate, EventFrame, MetricsFrame, HostSeen, HostsFrame,
     SourceMemory, ApprovalRequest, ApprovalRecord, JobLog, TwinSettings, TwinView, PromptVersion, TelemetrySample,
-    McpServerView, McpServerStatus, UsageReport,
+    McpServerView, McpServerStatus, UsageReport, BudgetList, EvalSet, EvalResult,
 )  # fmt: skip
 # Unions and literals the UI names (fields that use them get the same type inline).
 UI_ALIASES: dict[str, Any] = {

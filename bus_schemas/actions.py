@@ -72,6 +72,24 @@ class ActionSelfImprove(Body):
     rationale: str = Field(max_length=4000)
 
 
+class ActionBudget(Body):
+    """The next LLM call would cross a budget (bus_schemas/budgets.py): decided by the planner, never
+    a model, and always a person's decision: approve this one call, approve and raise the limit
+    (`raise_to`, set from the approval's changes), or deny (the twin answers the budget is spent)."""
+
+    action_type: Literal["ActionBudget"] = "ActionBudget"
+    scope: str = Field(max_length=140)
+    period: Literal["day", "month"]
+    unit: Literal["tokens", "money"]
+    limit: float = Field(ge=0)
+    spent: float = Field(ge=0)
+    # The next call's estimate: its prompt's tokens plus the twin's expected reply (or its price).
+    estimate: float = Field(ge=0)
+    ceiling: float | None = Field(default=None, ge=0)
+    currency: str = Field(default="USD", max_length=8)
+    raise_to: float | None = Field(default=None, gt=0)
+
+
 class ActionResponse(Body):
     action_type: Literal["ActionResponse"] = "ActionResponse"
     content: str = Field(max_length=MAX_TEXT_CHARS)
@@ -85,6 +103,7 @@ Action = Annotated[
     | ActionRemember
     | ActionReadDocument
     | ActionStoreDocument
+    | ActionBudget
     | ActionResponse,
     Field(discriminator="action_type"),
 ]

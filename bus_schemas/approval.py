@@ -9,10 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .actions import Action
 from .envelope import Body
+from .evals import EvalSummary
 from .mcp import SERVER_NAME_PATTERN, McpTool
 from .memory import NAMESPACE_PATTERN
 
-ApprovalKind = Literal["memory", "tool", "build", "self_improve", "remember", "document"]
+ApprovalKind = Literal["memory", "tool", "build", "self_improve", "remember", "document", "budget"]
 ApprovalState = Literal["pending", "approved", "denied", "expired", "cancelled"]
 
 
@@ -63,15 +64,19 @@ class ApprovalRequest(Body):
     expires_at: datetime
     # For a tool a registered MCP server lists: the server, its name for the tool, its own words.
     mcp: McpToolShown | None = None
+    # A self-improvement of a twin with an eval gate: its set is being run (the record gets the result).
+    eval_pending: bool = False
 
 
 class ApprovalChanges(Body):
     """What the person changed before approving: a proposed memory's text (remember), and where it
-    goes (remember, document). Any other kind refuses changes."""
+    goes (remember, document), a budget's new limit (budget). Any other kind refuses changes."""
 
     text: str | None = Field(default=None, min_length=1, max_length=8000)
     namespace: str | None = Field(default=None, pattern=NAMESPACE_PATTERN)
     kb: Literal["soul", "domain", "body", "heart", "mind"] | None = None
+    # A budget approval "approve and raise": the budget's new limit (tokens or USD, its unit).
+    limit: float | None = Field(default=None, gt=0, le=10**13)
 
 
 # What a person may change before approving, per kind (the planner's ActionKind.amend applies them;
@@ -79,6 +84,7 @@ class ApprovalChanges(Body):
 CHANGEABLE: Final[dict[str, frozenset[str]]] = {
     "remember": frozenset({"text", "namespace", "kb"}),
     "document": frozenset({"namespace", "kb"}),
+    "budget": frozenset({"limit"}),
 }
 
 
@@ -122,3 +128,5 @@ class ApprovalRecord(BaseModel):
     request_id: str | None = Field(default=None, max_length=64)
     # An MCP tool's approval: what was shown, and the digest "always" pins to (bus_schemas.mcp.McpTool).
     mcp: McpToolShown | None = None
+    # A self-improvement's eval against the twin's gate set (Twin.eval_gate), written by the eval gate.
+    eval: EvalSummary | None = None

@@ -73,6 +73,8 @@ class JobRecord(BaseModel):
     replay: ReplayOf | None = None
     # The files sent with the message (ChatIn.attachments): each is read before anything else.
     attachments: list[DocumentRef] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
+    # The twin's prompt version when the job began (an eval case captured from it says so).
+    prompt_version: int | None = Field(default=None, ge=1)
 
     @property
     def finished(self) -> bool:

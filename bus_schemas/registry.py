@@ -12,6 +12,7 @@ from .chat import ChatIn, ChatOut
 from .documents import DocumentIngest, DocumentParse
 from .envelope import Body, Envelope
 from .errors import DeadLetter
+from .evals import EvalResult, EvalRun
 from .joblog import JobLog
 from .jobs import JobCancel
 from .memory import MemoryChanged, MemoryQuery, MemoryResult, MemoryStore
@@ -39,6 +40,8 @@ EVENT_BODIES: Final[dict[str, type[Body]]] = {
     s.BUILD_RESULT: BuildResult,
     s.USAGE_LLM: LlmUsage,
     s.USAGE_RUN: RunUsage,
+    s.EVAL_RUN: EvalRun,
+    s.EVAL_RESULT: EvalResult,
     s.JOB_LOG: JobLog,
     s.JOB_CANCEL: JobCancel,
     s.TELEMETRY_HOST: TelemetrySample,

@@ -83,7 +83,9 @@ EVENTS: Final = StreamSpec(
     name="PAGI_EVENTS",
     subjects=tuple(
         f"{family}.>"
-        for family in ("chat", "plan", "approve", "memory", "tool", "build", "job", "usage", s.DEAD_LETTER_PREFIX)
+        for family in (
+            "chat", "plan", "approve", "memory", "tool", "build", "job", "usage", "eval", s.DEAD_LETTER_PREFIX
+        )  # fmt: skip
     ),
     max_age_s=EVENTS_MAX_AGE_S,
 )
@@ -128,6 +130,12 @@ MEMORY_INDEX: Final = ConsumerSpec(
 # The usage ledger's totals (KV USAGE), one event at a time in stream order: a total records the last
 # stream sequence it counted, so a redelivered event is never counted twice.
 USAGE_LEDGER: Final = _consumer("usage-ledger", s.USAGE_LLM, s.USAGE_RUN, max_ack_pending=1)
+# Eval runs (planner/evals): a run re-plans every case of a set, calling a model where the prompt
+# changed what it saw, so it may take minutes (the runner keeps the message alive); two at a time.
+PLANNER_EVALS: Final = _consumer("planner-evals", s.EVAL_RUN, ack_wait_s=120.0, max_ack_pending=2)
+# The eval gate: every approval request is looked at; a self-improvement of a twin with an eval gate
+# is run against its set and the result written onto the approval (or the approval denied).
+PLANNER_EVAL_GATE: Final = _consumer("planner-eval-gate", s.APPROVE_REQUEST, max_ack_pending=16)
 TOOL_WORKER: Final = _consumer("tool-worker", s.TOOL_RUN, ack_wait_s=60.0)
 BUILD_WORKER: Final = _consumer("build-worker", s.BUILD_REQ, ack_wait_s=60.0, max_ack_pending=16)
 
@@ -151,8 +159,15 @@ UPLOADS: Final = KVSpec("pagi_uploads", "uploaded documents by uploader", ttl_s=
 # seven days; the operator's price table (`<provider>.<model>` -> Price).
 USAGE: Final = KVSpec("pagi_usage", "usage totals per day: twin, user, session, model", ttl_s=400 * 24 * 3600.0)
 PRICES: Final = KVSpec("pagi_prices", "price per million tokens, per provider and model")
+# Budgets (`<global|user|twin>.<token>.<day|month>` -> Budget, bus_schemas/budgets.py).
+BUDGETS: Final = KVSpec("pagi_budgets", "token and money budgets per user, twin and install", history=16)
+# Eval sets and their runs (`set.<set>`, `run.<set>.<run>`), and the model replies evals kept, by the
+# digest of what the model saw (bus_schemas/evals.py).
+EVALS: Final = KVSpec("pagi_evals", "eval sets and eval run results", history=4)
+EVAL_REPLIES: Final = KVSpec("pagi_eval_replies", "model replies eval runs recorded", ttl_s=90 * 24 * 3600.0)
 KV_BUCKETS: Final = (
     TWINS, APPROVALS, PROMPTS, TOOLS, SESSIONS, JOBS, DONE, REVOKED, MCP_SERVERS, MCP_TOOLS, UPLOADS, USAGE, PRICES,
+    BUDGETS, EVALS, EVAL_REPLIES,
 )  # fmt: skip
 
 ARTIFACTS: Final = ObjectStoreSpec("pagi_artifacts", "built tool artifacts, addressed by digest")

@@ -26,6 +26,8 @@ BUILD_REQ: Final = "build.req"
 BUILD_RESULT: Final = "build.result"
 USAGE_LLM: Final = "usage.llm"
 USAGE_RUN: Final = "usage.run"
+EVAL_RUN: Final = "eval.run"
+EVAL_RESULT: Final = "eval.result"
 JOB_LOG: Final = "job.log"
 JOB_CANCEL: Final = "job.cancel"
 TELEMETRY_HOST: Final = "telemetry.host"
@@ -51,6 +53,8 @@ SESSION_EVENT_TYPES: Final = (
     BUILD_RESULT,
     USAGE_LLM,
     USAGE_RUN,
+    EVAL_RUN,
+    EVAL_RESULT,
     JOB_LOG,
     JOB_CANCEL,
 )

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
+from .evals import EvalGate
 from .mcp import MAX_POLICY_ENTRIES, McpToolRef
 from .memory import NAMESPACE_PATTERN
 from .subjects import TOKEN_RE
@@ -51,6 +52,9 @@ class TwinSettings(BaseModel):
     always_remember: list[Annotated[str, Field(pattern=NAMESPACE_PATTERN)]] = Field(
         default_factory=list, max_length=MAX_POLICY_ENTRIES
     )
+    # Self-improvements are run against this eval set first (bus_schemas/evals.py); with a minimum pass
+    # rate, one below it is never offered for approval.
+    eval_gate: EvalGate | None = None
 
 
 class TwinWrite(TwinSettings):

@@ -286,6 +286,9 @@ def users(callers: Sequence[str] | None = None) -> list[User]:
     edge.kv(streams.MCP_SERVERS, write=True).kv(streams.MCP_TOOLS)
     # Usage (edge/api/usage_api.py): the ledger's totals, read; the price table, edited by an admin.
     edge.kv(streams.USAGE).kv(streams.PRICES, write=True)
+    # Budgets set over HTTP (edge/api/budgets_api.py); eval sets created from sessions and runs asked
+    # for (edge/api/evals_api.py): the planner's eval runner answers on eval.result.
+    edge.kv(streams.BUDGETS, write=True).kv(streams.EVALS, write=True).events(s.EVAL_RUN)
     # The Synadia agent protocol (edge/doors/agents_nats.py): the edge serves every twin as a micro
     # service `agents` (its control subjects), takes prompts, status asks and approval replies, and
     # streams the chunks of a reply (many messages: allow_responses allows one) to the caller's inbox.
@@ -298,6 +301,8 @@ def users(callers: Sequence[str] | None = None) -> list[User]:
         streams.PLANNER_CONTROL,
         streams.PLANNER_RESULTS,
         streams.USAGE_LEDGER,
+        streams.PLANNER_EVALS,
+        streams.PLANNER_EVAL_GATE,
     )
     planner.read_stream(EVENTS)  # a session's recent history for the prompt
     planner.events(
@@ -310,6 +315,11 @@ def users(callers: Sequence[str] | None = None) -> list[User]:
     # The usage ledger (planner/usage.py, planner/ledger.py): one event per LLM call, priced from the
     # operator's table, and the totals the ledger keeps.
     planner.events(s.USAGE_LLM).kv(streams.PRICES).kv(streams.USAGE, write=True)
+    # Budgets (planner/budget.py): read before a call, raised by an approval's "approve and raise".
+    planner.kv(streams.BUDGETS, write=True)
+    # Evals (planner/evals): sets read, runs and kept replies written, results published; the eval gate
+    # writes a self-improvement's result onto its approval and denies one below the gate.
+    planner.events(s.EVAL_RESULT).kv(streams.EVALS, write=True).kv(streams.EVAL_REPLIES, write=True)
     # A twin's pinned memories for its prompt, asked of the memory worker by request/reply (`pinned`).
     planner.pub(MEMORY_API_SUBJECT)
 

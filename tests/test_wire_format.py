@@ -61,6 +61,7 @@ from bus_schemas.memory import MemoryChanged
 from bus_schemas.registry import DEAD_LETTER, EVENT_BODIES
 from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import TELEMETRY_HOST, dead_letter_subject, session_subject, telemetry_subject
+from bus_schemas.evals import EvalResult, EvalRun
 from bus_schemas.usage import LlmUsage, RunUsage
 from pagi.settings import BusSettings, settings_problem
 from telemetry_agent.sampler import Sampler
@@ -131,6 +132,17 @@ def _bodies() -> dict[str, Body]:
             step=1,
         ),
         "usage.run": RunUsage(kind="tool", name="command_exec", wall_ms=12.5, cpu_ms=3.0, twin_id="orchestrator"),
+        "eval.run": EvalRun(run_id="run-1", set_id="greetings", prompt_version=3, requested_by="alice"),
+        "eval.result": EvalResult(
+            run_id="run-1",
+            set_id="greetings",
+            twin_id="orchestrator",
+            prompt_version=3,
+            passed=4,
+            failed=1,
+            pass_rate=0.8,
+            started_at=datetime(2026, 12, 4, 6, 0, tzinfo=UTC),
+        ),
         "job.log": JobLog(level="info", message="done", service="planner", status="completed", progress=1.0),
         "job.cancel": JobCancel(job_id="job-1", requested_by="ops"),
         TELEMETRY_HOST: _telemetry(),

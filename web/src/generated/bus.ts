@@ -13,12 +13,13 @@ export type Action =
   | ActionRemember
   | ActionReadDocument
   | ActionStoreDocument
+  | ActionBudget
   | ActionResponse;
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
  * via the `definition` "ApprovalKind".
  */
-export type ApprovalKind = "memory" | "tool" | "build" | "self_improve" | "remember" | "document";
+export type ApprovalKind = "memory" | "tool" | "build" | "self_improve" | "remember" | "document" | "budget";
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
  * via the `definition` "IssuedCommand".
@@ -275,6 +276,22 @@ export interface ParsedDocument {
 }
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "ActionBudget".
+ */
+export interface ActionBudget {
+  action_type: "ActionBudget";
+  scope: string;
+  period: "day" | "month";
+  unit: "tokens" | "money";
+  limit: number;
+  spent: number;
+  estimate: number;
+  ceiling: number | null;
+  currency: string;
+  raise_to: number | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
  * via the `definition` "ActionResponse".
  */
 export interface ActionResponse {
@@ -291,7 +308,7 @@ export interface ApprovalRecord {
   job_id: string;
   twin_id: string;
   step: number;
-  kind: "memory" | "tool" | "build" | "self_improve" | "remember" | "document";
+  kind: "memory" | "tool" | "build" | "self_improve" | "remember" | "document" | "budget";
   action:
     | ActionMemory
     | ActionTool
@@ -300,6 +317,7 @@ export interface ApprovalRecord {
     | ActionRemember
     | ActionReadDocument
     | ActionStoreDocument
+    | ActionBudget
     | ActionResponse;
   summary: string;
   reason: string;
@@ -313,6 +331,7 @@ export interface ApprovalRecord {
   decision_event_id: string | null;
   request_id: string | null;
   mcp: McpToolShown | null;
+  eval: EvalSummary | null;
 }
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
@@ -330,11 +349,27 @@ export interface McpToolShown {
 }
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "EvalSummary".
+ */
+export interface EvalSummary {
+  set_id: string;
+  run_id: string;
+  state: "running" | "done" | "failed";
+  passed: number;
+  total: number;
+  pass_rate: number;
+  baseline_pass_rate: number | null;
+  required: number | null;
+  ok: boolean | null;
+  error: string | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
  * via the `definition` "ApprovalRequest".
  */
 export interface ApprovalRequest {
   approval_id: string;
-  kind: "memory" | "tool" | "build" | "self_improve" | "remember" | "document";
+  kind: "memory" | "tool" | "build" | "self_improve" | "remember" | "document" | "budget";
   action:
     | ActionMemory
     | ActionTool
@@ -343,12 +378,40 @@ export interface ApprovalRequest {
     | ActionRemember
     | ActionReadDocument
     | ActionStoreDocument
+    | ActionBudget
     | ActionResponse;
   summary: string;
   reason: string;
   policy: string;
   expires_at: string;
   mcp: McpToolShown | null;
+  eval_pending: boolean;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "BudgetList".
+ */
+export interface BudgetList {
+  budgets: BudgetStatus[];
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "BudgetStatus".
+ */
+export interface BudgetStatus {
+  period: "day" | "month";
+  tokens: number | null;
+  money: number | null;
+  ceiling_tokens: number | null;
+  ceiling_money: number | null;
+  scope: string;
+  updated_by: string;
+  updated_at: string;
+  period_start: string;
+  spent_tokens: number;
+  spent_money: number | null;
+  unpriced_calls: number;
+  currency: string;
 }
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
@@ -359,6 +422,35 @@ export interface BuildToolCommand {
   tool_name: string;
   language: string;
   approval_id: string | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "CaseResult".
+ */
+export interface CaseResult {
+  case_id: string;
+  passed: boolean;
+  checks: CheckOutcome[];
+  answer: string;
+  actions: string[];
+  asked_approval: boolean;
+  llm_calls: number;
+  replayed_calls: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost: number | null;
+  baseline_passed: boolean | null;
+  error: string | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "CheckOutcome".
+ */
+export interface CheckOutcome {
+  kind: "exact" | "regex" | "must_call" | "must_not_call" | "must_ask_approval" | "rubric";
+  value: string;
+  passed: boolean | null;
+  detail: string;
 }
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
@@ -480,6 +572,480 @@ export interface IoRates {
   write_bytes_per_s: number | null;
   read_ops_per_s: number | null;
   write_ops_per_s: number | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "EvalCase".
+ */
+export interface EvalCase {
+  case_id: string;
+  session_id: string;
+  job_id: string;
+  message: string;
+  /**
+   * @maxItems 20
+   */
+  history:
+    | []
+    | [EvalTurn]
+    | [EvalTurn, EvalTurn]
+    | [EvalTurn, EvalTurn, EvalTurn]
+    | [EvalTurn, EvalTurn, EvalTurn, EvalTurn]
+    | [EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn]
+    | [EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn]
+    | [EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn]
+    | [EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn]
+    | [EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn]
+    | [EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn]
+    | [EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn, EvalTurn]
+    | [
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn
+      ]
+    | [
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn
+      ]
+    | [
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn
+      ]
+    | [
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn
+      ]
+    | [
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn
+      ]
+    | [
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn
+      ]
+    | [
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn
+      ]
+    | [
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn
+      ]
+    | [
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn,
+        EvalTurn
+      ];
+  /**
+   * @maxItems 64
+   */
+  steps: RecordedStep[];
+  answer: string;
+  prompt_version: number | null;
+  /**
+   * @maxItems 20
+   */
+  checks:
+    | []
+    | [EvalCheck]
+    | [EvalCheck, EvalCheck]
+    | [EvalCheck, EvalCheck, EvalCheck]
+    | [EvalCheck, EvalCheck, EvalCheck, EvalCheck]
+    | [EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck]
+    | [EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck]
+    | [EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck]
+    | [EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck]
+    | [EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck]
+    | [EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck, EvalCheck]
+    | [
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck
+      ]
+    | [
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck
+      ]
+    | [
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck
+      ]
+    | [
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck
+      ]
+    | [
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck
+      ]
+    | [
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck
+      ]
+    | [
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck
+      ]
+    | [
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck
+      ]
+    | [
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck
+      ]
+    | [
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck,
+        EvalCheck
+      ];
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "EvalTurn".
+ */
+export interface EvalTurn {
+  role: "user" | "assistant";
+  content: string;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "RecordedStep".
+ */
+export interface RecordedStep {
+  step: number;
+  action:
+    | ActionMemory
+    | ActionTool
+    | ActionBuildTool
+    | ActionSelfImprove
+    | ActionRemember
+    | ActionReadDocument
+    | ActionStoreDocument
+    | ActionBudget
+    | ActionResponse;
+  raw: string;
+  decided_by: string;
+  observation: string | null;
+  asked_approval: boolean;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "EvalCheck".
+ */
+export interface EvalCheck {
+  kind: "exact" | "regex" | "must_call" | "must_not_call" | "must_ask_approval" | "rubric";
+  value: string;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "EvalGate".
+ */
+export interface EvalGate {
+  set_id: string;
+  min_pass_rate: number | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "EvalResult".
+ */
+export interface EvalResult {
+  run_id: string;
+  set_id: string;
+  twin_id: string;
+  prompt_version: number | null;
+  state: "running" | "done" | "failed";
+  error: string | null;
+  /**
+   * @maxItems 200
+   */
+  cases: CaseResult[];
+  passed: number;
+  failed: number;
+  pass_rate: number;
+  baseline_version: number | null;
+  baseline_pass_rate: number | null;
+  llm_calls: number;
+  replayed_calls: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost: number | null;
+  seconds: number;
+  approval_id: string | null;
+  started_at: string;
+  finished_at: string | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "EvalSet".
+ */
+export interface EvalSet {
+  set_id: string;
+  twin_id: string;
+  description: string;
+  /**
+   * @maxItems 200
+   */
+  cases: EvalCase[];
+  created_by: string;
+  created_at: string;
 }
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
@@ -794,6 +1360,7 @@ export interface TwinSettings {
    * @maxItems 256
    */
   always_remember: string[];
+  eval_gate: EvalGate | null;
 }
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
@@ -824,6 +1391,7 @@ export interface TwinView {
    * @maxItems 256
    */
   always_remember: string[];
+  eval_gate: EvalGate | null;
   id: string;
   has_api_key: boolean;
   owner: string | null;
