@@ -79,14 +79,21 @@ def replicas() -> int:
         raise ValueError(exc.errors()[0]["msg"]) from None
 
 
+EVENT_FAMILIES: Final = (
+    "chat",
+    "plan",
+    "approve",
+    "memory",
+    "tool",
+    "build",
+    "job",
+    "usage",
+    "eval",
+    s.DEAD_LETTER_PREFIX,
+)
 EVENTS: Final = StreamSpec(
     name="PAGI_EVENTS",
-    subjects=tuple(
-        f"{family}.>"
-        for family in (
-            "chat", "plan", "approve", "memory", "tool", "build", "job", "usage", "eval", s.DEAD_LETTER_PREFIX
-        )  # fmt: skip
-    ),
+    subjects=tuple(f"{family}.>" for family in EVENT_FAMILIES),
     max_age_s=EVENTS_MAX_AGE_S,
 )
 
