@@ -37,6 +37,8 @@ from .llm.tools import ToolSpec, own_tools, parse_raw
 
 HISTORY_TURNS: Final = 20
 NO_RESULT: Final = "(not run)"
+# Steps the planner took itself, not the model: a budget's approval is no part of the conversation.
+NOT_SHOWN: Final = frozenset({"ActionBudget"})
 # At most this many MCP tools are offered to a model (`server/*` of a large server is bounded).
 MAX_MCP_TOOLS: Final = 128
 PINNED_BUDGET_CHARS: Final = 4000
@@ -63,7 +65,15 @@ class ContextBuilder:
         ]
         return usable[:MAX_MCP_TOOLS]
 
-    async def messages(self, job: JobRecord, twin: Twin, *, native_tools: bool = False) -> list[ChatMessage]:
+    async def messages(
+        self,
+        job: JobRecord,
+        twin: Twin,
+        *,
+        native_tools: bool = False,
+        history: Sequence[ChatMessage] | None = None,
+    ) -> list[ChatMessage]:
+        """`history`: the turns before this job as recorded elsewhere (an eval case); None reads the session."""
         system = twin.directive_logic or f"You are {twin.codename}, {twin.designation}."
         if native_tools:
             system += "\n\nEvery tool call needs a human's approval before it runs. Answer in plain text when done."
@@ -76,7 +86,8 @@ class ContextBuilder:
         pinned = await self.pinned_memories(job, twin)
         if pinned:
             system += "\n\n" + pinned_block(pinned)
-        messages = [ChatMessage("system", system), *await self._history(job)]
+        earlier = await self._history(job) if history is None else list(history)[-HISTORY_TURNS:]
+        messages = [ChatMessage("system", system), *earlier]
         messages.append(ChatMessage("user", job.message))
         messages += steps_as_turns(job.steps)
         return messages
@@ -180,6 +191,8 @@ def steps_as_turns(steps: list[JobStep]) -> list[ChatMessage]:
         pending.clear()
 
     for step in steps:
+        if step.action_type in NOT_SHOWN:
+            continue
         recorded = parse_raw(step.raw)
         if recorded is None or not recorded.calls:
             close_reply()
