@@ -12,7 +12,9 @@ from pagi.settings import BusSettings
 
 from . import web_ui
 from .api import (
+    budgets_api,
     documents_api,
+    evals_api,
     legacy_api,
     mcp_api,
     memory_api,
@@ -92,6 +94,8 @@ def make_app(
     tools_api.register(app)
     mcp_api.register(app)
     usage_api.register(app)
+    budgets_api.register(app)
+    evals_api.register(app)
     legacy_api.register(app)
     seed_api.register(app)
     memory_api.register(app)

@@ -15,6 +15,8 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from bus_schemas.budgets import Budget, BudgetList, BudgetWrite
+from bus_schemas.evals import EvalResult, EvalSet, EvalSetWrite
 from bus_schemas.mcp import McpServerList, McpServerView, McpServerWrite
 from bus_schemas.seed_http import (
     AgentPlanRequest,
@@ -109,6 +111,28 @@ OPERATIONS: Final[dict[tuple[str, str], Operation]] = {
         "the price table per provider and model (USD per million tokens)", answer=PriceList
     ),
     ("PUT", "/v1/prices/{provider}/{model}"): Operation("set a price (admins only)", PriceWrite, Price),
+    ("GET", "/v1/budgets"): Operation(
+        "budgets with what their period has spent (a member: the install's, their own, their twins')",
+        answer=BudgetList,
+    ),
+    ("PUT", "/v1/budgets/{scope}"): Operation(
+        "set the day's or month's budget of `global`, `user:<id>` or `twin:<id>` (admins only)", BudgetWrite, Budget
+    ),
+    ("DELETE", "/v1/budgets/{scope}"): Operation(
+        "remove a budget (admins only)", query=(Query("period", required=True),)
+    ),
+    ("GET", "/v1/evals"): Operation("eval sets, of one twin with ?twin=", query=(Query("twin"),)),
+    ("POST", "/v1/evals"): Operation(
+        "create an eval set from recorded sessions (who may change the twin)", EvalSetWrite, EvalSet
+    ),
+    ("GET", "/v1/evals/{set_id}"): Operation("an eval set and its recent results (`set`, `results`)"),
+    ("DELETE", "/v1/evals/{set_id}"): Operation("delete an eval set and its results"),
+    ("POST", "/v1/evals/{set_id}/runs"): Operation(
+        "run a set: body {prompt_version?: int, baseline?: bool}; 202 with the run id"
+    ),
+    ("GET", "/v1/evals/{set_id}/runs/{run_id}"): Operation(
+        "a run's result (404 until the planner has stored it)", answer=EvalResult
+    ),
     ("GET", "/metrics"): Operation("Prometheus metrics"),
     ("GET", "/v1/metrics/targets"): Operation("every service's metrics endpoint (Prometheus HTTP SD)"),
     ("GET", "/v1/audit"): Operation(

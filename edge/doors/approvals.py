@@ -7,7 +7,11 @@ may change the twin's policy (403), still pending (409), not expired (410). `cha
 changed before approving: a proposed memory's text, a document's or memory's namespace/kb) only with
 an approval, only for the kinds that take them (400); a document is approved only into a namespace
 the decider may write, as asked or as changed, and a changed memory's namespace too
-(`records.access.check_namespace_write`, 403). The decision is a normal
+(`records.access.check_namespace_write`, 403). A budget approval raises (or passes) a spending limit:
+approving one of a `global` or `user:` budget is an admin's, of a `twin:` budget whoever may change
+the twin (403); a denial only needs the session. A self-improvement of a twin gated by an eval set is
+approved only once its eval is done and passed (409 while running or missing, or when it failed),
+as the planner also refuses. The decision is a normal
 `approve.decision` event, so the planner stays the one that decides and the record in KV says who did.
 """
 
@@ -18,7 +22,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bus_schemas import ApprovalDecision, Envelope
-from bus_schemas.actions import ActionRemember, ActionStoreDocument
+from bus_schemas.actions import ActionBudget, ActionRemember, ActionStoreDocument
 from bus_schemas.approval import CHANGEABLE, ApprovalChanges, ApprovalRecord
 from bus_schemas.subjects import APPROVE_DECISION, TOKEN_RE
 from pagi.bus import TRANSIENT_ERRORS
@@ -66,6 +70,10 @@ async def decide(
         _check_changes(record, approved, changes)
     if approved:
         _check_target(who, record, changes, await _twin_namespace(app, record))
+        if isinstance(record.action, ActionBudget) and who is not None:
+            await _check_budget(app, who, record.action)
+        if record.kind == "self_improve":
+            await _check_eval(app, record)
     if approved and always:
         twin = await app[STATE].twins.get(record.twin_id)  # a missing twin: nothing to change
         if twin is not None and who is not None and not may_change_twin(who, twin.owner):
@@ -137,3 +145,42 @@ def _check_target(
         check_namespace_write(who, namespace)
     except Denied as denied:
         raise DoorRefused(403, f"{denied}; approve it into a namespace you may write (changes.namespace)") from None
+
+
+async def _check_budget(app: web.Application, who: Caller, action: ActionBudget) -> None:
+    """Approving past a budget spends what its owner set: the install's and a user's are an admin's to
+    pass (a member passing their own would make their limit meaningless), a twin's whoever may change
+    the twin."""
+    kind, _, name = action.scope.partition(":")
+    if kind == "twin":
+        twin = await app[STATE].twins.get(name)
+        if twin is not None and may_change_twin(who, twin.owner):
+            return
+        owner = "an admin" if twin is None or twin.owner is None else "its owner or an admin"
+        raise DoorRefused(403, f"the budget of twin {name} may be passed or raised only by {owner}; deny it instead")
+    if not who.is_admin:
+        what = "the install's" if kind == "global" else f"user {name}'s"
+        raise DoorRefused(403, f"{what} budget may be passed or raised only by an admin; deny it instead")
+
+
+async def _check_eval(app: web.Application, record: ApprovalRecord) -> None:
+    """The planner's rule (its SelfImprove kind refuses the same), checked before publishing: a gated
+    twin's self-improvement waits for its eval, and one that did not pass is denied, never approved."""
+    result = record.eval
+    if result is None:
+        twin = await app[STATE].twins.get(record.twin_id)
+        if twin is None or twin.eval_gate is None:
+            return
+        raise DoorRefused(
+            409, f"approval {record.approval_id} waits for its eval against set {twin.eval_gate.set_id}; try again"
+        )
+    if result.state == "running":
+        raise DoorRefused(409, f"approval {record.approval_id}'s eval (set {result.set_id}) is still running")
+    if result.ok is False:
+        rate = f"pass rate {result.pass_rate:.0%}" + (
+            f", {result.required:.0%} required" if result.required is not None else ""
+        )
+        failed = result.error or rate
+        raise DoorRefused(
+            409, f"approval {record.approval_id}'s eval (set {result.set_id}) did not pass ({failed}); deny it"
+        )

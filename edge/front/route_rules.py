@@ -36,6 +36,8 @@ SELF: Final = Rule("user", "the caller's own login session")
 MCP_ADMIN: Final = Rule("user", "admins only: a stdio MCP server is a command run on a host (check_mcp_admin)")
 MCP_DOOR: Final = Rule("user", "MCP: tools TWIN_READ, a session's history SESSION; an MCP session bound to its user")
 A2A_RPC: Final = Rule("user", "A2A JSON-RPC: TWIN_READ on the twin, SESSION on the context and its tasks")
+EVAL_READ: Final = Rule("user", "sets of TWIN_READ twins whose every case's session is the caller's (SESSION)")
+EVAL_WRITE: Final = Rule("user", "EVAL_READ, and TWIN_WRITE on the set's twin (a run calls its model)")
 METRICS: Final = Rule("user", "operational counters and scrape targets, no user data (Prometheus has a key)")
 
 # Routes whose body is a file upload (multipart, streamed to disk under PAGI_MAX_UPLOAD_BYTES by the
@@ -78,7 +80,11 @@ RULES: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/api/health"): Rule("user", "up/down only, as the seed's gateway said it"),
     ("POST", "/v1/memory/query"): MEMORY,
     ("GET", "/v1/approvals"): Rule("user", "approvals of the caller's sessions (admins: all)"),
-    ("POST", "/v1/approvals/{approval_id}"): Rule("user", "SESSION; `always` also needs TWIN_WRITE on the twin"),
+    ("POST", "/v1/approvals/{approval_id}"): Rule(
+        "user",
+        "SESSION; `always` also needs TWIN_WRITE on the twin; approving a budget: admins for global and user"
+        " scopes, TWIN_WRITE for a twin's",
+    ),
     ("GET", "/v1/jobs/{job_id}"): SESSION,
     ("POST", "/v1/jobs/{job_id}/cancel"): SESSION,
     ("GET", "/v1/sessions/{session_id}/history"): SESSION,
@@ -112,6 +118,18 @@ RULES: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/v1/usage"): Rule("user", "a member's own usage (their user and sessions); an admin's, everyone's"),
     ("GET", "/v1/prices"): Rule("user", "the price table (no user data)"),
     ("PUT", "/v1/prices/{provider}/{model}"): Rule("user", "admins only: the operator's price table"),
+    # Budgets (edge/api/budgets_api.py) and eval sets (edge/api/evals_api.py).
+    ("GET", "/v1/budgets"): Rule(
+        "user", "the install's, the caller's own user's, and TWIN_READ twins' budgets (admins: all)"
+    ),
+    ("PUT", "/v1/budgets/{scope}"): Rule("user", "admins only: a budget limits the one it names"),
+    ("DELETE", "/v1/budgets/{scope}"): Rule("user", "admins only: a budget limits the one it names"),
+    ("GET", "/v1/evals"): EVAL_READ,
+    ("POST", "/v1/evals"): Rule("user", "TWIN_WRITE on the set's twin; SESSION on every session a case is taken from"),
+    ("GET", "/v1/evals/{set_id}"): EVAL_READ,
+    ("DELETE", "/v1/evals/{set_id}"): EVAL_WRITE,
+    ("POST", "/v1/evals/{set_id}/runs"): EVAL_WRITE,
+    ("GET", "/v1/evals/{set_id}/runs/{run_id}"): EVAL_READ,
     ("GET", "/v1/telemetry/stream"): Rule("user", "host telemetry, shared by everyone on the install"),
     ("GET", "/v1/telemetry/hosts"): Rule("user", "host telemetry, shared by everyone on the install"),
     # The A2A door (edge/doors/a2a.py): cards are public documents (shared twins only, anonymously); a task
