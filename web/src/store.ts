@@ -239,7 +239,12 @@ class Store {
   allPending(): Approval[] {
     const byId = new Map<string, Approval>();
     for (const a of this.pending) byId.set(a.approval_id, a);
-    for (const s of this.sessions.values()) for (const a of s.approvals.values()) byId.set(a.approval_id, a);
+    // Seen live (the request, which says whether an eval is pending) and stored (the record, whose
+    // eval the eval gate fills in as it runs): both, the record's fields the fresher.
+    for (const s of this.sessions.values()) for (const a of s.approvals.values()) {
+      const stored = byId.get(a.approval_id);
+      byId.set(a.approval_id, stored ? { ...a, ...stored, eval_pending: a.eval_pending ?? stored.eval_pending } : a);
+    }
     for (const id of this.decided) byId.delete(id);
     const now = Date.now();
     for (const [id, a] of byId) if (Date.parse(a.expires_at) <= now) byId.delete(id); // expired: nothing to decide
@@ -336,7 +341,7 @@ class Store {
     for (const s of this.sessions.values()) s.approvals.delete(approval.approval_id);
     this.decided.add(approval.approval_id);
     this.changed();
-    this.notify(approved ? (always ? "Authorised, and always allowed for this twin" : "Authorised") : "Denied");
+    this.notify(!approved ? "Denied" : always ? "Authorised, and always allowed for this twin" : changes?.limit !== undefined ? "Authorised, and the budget raised" : "Authorised");
   }
 }
 

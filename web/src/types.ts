@@ -7,7 +7,7 @@ import type {
 } from "./generated/bus";
 
 export type {
-  Action, ActionRemember, ActionStoreDocument, ApprovalKind, DocumentRef, ParsedDocument, CompleteMessage, McpToolShown, EventFrame, HostSeen, HostsFrame, IssuedCommand, LogLevel, MessageChunk,
+  Action, ActionBudget, ActionRemember, ActionStoreDocument, ApprovalKind, BudgetList, BudgetStatus, CaseResult, EvalCheck, EvalGate, EvalResult, EvalSet, EvalSummary, DocumentRef, ParsedDocument, CompleteMessage, McpToolShown, EventFrame, HostSeen, HostsFrame, IssuedCommand, LogLevel, MessageChunk,
   MetricsFrame, SourceMemory, StatusUpdate, TelemetrySample, UsageDay, UsageReport, UsageTotal,
 } from "./generated/bus";
 export type { JobLog as JobLogBody, TwinView as Twin } from "./generated/bus";
@@ -18,9 +18,10 @@ export type UsageGrouping = UsageReport["by"];
 export type ServerFrame = CompleteMessage | MessageChunk | StatusUpdate | EventFrame;
 
 // An approval as the UI holds it: from an approve.request event (the body, plus the envelope's ids)
-// or from GET /v1/approvals (the stored record, which adds when it was made and its state).
-export type Approval = ApprovalRequest & Pick<ApprovalRecord, "session_id" | "job_id" | "twin_id"> &
-  Partial<Pick<ApprovalRecord, "created_at" | "state">>;
+// or from GET /v1/approvals (the stored record, which adds when it was made, its state and the eval of
+// a self-improvement, and has no eval_pending).
+export type Approval = Omit<ApprovalRequest, "eval_pending"> & Partial<Pick<ApprovalRequest, "eval_pending">> &
+  Pick<ApprovalRecord, "session_id" | "job_id" | "twin_id"> & Partial<Pick<ApprovalRecord, "created_at" | "state" | "eval">>;
 
 // What a person may set on a twin, as the settings form holds it: the edge fills in a namespace the
 // form leaves out (the served twin, `Twin`, always has one).
@@ -50,7 +51,8 @@ export interface UploadReply {
   approval_id: string | null; status: "awaiting_approval" | "reading" | "completed" | "failed"; error?: string;
 }
 
-// bus_schemas.approval.ApprovalChanges: what the person changed before approving (only what changed).
-export interface ApprovalChanges { text?: string; namespace?: string; kb?: string }
+// bus_schemas.approval.ApprovalChanges: what the person changed before approving (only what changed);
+// `limit` is a budget approval's "approve and raise".
+export interface ApprovalChanges { text?: string; namespace?: string; kb?: string; limit?: number }
 export const KNOWLEDGE_BASES = ["soul", "domain", "body", "heart", "mind"] as const;
 export const NAMESPACE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;

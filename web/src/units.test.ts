@@ -10,7 +10,7 @@ import { backoffMs } from "./socket";
 const form: Form = {
   codename: "Ada", designation: "", mission: "", avatar: null, directive_logic: "", provider: null, model: null, base_url: null,
   temperature: 0.3, token_limit: 16000, step_limit: 6, approval_timeout_s: 600, allowed_tools: ["python"], always_allow: [],
-  code_generation: true, api_key: "", mcp_tools: [], always_remember: [],
+  code_generation: true, api_key: "", mcp_tools: [], always_remember: [], eval_gate: null,
 };
 
 describe("routes", () => {

@@ -1,9 +1,11 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { errorText } from "../api";
 import { bytes, clock } from "../format";
+import { afterCall, amount, raiseProblem, raiseValue, scopeText, suggestedRaise } from "../budgets";
+import { evalPending, evalVerdict } from "../evals";
 import { approvalChanges, type Proposed } from "../memory";
 import { store, useStore } from "../store";
-import type { ActionRemember, ActionStoreDocument, Approval, McpToolShown } from "../types";
+import type { ActionBudget, ActionRemember, ActionStoreDocument, Approval, EvalSummary, McpToolShown } from "../types";
 import { CodeEditor } from "./LazyEditor";
 import { KbPicker, NamespacePicker } from "./Pickers";
 
@@ -94,14 +96,46 @@ export function ApprovalDetails({ approval }: { approval: Approval }) {
           <DiffView diff={approval.summary.startsWith("change the system prompt") ? approval.summary.split("\n").slice(1).join("\n") : approval.summary} />
         </div>
       );
+    case "ActionBudget":
+      return <BudgetFigures action={action} />;
     default:
       return <pre class="args">{approval.summary}</pre>;
   }
 }
 
+/** What a budget approval is about: the budget, what its period spent, and the call that would cross it. */
+export function BudgetFigures({ action }: { action: ActionBudget }) {
+  const a = action;
+  const over = afterCall(a) - a.limit;
+  return (
+    <div class="what" data-testid="approval-budget">
+      <div class="kv"><span>Budget</span><code data-testid="approval-budget-scope">{scopeText(a.scope)}</code> <span class="muted small">per {a.period}</span></div>
+      <div class="kv"><span>Spent</span><span data-testid="approval-budget-spent">{amount(a.unit, a.spent, a.currency)}</span></div>
+      <div class="kv"><span>Limit</span><span data-testid="approval-budget-limit">{amount(a.unit, a.limit, a.currency)}</span></div>
+      <div class="kv"><span>Next call</span><span data-testid="approval-budget-estimate">≈ {amount(a.unit, a.estimate, a.currency)}</span>
+        {over > 0 && <span class="muted small">({amount(a.unit, over, a.currency)} past the limit)</span>}</div>
+      <div class="kv"><span>Ceiling</span><span data-testid="approval-budget-ceiling">{a.ceiling === null ? "none" : `${amount(a.unit, a.ceiling, a.currency)}: no approval passes it`}</span></div>
+    </div>
+  );
+}
+
+/** The eval a self-improvement was run against (ApprovalRecord.eval), beside its diff. */
+function EvalFigures({ summary, pending }: { summary: EvalSummary | null | undefined; pending: boolean }) {
+  const v = evalVerdict(summary, pending);
+  if (!v) return null;
+  return (
+    <section class={`approval-eval ${v.tone}`} data-testid="approval-eval" data-tone={v.tone} aria-live="polite">
+      <span class={`badge ${v.tone === "ok" || v.tone === "shown" ? "ok" : v.tone === "blocked" || v.tone === "failed" ? "off" : "job-running"}`}
+        data-testid="approval-eval-state">{v.tone === "waiting" ? "eval pending" : v.tone === "shown" ? "eval" : v.tone}</span>
+      <span data-testid="approval-eval-text">{v.text}</span>
+      {v.blocks && <span class="muted small">Approving waits for a passing eval; denying is always possible.</span>}
+    </section>
+  );
+}
+
 const TITLES = {
   memory: "Memory access requested", tool: "Tool execution requested", build: "Tool build requested", self_improve: "Prompt change requested",
-  remember: "Memory proposed", document: "Document to store in memory",
+  remember: "Memory proposed", document: "Document to store in memory", budget: "Budget reached",
 };
 
 type Edit = { text: string; namespace: string; kb: string };
@@ -157,11 +191,13 @@ export function ApprovalModal({ approval }: { approval: Approval }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [edit, setEdit] = useState<Edit>({ text: "", namespace: "", kb: "" });
+  const [raiseTo, setRaiseTo] = useState("");
   const authorize = useRef<HTMLButtonElement>(null);
   useEffect(() => {
     setDenying(false); setReason(""); setAlways(false); setError(null);
     const p = proposed(approval);
     setEdit({ text: p?.text ?? "", namespace: p?.namespace ?? "", kb: p?.kb ?? "" });
+    setRaiseTo(approval.action.action_type === "ActionBudget" ? String(suggestedRaise(approval.action)) : "");
     if (approval.kind !== "remember") authorize.current?.focus();
   }, [approval.approval_id]);
   useEffect(() => {
@@ -172,12 +208,13 @@ export function ApprovalModal({ approval }: { approval: Approval }) {
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
   }, [approval.approval_id]);
-  const decide = async (approved: boolean) => {
+  const decide = async (approved: boolean, limit: number | null = null) => {
     setBusy(true);
     setError(null);
     try {
       const p = proposed(approval);
-      await store.decide(approval, approved, approved && always, approved ? null : reason, p && approved ? approvalChanges(p, edit) : null);
+      const changes = limit !== null ? { limit } : p && approved ? approvalChanges(p, edit) : null;
+      await store.decide(approval, approved, approved && always, approved ? null : reason, approved ? changes : null);
     } catch (err) {
       setError(errorText(err));
     } finally {
@@ -189,6 +226,10 @@ export function ApprovalModal({ approval }: { approval: Approval }) {
   const set = (e: Partial<Edit>) => setEdit((prev) => ({ ...prev, ...e }));
   const action = approval.action;
   const textMissing = action.action_type === "ActionRemember" && !edit.text.trim();
+  const pending = evalPending(approval, twin);
+  const verdict = approval.kind === "self_improve" ? evalVerdict(approval.eval, pending) : null;
+  const heldByEval = verdict?.blocks ?? false;
+  const raiseWrong = action.action_type === "ActionBudget" ? raiseProblem(action, raiseTo) : null;
   return (
     <div class="modal-backdrop" role="presentation">
       <div class="modal approval" role="dialog" aria-modal="true" aria-labelledby="approval-title" data-testid="approval-modal" data-kind={approval.kind}>
@@ -203,6 +244,12 @@ export function ApprovalModal({ approval }: { approval: Approval }) {
         {action.action_type === "ActionStoreDocument" ? <DocumentDetails action={action} edit={edit} set={set} twinNamespace={twinNamespace} />
           : action.action_type === "ActionRemember" ? <RememberDetails action={action} edit={edit} set={set} twinNamespace={twinNamespace} />
           : <ApprovalDetails approval={approval} />}
+        {approval.kind === "self_improve" && <EvalFigures summary={approval.eval} pending={pending} />}
+        {action.action_type === "ActionBudget" && (
+          <label class="raise">Raise the {action.period}'s limit to ({action.unit === "tokens" ? "tokens" : action.currency})
+            <input data-testid="approval-raise-to" inputMode="decimal" value={raiseTo} onInput={(e) => setRaiseTo(e.currentTarget.value)} aria-invalid={raiseWrong ? "true" : "false"} />
+            {raiseWrong && <span class="muted small" data-testid="approval-raise-problem">{raiseWrong}</span>}</label>
+        )}
         {approval.kind === "remember" && (
           <label class="check"><input type="checkbox" data-testid="approval-always" checked={always} onChange={(e) => setAlways(e.currentTarget.checked)} />
             <span>Always allow memories in namespace <b>{edit.namespace.trim() || twinNamespace}</b> for this twin</span></label>
@@ -223,7 +270,13 @@ export function ApprovalModal({ approval }: { approval: Approval }) {
           {denying
             ? <button class="btn danger" disabled={busy} onClick={() => void decide(false)}>Confirm Deny</button>
             : <button class="btn danger" disabled={busy} onClick={() => setDenying(true)}>Deny…</button>}
-          <button class="btn primary" ref={authorize} disabled={busy || textMissing} onClick={() => void decide(true)}>Authorize &amp; Execute</button>
+          {action.action_type === "ActionBudget" ? <>
+            <button class="btn" data-testid="approval-raise" disabled={busy || raiseWrong !== null} onClick={() => void decide(true, raiseValue(raiseTo))}>Approve and raise</button>
+            <button class="btn primary" ref={authorize} data-testid="approval-once" disabled={busy} onClick={() => void decide(true)}>Approve once</button>
+          </> : (
+            <button class="btn primary" ref={authorize} data-testid="approval-approve" disabled={busy || textMissing || heldByEval}
+              title={heldByEval ? "waits for a passing eval" : undefined} onClick={() => void decide(true)}>Authorize &amp; Execute</button>
+          )}
         </footer>
       </div>
     </div>
