@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Mapping, Sequence
 
 import aiohttp
 
 from bus_schemas.jobs import JobRecord
-from bus_schemas.streams import PLANNER_CHAT_IN, PLANNER_CONTROL, PLANNER_RESULTS, USAGE, USAGE_LEDGER
+from bus_schemas.streams import (
+    EVAL_REPLIES,
+    PLANNER_CHAT_IN,
+    PLANNER_CONTROL,
+    PLANNER_EVAL_GATE,
+    PLANNER_EVALS,
+    PLANNER_RESULTS,
+    USAGE,
+    USAGE_LEDGER,
+)
 from bus_schemas.twin import Twin
 from pagi.bus import Bus
 from pagi.service import Route, run_service
@@ -21,6 +31,8 @@ from .context import ContextBuilder
 from .control import ControlHandler
 from .decider import Decider
 from .decision import Decision
+from .evals.gate import EvalGateHandler
+from .evals.runner import EvalRunner
 from .ledger import LedgerHandler
 from .llm.guard import guarded_session
 from .loop import ChunkSink, Decide, Planner
@@ -73,7 +85,20 @@ class PlannerService:
             Route(PLANNER_RESULTS, ResultHandler(planner), max_in_flight=64),
             # One at a time, in stream order (USAGE_LEDGER's max_ack_pending): each total's `seq` check.
             Route(USAGE_LEDGER, LedgerHandler(await bus.kv(USAGE), records.jobs), max_in_flight=1),
+            *await self.eval_routes(bus, records),
         ]
+
+    async def eval_routes(self, bus: Bus, records: Records) -> list[Route]:
+        """eval.run (a set re-run in memory) and the eval gate on self-improve approvals."""
+        assert self.http is not None
+        env = self.env if self.env is not None else os.environ
+        replies = await bus.kv(EVAL_REPLIES)
+        prices = await PriceTable.open(bus, cache_s=PRICE_CACHE_S)
+        runner = await EvalRunner.open(
+            bus, records.twins, records.prompts, records.tools, records.mcp_tools, self.http, env, replies, prices
+        )
+        gate = EvalGateHandler(bus, records.approvals, records.twins, runner)
+        return [Route(PLANNER_EVALS, runner, max_in_flight=2), Route(PLANNER_EVAL_GATE, gate, max_in_flight=16)]
 
     async def background(self, bus: Bus, stopping: asyncio.Event) -> None:
         assert self.sweeper is not None
