@@ -50,7 +50,7 @@ class ChatInHandler:
             job = await self.planner.jobs.create(job)
             await self.planner.finish(job, event.id, f"Cannot start: {exc}.", "failed")
             return
-        job = job.model_copy(update={"twin_id": twin.id})
+        job = job.model_copy(update={"twin_id": twin.id, "prompt_version": twin.prompt_version})
         notes: list[Envelope[Any]] = []
         if asked is not None and twin.id != asked:
             note = f"unknown twin {asked!r}: answered by the default twin {twin.id!r}"
