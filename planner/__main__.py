@@ -22,10 +22,12 @@ from bus_schemas.streams import (
 from bus_schemas.twin import Twin
 from pagi.bus import Bus
 from pagi.service import Route, run_service
+from records.budgets import BudgetStore
 from records.bundle import Records, open_records
 from records.prices import PriceTable
 
 from . import deterministic
+from .budget import BudgetGate
 from .chat_in import ChatInHandler
 from .context import ContextBuilder
 from .control import ControlHandler
@@ -46,7 +48,9 @@ async def build_planner(bus: Bus, settings: PlannerSettings, decide: Decide | No
     return planner_over(bus, await open_records(bus), decide)
 
 
-def planner_over(bus: Bus, records: Records, decide: Decide | None = None) -> Planner:
+def planner_over(
+    bus: Bus, records: Records, decide: Decide | None = None, budgets: BudgetStore | None = None
+) -> Planner:
     return Planner(
         bus=bus,
         jobs=records.jobs,
@@ -55,6 +59,7 @@ def planner_over(bus: Bus, records: Records, decide: Decide | None = None) -> Pl
         prompts=records.prompts,
         decide=decide or deterministic_decide,
         mcp_tools=records.mcp_tools,
+        budgets=budgets,
     )
 
 
@@ -75,8 +80,11 @@ class PlannerService:
         self.http = guarded_session(self.env)  # connects only where records.endpoints allows
         records = await open_records(bus)
         context = ContextBuilder(bus, records.tools, records.mcp_tools)
-        usage = UsageRecorder(bus, await PriceTable.open(bus, cache_s=PRICE_CACHE_S))
-        planner = planner_over(bus, records, Decider(context, self.http, self.env, usage))
+        prices = await PriceTable.open(bus, cache_s=PRICE_CACHE_S)
+        usage = UsageRecorder(bus, prices)
+        budgets = await BudgetStore.open(bus)
+        decider = Decider(context, self.http, self.env, usage, BudgetGate(budgets, prices))
+        planner = planner_over(bus, records, decider, budgets)
         control = ControlHandler(planner)
         self.sweeper = Sweeper(planner, control, self.settings)
         return [
