@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Final, Generic, Literal, TypeVar
 
 from bus_schemas import (
     Action,
+    ActionBudget,
     ActionBuildTool,
     ActionMemory,
     ActionReadDocument,
@@ -35,12 +36,21 @@ from bus_schemas import (
     ToolRun,
 )
 from bus_schemas.approval import CHANGEABLE, ApprovalChanges, ApprovalKind, ApprovalRecord, McpToolShown
-from bus_schemas.chat import BuildToolCommand, ExecuteTool, IssuedCommand, SelfImproveCommand, ShowMemoryPage
+from bus_schemas.budgets import Budget
+from bus_schemas.chat import (
+    BuildToolCommand,
+    ExecuteTool,
+    IssuedCommand,
+    PromptForConfig,
+    SelfImproveCommand,
+    ShowMemoryPage,
+)
 from bus_schemas.documents import DocumentIngest, DocumentParse
 from bus_schemas.joblog import LogLevel
 from bus_schemas.jobs import MAX_STEP_SOURCES
 from bus_schemas.subjects import BUILD_REQ, MEMORY_INGEST, MEMORY_PARSE, MEMORY_QUERY, MEMORY_STORE, TOOL_RUN
 from bus_schemas.twin import PromptVersion, Twin
+from records.budgets import amount
 from records.jobs import Worker
 from records.policy import RegistryTool, ToolPolicy, tool_policy
 from records.prompts import prompt_diff
@@ -80,6 +90,17 @@ class PromptChange:
     rationale: str
 
 
+@dataclass(frozen=True)
+class BudgetRaise:
+    """An action the planner carries out itself: a budget approved past, its limit raised to `to`
+    (None: approved for the one call, the limit unchanged)."""
+
+    scope: str
+    period: Literal["day", "month"]
+    unit: Literal["tokens", "money"]
+    to: float | None
+
+
 A = TypeVar("A", bound=Body)
 R = TypeVar("R")
 
@@ -112,7 +133,9 @@ class ActionKind(ABC, Generic[A, R]):
     def command(self, action: A, twin: Twin, approval_id: str) -> IssuedCommand: ...
 
     @abstractmethod
-    def request(self, action: A, twin: Twin, request_id: str, approval_id: str | None) -> WorkerRequest | PromptChange:
+    def request(
+        self, action: A, twin: Twin, request_id: str, approval_id: str | None
+    ) -> WorkerRequest | PromptChange | BudgetRaise:
         """What carrying out the (approved or always-allowed) action is."""
 
     @abstractmethod
@@ -140,6 +163,18 @@ class ActionKind(ABC, Generic[A, R]):
     def cites(self, result: R) -> list[SourceMemory]:
         """The memories this result brought, for the answer's citations."""
         return []
+
+    def ends_on_denial(self, action: A) -> str | None:
+        """The job's answer when a person denies this (None: the job is told and decides again)."""
+        return None
+
+    def eval_pending(self, twin: Twin) -> bool:
+        """Whether the approval is asked while an eval of it runs (ApprovalRequest.eval_pending)."""
+        return False
+
+    def refuses_decision(self, record: ApprovalRecord, approved: bool, twin: Twin) -> str | None:
+        """Why this decision cannot be taken now (the approval stays pending), or None."""
+        return None
 
 
 class Unchangeable(ValueError):
@@ -423,6 +458,88 @@ class SelfImprove(ActionKind[ActionSelfImprove, PromptVersion]):
     def observe(self, action: ActionSelfImprove, result: PromptVersion, twin: Twin) -> str:
         return f"The system prompt of {twin.id} is now version {result.version}."
 
+    def eval_pending(self, twin: Twin) -> bool:
+        return twin.eval_gate is not None
+
+    def refuses_decision(self, record: ApprovalRecord, approved: bool, twin: Twin) -> str | None:
+        # A denial is always taken. An eval that failed blocks whether or not the twin still has a gate;
+        # a missing or running one blocks only while the twin is gated (an ungated twin runs none).
+        if not approved:
+            return None
+        found = record.eval
+        if found is not None and found.ok is False:
+            rate = f"{found.pass_rate:.0%}" + (f", {found.required:.0%} required" if found.required is not None else "")
+            return f"the eval of this prompt on {found.set_id} did not pass ({rate})"
+        if twin.eval_gate is None:
+            return None
+        if found is None:
+            return f"the eval of this prompt on {twin.eval_gate.set_id} has not started yet"
+        if found.state == "running":
+            return f"the eval of this prompt on {found.set_id} is still running"
+        return None
+
+
+class BudgetKind(ActionKind[ActionBudget, Budget | None]):
+    """The next LLM call would cross a budget (planner/budget.py decides it, never a model): always a
+    person's decision. Approved, exactly one call passes (the limit raised first when the person
+    gave one); denied, the twin answers that the budget is spent."""
+
+    action = ActionBudget
+    approval = "budget"
+    # The seed's configuration prompt: a value (the new limit) or a refusal. No seed marker decides it
+    # (planner/markers.py matches no prompt_for_config), so only PAGI's own approval doors do.
+    issues = PromptForConfig
+
+    def judge(self, action: ActionBudget, twin: Twin, tool: ToolPolicy | None = None) -> Verdict:
+        reason = f"the next LLM call would cross the {action.period} {action.unit} budget of {action.scope}"
+        return Verdict("ask", "budget", reason, "budget")
+
+    def summary(self, action: ActionBudget, twin: Twin) -> str:
+        def of(value: float) -> str:
+            return amount(value, action.unit, action.currency)
+
+        text = (
+            f"{action.scope} {action.period} budget: spent {of(action.spent)} of {of(action.limit)}; "
+            f"the next LLM call is estimated at {of(action.estimate)}"
+        )
+        return text + (f" (hard ceiling {of(action.ceiling)})" if action.ceiling is not None else "")
+
+    def command(self, action: ActionBudget, twin: Twin, approval_id: str) -> IssuedCommand:
+        prompt = f"{self.summary(action, twin)}. Approve once, approve and raise the limit, or deny."
+        return PromptForConfig(
+            config_key=f"budget.{action.period}.{action.unit}", prompt=prompt, approval_id=approval_id
+        )
+
+    def request(self, action: ActionBudget, twin: Twin, request_id: str, approval_id: str | None) -> BudgetRaise:
+        return BudgetRaise(action.scope, action.period, action.unit, action.raise_to)
+
+    def observe(self, action: ActionBudget, result: Budget | None, twin: Twin) -> str:
+        head = f"budget approved past: one LLM call over the {action.period} {action.unit} budget of {action.scope}"
+        if result is None:
+            return head
+        limit = result.tokens if action.unit == "tokens" else result.money
+        return f"{head}; its limit is now {amount(limit or 0, action.unit, action.currency)}"
+
+    def amend(self, action: ActionBudget, changes: ApprovalChanges) -> ActionBudget:
+        given = {k for k, v in changes.model_dump().items() if v is not None}
+        refused = sorted(given - CHANGEABLE[self.approval])
+        if refused:
+            raise Unchangeable(f"{', '.join(refused)} cannot be changed on a budget approval (only limit)")
+        if changes.limit is None:
+            raise Unchangeable("a budget approval's changes need a new limit")
+        if action.ceiling is not None and changes.limit > action.ceiling:
+            ceiling = amount(action.ceiling, action.unit, action.currency)
+            raise Unchangeable(f"a limit of {changes.limit:g} is over the hard ceiling ({ceiling})")
+        return action.model_copy(update={"raise_to": changes.limit})
+
+    def ends_on_denial(self, action: ActionBudget) -> str:
+        spent = amount(action.spent, action.unit, action.currency)
+        limit = amount(action.limit, action.unit, action.currency)
+        return (
+            f"The {action.period} {action.unit} budget of {action.scope} is spent ({spent} of {limit}), "
+            "and going past it was not approved, so I stop here."
+        )
+
 
 KINDS: Final[dict[str, ActionKind[Any, Any]]] = {
     kind.action.model_fields["action_type"].default: kind
@@ -434,6 +551,7 @@ KINDS: Final[dict[str, ActionKind[Any, Any]]] = {
         Remember(),
         DocumentReading(),
         DocumentStoring(),
+        BudgetKind(),
     )
 }
 

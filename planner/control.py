@@ -61,6 +61,12 @@ class ControlHandler:
             await self._error(event, record.job_id, f"approval {body.approval_id} expired at {record.expires_at}")
             return
         else:
+            twin = await planner.twins.get_or_default(record.twin_id)
+            refused = kind_of(record.action.action_type).refuses_decision(record, body.approved, twin)
+            if refused is not None:
+                # The approval stays pending: decided again once what it waits for is there.
+                await self._error(event, record.job_id, f"approval {body.approval_id} not approved: {refused}")
+                return
             try:
                 changed = self._changed(record, body)
             except Unchangeable as exc:
@@ -119,10 +125,15 @@ class ControlHandler:
                     job, job_moves.amend_step(record.step, action.model_dump(), planner._now())
                 )
             await planner.bus.publish(emit.log(job, event.id, "approved", f"approved by {who}", status="running"))
-            await planner.dispatch(job, twin, action, request_id, record.approval_id, event.id)
+            await planner.dispatch(job, twin, action, request_id, record.approval_id, event.id, record.decided_by)
         else:
             note = f"A human ({who}) denied this: {record.summary}"
             await planner.bus.publish(emit.log(job, event.id, "denied", note, level="warn", status="running"))
+            action = ACTION.validate_python(record.action.model_dump())
+            answer = kind_of(action.action_type).ends_on_denial(action)
+            if answer is not None:
+                await planner.finish(job, event.id, answer, "completed")
+                return
             await planner.observe(job, twin, record.step, note, event.id)
 
     async def expire(self, record: ApprovalRecord) -> None:

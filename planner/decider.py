@@ -7,6 +7,9 @@ this step's action, and each further one is the next step's, taken from the reco
 asking the model again, so each call is judged, approved, run and observed on its own; the model is
 asked again once every call has its result.
 
+Before a model is called, the budgets the call counts against are checked (planner/budget.py): over
+one, the step is a budget approval or, over a hard ceiling, the job's answer, and no model is called.
+
 A provider failure or a reply that stays invalid after one repair falls back to the deterministic
 planner, with a note the job log shows. A base URL the endpoint rules refuse (records.endpoints:
 internal addresses unless the operator allows them) ends the job instead, before any request.
@@ -27,6 +30,7 @@ from pagi.secrets import SecretsUnavailable, unseal
 from records.endpoints import EndpointPolicy, EndpointRefused, check_base_url
 
 from . import deterministic
+from .budget import BudgetGate
 from .context import ContextBuilder
 from .decision import Decision, ReplayGap
 from .llm import LLMConfigError, LLMError, ProviderConfig, config_for, llm_decide, make_provider
@@ -52,10 +56,12 @@ class Decider:
         http: aiohttp.ClientSession,
         env: Mapping[str, str] | None = None,
         usage: UsageRecorder | None = None,
+        budget: BudgetGate | None = None,
     ) -> None:
         self.context = context
         self.http = http
         self.usage = usage  # one usage.llm event per call (planner/usage.py)
+        self.budget = budget  # checked before every call (planner/budget.py); None: no budgets
         # The provider keys and the operator's endpoint allowances (tests pass their own mapping).
         self.env: Mapping[str, str] = os.environ if env is None else env
 
@@ -101,21 +107,25 @@ class Decider:
             raise EndpointStop(f"LLM not called for {twin.id}: {exc}") from None
         allowed = allowed_actions(twin)
         provider = make_provider(config, self.http)
+        if config.tool_calling:
+            messages = await self.context.messages(job, twin, native_tools=True)
+            tools = await self.context.tool_specs(twin, allowed)
+        else:
+            messages, tools = await self.context.messages(job, twin), []
+        prompt = prompt_text(messages, tools)
+        if self.budget is not None and (instead := await self.budget.check(job, twin, config, prompt)) is not None:
+            return instead
+        clock = Stopwatch()
         try:
             if config.tool_calling:
-                messages = await self.context.messages(job, twin, native_tools=True)
-                tools = await self.context.tool_specs(twin, allowed)
-                clock = Stopwatch()
                 decision = await llm_decide_tools(provider, messages, tools, on_chunk, allowed_actions=allowed)
             else:
-                messages, tools = await self.context.messages(job, twin), []
-                clock = Stopwatch()
                 decision = await llm_decide(provider, messages, on_chunk, allowed_actions=allowed)
         except LLMError as exc:
             log.warning("LLM failed for job %s: %s", job.job_id, exc)
             return _fallback(job, twin, f"{exc}; the deterministic planner decided instead")
         if self.usage is not None:
-            await self.usage.record(job, config, decision, prompt_text(messages, tools), clock.ms())
+            await self.usage.record(job, config, decision, prompt, clock.ms())
         if decision.repair_reason:
             note = f"the LLM's first reply was invalid ({decision.repair_reason}); its repaired reply was used"
             return Decision(decision.action, decision.raw, decision.decided_by, note)

@@ -27,6 +27,7 @@ from bus_schemas.twin import Twin
 from pagi.bus import Bus
 from records import jobs as job_moves
 from records.approvals import ApprovalStore
+from records.budgets import BudgetError, BudgetStore
 from records.jobs import JobStore
 from records.policy import ToolPolicy
 from records.prompts import PromptStore, change_prompt
@@ -34,7 +35,7 @@ from records.tools import McpToolCatalog
 from records.twins import TwinStore
 
 from . import emit
-from .actions import PromptChange, judge, kind_of
+from .actions import BudgetRaise, PromptChange, judge, kind_of
 from .decision import Decision, ReplayGap
 
 log = logging.getLogger("planner.loop")
@@ -55,6 +56,8 @@ class Planner:
     decide: Decide
     # The tools registered MCP servers list (None: every MCP tool is refused).
     mcp_tools: McpToolCatalog | None = None
+    # Where an approved budget's raised limit is written (None: no budgets, none raised).
+    budgets: BudgetStore | None = None
     _now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     # --- steps ----------------------------------------------------------------------------------
@@ -235,6 +238,7 @@ class Planner:
             policy=policy,
             expires_at=stored.expires_at,
             mcp=stored.mcp,
+            eval_pending=kind.eval_pending(twin),
         )
         question = ChatOut(
             content=f"Approval needed ({policy}): {summary}",
@@ -266,10 +270,15 @@ class Planner:
         request_id: str,
         approval_id: str | None,
         trigger_id: str,
+        decided_by: str | None = None,
     ) -> None:
-        """Hand an approved (or always-allowed) action to its worker, or apply a prompt change."""
+        """Hand an approved (or always-allowed) action to its worker, or apply a prompt change or a
+        budget's approval. `decided_by`: who approved it (a raised budget records them)."""
         kind = kind_of(action.action_type)
         carried = kind.request(action, twin, request_id, approval_id)
+        if isinstance(carried, BudgetRaise):
+            await self._budget_approved(job, twin, action, carried, trigger_id, decided_by or "an approval")
+            return
         if isinstance(carried, PromptChange):
             version = await change_prompt(
                 self.twins, self.prompts, twin, carried.prompt, carried.rationale, "self-improve"
@@ -286,6 +295,27 @@ class Planner:
             request, emit.log(job, trigger_id, "request-log", note, level=carried.log_level, status="running")
         )
         await self.twins.set_status(twin.id, "busy")
+
+    async def _budget_approved(
+        self, job: JobRecord, twin: Twin, action: Action, carried: BudgetRaise, trigger_id: str, by: str
+    ) -> None:
+        """Raise the limit if the person gave one (a limit at or above it is kept: a redelivery raises
+        nothing twice), and observe the approval: the next decision's one call passes the budget."""
+        kind = kind_of(action.action_type)
+        raised, failed = None, ""
+        if carried.to is not None:
+            if self.budgets is None:
+                failed = "; its limit was not raised: this planner keeps no budgets"
+            else:
+                try:
+                    raised = await self.budgets.raise_limit(carried.scope, carried.period, carried.unit, carried.to, by)
+                except BudgetError as exc:
+                    failed = f"; its limit was not raised: {exc}"
+        note = kind.observe(action, raised, twin) + failed
+        await self.bus.publish(
+            emit.log(job, trigger_id, "budget", note, level="warn" if failed else "plan", status="running")
+        )
+        await self.observe(job, twin, job.steps[-1].step, note, derived_id(trigger_id, "after-budget"))
 
     # --- the end ------------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from bus_schemas.budgets import (
     BudgetWrite,
 )
 from bus_schemas.streams import BUDGETS, USAGE
-from bus_schemas.usage import UsageTotal
+from bus_schemas.usage import CURRENCY, UsageTotal
 from pagi.bus import Bus
 from pagi.stores import KVStore
 
@@ -91,6 +91,11 @@ def limit_of(budget: Budget, unit: BudgetUnit) -> float | None:
 
 def ceiling_of(budget: Budget, unit: BudgetUnit) -> float | None:
     return budget.ceiling_tokens if unit == "tokens" else budget.ceiling_money
+
+
+def amount(value: float, unit: BudgetUnit, currency: str = CURRENCY) -> str:
+    """An amount as a person reads it: `12,345 tokens`, `0.0123 USD`."""
+    return f"{value:,.0f} tokens" if unit == "tokens" else f"{value:.4g} {currency}"
 
 
 class BudgetStore:

@@ -1,0 +1,151 @@
+"""The budget gate: before the Decider calls a model for a job step, every budget the call counts
+against (the install's, the job's user's, the twin's; per day and per month; records/budgets.py) is
+checked against what its period has spent plus an estimate of this call.
+
+- Over a ceiling (or at it): no call, no approval; the job answers that the hard ceiling is reached.
+- Over a limit: no call; the step is an `ActionBudget` (decided by "budget"), asked like any gated
+  step (planner/actions.py BudgetKind). Approved, it is observed and the job decides again: the gate
+  sees that the steps just before are approved `ActionBudget`s and lets exactly that one call pass
+  those budgets (a limit raised on approval is in KV before the check, so it counts from then on).
+- The estimate: the prompt's tokens (about four characters a token, planner/usage.py) plus the
+  reply the twin may write, `min(twin.token_limit, config.max_tokens, EXPECTED_REPLY_TOKENS)`; in
+  money, that priced by the table (an unpriced model's call counts 0, as the ledger counts it).
+
+Exactly once: the decision is recorded as the step, and a redelivered trigger reuses the recorded
+step (planner/loop.py), so a redelivery neither asks again nor calls the model again; the call's
+usage event id derives from job and step, so the ledger counts it once.
+
+The overshoot bound: spending is read from the ledger's totals (KV USAGE), which count a call once
+its `usage.llm` event has been consumed (one event at a time, usually within milliseconds). A call
+passes when the spent total it reads plus its estimate is within the budget, so the calls that can
+overshoot are those in flight when the budget was reached: started and not finished, or finished
+and not yet counted by the ledger. With J jobs (of one user, or one twin) running at once, each with
+at most one model call outstanding, the total spent when every job has stopped at the budget is at
+most `limit + (J - 1) * C + (C - E)` where C is the largest call and E its estimate: each other
+job's one call in flight, plus how far this call's reply ran over its estimate
+(tests/budgets/test_concurrent.py holds two jobs to that bound). A stalled ledger widens it: calls
+it has not counted are still in flight.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Final
+
+from bus_schemas import ActionBudget, ActionResponse
+from bus_schemas.budgets import BudgetStatus, BudgetUnit
+from bus_schemas.jobs import JobRecord
+from bus_schemas.twin import Twin
+from records.budgets import BudgetStore, amount, ceiling_of, limit_of, scopes_of
+from records.prices import PriceTable, cost_of
+
+from .decision import Decision
+from .llm import ProviderConfig
+from .usage import estimate_tokens
+
+EXPECTED_REPLY_TOKENS: Final = 1024
+DECIDED_BY: Final = "budget"
+UNITS: Final[tuple[BudgetUnit, ...]] = ("tokens", "money")
+
+Passed = frozenset[tuple[str, str, str]]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    tokens: int
+    money: float  # 0 when the model has no price (its calls count 0 against a money budget)
+
+    def of(self, unit: BudgetUnit) -> float:
+        return float(self.tokens) if unit == "tokens" else self.money
+
+
+def spent_of(status: BudgetStatus, unit: BudgetUnit) -> float:
+    return float(status.spent_tokens) if unit == "tokens" else (status.spent_money or 0.0)
+
+
+def over(spent: float, estimate: float, bound: float) -> bool:
+    return spent >= bound or spent + estimate > bound
+
+
+def approved_past(job: JobRecord) -> Passed:
+    """The budgets the steps just before this decision were approved past (observed budget steps:
+    a denied one ends the job, so an observed one was approved)."""
+    passed: set[tuple[str, str, str]] = set()
+    for step in reversed(job.steps):
+        if step.action_type != "ActionBudget" or step.observation is None:
+            break
+        action = ActionBudget.model_validate(step.action)
+        passed.add((action.scope, action.period, action.unit))
+    return frozenset(passed)
+
+
+class BudgetGate:
+    def __init__(self, store: BudgetStore, prices: PriceTable) -> None:
+        self.store = store
+        self.prices = prices
+
+    async def estimate(self, twin: Twin, config: ProviderConfig, prompt: str) -> Estimate:
+        tokens_in = estimate_tokens(prompt)
+        tokens_out = min(twin.token_limit, config.max_tokens, EXPECTED_REPLY_TOKENS)
+        cost = cost_of(await self.prices.get(config.provider, config.model), tokens_in, tokens_out)
+        return Estimate(tokens_in + tokens_out, cost or 0.0)
+
+    async def check(self, job: JobRecord, twin: Twin, config: ProviderConfig, prompt: str) -> Decision | None:
+        """None: the call may go ahead; else the step's decision instead of the call."""
+        statuses = await self.store.statuses(scopes_of(job.user_id, job.twin_id))
+        if not statuses:
+            return None
+        estimate = await self.estimate(twin, config, prompt)
+        for status in statuses:
+            for unit in UNITS:
+                ceiling = ceiling_of(status, unit)
+                if ceiling is not None and over(spent_of(status, unit), estimate.of(unit), ceiling):
+                    return _ceiling_reached(status, unit, estimate)
+        passed = approved_past(job)
+        for status in statuses:
+            for unit in UNITS:
+                limit = limit_of(status, unit)
+                if limit is None or (status.scope, status.period, unit) in passed:
+                    continue
+                if over(spent_of(status, unit), estimate.of(unit), limit):
+                    return _ask(status, unit, estimate)
+        return None
+
+
+def _action(status: BudgetStatus, unit: BudgetUnit, estimate: Estimate) -> ActionBudget:
+    return ActionBudget(
+        scope=status.scope,
+        period=status.period,
+        unit=unit,
+        limit=limit_of(status, unit) or 0.0,
+        spent=spent_of(status, unit),
+        estimate=estimate.of(unit),
+        ceiling=ceiling_of(status, unit),
+        currency=status.currency,
+    )
+
+
+def _raw(rule: str, action: ActionBudget, status: BudgetStatus) -> str:
+    shown = action.model_dump(exclude={"action_type", "raise_to"})
+    return json.dumps({"rule": rule, **shown, "period_start": status.period_start.isoformat()})
+
+
+def _ask(status: BudgetStatus, unit: BudgetUnit, estimate: Estimate) -> Decision:
+    action = _action(status, unit, estimate)
+    return Decision(action, _raw("budget-limit", action, status), DECIDED_BY)
+
+
+def _ceiling_reached(status: BudgetStatus, unit: BudgetUnit, estimate: Estimate) -> Decision:
+    action = _action(status, unit, estimate)
+    assert action.ceiling is not None
+
+    def of(value: float) -> str:
+        return amount(value, unit, status.currency)
+
+    content = (
+        f"The hard ceiling of the {status.period} {unit} budget of {status.scope} is reached: "
+        f"{of(action.spent)} spent, the next LLM call needs about {of(action.estimate)}, and the ceiling "
+        f"is {of(action.ceiling)}. No approval can pass a ceiling; an operator can raise it."
+    )
+    return Decision(ActionResponse(content=content), _raw("budget-ceiling", action, status), DECIDED_BY)
