@@ -10,6 +10,7 @@ import pytest
 
 from bus_schemas import (
     Action,
+    ActionBudget,
     ActionBuildTool,
     ActionMemory,
     ActionReadDocument,
@@ -24,12 +25,14 @@ from bus_schemas import (
     ToolResult,
     ToolRun,
 )
-from bus_schemas.approval import ApprovalChanges, ApprovalKind
+from bus_schemas.approval import ApprovalChanges, ApprovalKind, ApprovalRecord
+from bus_schemas.budgets import Budget
 from bus_schemas.documents import DocumentRef, ParsedDocument, document_id_of
+from bus_schemas.evals import EvalGate, EvalSummary
 from bus_schemas.memory import MemoryHit, MemoryResult, MemoryStore
 from bus_schemas.subjects import BUILD_REQ, MEMORY_INGEST, MEMORY_PARSE, MEMORY_QUERY, MEMORY_STORE, TOOL_RUN
 from bus_schemas.twin import PromptVersion, Twin
-from planner.actions import ANSWER, KINDS, PromptChange, Unchangeable, WorkerRequest, judge, kind_of
+from planner.actions import ANSWER, KINDS, BudgetRaise, PromptChange, Unchangeable, WorkerRequest, judge, kind_of
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 DOC = DocumentRef(document_id=document_id_of("c" * 64), digest="c" * 64, filename="runbook.pdf", size=2048)
@@ -38,6 +41,9 @@ PARSED = ParsedDocument(
     characters=40, preview=["rotate the keys", "then the certificates"],
     excerpt="rotate the keys\n\nthen the certificates",
 )  # fmt: skip
+
+BUDGET = ActionBudget(scope="user:alice", period="day", unit="tokens", limit=10_000, spent=9_800, estimate=1_300,
+                      ceiling=50_000)  # fmt: skip
 
 
 def twin(**settings: Any) -> Twin:
@@ -68,6 +74,7 @@ def test_each_kind_names_the_seed_command_it_issues() -> None:
         "ActionRemember": ActionRemember(text="the VPN is on 10.0.3.17"),
         "ActionReadDocument": ActionReadDocument(document=DOC),
         "ActionStoreDocument": ActionStoreDocument(document=DOC, parsed=PARSED, namespace="notes"),
+        "ActionBudget": BUDGET,
     }
     for action_type, kind in KINDS.items():
         assert type(kind.command(actions[action_type], twin(), "ap")) is kind.issues, action_type
@@ -183,3 +190,65 @@ def test_storing_a_document_always_asks_shows_a_preview_and_may_move() -> None:
     assert (
         kind.observe(action, done, twin()) == "Stored 3 chunks of runbook.pdf in notes/domain (2 new, 1 already known)."
     )
+
+
+def test_a_budget_always_asks_says_what_was_spent_and_may_be_raised_up_to_its_ceiling() -> None:
+    kind = kind_of("ActionBudget")
+    verdict = judge(BUDGET, twin(always_allow=["python"], always_remember=["notes"]))
+    assert (verdict.outcome, verdict.policy, verdict.kind) == ("ask", "budget", "budget")
+    assert kind.summary(BUDGET, twin()) == (
+        "user:alice day budget: spent 9,800 tokens of 10,000 tokens; the next LLM call is estimated at "
+        "1,300 tokens (hard ceiling 50,000 tokens)"
+    )
+    money = BUDGET.model_copy(update={"unit": "money", "limit": 2.0, "spent": 1.995, "estimate": 0.01, "ceiling": None})
+    assert kind.summary(money, twin()) == (
+        "user:alice day budget: spent 1.995 USD of 2 USD; the next LLM call is estimated at 0.01 USD"
+    )
+    assert kind.request(BUDGET, twin(), "rq", "ap") == BudgetRaise("user:alice", "day", "tokens", None)
+    raised = kind.amend(BUDGET, ApprovalChanges(limit=20_000))
+    assert raised.raise_to == 20_000 and raised.limit == 10_000
+    assert kind.request(raised, twin(), "rq", "ap") == BudgetRaise("user:alice", "day", "tokens", 20_000)
+    with pytest.raises(Unchangeable, match="ceiling"):
+        kind.amend(BUDGET, ApprovalChanges(limit=60_000))
+    with pytest.raises(Unchangeable, match="text"):
+        kind.amend(BUDGET, ApprovalChanges(text="x", limit=20_000))
+    with pytest.raises(Unchangeable, match="new limit"):
+        kind.amend(BUDGET, ApprovalChanges())
+    budget = Budget(scope="user:alice", period="day", tokens=20_000, updated_by="root", updated_at=NOW)
+    assert kind.observe(raised, budget, twin()).endswith("its limit is now 20,000 tokens")
+    assert "one LLM call over the day tokens budget of user:alice" in kind.observe(BUDGET, None, twin())
+    denied = kind.ends_on_denial(BUDGET)
+    assert denied is not None and "budget of user:alice is spent (9,800 tokens of 10,000 tokens)" in denied
+    # Only a budget ends its job on a denial; every other kind decides again.
+    assert [t for t, k in KINDS.items() if k.ends_on_denial(BUDGET) is not None] == ["ActionBudget"]
+
+
+def _self_improve_record(summary: EvalSummary | None) -> ApprovalRecord:
+    return ApprovalRecord(
+        approval_id="ap", session_id="s", job_id="j", twin_id="t1", step=1, kind="self_improve",
+        action=ActionSelfImprove(new_prompt="Be terse.", rationale="shorter"), summary="", reason="",
+        policy="self-improve", created_at=NOW, expires_at=NOW, eval=summary,
+    )  # fmt: skip
+
+
+def test_a_gated_self_improvement_waits_for_a_passing_eval_and_a_denial_is_always_taken() -> None:
+    kind = kind_of("ActionSelfImprove")
+    gated = twin(eval_gate=EvalGate(set_id="regress", min_pass_rate=0.8))
+    assert kind.eval_pending(gated) and not kind.eval_pending(twin())
+    assert not any(k.eval_pending(gated) for t, k in KINDS.items() if t != "ActionSelfImprove")
+    running = EvalSummary(set_id="regress", run_id="r", state="running", required=0.8)
+    failed = running.model_copy(update={"state": "done", "passed": 1, "total": 4, "pass_rate": 0.25, "ok": False})
+    passed = running.model_copy(update={"state": "done", "passed": 4, "total": 4, "pass_rate": 1.0, "ok": True})
+    assert "not started" in (kind.refuses_decision(_self_improve_record(None), True, gated) or "")
+    assert "still running" in (kind.refuses_decision(_self_improve_record(running), True, gated) or "")
+    assert "did not pass (25%, 80% required)" in (
+        kind.refuses_decision(_self_improve_record(failed), True, gated) or ""
+    )
+    # A failed eval blocks even after the gate is taken off the twin; no eval on an ungated twin does not.
+    assert kind.refuses_decision(_self_improve_record(failed), True, twin()) is not None
+    assert kind.refuses_decision(_self_improve_record(None), True, twin()) is None
+    assert kind.refuses_decision(_self_improve_record(passed), True, gated) is None
+    for summary in (None, running, failed):
+        assert kind.refuses_decision(_self_improve_record(summary), False, gated) is None
+    assert all(k.refuses_decision(_self_improve_record(None), True, gated) is None
+               for t, k in KINDS.items() if t != "ActionSelfImprove")  # fmt: skip
