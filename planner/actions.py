@@ -113,6 +113,8 @@ class ActionKind(ABC, Generic[A, R]):
     approval: ClassVar[ApprovalKind]
     # The seed UI command `command` returns: which of the seed's reply markers answer it (planner/markers.py).
     issues: ClassVar[type[Body]]
+    # Whether a seed reply marker (a chat message anyone in the session may send) may decide it.
+    marker_decides: ClassVar[bool] = True
 
     async def tool(self, action: A, mcp_tools: McpToolCatalog | None) -> ToolPolicy | None:
         """The rules of the tool the action runs (records.policy; None: this kind runs no tool)."""
@@ -486,9 +488,11 @@ class BudgetKind(ActionKind[ActionBudget, Budget | None]):
 
     action = ActionBudget
     approval = "budget"
-    # The seed's configuration prompt: a value (the new limit) or a refusal. No seed marker decides it
-    # (planner/markers.py matches no prompt_for_config), so only PAGI's own approval doors do.
+    # The seed's configuration prompt: a value (the new limit) or a refusal.
     issues = PromptForConfig
+    # Who may decide depends on the scope (an admin for global and user budgets), which only PAGI's
+    # approval doors check; a chat marker never decides it.
+    marker_decides = False
 
     def judge(self, action: ActionBudget, twin: Twin, tool: ToolPolicy | None = None) -> Verdict:
         reason = f"the next LLM call would cross the {action.period} {action.unit} budget of {action.scope}"
