@@ -3,6 +3,7 @@ import { api, errorText, isUnavailable } from "../api";
 import { clock, duration } from "../format";
 import { navigate } from "../router";
 import { useStore } from "../store";
+import { EvalsSection } from "./Evals";
 import { MemoryList, MindUpload } from "./MindMemories";
 import { BodyTab } from "./Telemetry";
 
@@ -95,7 +96,7 @@ function MindTab({ defaultNamespace, sessionId }: { defaultNamespace: string; se
 
 interface HistoryItem { role?: string; sender?: string; text?: string; content?: string; message?: string; ts?: string; status?: string }
 
-function HeartTab({ sessionId }: { sessionId: string }) {
+function HeartTab({ sessionId, twinId }: { sessionId: string; twinId: string }) {
   const history = useFetch<{ history?: HistoryItem[]; messages?: HistoryItem[] }>(`/v1/sessions/${encodeURIComponent(sessionId)}/history`, [sessionId]);
   const items = history.state === "ok" ? history.data.history ?? history.data.messages ?? [] : [];
   return (
@@ -108,6 +109,7 @@ function HeartTab({ sessionId }: { sessionId: string }) {
       <ol class="hits">
         {items.map((h, i) => <li key={i}><b>{h.role ?? h.sender ?? ""}</b> {h.text ?? h.content ?? h.message ?? ""} {h.ts && <span class="muted small">{clock(h.ts)}</span>}</li>)}
       </ol>
+      <EvalsSection twinId={twinId} sessionId={sessionId} />
     </div>
   );
 }
@@ -208,7 +210,7 @@ export function RightPanel({ sessionId, twinId }: { sessionId: string; twinId: s
       </div>
       <div class="tab-body" role="tabpanel">
         {tab === "mind" && <MindTab defaultNamespace={s.twin(twinId)?.memory_namespace ?? "default"} sessionId={sessionId} />}
-        {tab === "heart" && <HeartTab sessionId={sessionId} />}
+        {tab === "heart" && <HeartTab sessionId={sessionId} twinId={twinId} />}
         {tab === "body" && <BodyTab />}
         {tab === "pipeline" && <PipelineTab sessionId={sessionId} />}
         {tab === "approvals" && <ApprovalsTab />}

@@ -1,10 +1,11 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, errorText } from "../api";
+import { evalsPath, gateOf, gatePercent, setsOf } from "../evals";
 import { clock } from "../format";
 import { navigate } from "../router";
 import { store, useStore } from "../store";
 import { avatarProblem, BUILTIN_TOOLS, formOf, PROVIDERS, validate, writeBody, type Form } from "../twinform";
-import type { Blueprint, PromptVersionMeta, Twin } from "../types";
+import type { Blueprint, EvalGate, EvalSet, PromptVersionMeta, Twin } from "../types";
 import { DiffView } from "./ApprovalModal";
 import { Avatar } from "./Avatar";
 import { CodeEditor, detectFormat } from "./LazyEditor";
@@ -67,6 +68,38 @@ function Versions({ twin, onRolledBack }: { twin: Twin; onRolledBack: () => void
   );
 }
 
+/** The twin's eval gate: the set its self-improvements are run against, and the pass rate they need. */
+function EvalGateField({ twinId, gate, onChange }: { twinId: string; gate: EvalGate | null; onChange: (gate: EvalGate | null, problem: string | null) => void }) {
+  const [sets, setSets] = useState<EvalSet[]>([]);
+  const [setId, setSetId] = useState(gate?.set_id ?? "");
+  const [pct, setPct] = useState(gatePercent(gate));
+  const [problem, setProblem] = useState<string | null>(null);
+  useEffect(() => { api<unknown>(evalsPath(twinId)).then((d) => setSets(setsOf(d)), () => setSets([])); }, [twinId]);
+  const change = (id: string, p: string) => {
+    setSetId(id); setPct(p);
+    const made = gateOf(id, p);
+    const wrong = "problem" in made ? made.problem : null;
+    setProblem(wrong);
+    onChange("gate" in made ? made.gate : gate, wrong);
+  };
+  return (
+    <div class="eval-gate" data-testid="eval-gate">
+      <h3>Eval gate for self-improvements</h3>
+      <p class="muted small">A prompt change this twin proposes is re-run against the set's recorded turns; its approval shows the result, and below the pass rate it is denied instead of offered.</p>
+      <div class="row wrap">
+        <label class="small">Eval set
+          <select data-testid="eval-gate-set" value={setId} onChange={(e) => change(e.currentTarget.value, e.currentTarget.value ? pct : "")}>
+            <option value="">none: approved on the diff alone</option>
+            {[...new Set([...(setId ? [setId] : []), ...sets.map((x) => x.set_id)])].map((id) => <option key={id} value={id}>{id}</option>)}
+          </select></label>
+        <label class="small">Minimum pass rate (%)
+          <input data-testid="eval-gate-rate" inputMode="decimal" disabled={!setId} placeholder="none: shown only" value={pct} onInput={(e) => change(setId, e.currentTarget.value)} /></label>
+      </div>
+      {problem && <p class="error-text small" data-testid="eval-gate-problem">{problem}</p>}
+    </div>
+  );
+}
+
 export function TwinSettingsView({ twinId }: { twinId: string }) {
   const s = useStore();
   const blueprints = useBlueprints();
@@ -75,10 +108,13 @@ export function TwinSettingsView({ twinId }: { twinId: string }) {
   const [problems, setProblems] = useState<string[]>([]);
   const [saving, setSaving] = useState(false);
   const [loadError, setLoadError] = useState<string | null>(null);
+  const [gateProblem, setGateProblem] = useState<string | null>(null);
+  // Bumped when the form is read again or discarded: the gate field starts over from the form's gate.
+  const [formEpoch, setFormEpoch] = useState(0);
   const load = async () => {
     try {
       const t = await api<Twin>(`/v1/twins/${encodeURIComponent(twinId)}`);
-      setTwin(t); setForm(formOf(t)); setProblems([]);
+      setTwin(t); setForm(formOf(t)); setProblems([]); setGateProblem(null); setFormEpoch((n) => n + 1);
     } catch (e) { setLoadError(errorText(e)); }
   };
   useEffect(() => { void load(); }, [twinId]);
@@ -89,13 +125,13 @@ export function TwinSettingsView({ twinId }: { twinId: string }) {
   const dirty = JSON.stringify(form) !== JSON.stringify(formOf(twin));
   const commit = async (ev: Event) => {
     ev.preventDefault();
-    const local = validate(form);
+    const local = gateProblem ? [...validate(form), `Eval gate: ${gateProblem}`] : validate(form);
     setProblems(local);
     if (local.length) return;
     setSaving(true);
     try {
       const saved = await api<Twin>(`/v1/twins/${encodeURIComponent(twinId)}`, { method: "PUT", json: writeBody(form) });
-      setTwin(saved); setForm(formOf(saved));
+      setTwin(saved); setForm(formOf(saved)); setFormEpoch((n) => n + 1);
       store.notify("Manifest committed");
       void s.refreshTwins();
     } catch (e) {
@@ -176,12 +212,13 @@ export function TwinSettingsView({ twinId }: { twinId: string }) {
               <li key={ns}><code>{ns}</code> <button type="button" class="link small" aria-label={`ask again for memories in ${ns}`}
                 onClick={() => set("always_remember", form.always_remember.filter((n) => n !== ns))}>ask again</button></li>
             ))}</ul>}
+          <EvalGateField key={formEpoch} twinId={twin.id} gate={form.eval_gate} onChange={(gate, problem) => { setGateProblem(problem); set("eval_gate", gate); }} />
         </section>
         <Versions twin={twin} onRolledBack={() => void load()} />
         {twin.id !== "orchestrator" && <DeleteTwin twin={twin} />}
         <footer class="sticky-actions">
           <span class="muted small">{dirty ? "Unsaved changes" : "No changes"}</span>
-          <button type="button" class="btn" disabled={!dirty} onClick={() => { setForm(formOf(twin)); setProblems([]); }}>Discard Changes</button>
+          <button type="button" class="btn" disabled={!dirty} onClick={() => { setForm(formOf(twin)); setProblems([]); setGateProblem(null); setFormEpoch((n) => n + 1); }}>Discard Changes</button>
           <button type="submit" class="btn primary" disabled={saving || !dirty}>{saving ? "Committing…" : "Commit Manifest"}</button>
         </footer>
       </form>

@@ -3,6 +3,7 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { api } from "../api";
 import { onLink } from "../router";
+import { BudgetsPanel } from "./Budgets";
 import type { UsageDay, UsageGrouping, UsageReport, UsageTotal } from "../types";
 import { costNote, costText, dailySeries, ESTIMATED_WHY, estimatedNote, GROUPINGS, isEmpty, isoDay, lastDays, loadFailed, money, tokens, tokensText, usagePath, type Load, type Range } from "../usage";
 
@@ -122,6 +123,7 @@ export function UsageView() {
         <button class="btn small" onClick={() => preset(7)}>7 days</button>
         <button class="btn small" onClick={() => preset(30)}>30 days</button>
       </div>
+      <BudgetsPanel />
       {load.state === "loading" && <p class="muted small">Loading usage…</p>}
       {load.state === "unavailable" && (
         <p class="unavailable" data-testid="usage-unavailable">Usage is unavailable: this edge does not serve <code>GET /v1/usage</code> yet ({load.why}).</p>
