@@ -164,23 +164,23 @@ async def _check_budget(app: web.Application, who: Caller, action: ActionBudget)
 
 
 async def _check_eval(app: web.Application, record: ApprovalRecord) -> None:
-    """The planner's rule (its SelfImprove kind refuses the same), checked before publishing: a gated
-    twin's self-improvement waits for its eval, and one that did not pass is denied, never approved."""
-    result = record.eval
-    if result is None:
-        twin = await app[STATE].twins.get(record.twin_id)
-        if twin is None or twin.eval_gate is None:
-            return
+    """The planner's rule (its SelfImprove kind refuses the same), checked before publishing: an eval
+    that did not pass blocks the approval, and a gated twin's self-improvement waits for its eval."""
+    found = record.eval
+    if found is not None and found.ok is False:
+        rate = f"pass rate {found.pass_rate:.0%}" + (
+            f", {found.required:.0%} required" if found.required is not None else ""
+        )
         raise DoorRefused(
-            409, f"approval {record.approval_id} waits for its eval against set {twin.eval_gate.set_id}; try again"
+            409,
+            f"approval {record.approval_id}'s eval on set {found.set_id} did not pass ({found.error or rate}); deny it",
         )
-    if result.state == "running":
-        raise DoorRefused(409, f"approval {record.approval_id}'s eval (set {result.set_id}) is still running")
-    if result.ok is False:
-        rate = f"pass rate {result.pass_rate:.0%}" + (
-            f", {result.required:.0%} required" if result.required is not None else ""
-        )
-        failed = result.error or rate
+    twin = await app[STATE].twins.get(record.twin_id)
+    if twin is None or twin.eval_gate is None:
+        return
+    if found is None:
         raise DoorRefused(
-            409, f"approval {record.approval_id}'s eval (set {result.set_id}) did not pass ({failed}); deny it"
+            409, f"approval {record.approval_id} waits for its eval on set {twin.eval_gate.set_id}; try again"
         )
+    if found.state == "running":
+        raise DoorRefused(409, f"approval {record.approval_id}'s eval on set {found.set_id} is still running")
