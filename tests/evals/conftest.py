@@ -52,35 +52,55 @@ async def llm_twin(twins: TwinStore, fake_llm: FakeLLMServer, prompt: str = "You
 
 
 Say = Callable[[str, str], Awaitable[JobRecord]]
+Send = Callable[[str, str], Awaitable[str]]
+Finished = Callable[[str], Awaitable[JobRecord]]
 
 
 @pytest.fixture
-def say_and_finish(bus: Bus, session_id: str) -> Say:
-    """A message through the real planner; returns the job once it is finished."""
+def send(bus: Bus, session_id: str) -> Send:
+    """A message to the real planner; returns its job id."""
 
-    async def send(message: str, twin_id: str) -> JobRecord:
-        jobs = await JobStore.open(bus)
+    async def publish(message: str, twin_id: str) -> str:
         job_id = new_id()
         event = Envelope[ChatIn](
             id=job_id, type="chat.in", session_id=session_id, job_id=job_id, twin_id=twin_id,
             body=ChatIn(message=message, user_id="tester", twin_id=twin_id),
         )  # fmt: skip
         await bus.publish(event)
+        return job_id
 
-        async def finished() -> JobRecord | None:
+    return publish
+
+
+@pytest.fixture
+def finished(bus: Bus, session_id: str) -> Finished:
+    async def wait(job_id: str) -> JobRecord:
+        jobs = await JobStore.open(bus)
+
+        async def probe() -> JobRecord | None:
             job = await jobs.get(session_id, job_id)
             return job if job is not None and job.finished else None
 
-        return await eventually(finished, timeout=15, what=f"job {job_id} finished")
+        return await eventually(probe, timeout=20, what=f"job {job_id} finished")
 
-    return send
+    return wait
 
 
-async def deny_pending(bus: Bus, session_id: str) -> str:
-    """Deny the session's one pending approval, as a person would; its id."""
+@pytest.fixture
+def say_and_finish(send: Send, finished: Finished) -> Say:
+    """A message through the real planner; returns the job once it is finished."""
+
+    async def say(message: str, twin_id: str) -> JobRecord:
+        return await finished(await send(message, twin_id))
+
+    return say
+
+
+async def deny_pending(bus: Bus, session_id: str, approved: bool = False) -> str:
+    """Decide the session's one pending approval (deny, or approve), as a person would; its id."""
     approvals = await ApprovalStore.open(bus)
     [record] = await eventually(lambda: approvals.pending(session_id), what="a pending approval")
-    decision = ApprovalDecision(approval_id=record.approval_id, approved=False, decided_by="tester", reason="no")
+    decision = ApprovalDecision(approval_id=record.approval_id, approved=approved, decided_by="tester", reason="ok")
     await bus.publish(
         Envelope[ApprovalDecision](type=APPROVE_DECISION, session_id=session_id, job_id=record.job_id, body=decision)
     )
