@@ -83,7 +83,7 @@ class PlannerService:
         prices = await PriceTable.open(bus, cache_s=PRICE_CACHE_S)
         usage = UsageRecorder(bus, prices)
         budgets = await BudgetStore.open(bus)
-        decider = Decider(context, self.http, self.env, usage, BudgetGate(budgets, prices))
+        decider = Decider(context, self.http, self.env, usage, BudgetGate(bus, budgets, prices))
         planner = planner_over(bus, records, decider, budgets)
         control = ControlHandler(planner)
         self.sweeper = Sweeper(planner, control, self.settings)
