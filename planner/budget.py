@@ -16,27 +16,35 @@ step (planner/loop.py), so a redelivery neither asks again nor calls the model a
 usage event id derives from job and step, so the ledger counts it once.
 
 The overshoot bound: spending is read from the ledger's totals (KV USAGE), which count a call once
-its `usage.llm` event has been consumed (one event at a time, usually within milliseconds). A call
-passes when the spent total it reads plus its estimate is within the budget, so the calls that can
-overshoot are those in flight when the budget was reached: started and not finished, or finished
-and not yet counted by the ledger. With J jobs (of one user, or one twin) running at once, each with
-at most one model call outstanding, the total spent when every job has stopped at the budget is at
-most `limit + (J - 1) * C + (C - E)` where C is the largest call and E its estimate: each other
-job's one call in flight, plus how far this call's reply ran over its estimate
-(tests/budgets/test_concurrent.py holds two jobs to that bound). A stalled ledger widens it: calls
-it has not counted are still in flight.
+its `usage.llm` event has been consumed (one event at a time, planner/ledger.py). Before reading,
+the gate waits (at most `LEDGER_WAIT_S`) until the ledger has no event left to count, so a call
+that finished before the check is counted in it: a job's own previous call always is. A call passes
+when the spent total it reads plus its estimate is within the budget, so what can overshoot is the
+calls in flight when the budget was reached: started and not yet finished. With J jobs counting
+against one budget at once (each has at most one model call outstanding), the total spent once
+every job has stopped at the budget is at most `limit + (J - 1) * C + max(0, C - E)`, C the largest
+call and E its estimate: each other job's one call in flight, plus how far the last passing call ran
+over its estimate (tests/budgets/test_budget_flow.py holds two jobs of one user to it). A ledger
+that does not catch up within the wait (stalled, or never idle under load) widens the bound by the
+calls it has not counted; the gate logs that.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Final
 
 from bus_schemas import ActionBudget, ActionResponse
 from bus_schemas.budgets import BudgetStatus, BudgetUnit
 from bus_schemas.jobs import JobRecord
+from bus_schemas.streams import USAGE_LEDGER
 from bus_schemas.twin import Twin
+from pagi.bus import Bus
 from records.budgets import BudgetStore, amount, ceiling_of, limit_of, scopes_of
 from records.prices import PriceTable, cost_of
 
@@ -44,7 +52,12 @@ from .decision import Decision
 from .llm import ProviderConfig
 from .usage import estimate_tokens
 
+log = logging.getLogger("planner.budget")
+
 EXPECTED_REPLY_TOKENS: Final = 1024
+# How long a gated call waits for the ledger to count what was already spent, and how often it looks.
+LEDGER_WAIT_S: Final = 0.5
+LEDGER_POLL_S: Final = 0.005
 DECIDED_BY: Final = "budget"
 UNITS: Final[tuple[BudgetUnit, ...]] = ("tokens", "money")
 
@@ -81,9 +94,26 @@ def approved_past(job: JobRecord) -> Passed:
 
 
 class BudgetGate:
-    def __init__(self, store: BudgetStore, prices: PriceTable) -> None:
+    def __init__(self, bus: Bus, store: BudgetStore, prices: PriceTable) -> None:
+        self.bus = bus
         self.store = store
         self.prices = prices
+
+    async def ledger_caught_up(self) -> bool:
+        """Wait until the ledger has counted every usage event published so far (bounded)."""
+        deadline = time.monotonic() + LEDGER_WAIT_S
+        while True:
+            state = await self.bus.consumer_state(USAGE_LEDGER.stream, USAGE_LEDGER.durable)
+            if state is None or state.num_pending + state.num_ack_pending == 0:
+                return True
+            if time.monotonic() >= deadline:
+                log.warning(
+                    "the usage ledger has %d events left to count after %.1f s: budgets read without them",
+                    state.num_pending + state.num_ack_pending,
+                    LEDGER_WAIT_S,
+                )
+                return False
+            await asyncio.sleep(LEDGER_POLL_S)
 
     async def estimate(self, twin: Twin, config: ProviderConfig, prompt: str) -> Estimate:
         tokens_in = estimate_tokens(prompt)
@@ -93,9 +123,12 @@ class BudgetGate:
 
     async def check(self, job: JobRecord, twin: Twin, config: ProviderConfig, prompt: str) -> Decision | None:
         """None: the call may go ahead; else the step's decision instead of the call."""
-        statuses = await self.store.statuses(scopes_of(job.user_id, job.twin_id))
-        if not statuses:
+        budgets = await self.store.of_scopes(scopes_of(job.user_id, job.twin_id))
+        if not budgets:
             return None
+        await self.ledger_caught_up()
+        today = datetime.now(UTC).date()
+        statuses = await asyncio.gather(*(self.store.status(b, today) for b in budgets))
         estimate = await self.estimate(twin, config, prompt)
         for status in statuses:
             for unit in UNITS:
