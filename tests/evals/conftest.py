@@ -81,7 +81,9 @@ def finished(bus: Bus, session_id: str) -> Finished:
             job = await jobs.get(session_id, job_id)
             return job if job is not None and job.finished else None
 
-        return await eventually(probe, timeout=20, what=f"job {job_id} finished")
+        job = await eventually(probe, timeout=20, what=f"job {job_id} finished")
+        assert job is not None
+        return job
 
     return wait
 

@@ -51,7 +51,9 @@ async def evaluated(bus: Bus, session_id: str) -> ApprovalRecord:
                 return record
         return None
 
-    return await eventually(probe, timeout=20, what="a self-improve approval with its eval")
+    record = await eventually(probe, timeout=20, what="a self-improve approval with its eval")
+    assert record is not None
+    return record
 
 
 async def test_a_proposal_below_the_required_pass_rate_is_denied_by_the_gate(
