@@ -6,6 +6,7 @@ origin changes nothing."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -20,16 +21,19 @@ from bus_schemas.approval import ApprovalKind, ApprovalRecord
 from bus_schemas.budgets import BudgetWrite
 from bus_schemas.streams import SESSIONS, USAGE
 from bus_schemas.subjects import APPROVE_DECISION
+from bus_schemas.twin import TwinWrite
 from bus_schemas.usage import UsageTotal
 from edge.app import make_app
 from edge.settings import EdgeSettings
-from pagi.bus import Bus
+from pagi.bus import Bus, PullConsumer
+from pagi.secrets import new_secret_key
 from records.approvals import ApprovalStore
 from records.budgets import BudgetStore
 from records.sessions import SessionOwners
 from records.twins import TwinStore
 
-from ..support import ObserveFactory
+from ..fake_llm import FakeLLMServer, Reply
+from ..support import ObserveFactory, eventually
 
 ALICE = "alice-key-0123456789abcdef"
 BOB = "bob-key-0123456789abcdef00"
@@ -54,6 +58,13 @@ async def make_edge(bus: Bus) -> AsyncIterator[MakeEdge]:
     yield make
     for client in clients:
         await client.close()
+
+
+@pytest.fixture
+def provider_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAGI_SECRET_KEY", new_secret_key())
+    # The fake provider listens on loopback: allowed as an operator allows a local server.
+    monkeypatch.setenv("PAGI_LLM_ALLOW_PRIVATE", "1")
 
 
 @pytest.fixture
@@ -282,3 +293,41 @@ async def test_a_twins_budget_is_passed_by_who_may_change_the_twin(
     [event] = await decisions.wait_count(APPROVE_DECISION, 1)
     assert event.body.approval_id == own and event.body.changes.limit == 15_000
     assert len(decisions.of_type(APPROVE_DECISION)) == 1
+
+
+async def test_a_real_budget_approval_is_passed_by_root_not_by_the_member_whose_job_waits(
+    provider_env: None, keyed: Client, bus: Bus, planner: list[PullConsumer], fake_llm: FakeLLMServer
+) -> None:
+    """The whole way: the planner's budget gate asks instead of calling the model; alice, whose job
+    waits, cannot pass the install's budget, bob cannot see it, root raises it and the job answers."""
+    settings = {"codename": "Paid", "provider": "openai", "model": "fake-model", "api_key": "sk-fake-" + "p" * 30,
+                "base_url": fake_llm.base_url("openai")}  # fmt: skip
+    await (await TwinStore.open(bus)).create("paid", TwinWrite.model_validate(settings))
+    assert (await put(keyed, ROOT, "global", {"period": "day", "tokens": 5})).status == 200
+    fake_llm.script(Reply(json.dumps({"action_type": "ActionResponse", "content": "Paid for by root."})))
+    session = f"alice-{uuid.uuid4().hex[:8]}"
+    chat = await keyed.post(
+        "/v1/chat", json={"session_id": session, "message": "hello", "twin_id": "paid"}, headers=key(ALICE)
+    )
+    assert chat.status == 200, await chat.text()
+    asked = await chat.json()
+    assert "Approval needed (budget)" in asked["response"], asked
+    [approval] = (await (await keyed.get("/v1/approvals", params={"session": session}, headers=key(ALICE))).json())[
+        "approvals"
+    ]
+    assert approval["kind"] == "budget" and approval["action"]["scope"] == "global"
+    assert (await decide(keyed, ALICE, approval["approval_id"], approved=True)).status == 403
+    assert (await decide(keyed, BOB, approval["approval_id"], approved=True)).status == 404
+    assert fake_llm.requests == []
+    passed = await decide(keyed, ROOT, approval["approval_id"], approved=True, changes={"limit": 100_000})
+    assert passed.status == 202, await passed.text()
+
+    async def answered() -> dict[str, Any] | None:
+        job = await (await keyed.get(f"/v1/jobs/{asked['job_id']}", headers=key(ALICE))).json()
+        return job if job["status"] == "completed" else None
+
+    job = await eventually(answered, 20, 0.05, "the job answered after root's raise")
+    assert job["steps"][-1]["action"]["content"] == "Paid for by root."
+    assert len(fake_llm.requests) == 1
+    raised = await (await BudgetStore.open(bus)).get("global", "day")
+    assert raised is not None and raised.tokens == 100_000
