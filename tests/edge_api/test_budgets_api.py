@@ -318,7 +318,15 @@ async def test_a_real_budget_approval_is_passed_by_root_not_by_the_member_whose_
     assert approval["kind"] == "budget" and approval["action"]["scope"] == "global"
     assert (await decide(keyed, ALICE, approval["approval_id"], approved=True)).status == 403
     assert (await decide(keyed, BOB, approval["approval_id"], approved=True)).status == 404
+    # The A2A door decides through the same core: refused the same.
+    reply = {"kind": "data", "data": {"approval_id": approval["approval_id"], "approved": True}}
+    message = {"role": "user", "messageId": "m-1", "taskId": asked["job_id"], "contextId": session, "parts": [reply]}
+    rpc = {"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": message}}
+    by_a2a = await (await keyed.post("/a2a", json=rpc, headers={**key(ALICE), "A2A-Version": "0.3"})).json()
+    assert "only by an admin" in by_a2a["error"]["message"], by_a2a
     assert fake_llm.requests == []
+    pending = await (await ApprovalStore.open(bus)).find(approval["approval_id"])
+    assert pending is not None and pending.state == "pending"
     passed = await decide(keyed, ROOT, approval["approval_id"], approved=True, changes={"limit": 100_000})
     assert passed.status == 202, await passed.text()
 
