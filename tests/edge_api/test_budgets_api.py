@@ -128,7 +128,8 @@ async def put(edge: Client, k: str, scope: str, body: dict[str, Any]) -> Any:
 
 async def test_an_admin_sets_budgets_and_each_member_sees_only_theirs(keyed: Client, bus: Bus) -> None:
     await private_twin(keyed, ALICE, "alice-own")
-    for scope in ("global", "user:alice", "user:bob", "twin:orchestrator", "twin:alice-own"):
+    # The console sends the scope URL-encoded (`user%3Abob`): the same budget.
+    for scope in ("global", "user:alice", "user%3Abob", "twin:orchestrator", "twin:alice-own"):
         answer = await put(keyed, ROOT, scope, {"period": "day", "tokens": 10_000})
         assert answer.status == 200, await answer.text()
         assert (await answer.json())["updated_by"] == "root"
