@@ -87,15 +87,16 @@ function EvalGateField({ twinId, gate, onChange }: { twinId: string; gate: EvalG
       <h3>Eval gate for self-improvements</h3>
       <p class="muted small">A prompt change this twin proposes is re-run against the set's recorded turns; its approval shows the result, and below the pass rate it is denied instead of offered.</p>
       <div class="row wrap">
-        <label class="small">Eval set
-          <select data-testid="eval-gate-set" value={setId} onChange={(e) => change(e.currentTarget.value, e.currentTarget.value ? pct : "")}>
-            <option value="">none: approved on the diff alone</option>
-            {[...new Set([...(setId ? [setId] : []), ...sets.map((x) => x.set_id)])].map((id) => <option key={id} value={id}>{id}</option>)}
-          </select></label>
+        <label class="small">Eval set (none: approved on the diff alone)
+          <input data-testid="eval-gate-set" list="eval-gate-sets" placeholder="none" value={setId} onInput={(e) => change(e.currentTarget.value, e.currentTarget.value.trim() ? pct : "")} /></label>
+        <datalist id="eval-gate-sets">{sets.map((x) => <option key={x.set_id} value={x.set_id}>{x.description || `${x.cases.length} cases`}</option>)}</datalist>
         <label class="small">Minimum pass rate (%)
-          <input data-testid="eval-gate-rate" inputMode="decimal" disabled={!setId} placeholder="none: shown only" value={pct} onInput={(e) => change(setId, e.currentTarget.value)} /></label>
+          <input data-testid="eval-gate-rate" inputMode="decimal" disabled={!setId.trim()} placeholder="none: shown only" value={pct} onInput={(e) => change(setId, e.currentTarget.value)} /></label>
       </div>
       {problem && <p class="error-text small" data-testid="eval-gate-problem">{problem}</p>}
+      {setId.trim() && !problem && !sets.some((x) => x.set_id === setId.trim()) && (
+        <p class="warn-text small" data-testid="eval-gate-missing">No eval set {setId.trim()} yet: until there is one, this twin's self-improvements cannot pass their eval.</p>
+      )}
     </div>
   );
 }
