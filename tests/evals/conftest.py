@@ -42,10 +42,14 @@ def tool_call(name: str, args: dict[str, Any]) -> str:
     return json.dumps({"action_type": "ActionTool", "tool_name": name, "args": args})
 
 
-async def llm_twin(twins: TwinStore, fake_llm: FakeLLMServer, prompt: str = "You are a careful assistant.") -> str:
-    """A twin on the fake OpenAI-compatible provider, in the JSON-object format."""
+async def llm_twin(
+    twins: TwinStore, fake_llm: FakeLLMServer, prompt: str = "You are a careful assistant.", native: bool = False
+) -> str:
+    """A twin on the fake OpenAI-compatible provider, in the JSON-object format (`native`: the
+    OpenAI preset, native tool calling)."""
     twin_id = f"ev-{new_id()[:8]}"
-    settings = {"codename": "Evaluated", "provider": "openai-compatible", "model": "fake-model", "api_key": KEY,
+    provider = "openai" if native else "openai-compatible"
+    settings = {"codename": "Evaluated", "provider": provider, "model": "fake-model", "api_key": KEY,
                 "base_url": fake_llm.base_url("openai"), "directive_logic": prompt}  # fmt: skip
     await twins.create(twin_id, TwinWrite.model_validate(settings))
     return twin_id
