@@ -19,6 +19,7 @@ from records.twins import TwinStore
 
 from ..fake_llm import Call, FakeLLMServer, Reply
 from .conftest import RunEval, Say, answer, deny_pending, llm_twin, make_set
+from .test_eval_gate import evaluated, gated_twin, improve
 
 
 async def test_native_tool_calls_are_replayed_and_a_changed_prompts_calls_kept(
@@ -97,8 +98,6 @@ async def test_a_gate_naming_another_twins_set_denies_the_proposal(
     say_and_finish: Say,
     session_id: str,
 ) -> None:
-    from .test_eval_gate import evaluated, gated_twin, improve
-
     owner = await llm_twin(twins, fake_llm)
     fake_llm.script(Reply(answer("It is 4.")))
     await say_and_finish("what is 2+2?", owner)
