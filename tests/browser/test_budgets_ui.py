@@ -56,8 +56,11 @@ def reply(content: str) -> Reply:
     return Reply(json.dumps({"action_type": "ActionResponse", "content": content}))
 
 
-async def ask(page: Page, edge: Edge, twin_id: str, text: str) -> None:
-    await page.goto(str(edge.make_url(f"/twins/{twin_id}")))
+async def ask(page: Page, twin_id: str, text: str) -> None:
+    """From the console's own links, not a reload: a reloaded page replays the session, approvals and
+    their decisions, and a replayed approval's modal takes the focus for a moment."""
+    await page.locator(f"nav a[href='/twins/{twin_id}']").click()
+    await expect(page).to_have_url(re.compile(rf"/twins/{twin_id}$"))
     await expect(page.locator("#connection")).to_have_text("LIVE", timeout=WAIT)
     await page.fill("#message", text)
     await page.keyboard.press("Enter")
@@ -107,7 +110,7 @@ async def test_a_twin_budget_set_in_the_console_asks_before_the_call_and_each_an
 
     # Over the limit before the first call: the planner asks instead of calling the model.
     fake_llm.script(reply("Answered after the raise."), reply("Answered once."))
-    await ask(page, edge, TWIN, "what does this cost")
+    await ask(page, TWIN, "what does this cost")
     await budget_modal(page)
     modal = page.get_by_test_id("approval-modal")
     await expect(modal.get_by_test_id("approval-budget-scope")).to_have_text(f"twin {TWIN}")
@@ -137,7 +140,7 @@ async def test_a_twin_budget_set_in_the_console_asks_before_the_call_and_each_an
 
     spent = await eventually(counted, timeout=10, what="the call counted against the budget")
     assert spent is not None
-    await page.goto(str(edge.make_url("/usage")))
+    await page.get_by_test_id("nav-usage").click()
     meter = row(page, SCOPE).get_by_test_id("budget-meter")
     await expect(meter.get_by_test_id("budget-meter-text")).to_have_text(f"{spent:,} of 100,000 tokens", timeout=WAIT)
     await expect(meter).to_have_attribute("data-state", "ok")
@@ -149,7 +152,7 @@ async def test_a_twin_budget_set_in_the_console_asks_before_the_call_and_each_an
     await expect(meter).to_have_attribute("data-state", "over", timeout=WAIT)
     await expect(meter.get_by_test_id("budget-meter-text")).to_contain_text(f"{spent:,} of 50 tokens")
 
-    await ask(page, edge, TWIN, "once more")
+    await ask(page, TWIN, "once more")
     await budget_modal(page)
     await expect(modal.get_by_test_id("approval-budget-spent")).to_have_text(f"{spent:,} tokens")
     await modal.get_by_test_id("approval-once").click()
@@ -158,7 +161,7 @@ async def test_a_twin_budget_set_in_the_console_asks_before_the_call_and_each_an
     once = await budgets.get(SCOPE, "day")
     assert once is not None and once.tokens == 50
 
-    await ask(page, edge, TWIN, "and again")
+    await ask(page, TWIN, "and again")
     await budget_modal(page)
     await modal.get_by_role("button", name="Deny…").click()
     await modal.get_by_role("button", name="Confirm Deny").click()
@@ -166,7 +169,7 @@ async def test_a_twin_budget_set_in_the_console_asks_before_the_call_and_each_an
     await expect(page.get_by_test_id("approval-modal")).to_have_count(0)
     assert len(fake_llm.requests) == 2
 
-    await page.goto(str(edge.make_url("/usage")))
+    await page.get_by_test_id("nav-usage").click()
     await row(page, SCOPE).get_by_test_id("budget-remove").click()
     await expect(panel.get_by_test_id("budgets-none")).to_be_visible(timeout=WAIT)
     assert await budgets.get(SCOPE, "day") is None
@@ -214,7 +217,7 @@ async def test_a_member_sees_the_budgets_but_cannot_set_them_nor_pass_the_instal
         await expect(row(member, "user:root", "month")).to_have_count(0)
 
         fake_llm.script(reply("never asked"))
-        await ask(member, keyed, "shared", "spend the install's tokens")
+        await ask(member, "shared", "spend the install's tokens")
         await budget_modal(member)
         modal = member.get_by_test_id("approval-modal")
         await expect(modal.get_by_test_id("approval-budget-scope")).to_have_text("global")
