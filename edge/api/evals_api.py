@@ -11,6 +11,7 @@ events go to a new session of the caller's, `eval-<run id>`.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any, Final, cast
 
@@ -29,8 +30,9 @@ from ..doors.errors import NOT_ACCEPTED
 from ..front.auth import caller
 from ..validation import bad_request, conflict, error, not_found, unavailable
 from .budgets_api import read_valid, unprocessable
-from .read_access import reader_of_session
+from .read_access import keys_mode, reader_of_session
 
+log = logging.getLogger("edge.access")
 RECENT_RESULTS: Final = 20
 # What a person may ask of a run; the rest of an `EvalRun` is the edge's (its ids, who asked) or the
 # eval gate's (an approval's proposed prompt, its approval id), never a client's.
@@ -83,6 +85,8 @@ async def list_sets(request: web.Request) -> web.Response:
     if twin is not None and not TOKEN_RE.fullmatch(twin):
         raise unprocessable(f"invalid twin id {twin[:64]!r}")
     found = await (await EvalStore.open(request.app[BUS])).sets(twin)
+    if who.is_admin and keys_mode(request):
+        log.info("admin %s read the eval sets (turns of every session they were taken from)", who.user_id)
     visible = [s.model_dump(mode="json") for s in found if await may_see_set(request, who, s)]
     return web.json_response({"sets": visible})
 
@@ -109,6 +113,9 @@ async def create_set(request: web.Request) -> web.Response:
 async def get_set(request: web.Request) -> web.Response:
     who = caller(request)
     found = await visible_set(request, who, _token(request, "set_id"))
+    if who.is_admin and keys_mode(request):
+        log.info("admin %s read eval set %s (turns of sessions %s)", who.user_id, found.set_id,
+                 ", ".join(sorted({c.session_id for c in found.cases}))[:500])  # fmt: skip
     results = await (await EvalStore.open(request.app[BUS])).results(found.set_id)
     return web.json_response(
         {"set": found.model_dump(mode="json"), "results": [r.model_dump(mode="json") for r in results[:RECENT_RESULTS]]}
