@@ -471,7 +471,7 @@ class SelfImprove(ActionKind[ActionSelfImprove, PromptVersion]):
         found = record.eval
         if found is not None and found.ok is False:
             rate = f"{found.pass_rate:.0%}" + (f", {found.required:.0%} required" if found.required is not None else "")
-            return f"the eval of this prompt on {found.set_id} did not pass ({rate})"
+            return f"the eval of this prompt on {found.set_id} did not pass ({found.error or rate})"
         if twin.eval_gate is None:
             return None
         if found is None:
