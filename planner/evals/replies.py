@@ -1,17 +1,20 @@
 """Model replies an eval reuses: a provider that answers from KV `pagi_eval_replies` when the model
 would see exactly what it saw before (the digest of the model, the messages, the tools and the JSON
 mode), and otherwise asks the real provider once and keeps its reply, so the same run again calls
-nothing. Counts what it did, for the case's result."""
+nothing. Counts what it did, for the case's result; a call it made is reported (`UsageSink`) like
+any other LLM call the planner makes, for the usage ledger."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from pydantic import BaseModel, ConfigDict
 
+from bus_schemas.usage import LlmUsage
 from pagi.stores import KVStore
 from records.prices import PriceTable, cost_of
 
@@ -19,6 +22,9 @@ from ..llm import Completion, LLMProvider, TextSink
 from ..llm.messages import ChatMessage, ToolCall
 from ..llm.tools import ToolSpec
 from ..usage import estimate_tokens, prompt_text
+
+# A call made (the digest of what the model saw, and its usage with the twin to fill in).
+UsageSink = Callable[[str, LlmUsage], Awaitable[None]]
 
 
 class KeptReply(BaseModel):
@@ -65,12 +71,15 @@ class Tally:
 class KeptReplies(LLMProvider):
     """The real provider behind a digest-keyed cache of its replies; never streams."""
 
-    def __init__(self, inner: LLMProvider, kv: KVStore, prices: PriceTable, tally: Tally) -> None:
+    def __init__(
+        self, inner: LLMProvider, kv: KVStore, prices: PriceTable, tally: Tally, usage: UsageSink | None = None
+    ) -> None:
         super().__init__(inner.config, inner.session)
         self.inner = inner
         self.kv = kv
         self.prices = prices
         self.tally = tally
+        self.usage = usage
 
     async def complete(
         self,
@@ -85,7 +94,10 @@ class KeptReplies(LLMProvider):
         if kept is not None:
             self.tally.replayed_calls += 1
             return kept.completion()
+        started = time.perf_counter()
         completion = await self.inner.complete(messages, json_mode=json_mode, tools=tools)
+        latency_ms = (time.perf_counter() - started) * 1000
+        estimated = completion.input_tokens is None or completion.output_tokens is None
         tokens_in = completion.input_tokens
         tokens_out = completion.output_tokens
         if tokens_in is None:
@@ -95,9 +107,8 @@ class KeptReplies(LLMProvider):
         self.tally.llm_calls += 1
         self.tally.input_tokens += tokens_in
         self.tally.output_tokens += tokens_out
-        self.tally.add_cost(
-            cost_of(await self.prices.get(self.config.provider, self.config.model), tokens_in, tokens_out)
-        )
+        cost = cost_of(await self.prices.get(self.config.provider, self.config.model), tokens_in, tokens_out)
+        self.tally.add_cost(cost)
         record = KeptReply(
             label=self.label,
             text=completion.text,
@@ -107,6 +118,19 @@ class KeptReplies(LLMProvider):
             tool_calls=[asdict(c) for c in completion.tool_calls],
         )
         await self.kv.put(key, record.model_dump_json().encode())
+        if self.usage is not None:
+            used = LlmUsage(
+                provider=self.config.provider,
+                model=self.config.model,
+                input_tokens=tokens_in,
+                output_tokens=tokens_out,
+                estimated=estimated,
+                latency_ms=latency_ms,
+                cost=cost,
+                twin_id="-",
+                step=1,
+            )
+            await self.usage(key, used)
         return completion
 
     async def _complete_once(

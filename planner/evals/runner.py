@@ -2,9 +2,11 @@
 
 The set names its twin and that twin is the one used (a run that names another twin is refused).
 Each case runs in memory (planner/evals/simulate.py) within `case_timeout_s`; with `baseline` the
-twin's current prompt is run too, for the diff. The result is kept (KV `pagi_evals`) and published
-with an id derived from the run, so a redelivered run republishes the kept result instead of
-running again. A run that cannot start (unknown set, twin or prompt version) answers state "failed".
+twin's current prompt is run too, for the diff. A model call a run makes is a usage.llm event of the
+run's session, counted by the usage ledger like any other (a run is not held back by a budget). The
+result is kept (KV `pagi_evals`) and published with an id derived from the run, so a redelivered
+run republishes the kept result instead of running again. A run that cannot start (unknown set,
+twin or prompt version) answers state "failed".
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import aiohttp
 
 from bus_schemas import Envelope, derived_id
 from bus_schemas.evals import CaseResult, EvalCase, EvalResult, EvalRun, EvalSet
-from bus_schemas.subjects import EVAL_RESULT
+from bus_schemas.subjects import EVAL_RESULT, USAGE_LLM
 from bus_schemas.twin import Twin
+from bus_schemas.usage import LlmUsage
 from pagi.bus import Bus, Delivery
 from pagi.stores import KVStore
 from records.evals import EvalStore
@@ -33,7 +36,7 @@ from records.twins import TwinError, TwinStore
 
 from ..llm import LLMConfigError, LLMProvider, config_for, make_provider
 from .checks import check_all, grader_spec, passed
-from .replies import KeptReplies, Tally
+from .replies import KeptReplies, Tally, UsageSink
 from .simulate import CaseError, Simulator
 
 log = logging.getLogger("planner.evals")
@@ -106,7 +109,7 @@ class EvalRunner:
             started = datetime.now(UTC)
             clock = time.monotonic()
             try:
-                result = await self._run(run, twin_id, started)
+                result = await self._run(run, session_id, twin_id, started)
             except RunRefused as exc:
                 result = EvalResult(
                     run_id=run.run_id,
@@ -133,7 +136,7 @@ class EvalRunner:
         await self.bus.publish(answer)
         return result
 
-    async def _run(self, run: EvalRun, twin_id: str | None, started: datetime) -> EvalResult:
+    async def _run(self, run: EvalRun, session_id: str, twin_id: str | None, started: datetime) -> EvalResult:
         eval_set = await self.evals.get(run.set_id)
         if eval_set is None:
             raise RunRefused(f"no eval set {run.set_id!r}")
@@ -156,10 +159,11 @@ class EvalRunner:
                 started_at=started,
             )
         )
-        cases = await self._cases(eval_set, twin, candidate)
+        sink = self._usage(run, session_id, twin.id)
+        cases = await self._cases(eval_set, twin, candidate, sink)
         baseline: list[CaseResult] | None = None
         if run.baseline:
-            baseline = cases if candidate == current else await self._cases(eval_set, twin, current)
+            baseline = cases if candidate == current else await self._cases(eval_set, twin, current, sink)
             cases = [c.model_copy(update={"baseline_passed": b.passed}) for c, b in zip(cases, baseline, strict=True)]
         return summed(
             EvalResult(
@@ -187,13 +191,27 @@ class EvalRunner:
             raise RunRefused(f"twin {twin.id!r} has no prompt version {run.prompt_version}")
         return Candidate(version.prompt, version.version)
 
-    async def _cases(self, eval_set: EvalSet, twin: Twin, candidate: Candidate) -> list[CaseResult]:
+    def _usage(self, run: EvalRun, session_id: str, twin_id: str) -> UsageSink:
+        """A model call of this run, as a usage.llm event of the run's session (by who asked for it;
+        the gate's runs by nobody), its id derived from the run and what the model saw."""
+        user = None if run.approval_id is not None else run.requested_by
+
+        async def publish(seen: str, used: LlmUsage) -> None:
+            body = used.model_copy(update={"twin_id": twin_id, "user_id": user})
+            event_id = derived_id(f"{run.set_id}.{run.run_id}:{seen}", "usage-llm")
+            await self.bus.publish(
+                Envelope[Any](id=event_id, type=USAGE_LLM, session_id=session_id, twin_id=twin_id, body=body)
+            )
+
+        return publish
+
+    async def _cases(self, eval_set: EvalSet, twin: Twin, candidate: Candidate, usage: UsageSink) -> list[CaseResult]:
         judged = twin.model_copy(update={"directive_logic": candidate.prompt})
         limit = asyncio.Semaphore(PARALLEL_CASES)
 
         async def one(case: EvalCase) -> CaseResult:
             async with limit:
-                return await self._case(case, judged, await self._replayable(case, twin, candidate))
+                return await self._case(case, judged, await self._replayable(case, twin, candidate), usage)
 
         return list(await asyncio.gather(*(one(c) for c in eval_set.cases)))
 
@@ -207,15 +225,15 @@ class EvalRunner:
         recorded = await self.prompts.get(twin.id, case.prompt_version)
         return recorded is not None and recorded.prompt == candidate.prompt
 
-    async def _case(self, case: EvalCase, twin: Twin, replayable: bool) -> CaseResult:
+    async def _case(self, case: EvalCase, twin: Twin, replayable: bool, usage: UsageSink) -> CaseResult:
         tally = Tally()
         try:
             async with asyncio.timeout(self.case_timeout_s):
-                done = await self.simulator.run(case, twin, replayable, tally)
+                done = await self.simulator.run(case, twin, replayable, tally, usage)
                 grader = None
                 if self.grader is not None:
                     sim = self.simulator
-                    grader = KeptReplies(self.grader, sim.replies, sim.prices, tally)
+                    grader = KeptReplies(self.grader, sim.replies, sim.prices, tally, usage)
                 outcomes = await check_all(case.checks, done, case.message, grader)
         except (CaseError, TimeoutError) as exc:
             error = str(exc) if isinstance(exc, CaseError) else f"timed out after {self.case_timeout_s:g} s"

@@ -39,7 +39,7 @@ from ..llm.decide_tools import llm_decide_tools
 from ..llm.reply import InvalidReply
 from ..llm.tools import action_from_raw, parse_raw
 from .checks import Run, Taken
-from .replies import KeptReplies, Tally
+from .replies import KeptReplies, Tally, UsageSink
 
 NOT_RUN = "(not run in an eval)"
 
@@ -93,7 +93,9 @@ class Simulator:
         self.context = EvalContext(None, self.tools, self.mcp_tools)  # type: ignore[arg-type]
         self.decider = Decider(self.context, self.http, self.env)
 
-    async def run(self, case: EvalCase, twin: Twin, replayable: bool, tally: Tally) -> Run:
+    async def run(
+        self, case: EvalCase, twin: Twin, replayable: bool, tally: Tally, usage: UsageSink | None = None
+    ) -> Run:
         now = datetime.now(UTC)
         job = JobRecord(
             job_id=case.job_id,
@@ -107,7 +109,7 @@ class Simulator:
         history = [ChatMessage(t.role, t.content) for t in case.history]
         run = Run()
         for number in range(1, twin.step_limit + 1):
-            decision = await self.decide(job, twin, case, history, replayable, tally)
+            decision = await self.decide(job, twin, case, history, replayable, tally, usage)
             action = decision.action
             dump = action.model_dump()
             run.taken.append(taken(action.action_type, dump))
@@ -136,7 +138,14 @@ class Simulator:
         return run
 
     async def decide(
-        self, job: JobRecord, twin: Twin, case: EvalCase, history: list[ChatMessage], replayable: bool, tally: Tally
+        self,
+        job: JobRecord,
+        twin: Twin,
+        case: EvalCase,
+        history: list[ChatMessage],
+        replayable: bool,
+        tally: Tally,
+        usage: UsageSink | None = None,
     ) -> Decision:
         if (following := next_call(job)) is not None:
             return following
@@ -158,7 +167,7 @@ class Simulator:
         except EndpointRefused as exc:
             raise CaseError(f"LLM not called for {twin.id}: {exc}") from None
         allowed = allowed_actions(twin)
-        provider = KeptReplies(make_provider(config, self.http), self.replies, self.prices, tally)
+        provider = KeptReplies(make_provider(config, self.http), self.replies, self.prices, tally, usage)
         try:
             if config.tool_calling:
                 messages = await self.context.messages(job, twin, native_tools=True, history=history)

@@ -4,9 +4,11 @@ re-run in memory with recorded replies, the model asked only where the prompt ch
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
+from bus_schemas import Envelope
 from bus_schemas.evals import EvalCaseWrite, EvalCheck
 from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import (
@@ -16,6 +18,7 @@ from bus_schemas.subjects import (
     MEMORY_STORE,
     PLAN_ACTION,
     TOOL_RUN,
+    USAGE_LLM,
     one_session,
 )
 from pagi.bus import Bus, PullConsumer
@@ -28,6 +31,10 @@ from ..support import ObserveFactory
 from .conftest import RunEval, Say, answer, deny_pending, llm_twin, make_set, tool_call
 
 SIDE_EFFECTS = {TOOL_RUN, BUILD_REQ, MEMORY_QUERY, MEMORY_STORE, APPROVE_REQUEST, PLAN_ACTION}
+
+
+async def usage_events(bus: Bus, session_id: str) -> list[Envelope[Any]]:
+    return [e for _, e in await bus.read_stream(EVENTS.name, f"{USAGE_LLM}.{session_id}")]
 
 
 async def side_effect_count(bus: Bus, session_id: str) -> int:
@@ -84,6 +91,7 @@ async def test_a_changed_prompt_asks_the_model_once_keeps_the_reply_and_can_fail
     fake_llm: FakeLLMServer,
     say_and_finish: Say,
     run_eval: RunEval,
+    observe: ObserveFactory,
     session_id: str,
 ) -> None:
     twin_id = await llm_twin(twins, fake_llm)
@@ -94,6 +102,8 @@ async def test_a_changed_prompt_asks_the_model_once_keeps_the_reply_and_can_fail
         EvalCheck(kind="regex", value=r"\b4\b"), EvalCheck(kind="must_call", value="command_exec"),
     )  # fmt: skip
     fake_llm.script(Reply(answer("Four, in words.")))
+    usage = await observe(f"{USAGE_LLM}.{session_id}")
+    recorded_calls = len(await usage_events(bus, session_id))
 
     first = await run_eval("strict", prompt="Answer in words only.")
 
@@ -105,8 +115,12 @@ async def test_a_changed_prompt_asks_the_model_once_keeps_the_reply_and_can_fail
     assert [c.passed for c in case.checks] == [False, False]
     assert case.baseline_passed is False  # the current prompt answers "4" but never calls command_exec
     assert case.input_tokens > 0 and case.output_tokens > 0
+    # The run's model call is counted by the usage ledger like any other (by whom it was asked).
+    [used] = await usage.wait_count(USAGE_LLM, 1)
+    assert (used.body.twin_id, used.body.user_id, used.body.input_tokens) == (twin_id, "tester", case.input_tokens)
 
     second = await run_eval("strict", prompt="Answer in words only.")
+    assert len(await usage_events(bus, session_id)) == recorded_calls + 1  # a kept reply costs nothing
 
     assert len(fake_llm.requests) == 2  # the kept reply answered
     assert second.llm_calls == 0 and second.replayed_calls == 1
