@@ -119,6 +119,27 @@ class EvalSet(BaseModel):
     created_at: datetime
 
 
+class EvalRunRequest(BaseModel):
+    """`POST /v1/evals/{set_id}/runs`: what a person may ask of a run (the rest of an `EvalRun` is the
+    edge's: its ids and who asked; or the eval gate's: an approval's prompt and id)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt_version: int | None = Field(default=None, ge=1)
+    baseline: bool = True
+
+
+class EvalRunStarted(BaseModel):
+    """The 202 of `POST /v1/evals/{set_id}/runs`: the result is `GET /v1/evals/{set_id}/runs/{run_id}`,
+    its events in `session_id`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: str
+    set_id: str
+    session_id: str
+
+
 class EvalRun(Body):
     """`eval.run.<session>`: re-run a set's cases with a prompt version (None: the twin's current
     one), and (`baseline`) with the current version too, for the diff."""
@@ -189,6 +210,23 @@ class EvalResult(Body):
     approval_id: str | None = None
     started_at: datetime
     finished_at: datetime | None = None
+
+
+class EvalSetList(BaseModel):
+    """`GET /v1/evals`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sets: list[EvalSet] = Field(default_factory=list)
+
+
+class EvalSetView(BaseModel):
+    """`GET /v1/evals/{set_id}`: the set and its most recent results, newest first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    set: EvalSet
+    results: list[EvalResult] = Field(default_factory=list)
 
 
 class EvalSummary(BaseModel):

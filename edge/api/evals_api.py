@@ -13,30 +13,26 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any, Final, cast
+from typing import Final, cast
 
 from aiohttp import web
 
 from bus_schemas import Envelope
-from bus_schemas.evals import EvalRun, EvalSet, EvalSetWrite
-from bus_schemas.safe_json import PayloadError, loads_json
+from bus_schemas.evals import EvalRun, EvalRunRequest, EvalRunStarted, EvalSet, EvalSetList, EvalSetView, EvalSetWrite
 from bus_schemas.subjects import EVAL_RUN, TOKEN_RE
 from records.access import Caller, Hidden, check_twin_change, may_see_twin, may_use_session
 from records.evals import CaptureError, EvalStore, capture_set
 
-from ..appkeys import BUS, OWNERS, SETTINGS, STATE
+from ..appkeys import BUS, OWNERS, STATE
 from ..chat_in import recorded_as
 from ..doors.errors import NOT_ACCEPTED
 from ..front.auth import caller
-from ..validation import bad_request, conflict, error, not_found, unavailable
+from ..validation import conflict, not_found, unavailable
 from .budgets_api import read_valid, unprocessable
 from .read_access import keys_mode, reader_of_session
 
 log = logging.getLogger("edge.access")
 RECENT_RESULTS: Final = 20
-# What a person may ask of a run; the rest of an `EvalRun` is the edge's (its ids, who asked) or the
-# eval gate's (an approval's proposed prompt, its approval id), never a client's.
-RUN_FIELDS: Final = frozenset({"prompt_version", "baseline"})
 
 
 def _token(request: web.Request, name: str) -> str:
@@ -87,8 +83,8 @@ async def list_sets(request: web.Request) -> web.Response:
     found = await (await EvalStore.open(request.app[BUS])).sets(twin)
     if who.is_admin and keys_mode(request):
         log.info("admin %s read the eval sets (turns of every session they were taken from)", who.user_id)
-    visible = [s.model_dump(mode="json") for s in found if await may_see_set(request, who, s)]
-    return web.json_response({"sets": visible})
+    visible = [s for s in found if await may_see_set(request, who, s)]
+    return web.json_response(EvalSetList(sets=visible).model_dump(mode="json"))
 
 
 async def create_set(request: web.Request) -> web.Response:
@@ -117,9 +113,7 @@ async def get_set(request: web.Request) -> web.Response:
         log.info("admin %s read eval set %s (turns of sessions %s)", who.user_id, found.set_id,
                  ", ".join(sorted({c.session_id for c in found.cases}))[:500])  # fmt: skip
     results = await (await EvalStore.open(request.app[BUS])).results(found.set_id)
-    return web.json_response(
-        {"set": found.model_dump(mode="json"), "results": [r.model_dump(mode="json") for r in results[:RECENT_RESULTS]]}
-    )
+    return web.json_response(EvalSetView(set=found, results=results[:RECENT_RESULTS]).model_dump(mode="json"))
 
 
 async def delete_set(request: web.Request) -> web.Response:
@@ -130,35 +124,14 @@ async def delete_set(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def _run_options(request: web.Request) -> dict[str, Any]:
-    """`{"prompt_version"?: int, "baseline"?: bool}`; a body that is not JSON is a 400, one that asks
-    for anything else a 422."""
-    max_bytes = request.app[SETTINGS].max_body_bytes
-    try:
-        body = await request.read()
-    except web.HTTPRequestEntityTooLarge:  # a chunked body past client_max_size
-        text = error(413, f"request body is larger than {max_bytes} bytes").text
-        raise web.HTTPRequestEntityTooLarge(max_bytes, text=text, content_type="application/json") from None
-    try:
-        raw = loads_json(body or b"{}", what="request body", max_bytes=max_bytes)
-    except PayloadError as exc:
-        raise bad_request(exc.reason) from None
-    if not isinstance(raw, dict):
-        raise unprocessable('a run\'s body is an object: {"prompt_version"?: int, "baseline"?: bool}')
-    unknown = sorted(set(raw) - RUN_FIELDS)
-    if unknown:
-        raise unprocessable(f"a run takes only prompt_version and baseline, not {', '.join(unknown)[:200]}")
-    return raw
-
-
 async def start_run(request: web.Request) -> web.Response:
-    options = await _run_options(request)
+    options = cast(EvalRunRequest, await read_valid(request, EvalRunRequest))
     who = caller(request)
     found = await changeable_set(request, who, _token(request, "set_id"))
     run_id = uuid.uuid4().hex[:16]
     try:
-        run = EvalRun.model_validate(
-            {**options, "run_id": run_id, "set_id": found.set_id, "requested_by": recorded_as(request, who)}
+        run = EvalRun(
+            **options.model_dump(), run_id=run_id, set_id=found.set_id, requested_by=recorded_as(request, who)
         )
     except ValueError as exc:
         raise unprocessable(f"invalid run: {exc}"[:2000]) from None
@@ -172,7 +145,8 @@ async def start_run(request: web.Request) -> web.Response:
         await request.app[BUS].publish(event)
     except NOT_ACCEPTED as exc:
         raise unavailable(f"run not accepted: {exc}") from None
-    return web.json_response({"run_id": run_id, "set_id": found.set_id, "session_id": session_id}, status=202)
+    started = EvalRunStarted(run_id=run_id, set_id=found.set_id, session_id=session_id)
+    return web.json_response(started.model_dump(mode="json"), status=202)
 
 
 async def get_run(request: web.Request) -> web.Response:

@@ -16,7 +16,15 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from bus_schemas.budgets import Budget, BudgetList, BudgetWrite
-from bus_schemas.evals import EvalResult, EvalSet, EvalSetWrite
+from bus_schemas.evals import (
+    EvalResult,
+    EvalRunRequest,
+    EvalRunStarted,
+    EvalSet,
+    EvalSetList,
+    EvalSetView,
+    EvalSetWrite,
+)
 from bus_schemas.mcp import McpServerList, McpServerView, McpServerWrite
 from bus_schemas.seed_http import (
     AgentPlanRequest,
@@ -121,14 +129,16 @@ OPERATIONS: Final[dict[tuple[str, str], Operation]] = {
     ("DELETE", "/v1/budgets/{scope}"): Operation(
         "remove a budget (admins only)", query=(Query("period", required=True),)
     ),
-    ("GET", "/v1/evals"): Operation("eval sets, of one twin with ?twin=", query=(Query("twin"),)),
+    ("GET", "/v1/evals"): Operation("eval sets, of one twin with ?twin=", answer=EvalSetList, query=(Query("twin"),)),
     ("POST", "/v1/evals"): Operation(
         "create an eval set from recorded sessions (who may change the twin)", EvalSetWrite, EvalSet
     ),
-    ("GET", "/v1/evals/{set_id}"): Operation("an eval set and its recent results (`set`, `results`)"),
+    ("GET", "/v1/evals/{set_id}"): Operation("an eval set and its recent results", answer=EvalSetView),
     ("DELETE", "/v1/evals/{set_id}"): Operation("delete an eval set and its results"),
     ("POST", "/v1/evals/{set_id}/runs"): Operation(
-        "run a set: body {prompt_version?: int, baseline?: bool}; 202 with the run id"
+        "run a set against a prompt version (who may change the twin); 202 with the run id",
+        EvalRunRequest,
+        EvalRunStarted,
     ),
     ("GET", "/v1/evals/{set_id}/runs/{run_id}"): Operation(
         "a run's result (404 until the planner has stored it)", answer=EvalResult
