@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import date
 from typing import Any
 
 import pytest
@@ -14,10 +15,12 @@ from bus_schemas import ActionBudget, Envelope
 from bus_schemas.jobs import JobRecord
 from bus_schemas.streams import BUDGETS
 from bus_schemas.subjects import CHAT_OUT, JOB_LOG, USAGE_LLM, one_session
+from bus_schemas.usage import Price
 from pagi.bus import Bus, PullConsumer
 from records.approvals import ApprovalStore
 from records.budgets import BudgetStore
 from records.jobs import JobStore
+from records.prices import PriceTable
 from records.twins import TwinStore
 
 from ..fake_llm import FakeLLMServer, Family, Reply
@@ -250,3 +253,47 @@ async def test_two_concurrent_jobs_of_one_user_overshoot_by_at_most_the_calls_in
     for events in watched:
         action = budget_requests(events)[0].body.action
         assert action.scope == "user:alice" and action.spent + action.estimate > LIMIT
+
+
+async def test_two_budgets_crossed_at_once_ask_one_after_the_other_then_one_call_passes(
+    bus: Bus, planner: list[PullConsumer], twins: TwinStore, budgets: BudgetStore, fake_llm: FakeLLMServer,
+    observe: ObserveFactory, session_id: str, say: Say,
+) -> None:  # fmt: skip
+    twin_id = await llm_twin(twins, fake_llm, "anthropic")
+    await put_budget(budgets, "user:alice", tokens=500)
+    await put_budget(budgets, f"twin:{twin_id}", period="month", tokens=600)
+    fake_llm.script(Reply(answer("worth it")))
+    events = await observe(one_session(session_id))
+    await say("hi", twin_id)
+    first = await asked(events)
+    assert (first.body.action.scope, first.body.action.period) == ("user:alice", "day")
+    await decide(bus, session_id, first.body.approval_id)
+    second = await asked(events, 2)
+    assert (second.body.action.scope, second.body.action.period) == (f"twin:{twin_id}", "month")
+    assert fake_llm.requests == []
+    await decide(bus, session_id, second.body.approval_id)
+    final = await answered(events)
+    assert (final.body.status, final.body.content) == ("completed", "worth it")
+    assert len(fake_llm.requests) == 1 and len(budget_requests(events)) == 2
+
+
+async def test_a_money_budget_counts_priced_calls_in_usd(
+    bus: Bus, planner: list[PullConsumer], twins: TwinStore, budgets: BudgetStore, fake_llm: FakeLLMServer,
+    observe: ObserveFactory, session_id: str, say: Say,
+) -> None:  # fmt: skip
+    twin_id = await llm_twin(twins, fake_llm, "anthropic")
+    await (await PriceTable.open(bus)).put(
+        Price(provider="anthropic", model="fake-model", input_per_million=100.0, output_per_million=100.0,
+              as_of=date(2026, 1, 1))
+    )  # fmt: skip
+    first = tool_call(BIG)
+    cost = reported(first) * 100.0 / 1e6  # about 0.9 USD
+    await put_budget(budgets, "global", money=1.0)
+    fake_llm.script(Reply(first, chunk_size=4000))
+    events = await observe(one_session(session_id))
+    await say("work on it", twin_id)
+    request = await asked(events)
+    action = request.body.action
+    assert (action.scope, action.unit, action.currency, action.limit) == ("global", "money", "USD", 1.0)
+    assert action.spent == pytest.approx(cost) and action.spent + action.estimate > 1.0
+    assert "USD" in request.body.summary and len(fake_llm.requests) == 1
