@@ -4,6 +4,11 @@ A decision is accepted once, for a pending approval of the same session that has
 other decision gets a clear error event and changes nothing. The approved action runs exactly once:
 the approval's state is set by compare-and-set together with the id of the deciding event, so a
 redelivery of that event re-publishes the same (deduplicated) request instead of a second run.
+
+What an action's kind says about decisions (planner/actions.py): `refuses_decision` keeps an approval
+pending with a clear error (a gated self-improvement until its eval passed; a denial is always
+taken), and `ends_on_denial` makes a denial the job's answer (a budget: the budget is spent) instead
+of a result the job decides on.
 """
 
 from __future__ import annotations
