@@ -112,3 +112,18 @@ describe("session state from frames", () => {
     expect(st.messages[0]!.decision).toBe("denied");
   });
 });
+
+describe("a session's replay", () => {
+  it("is the past until the edge says it resumed", () => {
+    const st = newSession(S);
+    expect(st.replaying).toBe(true);
+    applyFrame(st, chatIn(1, "j1", "hi"));
+    expect(st.replaying).toBe(true);
+    // A job's own statuses say nothing about the replay.
+    applyFrame(st, status(2, "j1", "thinking"));
+    expect(st.replaying).toBe(true);
+    applyFrame(st, { type: "status_update", status: "resumed", details: "replayed 2 events after 0 up to 2; live from here", session_id: S, job_id: null, seq: null });
+    expect(st.replaying).toBe(false);
+    expect(st.jobs.get("j1")?.status).not.toBe("completed");
+  });
+});

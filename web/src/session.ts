@@ -46,13 +46,16 @@ export interface SessionState {
   timeline: TimelineEvent[];
   lastError: string | null;
   version: number;
+  /** Until the edge says the replay is done ("resumed"): what arrives is the session's past, and an
+   *  approval in it may be one its decision (next in the replay) has settled already. */
+  replaying: boolean;
 }
 
 const MAX_TIMELINE = 2000;
 let localCounter = 0;
 
 export function newSession(sessionId: string): SessionState {
-  return { sessionId, lastSeq: 0, messages: [], jobs: new Map(), approvals: new Map(), decisions: new Map(), timeline: [], lastError: null, version: 0 };
+  return { sessionId, lastSeq: 0, messages: [], jobs: new Map(), approvals: new Map(), decisions: new Map(), timeline: [], lastError: null, version: 0, replaying: true };
 }
 
 export function isBusy(state: SessionState): boolean {
@@ -146,6 +149,7 @@ function decisionOf(state: SessionState, approvalId: string | null): ChatMessage
 }
 
 function onStatus(state: SessionState, frame: StatusUpdate, ts: string): void {
+  if (frame.status === "resumed" || frame.status === "subscribed") { state.replaying = false; return; }
   if (frame.status === "error" && frame.seq === null) {
     state.lastError = frame.details ?? "error";
     // An error about a message not accepted: the optimistic message is marked.

@@ -251,9 +251,15 @@ class Store {
     return [...byId.values()].sort((x, y) => (x.created_at ?? "").localeCompare(y.created_at ?? ""));
   }
 
-  /** The approval the modal shows: the oldest pending one of this browser's sessions not dismissed. */
+  /** The approval the modal shows: the oldest pending one of this browser's sessions not dismissed.
+   *  One seen only in a session's replay waits for the edge's list: popping up (and taking the focus)
+   *  for an approval the replay's next frame shows decided would invite a stray Enter to "approve" it. */
   modalApproval(): Approval | undefined {
-    return this.allPending().find((a) => this.sessions.has(a.session_id) && !this.dismissed.has(a.approval_id));
+    const listed = new Set(this.pending.map((a) => a.approval_id));
+    return this.allPending().find((a) => {
+      const session = this.sessions.get(a.session_id);
+      return session !== undefined && !this.dismissed.has(a.approval_id) && (!session.replaying || listed.has(a.approval_id));
+    });
   }
 
   openMemory(id: string): void {
