@@ -108,7 +108,7 @@ class BudgetGate:
                 return True
             if time.monotonic() >= deadline:
                 log.warning(
-                    "the usage ledger has %d events left to count after %.1f s: budgets read without them",
+                    "the usage ledger still had %d usage event(s) to count after %.1f s: budgets read without them",
                     state.num_pending + state.num_ack_pending,
                     LEDGER_WAIT_S,
                 )
