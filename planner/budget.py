@@ -13,12 +13,15 @@ checked against what its period has spent plus an estimate of this call.
 
 Exactly once: the decision is recorded as the step, and a redelivered trigger reuses the recorded
 step (planner/loop.py), so a redelivery neither asks again nor calls the model again; the call's
-usage event id derives from job and step, so the ledger counts it once.
+usage event id derives from job and step, so the ledger counts it once. A step whose call was made
+but not recorded (a crash in between) is decided again with that call already counted: it may then
+ask for the budget where the first attempt did not, never spend past it unasked.
 
 The overshoot bound: spending is read from the ledger's totals (KV USAGE), which count a call once
 its `usage.llm` event has been consumed (one event at a time, planner/ledger.py). Before reading,
 the gate waits (at most `LEDGER_WAIT_S`) until the ledger has no event left to count, so a call
-that finished before the check is counted in it: a job's own previous call always is. A call passes
+that finished before the check is counted in it (a job's own previous call is, whenever the
+ledger catches up in time). A call passes
 when the spent total it reads plus its estimate is within the budget, so what can overshoot is the
 calls in flight when the budget was reached: started and not yet finished. With J jobs counting
 against one budget at once (each has at most one model call outstanding), the total spent once
