@@ -45,11 +45,14 @@ async def budgets(bus: Bus) -> BudgetStore:
     return await BudgetStore.open(bus)
 
 
-async def llm_twin(twins: TwinStore, fake_llm: FakeLLMServer, family: Family, **settings: Any) -> str:
+async def llm_twin(
+    twins: TwinStore, fake_llm: FakeLLMServer, family: Family, preset: str | None = None, **settings: Any
+) -> str:
     """A twin on the fake provider that may run no tool: a tool call is refused by its policy and the
-    job decides again, so a job makes one model call per step without any worker."""
+    job decides again, so a job makes one model call per step without any worker. The family's own
+    preset calls tools natively; `openai-compatible` asks for JSON objects."""
     twin_id = f"llm-{family}-{new_id()[:6]}"
-    fields = {"codename": "LLM", "provider": family, "model": "fake-model", "api_key": PROVIDER_KEY,
+    fields = {"codename": "LLM", "provider": preset or family, "model": "fake-model", "api_key": PROVIDER_KEY,
               "base_url": fake_llm.base_url(family), "allowed_tools": [], **settings}  # fmt: skip
     await twins.create(twin_id, TwinWrite.model_validate(fields))
     return twin_id

@@ -66,12 +66,14 @@ async def job_of(bus: Bus, session_id: str, job_id: str) -> JobRecord:
     return found
 
 
-@pytest.mark.parametrize("family", ["anthropic", "gemini"])
+@pytest.mark.parametrize(("family", "preset"), [("anthropic", None), ("gemini", None), ("openai", "openai-compatible")])
 async def test_a_budget_crossed_mid_job_asks_and_an_approval_lets_exactly_one_call_pass(
     bus: Bus, planner: list[PullConsumer], twins: TwinStore, budgets: BudgetStore, fake_llm: FakeLLMServer,
-    observe: ObserveFactory, session_id: str, say: Say, family: Family,
+    observe: ObserveFactory, session_id: str, say: Say, family: Family, preset: str | None,
 ) -> None:  # fmt: skip
-    twin_id = await llm_twin(twins, fake_llm, family)
+    """Usage reported (Anthropic, Gemini; tools called natively) and estimated (an OpenAI-compatible
+    stream reports none; JSON-object replies)."""
+    twin_id = await llm_twin(twins, fake_llm, family, preset)
     await put_budget(budgets, f"twin:{twin_id}", tokens=LIMIT)
     first, second = tool_call(BIG), tool_call(40)
     fake_llm.script(Reply(first, chunk_size=4000), Reply(second))
@@ -84,7 +86,13 @@ async def test_a_budget_crossed_mid_job_asks_and_an_approval_lets_exactly_one_ca
     assert isinstance(action, ActionBudget)
     assert (action.scope, action.period, action.unit, action.limit) == (f"twin:{twin_id}", "day", "tokens", LIMIT)
     # Mid-job: the first call passed and was counted; the second would cross the budget.
-    assert action.spent == reported(first) == await spent_tokens(bus, f"{today()}.twin.{twin_id}")
+    await usage.wait_for(lambda e: len(e) >= 1)
+    assert (
+        action.spent
+        == await spent_tokens(bus, f"{today()}.twin.{twin_id}")
+        == usage.events[0].body.input_tokens + (usage.events[0].body.output_tokens)
+    )
+    assert action.spent == reported(first) if preset is None else usage.events[0].body.estimated
     assert action.spent < LIMIT < action.spent + action.estimate and action.estimate > 1024
     assert len(fake_llm.requests) == 1 and len(usage.events) == 1
     assert request.body.policy == "budget" and f"spent {action.spent:,.0f} tokens of 10,000 tokens" in (
@@ -94,14 +102,15 @@ async def test_a_budget_crossed_mid_job_asks_and_an_approval_lets_exactly_one_ca
     assert question.body.issued_command.command == "prompt_for_config"
     job = await job_of(bus, session_id, chat.id)
     assert [(s.action_type, s.decided_by) for s in job.steps] == [
-        ("ActionTool", f"llm:{family}/fake-model"), ("ActionBudget", "budget")
+        ("ActionTool", f"llm:{preset or family}/fake-model"), ("ActionBudget", "budget")
     ]  # fmt: skip
 
     await decide(bus, session_id, request.body.approval_id)
     # Exactly one call passes: the second reply asks for another tool, and the next call asks again.
     again = await asked(events, 2)
     assert len(fake_llm.requests) == 2
-    assert again.body.action.spent == reported(first) + reported(second)
+    await usage.wait_for(lambda e: len(e) == 2)
+    assert again.body.action.spent == sum(e.body.input_tokens + e.body.output_tokens for e in usage.events)
     assert again.body.approval_id != request.body.approval_id
     budget = await budgets.get(f"twin:{twin_id}", "day")
     assert budget is not None and budget.tokens == LIMIT  # approved once: the limit stays
