@@ -151,6 +151,7 @@ async def test_a_twin_budget_set_in_the_console_asks_before_the_call_and_each_an
     await form.get_by_test_id("budget-save").click()
     await expect(meter).to_have_attribute("data-state", "over", timeout=WAIT)
     await expect(meter.get_by_test_id("budget-meter-text")).to_contain_text(f"{spent:,} of 50 tokens")
+    await snap(page, "budgets-panel")
 
     await ask(page, TWIN, "once more")
     await budget_modal(page)

@@ -18,13 +18,13 @@ function Result({ set, result }: { set: EvalSet | null; result: EvalResult }) {
         <span class="muted">· prompt {result.prompt_version === null ? "current" : `v${result.prompt_version}`}
           {" "}· {result.llm_calls} model call{result.llm_calls === 1 ? "" : "s"} ({result.replayed_calls} replayed) · {result.seconds.toFixed(1)} s</span></p>
       {result.state === "failed" && <p class="error-text small" data-testid="eval-failed">The run failed: {result.error ?? "no reason given"}</p>}
-      <ol class="hits" data-testid="eval-cases">
+      <ol class="hits eval-cases" data-testid="eval-cases">
         {caseRows(set, result).map(({ c, message, verdict, vsBaseline }) => (
           <li key={c.case_id} class={`eval-case ${verdict}`} data-testid="eval-case" data-case={c.case_id} data-verdict={verdict}>
             <b>{verdict}</b> <code>{c.case_id}</code> {message && <span class="muted">“{message.slice(0, 80)}”</span>}
             {vsBaseline && <span class="muted small"> · {vsBaseline}</span>}
             {c.error && <div class="small">{c.error}</div>}
-            <ul class="small muted">{c.checks.map((k, i) => (
+            <ul class="eval-checks small muted">{c.checks.map((k, i) => (
               <li key={i}>{k.passed === null ? "not judged" : k.passed ? "✓" : "✗"} {checkText(k)}{k.detail && `: ${k.detail}`}</li>
             ))}</ul>
           </li>
@@ -189,7 +189,7 @@ export function EvalsSection({ twinId, sessionId }: { twinId: string; sessionId:
       {state.unavailable && <p class="unavailable">Evals are unavailable: this edge does not serve <code>GET /v1/evals</code> yet.</p>}
       {state.error && <p class="error-text small">{state.error}</p>}
       {sets && sets.length === 0 && <p class="muted small" data-testid="evals-none">No eval sets for this twin yet.</p>}
-      {sets && sets.length > 0 && <ul class="versions" data-testid="eval-sets">{sets.map((set) => (
+      {sets && sets.length > 0 && <ul class="eval-sets" data-testid="eval-sets">{sets.map((set) => (
         <SetCard key={set.set_id} set={set} twinId={twinId} onDeleted={() => setTick((n) => n + 1)} />
       ))}</ul>}
       {!state.unavailable && (creating
