@@ -29,7 +29,10 @@ every job has stopped at the budget is at most `limit + (J - 1) * C + max(0, C -
 call and E its estimate: each other job's one call in flight, plus how far the last passing call ran
 over its estimate (tests/budgets/test_budget_flow.py holds two jobs of one user to it). A ledger
 that does not catch up within the wait (stalled, or never idle under load) widens the bound by the
-calls it has not counted; the gate logs that.
+calls it has not counted; the gate logs that. The wait costs a budgeted call little: the ledger
+counts an event in milliseconds, so it is idle between events unless they come faster than it
+counts them (then every budgeted call waits the whole `LEDGER_WAIT_S`). Without budgets for the
+job's scopes nothing is waited for.
 """
 
 from __future__ import annotations
