@@ -4,7 +4,9 @@ tab (bad ids and checks refused before anything is sent), runs of a passing and 
 the recorded reply (no model call), each case's outcome; the eval gate set in the twin's settings
 (a pass rate out of range refused); a self-improvement of the gated twin asked with its eval pending
 (approving held back while the eval runs), then shown beside its diff with the pass rate against
-the required one, approved; a proposal that fails the eval denied by the gate, never approved."""
+the required one, approved; a proposal that fails the eval denied by the gate, never approved. A
+member (second API key) does not see a set made from another's session, and cannot make one for a
+shared twin (only an admin changes it): the form says the edge's reason."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import json
 import re
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
 from bus_schemas.approval import ApprovalRecord
 from bus_schemas.evals import EvalCaseWrite, EvalCheck, EvalGate, EvalSetWrite
@@ -25,10 +27,14 @@ from records.jobs import JobStore
 from records.twins import TwinStore
 
 from ..fake_llm import FakeLLMServer, Reply
+from ..mcp.conftest import BOB_KEY, ROOT_KEY
 from ..support import eventually
-from .conftest import Edge, snap
+from . import test_budgets_ui
+from .conftest import VIEWPORT, Edge, snap
+from .test_budgets_ui import signed_in
 
 pytestmark = pytest.mark.browser
+keyed = test_budgets_ui.keyed  # the edge in keys mode: root an admin, bob a member
 WAIT = 15_000
 PROMPT = "You answer with digits."
 PROPOSED = "Answer in French, in words."
@@ -230,3 +236,38 @@ async def test_the_eval_gate_set_in_settings_shows_the_eval_on_the_self_improve_
     assert denied.decided_by == "eval-gate" and denied.eval is not None and denied.eval.ok is False
     kept = await twins.get(twin_id)
     assert kept is not None and kept.directive_logic == PROPOSED
+
+
+async def test_a_member_sees_no_set_made_from_anothers_session_and_cannot_change_a_shared_twins_evals(
+    browser: Browser, keyed: Edge, bus: Bus, fake_llm: FakeLLMServer
+) -> None:
+    twin_id = "shared"
+    await llm_twin(bus, fake_llm, twin_id)
+    store = await EvalStore.open(bus)
+    root = await browser.new_context(viewport=VIEWPORT)
+    bob = await browser.new_context(viewport=VIEWPORT)
+    try:
+        admin = await signed_in(root, keyed, ROOT_KEY)
+        fake_llm.script(answer("It is 4."), answer("It is 6."))
+        await admin.locator(f"nav a[href='/twins/{twin_id}']").click()
+        await say(admin, "what is 2+2?", "It is 4.")
+        await admin.get_by_role("tab", name="Heart").click()
+        await create_set(admin, "roots", "regex:\\b4\\b")
+
+        member = await signed_in(bob, keyed, BOB_KEY)
+        await member.locator(f"nav a[href='/twins/{twin_id}']").click()
+        await say(member, "what is 3+3?", "It is 6.")
+        await member.get_by_role("tab", name="Heart").click()
+        evals = member.get_by_test_id("evals")
+        # The set holds root's conversation: not bob's to read.
+        await expect(evals.get_by_test_id("evals-none")).to_be_visible(timeout=WAIT)
+        await evals.get_by_test_id("eval-new").click()
+        form = evals.get_by_test_id("eval-create")
+        await form.get_by_test_id("eval-set-id").fill("bobs")
+        await form.get_by_test_id("eval-checks").fill("regex:6")
+        await form.get_by_test_id("eval-create-save").click()
+        await expect(form.get_by_test_id("eval-problems")).to_contain_text("only an admin may change it", timeout=WAIT)
+        assert [s.set_id for s in await store.sets()] == ["roots"]
+    finally:
+        await root.close()
+        await bob.close()
