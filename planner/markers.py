@@ -11,8 +11,9 @@ A message that starts with one of these tags is a marker, never a question for t
 the most recent pending (unexpired) approval of its session whose kind issues the command the marker
 answers and whose name is the one the marker repeats (as the seed's backend kept one pending request
 per session, the newest replacing older ones); anything else it decides nothing, and says why. Which
-approval kind issues which command is `planner.actions` (`ActionKind.issues`): no kind issues
-`prompt_for_config`, so the CONFIG markers match nothing today.
+approval kind issues which command is `planner.actions` (`ActionKind.issues`): only a budget issues
+`prompt_for_config`, and no marker decides a budget (`ActionKind.marker_decides`), so the CONFIG
+markers match nothing today.
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ class MarkerKind:
 
     @property
     def approval_kinds(self) -> frozenset[str]:
-        return frozenset(kind.approval for kind in KINDS.values() if kind.issues is self.answers)
+        return frozenset(
+            kind.approval for kind in KINDS.values() if kind.issues is self.answers and kind.marker_decides
+        )
 
 
 _NAME: Final = re.compile(r"\s*(\S{1,128})\s*")
