@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { caseRows, evalPending, evalSetWrite, evalVerdict, gateOf, gatePercent, parseChecks, resultLine, runPath, setDetail, setsOf } from "./evals";
+import { caseRows, evalPending, evalSetWrite, evalVerdict, gateOf, gatePercent, parseChecks, resultLine, runPath } from "./evals";
 import type { Approval, EvalResult, EvalSet, EvalSummary } from "./types";
 
 const summary = (over: Partial<EvalSummary> = {}): EvalSummary => ({
@@ -62,12 +62,9 @@ describe("eval results", () => {
     expect(resultLine(result)).toBe("1 of 2 passed (50%) · current prompt 100%");
   });
 
-  it("reads the set's page in either shape", () => {
-    expect(setDetail({ set, results: [result] })).toEqual({ set, results: [result] });
-    expect(setDetail({ ...set, results: [] }).set.set_id).toBe("regress");
-    expect(setsOf({ sets: [set] })).toEqual([set]);
-    expect(setsOf({})).toEqual([]);
+  it("escapes ids in the runs' paths", () => {
     expect(runPath("a b", "r/1")).toBe("/v1/evals/a%20b/runs/r%2F1");
+    expect(runPath("s")).toBe("/v1/evals/s/runs");
   });
 });
 

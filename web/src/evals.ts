@@ -56,20 +56,6 @@ export function evalSetWrite(setId: string, twinId: string, description: string,
   return problems.length ? { problems } : { body: { set_id: setId.trim(), twin_id: twinId, description, cases: out } };
 }
 
-/** GET /v1/evals/{set_id}: the set and its recent results, newest first (as either `{set, results}`
- * or the set with `results` beside its fields). */
-export function setDetail(data: unknown): { set: EvalSet; results: EvalResult[] } {
-  const d = data as { set?: EvalSet; results?: EvalResult[] } & Partial<EvalSet>;
-  const set = d.set ?? (d as EvalSet);
-  return { set, results: d.results ?? [] };
-}
-
-/** GET /v1/evals: the sets, under `sets` (or `evals`). */
-export function setsOf(data: unknown): EvalSet[] {
-  const d = data as { sets?: EvalSet[]; evals?: EvalSet[] };
-  return d.sets ?? d.evals ?? [];
-}
-
 export function evalsPath(twinId: string): string {
   return `/v1/evals?twin=${encodeURIComponent(twinId)}`;
 }

@@ -2,7 +2,7 @@
 // from bus_schemas (`make ui-types`; tests/test_ui_types.py fails when it is out of date), so they
 // cannot drift from the Python models; only what the UI puts together itself is written here.
 import type {
-  ApprovalRecord, ApprovalRequest, DocumentRef, CompleteMessage, EventFrame, MessageChunk, PromptVersion, StatusUpdate,
+  ApprovalRecord, ApprovalRequest, DocumentRef, EvalResult, EvalSet, CompleteMessage, EventFrame, MessageChunk, PromptVersion, StatusUpdate,
   TwinSettings as TwinSettingsAsSent, UsageReport,
 } from "./generated/bus";
 
@@ -44,6 +44,12 @@ export interface MemoryRecordOut {
 }
 export interface MemoryPage { memories: MemoryRecordOut[]; next_offset: number | null }
 export interface MemoryEdit { text: string; edited_at: number; edited_by: string }
+
+// GET /v1/evals, GET /v1/evals/{set_id} (newest result first), the 202 of POST /v1/evals/{set_id}/runs:
+// bus_schemas.evals EvalSetList, EvalSetView, EvalRunStarted (edge replies, not among the generated shapes).
+export interface EvalSetList { sets: EvalSet[] }
+export interface EvalSetView { set: EvalSet; results: EvalResult[] }
+export interface EvalRunStarted { run_id: string; set_id: string; session_id: string }
 
 // POST /v1/documents (multipart): the upload, its job and the approval it waits for.
 export interface UploadReply {

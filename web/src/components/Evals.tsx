@@ -2,9 +2,9 @@
 // of its sessions, run against a prompt version with the recorded replies, and how each case did.
 import { useEffect, useState } from "preact/hooks";
 import { api, errorText, isUnavailable } from "../api";
-import { caseRows, checkText, evalSetWrite, evalsPath, finishedRun, percent, resultLine, runPath, setDetail, setPath, setsOf, type CaseForm } from "../evals";
+import { caseRows, checkText, evalSetWrite, evalsPath, finishedRun, percent, resultLine, runPath, setPath, type CaseForm } from "../evals";
 import { store, useStore } from "../store";
-import type { EvalResult, EvalSet, PromptVersionMeta } from "../types";
+import type { EvalResult, EvalRunStarted, EvalSet, EvalSetList, EvalSetView, PromptVersionMeta } from "../types";
 
 // A run of a few recorded turns takes seconds; past this the view stops asking and says so.
 const RUN_WAIT_MS = 180_000;
@@ -36,16 +36,15 @@ function Result({ set, result }: { set: EvalSet | null; result: EvalResult }) {
 
 function SetCard({ set, twinId, onDeleted }: { set: EvalSet; twinId: string; onDeleted: () => void }) {
   const [open, setOpen] = useState(false);
-  const [detail, setDetailState] = useState<{ set: EvalSet; results: EvalResult[] } | null>(null);
+  const [detail, setDetail] = useState<EvalSetView | null>(null);
   const [versions, setVersions] = useState<PromptVersionMeta[]>([]);
   const [version, setVersion] = useState("");
   const [baseline, setBaseline] = useState(true);
   const [running, setRunning] = useState<string | null>(null);
   const [latest, setLatest] = useState<EvalResult | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const load = () => api<unknown>(setPath(set.set_id)).then((d) => {
-    const found = setDetail(d);
-    setDetailState(found);
+  const load = () => api<EvalSetView>(setPath(set.set_id)).then((found) => {
+    setDetail(found);
     setLatest((prev) => prev ?? found.results[0] ?? null);
   }, (e) => setError(errorText(e)));
   useEffect(() => {
@@ -75,7 +74,7 @@ function SetCard({ set, twinId, onDeleted }: { set: EvalSet; twinId: string; onD
     try {
       const body: { baseline: boolean; prompt_version?: number } = { baseline };
       if (version) body.prompt_version = Number(version);
-      const reply = await api<{ run_id: string }>(runPath(set.set_id), { method: "POST", json: body });
+      const reply = await api<EvalRunStarted>(runPath(set.set_id), { method: "POST", json: body });
       setLatest(null);
       setRunning(reply.run_id);
     } catch (e) { setError(errorText(e)); }
@@ -176,7 +175,7 @@ export function EvalsSection({ twinId, sessionId }: { twinId: string; sessionId:
   const [tick, setTick] = useState(0);
   useEffect(() => {
     let alive = true;
-    api<unknown>(evalsPath(twinId)).then((d) => { if (alive) { setSets(setsOf(d)); setState({}); } },
+    api<EvalSetList>(evalsPath(twinId)).then((d) => { if (alive) { setSets(d.sets); setState({}); } },
       (e) => alive && setState(isUnavailable(e) ? { unavailable: errorText(e) } : { error: errorText(e) }));
     return () => { alive = false; };
   }, [twinId, tick]);

@@ -1,11 +1,11 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, errorText } from "../api";
-import { evalsPath, gateOf, gatePercent, setsOf } from "../evals";
+import { evalsPath, gateOf, gatePercent } from "../evals";
 import { clock } from "../format";
 import { navigate } from "../router";
 import { store, useStore } from "../store";
 import { avatarProblem, BUILTIN_TOOLS, formOf, PROVIDERS, validate, writeBody, type Form } from "../twinform";
-import type { Blueprint, EvalGate, EvalSet, PromptVersionMeta, Twin } from "../types";
+import type { Blueprint, EvalGate, EvalSet, EvalSetList, PromptVersionMeta, Twin } from "../types";
 import { DiffView } from "./ApprovalModal";
 import { Avatar } from "./Avatar";
 import { CodeEditor, detectFormat } from "./LazyEditor";
@@ -74,7 +74,7 @@ function EvalGateField({ twinId, gate, onChange }: { twinId: string; gate: EvalG
   const [setId, setSetId] = useState(gate?.set_id ?? "");
   const [pct, setPct] = useState(gatePercent(gate));
   const [problem, setProblem] = useState<string | null>(null);
-  useEffect(() => { api<unknown>(evalsPath(twinId)).then((d) => setSets(setsOf(d)), () => setSets([])); }, [twinId]);
+  useEffect(() => { api<EvalSetList>(evalsPath(twinId)).then((d) => setSets(d.sets), () => setSets([])); }, [twinId]);
   const change = (id: string, p: string) => {
     setSetId(id); setPct(p);
     const made = gateOf(id, p);
