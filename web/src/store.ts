@@ -1,6 +1,7 @@
 // App-wide state: twins, sessions (one per twin in this browser), the socket, health, approvals.
 import { useEffect, useReducer } from "preact/hooks";
 import { api, errorText, setSignedInUser, userId } from "./api";
+import { modalApproval, pendingApprovals } from "./approvals";
 import { ChatSocket, type ConnectionState } from "./socket";
 import { addLocalUserMessage, applyFrame, newSession, type SessionState } from "./session";
 import type { Approval, ApprovalChanges, EventFrame, ServerFrame, Twin, UploadReply } from "./types";
@@ -237,29 +238,13 @@ class Store {
 
   /** Pending approvals: the edge's list (every session) merged with those seen live in this browser. */
   allPending(): Approval[] {
-    const byId = new Map<string, Approval>();
-    for (const a of this.pending) byId.set(a.approval_id, a);
-    // Seen live (the request, which says whether an eval is pending) and stored (the record, whose
-    // eval the eval gate fills in as it runs): both, the record's fields the fresher.
-    for (const s of this.sessions.values()) for (const a of s.approvals.values()) {
-      const stored = byId.get(a.approval_id);
-      byId.set(a.approval_id, stored ? { ...a, ...stored, eval_pending: a.eval_pending ?? stored.eval_pending } : a);
-    }
-    for (const id of this.decided) byId.delete(id);
-    const now = Date.now();
-    for (const [id, a] of byId) if (Date.parse(a.expires_at) <= now) byId.delete(id); // expired: nothing to decide
-    return [...byId.values()].sort((x, y) => (x.created_at ?? "").localeCompare(y.created_at ?? ""));
+    const live = [...this.sessions.values()].flatMap((s) => [...s.approvals.values()]);
+    return pendingApprovals(this.pending, live, this.decided, Date.now());
   }
 
-  /** The approval the modal shows: the oldest pending one of this browser's sessions not dismissed.
-   *  One seen only in a session's replay waits for the edge's list: popping up (and taking the focus)
-   *  for an approval the replay's next frame shows decided would invite a stray Enter to "approve" it. */
+  /** The approval the modal shows (approvals.ts modalApproval). */
   modalApproval(): Approval | undefined {
-    const listed = new Set(this.pending.map((a) => a.approval_id));
-    return this.allPending().find((a) => {
-      const session = this.sessions.get(a.session_id);
-      return session !== undefined && !this.dismissed.has(a.approval_id) && (!session.replaying || listed.has(a.approval_id));
-    });
+    return modalApproval(this.allPending(), this.sessions, new Set(this.pending.map((a) => a.approval_id)), this.dismissed);
   }
 
   openMemory(id: string): void {
