@@ -6,7 +6,8 @@ shows the budget, what was spent, the estimate and the ceiling; "approve and rai
 stored limit (a raise below the limit refused in the modal), "approve once" passes one call and
 leaves the limit, a denial gets the twin's "budget is spent" answer with no model call; the panel
 counts what the ledger counted. A member (second API key) sees the budgets but cannot set them,
-and the edge refuses them passing the install's budget: the modal says so, and a denial still works."""
+nor pass the install's budget: the modal says who may and offers only the denial, and the edge
+refuses an approval sent past the disabled buttons."""
 
 from __future__ import annotations
 
@@ -222,12 +223,26 @@ async def test_a_member_sees_the_budgets_but_cannot_set_them_nor_pass_the_instal
         await budget_modal(member)
         modal = member.get_by_test_id("approval-modal")
         await expect(modal.get_by_test_id("approval-budget-scope")).to_have_text("global")
-        await modal.get_by_test_id("approval-once").click()
-        await expect(modal.get_by_role("alert")).to_contain_text(
-            "may be passed or raised only by an admin", timeout=WAIT
+        await expect(modal.get_by_test_id("approval-budget-who")).to_have_text(
+            "Only an admin may pass or raise the budget of global: deny it, or ask an admin to decide."
         )
+        await expect(modal.get_by_test_id("approval-once")).to_be_disabled()
+        await expect(modal.get_by_test_id("approval-raise")).to_be_disabled()
+        await expect(modal.get_by_test_id("approval-raise-to")).to_have_count(0)
+        # Past the disabled buttons, straight to the edge: refused all the same, still pending.
+        [record] = await (await ApprovalStore.open(bus)).pending(None)
+        refused = await member.evaluate(
+            """async (id) => {
+                const body = JSON.stringify({approved: true, decided_by: "bob", changes: {limit: 1000000}});
+                const headers = {"Content-Type": "application/json"};
+                const res = await fetch(`/v1/approvals/${id}`, {method: "POST", headers, body});
+                return [res.status, await res.text()];
+            }""",
+            record.approval_id,
+        )
+        assert refused[0] == 403 and "only by an admin" in refused[1]
         pending = await (await ApprovalStore.open(bus)).pending(None)
-        assert [p.kind for p in pending] == ["budget"]
+        assert [(p.kind, p.state) for p in pending] == [("budget", "pending")]
         await modal.get_by_role("button", name="Deny…").click()
         await modal.get_by_role("button", name="Confirm Deny").click()
         await answered(member, "budget of global is spent")

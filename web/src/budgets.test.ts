@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { amount, budgetFormOf, budgetPath, budgetWrite, EMPTY_BUDGET_FORM, meters, meterText, raiseProblem, scopeText, sortBudgets, suggestedRaise } from "./budgets";
+import { amount, budgetFormOf, budgetPath, budgetWrite, EMPTY_BUDGET_FORM, mayPassBudget, meters, meterText, raiseProblem, scopeText, sortBudgets, suggestedRaise, whoMayPass } from "./budgets";
 import type { ActionBudget, BudgetStatus } from "./types";
 
 const status = (over: Partial<BudgetStatus> = {}): BudgetStatus => ({
@@ -109,5 +109,19 @@ describe("budget approval", () => {
     expect(raiseProblem(ask(), "12000.5")).toMatch(/whole number/);
     expect(raiseProblem(ask({ ceiling: 15000 }), "16000")).toMatch(/ceiling is 15,000 tokens/);
     expect(raiseProblem(ask({ unit: "money", limit: 1 }), "$1.50")).toBeNull();
+  });
+});
+
+describe("who may pass a budget", () => {
+  it("is an admin for the install's and a user's, also the owner for a twin's", () => {
+    expect(mayPassBudget("global", true, "bob", null)).toBe(true);
+    expect(mayPassBudget("global", false, "bob", null)).toBe(false);
+    expect(mayPassBudget("user:bob", false, "bob", null)).toBe(false);
+    expect(mayPassBudget("twin:mine", false, "bob", "bob")).toBe(true);
+    expect(mayPassBudget("twin:shared", false, "bob", null)).toBe(false);
+    expect(mayPassBudget("twin:alices", false, "bob", "alice")).toBe(false);
+    expect(mayPassBudget("global", null, "bob", null)).toBeNull();
+    expect(whoMayPass("twin:x")).toBe("its owner or an admin");
+    expect(whoMayPass("user:x")).toBe("an admin");
   });
 });

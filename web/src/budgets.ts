@@ -160,3 +160,17 @@ export function raiseValue(raw: string): number {
 export function afterCall(a: ActionBudget): number {
   return a.spent + a.estimate;
 }
+
+/** Whether this person may pass or raise a budget (edge/doors/approvals.py decides; this only keeps the
+ * buttons from offering what it refuses): the install's and a user's budget an admin's, a twin's its
+ * owner's or an admin's (a shared twin's: an admin's). null: not known yet, so nothing is held back. */
+export function mayPassBudget(scope: string, admin: boolean | null, user: string, twinOwner: string | null | undefined): boolean | null {
+  if (admin === true) return true;
+  if (scope.startsWith("twin:") && twinOwner != null && twinOwner === user) return true;
+  return admin === null ? null : false;
+}
+
+/** Who may, said to someone who may not. */
+export function whoMayPass(scope: string): string {
+  return scope.startsWith("twin:") ? "its owner or an admin" : "an admin";
+}

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import { errorText } from "../api";
 import { bytes, clock } from "../format";
-import { afterCall, amount, raiseProblem, raiseValue, scopeText, suggestedRaise } from "../budgets";
+import { api, errorText } from "../api";
+import { afterCall, amount, mayPassBudget, raiseProblem, raiseValue, scopeText, suggestedRaise, whoMayPass } from "../budgets";
 import { evalPending, evalVerdict } from "../evals";
 import { approvalChanges, type Proposed } from "../memory";
 import { store, useStore } from "../store";
@@ -192,6 +192,7 @@ export function ApprovalModal({ approval }: { approval: Approval }) {
   const [error, setError] = useState<string | null>(null);
   const [edit, setEdit] = useState<Edit>({ text: "", namespace: "", kb: "" });
   const [raiseTo, setRaiseTo] = useState("");
+  const [admin, setAdmin] = useState<boolean | null>(null);
   const authorize = useRef<HTMLButtonElement>(null);
   useEffect(() => {
     setDenying(false); setReason(""); setAlways(false); setError(null);
@@ -199,6 +200,7 @@ export function ApprovalModal({ approval }: { approval: Approval }) {
     setEdit({ text: p?.text ?? "", namespace: p?.namespace ?? "", kb: p?.kb ?? "" });
     setRaiseTo(approval.action.action_type === "ActionBudget" ? String(suggestedRaise(approval.action)) : "");
     if (approval.kind !== "remember") authorize.current?.focus();
+    if (approval.kind === "budget") api<{ admin?: boolean }>("/v1/auth/session").then((d) => setAdmin(d.admin === true), () => setAdmin(null));
   }, [approval.approval_id]);
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
@@ -230,6 +232,8 @@ export function ApprovalModal({ approval }: { approval: Approval }) {
   const verdict = approval.kind === "self_improve" ? evalVerdict(approval.eval, pending) : null;
   const heldByEval = verdict?.blocks ?? false;
   const raiseWrong = action.action_type === "ActionBudget" ? raiseProblem(action, raiseTo) : null;
+  const budgetScope = action.action_type === "ActionBudget" ? action.scope : null;
+  const mayNotPass = budgetScope !== null && mayPassBudget(budgetScope, admin, s.user, twin?.owner) === false;
   return (
     <div class="modal-backdrop" role="presentation">
       <div class="modal approval" role="dialog" aria-modal="true" aria-labelledby="approval-title" data-testid="approval-modal" data-kind={approval.kind}>
@@ -245,7 +249,10 @@ export function ApprovalModal({ approval }: { approval: Approval }) {
           : action.action_type === "ActionRemember" ? <RememberDetails action={action} edit={edit} set={set} twinNamespace={twinNamespace} />
           : <ApprovalDetails approval={approval} />}
         {approval.kind === "self_improve" && <EvalFigures summary={approval.eval} pending={pending} />}
-        {action.action_type === "ActionBudget" && (
+        {budgetScope !== null && mayNotPass && (
+          <p class="warn-text small" data-testid="approval-budget-who">Only {whoMayPass(budgetScope)} may pass or raise the budget of {scopeText(budgetScope)}: deny it, or ask {whoMayPass(budgetScope)} to decide.</p>
+        )}
+        {action.action_type === "ActionBudget" && !mayNotPass && (
           <label class="raise">Raise the {action.period}'s limit to ({action.unit === "tokens" ? "tokens" : action.currency})
             <input data-testid="approval-raise-to" inputMode="decimal" value={raiseTo} onInput={(e) => setRaiseTo(e.currentTarget.value)} aria-invalid={raiseWrong ? "true" : "false"} />
             {raiseWrong && <span class="muted small" data-testid="approval-raise-problem">{raiseWrong}</span>}</label>
@@ -271,8 +278,8 @@ export function ApprovalModal({ approval }: { approval: Approval }) {
             ? <button class="btn danger" disabled={busy} onClick={() => void decide(false)}>Confirm Deny</button>
             : <button class="btn danger" disabled={busy} onClick={() => setDenying(true)}>Deny…</button>}
           {action.action_type === "ActionBudget" ? <>
-            <button class="btn" data-testid="approval-raise" disabled={busy || raiseWrong !== null} onClick={() => void decide(true, raiseValue(raiseTo))}>Approve and raise</button>
-            <button class="btn primary" ref={authorize} data-testid="approval-once" disabled={busy} onClick={() => void decide(true)}>Approve once</button>
+            <button class="btn" data-testid="approval-raise" disabled={busy || raiseWrong !== null || mayNotPass} onClick={() => void decide(true, raiseValue(raiseTo))}>Approve and raise</button>
+            <button class="btn primary" ref={authorize} data-testid="approval-once" disabled={busy || mayNotPass} onClick={() => void decide(true)}>Approve once</button>
           </> : (
             <button class="btn primary" ref={authorize} data-testid="approval-approve" disabled={busy || textMissing || heldByEval}
               title={heldByEval ? "waits for a passing eval" : undefined} onClick={() => void decide(true)}>Authorize &amp; Execute</button>
