@@ -1,7 +1,9 @@
 """The eval gate: a self-improvement of a twin with an eval gate (`Twin.eval_gate`) is run against the
 gate's set before anyone may approve it.
 
-On approve.request of kind self_improve with `eval_pending`: the approval record gets its eval
+On approve.request of kind self_improve of a twin with an eval gate, read here and not taken from
+the request's `eval_pending` (the asking planner may have read the twin up to its cache's age before
+the gate was set, and such an approval would otherwise wait for an eval nobody runs): the approval record gets its eval
 (`ApprovalRecord.eval`) as running, the set runs with the proposed prompt (run id derived from the
 approval, so a redelivery finds the kept result instead of running again), and the record gets the
 summary. Below the gate's `min_pass_rate` (or when the eval could not run and a rate is required)
@@ -73,7 +75,7 @@ class EvalGateHandler:
 
     async def __call__(self, event: Envelope[Any], delivery: Delivery) -> None:
         body: ApprovalRequest = event.body
-        if body.kind != "self_improve" or not body.eval_pending or not isinstance(body.action, ActionSelfImprove):
+        if body.kind != "self_improve" or not isinstance(body.action, ActionSelfImprove):
             return
         record = await self.approvals.get(event.session_id, body.approval_id)
         if record is None:
@@ -85,6 +87,8 @@ class EvalGateHandler:
             twin = None
         gate = twin.eval_gate if twin is not None else None
         if gate is None:
+            if not body.eval_pending:
+                return
             # The gate was removed since the approval was asked: nothing to wait for.
             await self._write(record, EvalSummary(set_id="", run_id="", state="done", ok=True, error="no eval gate"))
             return

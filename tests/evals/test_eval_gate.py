@@ -116,3 +116,33 @@ async def test_a_passing_proposal_shows_its_eval_and_may_then_be_approved(
     results = await (await EvalStore.open(bus)).results("digits-ok")
     assert [r.run_id for r in results] == [record.eval.run_id]
     assert len(fake_llm.requests) == asked
+
+
+async def test_a_gate_set_after_the_planner_read_the_twin_still_runs_the_eval(
+    bus: Bus, planner: list[PullConsumer], twins: TwinStore, fake_llm: FakeLLMServer, say_and_finish: Say,
+    send: Send, session_id: str,
+) -> None:  # fmt: skip
+    """The asking planner's twin may be up to its cache's age old: a request asked without
+    `eval_pending` for a twin gated by now is still run, or its approval would wait for ever."""
+    twin_id = await gated_twin(twins, fake_llm, "late", 1.0)
+    fake_llm.script(Reply(answer("It is 4.")))
+    await say_and_finish("what is 2+2?", twin_id)
+    await make_set(bus, "late", twin_id, session_id, EvalCheck(kind="regex", value=r"\b4\b"))
+    fake_llm.script(Reply(improve()), Reply(answer("Four: 4.")))
+    await send("improve yourself", twin_id)
+    first = await evaluated(bus, session_id)
+    # The same request as a planner with a stale twin would have asked it, for a fresh approval.
+    approvals = await ApprovalStore.open(bus)
+    late = first.model_copy(update={"approval_id": new_id(), "eval": None})
+    await approvals.create(late)
+    [(_, request)] = await bus.read_stream("PAGI_EVENTS", f"approve.request.{session_id}")
+    body = request.body.model_copy(update={"approval_id": late.approval_id, "eval_pending": False})
+    await bus.publish(request.model_copy(update={"id": new_id(), "body": body}))
+
+    async def late_eval() -> ApprovalRecord | None:
+        record = await approvals.get(session_id, late.approval_id)
+        return record if record is not None and record.eval and record.eval.state == "done" else None
+
+    record = await eventually(late_eval, timeout=20, what="the late request's eval")
+    assert record is not None and record.eval is not None
+    assert (record.eval.set_id, record.eval.ok, record.eval.pass_rate) == ("late", True, 1.0)
