@@ -128,7 +128,7 @@ class BuildReqHandler:
             done = "built" if outcome.success else f"failed ({outcome.reason})"
             await self.bus.publish(lines.event("finished", f"{label}: {done}", progress=1.0))
         owner = spec.builder.user_id if spec.builder is not None else None
-        await self.bus.publish(run_event(event, "build", body.tool_name, wall_ms, user_id=owner))
+        await self.bus.publish(run_event(event, "build", body.tool_name, wall_ms, outcome.cpu_ms, owner))
         return outcome
 
     async def _builder(self, session_id: str, decided_by: str | None) -> Caller | None:

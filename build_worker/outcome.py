@@ -18,3 +18,5 @@ class BuildOutcome:
     reason: BuildFailure | None = None
     artifact_digest: str | None = None
     version: int | None = None
+    # The build's sandboxed CPU time (None: not measured: it overlapped another run, sandbox/child_cpu.py).
+    cpu_ms: float | None = None

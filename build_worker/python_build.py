@@ -48,7 +48,9 @@ async def build_python(
         limits=limits,
         on_output=on_output,
     )
-    outcome = BuildOutcome(success=run.ok, exit_code=run.exit_code, stdout=run.stdout, stderr=run.stderr)
+    outcome = BuildOutcome(
+        success=run.ok, exit_code=run.exit_code, stdout=run.stdout, stderr=run.stderr, cpu_ms=run.cpu_ms
+    )
     if run.reason == "timeout":
         outcome.reason, outcome.error = "timeout", f"build timed out: {run.error}"
     elif run.reason in ("sandbox_required", "spawn_failed"):

@@ -125,7 +125,9 @@ async def build_rust(
         on_output=on_output,
         as_worker_user=as_worker,
     )
-    outcome = BuildOutcome(success=run.ok, exit_code=run.exit_code, stdout=run.stdout, stderr=run.stderr)
+    outcome = BuildOutcome(
+        success=run.ok, exit_code=run.exit_code, stdout=run.stdout, stderr=run.stderr, cpu_ms=run.cpu_ms
+    )
     binary = workdir / "target" / "release" / crate
     if run.reason == "timeout":
         outcome.reason, outcome.error = "timeout", f"build timed out: {run.error}"

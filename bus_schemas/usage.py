@@ -98,6 +98,9 @@ class UsageTotal(BaseModel):
     cost: float | None = 0.0
     unpriced_calls: int = 0
     run_wall_ms: float = 0.0
+    # The sandboxed CPU of the runs that measured it (RunUsage.cpu_ms), with how many did.
+    run_cpu_ms: float = 0.0
+    cpu_measured_runs: int = 0
 
 
 class UsageDay(BaseModel):

@@ -52,7 +52,8 @@ def money(cost: float | None) -> str:
 def _row(t: UsageTotal) -> str:
     unpriced = f" ({t.unpriced_calls} unpriced)" if t.unpriced_calls and t.cost is not None else ""
     estimated = f" ({t.estimated_calls} estimated)" if t.estimated_calls else ""
-    runs = f"  runs {t.run_wall_ms / 1000:.1f}s" if t.run_wall_ms else ""
+    cpu = f" (cpu {t.run_cpu_ms / 1000:.1f}s)" if t.cpu_measured_runs else ""
+    runs = f"  runs {t.run_wall_ms / 1000:.1f}s{cpu}" if t.run_wall_ms else ""
     return (
         f"{t.key:<40} {t.calls:>6} calls{estimated}  in {t.input_tokens:>9}  out {t.output_tokens:>9}"
         f"  {money(t.cost)}{unpriced}{runs}"

@@ -90,7 +90,15 @@ def add(total: UsageTotal, event: LlmUsage | RunUsage, seq: int) -> UsageTotal |
     if seq <= total.seq:
         return None
     if isinstance(event, RunUsage):
-        return total.model_copy(update={"seq": seq, "run_wall_ms": total.run_wall_ms + event.wall_ms})
+        measured = event.cpu_ms is not None
+        return total.model_copy(
+            update={
+                "seq": seq,
+                "run_wall_ms": total.run_wall_ms + event.wall_ms,
+                "run_cpu_ms": total.run_cpu_ms + (event.cpu_ms or 0.0),
+                "cpu_measured_runs": total.cpu_measured_runs + int(measured),
+            }
+        )
     cost: float | None
     if event.cost is not None:
         cost = (total.cost or 0.0) + event.cost
@@ -155,6 +163,8 @@ def merge(key: str, totals: Iterable[UsageTotal]) -> UsageTotal:
             cost=None if unknown else (merged.cost or 0.0) + (t.cost or 0.0),
             unpriced_calls=merged.unpriced_calls + t.unpriced_calls,
             run_wall_ms=merged.run_wall_ms + t.run_wall_ms,
+            run_cpu_ms=merged.run_cpu_ms + t.run_cpu_ms,
+            cpu_measured_runs=merged.cpu_measured_runs + t.cpu_measured_runs,
         )
     return merged
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .child_cpu import ChildCpu
 from .limits import Limits
 
 OutputCallback = Callable[[str, str], Awaitable[None]]
@@ -34,6 +35,7 @@ class Outcome:
     truncated: bool
     killed_for: str | None = None  # "timeout" | "output_limit" | an external stop reason
     spawn_error: str | None = None
+    cpu_ms: float | None = None  # None: not measured (sandbox/child_cpu.py)
 
 
 @dataclass
@@ -236,6 +238,7 @@ async def supervise(
     pid namespace and lets bwrap reap it, where killing bwrap would orphan it to the host's init.
     """
     capture = _Capture(limits.output_bytes, on_output)
+    cpu = ChildCpu()
     killed_for: list[str] = []
     killers: list[asyncio.Task[None]] = []
 
@@ -297,6 +300,7 @@ async def supervise(
             await asyncio.wait(killers, timeout=TARGET_POLLS * 0.01 + 1)
         # The sandboxed tree may outlive its leader in the no-isolation fallback.
         kill_group(proc.pid)
+        cpu_ms = cpu.stop() if proc.returncode is not None else None
     await capture.flush()
     return Outcome(
         exit_code=normalise_exit(proc.returncode if proc.returncode is not None else -9),
@@ -305,4 +309,5 @@ async def supervise(
         duration_ms=(time.perf_counter() - started) * 1000.0,
         truncated=capture.truncated,
         killed_for=killed_for[0] if killed_for else None,
+        cpu_ms=cpu_ms,
     )

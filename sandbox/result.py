@@ -18,6 +18,8 @@ class RunResult:
     duration_ms: float
     truncated: bool
     isolation: Isolation
+    # The run's CPU time (None: not measured, e.g. it overlapped another run: sandbox/child_cpu.py).
+    cpu_ms: float | None = None
     files_changed: list[str] = field(default_factory=list)
     # What the sandbox removed to bring the workspace back under its quota.
     files_removed: list[str] = field(default_factory=list)

@@ -544,6 +544,7 @@ class Sandbox:
             duration_ms=round(outcome.duration_ms, 3),
             truncated=outcome.truncated,
             isolation=self.isolation,
+            cpu_ms=outcome.cpu_ms,
             files_changed=_listed(files_changed),
             files_removed=_listed(removed),
             reason=reason,

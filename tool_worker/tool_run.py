@@ -109,8 +109,8 @@ class ToolRunHandler:
                 kind: Literal["tool", "mcp"] = (
                     "mcp" if self.mcp_tools is not None and await self.mcp_tools.get(body.tool_name) else "tool"
                 )
-                # The sandbox reports wall time only (sandbox.RunResult): no CPU figure to give.
-                await self.bus.publish(run_event(event, kind, body.tool_name, run.duration_ms))
+                # An MCP call runs in a long-lived server: its CPU is not one run's (None).
+                await self.bus.publish(run_event(event, kind, body.tool_name, run.duration_ms, run.cpu_ms))
         record_run(run)
         return to_result(body, run)
 

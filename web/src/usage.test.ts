@@ -6,7 +6,7 @@ import { costNote, costText, loadFailed, dailySeries, estimatedNote, isEmpty, la
 
 const total = (over: Partial<UsageTotal> = {}): UsageTotal => ({
   key: "ada", seq: 0, calls: 4, input_tokens: 1200, output_tokens: 340, estimated_calls: 0, cost: 0.0123,
-  unpriced_calls: 0, run_wall_ms: 0, ...over,
+  unpriced_calls: 0, run_wall_ms: 0, run_cpu_ms: 0, cpu_measured_runs: 0, ...over,
 });
 
 describe("usage cost", () => {

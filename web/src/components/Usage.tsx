@@ -77,7 +77,7 @@ function TotalsTable({ rows, by, currency, testid }: { rows: UsageTotal[]; by: U
             <td>{tokensText(r.input_tokens, r)}</td>
             <td>{tokensText(r.output_tokens, r)}</td>
             <td class={r.unpriced_calls > 0 || r.cost === null ? "cost-unknown" : ""} title={costNote(r) ?? ""}>{costText(r, currency)}</td>
-            <td>{r.run_wall_ms > 0 ? `${(r.run_wall_ms / 1000).toFixed(1)} s` : "–"}</td>
+            <td title={r.cpu_measured_runs > 0 ? `sandboxed CPU of ${r.cpu_measured_runs} measured run(s)` : ""}>{r.run_wall_ms > 0 ? `${(r.run_wall_ms / 1000).toFixed(1)} s` : "–"}{r.cpu_measured_runs > 0 && <span class="muted"> · cpu {(r.run_cpu_ms / 1000).toFixed(1)} s</span>}</td>
           </tr>
         ))}
       </tbody>

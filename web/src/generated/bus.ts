@@ -1438,4 +1438,6 @@ export interface UsageTotal {
   cost: number | null;
   unpriced_calls: number;
   run_wall_ms: number;
+  run_cpu_ms: number;
+  cpu_measured_runs: number;
 }
