@@ -110,9 +110,14 @@ def test_off_means_the_stores_fused_order(memory: Memory) -> None:
     query = "which host accepts PostgreSQL connections"
     memory.ranking = Ranking(identifier_first=False, collapse_cosine=None)
     plain = memory.search(query, "ops", k=5)
-    assert plain == memory.store.search(replace(_request(memory, query), limit=5)), (
+    fused = memory.store.search(replace(_request(memory, query), limit=5))
+    # Near-identical rows tie on their fused score, and the store orders ties as it likes: the same
+    # scores in the same order, and the same rows above the last score.
+    assert [h.score for h in plain] == pytest.approx([h.score for h in fused]), (
         "with both rules off, Memory.search is the store's own hybrid search"
     )
+    cut = fused[-1].score
+    assert {h.record.id for h in plain if h.score > cut} == {h.record.id for h in fused if h.score > cut}
 
 
 def _request(memory: Memory, query: str) -> SearchQuery:
