@@ -56,12 +56,12 @@ from bus_schemas.codec import CONTENT_TYPES, DEFAULT_FORMAT, FORMATS, PUBLISHER_
 from bus_schemas.documents import DocumentIngest, DocumentParse, DocumentRef, document_id_of
 from bus_schemas.envelope import Body
 from bus_schemas.errors import DeadLetter
+from bus_schemas.evals import EvalResult, EvalRun
 from bus_schemas.jobs import JobCancel
 from bus_schemas.memory import MemoryChanged
 from bus_schemas.registry import DEAD_LETTER, EVENT_BODIES
 from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import TELEMETRY_HOST, dead_letter_subject, session_subject, telemetry_subject
-from bus_schemas.evals import EvalResult, EvalRun
 from bus_schemas.usage import LlmUsage, RunUsage
 from pagi.settings import BusSettings, settings_problem
 from telemetry_agent.sampler import Sampler
