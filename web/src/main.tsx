@@ -9,6 +9,7 @@ import { McpServers } from "./components/McpServers";
 import { MemoryPanel } from "./components/MemoryPanel";
 import { RightPanel } from "./components/RightPanel";
 import { Search } from "./components/Search";
+import { SchedulesView } from "./components/Schedules";
 import { SessionReplay } from "./components/SessionReplay";
 import { Sidebar } from "./components/Sidebar";
 import { SignIn } from "./components/SignIn";
@@ -44,6 +45,7 @@ function App() {
       {route.view === "search" && <Search />}
       {route.view === "mcp" && <McpServers />}
       {route.view === "usage" && <UsageView />}
+      {route.view === "schedules" && <SchedulesView />}
       {route.view === "session" && <SessionReplay key={route.sessionId} sessionId={route.sessionId} />}
       {route.view === "job" && <JobLogs jobId={route.jobId} sessionId={route.sessionId} />}
       <RightPanel sessionId={sessionId} twinId={twinId} />

@@ -7,6 +7,7 @@ export type Route =
   | { view: "search" }
   | { view: "mcp" }
   | { view: "usage" }
+  | { view: "schedules" }
   | { view: "session"; sessionId: string }
   | { view: "job"; jobId: string; sessionId: string | null };
 
@@ -15,6 +16,7 @@ export function parseRoute(path: string, search = ""): Route {
   if (parts[0] === "search") return { view: "search" };
   if (parts[0] === "settings" && parts[1] === "mcp") return { view: "mcp" };
   if (parts[0] === "usage") return { view: "usage" };
+  if (parts[0] === "schedules") return { view: "schedules" };
   if (parts[0] === "sessions" && parts[1]) return { view: "session", sessionId: parts[1] };
   if (parts[0] === "jobs" && parts[1]) return { view: "job", jobId: parts[1], sessionId: new URLSearchParams(search).get("session") };
   if (parts[0] === "twins" && parts[1]) return parts[2] === "settings" ? { view: "settings", twinId: parts[1] } : { view: "hub", twinId: parts[1] };

@@ -62,3 +62,14 @@ export interface UploadReply {
 export interface ApprovalChanges { text?: string; namespace?: string; kb?: string; limit?: number }
 export const KNOWLEDGE_BASES = ["soul", "domain", "body", "heart", "mind"] as const;
 export const NAMESPACE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+// POST /v1/schedules, GET /v1/schedules: bus_schemas.schedules ScheduleWrite, Schedule, ScheduleList
+// (edge replies, not among the generated shapes). Times are ISO instants.
+export interface ScheduleWrite { twin_id: string; session_id: string; message: string; spec: string; time_zone?: string }
+export interface Schedule extends ScheduleWrite {
+  id: string; owner: string; paused: boolean; created_at: string;
+  next_run?: string | null; last_run?: string | null; last_job_id?: string | null;
+  /** Firings skipped because the last job had not finished (waiting for an approval). */
+  skipped?: number; last_skipped?: string | null;
+}
+export interface ScheduleList { schedules: Schedule[] }

@@ -24,6 +24,9 @@ export function Sidebar({ route, onCreate }: { route: Route; onCreate: () => voi
       <a href="/usage" data-testid="nav-usage" class={`nav-item ${route.view === "usage" ? "active" : ""}`} onClick={(e) => onLink(e, "/usage")}>
         <span class="nav-icon">¤</span> Usage
       </a>
+      <a href="/schedules" data-testid="nav-schedules" class={`nav-item ${route.view === "schedules" ? "active" : ""}`} onClick={(e) => onLink(e, "/schedules")}>
+        <span class="nav-icon">◷</span> Schedules
+      </a>
       <h2 class="section-title">Twins</h2>
       {s.twinsError && <p class="muted small error-text">Twins unavailable: {s.twinsError}</p>}
       {!s.twinsLoaded && <p class="muted small">Loading twins…</p>}
