@@ -1,5 +1,6 @@
 // One chat session's state, built only from the frames the edge sends (live or replayed).
 // Pure logic, no DOM: unit-tested with Vitest.
+import { handoffOf, type Handoff } from "./agents";
 import type { Approval, CompleteMessage, EventFrame, IssuedCommand, ServerFrame, SourceMemory, StatusUpdate } from "./types";
 
 export interface ChatMessage {
@@ -31,6 +32,8 @@ export interface JobView {
   startedAt: string;
   finishedAt: string | null;
   lastDetail: string;
+  /** The twin whose job it is (from its events): a sub-job's is the twin asked. */
+  twinId: string | null;
 }
 
 export interface TimelineEvent { seq: number; type: string; ts: string; jobId: string | null; label: string }
@@ -49,13 +52,15 @@ export interface SessionState {
   /** Until the edge says the replay is done ("resumed"): what arrives is the session's past, and an
    *  approval in it may be one its decision (next in the replay) has settled already. */
   replaying: boolean;
+  /** The twins this session was handed to (ActionHandoff), oldest first. */
+  handoffs: Handoff[];
 }
 
 const MAX_TIMELINE = 2000;
 let localCounter = 0;
 
 export function newSession(sessionId: string): SessionState {
-  return { sessionId, lastSeq: 0, messages: [], jobs: new Map(), approvals: new Map(), decisions: new Map(), timeline: [], lastError: null, version: 0, replaying: true };
+  return { sessionId, lastSeq: 0, messages: [], jobs: new Map(), approvals: new Map(), decisions: new Map(), timeline: [], lastError: null, version: 0, replaying: true, handoffs: [] };
 }
 
 export function isBusy(state: SessionState): boolean {
@@ -76,7 +81,7 @@ export function addLocalUserMessage(state: SessionState, text: string): ChatMess
 function job(state: SessionState, jobId: string, ts: string): JobView {
   let view = state.jobs.get(jobId);
   if (!view) {
-    view = { jobId, message: "", status: "pending", decisions: 0, startedAt: ts, finishedAt: null, lastDetail: "" };
+    view = { jobId, message: "", status: "pending", decisions: 0, startedAt: ts, finishedAt: null, lastDetail: "", twinId: null };
     state.jobs.set(jobId, view);
   }
   return view;
@@ -105,12 +110,19 @@ function describeEvent(frame: EventFrame): string {
     case "chat.in": return `message: ${String(body.message ?? "")}`;
     case "approve.request": return `approval asked (${String(body.kind)})`;
     case "approve.decision": return body.approved ? "approved" : "denied";
-    default: return frame.event_type;
+    default: {
+      const h = handoffOf(frame);
+      return h ? `handed to ${h.to}` : frame.event_type;
+    }
   }
 }
 
 function onEvent(state: SessionState, frame: EventFrame): void {
   const body = frame.body;
+  const seen = frame.job_id ? state.jobs.get(frame.job_id) : undefined;
+  if (seen && frame.twin_id && !seen.twinId) seen.twinId = frame.twin_id;
+  const handoff = handoffOf(frame);
+  if (handoff && !state.handoffs.some((h) => h.jobId === handoff.jobId && h.to === handoff.to)) state.handoffs.push(handoff);
   if (frame.event_type === "chat.in") {
     const text = String(body.message ?? "");
     const jobId = frame.job_id ?? frame.id;
@@ -130,6 +142,7 @@ function onEvent(state: SessionState, frame: EventFrame): void {
     const view = job(state, jobId, frame.ts);
     view.message = text;
     view.startedAt = frame.ts;
+    if (frame.twin_id) view.twinId = frame.twin_id;
   } else if (frame.event_type === "approve.request") {
     const approval = { ...(body as unknown as Approval), session_id: frame.session_id, job_id: frame.job_id ?? "", twin_id: frame.twin_id ?? "" };
     state.approvals.set(approval.approval_id, approval);

@@ -172,7 +172,11 @@ class Store {
   }
 
   send(twinId: string, text: string): void {
-    const sessionId = this.sessionIdFor(twinId);
+    this.sendIn(this.sessionIdFor(twinId), twinId, text);
+  }
+
+  /** A message to `twinId` in a session of the caller's choosing (the Ops Center's fan-out). */
+  sendIn(sessionId: string, twinId: string, text: string): void {
     const state = this.session(sessionId);
     addLocalUserMessage(state, text);
     state.lastError = null;

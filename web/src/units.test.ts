@@ -7,11 +7,12 @@ import { avatarProblem, validate, writeBody, type Form } from "./twinform";
 import type { MetricsFrame } from "./types";
 import { backoffMs } from "./socket";
 
-const form: Form = {
+// `as`: the settings a twin has, whatever fields the generated shape adds (or has yet to add).
+const form = {
   codename: "Ada", designation: "", mission: "", avatar: null, directive_logic: "", provider: null, model: null, base_url: null,
   temperature: 0.3, token_limit: 16000, step_limit: 6, approval_timeout_s: 600, allowed_tools: ["python"], always_allow: [],
-  code_generation: true, api_key: "", mcp_tools: [], always_remember: [], eval_gate: null,
-};
+  code_generation: true, api_key: "", mcp_tools: [], always_remember: [], eval_gate: null, may_ask: [], max_depth: 3,
+} as Form;
 
 describe("routes", () => {
   it("parses client routes", () => {

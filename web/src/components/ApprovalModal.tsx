@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { bytes, clock } from "../format";
 import { api, errorText } from "../api";
+import { chainText, type JobTreeFields } from "../agents";
 import { afterCall, amount, mayPassBudget, raiseProblem, raiseValue, scopeText, suggestedRaise, whoMayPass } from "../budgets";
 import { evalPending, evalVerdict } from "../evals";
 import { approvalChanges, type Proposed } from "../memory";
@@ -136,7 +137,22 @@ function EvalFigures({ summary, pending }: { summary: EvalSummary | null | undef
 const TITLES = {
   memory: "Memory access requested", tool: "Tool execution requested", build: "Tool build requested", self_improve: "Prompt change requested",
   remember: "Memory proposed", document: "Document to store in memory", budget: "Budget reached",
-};
+  agent: "Another twin asked",
+} as Record<string, string>;
+
+/** A sub-job's approval: the twins that led to it (its job record's chain), so the person sees who
+ * asked whom before deciding. */
+function useChain(jobId: string, twinId: string): string | null {
+  const [chain, setChain] = useState<string | null>(null);
+  useEffect(() => {
+    let alive = true;
+    setChain(null);
+    if (!jobId) return;
+    api<JobTreeFields>(`/v1/jobs/${encodeURIComponent(jobId)}`).then((r) => alive && setChain(chainText(r.chain, r.twin_id ?? twinId)), () => undefined);
+    return () => { alive = false; };
+  }, [jobId, twinId]);
+  return chain;
+}
 
 type Edit = { text: string; namespace: string; kb: string };
 
@@ -194,6 +210,7 @@ export function ApprovalModal({ approval }: { approval: Approval }) {
   const [raiseTo, setRaiseTo] = useState("");
   const [admin, setAdmin] = useState<boolean | null>(null);
   const authorize = useRef<HTMLButtonElement>(null);
+  const chain = useChain(approval.job_id, approval.twin_id);
   useEffect(() => {
     setDenying(false); setReason(""); setAlways(false); setError(null);
     const p = proposed(approval);
@@ -239,11 +256,12 @@ export function ApprovalModal({ approval }: { approval: Approval }) {
       <div class="modal approval" role="dialog" aria-modal="true" aria-labelledby="approval-title" data-testid="approval-modal" data-kind={approval.kind}>
         <header>
           <span class={`kind-badge ${approval.kind}`}>{approval.kind.replace("_", " ")}</span>
-          <h2 id="approval-title">{TITLES[approval.kind]}</h2>
+          <h2 id="approval-title">{TITLES[approval.kind] ?? "Approval requested"}</h2>
         </header>
         <p class="muted small">
           {twin?.codename ?? approval.twin_id} asks · policy <code>{approval.policy}</code> · expires {clock(approval.expires_at)}
         </p>
+        {chain && <p class="chain" data-testid="approval-chain" title="this step is part of a sub-job: the twins that led to it">asked by <b>{chain}</b></p>}
         <p class="reason">{approval.reason}</p>
         {action.action_type === "ActionStoreDocument" ? <DocumentDetails action={action} edit={edit} set={set} twinNamespace={twinNamespace} />
           : action.action_type === "ActionRemember" ? <RememberDetails action={action} edit={edit} set={set} twinNamespace={twinNamespace} />

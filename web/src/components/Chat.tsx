@@ -9,6 +9,8 @@ import { timelineSvg } from "../timeline";
 import type { SourceMemory, Twin } from "../types";
 import { Avatar } from "./Avatar";
 import { UploadList } from "./Uploads";
+import { FanoutPanel } from "./Fanout";
+import { currentTwin } from "../agents";
 
 const CONNECTION_LABEL = { connecting: "connecting", live: "LIVE", reconnecting: "reconnecting", offline: "offline" } as const;
 
@@ -302,12 +304,18 @@ export function Hub({ twinId }: { twinId: string }) {
       </header>
       {twinId === ORCHESTRATOR && <GlobalStatus sessionId={sessionId} />}
       {twinId === ORCHESTRATOR && <GenerativeTasks twinId={twinId} sessionId={sessionId} />}
+      {twinId === ORCHESTRATOR && <FanoutPanel />}
+      {session.handoffs.length > 0 && <HandoffNote sessionId={sessionId} openedWith={twinId} />}
       <ol id="messages" class="messages" ref={list} aria-live="polite"
         onScroll={(e) => { const el = e.currentTarget; stick.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40; }}>
         {session.messages.length === 0 && (
           <li class="empty-chat muted">Direct command stream. Try “hello”, “search for recent SSH attacks”, “run command ls -la”, or “/memory …”.</li>
         )}
-        {session.messages.map((m) => <Message key={m.key} msg={m} twin={twin} sessionId={sessionId} />)}
+        {session.messages.map((m) => {
+          // An answer by another twin (a sub-job's, or after a handoff) shows that twin.
+          const by = m.role === "twin" && m.jobId ? session.jobs.get(m.jobId)?.twinId : null;
+          return <Message key={m.key} msg={m} twin={by && by !== twinId ? s.twin(by) ?? twin : twin} sessionId={sessionId} />;
+        })}
       </ol>
       <UploadList sessionId={sessionId} />
       <div id="activity" class="activity" aria-live="polite">
@@ -317,6 +325,22 @@ export function Hub({ twinId }: { twinId: string }) {
       </div>
       <Composer twin={twin} twinId={twinId} />
     </main>
+  );
+}
+
+/** The session was handed to another twin (ActionHandoff): who it talks to now, and who handed it. */
+function HandoffNote({ sessionId, openedWith }: { sessionId: string; openedWith: string }) {
+  const s = useStore();
+  const handoffs = s.session(sessionId).handoffs;
+  const last = handoffs[handoffs.length - 1]!;
+  const now = currentTwin(handoffs, openedWith);
+  const to = s.twin(now);
+  const from = last.from ? s.twin(last.from)?.codename ?? last.from : null;
+  return (
+    <p class="handoff-note" data-testid="handoff-note" data-twin={now} role="status">
+      This session now talks to <b>{to?.codename ?? now}</b>{from ? <> (handed over by {from}{last.reason ? `: ${last.reason}` : ""})</> : last.reason ? ` (${last.reason})` : ""}.
+      {" "}Your messages here go to {to?.codename ?? now}.
+    </p>
   );
 }
 

@@ -1,4 +1,5 @@
 import { useEffect, useState } from "preact/hooks";
+import { chainText, treeOrder, type JobTreeFields } from "../agents";
 import { api, errorText, isUnavailable } from "../api";
 import { clock, duration } from "../format";
 import { navigate } from "../router";
@@ -114,17 +115,20 @@ function HeartTab({ sessionId, twinId }: { sessionId: string; twinId: string }) 
   );
 }
 
-interface JobRecordView { status: string; steps: unknown[]; waiting_for: string | null; error: string | null }
+interface JobRecordView extends JobTreeFields { message?: string; status: string; steps: unknown[]; waiting_for: string | null; error: string | null }
 
-/** Running jobs' records from the planner (steps taken, what each waits for), refreshed while they run. */
-function useJobRecords(jobIds: string[]): Map<string, JobRecordView> {
+/** Jobs' records from the planner (steps taken, what each waits for, the job that asked a sub-job):
+ * running ones refreshed while they run, finished ones read once. */
+function useJobRecords(running: string[], all: string[]): Map<string, JobRecordView> {
   const [records, setRecords] = useState(new Map<string, JobRecordView>());
-  const key = jobIds.join(",");
+  const key = `${running.join(",")}|${all.join(",")}`;
   useEffect(() => {
-    if (!jobIds.length) return;
+    if (!all.length) return;
     let alive = true;
-    const load = () => Promise.all(jobIds.map((id) => api<JobRecordView>(`/v1/jobs/${encodeURIComponent(id)}`).then((r) => [id, r] as const, () => null)))
+    let first = true;
+    const load = () => Promise.all((first ? all : running).map((id) => api<JobRecordView>(`/v1/jobs/${encodeURIComponent(id)}`).then((r) => [id, r] as const, () => null)))
       .then((pairs) => {
+        first = false;
         if (!alive) return;
         setRecords((prev) => {
           const next = new Map(prev);
@@ -143,25 +147,31 @@ function PipelineTab({ sessionId }: { sessionId: string }) {
   const s = useStore();
   const jobs = [...s.session(sessionId).jobs.values()].reverse();
   const running = jobs.filter((j) => !["completed", "failed", "cancelled"].includes(j.status)).map((j) => j.jobId);
-  const records = useJobRecords(running);
+  const records = useJobRecords(running, jobs.map((j) => j.jobId));
   const now = Date.now();
+  const rows = treeOrder(jobs, records);
   return (
     <div>
       <h3>Mission Pipeline <span class="muted small">this session</span></h3>
       {jobs.length === 0 && <p class="muted small">No jobs in this session yet.</p>}
       <ul class="jobs" data-testid="pipeline">
-        {jobs.map((j) => {
+        {rows.map(({ job: j, depth, parent }) => {
           const end = j.finishedAt ? Date.parse(j.finishedAt) : now;
-          const record = running.includes(j.jobId) ? records.get(j.jobId) : undefined;
+          const known = records.get(j.jobId);
+          const record = running.includes(j.jobId) ? known : undefined;
           const steps = record ? record.steps.length : j.decisions;
+          const twin = known?.twin_id ?? j.twinId;
+          const chain = twin ? chainText(known?.chain, twin) : null;
           return (
-            <li key={j.jobId}>
+            <li key={j.jobId} class={depth > 0 ? "subjob" : ""} style={depth > 1 ? { marginLeft: `${16 * depth}px` } : undefined}
+              data-testid={depth > 0 ? "pipeline-subjob" : "pipeline-job"} data-job={j.jobId} data-parent={parent ?? ""}>
               <button class="job" onClick={() => navigate(`/jobs/${j.jobId}?session=${sessionId}`)}>
                 <span class={`badge job-${j.status}`}>{j.status.replace("_", " ")}</span>
-                <span class="job-msg">{j.message || j.jobId}</span>
+                <span class="job-msg">{depth > 0 && "↳ "}{j.message || known?.message || j.jobId}</span>
+                {chain && <span class="chain" data-testid="pipeline-chain">{chain}</span>}
                 <span class="muted small">
-                  {steps} step{steps === 1 ? "" : "s"} · {duration(Math.max(0, end - Date.parse(j.startedAt)))}
-                  {record?.waiting_for ? ` · waiting for ${record.waiting_for}` : ""}
+                  {twin && !chain ? `${twin} · ` : ""}{steps} step{steps === 1 ? "" : "s"} · {duration(Math.max(0, end - Date.parse(j.startedAt)))}
+                  {record?.waiting_for ? ` · waiting for ${record.waiting_for === "subjob" ? "another twin's answer" : record.waiting_for}` : ""}
                 </span>
               </button>
             </li>
