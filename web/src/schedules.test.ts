@@ -29,8 +29,13 @@ describe("schedule specs", () => {
     expect(specProblem("@at 2027-13-45T08:00:00Z")).toMatch(/RFC 3339/);
     expect(specProblem("0 0 8 * * 1-5")).toBeNull();
     expect(specProblem("0 8 * * 1-5")).toMatch(/6 fields.*has 5/);
-    expect(specProblem("0 0 8 * * 1-5;rm")).toMatch(/cron field/);
-    expect(specProblem("@daily")).toBeNull();
+    expect(specProblem("0 0 8 * * 1-5;rm")).toMatch(/cron day of week 1-5;rm: use \*/);
+    expect(specProblem("*/15 0,30 8-18 * * *")).toBeNull();
+    expect(specProblem("0 0 25 * * *")).toBe("cron hour 25 is outside 0-23");
+    expect(specProblem("0 0 8 * * MON")).toMatch(/cron day of week MON/);
+    expect(specProblem("0 0 8 * * 5-1")).toMatch(/outside 0-7/);
+    expect(specProblem("0 0 8 * * */0")).toMatch(/step is 1 at least/);
+    expect(specProblem("@daily")).toMatch(/unknown spec @daily/);
     expect(specProblem("@sometimes")).toMatch(/unknown spec @sometimes/);
     expect(specProblem("  ")).toMatch(/needs a spec/);
   });
@@ -52,7 +57,8 @@ describe("schedule specs", () => {
 describe("schedule form", () => {
   it("sends the contract's body, trimmed, without an empty time zone", () => {
     expect(writeBody({ ...form, message: " hi ", spec: " @every 1m " })).toEqual({ twin_id: "ops", session_id: "ops-1", message: "hi", spec: "@every 1m" });
-    expect(writeBody({ ...form, time_zone: " Europe/Berlin" }).time_zone).toBe("Europe/Berlin");
+    expect(writeBody({ ...form, spec: "0 0 8 * * 1-5", time_zone: " Europe/Berlin" }).time_zone).toBe("Europe/Berlin");
+    expect(writeBody({ ...form, time_zone: "Europe/Berlin" }).time_zone).toBeUndefined();
   });
 
   it("names the first thing missing or wrong", () => {
@@ -62,6 +68,9 @@ describe("schedule form", () => {
     expect(formProblem({ ...form, message: "" })).toMatch(/message/);
     expect(formProblem({ ...form, spec: "@every 0s" })).toMatch(/1s at least/);
     expect(formProblem({ ...form, time_zone: "Nowhere/City" })).toMatch(/unknown time zone/);
+    expect(formProblem({ ...form, time_zone: "Europe/Berlin" })).toMatch(/cron expressions only/);
+    expect(formProblem({ ...form, spec: "0 0 8 * * 1-5", time_zone: "Europe/Berlin" })).toBeNull();
+    expect(formProblem({ ...form, session_id: "a.b" })).toMatch(/session id/);
   });
 });
 

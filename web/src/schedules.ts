@@ -12,7 +12,10 @@ export const SPEC_EXAMPLES: readonly [string, string][] = [
 ];
 
 const UNIT_S: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600 };
-const PREDEFINED = new Set(["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"]);
+// second, minute, hour, day of month, month, day of week (0 or 7: Sunday), as the edge bounds them.
+const CRON_BOUNDS: readonly [string, number, number][] = [
+  ["second", 0, 59], ["minute", 0, 59], ["hour", 0, 23], ["day of month", 1, 31], ["month", 1, 12], ["day of week", 0, 7],
+];
 
 /** Seconds of a Go-style duration ("90s", "1h30m", "2s"), or null when it is not one. */
 export function durationSeconds(text: string): number | null {
@@ -37,10 +40,26 @@ export function specProblem(spec: string): string | null {
     const ok = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(when) && !Number.isNaN(Date.parse(when));
     return ok ? null : "@at takes an RFC 3339 instant with its offset, e.g. 2027-01-01T08:00:00Z";
   }
-  if (s.startsWith("@")) return PREDEFINED.has(s) ? null : `unknown spec ${s.split(/\s/)[0]}: use @every, @at or a cron expression`;
+  if (s.startsWith("@")) return `unknown spec ${s.split(/\s/)[0]}: use @every, @at or a cron expression`;
   const fields = s.split(/\s+/);
   if (fields.length !== 6) return `a cron expression has 6 fields (seconds minutes hours day month weekday), this one has ${fields.length}`;
-  return fields.every((f) => /^[0-9A-Za-z*?/,\-LW#]+$/.test(f)) ? null : "a cron field holds digits, names, * ? / , - only";
+  for (const [i, field] of fields.entries()) {
+    const [name, low, high] = CRON_BOUNDS[i]!;
+    for (const item of field.split(",")) {
+      const m = /^(\*|(\d+)(?:-(\d+))?)(?:\/(\d+))?$/.exec(item);
+      if (!m) return `cron ${name} ${item}: use *, a number, a range a-b, a list, or a step /n`;
+      const first = m[2] === undefined ? low : Number(m[2]);
+      const last = m[3] === undefined ? first : Number(m[3]);
+      if (m[2] !== undefined && !(low <= first && first <= last && last <= high)) return `cron ${name} ${item} is outside ${low}-${high}`;
+      if (m[4] !== undefined && Number(m[4]) < 1) return `cron ${name} ${item}: a step is 1 at least`;
+    }
+  }
+  return null;
+}
+
+export function isCron(spec: string): boolean {
+  const s = spec.trim();
+  return s.length > 0 && !s.startsWith("@");
 }
 
 /** A time zone the browser knows (the edge checks it against its own zone database too). */
@@ -69,7 +88,7 @@ export function describeSpec(spec: string, timeZone?: string | null): string {
 export function writeBody(form: { twin_id: string; session_id: string; message: string; spec: string; time_zone: string }): ScheduleWrite {
   const body: ScheduleWrite = { twin_id: form.twin_id.trim(), session_id: form.session_id.trim(), message: form.message.trim(), spec: form.spec.trim() };
   const tz = form.time_zone.trim();
-  if (tz) body.time_zone = tz;
+  if (tz && isCron(form.spec)) body.time_zone = tz;
   return body;
 }
 
@@ -78,7 +97,10 @@ export function formProblem(form: { twin_id: string; session_id: string; message
   if (!form.twin_id.trim()) return "pick a twin";
   if (!form.session_id.trim()) return "name the session the message goes to";
   if (!form.message.trim()) return "write the message to send";
-  return specProblem(form.spec) ?? timeZoneProblem(form.time_zone);
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(form.session_id.trim())) return "a session id is 1-64 characters of A-Z a-z 0-9 _ -";
+  const wrong = specProblem(form.spec) ?? timeZoneProblem(form.time_zone);
+  if (wrong) return wrong;
+  return form.time_zone.trim() && !isCron(form.spec) ? "a time zone applies to cron expressions only (@every and @at do not depend on one)" : null;
 }
 
 /** "in 5 s", "3 min ago", or "–" for no time; `at` is an ISO instant or epoch seconds. */

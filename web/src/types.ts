@@ -67,9 +67,10 @@ export const NAMESPACE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 // (edge replies, not among the generated shapes). Times are ISO instants.
 export interface ScheduleWrite { twin_id: string; session_id: string; message: string; spec: string; time_zone?: string }
 export interface Schedule extends ScheduleWrite {
-  id: string; owner: string; paused: boolean; created_at: string;
-  next_run?: string | null; last_run?: string | null; last_job_id?: string | null;
-  /** Firings skipped because the last job had not finished (waiting for an approval). */
-  skipped?: number; last_skipped?: string | null;
+  id: string; owner: string; owner_role?: "admin" | "member"; paused: boolean; created_at: string; updated_at?: string;
+  /** The server's next firing as last known; null once an @at schedule has fired (`done`). */
+  next_run?: string | null; last_run?: string | null; last_job_id?: string | null; runs?: number;
+  /** Firings not run because the last job had not finished (waiting for an approval). */
+  skipped?: number; last_skipped_at?: string | null; done?: boolean;
 }
 export interface ScheduleList { schedules: Schedule[] }

@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, errorText } from "../api";
 import { onLink } from "../router";
-import { describeSpec, formProblem, loadFailed, relative, schedulePath, sortSchedules, SPEC_EXAMPLES, specProblem, timeZoneProblem, writeBody, type Load } from "../schedules";
+import { describeSpec, formProblem, isCron, loadFailed, relative, schedulePath, sortSchedules, SPEC_EXAMPLES, specProblem, timeZoneProblem, writeBody, type Load } from "../schedules";
 import { store, useStore } from "../store";
 import type { Schedule, ScheduleList } from "../types";
 
@@ -62,7 +62,8 @@ function AddForm({ onAdded }: { onAdded: () => void }) {
         <label class="small">When <input data-testid="schedule-spec" class="mono" value={form.spec} list="schedule-specs" onInput={(e) => set({ spec: e.currentTarget.value })}
           aria-invalid={specWrong ? "true" : "false"} /></label>
         <datalist id="schedule-specs">{SPEC_EXAMPLES.map(([v, why]) => <option key={v} value={v}>{why}</option>)}</datalist>
-        <label class="small">Time zone <input data-testid="schedule-tz" value={form.time_zone} placeholder={`UTC (yours: ${localZone})`} list="schedule-zones"
+        <label class="small">Time zone <input data-testid="schedule-tz" value={form.time_zone} placeholder={isCron(form.spec) ? `UTC (yours: ${localZone})` : "cron only"} list="schedule-zones"
+          title="the zone a cron expression's hours are in (UTC when left empty)"
           onInput={(e) => set({ time_zone: e.currentTarget.value })} aria-invalid={zoneWrong ? "true" : "false"} /></label>
         <datalist id="schedule-zones"><option value={localZone} /><option value="UTC" /><option value="Europe/Berlin" /><option value="America/New_York" /></datalist>
         <button class="btn primary" type="submit" data-testid="schedule-add" disabled={busy}>Add schedule</button>
@@ -97,15 +98,18 @@ function Row({ sc, onChanged }: { sc: Schedule; onChanged: () => void }) {
       <td><code>{sc.twin_id}</code><div class="muted small"><a href={session} onClick={(e) => onLink(e, session)} title="replay this session">{sc.session_id}</a></div></td>
       <td class="schedule-message">{sc.message}</td>
       <td><span data-testid="schedule-when">{describeSpec(sc.spec, sc.time_zone)}</span></td>
-      <td data-testid="schedule-next">{sc.paused ? <span class="badge off">paused</span> : <span title={sc.next_run ?? ""}>{relative(sc.next_run)}</span>}</td>
+      <td data-testid="schedule-next">{sc.paused ? <span class="badge off">paused</span> : sc.done ? <span class="badge">done</span>
+        : <span title={sc.next_run ?? ""}>{relative(sc.next_run)}</span>}</td>
       <td data-testid="schedule-last">
         <span title={sc.last_run ?? ""}>{relative(sc.last_run)}</span>
         {sc.last_job_id && <div class="small"><a data-testid="schedule-last-job" href={`/jobs/${sc.last_job_id}?session=${encodeURIComponent(sc.session_id)}`}
           onClick={(e) => onLink(e, `/jobs/${sc.last_job_id}?session=${encodeURIComponent(sc.session_id)}`)}>job {sc.last_job_id.slice(0, 12)}</a></div>}
-        {(sc.skipped ?? 0) > 0 && <div class="muted small" data-testid="schedule-skipped" title="the last job had not finished">{sc.skipped} skipped</div>}
+        {(sc.runs ?? 0) > 0 && <div class="muted small" data-testid="schedule-runs">{sc.runs} run{sc.runs === 1 ? "" : "s"}</div>}
+        {(sc.skipped ?? 0) > 0 && <div class="warn-text small" data-testid="schedule-skipped"
+          title={`the last job had not finished (waiting for an approval?)${sc.last_skipped_at ? `; last skipped ${sc.last_skipped_at}` : ""}`}>{sc.skipped} skipped, the last job still unfinished</div>}
       </td>
       <td class="row-actions">
-        {sc.paused
+        {sc.done ? null : sc.paused
           ? <button class="btn small" data-testid="schedule-resume" disabled={busy} onClick={() => void act("resume")}>Resume</button>
           : <button class="btn small" data-testid="schedule-pause" disabled={busy} onClick={() => void act("pause")}>Pause</button>}
         <button class="btn small danger" data-testid="schedule-remove" disabled={busy} onClick={() => void act("delete")}>Remove</button>
