@@ -90,6 +90,25 @@ class ActionBudget(Body):
     raise_to: float | None = Field(default=None, gt=0)
 
 
+class ActionAskTwin(Body):
+    """Ask another twin a question as a step of this job: a sub-job of its own (planner/subjobs.py),
+    run under the stricter of the two twins' policies; its answer is this step's observation. The
+    target must be in the caller's `TwinSettings.may_ask`."""
+
+    action_type: Literal["ActionAskTwin"] = "ActionAskTwin"
+    twin_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    message: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+
+
+class ActionHandoff(Body):
+    """Hand the conversation to another twin (in the caller's `may_ask`): the session's next messages
+    go to it (records/sessions.py SessionTwins)."""
+
+    action_type: Literal["ActionHandoff"] = "ActionHandoff"
+    twin_id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    reason: str | None = Field(default=None, max_length=2000)
+
+
 class ActionResponse(Body):
     action_type: Literal["ActionResponse"] = "ActionResponse"
     content: str = Field(max_length=MAX_TEXT_CHARS)
@@ -104,6 +123,8 @@ Action = Annotated[
     | ActionReadDocument
     | ActionStoreDocument
     | ActionBudget
+    | ActionAskTwin
+    | ActionHandoff
     | ActionResponse,
     Field(discriminator="action_type"),
 ]

@@ -13,7 +13,7 @@ from .evals import EvalSummary
 from .mcp import SERVER_NAME_PATTERN, McpTool
 from .memory import NAMESPACE_PATTERN
 
-ApprovalKind = Literal["memory", "tool", "build", "self_improve", "remember", "document", "budget"]
+ApprovalKind = Literal["memory", "tool", "build", "self_improve", "remember", "document", "budget", "agent"]
 ApprovalState = Literal["pending", "approved", "denied", "expired", "cancelled"]
 
 

@@ -61,7 +61,7 @@ class JobRecord(BaseModel):
     status: JobState = "pending"
     steps: list[JobStep] = Field(default_factory=list)
     # What the job waits for now: an approval, or a worker's answer to a request.
-    waiting_for: Literal["approval", "memory", "tool", "build"] | None = None
+    waiting_for: Literal["approval", "memory", "tool", "build", "subjob"] | None = None
     waiting_id: str | None = None
     waiting_since: datetime | None = None
     # The job log already said the worker is late (said once per wait).
@@ -75,6 +75,11 @@ class JobRecord(BaseModel):
     attachments: list[DocumentRef] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
     # The twin's prompt version when the job began (an eval case captured from it says so).
     prompt_version: int | None = Field(default=None, ge=1)
+    # A sub-job (ActionAskTwin): the job and step that asked, and the twins that led to it, root first
+    # (the asking twin last); empty for a job a person started.
+    parent_job_id: str | None = None
+    parent_step: int | None = Field(default=None, ge=1)
+    chain: list[str] = Field(default_factory=list)
 
     @property
     def finished(self) -> bool:

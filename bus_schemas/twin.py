@@ -55,6 +55,13 @@ class TwinSettings(BaseModel):
     # Self-improvements are run against this eval set first (bus_schemas/evals.py); with a minimum pass
     # rate, one below it is never offered for approval.
     eval_gate: EvalGate | None = None
+    # Twins this one may ask a question (ActionAskTwin, a sub-job) or hand the conversation to
+    # (ActionHandoff); empty: neither.
+    may_ask: list[Annotated[str, Field(pattern=TOKEN_RE.pattern, max_length=64)]] = Field(
+        default_factory=list, max_length=MAX_POLICY_ENTRIES
+    )
+    # How deep a tree of sub-jobs started from this twin may grow (1: it may ask, the asked may not).
+    max_depth: int = Field(default=3, ge=1, le=10)
 
 
 class TwinWrite(TwinSettings):

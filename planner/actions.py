@@ -35,6 +35,7 @@ from bus_schemas import (
     ToolResult,
     ToolRun,
 )
+from bus_schemas.actions import ActionAskTwin, ActionHandoff
 from bus_schemas.approval import CHANGEABLE, ApprovalChanges, ApprovalKind, ApprovalRecord, McpToolShown
 from bus_schemas.budgets import Budget
 from bus_schemas.chat import (
@@ -47,7 +48,7 @@ from bus_schemas.chat import (
 )
 from bus_schemas.documents import DocumentIngest, DocumentParse
 from bus_schemas.joblog import LogLevel
-from bus_schemas.jobs import MAX_STEP_SOURCES
+from bus_schemas.jobs import MAX_STEP_SOURCES, JobRecord
 from bus_schemas.subjects import BUILD_REQ, MEMORY_INGEST, MEMORY_PARSE, MEMORY_QUERY, MEMORY_STORE, TOOL_RUN
 from bus_schemas.twin import PromptVersion, Twin
 from records.budgets import amount
@@ -58,6 +59,7 @@ from records.tools import McpToolCatalog
 from records.twins import TwinStore
 
 from . import observations
+from .subjobs import chain_text
 
 Outcome = Literal["respond", "ask", "run", "deny"]
 
@@ -101,6 +103,24 @@ class BudgetRaise:
     to: float | None
 
 
+@dataclass(frozen=True)
+class SubJob:
+    """An action the planner carries out itself: a question to another twin, as a job of its own."""
+
+    twin_id: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """An action the planner carries out itself: the session goes on with another twin."""
+
+    twin_id: str
+    reason: str | None
+
+
+Carried = WorkerRequest | PromptChange | BudgetRaise | SubJob | Handoff
+
 A = TypeVar("A", bound=Body)
 R = TypeVar("R")
 
@@ -135,9 +155,7 @@ class ActionKind(ABC, Generic[A, R]):
     def command(self, action: A, twin: Twin, approval_id: str) -> IssuedCommand: ...
 
     @abstractmethod
-    def request(
-        self, action: A, twin: Twin, request_id: str, approval_id: str | None
-    ) -> WorkerRequest | PromptChange | BudgetRaise:
+    def request(self, action: A, twin: Twin, request_id: str, approval_id: str | None) -> Carried:
         """What carrying out the (approved or always-allowed) action is."""
 
     @abstractmethod
@@ -176,6 +194,10 @@ class ActionKind(ABC, Generic[A, R]):
 
     def refuses_decision(self, record: ApprovalRecord, approved: bool, twin: Twin) -> str | None:
         """Why this decision cannot be taken now (the approval stays pending), or None."""
+        return None
+
+    def bounds(self, action: A, job: JobRecord, twin: Twin) -> str | None:
+        """Why the job's place in a tree of sub-jobs forbids this action (a cycle, too deep), or None."""
         return None
 
 
@@ -545,6 +567,81 @@ class BudgetKind(ActionKind[ActionBudget, Budget | None]):
         )
 
 
+def _may_reach(target: str, twin: Twin, doing: str) -> Verdict:
+    if target == twin.id:
+        return Verdict("deny", "may-ask", f"{twin.id} cannot {doing} itself", "agent")
+    if target not in twin.may_ask:
+        return Verdict("deny", "may-ask", f"{target!r} is not among the twins {twin.id} may ask (may_ask)", "agent")
+    return Verdict("run", "may-ask", f"{twin.id} may ask {target}", "agent")
+
+
+class AskTwin(ActionKind[ActionAskTwin, str]):
+    """A question to another twin in the caller's `may_ask`: a sub-job (planner/subjobs.py) whose
+    answer is the observation. Nothing is asked of a person here: the sub-job's own gated steps are."""
+
+    action = ActionAskTwin
+    approval = "agent"
+    issues = PromptForConfig
+    marker_decides = False
+
+    def judge(self, action: ActionAskTwin, twin: Twin, tool: ToolPolicy | None = None) -> Verdict:
+        return _may_reach(action.twin_id, twin, "ask")
+
+    def bounds(self, action: ActionAskTwin, job: JobRecord, twin: Twin) -> str | None:
+        chain = [*job.chain, job.twin_id]
+        if action.twin_id in chain:
+            return f"asking {action.twin_id} would be a cycle ({chain_text(chain, action.twin_id)})"
+        if len(chain) > twin.max_depth:
+            return (
+                f"asking {action.twin_id} would go {len(chain)} sub-jobs deep ({chain_text(chain, action.twin_id)}), "
+                f"over the depth limit of {twin.max_depth}"
+            )
+        return None
+
+    def summary(self, action: ActionAskTwin, twin: Twin) -> str:
+        return f"ask {action.twin_id}: {action.message}"
+
+    def command(self, action: ActionAskTwin, twin: Twin, approval_id: str) -> IssuedCommand:
+        return PromptForConfig(config_key="agent.ask", prompt=self.summary(action, twin), approval_id=approval_id)
+
+    def request(self, action: ActionAskTwin, twin: Twin, request_id: str, approval_id: str | None) -> SubJob:
+        return SubJob(action.twin_id, action.message)
+
+    def observe(self, action: ActionAskTwin, result: str, twin: Twin) -> str:
+        return result
+
+
+class HandoffKind(ActionKind[ActionHandoff, str]):
+    """The conversation goes on with another twin in the caller's `may_ask` (never from a sub-job:
+    the session is the person's, not the asking twin's)."""
+
+    action = ActionHandoff
+    approval = "agent"
+    issues = PromptForConfig
+    marker_decides = False
+
+    def judge(self, action: ActionHandoff, twin: Twin, tool: ToolPolicy | None = None) -> Verdict:
+        return _may_reach(action.twin_id, twin, "hand the conversation to")
+
+    def bounds(self, action: ActionHandoff, job: JobRecord, twin: Twin) -> str | None:
+        if job.parent_job_id is not None:
+            return f"a sub-job ({chain_text(job.chain, job.twin_id)}) cannot hand the conversation over"
+        return None
+
+    def summary(self, action: ActionHandoff, twin: Twin) -> str:
+        why = f" ({action.reason})" if action.reason else ""
+        return f"hand the conversation from {twin.id} to {action.twin_id}{why}"
+
+    def command(self, action: ActionHandoff, twin: Twin, approval_id: str) -> IssuedCommand:
+        return PromptForConfig(config_key="agent.handoff", prompt=self.summary(action, twin), approval_id=approval_id)
+
+    def request(self, action: ActionHandoff, twin: Twin, request_id: str, approval_id: str | None) -> Handoff:
+        return Handoff(action.twin_id, action.reason)
+
+    def observe(self, action: ActionHandoff, result: str, twin: Twin) -> str:
+        return result
+
+
 KINDS: Final[dict[str, ActionKind[Any, Any]]] = {
     kind.action.model_fields["action_type"].default: kind
     for kind in (
@@ -556,6 +653,8 @@ KINDS: Final[dict[str, ActionKind[Any, Any]]] = {
         DocumentReading(),
         DocumentStoring(),
         BudgetKind(),
+        AskTwin(),
+        HandoffKind(),
     )
 }
 

@@ -32,6 +32,9 @@ class ChatInHandler:
     async def __call__(self, event: Envelope[Any], delivery: Delivery) -> None:
         body: ChatIn = event.body
         asked = event.twin_id or body.twin_id
+        if self.planner.session_twins is not None:
+            # A session handed to another twin (ActionHandoff) goes on with it.
+            asked = await self.planner.session_twins.current(event.session_id, asked)
         now = self.planner._now()
         job = JobRecord(
             job_id=event.job_id or event.id,

@@ -24,7 +24,7 @@ from pagi.bus import Delivery
 from records import approvals as approval_moves
 from records import jobs as job_moves
 
-from . import emit
+from . import emit, subjobs
 from .actions import Unchangeable, kind_of
 from .loop import ACTION, Planner
 
@@ -108,7 +108,7 @@ class ControlHandler:
         if job is None or job.finished:
             await self._error(event, record.job_id, f"job {record.job_id} is no longer running")
             return
-        twin = await planner.twins.get_or_default(record.twin_id)
+        twin = await planner.twin_for(job)
         if planner.took(job, event.id):
             # A denial redelivered after it was recorded: take (or repeat, deduplicated) the next step.
             await planner.next_step(job, twin, event.id, None)
@@ -167,9 +167,21 @@ class ControlHandler:
         if job.finished:
             await self._error(event, job.job_id, f"job {body.job_id} already {job.status}")
             return
+        reason = f": {body.reason}" if body.reason else ""
+        await self._cancel_tree(job, event.id, f"Cancelled by {body.requested_by}{reason}.", notify=True)
+
+    async def _cancel_tree(self, job: JobRecord, trigger_id: str, message: str, notify: bool) -> None:
+        """Cancel the job's sub-jobs (deepest first), then the job: a crash in between leaves the
+        job running, so the redelivered cancel goes on down the tree."""
+        planner = self.planner
+        child_id = subjobs.running_child(job)
+        if child_id is not None:
+            child = await planner.jobs.get(job.session_id, child_id)
+            if child is not None and not child.finished:
+                why = f"Cancelled with the job that asked it ({job.job_id})."
+                await self._cancel_tree(child, derived_id(trigger_id, "cancel-subjob"), why, notify=False)
         if job.waiting_for == "approval" and job.waiting_id:
             record = await planner.approvals.get(job.session_id, job.waiting_id)
             if record is not None and record.state == "pending":
                 await planner.approvals.update(record, approval_moves.cancel)
-        reason = f": {body.reason}" if body.reason else ""
-        await planner.finish(job, event.id, f"Cancelled by {body.requested_by}{reason}.", "cancelled")
+        await planner.finish(job, trigger_id, message, "cancelled", notify=notify)

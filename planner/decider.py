@@ -170,8 +170,10 @@ MODEL_ACTIONS: Final = ("ActionResponse", "ActionMemory", "ActionTool", "ActionR
 
 
 def allowed_actions(twin: Twin) -> list[str]:
-    """What the model is offered: no tool building for twins with code generation off."""
-    return [*MODEL_ACTIONS, "ActionBuildTool"] if twin.code_generation else list(MODEL_ACTIONS)
+    """What the model is offered: no tool building for twins with code generation off; asking or
+    handing to another twin only for twins whose policy names some (`may_ask`)."""
+    offered = [*MODEL_ACTIONS, "ActionBuildTool"] if twin.code_generation else list(MODEL_ACTIONS)
+    return [*offered, "ActionAskTwin", "ActionHandoff"] if twin.may_ask else offered
 
 
 def _fallback(job: JobRecord, twin: Twin, note: str) -> Decision:

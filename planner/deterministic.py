@@ -22,6 +22,7 @@ from bus_schemas import (
     ActionSelfImprove,
     ActionTool,
 )
+from bus_schemas.actions import ActionAskTwin, ActionHandoff
 from bus_schemas.jobs import JobRecord, JobStep
 from bus_schemas.safe_json import PayloadError, loads_json
 
@@ -29,7 +30,8 @@ from .decision import Decision
 
 HELP: Final = (
     "Commands: /memory QUERY · /remember TEXT · /tool NAME {json args} · "
-    "/build NAME python|rust (code on the next lines) · /improve NEW PROMPT · /ingest [NAMESPACE[/KB]] (with files)"
+    "/build NAME python|rust (code on the next lines) · /improve NEW PROMPT · /ingest [NAMESPACE[/KB]] (with files) · "
+    "/ask TWIN MESSAGE · /handoff TWIN [REASON]"
 )
 INGEST: Final = "/ingest"
 _INGEST = re.compile(r"^/ingest(?:\s+([A-Za-z0-9][A-Za-z0-9_.-]{0,63})(?:/([a-z]+))?)?\s*$")
@@ -130,6 +132,17 @@ def _slash_decision(text: str) -> Decision:
             "slash_build",
             ActionBuildTool(tool_name=parts[0], language=parts[1], code=rest, description="built with /build"),
         )
+    if verb == "/ask":
+        twin_id, _, question = argument.partition(" ")
+        question = (question + "\n" + rest).strip()
+        if not twin_id or not question:
+            return _rule("slash_error", ActionResponse(content="usage: /ask TWIN MESSAGE"))
+        return _rule("slash_ask", ActionAskTwin(twin_id=twin_id, message=question))
+    if verb == "/handoff":
+        twin_id, _, reason = argument.partition(" ")
+        if not twin_id:
+            return _rule("slash_error", ActionResponse(content="usage: /handoff TWIN [REASON]"))
+        return _rule("slash_handoff", ActionHandoff(twin_id=twin_id, reason=reason.strip() or None))
     if verb == "/improve" and (argument or rest.strip()):
         prompt = (argument + "\n" + rest).strip()
         return _rule("slash_improve", ActionSelfImprove(new_prompt=prompt, rationale="requested with /improve"))

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from bus_schemas import Action, ActionResponse, ApprovalRequest, ChatOut, Envelope, PlanAction, SourceMemory, derived_id
+from bus_schemas.actions import ActionAskTwin
 from bus_schemas.approval import ApprovalRecord
 from bus_schemas.joblog import LogLevel
 from bus_schemas.jobs import MAX_STEP_SOURCES, JobRecord, JobState, JobStep
@@ -26,16 +27,18 @@ from bus_schemas.subjects import APPROVE_REQUEST, CHAT_OUT, PLAN_ACTION
 from bus_schemas.twin import Twin
 from pagi.bus import Bus
 from records import jobs as job_moves
+from records.access import Caller, may_see_twin
 from records.approvals import ApprovalStore
 from records.budgets import BudgetError, BudgetStore
 from records.jobs import JobStore
 from records.policy import ToolPolicy
 from records.prompts import PromptStore, change_prompt
+from records.sessions import SessionTwins
 from records.tools import McpToolCatalog
-from records.twins import TwinStore
+from records.twins import TwinError, TwinStore
 
-from . import emit
-from .actions import BudgetRaise, PromptChange, judge, kind_of
+from . import emit, subjobs
+from .actions import BudgetRaise, Handoff, PromptChange, SubJob, Verdict, judge, kind_of
 from .decision import Decision, ReplayGap
 
 log = logging.getLogger("planner.loop")
@@ -58,7 +61,20 @@ class Planner:
     mcp_tools: McpToolCatalog | None = None
     # Where an approved budget's raised limit is written (None: no budgets, none raised).
     budgets: BudgetStore | None = None
+    # Which twin a session talks to after a handoff (None: kept beside the jobs, in their bucket).
+    session_twins: SessionTwins | None = None
     _now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        if self.session_twins is None:
+            self.session_twins = SessionTwins(self.jobs.kv)
+
+    async def twin_for(self, job: JobRecord) -> Twin:
+        """The twin as the job is judged: a sub-job's under the stricter of its chain's policies."""
+        twin = await self.twins.get_or_default(job.twin_id)
+        if not job.chain:
+            return twin
+        return subjobs.stricter(twin, [await self.twins.get_or_default(t) for t in job.chain])
 
     # --- steps ----------------------------------------------------------------------------------
 
@@ -150,7 +166,13 @@ class Planner:
             if isinstance(action, ActionResponse)
             else await kind_of(action.action_type).tool(action, self.mcp_tools)
         )
+        if job.chain and not isinstance(action, ActionResponse):
+            twin = await self.twin_for(job)
         verdict = judge(action, twin, tool)
+        if not isinstance(action, ActionResponse) and verdict.outcome != "deny":
+            bound = kind_of(action.action_type).bounds(action, job, twin)
+            if bound is not None:
+                verdict = Verdict("deny", "sub-job-bounds", bound, verdict.kind)
         if isinstance(action, ActionResponse) or verdict.outcome == "respond":
             content = action.content if isinstance(action, ActionResponse) else ""
             # Sent together: one round trip; the connection keeps them in this order in the stream.
@@ -159,6 +181,9 @@ class Planner:
         await self.bus.publish_all(*decided)
         if verdict.outcome == "deny":
             note = f"Not done: {verdict.reason} (policy: {verdict.policy})."
+            if job.chain:
+                asked_by = subjobs.chain_text(job.chain, twin.id)
+                note += f" This is a sub-job ({asked_by}): it may do only what every twin on that chain may."
             await self.bus.publish(emit.log(job, trigger_id, "denied", note, level="warn"))
             await self.observe(job, twin, step.step, note, derived_id(trigger_id, "after-policy"))
         elif verdict.outcome == "run":
@@ -206,6 +231,11 @@ class Planner:
         now = self._now()
         kind = kind_of(action.action_type)
         summary = kind.summary(action, twin)
+        if job.chain:
+            # The same human decides every step of a tree, and sees which twins led to it.
+            asked_by = f"asked by {subjobs.chain_text(job.chain, twin.id)}"
+            summary = f"[{asked_by}] {summary}"
+            reason = f"{reason} ({asked_by})"
         shown = kind.shown(tool)
         record = ApprovalRecord(
             approval_id=approval_id,
@@ -276,6 +306,12 @@ class Planner:
         budget's approval. `decided_by`: who approved it (a raised budget records them)."""
         kind = kind_of(action.action_type)
         carried = kind.request(action, twin, request_id, approval_id)
+        if isinstance(carried, SubJob):
+            await self._ask_twin(job, twin, carried, request_id, trigger_id)
+            return
+        if isinstance(carried, Handoff):
+            await self._hand_off(job, twin, carried, trigger_id)
+            return
         if isinstance(carried, BudgetRaise):
             await self._budget_approved(job, twin, action, carried, trigger_id, decided_by or "an approval")
             return
@@ -295,6 +331,77 @@ class Planner:
             request, emit.log(job, trigger_id, "request-log", note, level=carried.log_level, status="running")
         )
         await self.twins.set_status(twin.id, "busy")
+
+    async def _reachable(self, job: JobRecord, twin_id: str) -> str | None:
+        """Why the job's person may not reach twin `twin_id` (unknown, or another user's private
+        twin: said in the same words), or None."""
+        try:
+            target = await self.twins.get_cached(twin_id)
+        except TwinError:
+            target = None
+        if target is None or (job.user_id is not None and not may_see_twin(Caller(job.user_id), target.owner)):
+            return f"there is no twin {twin_id!r} to reach"
+        return None
+
+    async def _ask_twin(self, job: JobRecord, twin: Twin, carried: SubJob, request_id: str, trigger_id: str) -> None:
+        """Start the sub-job (or find the one a previous delivery started) and wait for its answer."""
+        step = job.steps[-1]
+        unreachable = await self._reachable(job, carried.twin_id)
+        if unreachable is not None:
+            note = f"Not done: {unreachable}."
+            await self.bus.publish(emit.log(job, trigger_id, "denied", note, level="warn"))
+            await self.observe(job, twin, step.step, note, derived_id(trigger_id, "after-policy"))
+            return
+        action = ACTION.validate_python(step.action)
+        assert isinstance(action, ActionAskTwin)
+        child = await self.jobs.create(subjobs.child_of(job, step, action, request_id, self._now()))
+        job = await self.jobs.update(job, job_moves.await_subjob(child.job_id, self._now()))
+        chain = subjobs.chain_text(child.chain, child.twin_id)
+        start = subjobs.start_trigger(child.job_id)
+        accepted = emit.log(child, start, "accepted", f"sub-job of {job.job_id} accepted ({chain})", status="pending")
+        await self.bus.publish_all(
+            emit.log(job, trigger_id, "subjob", f"asked {chain}: sub-job {child.job_id}", "plan", "running"),
+            # The sub-job's first event names the parent step's trigger as its cause: one replay of the
+            # session walks the tree.
+            accepted.model_copy(update={"causation_id": step.trigger_id}),
+        )
+        await self.next_step(child, await self.twin_for(child), start, None)
+
+    async def _hand_off(self, job: JobRecord, twin: Twin, carried: Handoff, trigger_id: str) -> None:
+        unreachable = await self._reachable(job, carried.twin_id)
+        if unreachable is None:
+            assert self.session_twins is not None
+            await self.session_twins.hand_off(job.session_id, twin.id, carried.twin_id, job.job_id, self._now())
+            why = f" ({carried.reason})" if carried.reason else ""
+            note = f"handoff: the session now talks to {carried.twin_id}, handed over by {twin.id}{why}"
+            await self.bus.publish(emit.log(job, trigger_id, "handoff", note, level="info", status="running"))
+            observation = f"The conversation is now with {carried.twin_id}{why}."
+        else:
+            observation = f"Not done: {unreachable}."
+            await self.bus.publish(emit.log(job, trigger_id, "denied", observation, level="warn"))
+        await self.observe(job, twin, job.steps[-1].step, observation, derived_id(trigger_id, "after-handoff"))
+
+    async def subjob_done(self, child: JobRecord, content: str, status: JobState) -> None:
+        """A sub-job's answer is its parent step's observation (a redelivery repeats nothing)."""
+        if child.parent_job_id is None:
+            return
+        parent = await self.jobs.get(child.session_id, child.parent_job_id)
+        if parent is None or parent.finished:
+            return
+        twin = await self.twin_for(parent)
+        trigger_id = subjobs.answered_trigger(child.job_id)
+        if self.took(parent, trigger_id):
+            await self.next_step(parent, twin, trigger_id, None)
+            return
+        if parent.waiting_id != child.job_id or child.parent_step is None:
+            return
+        if status == "completed":
+            text = f"{child.twin_id} answered: {content}"
+        else:
+            text = f"{child.twin_id} could not answer (its sub-job {status}): {content}"
+        note = f"sub-job {child.job_id} of {child.twin_id} {status}"
+        await self.bus.publish(emit.log(parent, trigger_id, "subjob-done", note, status="running"))
+        await self.observe(parent, twin, child.parent_step, text, trigger_id)
 
     async def _budget_approved(
         self, job: JobRecord, twin: Twin, action: Action, carried: BudgetRaise, trigger_id: str, by: str
@@ -327,7 +434,10 @@ class Planner:
         status: JobState,
         raw: str | None = None,
         before: Sequence[Envelope[Any]] = (),
+        notify: bool = True,
     ) -> None:
+        """End the job. A sub-job's parent is told first (`notify`; not when the parent is what is
+        being cancelled): a crash in between repeats the telling, never loses it."""
         chat_status = status if status in ("completed", "failed", "cancelled") else "failed"
         latency_ms = (self._now() - job.created_at).total_seconds() * 1000
         answer = ChatOut(
@@ -344,6 +454,8 @@ class Planner:
             emit.event(job, trigger_id, "answer", CHAT_OUT, answer),
             emit.log(job, trigger_id, "done", f"job {status}", level=level, status=status, progress=1.0),
         )
+        if notify and job.parent_job_id is not None and not job.finished:
+            await self.subjob_done(job, content, status)
         if not _answered_at_once(job):
             error = None if status == "completed" else content
             await self.jobs.update(job, job_moves.finish(status, error, self._now()))

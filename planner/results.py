@@ -28,7 +28,7 @@ class ResultHandler:
         if job is None or job.finished:
             log.info("result for %s job %s ignored", "finished" if job else "unknown", event.job_id)
             return
-        twin = await planner.twins.get_or_default(job.twin_id)
+        twin = await planner.twin_for(job)
         if planner.took(job, event.id):
             # A redelivery after this result was recorded: take (or repeat, deduplicated) the next step,
             # the one the result calls for if it calls for one.

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from datetime import datetime
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bus_schemas.web import SessionRecord
 from pagi.stores import KVStore
@@ -81,3 +82,55 @@ class SessionOwners:
                 continue  # deleted between our create and get: try to claim again
             return self._parse(session_id, found[0])
         return None
+
+
+class SessionTwin(BaseModel):
+    """A session handed to another twin (ActionHandoff): messages to any twin it was handed from (or
+    to no twin) go to `twin_id`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    twin_id: str
+    handed_from: list[str] = Field(default_factory=list)
+    job_id: str
+    at: datetime
+
+
+def session_twin_key(session_id: str) -> str:
+    # Three tokens: never a job's key (`<session>.<job>`) nor its waiting index (`<session>.<job>.waiting`).
+    return f"{session_id}.handoff.twin"
+
+
+class SessionTwins:
+    """Which twin a session talks to after a handoff, kept in the jobs bucket (the planner writes only
+    its own buckets; the edge already reads this one)."""
+
+    def __init__(self, bucket: KVStore) -> None:
+        self._bucket = bucket
+
+    async def get(self, session_id: str) -> SessionTwin | None:
+        found = await self._bucket.get(session_twin_key(session_id))
+        if found is None:
+            return None
+        try:
+            return SessionTwin.model_validate_json(found[0])
+        except ValidationError:
+            log.warning("session %s has an unreadable handoff record; ignored", session_id)
+            return None
+
+    async def current(self, session_id: str, asked: str | None) -> str | None:
+        """The twin a message asking `asked` goes to: the handed-to twin when `asked` is one the
+        session was handed from (or None), else `asked`."""
+        handed = await self.get(session_id)
+        if handed is None or (asked is not None and asked not in handed.handed_from):
+            return asked
+        return handed.twin_id
+
+    async def hand_off(self, session_id: str, from_twin: str, to_twin: str, job_id: str, at: datetime) -> SessionTwin:
+        before = await self.get(session_id)
+        handed_from = [t for t in (before.handed_from if before else []) if t != to_twin]
+        if from_twin not in handed_from:
+            handed_from.append(from_twin)
+        record = SessionTwin(twin_id=to_twin, handed_from=handed_from, job_id=job_id, at=at)
+        await self._bucket.put(session_twin_key(session_id), record.model_dump_json().encode())
+        return record

@@ -22,6 +22,8 @@ PURPOSE = {
     "ActionBuildTool": "write the source of a new tool when no available tool can do the job",
     "ActionSelfImprove": "propose a better system prompt for yourself, with the reason",
     "ActionRemember": "propose a memory worth keeping, and why (a person approves it first)",
+    "ActionAskTwin": "ask another twin your policy names a question; its answer is your next observation",
+    "ActionHandoff": "hand the conversation to another twin your policy names (the person talks to it next)",
 }
 
 

@@ -50,6 +50,8 @@ _OWN: Final = {
     "BuildTool": ("ActionBuildTool", "Write the source of a new tool when no available tool can do the job."),
     "SelfImprove": ("ActionSelfImprove", "Propose a better system prompt for yourself, with the reason."),
     "Remember": ("ActionRemember", "Propose a memory worth keeping, and why; a person approves (and may edit) it."),
+    "AskTwin": ("ActionAskTwin", "Ask another twin (one your policy names) a question; its answer comes back to you."),
+    "Handoff": ("ActionHandoff", "Hand this conversation to another twin your policy names, and why."),
 }
 OWN_TOOL_OF: Final = {action: name for name, (action, _) in _OWN.items()}
 

@@ -25,14 +25,27 @@ from bus_schemas import (
     ToolResult,
     ToolRun,
 )
+from bus_schemas.actions import ActionAskTwin, ActionHandoff
 from bus_schemas.approval import ApprovalChanges, ApprovalKind, ApprovalRecord
 from bus_schemas.budgets import Budget
 from bus_schemas.documents import DocumentRef, ParsedDocument, document_id_of
 from bus_schemas.evals import EvalGate, EvalSummary
+from bus_schemas.jobs import JobRecord
 from bus_schemas.memory import MemoryHit, MemoryResult, MemoryStore
 from bus_schemas.subjects import BUILD_REQ, MEMORY_INGEST, MEMORY_PARSE, MEMORY_QUERY, MEMORY_STORE, TOOL_RUN
 from bus_schemas.twin import PromptVersion, Twin
-from planner.actions import ANSWER, KINDS, BudgetRaise, PromptChange, Unchangeable, WorkerRequest, judge, kind_of
+from planner.actions import (
+    ANSWER,
+    KINDS,
+    BudgetRaise,
+    Handoff,
+    PromptChange,
+    SubJob,
+    Unchangeable,
+    WorkerRequest,
+    judge,
+    kind_of,
+)
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 DOC = DocumentRef(document_id=document_id_of("c" * 64), digest="c" * 64, filename="runbook.pdf", size=2048)
@@ -75,6 +88,8 @@ def test_each_kind_names_the_seed_command_it_issues() -> None:
         "ActionReadDocument": ActionReadDocument(document=DOC),
         "ActionStoreDocument": ActionStoreDocument(document=DOC, parsed=PARSED, namespace="notes"),
         "ActionBudget": BUDGET,
+        "ActionAskTwin": ActionAskTwin(twin_id="reviewer", message="is this safe?"),
+        "ActionHandoff": ActionHandoff(twin_id="billing"),
     }
     for action_type, kind in KINDS.items():
         assert type(kind.command(actions[action_type], twin(), "ap")) is kind.issues, action_type
@@ -252,3 +267,35 @@ def test_a_gated_self_improvement_waits_for_a_passing_eval_and_a_denial_is_alway
         assert kind.refuses_decision(_self_improve_record(summary), False, gated) is None
     assert all(k.refuses_decision(_self_improve_record(None), True, gated) is None
                for t, k in KINDS.items() if t != "ActionSelfImprove")  # fmt: skip
+
+
+def _job(twin_id: str = "t1", chain: list[str] | None = None, parent: str | None = None) -> JobRecord:
+    return JobRecord(job_id="j", session_id="s", twin_id=twin_id, message="m", created_at=NOW, updated_at=NOW,
+                     chain=chain or [], parent_job_id=parent, parent_step=1 if parent else None)  # fmt: skip
+
+
+def test_asking_a_twin_needs_it_in_the_policy_and_refuses_cycles_and_depth() -> None:
+    kind = kind_of("ActionAskTwin")
+    ask = ActionAskTwin(twin_id="reviewer", message="is this safe?")
+    refused = judge(ask, twin())
+    assert refused.outcome == "deny" and "'reviewer' is not among the twins t1 may ask" in refused.reason
+    assert judge(ask, twin(may_ask=["reviewer"])).outcome == "run"
+    assert judge(ActionAskTwin(twin_id="t1", message="me?"), twin(may_ask=["t1"])).outcome == "deny"
+    assert kind.request(ask, twin(), "r", None) == SubJob("reviewer", "is this safe?")
+    assert kind.bounds(ask, _job(), twin(may_ask=["reviewer"])) is None
+    cycle = kind.bounds(ask, _job("t1", ["reviewer", "ops"], "p"), twin())
+    assert cycle is not None and "cycle (reviewer → ops → t1 → reviewer)" in cycle
+    deep = kind.bounds(ask, _job("t1", ["a", "b", "c"], "p"), twin())
+    assert deep is not None and "over the depth limit of 3" in deep
+    assert kind.bounds(ask, _job("t1", ["a"], "p"), twin(max_depth=1)) is not None
+    assert kind.bounds(ask, _job("t1", ["a"], "p"), twin(max_depth=2)) is None
+
+
+def test_a_handoff_needs_the_target_in_the_policy_and_never_leaves_a_sub_job() -> None:
+    kind = kind_of("ActionHandoff")
+    hand = ActionHandoff(twin_id="billing", reason="a refund")
+    assert judge(hand, twin()).outcome == "deny"
+    assert judge(hand, twin(may_ask=["billing"])).outcome == "run"
+    assert kind.request(hand, twin(), "r", None) == Handoff("billing", "a refund")
+    assert kind.bounds(hand, _job(), twin()) is None
+    assert "cannot hand the conversation over" in (kind.bounds(hand, _job("t1", ["ops"], "p"), twin()) or "")

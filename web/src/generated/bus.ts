@@ -14,12 +14,14 @@ export type Action =
   | ActionReadDocument
   | ActionStoreDocument
   | ActionBudget
+  | ActionAskTwin
+  | ActionHandoff
   | ActionResponse;
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
  * via the `definition` "ApprovalKind".
  */
-export type ApprovalKind = "memory" | "tool" | "build" | "self_improve" | "remember" | "document" | "budget";
+export type ApprovalKind = "memory" | "tool" | "build" | "self_improve" | "remember" | "document" | "budget" | "agent";
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
  * via the `definition` "IssuedCommand".
@@ -292,6 +294,24 @@ export interface ActionBudget {
 }
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "ActionAskTwin".
+ */
+export interface ActionAskTwin {
+  action_type: "ActionAskTwin";
+  twin_id: string;
+  message: string;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "ActionHandoff".
+ */
+export interface ActionHandoff {
+  action_type: "ActionHandoff";
+  twin_id: string;
+  reason: string | null;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
  * via the `definition` "ActionResponse".
  */
 export interface ActionResponse {
@@ -308,7 +328,7 @@ export interface ApprovalRecord {
   job_id: string;
   twin_id: string;
   step: number;
-  kind: "memory" | "tool" | "build" | "self_improve" | "remember" | "document" | "budget";
+  kind: "memory" | "tool" | "build" | "self_improve" | "remember" | "document" | "budget" | "agent";
   action:
     | ActionMemory
     | ActionTool
@@ -318,6 +338,8 @@ export interface ApprovalRecord {
     | ActionReadDocument
     | ActionStoreDocument
     | ActionBudget
+    | ActionAskTwin
+    | ActionHandoff
     | ActionResponse;
   summary: string;
   reason: string;
@@ -369,7 +391,7 @@ export interface EvalSummary {
  */
 export interface ApprovalRequest {
   approval_id: string;
-  kind: "memory" | "tool" | "build" | "self_improve" | "remember" | "document" | "budget";
+  kind: "memory" | "tool" | "build" | "self_improve" | "remember" | "document" | "budget" | "agent";
   action:
     | ActionMemory
     | ActionTool
@@ -379,6 +401,8 @@ export interface ApprovalRequest {
     | ActionReadDocument
     | ActionStoreDocument
     | ActionBudget
+    | ActionAskTwin
+    | ActionHandoff
     | ActionResponse;
   summary: string;
   reason: string;
@@ -980,6 +1004,8 @@ export interface RecordedStep {
     | ActionReadDocument
     | ActionStoreDocument
     | ActionBudget
+    | ActionAskTwin
+    | ActionHandoff
     | ActionResponse;
   raw: string;
   decided_by: string;
@@ -1361,6 +1387,11 @@ export interface TwinSettings {
    */
   always_remember: string[];
   eval_gate: EvalGate | null;
+  /**
+   * @maxItems 256
+   */
+  may_ask: string[];
+  max_depth: number;
 }
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
@@ -1392,6 +1423,11 @@ export interface TwinView {
    */
   always_remember: string[];
   eval_gate: EvalGate | null;
+  /**
+   * @maxItems 256
+   */
+  may_ask: string[];
+  max_depth: number;
   id: string;
   has_api_key: boolean;
   owner: string | null;
