@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chainText, currentTwin, fanoutProblem, fanoutProgress, fanoutSession, gatherAnswers, handoffOf, keepFanout, newFanout, readFanouts, treeOrder, type JobTreeFields } from "./agents";
+import { chainText, currentTwin, handoffOfLine, fanoutProblem, fanoutProgress, fanoutSession, gatherAnswers, handoffOf, keepFanout, newFanout, readFanouts, treeOrder, type JobTreeFields } from "./agents";
 import { applyFrame, newSession, type JobView, type SessionState } from "./session";
 import type { EventFrame } from "./types";
 
@@ -52,6 +52,18 @@ describe("handoffs", () => {
     expect(currentTwin(st.handoffs, "support")).toBe("billing");
     expect(currentTwin([], "support")).toBe("support");
     expect(st.timeline.at(-1)?.label).toBe("handed to billing");
+  });
+
+  it("reads the planner's handoff line from a status frame, and nothing else", () => {
+    const st = newSession("s");
+    const status = (seq: number, details: string) => ({ type: "status_update", status: "running", details, session_id: "s", job_id: "j1", seq } as never);
+    applyFrame(st, status(1, "handoff: the session now talks to billing, handed over by support (a refund question)"));
+    applyFrame(st, status(2, "handoff: the session now talks to billing, handed over by support (a refund question)"));
+    expect(st.handoffs).toEqual([{ to: "billing", from: "support", reason: "a refund question", jobId: "j1", ts: expect.any(String) }]);
+    expect(handoffOfLine("handoff: the session now talks to billing, handed over by support", null, "")).toMatchObject({ to: "billing", reason: null });
+    expect(handoffOfLine("handoff: the session now talks to bil ling, handed over by support", null, "")).toBeNull();
+    expect(handoffOfLine("the session now talks to billing", null, "")).toBeNull();
+    expect(handoffOfLine(null, null, "")).toBeNull();
   });
 
   it("knows each job's twin from its events", () => {

@@ -59,6 +59,16 @@ export function handoffOf(frame: EventFrame): Handoff | null {
   return { to, from, reason, jobId: frame.job_id ?? null, ts: frame.ts };
 }
 
+// The planner's job log line for a handoff (planner/loop.py `_hand_off`), which reaches the chat
+// socket as a status frame's details: twin ids are tokens, so the line reads back unambiguously.
+const HANDOFF_LINE = /^handoff: the session now talks to ([A-Za-z0-9_-]{1,64}), handed over by ([A-Za-z0-9_-]{1,64})(?: \(([\s\S]*)\))?$/;
+
+/** A handoff from a status frame's details (the job log line), or null. */
+export function handoffOfLine(details: string | null | undefined, jobId: string | null, ts: string): Handoff | null {
+  const m = details ? HANDOFF_LINE.exec(details) : null;
+  return m ? { to: m[1]!, from: m[2]!, reason: m[3] ?? null, jobId, ts } : null;
+}
+
 /** The twin a session talks to now: the last handoff's target, else the twin it was opened with. */
 export function currentTwin(handoffs: readonly Handoff[], opened: string): string {
   return handoffs.length ? handoffs[handoffs.length - 1]!.to : opened;

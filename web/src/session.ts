@@ -1,6 +1,6 @@
 // One chat session's state, built only from the frames the edge sends (live or replayed).
 // Pure logic, no DOM: unit-tested with Vitest.
-import { handoffOf, type Handoff } from "./agents";
+import { handoffOf, handoffOfLine, type Handoff } from "./agents";
 import type { Approval, CompleteMessage, EventFrame, IssuedCommand, ServerFrame, SourceMemory, StatusUpdate } from "./types";
 
 export interface ChatMessage {
@@ -121,8 +121,7 @@ function onEvent(state: SessionState, frame: EventFrame): void {
   const body = frame.body;
   const seen = frame.job_id ? state.jobs.get(frame.job_id) : undefined;
   if (seen && frame.twin_id && !seen.twinId) seen.twinId = frame.twin_id;
-  const handoff = handoffOf(frame);
-  if (handoff && !state.handoffs.some((h) => h.jobId === handoff.jobId && h.to === handoff.to)) state.handoffs.push(handoff);
+  addHandoff(state, handoffOf(frame));
   if (frame.event_type === "chat.in") {
     const text = String(body.message ?? "");
     const jobId = frame.job_id ?? frame.id;
@@ -156,6 +155,10 @@ function onEvent(state: SessionState, frame: EventFrame): void {
   }
 }
 
+function addHandoff(state: SessionState, handoff: Handoff | null): void {
+  if (handoff && !state.handoffs.some((h) => h.jobId === handoff.jobId && h.to === handoff.to)) state.handoffs.push(handoff);
+}
+
 function decisionOf(state: SessionState, approvalId: string | null): ChatMessage["decision"] {
   const approved = approvalId === null ? undefined : state.decisions.get(approvalId);
   return approved === undefined ? null : approved ? "approved" : "denied";
@@ -169,6 +172,7 @@ function onStatus(state: SessionState, frame: StatusUpdate, ts: string): void {
     return;
   }
   if (!frame.job_id) return;
+  addHandoff(state, handoffOfLine(frame.details, frame.job_id, ts));
   const view = job(state, frame.job_id, ts);
   if (frame.status === "queued") {
     const pending = state.messages.find((m) => m.role === "user" && m.jobId === null);
