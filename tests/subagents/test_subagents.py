@@ -4,13 +4,21 @@ chain on approvals, cycles and depth bounded, cancelling down the tree."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
 from typing import Any
 
 from bus_schemas import Envelope
 from bus_schemas.jobs import JobCancel, JobRecord
+from bus_schemas.streams import EVENTS
 from bus_schemas.subjects import APPROVE_REQUEST, JOB_LOG, one_session
 from bus_schemas.twin import TwinWrite
+from memory_worker.worker import MemoryWorker
 from pagi.bus import Bus
+from pagi_cli.nats_server import NatsServer
 from planner.__main__ import PlannerService
 from records.approvals import ApprovalStore
 from records.jobs import JobStore
@@ -192,3 +200,45 @@ async def test_a_handoff_outside_the_policy_changes_nothing(
     assert (await wait_job_answer(events, after.id)).body.content.startswith(f"Hello, this is {support}.")
     assert len(final_answers(events)) == 2
     await wait_answer(events, 2)
+
+
+async def test_a_planner_killed_mid_tree_finishes_the_tree_exactly_once(
+    nats_server: NatsServer, bus: Bus, memory_worker: MemoryWorker, observe: ObserveFactory, session_id: str,
+    say: Say, make_twin: MakeTwin, tmp_path: Path,
+) -> None:  # fmt: skip
+    env = {**os.environ, "NATS_URL": nats_server.url, "PAGI_DATA_DIR": str(tmp_path)}
+
+    async def start_planner() -> asyncio.subprocess.Process:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "planner", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        assert proc.stdout is not None
+        async with asyncio.timeout(20):
+            while b"service ready" not in await proc.stdout.readline():
+                pass
+        return proc
+
+    reviewer = await make_twin()
+    ops = await make_twin(may_ask=[reviewer])
+    events = await observe(one_session(session_id))
+    first = await start_planner()
+    asked = await say(f"/ask {reviewer} /memory lateral movement", twin_id=ops)
+    [request] = await events.wait_count(APPROVE_REQUEST, 1)
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+
+    second = await start_planner()
+    try:
+        await decide(bus, session_id, request.body.approval_id)
+        answer = await wait_job_answer(events, asked.id, timeout=20)
+        assert answer.body.content.startswith(f"{reviewer} answered:") and "lateral movement" in answer.body.content
+        [child] = await children(bus, asked.id)
+        assert child.status == "completed"
+        assert len(await bus.read_stream(EVENTS.name, f"memory.query.{session_id}")) == 1
+        assert len(await bus.read_stream(EVENTS.name, f"approve.request.{session_id}")) == 1
+        parent_answers = [e for _, e in await bus.read_stream(EVENTS.name, f"chat.out.{session_id}")
+                          if e.job_id == asked.id and e.body.is_final and e.body.status == "completed"]  # fmt: skip
+        assert len(parent_answers) == 1
+    finally:
+        second.terminate()
+        await second.wait()
