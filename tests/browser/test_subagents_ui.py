@@ -1,8 +1,12 @@
 """Twins working together, in the console, in real Chromium against the real stack (deterministic
-planner): the Ops Center's fan-out sends one directive to several twins at once, a session of its
-own per twin (each a real job of that twin in KV pagi_jobs), and gathers their answers side by side,
-again after a reload (from the sessions' replay); a directive without a twin, or without text, sends
-nothing. A tampered list of fan-outs in the browser's storage is ignored, not fatal."""
+planner): a sub-agent question (`/ask`) whose gated step opens the approval modal naming the chain
+("asked by ops → reviewer"), the sub-job under its parent in the pipeline, the denial reaching the
+parent's answer; a handoff (`/handoff`) said above the chat, the next message answered by the other
+twin; a handoff to a twin outside the policy changes nothing. The Ops Center's fan-out sends one
+directive to several twins at once, a session of its own per twin (each a real job of that twin in
+KV pagi_jobs), and gathers their answers side by side, again after a reload (from the sessions'
+replay); a directive without a twin, or without text, sends nothing. A tampered list of fan-outs in
+the browser's storage is ignored, not fatal."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from playwright.async_api import Page, expect
 
 from bus_schemas.twin import TwinWrite
 from pagi.bus import Bus
+from records.approvals import ApprovalStore
 from records.jobs import JobStore
 from records.twins import TwinStore
 
@@ -26,6 +31,84 @@ async def make_twins(bus: Bus) -> None:
     store = await TwinStore.open(bus)
     for twin_id in TWINS:
         await store.create(twin_id, TwinWrite.model_validate({"codename": twin_id.title()}))
+
+
+async def team(bus: Bus) -> None:
+    """ops may ask reviewer (and hand over to it); outsider is in nobody's policy."""
+    store = await TwinStore.open(bus)
+    for twin_id, may_ask in (("reviewer", []), ("outsider", []), ("ops", ["reviewer"])):
+        await store.create(twin_id, TwinWrite.model_validate({"codename": twin_id.title(), "may_ask": may_ask}))
+
+
+async def chat_with(page: Page, twin_id: str, text: str) -> None:
+    await page.locator(f"nav a[href='/twins/{twin_id}']").click()
+    await expect(page.locator("#connection")).to_have_text("LIVE", timeout=WAIT)
+    await page.fill("#message", text)
+    await page.keyboard.press("Enter")
+
+
+async def test_a_sub_agent_s_gated_step_asks_the_person_naming_the_chain_and_sits_under_its_parent(
+    page: Page, edge: Edge, bus: Bus
+) -> None:
+    await team(bus)
+    await page.reload()
+    await expect(page.locator("nav a[href='/twins/ops']")).to_be_visible(timeout=WAIT)
+    await page.get_by_role("tab", name="Pipeline").click()
+    await chat_with(page, "ops", "/ask reviewer /memory release notes")
+
+    modal = page.get_by_test_id("approval-modal")
+    await expect(modal).to_have_attribute("data-kind", "memory", timeout=WAIT)
+    await expect(page.get_by_test_id("approval-chain")).to_have_text("asked by ops → reviewer", timeout=WAIT)
+    await expect(page.get_by_test_id("approval-query")).to_have_text("release notes")
+    # The sub-job sits under the job that asked it, with its chain.
+    sub = page.get_by_test_id("pipeline-subjob")
+    await expect(sub).to_have_count(1, timeout=WAIT)
+    await expect(sub.get_by_test_id("pipeline-chain")).to_have_text("ops → reviewer")
+    parent = await sub.get_attribute("data-parent")
+    await expect(page.locator(f"[data-testid=pipeline-job][data-job='{parent}']")).to_contain_text("/ask reviewer")
+    await snap(page, "subagent-approval")
+
+    await modal.get_by_role("button", name="Deny…").click()
+    await modal.get_by_role("button", name="Confirm Deny").click()
+    await expect(modal).to_have_count(0, timeout=WAIT)
+    await expect(page.locator("#messages li.twin").last).to_contain_text("reviewer answered: A human", timeout=WAIT)
+    await expect(page.locator("#messages li.twin").last).to_contain_text("denied")
+    approvals = await ApprovalStore.open(bus)
+    assert await approvals.pending(await session_of(page)) == []
+
+
+async def test_a_handoff_is_shown_and_the_next_message_goes_to_the_other_twin(page: Page, edge: Edge, bus: Bus) -> None:
+    await team(bus)
+    await page.reload()
+    await expect(page.locator("nav a[href='/twins/ops']")).to_be_visible(timeout=WAIT)
+    # Outside the policy: refused, and the session stays with ops.
+    await chat_with(page, "ops", "/handoff outsider")
+    await expect(page.locator("#messages li.twin").last).to_contain_text(
+        "is not among the twins ops may ask", timeout=WAIT
+    )
+    await expect(page.get_by_test_id("handoff-note")).to_have_count(0)
+
+    await page.fill("#message", "/handoff reviewer needs a second pair of eyes")
+    await page.keyboard.press("Enter")
+    note = page.get_by_test_id("handoff-note")
+    await expect(note).to_have_attribute("data-twin", "reviewer", timeout=WAIT)
+    await expect(note).to_contain_text(
+        "This session now talks to Reviewer (handed over by Ops: needs a second pair of eyes)"
+    )
+    await page.fill("#message", "hello again")
+    await page.keyboard.press("Enter")
+    last = page.locator("#messages li.twin").last
+    await expect(last).to_contain_text("Hello, this is reviewer", timeout=WAIT)
+    # The answer shows the twin that gave it.
+    await expect(last.locator(".meta")).to_contain_text("Reviewer")
+    await snap(page, "handoff")
+    # A reload replays the session: the handoff is still said.
+    await page.reload()
+    await expect(page.get_by_test_id("handoff-note")).to_have_attribute("data-twin", "reviewer", timeout=WAIT)
+
+
+async def session_of(page: Page) -> str:
+    return (await page.get_by_test_id("session-id").inner_text()).strip()
 
 
 async def open_fanout(page: Page) -> None:

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chainText, currentTwin, handoffOfLine, fanoutProblem, fanoutProgress, fanoutSession, gatherAnswers, handoffOf, keepFanout, newFanout, readFanouts, treeOrder, type JobTreeFields } from "./agents";
+import { chainText, currentTwin, handoffOfLine, routedTwin, fanoutProblem, fanoutProgress, fanoutSession, gatherAnswers, handoffOf, keepFanout, newFanout, readFanouts, treeOrder, type JobTreeFields } from "./agents";
 import { applyFrame, newSession, type JobView, type SessionState } from "./session";
 import type { EventFrame } from "./types";
 
@@ -64,6 +64,21 @@ describe("handoffs", () => {
     expect(handoffOfLine("handoff: the session now talks to bil ling, handed over by support", null, "")).toBeNull();
     expect(handoffOfLine("the session now talks to billing", null, "")).toBeNull();
     expect(handoffOfLine(null, null, "")).toBeNull();
+  });
+
+  it("routes a message as the planner does after handoffs", () => {
+    const h = (to: string, from: string) => ({ to, from, reason: null, jobId: null, ts: "" });
+    expect(routedTwin([], "support")).toBe("support");
+    expect(routedTwin([h("billing", "support")], "support")).toBe("billing");
+    expect(routedTwin([h("billing", "support")], null)).toBe("billing");
+    expect(routedTwin([h("billing", "support")], "other")).toBe("other");
+    // Handed back: a message to billing now goes to support, one to support stays.
+    expect(routedTwin([h("billing", "support"), h("support", "billing")], "billing")).toBe("support");
+    expect(routedTwin([h("billing", "support"), h("support", "billing")], "support")).toBe("support");
+    const st = newSession("s");
+    applyFrame(st, { type: "status_update", status: "running", details: "handoff: the session now talks to billing, handed over by support", session_id: "s", job_id: "j0", seq: 1 } as never);
+    applyFrame(st, ev({ id: "j9", job_id: "j9", twin_id: "support", seq: 2, body: { message: "hello again" } }));
+    expect(st.jobs.get("j9")?.twinId).toBe("billing");
   });
 
   it("knows each job's twin from its events", () => {

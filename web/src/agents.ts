@@ -74,6 +74,19 @@ export function currentTwin(handoffs: readonly Handoff[], opened: string): strin
   return handoffs.length ? handoffs[handoffs.length - 1]!.to : opened;
 }
 
+/** The twin a message asking `asked` is answered by, as the planner routes it (records/sessions.py
+ * SessionTwins.current): the handed-to twin when `asked` is one the session was handed from (or
+ * none), else `asked`. */
+export function routedTwin(handoffs: readonly Handoff[], asked: string | null): string | null {
+  if (!handoffs.length) return asked;
+  let from: string[] = [];
+  for (const h of handoffs) {
+    from = from.filter((t) => t !== h.to);
+    if (h.from && !from.includes(h.from)) from.push(h.from);
+  }
+  return asked === null || from.includes(asked) ? handoffs[handoffs.length - 1]!.to : asked;
+}
+
 // --- fan-out -------------------------------------------------------------------------------------
 
 export interface Fanout { id: string; directive: string; twins: string[]; at: string }

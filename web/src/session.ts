@@ -1,6 +1,6 @@
 // One chat session's state, built only from the frames the edge sends (live or replayed).
 // Pure logic, no DOM: unit-tested with Vitest.
-import { handoffOf, handoffOfLine, type Handoff } from "./agents";
+import { handoffOf, handoffOfLine, routedTwin, type Handoff } from "./agents";
 import type { Approval, CompleteMessage, EventFrame, IssuedCommand, ServerFrame, SourceMemory, StatusUpdate } from "./types";
 
 export interface ChatMessage {
@@ -141,7 +141,7 @@ function onEvent(state: SessionState, frame: EventFrame): void {
     const view = job(state, jobId, frame.ts);
     view.message = text;
     view.startedAt = frame.ts;
-    if (frame.twin_id) view.twinId = frame.twin_id;
+    view.twinId = routedTwin(state.handoffs, frame.twin_id ?? null);
   } else if (frame.event_type === "approve.request") {
     const approval = { ...(body as unknown as Approval), session_id: frame.session_id, job_id: frame.job_id ?? "", twin_id: frame.twin_id ?? "" };
     state.approvals.set(approval.approval_id, approval);

@@ -99,6 +99,20 @@ export function ApprovalDetails({ approval }: { approval: Approval }) {
       );
     case "ActionBudget":
       return <BudgetFigures action={action} />;
+    case "ActionAskTwin":
+      return (
+        <div class="what">
+          <div class="kv"><span>Ask twin</span><code data-testid="approval-ask-twin">{action.twin_id}</code></div>
+          <div class="kv-block"><span>Question</span><pre class="args">{action.message}</pre></div>
+        </div>
+      );
+    case "ActionHandoff":
+      return (
+        <div class="what">
+          <div class="kv"><span>Hand over to</span><code data-testid="approval-handoff-twin">{action.twin_id}</code></div>
+          {action.reason && <div class="kv"><span>Why</span><span>{action.reason}</span></div>}
+        </div>
+      );
     default:
       return <pre class="args">{approval.summary}</pre>;
   }
