@@ -55,6 +55,9 @@ def _rule(name: str, action: Action) -> Decision:
 
 def decide(message: str, twin_id: str, steps: list[JobStep] | None = None) -> Decision:
     """Decide the next action of a job: first from the user's message, then from what came back."""
+    asks = _ask_round(message)
+    if asks is not None:
+        return _next_ask(asks, steps or [])
     if steps and steps[-1].observation is not None:
         return _rule("report_observation", ActionResponse(content=_report(steps[-1])))
     text = message.strip()
@@ -147,6 +150,24 @@ def _slash_decision(text: str) -> Decision:
         prompt = (argument + "\n" + rest).strip()
         return _rule("slash_improve", ActionSelfImprove(new_prompt=prompt, rationale="requested with /improve"))
     return _rule("slash_error", ActionResponse(content=f"unknown or incomplete command {verb!r}. {HELP}"))
+
+
+def _ask_round(message: str) -> list[str] | None:
+    """A coordinator's round: two or more lines, each `/ask TWIN MESSAGE`, asked one after another."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if len(lines) < 2 or not all(line.startswith("/ask ") for line in lines):
+        return None
+    return lines
+
+
+def _next_ask(asks: list[str], steps: list[JobStep]) -> Decision:
+    asked = [s for s in steps if s.action_type == "ActionAskTwin"]
+    if len(asked) < len(asks):
+        decided = _slash_command(asks[len(asked)])
+        assert decided is not None
+        return decided
+    answers = "\n\n".join(s.observation or "" for s in asked)
+    return _rule("report_round", ActionResponse(content=answers))
 
 
 def _report(step: JobStep) -> str:

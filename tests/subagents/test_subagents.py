@@ -242,3 +242,25 @@ async def test_a_planner_killed_mid_tree_finishes_the_tree_exactly_once(
     finally:
         second.terminate()
         await second.wait()
+
+
+async def test_a_coordinator_asks_three_twins_in_turn_each_gated_step_approved(
+    bus: Bus, full_planner: PlannerService, memory_worker: MemoryWorker, observe: ObserveFactory, session_id: str,
+    say: Say, make_twin: MakeTwin,
+) -> None:  # fmt: skip
+    reviewer, tester, writer = await make_twin(), await make_twin(), await make_twin()
+    lead = await make_twin(may_ask=[reviewer, tester, writer])
+    events = await observe(one_session(session_id))
+    round_ = [f"/ask {reviewer} /memory code review checklist", f"/ask {tester} write the tests",
+              f"/ask {writer} /memory doc style"]  # fmt: skip
+    asked = await say("\n".join(round_), twin_id=lead)
+    for count in (1, 2):
+        requests = await events.wait_count(APPROVE_REQUEST, count, timeout=15)
+        assert f"asked by {lead} → " in requests[-1].body.reason
+        await decide(bus, session_id, requests[-1].body.approval_id)
+    answer = await wait_job_answer(events, asked.id, timeout=20)
+    parts = answer.body.content.split("\n\n")
+    assert [p.split(" ")[0] for p in parts] == [reviewer, tester, writer]
+    assert "code review checklist" in parts[0] and "write the tests" in parts[1] and "doc style" in parts[2]
+    assert answer.body.actions_taken == ["ActionAskTwin"] * 3 + ["ActionResponse"]
+    assert sorted(j.twin_id for j in await children(bus, asked.id)) == sorted([reviewer, tester, writer])
