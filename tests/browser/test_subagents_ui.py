@@ -188,3 +188,25 @@ async def test_a_fanout_without_twins_or_text_sends_nothing_and_a_tampered_list_
     # Nothing reached the planner: no job of the twin exists.
     jobs = await JobStore.open(bus)
     assert [j for j in await jobs.all() if j.twin_id == "hunter"] == []
+
+
+async def test_configure_agent_sets_the_twins_it_may_ask_and_then_the_ask_runs(
+    page: Page, edge: Edge, bus: Bus
+) -> None:
+    await team(bus)
+    twins = await TwinStore.open(bus)
+    await page.goto(str(edge.make_url("/twins/reviewer/settings")))
+    field = page.get_by_test_id("may-ask")
+    await expect(field.locator("[data-testid=may-ask-twin][value=outsider]")).to_be_visible(timeout=WAIT)
+    # A twin never lists itself.
+    await expect(field.locator("[data-testid=may-ask-twin][value=reviewer]")).to_have_count(0)
+    await field.locator("[data-testid=may-ask-twin][value=outsider]").check()
+    await field.get_by_test_id("max-depth").fill("2")
+    await page.get_by_role("button", name="Commit Manifest").click()
+    await expect(page.get_by_text("No changes")).to_be_visible(timeout=WAIT)
+    saved = await twins.get("reviewer")
+    assert saved is not None and saved.may_ask == ["outsider"] and saved.max_depth == 2
+    await chat_with(page, "reviewer", "/ask outsider are you there?")
+    await expect(page.locator("#messages li.twin").last).to_contain_text(
+        "outsider answered: Hello, this is outsider", timeout=WAIT
+    )

@@ -213,6 +213,8 @@ export function TwinSettingsView({ twinId }: { twinId: string }) {
               <li key={ns}><code>{ns}</code> <button type="button" class="link small" aria-label={`ask again for memories in ${ns}`}
                 onClick={() => set("always_remember", form.always_remember.filter((n) => n !== ns))}>ask again</button></li>
             ))}</ul>}
+          <MayAskField twinId={twin.id} mayAsk={form.may_ask} maxDepth={form.max_depth} onChange={(may_ask) => set("may_ask", may_ask)}
+            onDepth={(max_depth) => set("max_depth", max_depth)} />
           <EvalGateField key={formEpoch} twinId={twin.id} gate={form.eval_gate} onChange={(gate, problem) => { setGateProblem(problem); set("eval_gate", gate); }} />
         </section>
         <Versions twin={twin} onRolledBack={() => void load()} />
@@ -224,6 +226,31 @@ export function TwinSettingsView({ twinId }: { twinId: string }) {
         </footer>
       </form>
     </main>
+  );
+}
+
+/** Which twins this one may ask a question (a sub-job) or hand the conversation to, and how deep a
+ * tree of sub-jobs started from it may grow (TwinSettings.may_ask, max_depth). */
+function MayAskField({ twinId, mayAsk, maxDepth, onChange, onDepth }: {
+  twinId: string; mayAsk: string[]; maxDepth: number; onChange: (v: string[]) => void; onDepth: (v: number) => void;
+}) {
+  const s = useStore();
+  const others = [...new Set([...s.twins.map((t) => t.id), ...mayAsk])].filter((id) => id !== twinId).sort();
+  return (
+    <div class="may-ask" data-testid="may-ask">
+      <h3>Twins it may ask or hand over to</h3>
+      {others.length === 0 && <p class="muted small">No other twins yet.</p>}
+      <div class="fanout-twins">
+        {others.map((id) => (
+          <label key={id} class="check small"><input type="checkbox" data-testid="may-ask-twin" value={id} checked={mayAsk.includes(id)}
+            onChange={(e) => onChange(e.currentTarget.checked ? [...mayAsk, id] : mayAsk.filter((t) => t !== id))} />
+            {s.twin(id)?.codename ?? id} <span class="muted">({id})</span></label>
+        ))}
+      </div>
+      <label class="small">Depth limit of sub-jobs <input type="number" data-testid="max-depth" min={1} max={10} value={maxDepth}
+        onInput={(e) => { const v = Number(e.currentTarget.value); if (Number.isInteger(v) && v >= 1 && v <= 10) onDepth(v); }} /></label>
+      <p class="muted small">A question to another twin runs under the stricter of both policies, and its gated steps ask you, naming who asked whom.</p>
+    </div>
   );
 }
 
