@@ -6,7 +6,9 @@ twin; a handoff to a twin outside the policy changes nothing. The Ops Center's f
 directive to several twins at once, a session of its own per twin (each a real job of that twin in
 KV pagi_jobs), and gathers their answers side by side, again after a reload (from the sessions'
 replay); a directive without a twin, or without text, sends nothing. A tampered list of fan-outs in
-the browser's storage is ignored, not fatal."""
+the browser's storage is ignored, not fatal. Configure Agent sets whom a twin may ask; and the seed's
+Multi-Agent Development Workflow (a coordinator asking three twins in turn, each gated step approved
+in the modal) runs end to end."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from bus_schemas.twin import TwinWrite
+from memory_worker.worker import MemoryWorker
 from pagi.bus import Bus
 from records.approvals import ApprovalStore
 from records.jobs import JobStore
@@ -210,3 +213,46 @@ async def test_configure_agent_sets_the_twins_it_may_ask_and_then_the_ask_runs(
     await expect(page.locator("#messages li.twin").last).to_contain_text(
         "outsider answered: Hello, this is outsider", timeout=WAIT
     )
+
+
+async def test_the_multi_agent_development_workflow_runs_end_to_end_each_gated_step_approved(
+    page: Page, edge: Edge, bus: Bus, memory_worker: MemoryWorker
+) -> None:
+    """The seed's scenario: a coordinator asks a code reviewer, a test generator and a documentation
+    agent in turn; each gated step asks the person, naming the chain; the answers come back together."""
+    store = await TwinStore.open(bus)
+    team_ids = ("code-reviewer", "test-generator", "doc-agent")
+    for twin_id in team_ids:
+        await store.create(twin_id, TwinWrite.model_validate({"codename": twin_id.replace("-", " ").title()}))
+    await store.create("coordinator", TwinWrite.model_validate({"codename": "Coordinator", "may_ask": list(team_ids)}))
+    await page.reload()
+    await expect(page.locator("nav a[href='/twins/coordinator']")).to_be_visible(timeout=WAIT)
+    await page.get_by_role("tab", name="Pipeline").click()
+    await page.locator("nav a[href='/twins/coordinator']").click()
+    await expect(page.locator("#connection")).to_have_text("LIVE", timeout=WAIT)
+    round_ = "\n".join([
+        "/ask code-reviewer /memory code review checklist",
+        "/ask test-generator write the tests for the parser",
+        "/ask doc-agent /memory documentation style",
+    ])  # fmt: skip
+    await page.fill("#message", round_)
+    await page.locator("#send").click()
+
+    modal = page.get_by_test_id("approval-modal")
+    for asked in ("code-reviewer", "doc-agent"):
+        await expect(page.get_by_test_id("approval-chain")).to_have_text(
+            f"asked by coordinator → {asked}", timeout=WAIT
+        )
+        await modal.get_by_test_id("approval-approve").click()
+    await expect(modal).to_have_count(0, timeout=WAIT)
+    answer = page.locator("#messages li.twin").last
+    await expect(answer).to_contain_text("doc-agent answered", timeout=20_000)
+    text = await answer.locator(".text").inner_text()
+    assert text.index("code-reviewer") < text.index("test-generator") < text.index("doc-agent")
+    assert "write the tests for the parser" in text
+    subs = page.get_by_test_id("pipeline-subjob")
+    await expect(subs).to_have_count(3, timeout=WAIT)
+    for twin_id in team_ids:
+        await expect(subs.filter(has_text=f"coordinator → {twin_id}")).to_have_count(1)
+    await expect(subs.locator(".badge", has_text="completed")).to_have_count(3, timeout=WAIT)
+    await snap(page, "multi-agent-workflow")
