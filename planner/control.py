@@ -107,6 +107,8 @@ class ControlHandler:
         job = await planner.jobs.get(record.session_id, record.job_id)
         if job is None or job.finished:
             await self._error(event, record.job_id, f"job {record.job_id} is no longer running")
+            if job is not None:
+                await planner.resume_parent(job)
             return
         twin = await planner.twin_for(job)
         if planner.took(job, event.id):

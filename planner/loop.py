@@ -70,17 +70,19 @@ class Planner:
             self.session_twins = SessionTwins(self.jobs.kv)
 
     async def twin_for(self, job: JobRecord) -> Twin:
-        """The twin as the job is judged: a sub-job's under the stricter of its chain's policies."""
-        twin = await self.twins.get_or_default(job.twin_id)
+        """The twin as the job is judged: a sub-job's under the stricter of its chain's policies (read
+        through the twins' cache, as a new job's twin is: an edit is in force within its TTL)."""
         if not job.chain:
-            return twin
-        return subjobs.stricter(twin, [await self.twins.get_or_default(t) for t in job.chain])
+            return await self.twins.get_or_default(job.twin_id)
+        twin = await self.twins.get_cached(job.twin_id)
+        return subjobs.stricter(twin, [await self.twins.get_cached(t) for t in job.chain])
 
     # --- steps ----------------------------------------------------------------------------------
 
-    async def start(self, job: JobRecord, twin: Twin, trigger_id: str) -> None:
+    async def start(self, job: JobRecord, twin: Twin, trigger_id: str, caused_by: str | None = None) -> None:
         """The first step of a new job: decided before the job is stored, so that creating the
-        record also records the step (one write instead of three on the hot path)."""
+        record also records the step (one write instead of three on the hot path). `caused_by`: a
+        sub-job's parent step's trigger, named as the cause of the sub-job's first event."""
         try:
             decision = await self._decide(job, twin, trigger_id)
         except ReplayGap as gap:
@@ -94,6 +96,11 @@ class Planner:
         if job.finished and not _answered_at_once(job):
             return  # a redelivery of a message whose job already ended
         accepted = emit.log(job, trigger_id, "accepted", "job accepted", status="pending")
+        if caused_by is not None:
+            # One replay of the session walks the tree: the sub-job's first event names the parent step.
+            chain = subjobs.chain_text(job.chain, job.twin_id)
+            accepted = emit.log(job, trigger_id, "accepted", f"sub-job accepted ({chain})", status="pending")
+            accepted = accepted.model_copy(update={"causation_id": caused_by})
         await asyncio.gather(self.bus.publish(accepted), self.next_step(job, twin, trigger_id, None))
 
     async def next_step(
@@ -354,18 +361,15 @@ class Planner:
             return
         action = ACTION.validate_python(step.action)
         assert isinstance(action, ActionAskTwin)
-        child = await self.jobs.create(subjobs.child_of(job, step, action, request_id, self._now()))
-        job = await self.jobs.update(job, job_moves.await_subjob(child.job_id, self._now()))
+        # The parent waits without a record of it: the sub-job's id derives from the step
+        # (subjobs.running_child), which is what the answer and a cancel look for.
+        child = subjobs.child_of(job, step, action, request_id, self._now())
         chain = subjobs.chain_text(child.chain, child.twin_id)
-        start = subjobs.start_trigger(child.job_id)
-        accepted = emit.log(child, start, "accepted", f"sub-job of {job.job_id} accepted ({chain})", status="pending")
-        await self.bus.publish_all(
-            emit.log(job, trigger_id, "subjob", f"asked {chain}: sub-job {child.job_id}", "plan", "running"),
-            # The sub-job's first event names the parent step's trigger as its cause: one replay of the
-            # session walks the tree.
-            accepted.model_copy(update={"causation_id": step.trigger_id}),
+        asked_log = emit.log(job, trigger_id, "subjob", f"asked {chain}: sub-job {child.job_id}", "plan", "running")
+        await asyncio.gather(
+            self.bus.publish(asked_log),
+            self.start(child, await self.twin_for(child), subjobs.start_trigger(child.job_id), step.trigger_id),
         )
-        await self.next_step(child, await self.twin_for(child), start, None)
 
     async def _hand_off(self, job: JobRecord, twin: Twin, carried: Handoff, trigger_id: str) -> None:
         unreachable = await self._reachable(job, carried.twin_id)
@@ -381,6 +385,16 @@ class Planner:
             await self.bus.publish(emit.log(job, trigger_id, "denied", observation, level="warn"))
         await self.observe(job, twin, job.steps[-1].step, observation, derived_id(trigger_id, "after-handoff"))
 
+    async def resume_parent(self, child: JobRecord) -> None:
+        """A redelivery for a finished sub-job: its parent already observed the answer (a sub-job
+        is recorded finished only after that), so take (or repeat, deduplicated) the parent's next step."""
+        if child.parent_job_id is None:
+            return
+        parent = await self.jobs.get(child.session_id, child.parent_job_id)
+        trigger_id = subjobs.answered_trigger(child.job_id)
+        if parent is not None and not parent.finished and self.took(parent, trigger_id):
+            await self.next_step(parent, await self.twin_for(parent), trigger_id, None)
+
     async def subjob_done(self, child: JobRecord, content: str, status: JobState) -> None:
         """A sub-job's answer is its parent step's observation (a redelivery repeats nothing)."""
         if child.parent_job_id is None:
@@ -393,7 +407,7 @@ class Planner:
         if self.took(parent, trigger_id):
             await self.next_step(parent, twin, trigger_id, None)
             return
-        if parent.waiting_id != child.job_id or child.parent_step is None:
+        if subjobs.running_child(parent) != child.job_id or child.parent_step is None:
             return
         if status == "completed":
             text = f"{child.twin_id} answered: {content}"
@@ -454,7 +468,7 @@ class Planner:
             emit.event(job, trigger_id, "answer", CHAT_OUT, answer),
             emit.log(job, trigger_id, "done", f"job {status}", level=level, status=status, progress=1.0),
         )
-        if notify and job.parent_job_id is not None and not job.finished:
+        if notify and job.parent_job_id is not None and (not job.finished or _answered_at_once(job)):
             await self.subjob_done(job, content, status)
         if not _answered_at_once(job):
             error = None if status == "completed" else content

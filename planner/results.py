@@ -27,6 +27,8 @@ class ResultHandler:
         job = await planner.jobs.get(event.session_id, event.job_id)
         if job is None or job.finished:
             log.info("result for %s job %s ignored", "finished" if job else "unknown", event.job_id)
+            if job is not None:
+                await planner.resume_parent(job)
             return
         twin = await planner.twin_for(job)
         if planner.took(job, event.id):
