@@ -61,7 +61,7 @@ class JobRecord(BaseModel):
     status: JobState = "pending"
     steps: list[JobStep] = Field(default_factory=list)
     # What the job waits for now: an approval, or a worker's answer to a request.
-    waiting_for: Literal["approval", "memory", "tool", "build", "subjob"] | None = None
+    waiting_for: Literal["approval", "memory", "tool", "build"] | None = None
     waiting_id: str | None = None
     waiting_since: datetime | None = None
     # The job log already said the worker is late (said once per wait).

@@ -55,10 +55,8 @@ def child_of(parent: JobRecord, step: JobStep, action: ActionAskTwin, request_id
 
 
 def running_child(job: JobRecord) -> str | None:
-    """The sub-job a job waits for, also once the job itself is finished (its waiting fields are then
-    cleared): read from its last step, whose request id the sub-job's id derives from."""
-    if job.waiting_for == "subjob" and job.waiting_id:
-        return job.waiting_id
+    """The sub-job a job waits for: its last step asked a twin and has no answer yet (the sub-job's
+    id derives from that step's request id)."""
     if job.steps and job.steps[-1].action_type == "ActionAskTwin" and job.steps[-1].observation is None:
         return child_id(derived_id(job.steps[-1].trigger_id, "request"))
     return None

@@ -44,7 +44,7 @@ def waiting_key(session_id: str, job_id: str) -> str:
 
 
 def waits_for_worker(job: JobRecord) -> bool:
-    return job.waiting_for not in (None, "approval", "subjob")
+    return job.waiting_for not in (None, "approval")
 
 
 # --- the moves -----------------------------------------------------------------------------------
@@ -90,26 +90,6 @@ def await_worker(worker: Worker, request_id: str, at: datetime) -> JobChange:
                 "status": "running",
                 "waiting_for": worker,
                 "waiting_id": request_id,
-                "waiting_since": at,
-                "warned": False,
-                "updated_at": at,
-            }
-        )
-
-    return change
-
-
-def await_subjob(child_job_id: str, at: datetime) -> JobChange:
-    """The job waits for its sub-job (ActionAskTwin) to answer; no worker, so not in the sweeper's index."""
-
-    def change(current: JobRecord) -> JobRecord | None:
-        if current.waiting_id == child_job_id:
-            return None
-        return current.model_copy(
-            update={
-                "status": "running",
-                "waiting_for": "subjob",
-                "waiting_id": child_job_id,
                 "waiting_since": at,
                 "warned": False,
                 "updated_at": at,
