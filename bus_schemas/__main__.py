@@ -23,6 +23,7 @@ from .evals import EvalResult, EvalSet
 from .joblog import JobLog, LogLevel
 from .mcp import McpServerStatus, McpServerView
 from .registry import ENVELOPE_MODELS, EVENT_BODIES
+from .schedules import ScheduleList
 from .telemetry import TelemetrySample
 from .twin import PromptVersion, TwinSettings, TwinView
 from .usage import UsageReport
@@ -33,7 +34,7 @@ from .web import CompleteMessage, EventFrame, HostSeen, HostsFrame, MessageChunk
 UI_MODELS: tuple[type[BaseModel], ...] = (
     CompleteMessage, MessageChunk, StatusUpdate, EventFrame, MetricsFrame, HostSeen, HostsFrame,
     SourceMemory, ApprovalRequest, ApprovalRecord, JobLog, TwinSettings, TwinView, PromptVersion, TelemetrySample,
-    McpServerView, McpServerStatus, UsageReport, BudgetList, EvalSet, EvalResult,
+    McpServerView, McpServerStatus, UsageReport, BudgetList, EvalSet, EvalResult, ScheduleList,
 )  # fmt: skip
 # Unions and literals the UI names (fields that use them get the same type inline).
 UI_ALIASES: dict[str, Any] = {

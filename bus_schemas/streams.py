@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from . import subjects as s
+from .schedules import SCHEDULE_DEF, SCHEDULE_FIRED, SCHEDULES_STREAM
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,9 @@ class StreamSpec:
     max_msgs_per_subject: int = -1
     duplicate_window_s: float = 120.0
     max_msg_size: int = 1024 * 1024
+    # JetStream message schedules (`Nats-Schedule`) and per-message TTLs (`Nats-TTL`).
+    allow_msg_schedules: bool = False
+    allow_msg_ttl: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,20 @@ TELEMETRY: Final = StreamSpec(
     duplicate_window_s=10.0,
 )
 
-STREAMS: Final = (EVENTS, TELEMETRY)
+# Schedule definitions and their firings (bus_schemas/schedules.py says why not PAGI_EVENTS). No
+# max age: a definition lives until removed. One message per subject: a definition is one per
+# subject anyway, and of a schedule's firings only the newest waits while no planner runs, so a
+# planner back after hours starts one job, not one per missed period.
+SCHEDULES: Final = StreamSpec(
+    name=SCHEDULES_STREAM,
+    subjects=(f"{SCHEDULE_DEF}.*", f"{SCHEDULE_FIRED}.*"),
+    max_age_s=0.0,
+    max_msgs_per_subject=1,
+    allow_msg_schedules=True,
+    allow_msg_ttl=True,
+)
+
+STREAMS: Final = (EVENTS, TELEMETRY, SCHEDULES)
 
 
 def _consumer(durable: str, *event_types: str, **options: float | int) -> ConsumerSpec:
@@ -143,6 +160,10 @@ PLANNER_EVALS: Final = _consumer("planner-evals", s.EVAL_RUN, ack_wait_s=120.0, 
 # The eval gate: every approval request is looked at; a self-improvement of a twin with an eval gate
 # is run against its set and the result written onto the approval (or the approval denied).
 PLANNER_EVAL_GATE: Final = _consumer("planner-eval-gate", s.APPROVE_REQUEST, max_ack_pending=16)
+# Schedule firings (planner/schedules.py): each starts one job as its owner's message.
+PLANNER_SCHEDULES: Final = ConsumerSpec(
+    stream=SCHEDULES_STREAM, durable="planner-schedules", filter_subjects=(f"{SCHEDULE_FIRED}.*",), max_ack_pending=64
+)
 TOOL_WORKER: Final = _consumer("tool-worker", s.TOOL_RUN, ack_wait_s=60.0)
 BUILD_WORKER: Final = _consumer("build-worker", s.BUILD_REQ, ack_wait_s=60.0, max_ack_pending=16)
 
@@ -172,9 +193,11 @@ BUDGETS: Final = KVSpec("pagi_budgets", "token and money budgets per user, twin 
 # digest of what the model saw (bus_schemas/evals.py).
 EVALS: Final = KVSpec("pagi_evals", "eval sets and eval run results", history=4)
 EVAL_REPLIES: Final = KVSpec("pagi_eval_replies", "model replies eval runs recorded", ttl_s=90 * 24 * 3600.0)
+# Schedules by id (`<schedule id>` -> Schedule, bus_schemas/schedules.py): owner, paused, last run.
+SCHEDULES_KV: Final = KVSpec("pagi_schedules", "schedules: spec, target session and twin, owner, last run", history=4)
 KV_BUCKETS: Final = (
     TWINS, APPROVALS, PROMPTS, TOOLS, SESSIONS, JOBS, DONE, REVOKED, MCP_SERVERS, MCP_TOOLS, UPLOADS, USAGE, PRICES,
-    BUDGETS, EVALS, EVAL_REPLIES,
+    BUDGETS, EVALS, EVAL_REPLIES, SCHEDULES_KV,
 )  # fmt: skip
 
 ARTIFACTS: Final = ObjectStoreSpec("pagi_artifacts", "built tool artifacts, addressed by digest")

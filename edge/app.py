@@ -20,6 +20,7 @@ from .api import (
     memory_api,
     openapi,
     planner_api,
+    schedules_api,
     seed_api,
     tools_api,
     twins_api,
@@ -96,6 +97,7 @@ def make_app(
     usage_api.register(app)
     budgets_api.register(app)
     evals_api.register(app)
+    schedules_api.register(app)
     legacy_api.register(app)
     seed_api.register(app)
     memory_api.register(app)

@@ -30,6 +30,7 @@ from bus_schemas import streams
 from bus_schemas import subjects as s
 from bus_schemas.heartbeat import HEARTBEAT_PREFIX, PING
 from bus_schemas.memory import MEMORY_API_SUBJECT, MEMORY_SESSION_API_SUBJECT
+from bus_schemas.schedules import SCHEDULE_DEF, SCHEDULES_STREAM
 from bus_schemas.tool import BUILTIN_TOOL_NAMES, SANDBOX_STATUS_KEY
 
 OPERATOR: Final = "operator"
@@ -289,6 +290,9 @@ def users(callers: Sequence[str] | None = None) -> list[User]:
     # Budgets set over HTTP (edge/api/budgets_api.py); eval sets created from sessions and runs asked
     # for (edge/api/evals_api.py): the planner's eval runner answers on eval.result.
     edge.kv(streams.BUDGETS, write=True).kv(streams.EVALS, write=True).events(s.EVAL_RUN)
+    # Schedules (edge/api/schedules_api.py): the records, and the definitions in their own stream,
+    # published (and replaced, to pause or remove one) on the schedule's subject.
+    edge.kv(streams.SCHEDULES_KV, write=True).looks_up(SCHEDULES_STREAM).pub(f"{SCHEDULE_DEF}.*")
     # The Synadia agent protocol (edge/doors/agents_nats.py): the edge serves every twin as a micro
     # service `agents` (its control subjects), takes prompts, status asks and approval replies, and
     # streams the chunks of a reply (many messages: allow_responses allows one) to the caller's inbox.
@@ -303,6 +307,7 @@ def users(callers: Sequence[str] | None = None) -> list[User]:
         streams.USAGE_LEDGER,
         streams.PLANNER_EVALS,
         streams.PLANNER_EVAL_GATE,
+        streams.PLANNER_SCHEDULES,
     )
     planner.read_stream(EVENTS)  # a session's recent history for the prompt
     planner.events(
@@ -320,6 +325,9 @@ def users(callers: Sequence[str] | None = None) -> list[User]:
     # Evals (planner/evals): sets read, runs and kept replies written, results published; the eval gate
     # writes a self-improvement's result onto its approval and denies one below the gate.
     planner.events(s.EVAL_RESULT).kv(streams.EVALS, write=True).kv(streams.EVAL_REPLIES, write=True)
+    # Schedule firings (planner/schedules.py): each starts a job as the schedule owner's message; the
+    # record notes its last run and job.
+    planner.kv(streams.SCHEDULES_KV, write=True)
     # A twin's pinned memories for its prompt, asked of the memory worker by request/reply (`pinned`).
     planner.pub(MEMORY_API_SUBJECT)
 

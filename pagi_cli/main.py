@@ -6,7 +6,7 @@ import argparse
 import sys
 from importlib.metadata import version
 
-from . import budgets, docs, init, kb, mcp, personas, replay, tail, up, usage
+from . import budgets, docs, init, kb, mcp, personas, replay, schedules, tail, up, usage
 from . import evals as evals_cli
 from . import memory as memory_cli
 
@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     usage.add_commands(commands)
     evals_cli.add_commands(commands)
     budgets.add_commands(commands)
+    schedules.add_commands(commands)
     given = sys.argv[1:] if argv is None else argv
     given, server_command = mcp.split_command(given)
     args = parser.parse_args(given)

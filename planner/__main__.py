@@ -25,6 +25,7 @@ from pagi.service import Route, run_service
 from records.budgets import BudgetStore
 from records.bundle import Records, open_records
 from records.prices import PriceTable
+from records.schedules import ScheduleStore
 
 from . import deterministic
 from .budget import BudgetGate
@@ -39,6 +40,7 @@ from .ledger import LedgerHandler
 from .llm.guard import guarded_session
 from .loop import ChunkSink, Decide, Planner
 from .results import ResultHandler
+from .schedules import ScheduleFirings
 from .settings import PlannerSettings
 from .sweeper import Sweeper
 from .usage import PRICE_CACHE_S, UsageRecorder
@@ -74,6 +76,7 @@ class PlannerService:
         self.settings = settings or PlannerSettings()
         self.env = env  # provider keys and endpoint allowances (planner.decider); None: os.environ
         self.sweeper: Sweeper | None = None
+        self.firings: ScheduleFirings | None = None
         self.http: aiohttp.ClientSession | None = None
 
     async def routes(self, bus: Bus) -> Sequence[Route]:
@@ -87,8 +90,10 @@ class PlannerService:
         planner = planner_over(bus, records, decider, budgets)
         control = ControlHandler(planner)
         self.sweeper = Sweeper(planner, control, self.settings)
+        chat_in = ChatInHandler(planner)
+        self.firings = ScheduleFirings(bus, await ScheduleStore.open(bus), records.jobs, chat_in)
         return [
-            Route(PLANNER_CHAT_IN, ChatInHandler(planner), max_in_flight=128),
+            Route(PLANNER_CHAT_IN, chat_in, max_in_flight=128),
             Route(PLANNER_CONTROL, control, max_in_flight=32),
             Route(PLANNER_RESULTS, ResultHandler(planner), max_in_flight=64),
             # One at a time, in stream order (USAGE_LEDGER's max_ack_pending): each total's `seq` check.
@@ -109,9 +114,9 @@ class PlannerService:
         return [Route(PLANNER_EVALS, runner, max_in_flight=2), Route(PLANNER_EVAL_GATE, gate, max_in_flight=16)]
 
     async def background(self, bus: Bus, stopping: asyncio.Event) -> None:
-        assert self.sweeper is not None
+        assert self.sweeper is not None and self.firings is not None
         try:
-            await self.sweeper.run(bus, stopping)
+            await asyncio.gather(self.sweeper.run(bus, stopping), self.firings.run(stopping))
         finally:
             await self.close()
 

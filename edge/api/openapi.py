@@ -26,6 +26,7 @@ from bus_schemas.evals import (
     EvalSetWrite,
 )
 from bus_schemas.mcp import McpServerList, McpServerView, McpServerWrite
+from bus_schemas.schedules import Schedule, ScheduleList, ScheduleWrite
 from bus_schemas.seed_http import (
     AgentPlanRequest,
     AgentPlanResponse,
@@ -143,6 +144,15 @@ OPERATIONS: Final[dict[tuple[str, str], Operation]] = {
     ("GET", "/v1/evals/{set_id}/runs/{run_id}"): Operation(
         "a run's result (404 until the planner has stored it)", answer=EvalResult
     ),
+    ("GET", "/v1/schedules"): Operation("the caller's schedules (an admin: all)", answer=ScheduleList),
+    ("POST", "/v1/schedules"): Operation(
+        "schedule a message to a twin: `@every 1m`, `@at <RFC 3339>` or a 6-field cron with `time_zone`; 201",
+        ScheduleWrite,
+        Schedule,
+    ),
+    ("DELETE", "/v1/schedules/{schedule_id}"): Operation("remove a schedule"),
+    ("POST", "/v1/schedules/{schedule_id}/pause"): Operation("pause a schedule (kept, not fired)", answer=Schedule),
+    ("POST", "/v1/schedules/{schedule_id}/resume"): Operation("resume a paused schedule", answer=Schedule),
     ("GET", "/metrics"): Operation("Prometheus metrics"),
     ("GET", "/v1/metrics/targets"): Operation("every service's metrics endpoint (Prometheus HTTP SD)"),
     ("GET", "/v1/audit"): Operation(

@@ -130,6 +130,12 @@ RULES: Final[dict[tuple[str, str], Rule]] = {
     ("DELETE", "/v1/evals/{set_id}"): EVAL_WRITE,
     ("POST", "/v1/evals/{set_id}/runs"): EVAL_WRITE,
     ("GET", "/v1/evals/{set_id}/runs/{run_id}"): EVAL_READ,
+    # Schedules (edge/api/schedules_api.py): a member's own; an admin's, every one.
+    ("GET", "/v1/schedules"): Rule("user", "the caller's own schedules (admins: all)"),
+    ("POST", "/v1/schedules"): Rule("user", "SESSION on the target session; TWIN_READ on the twin"),
+    ("DELETE", "/v1/schedules/{schedule_id}"): Rule("user", "the schedule's owner, or an admin"),
+    ("POST", "/v1/schedules/{schedule_id}/pause"): Rule("user", "the schedule's owner, or an admin"),
+    ("POST", "/v1/schedules/{schedule_id}/resume"): Rule("user", "the schedule's owner, or an admin"),
     ("GET", "/v1/telemetry/stream"): Rule("user", "host telemetry, shared by everyone on the install"),
     ("GET", "/v1/telemetry/hosts"): Rule("user", "host telemetry, shared by everyone on the install"),
     # The A2A door (edge/doors/a2a.py): cards are public documents (shared twins only, anonymously); a task

@@ -122,6 +122,9 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec) -> None:
         max_msg_size=spec.max_msg_size,
         discard=api.DiscardPolicy.OLD,
         num_replicas=replicas(),
+        # None leaves them out of the request: servers before 2.12 refuse fields they do not know.
+        allow_msg_schedules=spec.allow_msg_schedules or None,
+        allow_msg_ttl=spec.allow_msg_ttl or None,
     )
     try:
         await js.add_stream(config)

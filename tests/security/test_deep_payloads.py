@@ -241,7 +241,8 @@ def body_routes() -> list[tuple[str, str]]:
     the uploads, whose body is a multipart file (tests/edge_api/test_documents_upload.py)."""
     values = {"approval_id": "a1", "job_id": "j1", "twin_id": "orchestrator", "memory_id": str(uuid.uuid4()),
               "session_id": "s1", "version": "1", "name": "echo", "user_id": "alice", "rest": "x",
-              "provider": "openai", "model": "gpt-4o-mini", "scope": "global", "set_id": "s1"}  # fmt: skip
+              "provider": "openai", "model": "gpt-4o-mini", "scope": "global", "set_id": "s1",
+              "schedule_id": "sch-0000000000000000"}  # fmt: skip
     routes = []
     for method, path in RULES:
         if method in ("POST", "PUT", "PATCH") and (method, path) not in IGNORE_THEIR_BODY and path not in UPLOAD_PATHS:

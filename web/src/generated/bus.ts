@@ -1347,6 +1347,37 @@ export interface PromptVersion {
 }
 /**
  * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "Schedule".
+ */
+export interface Schedule {
+  twin_id: string;
+  session_id: string;
+  message: string;
+  spec: string;
+  time_zone: string | null;
+  id: string;
+  owner: string;
+  owner_role: "admin" | "member";
+  paused: boolean;
+  created_at: string;
+  updated_at: string;
+  next_run: string | null;
+  last_run: string | null;
+  last_job_id: string | null;
+  runs: number;
+  skipped: number;
+  last_skipped_at: string | null;
+  done: boolean;
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
+ * via the `definition` "ScheduleList".
+ */
+export interface ScheduleList {
+  schedules: Schedule[];
+}
+/**
+ * This interface was referenced by `BusShapes`'s JSON-Schema
  * via the `definition` "StatusUpdate".
  */
 export interface StatusUpdate {
