@@ -5,8 +5,9 @@ import { describeSpec, durationSeconds, formProblem, loadFailed, relative, sched
 import type { Schedule } from "./types";
 
 const sc = (over: Partial<Schedule> = {}): Schedule => ({
-  id: "s1", owner: "ada", paused: false, created_at: "2026-12-04T08:00:00Z", twin_id: "ops", session_id: "ops-1",
-  message: "summary", spec: "@every 2s", ...over,
+  id: "s1", owner: "ada", owner_role: "member", paused: false, created_at: "2026-12-04T08:00:00Z", updated_at: "2026-12-04T08:00:00Z",
+  twin_id: "ops", session_id: "ops-1", message: "summary", spec: "@every 2s", time_zone: null, next_run: null, last_run: null,
+  last_job_id: null, runs: 0, skipped: 0, last_skipped_at: null, done: false, ...over,
 });
 const form = { twin_id: "ops", session_id: "ops-1", message: "hello", spec: "@every 1m", time_zone: "" };
 

@@ -2,13 +2,13 @@
 // from bus_schemas (`make ui-types`; tests/test_ui_types.py fails when it is out of date), so they
 // cannot drift from the Python models; only what the UI puts together itself is written here.
 import type {
-  ApprovalRecord, ApprovalRequest, DocumentRef, EvalResult, EvalSet, CompleteMessage, EventFrame, MessageChunk, PromptVersion, StatusUpdate,
+  ApprovalRecord, ApprovalRequest, Schedule, DocumentRef, EvalResult, EvalSet, CompleteMessage, EventFrame, MessageChunk, PromptVersion, StatusUpdate,
   TwinSettings as TwinSettingsAsSent, UsageReport,
 } from "./generated/bus";
 
 export type {
   Action, ActionBudget, ActionRemember, ActionStoreDocument, ApprovalKind, BudgetList, BudgetStatus, CaseResult, EvalCheck, EvalGate, EvalResult, EvalSet, EvalSummary, DocumentRef, ParsedDocument, CompleteMessage, McpToolShown, EventFrame, HostSeen, HostsFrame, IssuedCommand, LogLevel, MessageChunk,
-  MetricsFrame, SourceMemory, StatusUpdate, TelemetrySample, UsageDay, UsageReport, UsageTotal,
+  MetricsFrame, Schedule, ScheduleList, SourceMemory, StatusUpdate, TelemetrySample, UsageDay, UsageReport, UsageTotal,
 } from "./generated/bus";
 export type { JobLog as JobLogBody, TwinView as Twin } from "./generated/bus";
 
@@ -63,14 +63,6 @@ export interface ApprovalChanges { text?: string; namespace?: string; kb?: strin
 export const KNOWLEDGE_BASES = ["soul", "domain", "body", "heart", "mind"] as const;
 export const NAMESPACE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
-// POST /v1/schedules, GET /v1/schedules: bus_schemas.schedules ScheduleWrite, Schedule, ScheduleList
-// (edge replies, not among the generated shapes). Times are ISO instants.
-export interface ScheduleWrite { twin_id: string; session_id: string; message: string; spec: string; time_zone?: string }
-export interface Schedule extends ScheduleWrite {
-  id: string; owner: string; owner_role?: "admin" | "member"; paused: boolean; created_at: string; updated_at?: string;
-  /** The server's next firing as last known; null once an @at schedule has fired (`done`). */
-  next_run?: string | null; last_run?: string | null; last_job_id?: string | null; runs?: number;
-  /** Firings not run because the last job had not finished (waiting for an approval). */
-  skipped?: number; last_skipped_at?: string | null; done?: boolean;
-}
-export interface ScheduleList { schedules: Schedule[] }
+// POST /v1/schedules: bus_schemas.schedules.ScheduleWrite (what the form sends; a time zone only with
+// a cron expression). GET /v1/schedules answers the generated ScheduleList.
+export type ScheduleWrite = Pick<Schedule, "twin_id" | "session_id" | "message" | "spec"> & { time_zone?: string };
