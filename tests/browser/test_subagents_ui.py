@@ -138,6 +138,11 @@ async def test_one_directive_fans_out_to_the_twins_picked_and_their_answers_are_
         await expect(card.locator(".answer")).to_contain_text("You said: overnight summary please")
     await expect(page.get_by_test_id("fanout-progress")).to_contain_text("2 of 2 answered")
     await expect(page.locator("[data-testid=fanout-answer][data-twin=bystander]")).to_have_count(0)
+    # Each twin's job is in the Ops Center's pipeline too.
+    await page.get_by_role("tab", name="Pipeline").click()
+    fanned = page.get_by_test_id("pipeline-fanout").locator("li")
+    await expect(fanned).to_have_count(2)
+    await expect(fanned.locator(".badge", has_text="completed")).to_have_count(2, timeout=WAIT)
     await snap(page, "fanout")
 
     # Each answer is a job of that twin, in a session of its own: read back from the planner's records.

@@ -1,9 +1,9 @@
 import { useEffect, useState } from "preact/hooks";
-import { chainText, treeOrder, type JobTreeFields } from "../agents";
+import { chainText, FANOUT_KEY, fanoutSession, readFanouts, treeOrder, type JobTreeFields } from "../agents";
 import { api, errorText, isUnavailable } from "../api";
 import { clock, duration } from "../format";
 import { navigate } from "../router";
-import { useStore } from "../store";
+import { ORCHESTRATOR, useStore } from "../store";
 import { EvalsSection } from "./Evals";
 import { MemoryList, MindUpload } from "./MindMemories";
 import { BodyTab } from "./Telemetry";
@@ -143,7 +143,34 @@ function useJobRecords(running: string[], all: string[]): Map<string, JobRecordV
   return records;
 }
 
-function PipelineTab({ sessionId }: { sessionId: string }) {
+/** The Ops Center's last fan-out: each twin's job, in the session of its own it runs in. */
+function FanoutJobs() {
+  const s = useStore();
+  const last = readFanouts(localStorage.getItem(FANOUT_KEY))[0];
+  if (!last) return null;
+  const rows = last.twins.map((twinId) => {
+    const session = fanoutSession(last.id, twinId);
+    return { twinId, session, job: [...(s.sessions.get(session)?.jobs.values() ?? [])][0] };
+  });
+  return (
+    <>
+      <h3>Fan-out <span class="muted small">{last.directive.slice(0, 60)}</span></h3>
+      <ul class="jobs" data-testid="pipeline-fanout">
+        {rows.map(({ twinId, session, job }) => (
+          <li key={twinId} data-twin={twinId}>
+            <button class="job" disabled={!job} onClick={() => job && navigate(`/jobs/${job.jobId}?session=${encodeURIComponent(session)}`)}>
+              <span class={`badge job-${job?.status ?? "pending"}`}>{(job?.status ?? "sending").replace("_", " ")}</span>
+              <span class="job-msg">{s.twin(twinId)?.codename ?? twinId}</span>
+              <span class="muted small">session {session}</span>
+            </button>
+          </li>
+        ))}
+      </ul>
+    </>
+  );
+}
+
+function PipelineTab({ sessionId, twinId }: { sessionId: string; twinId: string }) {
   const s = useStore();
   const jobs = [...s.session(sessionId).jobs.values()].reverse();
   const running = jobs.filter((j) => !["completed", "failed", "cancelled"].includes(j.status)).map((j) => j.jobId);
@@ -178,6 +205,7 @@ function PipelineTab({ sessionId }: { sessionId: string }) {
           );
         })}
       </ul>
+      {twinId === ORCHESTRATOR && <FanoutJobs />}
     </div>
   );
 }
@@ -222,7 +250,7 @@ export function RightPanel({ sessionId, twinId }: { sessionId: string; twinId: s
         {tab === "mind" && <MindTab defaultNamespace={s.twin(twinId)?.memory_namespace ?? "default"} sessionId={sessionId} />}
         {tab === "heart" && <HeartTab sessionId={sessionId} twinId={twinId} />}
         {tab === "body" && <BodyTab />}
-        {tab === "pipeline" && <PipelineTab sessionId={sessionId} />}
+        {tab === "pipeline" && <PipelineTab sessionId={sessionId} twinId={twinId} />}
         {tab === "approvals" && <ApprovalsTab />}
       </div>
     </aside>
