@@ -260,4 +260,9 @@ async def test_the_multi_agent_development_workflow_runs_end_to_end_each_gated_s
     for twin_id in team_ids:
         await expect(subs.filter(has_text=f"coordinator → {twin_id}")).to_have_count(1)
     await expect(subs.locator(".badge", has_text="completed")).to_have_count(3, timeout=WAIT)
+    # The sub-jobs' own answers in the chat name the twin that gave each, not the coordinator.
+    direct = page.locator("#messages li.twin", has_text="Hello, this is test-generator").first
+    await expect(direct.locator(".meta")).to_contain_text("Test Generator", timeout=WAIT)
+    assert text.index("code-reviewer") < text.index("test-generator")
+    await expect(subs.first).to_contain_text("coordinator → code-reviewer")
     await snap(page, "multi-agent-workflow")

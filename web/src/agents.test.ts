@@ -24,6 +24,13 @@ describe("job tree", () => {
     expect(treeOrder(jobs, recs).map((r) => `${r.job.jobId}:${r.depth}`)).toEqual(["a:0", "a1:1", "a1x:2", "a2:1", "b:0"]);
   });
 
+  it("lists sub-jobs oldest first under a newest-first list", () => {
+    const at = (id: string, ts: string) => ({ ...jv(id), startedAt: ts });
+    const jobs = [at("b", "2026-12-04T08:00:09Z"), at("a2", "2026-12-04T08:00:05Z"), at("a1", "2026-12-04T08:00:02Z"), at("a", "2026-12-04T08:00:01Z")];
+    const recs = new Map<string, JobTreeFields>([["a1", { parent_job_id: "a" }], ["a2", { parent_job_id: "a" }]]);
+    expect(treeOrder(jobs, recs).map((r) => r.job.jobId)).toEqual(["b", "a", "a1", "a2"]);
+  });
+
   it("keeps a sub-job whose parent is elsewhere at the top, and survives a cycle", () => {
     const orphan = treeOrder([jv("c")], new Map([["c", { parent_job_id: "gone" }]]));
     expect(orphan).toEqual([{ job: jv("c"), depth: 0, parent: null }]);

@@ -18,7 +18,7 @@ export interface JobTreeFields { twin_id?: string; parent_job_id?: string | null
 export interface TreeRow { job: JobView; depth: number; parent: string | null }
 
 /** The session's jobs as a tree: each sub-job right under the job that asked it (its own sub-jobs under
- * it), in the order given; a sub-job whose parent is not among them stands at the top. A cycle in the
+ * it, oldest first), the top-level jobs in the order given; a sub-job whose parent is not among them stands at the top. A cycle in the
  * records (never written by the planner) cannot loop: each job is placed once. */
 export function treeOrder(jobs: readonly JobView[], records: ReadonlyMap<string, JobTreeFields>): TreeRow[] {
   const ids = new Set(jobs.map((j) => j.jobId));
@@ -31,6 +31,8 @@ export function treeOrder(jobs: readonly JobView[], records: ReadonlyMap<string,
     const p = parentOf(j);
     if (p) children.set(p, [...(children.get(p) ?? []), j]);
   }
+  // Sub-jobs in the order they were asked, whatever order the list is in.
+  for (const list of children.values()) list.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
   const out: TreeRow[] = [];
   const placed = new Set<string>();
   const place = (j: JobView, depth: number, parent: string | null) => {

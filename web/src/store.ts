@@ -197,10 +197,27 @@ class Store {
       this.notify(frame.details ?? "error", "error");
     }
     if (applyFrame(state, frame)) {
+      if (frame.job_id) this.learnJob(state, frame.job_id);
       if (frame.type === "event" && frame.event_type.startsWith("approve.")) void this.refreshApprovals();
       if (this.progressStreams.has(sessionId)) this.followProgress(sessionId);
       this.changed();
     }
+  }
+
+  private asked = new Set<string>();
+
+  /** A job no chat.in of this session opened (a sub-job another twin asked): its twin and question
+   * from its record, once, so its answer shows the twin that gave it. */
+  private learnJob(state: SessionState, jobId: string): void {
+    const view = state.jobs.get(jobId);
+    if (!view || view.twinId || view.message || this.asked.has(jobId)) return;
+    this.asked.add(jobId);
+    api<{ twin_id?: string; message?: string }>(`/v1/jobs/${encodeURIComponent(jobId)}`).then((r) => {
+      if (!view.twinId && r.twin_id) view.twinId = r.twin_id;
+      if (!view.message && r.message) view.message = r.message;
+      state.version++;
+      this.changed();
+    }, () => this.asked.delete(jobId));
   }
 
   twin(id: string): Twin | undefined {
