@@ -2,10 +2,11 @@
 message schedules fire), the edge, and a planner as a process runs it (its consumers and its
 schedule-firing loop, tests/schedules/conftest.py PlannerProcess). A person adds an `@every 2s`
 schedule from the form, sees it fire (last run, its job linked, the twin's answer in the session),
-pauses and resumes it, and removes it. A spec or time zone that is not one is refused in the form
-before anything is sent; with keys, a second member sees none of the first's schedules, cannot
-schedule into the first's session (the edge's refusal shown), nor pause or remove the first's
-schedule by calling the edge directly."""
+pauses and resumes it, and removes it. A schedule whose job waits for an approval shows its
+firings skipped (one job, not a pile), the approval still decidable from the Approvals tab. A spec
+or time zone that is not one is refused in the form before anything is sent; with keys, a second
+member sees none of the first's schedules, cannot schedule into the first's session (the edge's
+refusal shown), nor pause or remove the first's schedule by calling the edge directly."""
 
 from __future__ import annotations
 
@@ -182,3 +183,32 @@ async def test_a_bad_spec_or_zone_is_refused_in_the_form_and_another_member_sees
         await alice_ctx.close()
         await bob_ctx.close()
     assert [(s.id, s.paused) for s in await store.list()] == [(schedule.id, False)]
+
+
+async def test_a_schedule_whose_job_waits_for_approval_shows_its_skipped_firings_not_a_pile_of_jobs(
+    page: Page, edge: Edge, bus: Bus
+) -> None:
+    await open_schedules(page)
+    await fill(page, "orchestrator", "/memory overnight alerts", "@every 1s")
+    await page.get_by_test_id("schedule-add").click()
+    row = page.get_by_test_id("schedule-row")
+    await expect(row).to_have_count(1, timeout=WAIT)
+    # The first firing's job asks for approval (the modal opens over the view); later firings skip.
+    modal = page.get_by_test_id("approval-modal")
+    await expect(modal).to_have_attribute("data-kind", "memory", timeout=WAIT)
+    await expect(row.get_by_test_id("schedule-skipped")).to_contain_text(
+        "skipped, the last job still unfinished", timeout=WAIT
+    )
+    schedule_id = await row.get_attribute("data-id")
+    assert schedule_id
+    await modal.get_by_role("button", name="Decide later").click()
+    await row.get_by_test_id("schedule-pause").click()
+    await expect(row).to_have_attribute("data-paused", "true", timeout=WAIT)
+    stored = await (await ScheduleStore.open(bus)).get(schedule_id)
+    assert stored is not None and stored.runs == 1 and stored.skipped >= 1
+    # Still waiting in the Approvals tab; denied from there.
+    await page.get_by_role("tab", name=re.compile(r"^Approvals")).click()
+    await page.get_by_test_id("pending-approvals").locator("button").first.click()
+    await modal.get_by_role("button", name="Deny…").click()
+    await modal.get_by_role("button", name="Confirm Deny").click()
+    await expect(modal).to_have_count(0, timeout=WAIT)
