@@ -37,6 +37,8 @@ SCHEDULE_ID_PATTERN: Final = r"^sch-[a-f0-9]{16}$"
 TOKEN_PATTERN: Final = r"^[A-Za-z0-9_-]{1,64}$"
 # The server refuses anything shorter.
 MIN_EVERY_S: Final = 1
+# Ten years: longer is a typo, and past what a date can hold it would not compute.
+MAX_EVERY_S: Final = 10 * 365 * 24 * 3600
 MAX_SCHEDULES_PER_OWNER: Final = 200
 
 _EVERY_RE: Final = re.compile(r"^@every ((?:\d+(?:\.\d+)?(?:ms|s|m|h))+)$")
@@ -120,8 +122,11 @@ def _cron_field(part: str, name: str, low: int, high: int) -> set[int]:
 def spec_kind(spec: str) -> SpecKind:
     """What kind of spec this is, checked; ValueError with what to write instead."""
     if spec.startswith("@every"):
-        if every_seconds(spec) < MIN_EVERY_S:
+        period = every_seconds(spec)
+        if period < MIN_EVERY_S:
             raise ValueError(f"{spec!r} is too often: at least '@every 1s'")
+        if period > MAX_EVERY_S:
+            raise ValueError(f"{spec[:80]!r} is too far apart: at most '@every 87600h' (ten years)")
         return "every"
     if spec.startswith("@at"):
         at_time(spec)
@@ -138,13 +143,14 @@ def _zones() -> frozenset[str]:
 
 
 def check_time_zone(name: str) -> str:
+    unknown = f"unknown time zone {name[:80]!r}: an IANA name such as Europe/Berlin or UTC"
+    # The database's names first: ZoneInfo also opens paths (`Europe` is a directory, an OSError).
+    if name not in _zones() and name != "UTC":
+        raise ValueError(unknown)
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name[:80]!r}: an IANA name such as Europe/Berlin or UTC") from None
-    # ZoneInfo also opens paths; only names the database lists are names a server agrees on.
-    if name not in _zones() and name != "UTC":
-        raise ValueError(f"unknown time zone {name[:80]!r}: an IANA name such as Europe/Berlin or UTC")
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(unknown) from None
     return name
 
 

@@ -113,6 +113,7 @@ async def test_another_member_cannot_see_or_touch_a_schedule_nor_use_anothers_se
     [
         ({"spec": "@every 100ms"}, "at least '@every 1s'"),
         ({"spec": "@every soon"}, "invalid @every duration"),
+        ({"spec": "@every 99999999999999999999h"}, "too far apart"),
         ({"spec": "@daily-ish"}, "unknown spec"),
         ({"spec": "0 8 * * 1-5"}, "6 fields"),
         ({"spec": "0 0 25 * * *"}, "cron hour"),
@@ -122,6 +123,7 @@ async def test_another_member_cannot_see_or_touch_a_schedule_nor_use_anothers_se
         ({"spec": "@at 2020-01-01T08:00:00Z"}, "in the past"),
         ({"spec": "0 0 8 * * *", "time_zone": "Mars/Olympus"}, "unknown time zone"),
         ({"spec": "0 0 8 * * *", "time_zone": "../../etc/passwd"}, "unknown time zone"),
+        ({"spec": "0 0 8 * * *", "time_zone": "Europe"}, "unknown time zone"),
         ({"spec": "@every 1m", "time_zone": "Europe/Berlin"}, "cron expressions only"),
         ({"spec": "0 0 0 30 2 *"}, "the server refused"),
         ({"session_id": "a.b"}, "session_id"),
