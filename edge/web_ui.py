@@ -16,6 +16,7 @@ from aiohttp import web
 # Paths the SPA routes on the client (web/src/router.ts); a reload on any of them gets the page.
 CLIENT_ROUTES: Final = (
     "/search", "/twins/{rest:.*}", "/jobs/{rest:.*}", "/settings/{rest:.*}", "/usage", "/sessions/{rest:.*}",
+    "/schedules",
 )  # fmt: skip
 NOT_BUILT: Final = (
     "The PAGI web UI is not built yet. Run `make run` (it builds it), or `npm ci && npm run build` in web/.\n"

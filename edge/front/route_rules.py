@@ -53,6 +53,7 @@ RULES: Final[dict[tuple[str, str], Rule]] = {
     ("GET", "/twins/{rest}"): PUBLIC_FILE,
     ("GET", "/settings/{rest}"): PUBLIC_FILE,
     ("GET", "/usage"): PUBLIC_FILE,
+    ("GET", "/schedules"): PUBLIC_FILE,
     ("GET", "/sessions/{rest}"): PUBLIC_FILE,
     ("GET", "/openapi.json"): Rule("public", "the API's description, no data"),
     ("GET", "/health"): Rule("public", "up/down for anyone; details with a key (or loopback in development mode)"),

@@ -37,6 +37,7 @@ async def test_the_page_its_assets_and_client_routes(tmp_path: Path) -> None:
             "/jobs/j1?session=s1",
             "/usage",
             "/sessions/s1",
+            "/schedules",
         ):
             response = await client.get(path)
             assert response.status == 200, path
