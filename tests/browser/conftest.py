@@ -75,3 +75,15 @@ async def snap(page: Page, name: str) -> None:
     folder = os.environ.get("PAGI_SCREENSHOTS")
     if folder:  # Playwright creates the folder
         await page.screenshot(path=os.path.join(folder, f"{name}.png"))
+
+
+async def signed_in(context: BrowserContext, edge: Edge, key: str) -> Page:
+    """A new page of the console in keys mode, signed in with `key`, its socket live."""
+    from playwright.async_api import expect
+
+    opened = await context.new_page()
+    await opened.goto(str(edge.make_url("/")))
+    await opened.get_by_label("API key").fill(key)
+    await opened.get_by_role("button", name="Sign in").click()
+    await expect(opened.locator("#connection")).to_have_text("LIVE", timeout=15_000)
+    return opened

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.async_api import Browser, Locator, Page, expect
 
 from bus_schemas.budgets import BudgetWrite
 from bus_schemas.twin import TwinWrite
@@ -32,7 +32,7 @@ from records.twins import TwinStore
 from ..fake_llm import FakeLLMServer, Reply
 from ..mcp.conftest import BOB_KEY, ROOT_KEY
 from ..support import eventually
-from .conftest import VIEWPORT, Edge, snap
+from .conftest import VIEWPORT, Edge, signed_in, snap
 
 pytestmark = pytest.mark.browser
 WAIT = 15_000
@@ -185,15 +185,6 @@ async def keyed(bus: Bus, planner: list[PullConsumer], monkeypatch: pytest.Monke
     app = make_app(EdgeSettings(PAGI_CHAT_TIMEOUT_S=10), bus=bus)
     async with TestClient(TestServer(app)) as client:
         yield client
-
-
-async def signed_in(context: BrowserContext, edge: Edge, key: str) -> Page:
-    page = await context.new_page()
-    await page.goto(str(edge.make_url("/")))
-    await page.get_by_label("API key").fill(key)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.locator("#connection")).to_have_text("LIVE", timeout=WAIT)
-    return page
 
 
 async def test_a_member_sees_the_budgets_but_cannot_set_them_nor_pass_the_installs(

@@ -30,8 +30,7 @@ from ..fake_llm import FakeLLMServer, Reply
 from ..mcp.conftest import BOB_KEY, ROOT_KEY
 from ..support import eventually
 from . import test_budgets_ui
-from .conftest import VIEWPORT, Edge, snap
-from .test_budgets_ui import signed_in
+from .conftest import VIEWPORT, Edge, signed_in, snap
 
 pytestmark = pytest.mark.browser
 keyed = test_budgets_ui.keyed  # the edge in keys mode: root an admin, bob a member

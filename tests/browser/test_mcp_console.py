@@ -27,7 +27,7 @@ from records.twins import DEFAULT_TWIN_ID, TwinStore, twin_key
 from ..mcp.conftest import BOB_KEY, ROOT_KEY
 from ..mcp.test_policy_mcp_tools import HOSTILE, mcp_tool
 from ..support import eventually
-from .conftest import VIEWPORT, Edge, snap
+from .conftest import VIEWPORT, Edge, signed_in, snap
 
 pytestmark = pytest.mark.browser
 WAIT = 15_000
@@ -150,12 +150,8 @@ async def keyed(bus: Bus, planner: list[PullConsumer], monkeypatch: pytest.Monke
         yield client
 
 
-async def signed_in(context: BrowserContext, edge: Edge, key: str) -> Page:
-    page = await context.new_page()
-    await page.goto(str(edge.make_url("/")))
-    await page.get_by_label("API key").fill(key)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.locator("#connection")).to_have_text("LIVE", timeout=WAIT)
+async def on_mcp_view(context: BrowserContext, edge: Edge, key: str) -> Page:
+    page = await signed_in(context, edge, key)
     await page.get_by_test_id("nav-mcp").click()
     return page
 
@@ -168,7 +164,7 @@ async def test_a_member_sees_the_servers_but_cannot_add_or_remove(browser: Brows
     bob = await browser.new_context(viewport=VIEWPORT)
     root = await browser.new_context(viewport=VIEWPORT)
     try:
-        member = await signed_in(bob, keyed, BOB_KEY)
+        member = await on_mcp_view(bob, keyed, BOB_KEY)
         panel = member.get_by_test_id("mcp-servers")
         card = panel.locator("[data-testid=mcp-server][data-name=shared-clock]")
         await expect(card.get_by_test_id("mcp-network")).to_have_text("no", timeout=WAIT)
@@ -176,7 +172,7 @@ async def test_a_member_sees_the_servers_but_cannot_add_or_remove(browser: Brows
         await expect(panel.get_by_test_id("mcp-add")).to_have_count(0)
         await expect(card.get_by_test_id("mcp-remove")).to_have_count(0)
 
-        admin = await signed_in(root, keyed, ROOT_KEY)
+        admin = await on_mcp_view(root, keyed, ROOT_KEY)
         await expect(admin.get_by_test_id("mcp-add")).to_be_visible(timeout=WAIT)
         await expect(admin.locator("[data-name=shared-clock]").get_by_test_id("mcp-remove")).to_be_visible()
     finally:

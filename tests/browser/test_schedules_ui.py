@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from playwright.async_api import Browser, BrowserContext, Dialog, Page, expect
+from playwright.async_api import Browser, Dialog, Page, expect
 
 from edge.app import make_app
 from edge.settings import EdgeSettings
@@ -24,7 +24,7 @@ from records.schedules import ScheduleStore
 
 from ..schedules.conftest import PlannerProcess
 from ..support import eventually
-from .conftest import VIEWPORT, Edge, snap
+from .conftest import VIEWPORT, Edge, signed_in, snap
 
 pytestmark = pytest.mark.browser
 WAIT = 15_000
@@ -123,15 +123,6 @@ async def keyed(bus: Bus, planner: list[PullConsumer], monkeypatch: pytest.Monke
     app = make_app(EdgeSettings(PAGI_CHAT_TIMEOUT_S=10), bus=bus)
     async with TestClient(TestServer(app)) as client:
         yield client
-
-
-async def signed_in(context: BrowserContext, edge: Edge, key: str) -> Page:
-    page = await context.new_page()
-    await page.goto(str(edge.make_url("/")))
-    await page.get_by_label("API key").fill(key)
-    await page.get_by_role("button", name="Sign in").click()
-    await expect(page.locator("#connection")).to_have_text("LIVE", timeout=WAIT)
-    return page
 
 
 async def test_a_bad_spec_or_zone_is_refused_in_the_form_and_another_member_sees_and_reaches_nothing(
