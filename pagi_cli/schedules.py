@@ -105,7 +105,7 @@ def run_add(args: argparse.Namespace) -> int:
         owner = await owners.claim(write.session_id, args.user or DEFAULT_USER)
         if owner is None or (args.user is not None and owner != args.user):
             raise ScheduleError(f"session {write.session_id} is {owner or 'unreadable'}'s, not {args.user}'s")
-        schedule = await schedules.add(bus.js, store, write, owner, "member")
+        schedule = await schedules.add(bus, store, write, owner, "member")
         out.write(render(schedule) + "\n")
         return 0
 
@@ -141,6 +141,6 @@ def _one(
     return run
 
 
-run_pause = _one("pause", lambda bus, store, sid: schedules.pause(bus.js, store, sid))
-run_resume = _one("resume", lambda bus, store, sid: schedules.resume(bus.js, store, sid))
-run_rm = _one("rm", lambda bus, store, sid: schedules.remove(bus.js, store, sid))
+run_pause = _one("pause", lambda bus, store, sid: schedules.pause(bus, store, sid))
+run_resume = _one("resume", lambda bus, store, sid: schedules.resume(bus, store, sid))
+run_rm = _one("rm", lambda bus, store, sid: schedules.remove(bus, store, sid))

@@ -13,8 +13,8 @@ No pile-up: while the schedule's last job has not finished (it waits for an appr
 is skipped: counted on the schedule record (`skipped`, `last_skipped_at`) and said on that job's log.
 A firing of a paused, removed or unreadable schedule is dropped.
 
-The loop speaks the pull protocol through nats-py (a firing is not an event of PAGI_EVENTS, so not
-for `pagi.bus.PullConsumer`), binding the durable again after any bus error.
+A firing is not an event of PAGI_EVENTS (the server writes its headers, the body is the
+definition's), so it is read by the bus runtime's `RawPullConsumer`, not `PullConsumer`.
 """
 
 from __future__ import annotations
@@ -25,16 +25,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
-import nats.errors
-from nats.aio.msg import Msg
-
 from bus_schemas import ChatIn, Envelope, derived_id
 from bus_schemas.jobs import JobRecord
 from bus_schemas.schedules import SCHEDULES_STREAM, Schedule
 from bus_schemas.streams import PLANNER_SCHEDULES
 from bus_schemas.subjects import CHAT_IN
-from pagi.backoff import Backoff
-from pagi.bus import Bus, Delivery, Handler
+from pagi.bus import Bus, Delivery, Handler, RawMessage, RawPullConsumer
 from records.jobs import JobStore
 from records.schedules import ScheduleStore
 
@@ -43,8 +39,8 @@ from . import emit
 log = logging.getLogger("planner.schedules")
 
 NEXT_HEADER: Final = "Nats-Schedule-Next"
-_FETCH: Final = 16
-_REBIND_BACKOFF: Final = Backoff(base_s=0.5, cap_s=10.0)
+# Firings handled at once: a job's first step may wait for a model, other schedules' firings should not.
+_IN_FLIGHT: Final = 16
 
 
 def firing_job_id(stream_seq: int) -> str:
@@ -78,87 +74,27 @@ class ScheduleFirings:
         self._now = now or (lambda: datetime.now(UTC))
 
     async def run(self, stopping: asyncio.Event) -> None:
-        failures = 0
-        while not stopping.is_set():
-            try:
-                sub = await self.bus.js.pull_subscribe_bind(PLANNER_SCHEDULES.durable, stream=SCHEDULES_STREAM)
-            except Exception as exc:
-                failures += 1
-                log.warning("schedule firings: cannot bind %s: %s", PLANNER_SCHEDULES.durable, exc)
-                await _sleep_or_stop(stopping, _REBIND_BACKOFF.delay(failures))
-                continue
-            try:
-                await self._pull(sub, stopping)
-                failures = 0
-            except Exception as exc:
-                failures += 1
-                log.warning("schedule firings: pull failed, binding again: %s", exc)
-                await _sleep_or_stop(stopping, _REBIND_BACKOFF.delay(failures))
-            finally:
-                try:
-                    await sub.unsubscribe()
-                except Exception:
-                    log.debug("schedule firings: unsubscribe failed", exc_info=True)
+        await RawPullConsumer(self.bus, PLANNER_SCHEDULES, self.fire, max_in_flight=_IN_FLIGHT).run(stopping)
 
-    async def _pull(self, sub: Any, stopping: asyncio.Event) -> None:
-        running: set[asyncio.Task[None]] = set()
-        try:
-            while not stopping.is_set():
-                room = _FETCH - len(running)
-                if room == 0:
-                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                    continue
-                try:
-                    msgs: list[Msg] = await sub.fetch(room, timeout=1.0)
-                except nats.errors.TimeoutError:
-                    continue
-                for msg in msgs:
-                    # Each its own task: a job's first step may wait for a model, and other
-                    # schedules' firings should not wait behind it.
-                    task = asyncio.create_task(self._one(msg))
-                    running.add(task)
-                    task.add_done_callback(running.discard)
-        finally:
-            if running:
-                await asyncio.wait(running, timeout=10)
-
-    async def _one(self, msg: Msg) -> None:
-        keep_alive = asyncio.create_task(_keep_alive(msg))
-        try:
-            await self._handle(msg)
-        finally:
-            keep_alive.cancel()
-
-    async def _handle(self, msg: Msg) -> None:
-        meta = msg.metadata
-        try:
-            delivery = Delivery(self.bus, PLANNER_SCHEDULES.durable, meta.num_delivered, meta.sequence.stream, msg)
-            await self.fire(msg.subject, dict(msg.headers or {}), delivery, meta.timestamp)
-        except Exception:
-            log.exception("schedule firing %s (seq %d) failed; retried", msg.subject, meta.sequence.stream)
-            await msg.nak(delay=2.0)
-            return
-        await msg.ack()
-
-    async def fire(self, subject: str, headers: dict[str, str], delivery: Delivery, fired_at: datetime) -> str | None:
-        """Handle one firing; returns the job id it started, or None (skipped or dropped)."""
-        schedule_id = subject.rsplit(".", 1)[-1]
+    async def fire(self, firing: RawMessage, delivery: Delivery) -> None:
+        """Handle one firing: start its job, or skip or drop it."""
+        schedule_id = firing.subject.rsplit(".", 1)[-1]
         schedule = await self.store.get(schedule_id)
         if schedule is None or schedule.paused:
             log.info("firing of %s dropped: %s", schedule_id, "paused" if schedule else "no such schedule")
-            return None
+            return
         job_id = firing_job_id(delivery.stream_seq)
-        next_run, last = server_next(headers)
+        next_run, last = server_next(firing.headers)
         waiting = await self._unfinished(schedule, job_id)
         if waiting is not None:
             await self._skip(schedule, waiting, job_id, next_run, last)
-            return None
+            return
 
         def ran(current: Schedule) -> Schedule:
             runs = current.runs + (0 if current.last_job_id == job_id else 1)
             return current.model_copy(
                 update={
-                    "last_run": fired_at,
+                    "last_run": firing.stored_at,
                     "last_job_id": job_id,
                     "runs": runs,
                     "next_run": next_run,
@@ -187,7 +123,6 @@ class ScheduleFirings:
         if job is not None:
             note = f"scheduled by {schedule.id} ({schedule.spec}) for {schedule.owner}: {schedule.message[:200]}"
             await self.bus.publish(emit.log(job, job_id, "scheduled", note, level="info"))
-        return job_id
 
     async def _unfinished(self, schedule: Schedule, job_id: str) -> JobRecord | None:
         """The schedule's last job if it has not finished (and is not this firing's own)."""
@@ -218,20 +153,3 @@ class ScheduleFirings:
             "this firing is skipped (no new job until that one finishes)"
         )
         await self.bus.publish(emit.log(waiting, job_id, "schedule-skipped", note, level="warn"))
-
-
-async def _keep_alive(msg: Msg) -> None:
-    """Resets the firing's ack wait while its job's first step runs (a model may take long)."""
-    while True:
-        await asyncio.sleep(PLANNER_SCHEDULES.ack_wait_s / 3)
-        try:
-            await msg.in_progress()
-        except Exception:
-            log.debug("schedule firing: in_progress failed", exc_info=True)
-
-
-async def _sleep_or_stop(stopping: asyncio.Event, delay: float) -> None:
-    try:
-        await asyncio.wait_for(stopping.wait(), delay)
-    except TimeoutError:
-        pass

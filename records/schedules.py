@@ -19,8 +19,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
-import nats.js.errors
-from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from bus_schemas.schedules import (
@@ -36,7 +34,7 @@ from bus_schemas.schedules import (
     spec_kind,
 )
 from bus_schemas.streams import SCHEDULES_KV
-from pagi.bus import Bus
+from pagi.bus import Bus, PublishRefused
 from pagi.stores import KVStore
 
 from . import kvjson
@@ -106,25 +104,25 @@ def definition_headers(schedule: Schedule) -> dict[str, str]:
     return headers
 
 
-async def publish_definition(js: JetStreamContext, schedule: Schedule) -> None:
+async def publish_definition(bus: Bus, schedule: Schedule) -> None:
     """Put the schedule's definition on the server (replacing any): ScheduleError if it refuses it."""
     try:
-        await js.publish(
-            schedule_definition_subject(schedule.id), schedule.id.encode(), headers=definition_headers(schedule)
+        await bus.publish_message(
+            schedule_definition_subject(schedule.id), schedule.id.encode(), definition_headers(schedule)
         )
-    except nats.js.errors.BadRequestError:
+    except PublishRefused:
         # The server answers a spec it does not accept (e.g. February 30) with a bare 400.
         raise ScheduleError(f"the server refused the schedule {schedule.spec!r}: it can never fire") from None
 
 
-async def remove_definition(js: JetStreamContext, schedule_id: str) -> None:
+async def remove_definition(bus: Bus, schedule_id: str) -> None:
     """Replace the definition with one that never fires and expires at once."""
     headers = {
         "Nats-Schedule": _NEVER,
         "Nats-Schedule-Target": schedule_fired_subject(schedule_id),
         "Nats-TTL": "1s",
     }
-    await js.publish(schedule_definition_subject(schedule_id), b"", headers=headers)
+    await bus.publish_message(schedule_definition_subject(schedule_id), b"", headers)
 
 
 class ScheduleStore:
@@ -174,7 +172,7 @@ class ScheduleConflict(ScheduleError):
     """The schedule cannot do that in the state it is in (resume an @at that has fired)."""
 
 
-async def add(js: JetStreamContext, store: ScheduleStore, write: ScheduleWrite, owner: str, role: Role) -> Schedule:
+async def add(bus: Bus, store: ScheduleStore, write: ScheduleWrite, owner: str, role: Role) -> Schedule:
     """Record and publish a new schedule of `owner` (who may use its session and see its twin: the
     caller checks). ScheduleError: an @at in the past, too many schedules, a spec the server refuses."""
     now = datetime.now(UTC)
@@ -189,23 +187,23 @@ async def add(js: JetStreamContext, store: ScheduleStore, write: ScheduleWrite, 
     # The record first: a firing finds it (one without a record is dropped).
     await store.create(schedule)
     try:
-        await publish_definition(js, schedule)
+        await publish_definition(bus, schedule)
     except ScheduleError:
         await store.delete(schedule.id)
         raise
     return schedule
 
 
-async def pause(js: JetStreamContext, store: ScheduleStore, schedule_id: str) -> Schedule | None:
+async def pause(bus: Bus, store: ScheduleStore, schedule_id: str) -> Schedule | None:
     now = datetime.now(UTC)
     # The record first: a firing already on its way is dropped as paused.
     paused = await store.update(schedule_id, lambda s: s.model_copy(update={"paused": True, "updated_at": now}))
     if paused is not None:
-        await remove_definition(js, schedule_id)
+        await remove_definition(bus, schedule_id)
     return paused
 
 
-async def resume(js: JetStreamContext, store: ScheduleStore, schedule_id: str) -> Schedule | None:
+async def resume(bus: Bus, store: ScheduleStore, schedule_id: str) -> Schedule | None:
     now = datetime.now(UTC)
 
     def resumed(s: Schedule) -> Schedule:
@@ -217,13 +215,13 @@ async def resume(js: JetStreamContext, store: ScheduleStore, schedule_id: str) -
 
     schedule = await store.update(schedule_id, resumed)
     if schedule is not None:
-        await publish_definition(js, schedule)
+        await publish_definition(bus, schedule)
     return schedule
 
 
-async def remove(js: JetStreamContext, store: ScheduleStore, schedule_id: str) -> bool:
+async def remove(bus: Bus, store: ScheduleStore, schedule_id: str) -> bool:
     if await store.get(schedule_id) is None:
         return False
-    await remove_definition(js, schedule_id)
+    await remove_definition(bus, schedule_id)
     await store.delete(schedule_id)
     return True

@@ -60,7 +60,7 @@ async def create_schedule(request: web.Request) -> web.Response:
         raise Hidden(f"no session {write.session_id} of yours")
     check_session(who, write.session_id, owner)
     try:
-        schedule = await schedules.add(request.app[BUS].js, await _store(request), write, who.user_id, who.role)
+        schedule = await schedules.add(request.app[BUS], await _store(request), write, who.user_id, who.role)
     except ScheduleError as exc:
         raise unprocessable(str(exc)) from None
     log.info("%s scheduled %s to twin %s in session %s: %s", who.user_id, schedule.id, twin.id, owner, schedule.spec)
@@ -70,7 +70,7 @@ async def create_schedule(request: web.Request) -> web.Response:
 async def delete_schedule(request: web.Request) -> web.Response:
     who = caller(request)
     store, found = await _own(request, who)
-    await schedules.remove(request.app[BUS].js, store, found.id)
+    await schedules.remove(request.app[BUS], store, found.id)
     log.info("%s removed schedule %s of %s", who.user_id, found.id, found.owner)
     return web.Response(status=204)
 
@@ -79,7 +79,7 @@ async def pause_schedule(request: web.Request) -> web.Response:
     await read_valid(request, ScheduleToggle)
     who = caller(request)
     store, found = await _own(request, who)
-    paused = await schedules.pause(request.app[BUS].js, store, found.id)
+    paused = await schedules.pause(request.app[BUS], store, found.id)
     if paused is None:
         raise Hidden(f"no schedule {found.id}")
     return web.json_response(paused.model_dump(mode="json"))
@@ -90,7 +90,7 @@ async def resume_schedule(request: web.Request) -> web.Response:
     who = caller(request)
     store, found = await _own(request, who)
     try:
-        resumed = await schedules.resume(request.app[BUS].js, store, found.id)
+        resumed = await schedules.resume(request.app[BUS], store, found.id)
     except ScheduleConflict as exc:
         raise web.HTTPConflict(text=error(409, str(exc)).text, content_type="application/json") from None
     if resumed is None:

@@ -6,6 +6,7 @@ One job per module, all private behind this one public surface:
   headers, bounded retry), dead letters, core messages (observe, listen, announce), and the doors
   to the pieces below, so a service holds one object.
 - `_consume`: the consume loop (`PullConsumer`): ack after the handler, nak with delay, dead letters.
+- `_raw_consume`: the same for messages that are not events (`RawPullConsumer`: schedule firings).
 - `_history`: what the stream stored (`read_events`, `read_stream`, `last_event`).
 - `_tail`: the ordered tail (`Tail`): a stream read in order, then live, surviving lost consumers.
 - `_topology`: streams, durable consumers, KV buckets, object stores, and their state.
@@ -16,8 +17,9 @@ One job per module, all private behind this one public surface:
 
 from ._client import Bus, EventCallback, RawCallback, ReconnectHook
 from ._consume import Delivery, Handler, PullConsumer, Reject
-from ._errors import TRANSIENT_ERRORS, BusUnavailable
+from ._errors import TRANSIENT_ERRORS, BusUnavailable, PublishRefused
 from ._history import StoredMessage
+from ._raw_consume import RawHandler, RawMessage, RawPullConsumer
 from ._stream_request import PendingReply, ReplyTimeout, StreamReplies, request_over_stream, stream_replies
 from ._subscription import Observer
 from ._tail import SeqCallback, Tail, TailStart
@@ -33,8 +35,12 @@ __all__ = [
     "Handler",
     "Observer",
     "PendingReply",
+    "PublishRefused",
     "PullConsumer",
     "RawCallback",
+    "RawHandler",
+    "RawMessage",
+    "RawPullConsumer",
     "ReconnectHook",
     "Reject",
     "ReplyTimeout",

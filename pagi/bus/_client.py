@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import nats
 import nats.errors
+import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
@@ -33,7 +34,7 @@ from ..settings import BusSettings
 from ..stores import BlobStore, KVStore
 from ..tracecontext import TRACEPARENT
 from . import _history, _reply, _topology
-from ._errors import TRANSIENT_ERRORS, BusUnavailable
+from ._errors import TRANSIENT_ERRORS, BusUnavailable, PublishRefused
 from ._history import StoredMessage
 from ._subscription import Observer
 from ._topology import ConsumerState, StreamState
@@ -209,6 +210,15 @@ class Bus:
                     await asyncio.sleep(delay)
         metrics.PUBLISH_SECONDS.labels(event.type).observe(time.perf_counter() - started)
         metrics.MESSAGES_PUBLISHED.labels(event.type).inc()
+        return int(ack.seq)
+
+    async def publish_message(self, subject: str, data: bytes, headers: dict[str, str]) -> int:
+        """Store a message that is not a PAGI event, with the server's own headers (e.g. a JetStream
+        message schedule's definition); PublishRefused when the server refuses it."""
+        try:
+            ack = await self.js.publish(subject, data, headers=headers, timeout=2.0)
+        except nats.js.errors.BadRequestError as exc:
+            raise PublishRefused(exc.description or "refused") from None
         return int(ack.seq)
 
     # --- core messages: live, not stored ------------------------------------------------------

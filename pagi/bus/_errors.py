@@ -26,3 +26,7 @@ LOOKUP_ERRORS: tuple[type[BaseException], ...] = (nats.js.errors.NotFoundError, 
 
 class BusUnavailable(RuntimeError):
     """Publishing did not succeed within its deadline; the caller may retry (ids are idempotent)."""
+
+
+class PublishRefused(ValueError):
+    """The server refused a message for what it is (JetStream's 400), e.g. a schedule it cannot fire."""

@@ -66,7 +66,7 @@ def add(bus: Bus, store: ScheduleStore, session_id: str) -> Add:
             spec=spec,
             **fields,
         )
-        return await schedules.add(bus.js, store, write, "alice", "member")
+        return await schedules.add(bus, store, write, "alice", "member")
 
     return make
 

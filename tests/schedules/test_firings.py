@@ -29,7 +29,7 @@ async def test_every_2s_fires_exactly_one_job_per_firing_with_two_planners(
     schedule = await add("@every 2s")
     await eventually(lambda: len(firings.of(schedule.id)) >= 3, timeout=15)
     await store.update(schedule.id, lambda s: s.model_copy(update={"paused": True}))
-    await remove_definition(bus.js, schedule.id)
+    await remove_definition(bus, schedule.id)
     fired = len(firings.of(schedule.id))
 
     async def one_job_per_firing() -> bool:
@@ -87,7 +87,7 @@ async def test_pause_stops_firing_and_resume_starts_again(
     paused = await add("@every 1s", "paused one")
     control = await add("@every 1s", "control one")
     await eventually(lambda: len(firings.of(paused.id)) >= 1, timeout=10)
-    record = await schedules.pause(bus.js, store, paused.id)
+    record = await schedules.pause(bus, store, paused.id)
     assert record is not None and record.paused
     before = len(firings.of(paused.id))
     control_before = len(firings.of(control.id))
@@ -98,7 +98,7 @@ async def test_pause_stops_firing_and_resume_starts_again(
     control_mark = len(firings.of(control.id))
     await eventually(lambda: len(firings.of(control.id)) >= control_mark + 2, timeout=10)
     assert len(firings.of(paused.id)) == stopped_at
-    resumed = await schedules.resume(bus.js, store, paused.id)
+    resumed = await schedules.resume(bus, store, paused.id)
     assert resumed is not None and not resumed.paused
     await eventually(lambda: len(firings.of(paused.id)) > stopped_at, timeout=10)
 
