@@ -99,8 +99,11 @@ async def approve(
     state: str = "approved",
     twin_id: str = "orchestrator",
     request_id: str | None = None,
+    policy: str = "test",
+    **fields: Any,
 ) -> str:
-    """An approval as the planner records it; approved for `request_id`, the one request it may run."""
+    """An approval as the planner records it; approved for `request_id`, the one request it may run.
+    `fields`: more of the record (e.g. a self-improvement's `eval`)."""
     approval_id = uuid.uuid4().hex[:16]
     now = datetime.now(UTC)
     record = ApprovalRecord(
@@ -113,12 +116,13 @@ async def approve(
         action=action,
         summary="test",
         reason="test",
-        policy="test",
+        policy=policy,
         created_at=now,
         expires_at=now + timedelta(minutes=5),
         state=state,
         decided_by="tester" if state != "pending" else None,
         request_id=request_id if state == "approved" else None,
+        **fields,
     )
     await (await bus.kv(APPROVALS)).put(f"{session_id}.{approval_id}", record.model_dump_json().encode())
     return approval_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from bus_schemas.actions import Action, ActionBudget
-from bus_schemas.approval import ApprovalKind, ApprovalRecord
+from bus_schemas.approval import ApprovalKind
 from bus_schemas.budgets import BudgetWrite
 from bus_schemas.streams import SESSIONS, USAGE
 from bus_schemas.subjects import APPROVE_DECISION
@@ -34,6 +34,7 @@ from records.twins import TwinStore
 
 from ..fake_llm import FakeLLMServer, Reply
 from ..support import ObserveFactory, eventually
+from ..workers_support import approve
 
 ALICE = "alice-key-0123456789abcdef"
 BOB = "bob-key-0123456789abcdef00"
@@ -91,25 +92,8 @@ async def pending_approval(
     bus: Bus, session_id: str, kind: ApprovalKind, action: Action, twin_id: str = "orchestrator", **fields: Any
 ) -> str:
     """A pending approval as the planner records it."""
-    approval_id = uuid.uuid4().hex[:16]
-    now = datetime.now(UTC)
-    record = ApprovalRecord(
-        approval_id=approval_id,
-        session_id=session_id,
-        job_id="job-1",
-        twin_id=twin_id,
-        step=1,
-        kind=kind,
-        action=action,
-        summary="test",
-        reason="test",
-        policy="budget" if kind == "budget" else "test",
-        created_at=now,
-        expires_at=now + timedelta(minutes=5),
-        **fields,
-    )
-    await (await ApprovalStore.open(bus)).create(record)
-    return approval_id
+    policy = "budget" if kind == "budget" else "test"
+    return await approve(bus, session_id, kind, action, "pending", twin_id, policy=policy, **fields)
 
 
 def over_budget(scope: str) -> ActionBudget:
