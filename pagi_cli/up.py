@@ -168,17 +168,23 @@ def _nats_conf(data_dir: Path) -> Path:
     return rendered
 
 
-def start_nats(data_dir: Path, port: int, passwords: dict[str, str]) -> NatsServer:
-    _check_port_free("127.0.0.1", port, "--nats-port")
+def nats_server(data_dir: Path, port: int, passwords: dict[str, str]) -> NatsServer:
+    """The embedded nats-server as `pagi up` runs it (nats.conf, each user's password), not started;
+    bench/stack.py starts the same one (port -1: a free port)."""
     # nats.conf's users: each service's password, and the one host this telemetry agent speaks for.
     env = {**passwords, TELEMETRY_SUBJECT_ENV: f"telemetry.host.{default_host_id()}"}
-    server = NatsServer(
+    return NatsServer(
         store_dir=data_dir / "nats",
         port=port,
         config=_nats_conf(data_dir),
         log_file=data_dir / "nats-server.log",
         env=env,
     )
+
+
+def start_nats(data_dir: Path, port: int, passwords: dict[str, str]) -> NatsServer:
+    _check_port_free("127.0.0.1", port, "--nats-port")
+    server = nats_server(data_dir, port, passwords)
     try:
         server.start()
     except NatsServerError as exc:
