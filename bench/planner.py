@@ -1,7 +1,8 @@
 """`python -m bench.planner`: the planner's overhead per step with the deterministic planner, from a
 chat.in message's bytes in hand to its `plan.action` published (decode, job record, twin, decision,
 publish), next to a bare handler on the same server that decodes the same bytes and publishes one
-event (the floor any handler pays)."""
+event (the floor any handler pays). On both nats-server configurations (bench/stack.py): bare, and
+`pagi up`'s nats.conf, where both connect as the planner's own user."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from planner.__main__ import build_planner
 from planner.chat_in import ChatInHandler
 from planner.settings import PlannerSettings
 
-from .stack import running_nats
+from .stack import NatsConfig, add_config_argument, chosen_configs, config_heading, running_nats
 
 
 class PlanClock(Bus):
@@ -50,10 +51,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def run(count: int) -> None:
-    async with running_nats() as server:
-        bus = await Bus.connect(server.url, "bench-planner")
-        await bus.ensure_topology()
+async def run(count: int, config: NatsConfig) -> None:
+    async with running_nats(config) as server:
+        # The streams are there (running_nats bootstraps them); the planner's user may not create them.
+        bus = await Bus.connect(server.url_for("planner"), "bench-planner")
         clock = PlanClock(bus)
         planner = await build_planner(clock, PlannerSettings())
         handler = ChatInHandler(planner)
@@ -79,6 +80,7 @@ async def run(count: int) -> None:
             results[name] = [await step() for _ in range(count)]
         await bus.close()
 
+    print(config_heading(config))
     print(f"machine: {os.cpu_count()} cores; {count} sequential messages each")
     print(f"{'':16}{'p50 ms':>10}{'p99 ms':>10}")
     for name, samples in results.items():
@@ -96,7 +98,10 @@ def _log() -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.planner", description=__doc__)
     parser.add_argument("--count", type=int, default=2000)
-    asyncio.run(run(parser.parse_args().count))
+    add_config_argument(parser)
+    args = parser.parse_args()
+    for config in chosen_configs(args):
+        asyncio.run(run(args.count, config))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@ same question asked directly of a twin (`hello`, to reviewer) and through anothe
 reviewer hello`, to ops: a second job, its policy worked out from both twins, its answer fed back as
 the first job's observation and answered), each from the chat.in message's bytes in hand to the final
 answer of the job the person started published. Goal: the sub-agent question <= 1.5x the direct one
-at p50."""
+at p50. On both nats-server configurations (bench/stack.py): bare, and `pagi up`'s nats.conf, as
+the planner's own user."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from planner.chat_in import ChatInHandler
 from planner.settings import PlannerSettings
 
 from .planner import percentile
-from .stack import running_nats
+from .stack import NatsConfig, add_config_argument, chosen_configs, config_heading, running_nats
 
 
 class AnswerClock(Bus):
@@ -53,10 +54,10 @@ def chat_in_bytes(session: str, twin_id: str, message: str) -> tuple[str, bytes,
     return job_id, data, headers
 
 
-async def run(count: int) -> None:
-    async with running_nats() as server:
-        bus = await Bus.connect(server.url, "bench-subagents")
-        await bus.ensure_topology()
+async def run(count: int, config: NatsConfig) -> None:
+    async with running_nats(config) as server:
+        # The streams are there (running_nats bootstraps them); the planner's user may not create them.
+        bus = await Bus.connect(server.url_for("planner"), "bench-subagents")
         clock = AnswerClock(bus)
         planner = await build_planner(clock, PlannerSettings())
         await planner.twins.create("reviewer", TwinWrite(codename="Reviewer"))
@@ -84,6 +85,7 @@ async def run(count: int) -> None:
             results[name] = [await one() for _ in range(count)]
         await bus.close()
 
+    print(config_heading(config))
     print(f"machine: {os.cpu_count()} cores; {count} sequential questions each")
     print(f"{'':12}{'p50 ms':>10}{'p99 ms':>10}")
     for name, samples in results.items():
@@ -95,7 +97,10 @@ async def run(count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.subagents", description=__doc__)
     parser.add_argument("--count", type=int, default=300)
-    asyncio.run(run(parser.parse_args().count))
+    add_config_argument(parser)
+    args = parser.parse_args()
+    for config in chosen_configs(args):
+        asyncio.run(run(args.count, config))
 
 
 if __name__ == "__main__":
