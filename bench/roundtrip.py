@@ -6,7 +6,10 @@ Prints latency p50/p99 (one message at a time), sustained throughput at a steady
 throughput at saturation and the planner's and edge's CPU per message there, for both paths, and
 the ratios. The chat path runs with the services on each wire format (`--wire-format`, default
 both: JSON and msgpack in turn, `--rounds` times, each on a fresh nats-server; medians, and the
-ratio json/msgpack).
+ratio json/msgpack). Both on each nats-server configuration (`--nats-config`, default both: bare,
+and `pagi up`'s nats.conf with fsync on every write and a user per service); the bare round trip
+runs on the same server as the chat path it is printed beside, as the operator user there (allowed
+every subject, so its permission check is the cheapest one; its stream is fsynced like PAGI's).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from nats.js import api
 
 from bus_schemas.codec import FORMATS, Format
 
-from .stack import running_nats, running_stack
+from .stack import NatsConfig, add_config_argument, chosen_configs, config_heading, running_nats, running_stack
 
 BARE_STREAM = "BENCH_BARE"
 
@@ -243,11 +246,11 @@ def _cpu_s(processes: list[psutil.Process]) -> float:
     return sum(float(p.cpu_times().user + p.cpu_times().system) for p in processes)
 
 
-async def chat_path(args: argparse.Namespace, fmt: Format) -> ChatFigures:
+async def chat_path(args: argparse.Namespace, fmt: Format, config: NatsConfig) -> ChatFigures:
     # A fresh server each time: jobs left by one format's run must not slow the next one's planner.
     figures: ChatFigures | None = None
     processes: list[subprocess.Popen[bytes]] = []
-    async with running_nats() as server:
+    async with running_nats(config) as server:
         try:
             with wire_format(fmt), running_stack(server) as stack:
                 processes = stack.processes
@@ -286,8 +289,14 @@ def _median_figures(runs: list[ChatFigures]) -> dict[str, float]:
 
 
 async def run(args: argparse.Namespace) -> None:
+    for config in chosen_configs(args):
+        print(config_heading(config), flush=True)
+        await run_config(args, config)
+
+
+async def run_config(args: argparse.Namespace, config: NatsConfig) -> None:
     formats: tuple[Format, ...] = FORMATS if args.wire_format == "both" else (args.wire_format,)
-    async with running_nats() as server:
+    async with running_nats(config) as server:
         nc = await nats.connect(server.url)
         await nc.jetstream().add_stream(
             api.StreamConfig(name=BARE_STREAM, subjects=["bare.>"], storage=api.StorageType.FILE)
@@ -310,7 +319,7 @@ async def run(args: argparse.Namespace) -> None:
     for r in range(args.rounds):
         # Each round starts with the other format, so neither always runs first on a drifting machine.
         for fmt in formats[r % len(formats) :] + formats[: r % len(formats)]:
-            runs[fmt].append(await chat_path(args, fmt))
+            runs[fmt].append(await chat_path(args, fmt, config))
     chat = {fmt: _median_figures(figures) for fmt, figures in runs.items()}
     floor = {
         "latency p50 ms": bare_latency.p50_ms,
@@ -363,6 +372,7 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=1, help="runs of the chat path per wire format")
     parser.add_argument("--bare-worker", metavar="NATS_URL", help=argparse.SUPPRESS)
+    add_config_argument(parser)
     args = parser.parse_args()
     if args.bare_worker:
         asyncio.run(bare_worker(args.bare_worker))
