@@ -8,7 +8,9 @@ a few builds. The offered rate doubles every step; each step reports per action 
 count and latency percentiles (send -> final `complete_message`, approval round trip included), and
 every process's CPU (% of one core) and RSS. Saturation: the first step that answers less than 90 %
 of what it offered within the step, or whose greeting p95 exceeds 1 s. After the ramp every message
-still open gets a grace period, then the zero-loss check counts what never came back.
+still open gets a grace period, then the zero-loss check counts what never came back. The ramp runs
+on each nats-server configuration (`--nats-config`, default both: bare, and `pagi up`'s nats.conf,
+each service as its own user), each on a fresh server and stack.
 """
 
 from __future__ import annotations
@@ -32,10 +34,16 @@ import aiohttp
 import psutil
 
 from bus_schemas.web import VERBOSE_FRAMES_PROTOCOL
-from pagi_cli.init import bootstrap_url
-from pagi_cli.nats_server import NatsServer
 
-from .stack import free_port
+from .stack import (
+    BenchNats,
+    NatsConfig,
+    add_config_argument,
+    chosen_configs,
+    config_heading,
+    free_port,
+    running_nats,
+)
 
 SERVICES = ("planner", "memory_worker", "tool_worker", "build_worker", "edge")
 MIX = ("greeting", "greeting", "memory", "tool", "greeting", "memory", "tool", "greeting", "greeting", "build")
@@ -155,12 +163,11 @@ class Processes:
 
 
 def start_stack(
-    root: Path, nats: NatsServer, skip: tuple[str, ...] = ()
+    root: Path, nats: BenchNats, skip: tuple[str, ...] = ()
 ) -> tuple[str, dict[str, subprocess.Popen[bytes]]]:
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "QDRANT_", "OTEL_"))},
-        "NATS_URL": nats.url,
         "PAGI_DATA_DIR": str(root / "data"),
         "PAGI_PORT": str(port),
         "LOG_LEVEL": "WARNING",
@@ -174,7 +181,11 @@ def start_stack(
     procs = {}
     for name in (n for n in SERVICES if n not in skip):
         log = open(root / f"{name}.log", "ab")
-        procs[name] = subprocess.Popen([sys.executable, "-m", name], env=env, stdout=log, stderr=subprocess.STDOUT)
+        # Each service as its own user, as `pagi up` starts it.
+        service_env = {**env, "NATS_URL": nats.url_for(name)}
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-m", name], env=service_env, stdout=log, stderr=subprocess.STDOUT
+        )
     return f"http://127.0.0.1:{port}", procs
 
 
@@ -276,25 +287,29 @@ def main() -> None:
     parser.add_argument("--skip", action="append", default=[], choices=SERVICES[:-1],
                         help="a worker not to start (its jobs then wait); repeatable")  # fmt: skip
     parser.add_argument("--grace-s", type=float, default=60.0, help="wait for open messages after the ramp")
+    add_config_argument(parser)
     args = parser.parse_args()
+    for config in chosen_configs(args):
+        asyncio.run(run_config(args, config))
+
+
+async def run_config(args: argparse.Namespace, config: NatsConfig) -> None:
+    print(config_heading(config), flush=True)
     with tempfile.TemporaryDirectory(prefix="pagi-load-") as tmp:
+        os.chmod(tmp, 0o711)  # the sandbox uid reaches the tool workspaces under it
         root = Path(tmp)
-        root.chmod(0o711)  # the sandbox uid reaches the tool workspaces under it
-        nats = NatsServer(root / "nats")
-        nats.start()
-        asyncio.run(bootstrap_url(nats.url))  # `pagi init`: no service creates the streams
-        url, procs = start_stack(root, nats, tuple(args.skip))
-        try:
-            assert nats.proc is not None
-            args.nats_pid = nats.proc.pid
-            asyncio.run(wait_healthy(url))
-            asyncio.run(ramp(url, {n: p.pid for n, p in procs.items()}, args))
-        finally:
-            for proc in procs.values():
-                proc.terminate()
-            for proc in procs.values():
-                proc.wait(20)
-            nats.stop()
+        async with running_nats(config) as nats:  # bootstrapped as `pagi init`: no service creates the streams
+            url, procs = start_stack(root, nats, tuple(args.skip))
+            try:
+                assert nats.proc is not None
+                args.nats_pid = nats.proc.pid
+                await wait_healthy(url)
+                await ramp(url, {n: p.pid for n, p in procs.items()}, args)
+            finally:
+                for proc in procs.values():
+                    proc.terminate()
+                for proc in procs.values():
+                    await asyncio.to_thread(proc.wait, 20)
 
 
 if __name__ == "__main__":
