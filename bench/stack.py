@@ -101,11 +101,12 @@ def _wait_http(url: str, timeout_s: float) -> None:
 
 
 @asynccontextmanager
-async def running_nats(config: NatsConfig = "bare") -> AsyncIterator[BenchNats]:
-    """A nats-server on a store of its own, bootstrapped as `pagi init` does (no service creates the
-    streams); "pagi" starts it as `pagi up` does (the same nats.conf, generated passwords, bootstrap
-    as the operator). Async, since every bench runs inside an event loop."""
-    with tempfile.TemporaryDirectory() as tmp:
+async def running_nats(config: NatsConfig = "bare", base: Path | None = None) -> AsyncIterator[BenchNats]:
+    """A nats-server on a store of its own (under `base`, default the temp dir), bootstrapped as
+    `pagi init` does (no service creates the streams); "pagi" starts it as `pagi up` does (the same
+    nats.conf, generated passwords, bootstrap as the operator). Async, since every bench runs inside
+    an event loop."""
+    with tempfile.TemporaryDirectory(dir=base) as tmp:
         passwords = credentials.load_or_create(Path(tmp)) if config == "pagi" else None
         server = nats_server(Path(tmp), -1, passwords) if passwords is not None else NatsServer(Path(tmp) / "nats")
         server.start()

@@ -1,7 +1,11 @@
-"""`python -m bench.sync_interval`: what `sync_interval: always` (fsync before every ack) costs.
+"""`python -m bench.sync_interval`: what `sync_interval: always` (fsync before every ack) costs on
+this disk, and what `pagi up`'s users and permissions cost on top.
 
-Two nats-servers in turn, identical but for JetStream's `sync_interval` (the default lazy fsync
-every 2 minutes, then `always`), each on a fresh store in the same directory (so on the same disk):
+Three nats-servers in turn, each on a fresh store in the same directory (so on the same disk):
+"default" and "always" are identical but for JetStream's `sync_interval` (the default lazy fsync
+every 2 minutes, then `always`), with no users; "pagi" is the server `pagi up` runs (its nats.conf:
+`always` plus a user and permissions per service; the bench as the operator, the planner as its own
+user). Each measures:
 
 - JetStream publish latency, one 1 KiB event at a time (p50/p99);
 - publish throughput with 256 publishes in flight;
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import tempfile
 import time
@@ -26,6 +31,8 @@ from pagi.bus import Bus
 from pagi.service import start_routes
 from pagi_cli.nats_server import NatsServer
 from planner.__main__ import PlannerService
+
+from .stack import running_nats
 
 CONF = """
 jetstream {{
@@ -41,9 +48,10 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def measure(url: str, count: int, chats: int) -> dict[str, float]:
+async def measure(url: str, planner_url: str, count: int, chats: int) -> dict[str, float]:
     bus = await Bus.connect(url, "bench-sync", connect_timeout_s=10)
     await bus.ensure_topology()
+    planner_bus = await Bus.connect(planner_url, "bench-sync-planner", connect_timeout_s=10)
     js = bus.nc.jetstream(timeout=10)
     await js.add_stream(name="BENCH_SYNC", subjects=["bench.sync.>"])
     payload = b"x" * 1024
@@ -64,7 +72,7 @@ async def measure(url: str, count: int, chats: int) -> dict[str, float]:
     throughput = burst / (time.perf_counter() - started)
 
     service = PlannerService()
-    consumers = await start_routes(bus, await service.routes(bus))
+    consumers = await start_routes(planner_bus, await service.routes(planner_bus))
     answers: dict[str, asyncio.Future[None]] = {}
 
     async def on_out(event: Envelope[Any]) -> None:
@@ -101,6 +109,7 @@ async def measure(url: str, count: int, chats: int) -> dict[str, float]:
     for consumer in consumers:
         await consumer.stop()
     await service.close()
+    await planner_bus.close()
     await bus.close()
     return {
         "publish_p50_ms": statistics.median(latencies),
@@ -112,14 +121,24 @@ async def measure(url: str, count: int, chats: int) -> dict[str, float]:
     }
 
 
+SETTINGS = ("default", "always", "pagi")
+
+
+async def run_pagi(base: Path, count: int, chats: int) -> dict[str, float]:
+    async with running_nats("pagi", base) as nats:
+        return await measure(nats.url, nats.url_for("planner"), count, chats)
+
+
 def run_one(base: Path, sync: str, count: int, chats: int) -> dict[str, float]:
+    if sync == "pagi":
+        return asyncio.run(run_pagi(base, count, chats))
     store = Path(tempfile.mkdtemp(dir=base))
     config = store / "nats.conf"
     config.write_text(CONF.format(sync=f"sync_interval: {sync}" if sync != "default" else ""))
     server = NatsServer(store / "nats", config=config)
     server.start()
     try:
-        return asyncio.run(measure(server.url, count, chats))
+        return asyncio.run(measure(server.url, server.url, count, chats))
     finally:
         server.stop()
 
@@ -131,14 +150,45 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()), help="where the stores go")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of each setting")
     args = parser.parse_args()
-    results: dict[str, list[dict[str, float]]] = {"default": [], "always": []}
+    results: dict[str, list[dict[str, float]]] = {sync: [] for sync in SETTINGS}
     for _ in range(args.rounds):
-        for sync in ("default", "always"):
+        for sync in SETTINGS:
             results[sync].append(run_one(args.dir, sync, args.count, args.chats))
+    load = os.getloadavg()[0]
+    print(f"stores in {args.dir} ({filesystem(args.dir)}); load average {load:.2f}; medians of {args.rounds} rounds")
     print(f"{'sync_interval':<14}" + "".join(f"{k:>16}" for k in results["default"][0]))
-    for sync, rows in results.items():
-        medians = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-        print(f"{sync:<14}" + "".join(f"{v:>16.2f}" for v in medians.values()))
+    medians = {sync: {k: statistics.median(r[k] for r in rows) for k in rows[0]} for sync, rows in results.items()}
+    for sync, row in medians.items():
+        print(f"{sync:<14}" + "".join(f"{v:>16.2f}" for v in row.values()))
+
+    def ratio(over: str, under: str, key: str) -> str:
+        return f"{medians[over][key] / medians[under][key]:.2f}x"
+
+    extra_ms = medians["always"]["publish_p50_ms"] - medians["default"]["publish_p50_ms"]
+    print(
+        f"fsync on this disk (always vs default): publish p50 +{extra_ms:.2f} ms "
+        f"({ratio('always', 'default', 'publish_p50_ms')}), publish throughput "
+        f"{ratio('always', 'default', 'publish_per_s')}, chat p50 {ratio('always', 'default', 'chat_p50_ms')}, "
+        f"chat throughput {ratio('always', 'default', 'chat_per_s')}"
+    )
+    print(
+        f"users and permissions on top (pagi vs always): publish p50 {ratio('pagi', 'always', 'publish_p50_ms')}, "
+        f"publish throughput {ratio('pagi', 'always', 'publish_per_s')}, "
+        f"chat p50 {ratio('pagi', 'always', 'chat_p50_ms')}, "
+        f"chat throughput {ratio('pagi', 'always', 'chat_per_s')}"
+    )
+
+
+def filesystem(path: Path) -> str:
+    """The device and filesystem type `path` is on (the mount with the longest matching prefix)."""
+    best = ("?", "?", "")
+    resolved = str(path.resolve())
+    for line in Path("/proc/mounts").read_text().splitlines():
+        device, mount, fstype = line.split()[:3]
+        inside = resolved == mount or resolved.startswith(mount.rstrip("/") + "/")
+        if inside and len(mount) >= len(best[2]):
+            best = (device, fstype, mount)
+    return f"{best[0]} {best[1]} on {best[2]}"
 
 
 if __name__ == "__main__":
