@@ -21,7 +21,7 @@ class Follower(Generic[F]):
         self,
         outbox: Outbox[F],
         render: Callable[[FeedItem], F | None],
-        accept: Callable[[FeedItem], bool] = lambda _: True,
+        accept: Callable[[FeedItem], bool] | None = None,
         after_seq: int = 0,
         replaying: bool = False,
     ) -> None:
@@ -50,7 +50,7 @@ class Follower(Generic[F]):
                 if item.seq <= self.last_seq:
                     continue
                 self.last_seq = item.seq
-                frame = self._render(item) if self._accept(item) else None
+                frame = self._render(item) if self._accept is None or self._accept(item) else None
                 if frame is not None:
                     if not await self._outbox.put(frame, put_timeout_s):
                         return sent
@@ -67,7 +67,7 @@ class Follower(Generic[F]):
         if item.seq <= self.last_seq:
             return
         self.last_seq = item.seq
-        if not self._accept(item):
+        if self._accept is not None and not self._accept(item):
             return
         frame = self._render(item)
         if frame is not None:

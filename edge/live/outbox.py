@@ -2,6 +2,10 @@
 
 Fan-out only ever offers a frame (never waits), so one slow client cannot slow the others: when its
 queue is full it is marked too slow and its connection is closed with that reason; it can resume.
+
+A frame offered while nothing is queued or being written, to a transport that takes it at once, is
+written on the spot (`write_now`), without the queue and the writer task's wake-up: at 1,000 SSE
+clients and 10 telemetry samples a second that wake-up was half of the edge's CPU (bench/fanout.py).
 """
 
 from __future__ import annotations
@@ -24,12 +28,21 @@ MAX_BATCH = 64
 
 class Outbox(Generic[F]):
     def __init__(
-        self, write: Callable[[F], Awaitable[object]], size: int, join: Callable[[list[F]], F] | None = None
+        self,
+        write: Callable[[F], Awaitable[object]],
+        size: int,
+        join: Callable[[list[F]], F] | None = None,
+        write_now: Callable[[F], bool] | None = None,
     ) -> None:
         """`join`, where the transport allows it (SSE: bytes on one stream), merges frames that queued
-        up into one write: one system call instead of many when a client catches up or replays."""
+        up into one write: one system call instead of many when a client catches up or replays.
+        `write_now` writes a frame without waiting if the transport can take it at once (True), else
+        does nothing (False); it is only called when no earlier frame is queued or being written."""
         self._write = write
         self._join = join
+        self._write_now = write_now
+        # The writer holds a frame it has taken off the queue and not yet finished writing.
+        self._writing = False
         self._queue: asyncio.Queue[F] = asyncio.Queue(maxsize=size)
         self.size = size
         # Why the writer stopped (None while it runs).
@@ -48,6 +61,13 @@ class Outbox(Generic[F]):
         """Queue a frame without waiting; a full queue ends the connection as too slow."""
         if self.close_reason is not None:
             return False
+        if self._write_now is not None and not self._writing and self._queue.empty() and self._writer is not None:
+            try:
+                if self._write_now(frame):
+                    return True
+            except (ConnectionError, RuntimeError):
+                self.end(CLIENT_GONE)
+                return False
         try:
             self._queue.put_nowait(frame)
         except asyncio.QueueFull:
@@ -85,12 +105,14 @@ class Outbox(Generic[F]):
         try:
             while True:
                 frame = await self._queue.get()
+                self._writing = True
                 if self._join is not None and not self._queue.empty():
                     frames = [frame]
                     while not self._queue.empty() and len(frames) < MAX_BATCH:
                         frames.append(self._queue.get_nowait())
                     frame = self._join(frames)
                 await self._write(frame)
+                self._writing = False
         except (ConnectionError, RuntimeError):
             # aiohttp raises these for a peer that went away (RuntimeError: writing after close).
             if self.close_reason is None:

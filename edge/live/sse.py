@@ -48,11 +48,30 @@ class SseStream:
     def __init__(self, request: web.Request, queue_size: int, ping_s: float) -> None:
         self.request = request
         self.response = EventSourceResponse(ping_interval=ping_s)
-        self.outbox: Outbox[bytes] = Outbox(self.response.write, queue_size, join=b"".join)
+        self.outbox: Outbox[bytes] = Outbox(self.response.write, queue_size, join=b"".join, write_now=self._write_now)
+        self._chunked = False
+        self._transport: asyncio.Transport | None = None
 
     async def open(self) -> None:
         await self.response.prepare(self.request)
+        # Kept: the request looks it up through its protocol on every access, once per message.
+        self._transport = self.request.transport
+        headers = self.response.headers
+        # The on-the-spot write frames the chunk itself, as aiohttp's writer would; any other body
+        # encoding (HTTP/1.0, compression) goes through aiohttp's writer only.
+        self._chunked = headers.get("Transfer-Encoding") == "chunked" and "Content-Encoding" not in headers
         self.outbox.start()
+
+    def _write_now(self, data: bytes) -> bool:
+        """One SSE message as one HTTP chunk, straight to the socket, if nothing waits in its buffer
+        (else the outbox's writer writes it, waiting for the client to read)."""
+        transport = self._transport
+        if not self._chunked or transport is None or transport.get_write_buffer_size():
+            return False
+        if transport.is_closing():
+            raise ConnectionResetError("the client went away")
+        transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        return True
 
     async def run(self) -> None:
         """Until the outbox ends (too slow, shutdown) or the client goes (the keep-alive ping fails)."""

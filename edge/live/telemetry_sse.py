@@ -88,7 +88,8 @@ async def telemetry_stream(request: web.Request) -> web.StreamResponse:
     follower = Follower(
         stream.outbox,
         metrics_event,
-        accept=lambda item: host is None or item.event.session_id == host,
+        # None, not an always-true test: it runs once per sample per client.
+        accept=None if host is None else lambda item: item.event.session_id == host,
         after_seq=after or 0,
         replaying=replaying,
     )
