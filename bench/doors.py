@@ -11,7 +11,10 @@ One real `pagi up` (every service its own process, the deterministic planner, AP
 
 Every client is opened once before timing, so the figures are per call on open connections. The paths
 alternate round by round so machine noise hits them alike; warm-up rounds are left out. Goal: each
-door's p50 at most 1.3 times the p50 of `POST /v1/chat`.
+door's p50 at most 1.3 times the p50 of `POST /v1/chat`. On each nats-server configuration
+(`--nats-config`, default both): `pagi up`'s own server (nats.conf: fsync on every write, a user per
+service, alice's agent user), and `pagi up` on a bare server given by NATS_URL (no users; the agent
+door then connects with none), each a fresh stack with its baseline measured in it.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from mcp.client.streamable_http import streamable_http_client
 from openai import AsyncOpenAI
 from synadia_ai.agents import Agents, DiscoverFilter, ResponseChunk
 
-from bench.stack import running_pagi
+from bench.stack import NatsConfig, add_config_argument, chosen_configs, config_heading, running_pagi
 from pagi.nats_users import AGENT_SDK_INBOX
 
 GOAL_RATIO = 1.3
@@ -130,9 +133,11 @@ async def mcp_path(stack: AsyncExitStack, url: str) -> Call:
     return call
 
 
-async def agents_path(stack: AsyncExitStack, nats_port: int, data_dir: Path) -> Call:
+async def agents_path(stack: AsyncExitStack, nats_port: int, data_dir: Path, config: NatsConfig) -> Call:
+    # A bare server has no users (`pagi up` generates no passwords for a server it did not start).
+    user = f"agent_alice:{agent_password(data_dir)}@" if config == "pagi" else ""
     nc = await nats.connect(
-        f"nats://agent_alice:{agent_password(data_dir)}@127.0.0.1:{nats_port}",
+        f"nats://{user}127.0.0.1:{nats_port}",
         inbox_prefix=AGENT_SDK_INBOX,
         connect_timeout=5,
         max_reconnect_attempts=0,
@@ -190,16 +195,17 @@ def report(times: dict[str, list[float]], rounds: int, left_out: list[str]) -> N
         print(f"{name:<16} left out")
 
 
-async def main(root: Path, rounds: int, warmup: int, skip: set[str]) -> None:
-    data_dir = root / ".pagi"
+async def main(root: Path, rounds: int, warmup: int, skip: set[str], config: NatsConfig) -> None:
+    data_dir = root / config / ".pagi"
+    data_dir.parent.mkdir()
     env = UNTHROTTLED | {"PAGI_API_KEYS": f"{KEY}:alice", "PAGI_NATS_AGENT_CALLERS": "alice"}
-    async with running_pagi(data_dir, env) as (url, nats_port), AsyncExitStack() as stack:
+    async with running_pagi(data_dir, env, config) as (url, nats_port), AsyncExitStack() as stack:
         makers: dict[str, Callable[[], Awaitable[Call]]] = {
             "POST /v1/chat": lambda: chat_path(stack, url),
             "OpenAI": lambda: openai_path(stack, url),
             "A2A": lambda: a2a_path(stack, url),
             "MCP": lambda: mcp_path(stack, url),
-            "agents (NATS)": lambda: agents_path(stack, nats_port, data_dir),
+            "agents (NATS)": lambda: agents_path(stack, nats_port, data_dir, config),
         }
         paths = {name: await make() for name, make in makers.items() if name not in skip}
         times = await measure(paths, rounds, warmup)
@@ -211,10 +217,13 @@ if __name__ == "__main__":
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--skip", action="append", default=[], help="a door to leave out, by its printed name")
+    add_config_argument(parser)
     args = parser.parse_args()
     bench_root = Path(tempfile.mkdtemp(prefix="pagi-bench-doors-", dir="/tmp"))
     bench_root.chmod(0o711)  # the sandbox uid must reach the tool worker's state directory
     try:
-        asyncio.run(main(bench_root, args.rounds, args.warmup, set(args.skip)))
+        for nats_config in chosen_configs(args):
+            print(config_heading(nats_config), flush=True)
+            asyncio.run(main(bench_root, args.rounds, args.warmup, set(args.skip), nats_config))
     finally:
         shutil.rmtree(bench_root, ignore_errors=True)
