@@ -9,7 +9,7 @@ from the body's `session_id`), and the id from `Nats-Msg-Id` or the caller's fal
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal
 
 import msgpack
@@ -87,10 +87,15 @@ def _as_typed(data: bytes, headers: Mapping[str, str] | None, fmt: Format, reaso
 
 
 def decode(
-    subject: str, data: bytes, headers: Mapping[str, str] | None = None, fallback_id: str | None = None
+    subject: str,
+    data: bytes,
+    headers: Mapping[str, str] | None = None,
+    fallback_id: str | Callable[[], str] | None = None,
 ) -> Envelope[Any]:
     """The event in `data`, or DecodeError: whatever goes wrong, nothing else escapes, so a poison
-    message is always a dead letter (or a skipped history entry), never a crashed reader."""
+    message is always a dead letter (or a skipped history entry), never a crashed reader.
+    `fallback_id`: a bare body's id when it has no Nats-Msg-Id; a callable is called only then (a
+    derived id costs more than decoding an event that carries its own)."""
     try:
         return _decode(subject, data, headers, fallback_id)
     except DecodeError:
@@ -106,7 +111,9 @@ def _session_hint(subject: str) -> str:
         return DEFAULT_SESSION
 
 
-def _decode(subject: str, data: bytes, headers: Mapping[str, str] | None, fallback_id: str | None) -> Envelope[Any]:
+def _decode(
+    subject: str, data: bytes, headers: Mapping[str, str] | None, fallback_id: str | Callable[[], str] | None
+) -> Envelope[Any]:
     try:
         parsed = parse_subject(subject)
     except SubjectError as exc:
@@ -119,7 +126,7 @@ def _decode(subject: str, data: bytes, headers: Mapping[str, str] | None, fallba
         raise DecodeError(f"payload must be an object, got {type(raw).__name__}", session_hint)
     if "type" in raw and "body" in raw:
         return _decode_envelope(raw, parsed.event_type, parsed.token, session_hint)
-    msg_id = (headers or {}).get("Nats-Msg-Id") or fallback_id
+    msg_id = (headers or {}).get("Nats-Msg-Id") or (fallback_id() if callable(fallback_id) else fallback_id)
     return _decode_bare_body(raw, parsed.event_type, parsed.token, msg_id, session_hint)
 
 

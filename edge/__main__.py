@@ -9,7 +9,7 @@ import signal
 
 from aiohttp import web
 
-from pagi import tracing
+from pagi import eventloop, tracing
 from pagi.logs import setup_logging
 from pagi.service import READY_LINE
 from pagi.settings import BusSettings, load_or_exit
@@ -54,7 +54,7 @@ def main() -> None:
     setup_logging("edge", bus_settings.log_level)
     tracing.setup_tracing("edge")
     try:
-        asyncio.run(serve(edge_settings, bus_settings))
+        eventloop.run(serve(edge_settings, bus_settings), bus_settings.event_loop)
     except InsecureBind as exc:
         log.error("%s", exc)
         raise SystemExit(2) from None

@@ -51,7 +51,7 @@ async def path_twin(twins: TwinStore, who: Caller | None, path_user: str) -> str
     else None, the default twin, as for anyone else: another user's private twin is never used."""
     if who is None or not TOKEN_RE.fullmatch(path_user):
         return None
-    twin = await twins.get(path_user)
+    twin = await twins.get_recent(path_user)
     return twin.id if twin is not None and may_see_twin(who, twin.owner) else None
 
 

@@ -13,8 +13,9 @@ from typing import Any
 
 from bus_schemas.streams import ConsumerSpec
 
-from . import tracing
+from . import eventloop, tracing
 from .bus import Bus, Handler, PullConsumer
+from .eventloop import EventLoop
 from .heartbeat import Heartbeater
 from .logs import setup_logging
 from .metrics import serve_metrics
@@ -84,13 +85,19 @@ async def serve(
     log.info("stopped")
 
 
-def run_service(name: str, routes: RouteFactory, background: Background | None = None) -> None:
+def run_service(
+    name: str, routes: RouteFactory, background: Background | None = None, loop: EventLoop | None = None
+) -> None:
+    """`loop`: the event loop this service must run on whatever PAGI_EVENT_LOOP says (None: the setting)."""
     settings = load_or_exit(BusSettings, name)
     setup_logging(name, settings.log_level)
     tracing.setup_tracing(name)
     endpoint = serve_metrics()
     try:
-        asyncio.run(serve(name, routes, background, settings, metrics_url=endpoint.url if endpoint else None))
+        eventloop.run(
+            serve(name, routes, background, settings, metrics_url=endpoint.url if endpoint else None),
+            loop or settings.event_loop,
+        )
     finally:
         tracing.shutdown_tracing()
 

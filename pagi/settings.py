@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bus_schemas.codec import DEFAULT_FORMAT, FORMATS, Format
 
+from .eventloop import EventLoop
+
 S = TypeVar("S", bound=BaseSettings)
 
 
@@ -23,6 +25,7 @@ class BusSettings(BaseSettings):
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
     # What this service publishes in; every service reads both (docs/architecture.md, "Wire format").
     wire_format: Format = Field(default=DEFAULT_FORMAT, alias="PAGI_WIRE_FORMAT")
+    event_loop: EventLoop = Field(default="uvloop", alias="PAGI_EVENT_LOOP")
 
     # TLS to NATS (nats-tls.conf): the CA that signed the server's certificate, and this service's
     # own certificate and key for mutual TLS. None of them set: plain TCP.

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from pathlib import Path
 from typing import Final, TypeVar
 
+import nats.errors
 import nats.js.errors
 from nats.js.kv import KeyValue
 from nats.js.object_store import ObjectStore
 from pydantic import BaseModel
 
 M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger("pagi.stores")
 
 # Listing keys: at most this long, and the server drops the listing's consumer this soon after it.
 KEYS_TIMEOUT_S: Final = 10.0
@@ -85,6 +89,76 @@ class KVStore:
     async def get_model(self, key: str, model: type[M]) -> M | None:
         found = await self.get(key)
         return None if found is None else model.model_validate_json(found[0])
+
+
+# How often a mirror's watch looks up from waiting to see whether it should stop or start over, and
+# how long it waits before following again after a failure.
+MIRROR_POLL_S: Final = 1.0
+MIRROR_RETRY_S: Final = 1.0
+
+
+class KVMirror:
+    """The values of the keys matching a pattern, kept in memory by a watch of the bucket: for a key
+    read on every message and seldom written (a session's handoff), a dictionary lookup instead of a
+    round trip. While the watch has not caught up (at start, after a failure, after a reconnect, when
+    entries may have been missed) `ready` is False and readers must ask the bucket itself."""
+
+    def __init__(self, store: KVStore, pattern: str) -> None:
+        self._store = store
+        self._pattern = pattern
+        self._values: dict[str, bytes] = {}
+        self.ready = False
+        self._start_over = asyncio.Event()
+
+    def get(self, key: str) -> bytes | None:
+        return self._values.get(key)
+
+    def note(self, key: str, value: bytes) -> None:
+        """This process's own write, seen at once (the watch brings it too, a moment later)."""
+        self._values[key] = value
+
+    async def start_over(self) -> None:
+        """After a reconnect: updates may have been missed, so readers ask the bucket until resynced."""
+        self.ready = False
+        self._start_over.set()
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            self._start_over.clear()
+            try:
+                await self._follow(stopping)
+            except Exception as exc:  # whatever the watch raised: readers ask the bucket meanwhile
+                log.warning("watch of %s failed, following again: %s", self._pattern, exc)
+            self.ready = False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), MIRROR_RETRY_S)
+
+    async def _follow(self, stopping: asyncio.Event) -> None:
+        bucket = self._store._bucket
+        info = await bucket._js.stream_info(bucket._stream, subjects_filter=f"{bucket._pre}{self._pattern}")
+        expected, seen = len(info.state.subjects or {}), 0
+        watcher = await bucket.watch(self._pattern, ignore_deletes=False)
+        self._values.clear()
+        self.ready = expected == 0
+        try:
+            while not stopping.is_set() and not self._start_over.is_set():
+                try:
+                    entry = await watcher.updates(timeout=MIRROR_POLL_S)  # type: ignore[no-untyped-call]
+                except nats.errors.TimeoutError:
+                    continue
+                if entry is None:  # nats-py's end-of-history marker: counted below instead (see keys())
+                    continue
+                if entry.operation is None:
+                    self._values[entry.key] = entry.value or b""
+                else:
+                    self._values.pop(entry.key, None)
+                seen += 1
+                if not self.ready and (seen >= expected or not entry.delta):
+                    self.ready = True
+        finally:
+            self.ready = False
+            with contextlib.suppress(Exception):
+                await watcher.stop()  # type: ignore[no-untyped-call]
 
 
 class BlobStore:

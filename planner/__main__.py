@@ -22,10 +22,12 @@ from bus_schemas.streams import (
 from bus_schemas.twin import Twin
 from pagi.bus import Bus
 from pagi.service import Route, run_service
+from pagi.stores import KVMirror
 from records.budgets import BudgetStore
 from records.bundle import Records, open_records
 from records.prices import PriceTable
 from records.schedules import ScheduleStore
+from records.sessions import SESSION_TWIN_KEYS, SessionTwins
 
 from . import deterministic
 from .budget import BudgetGate
@@ -51,7 +53,11 @@ async def build_planner(bus: Bus, settings: PlannerSettings, decide: Decide | No
 
 
 def planner_over(
-    bus: Bus, records: Records, decide: Decide | None = None, budgets: BudgetStore | None = None
+    bus: Bus,
+    records: Records,
+    decide: Decide | None = None,
+    budgets: BudgetStore | None = None,
+    session_twins: SessionTwins | None = None,
 ) -> Planner:
     return Planner(
         bus=bus,
@@ -62,6 +68,7 @@ def planner_over(
         decide=decide or deterministic_decide,
         mcp_tools=records.mcp_tools,
         budgets=budgets,
+        session_twins=session_twins,
     )
 
 
@@ -77,6 +84,7 @@ class PlannerService:
         self.env = env  # provider keys and endpoint allowances (planner.decider); None: os.environ
         self.sweeper: Sweeper | None = None
         self.firings: ScheduleFirings | None = None
+        self.handoffs: KVMirror | None = None
         self.http: aiohttp.ClientSession | None = None
 
     async def routes(self, bus: Bus) -> Sequence[Route]:
@@ -87,7 +95,10 @@ class PlannerService:
         usage = UsageRecorder(bus, prices)
         budgets = await BudgetStore.open(bus)
         decider = Decider(context, self.http, self.env, usage, BudgetGate(bus, budgets, prices))
-        planner = planner_over(bus, records, decider, budgets)
+        # Every chat.in looks up its session's handoff: from memory, kept in step by a watch.
+        self.handoffs = KVMirror(records.jobs.kv, SESSION_TWIN_KEYS)
+        bus.on_reconnect(self.handoffs.start_over)
+        planner = planner_over(bus, records, decider, budgets, SessionTwins(records.jobs.kv, self.handoffs))
         control = ControlHandler(planner)
         self.sweeper = Sweeper(planner, control, self.settings)
         chat_in = ChatInHandler(planner)
@@ -114,9 +125,11 @@ class PlannerService:
         return [Route(PLANNER_EVALS, runner, max_in_flight=2), Route(PLANNER_EVAL_GATE, gate, max_in_flight=16)]
 
     async def background(self, bus: Bus, stopping: asyncio.Event) -> None:
-        assert self.sweeper is not None and self.firings is not None
+        assert self.sweeper is not None and self.firings is not None and self.handoffs is not None
         try:
-            await asyncio.gather(self.sweeper.run(bus, stopping), self.firings.run(stopping))
+            await asyncio.gather(
+                self.sweeper.run(bus, stopping), self.firings.run(stopping), self.handoffs.run(stopping)
+            )
         finally:
             await self.close()
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bus_schemas.web import SessionRecord
-from pagi.stores import KVStore
+from pagi.stores import KVMirror, KVStore
 
 log = logging.getLogger("records.sessions")
 
@@ -101,19 +101,30 @@ def session_twin_key(session_id: str) -> str:
     return f"{session_id}.handoff.twin"
 
 
+# Every session's handoff record (session_twin_key), for a mirror of them all.
+SESSION_TWIN_KEYS = "*.handoff.twin"
+
+
 class SessionTwins:
     """Which twin a session talks to after a handoff, kept in the jobs bucket (the planner writes only
-    its own buckets; the edge already reads this one)."""
+    its own buckets; the edge already reads this one). With a `mirror` of SESSION_TWIN_KEYS every
+    message's lookup is a dictionary read while the mirror is in step, instead of a round trip."""
 
-    def __init__(self, bucket: KVStore) -> None:
+    def __init__(self, bucket: KVStore, mirror: KVMirror | None = None) -> None:
         self._bucket = bucket
+        self._mirror = mirror
 
     async def get(self, session_id: str) -> SessionTwin | None:
-        found = await self._bucket.get(session_twin_key(session_id))
-        if found is None:
+        key = session_twin_key(session_id)
+        if self._mirror is not None and self._mirror.ready:
+            data = self._mirror.get(key)
+        else:
+            found = await self._bucket.get(key)
+            data = None if found is None else found[0]
+        if data is None:
             return None
         try:
-            return SessionTwin.model_validate_json(found[0])
+            return SessionTwin.model_validate_json(data)
         except ValidationError:
             log.warning("session %s has an unreadable handoff record; ignored", session_id)
             return None
@@ -132,5 +143,8 @@ class SessionTwins:
         if from_twin not in handed_from:
             handed_from.append(from_twin)
         record = SessionTwin(twin_id=to_twin, handed_from=handed_from, job_id=job_id, at=at)
-        await self._bucket.put(session_twin_key(session_id), record.model_dump_json().encode())
+        value = record.model_dump_json().encode()
+        await self._bucket.put(session_twin_key(session_id), value)
+        if self._mirror is not None:
+            self._mirror.note(session_twin_key(session_id), value)
         return record

@@ -23,6 +23,8 @@ from .mcp_servers import unknown_servers
 from .tools import McpToolCatalog, ToolRegistry, is_mcp_name
 
 DEFAULT_TWIN_ID: Final = "orchestrator"
+# Names `get_recent` keeps before it starts afresh.
+RECENT_TWINS: Final = 4096
 _AVATAR_RE: Final = re.compile(r"^data:image/(png|jpeg|gif|webp|svg\+xml);base64,([A-Za-z0-9+/=\s]+)$")
 
 DEFAULT_TWIN = TwinWrite(
@@ -91,6 +93,7 @@ class TwinStore:
         self.tools = tools
         self.mcp_tools = mcp_tools
         self._cache: dict[str, tuple[float, Twin]] = {}
+        self._recent: dict[str, tuple[float, Twin | None]] = {}
 
     @classmethod
     async def open(cls, bus: Bus) -> TwinStore:
@@ -119,6 +122,23 @@ class TwinStore:
 
     async def get(self, twin_id: str) -> Twin | None:
         return await self.kv.get_model(twin_key(twin_id), Twin)
+
+    async def get_recent(self, twin_id: str) -> Twin | None:
+        """The twin as stored at most `cache_ttl_s` ago, or None if it did not exist then: for a lookup
+        on every message (the edge's path twin), where the planner judges the twin again anyway."""
+        now = time.monotonic()
+        recent = self._recent.get(twin_id)
+        if recent is None or now - recent[0] >= self.cache_ttl_s:
+            if len(self._recent) >= RECENT_TWINS:
+                self._recent.clear()  # names come from socket paths: bounded, whoever connects
+            recent = (now, await self.get(twin_id))
+            self._recent[twin_id] = recent
+        return recent[1]
+
+    def _forget(self, twin_id: str) -> None:
+        """A write by this process shows at once in its own reads."""
+        self._cache.pop(twin_id, None)
+        self._recent.pop(twin_id, None)
 
     async def get_or_default(self, twin_id: str) -> Twin:
         """The twin as its jobs are judged (`in_force`)."""
@@ -179,7 +199,7 @@ class TwinStore:
             return _build(twin_id, settings, current, current.owner, {t: d for t, d in pins.items() if d})
 
         updated = await kvjson.update(self.kv, twin_key(twin_id), Twin, change)
-        self._cache.pop(twin_id, None)
+        self._forget(twin_id)
         return updated
 
     async def allow_always(self, twin_id: str, tool_name: str, seen: str | None = None) -> None:
@@ -199,7 +219,7 @@ class TwinStore:
             return current.model_copy(update={"always_allow": listed, "always_allow_pins": pins})
 
         await kvjson.update(self.kv, twin_key(twin_id), Twin, change)
-        self._cache.pop(twin_id, None)
+        self._forget(twin_id)
 
     async def _pins(self, tools: Sequence[str], kept: dict[str, str]) -> dict[str, str]:
         """Pins for the built tools in `tools`: those in `kept`, else the artifact registered now."""
@@ -219,7 +239,7 @@ class TwinStore:
             return current.model_copy(update={"always_remember": [*current.always_remember, namespace]})
 
         await kvjson.update(self.kv, twin_key(twin_id), Twin, change)
-        self._cache.pop(twin_id, None)
+        self._forget(twin_id)
 
     async def allow_tool(self, twin_id: str, tool_name: str) -> None:
         def change(current: Twin) -> Twin | None:
@@ -228,7 +248,7 @@ class TwinStore:
             return current.model_copy(update={"allowed_tools": [*current.allowed_tools, tool_name]})
 
         await kvjson.update(self.kv, twin_key(twin_id), Twin, change)
-        self._cache.pop(twin_id, None)
+        self._forget(twin_id)
 
     async def use_prompt(self, twin_id: str, version: PromptVersion) -> Twin | None:
         """Make a recorded prompt version the twin's prompt: one compare-and-set of the twin record,
@@ -239,7 +259,7 @@ class TwinStore:
             return current.model_copy(update={**update, "updated_at": datetime.now(UTC)})
 
         updated = await kvjson.update(self.kv, twin_key(twin_id), Twin, change)
-        self._cache.pop(twin_id, None)
+        self._forget(twin_id)
         return updated
 
     async def delete(self, twin_id: str) -> bool:

@@ -88,6 +88,30 @@ async def test_a_failing_handler_is_retried_then_succeeds_once(bus: Bus, session
         await consumer.stop()
 
 
+async def test_a_handler_working_past_the_ack_wait_is_kept_alive_not_redelivered(bus: Bus, session_id: str) -> None:
+    # One ticker per consumer says "in progress" for every message still being handled; without it
+    # the server would redeliver this one after 1 s.
+    spec = ConsumerSpec(
+        stream=EVENTS.name, durable=f"test-{session_id}", filter_subjects=(f"tool.run.{session_id}",), ack_wait_s=1.0
+    )
+    attempts: list[int] = []
+
+    async def slow(event: Envelope[Any], delivery: Delivery) -> None:
+        attempts.append(delivery.attempt)
+        await asyncio.sleep(2.5)  # the work itself: 2.5 ack waits, so a redelivery would show
+
+    consumer = PullConsumer(bus, spec, slow)
+    await consumer.start()
+    try:
+        await bus.publish(_tool_run(session_id, "slow"))
+        await eventually(lambda: consumer.handled == 1, timeout=10)
+        assert attempts == [1]
+        info = await bus.js.consumer_info(EVENTS.name, spec.durable)
+        assert info.num_redelivered == 0 and info.num_ack_pending == 0
+    finally:
+        await consumer.stop()
+
+
 async def test_a_handler_that_keeps_failing_is_dead_lettered(
     bus: Bus, observe: ObserveFactory, session_id: str
 ) -> None:

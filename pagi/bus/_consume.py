@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
@@ -102,6 +103,10 @@ class PullConsumer:
         self._owed = 0
         self._next_token = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        # Messages being handled, with when each was last said to be in progress: one ticker keeps
+        # them all alive (a task and a timer per message cost more than the rest of the loop).
+        self._working: dict[int, tuple[Msg, float]] = {}
+        self._keep_alive_task: asyncio.Task[None] | None = None
         self._last_activity = time.monotonic()
         self._watchdog: asyncio.Task[None] | None = None
         self._stopping = False
@@ -113,6 +118,7 @@ class PullConsumer:
         self._sub = await self.bus.nc.subscribe(f"{self._inbox}.*", cb=self._on_message)
         self.bus.on_reconnect(self._rebind)
         self._watchdog = asyncio.create_task(self._watch())
+        self._keep_alive_task = asyncio.create_task(self._keep_alive())
         await self._refill()
 
     async def stop(self, drain_timeout_s: float = 15.0) -> None:
@@ -122,6 +128,8 @@ class PullConsumer:
             self._watchdog.cancel()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=drain_timeout_s)
+        if self._keep_alive_task:
+            self._keep_alive_task.cancel()
         await unsubscribe_quietly(self._sub)
 
     # --- pulling ------------------------------------------------------------------------------
@@ -201,7 +209,7 @@ class PullConsumer:
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if not self._stopping:
+        if not self._stopping and self._pull_token is None:
             asyncio.get_running_loop().create_task(self._refill())
 
     # --- handling -----------------------------------------------------------------------------
@@ -227,7 +235,7 @@ class PullConsumer:
                 msg.subject,
                 msg.data,
                 msg.headers,
-                fallback_id=stored_event_id(self.spec.stream, stream_seq),
+                fallback_id=functools.partial(stored_event_id, self.spec.stream, stream_seq),
             )
         except DecodeError as exc:
             tracing.fail(span, exc.reason)
@@ -244,7 +252,7 @@ class PullConsumer:
             "consumer": self.spec.durable,
             "trace_id": trace_id(current_traceparent.get()),
         }
-        keepalive = asyncio.create_task(self._keep_alive(msg))
+        self._working[id(msg)] = (msg, time.monotonic())
         try:
             await self.handler(event, Delivery(self.bus, self.spec.durable, attempt, stream_seq, msg))
         except Reject as exc:
@@ -261,17 +269,24 @@ class PullConsumer:
                 await msg.nak(delay=NAK_BACKOFF.delay(attempt))
             return "retried"
         finally:
-            keepalive.cancel()
+            del self._working[id(msg)]
         with contextlib.suppress(*TRANSIENT_ERRORS):
             await msg.ack()
         self.handled += 1
         return "acked"
 
-    async def _keep_alive(self, msg: Msg) -> None:
+    async def _keep_alive(self) -> None:
+        """Every message handled for a third of the ack wait is said to be in progress, so the
+        server does not redeliver work that is still going on."""
+        every_s = self.spec.ack_wait_s / 3
         while True:
-            await asyncio.sleep(self.spec.ack_wait_s / 3)
-            with contextlib.suppress(*TRANSIENT_ERRORS):
-                await msg.in_progress()
+            await asyncio.sleep(every_s / 2)
+            now = time.monotonic()
+            for key, (msg, since) in list(self._working.items()):
+                if now - since >= every_s and key in self._working:
+                    self._working[key] = (msg, now)
+                    with contextlib.suppress(*TRANSIENT_ERRORS):
+                        await msg.in_progress()
 
     async def _dead_letter(self, msg: Msg, reason: str, session_id: str, attempt: int, stream_seq: int) -> Outcome:
         """Report where a person will see it (the session's job log) and keep the evidence (the
