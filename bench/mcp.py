@@ -12,6 +12,9 @@ Three paths call `get_current_time` of the real `mcp-server-time` (the one `make
 
 Every session is opened once before timing: the figures are per call on a running server. The paths
 alternate call by call so machine noise hits them alike. Goal: PAGI's p50 at most 1.5 times the bare p50.
+The whole run goes once per nats-server configuration (`--nats-config`, default both): `pagi up`'s own
+server (nats.conf: fsync on every write, a user per service), and `pagi up` given a bare server by
+NATS_URL; the bare paths use no bus and are measured again beside each.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import aiohttp
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from bench.stack import running_pagi
+from bench.stack import NatsConfig, add_config_argument, chosen_configs, config_heading, running_pagi
 from bus_schemas.mcp import McpServer, pagi_tool_name
 from sandbox import Sandbox, SandboxConfig
 from sandbox.limits import Limits
@@ -163,10 +166,10 @@ def _message() -> str:
 
 
 @asynccontextmanager
-async def pagi_path(root: Path) -> AsyncIterator[Call]:
+async def pagi_path(root: Path, config: NatsConfig) -> AsyncIterator[Call]:
     """The time server registered, the default twin allowed it, one call approved with "always":
     afterwards a chat message is answered with no human in the loop."""
-    async with running_pagi(root / "data") as (url, _), aiohttp.ClientSession() as http:
+    async with running_pagi(root / "data", config=config) as (url, _), aiohttp.ClientSession() as http:
         edge = Edge(http, url)
 
         async def healthy() -> bool:
@@ -277,13 +280,13 @@ def report(times: dict[str, list[float]], runs: int, isolation: str) -> None:
         print(f"goal: PAGI p50 <= {GOAL_RATIO} x bare p50: {'hit' if ratio <= GOAL_RATIO else 'MISS'} ({ratio:.2f})")
 
 
-async def main(root: Path, runs: int, warmup: int, with_pagi: bool) -> None:
+async def main(root: Path, runs: int, warmup: int, with_pagi: bool, config: NatsConfig) -> None:
     async with AsyncExitStack() as stack:
         bare = await stack.enter_async_context(bare_session(root / "bare.log"))
         boxed, isolation = await stack.enter_async_context(sandboxed_session(root))
         paths: dict[str, Call] = {"bare": bare_call(bare), "bare in sandbox": bare_call(boxed)}
         if with_pagi:
-            paths["PAGI"] = await stack.enter_async_context(pagi_path(root))
+            paths["PAGI"] = await stack.enter_async_context(pagi_path(root, config))
         times = await measure(paths, runs, warmup)
     report(times, runs, isolation)
 
@@ -293,10 +296,17 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--bare-only", action="store_true", help="the two bare baselines, no PAGI stack")
+    add_config_argument(parser)
     args = parser.parse_args()
     bench_root = Path(tempfile.mkdtemp(prefix="pagi-bench-mcp-", dir="/tmp"))
     bench_root.chmod(0o711)  # the sandbox uid must reach its state directory
     try:
-        asyncio.run(main(bench_root, args.runs, args.warmup, not args.bare_only))
+        for nats_config in chosen_configs(args) if not args.bare_only else ("bare",):
+            if not args.bare_only:
+                print(config_heading(nats_config), flush=True)
+            config_root = bench_root / nats_config
+            config_root.mkdir()
+            config_root.chmod(0o711)  # as bench_root (mkdir's mode is cut by the umask)
+            asyncio.run(main(config_root, args.runs, args.warmup, not args.bare_only, nats_config))
     finally:
         shutil.rmtree(bench_root, ignore_errors=True)
