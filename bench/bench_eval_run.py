@@ -11,7 +11,10 @@ Python process: start-up, connect, run, print). The provider's address is a clos
 call would fail the case, so a run that passes every case called none.
 
 The floor beside it: the same number of KV reads of the recorded jobs and one eval.run -> eval.result
-round trip of an empty set (the runner's fixed cost), in the same run.
+round trip of an empty set (the runner's fixed cost), in the same run. Everything runs on each
+nats-server configuration (`--nats-config`, default both: bare, and `pagi up`'s nats.conf, the
+planner's routes and the KV floor as the planner's own user, the bench and `pagi eval run` as the
+operator, as `pagi.env` gives it).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from records.evals import EvalStore, capture_set
 from records.jobs import JobStore
 from records.twins import TwinStore
 
-from .stack import running_nats
+from .stack import NatsConfig, add_config_argument, chosen_configs, config_heading, running_nats
 
 TWIN = "bench-evals"
 DECIDED_BY = "llm:openai-compatible/fake-model"
@@ -132,12 +135,14 @@ def cli_run(url: str) -> float:
     return elapsed
 
 
-async def run(args: argparse.Namespace) -> None:
+async def run(args: argparse.Namespace, config: NatsConfig) -> None:
+    print(config_heading(config))
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load {os.getloadavg()[0]:.2f}")
-    async with running_nats() as nats:
+    async with running_nats(config) as nats:
         bus = await Bus.connect(nats.url, "bench-evals", connect_timeout_s=10)
+        planner_bus = await Bus.connect(nats.url_for("planner"), "bench-evals-planner", connect_timeout_s=10)
         service = PlannerService()
-        consumers = await start_routes(bus, await service.routes(bus))
+        consumers = await start_routes(planner_bus, await service.routes(planner_bus))
         try:
             await seed(bus, args.turns)
             rounds, seconds = [], []
@@ -147,13 +152,14 @@ async def run(args: argparse.Namespace) -> None:
                 assert result.passed == args.turns and result.llm_calls == 0, (result.passed, result.llm_calls)
                 rounds.append(elapsed)
                 seconds.append(result.seconds)
-            floors = [await kv_floor(bus, args.turns) for _ in range(args.rounds)]
+            floors = [await kv_floor(planner_bus, args.turns) for _ in range(args.rounds)]
             empties = [(await run_once(bus, "empty"))[0] for _ in range(args.rounds)]
             clis = [await asyncio.to_thread(cli_run, nats.url) for _ in range(args.cli_rounds)]
         finally:
             for consumer in consumers:
                 await consumer.stop()
             await service.close()
+            await planner_bus.close()
             await bus.close()
     replayed = result.replayed_calls
     print(f"\n{args.turns} recorded turns ({replayed} recorded replies per run incl. baseline), "
@@ -164,7 +170,16 @@ async def run(args: argparse.Namespace) -> None:
     print(f"  floor: {args.turns} KV reads of the jobs  {statistics.median(floors) * 1000:8.1f} ms")
     print(f"  floor: empty set round trip      {statistics.median(empties) * 1000:8.1f} ms")
     print(f"  load after: {os.getloadavg()[0]:.2f}")
-    print(json.dumps({"turns": args.turns, "round_s": statistics.median(rounds), "cli_s": statistics.median(clis)}))
+    print(
+        json.dumps(
+            {
+                "nats_config": config,
+                "turns": args.turns,
+                "round_s": statistics.median(rounds),
+                "cli_s": statistics.median(clis),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -172,7 +187,10 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--cli-rounds", type=int, default=3)
-    asyncio.run(run(parser.parse_args()))
+    add_config_argument(parser)
+    args = parser.parse_args()
+    for config in chosen_configs(args):
+        asyncio.run(run(args, config))
 
 
 if __name__ == "__main__":
