@@ -1,6 +1,6 @@
 """What the telemetry agent costs in CPU time, next to the cheapest possible psutil reading.
 
-    python -m bench.telemetry_cost [--samples 60] [--interval-ms 1000] [--agent-seconds 60]
+    python -m bench.telemetry_cost [--samples 60] [--interval-ms 1000] [--agent-seconds 30]
 
 Part 1, in this process: each tick takes one bare `psutil.cpu_percent()` reading and one full
 sample, then wraps it in its envelope and encodes it as the bus does, each timed in process CPU
@@ -10,7 +10,9 @@ cold caches that a tight loop would hide.
 
 Part 2, the whole agent: `python -m telemetry_agent` against a real nats-server, its CPU time
 over a window after start-up (the scheduler's nanosecond run time of all its threads, where
-/proc has it), so asyncio, the NATS client and the publish round trip are all counted.
+/proc has it), so asyncio, the NATS client and the publish round trip are all counted. Part 2 runs
+on each nats-server configuration (`--nats-config`, default both: bare, and `pagi up`'s nats.conf,
+the agent as its own user, publishing for this host as `pagi up` allows it).
 """
 
 from __future__ import annotations
@@ -21,21 +23,20 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import psutil
 
 from bus_schemas import encode
 from bus_schemas.streams import TELEMETRY
 from pagi.bus import Bus
-from pagi_cli.nats_server import NatsServer
 from telemetry_agent.agent import sample_event
 from telemetry_agent.config import default_host_id
 from telemetry_agent.sampler import Sampler
+
+from .stack import NatsConfig, add_config_argument, chosen_configs, config_heading, running_nats
 
 
 @dataclass
@@ -139,17 +140,17 @@ async def _stream_count(bus: Bus) -> int:
     return int(info.state.messages)
 
 
-async def measure_agent(seconds: float, interval_ms: int) -> AgentRun:
-    with tempfile.TemporaryDirectory() as tmp:
-        server = NatsServer(store_dir=Path(tmp) / "nats")
-        server.start()
-        env = {**os.environ, "NATS_URL": server.url, "TELEMETRY_INTERVAL_MS": str(interval_ms)}
+async def measure_agent(seconds: float, interval_ms: int, config: NatsConfig) -> AgentRun:
+    async with running_nats(config) as server:
+        env = {**os.environ, "NATS_URL": server.url_for("telemetry_agent"), "TELEMETRY_INTERVAL_MS": str(interval_ms)}
+        # nats.conf lets the agent publish for this host only (pagi up's TELEMETRY_SUBJECT_ENV).
+        host_id = default_host_id()
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "telemetry_agent",
             "--host-id",
-            "bench",
+            host_id,
             env=env,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
@@ -172,7 +173,6 @@ async def measure_agent(seconds: float, interval_ms: int) -> AgentRun:
             if proc.returncode is None:
                 proc.terminate()
                 await asyncio.wait_for(proc.wait(), 15)
-            server.stop()
         return AgentRun(
             seconds=wall1 - wall0,
             cpu_s=cpu1 - cpu0,
@@ -189,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=60)
     parser.add_argument("--interval-ms", type=int, default=1000, help="pacing; 0 runs back to back")
-    parser.add_argument("--agent-seconds", type=float, default=60.0, help="window for the whole agent; 0 skips it")
+    parser.add_argument(
+        "--agent-seconds", type=float, default=30.0, help="window for the whole agent, per configuration; 0 skips it"
+    )
+    add_config_argument(parser)
     args = parser.parse_args(argv)
 
     print(
@@ -210,9 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratio sample+envelope+encode / bare baseline: {ratio:.1f}x")
     shares = [r.total.core_share_at(1.0)]
 
-    if args.agent_seconds > 0:
-        a = asyncio.run(measure_agent(args.agent_seconds, args.interval_ms or 1000))
-        print(f"\n2. whole agent process (python -m telemetry_agent, real nats-server), {a.seconds:.0f} s")
+    for config in chosen_configs(args) if args.agent_seconds > 0 else ():
+        print(config_heading(config))
+        a = asyncio.run(measure_agent(args.agent_seconds, args.interval_ms or 1000, config))
+        print(f"2. whole agent process (python -m telemetry_agent, real nats-server), {a.seconds:.0f} s")
         print(f"start-up CPU (imports, connect, topology, first samples): {a.startup_cpu_s * 1000:.0f} ms")
         print(f"samples published in the window: {a.published}")
         print(
