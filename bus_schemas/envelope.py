@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -14,13 +16,27 @@ B = TypeVar("B", bound=BaseModel)
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """`uuid.uuid4().hex`, as uuid4 makes it (16 random bytes, version and variant set), without a
+    UUID object."""
+    random = bytearray(os.urandom(16))
+    random[6] = (random[6] & 0x0F) | 0x40  # version 4
+    random[8] = (random[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return random.hex()
+
+
+_URL_NAMESPACE = uuid.NAMESPACE_URL.bytes
 
 
 def derived_id(parent_id: str, purpose: str) -> str:
     """A stable id for an event caused by another, so a redelivered input yields the same output id
-    and JetStream's duplicate window drops the second copy."""
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"pagi:{parent_id}:{purpose}").hex
+    and JetStream's duplicate window drops the second copy.
+
+    It is `uuid.uuid5(uuid.NAMESPACE_URL, f"pagi:{parent_id}:{purpose}").hex` (tests/test_codec.py
+    holds them equal), without building a UUID object: it is made several times per chat message."""
+    digest = bytearray(hashlib.sha1(_URL_NAMESPACE + f"pagi:{parent_id}:{purpose}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return digest.hex()
 
 
 class Body(BaseModel):

@@ -15,10 +15,11 @@ Hooks for the workers (call them where the thing happens):
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest, start_http_server
 
@@ -147,6 +148,16 @@ def serve_metrics() -> MetricsEndpoint | None:
         return None
     shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
     return MetricsEndpoint(url=f"http://{shown}:{server.server_port}/metrics")
+
+
+MetricT = TypeVar("MetricT", Counter, Histogram, Gauge)
+
+
+@functools.lru_cache(maxsize=4096)
+def child(metric: MetricT, *labels: str) -> MetricT:
+    """`metric.labels(*labels)`, kept: `labels()` takes a lock and builds its key on every call, and
+    the bus runtime calls it for every message. Only for bounded label values (types, consumers)."""
+    return metric.labels(*labels)
 
 
 def event_type_label(subject: str) -> str:

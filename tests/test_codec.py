@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
 import msgpack
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bus_schemas import (
     ActionTool,
@@ -19,7 +22,9 @@ from bus_schemas import (
     PlanAction,
     ToolRun,
     decode,
+    derived_id,
     encode,
+    new_id,
 )
 from bus_schemas.__main__ import export
 from bus_schemas.codec import Format
@@ -250,3 +255,15 @@ def test_bounded_decoders_check_size_before_parsing() -> None:
         loads_json("é[]", max_bytes=3)  # measured in UTF-8 bytes, not characters
     with pytest.raises(PayloadError, match="over the 3 limit"):
         loads_msgpack(msgpack.packb("abcd"), max_bytes=3)
+
+
+@given(st.text(max_size=200), st.text(max_size=40))
+def test_derived_ids_are_the_uuid5_they_always_were(parent_id: str, purpose: str) -> None:
+    # Ids derived before the fast path are in recorded streams: a redelivery must still match them.
+    assert derived_id(parent_id, purpose) == uuid.uuid5(uuid.NAMESPACE_URL, f"pagi:{parent_id}:{purpose}").hex
+
+
+def test_new_ids_are_random_version_4_uuids() -> None:
+    ids = {new_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(uuid.UUID(i).version == 4 and uuid.UUID(i).variant == uuid.RFC_4122 and len(i) == 32 for i in ids)

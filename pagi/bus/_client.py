@@ -208,8 +208,8 @@ class Bus:
                     if time.monotonic() + delay > deadline:
                         raise BusUnavailable(f"could not publish {subject}: {type(exc).__name__}") from exc
                     await asyncio.sleep(delay)
-        metrics.PUBLISH_SECONDS.labels(event.type).observe(time.perf_counter() - started)
-        metrics.MESSAGES_PUBLISHED.labels(event.type).inc()
+        metrics.child(metrics.PUBLISH_SECONDS, event.type).observe(time.perf_counter() - started)
+        metrics.child(metrics.MESSAGES_PUBLISHED, event.type).inc()
         return int(ack.seq)
 
     async def publish_message(self, subject: str, data: bytes, headers: dict[str, str]) -> int:

@@ -226,8 +226,8 @@ class PullConsumer:
             except Exception as exc:
                 tracing.fail(span, f"{type(exc).__name__}: {exc}")
                 outcome = await self._last_resort(msg, attempt)
-        metrics.HANDLER_SECONDS.labels(self.spec.durable, event_type).observe(time.perf_counter() - started)
-        metrics.MESSAGES_HANDLED.labels(self.spec.durable, event_type, outcome).inc()
+        metrics.child(metrics.HANDLER_SECONDS, self.spec.durable, event_type).observe(time.perf_counter() - started)
+        metrics.child(metrics.MESSAGES_HANDLED, self.spec.durable, event_type, outcome).inc()
 
     async def _handle(self, msg: Msg, stream_seq: int, attempt: int, span: Span | None) -> Outcome:
         try:
