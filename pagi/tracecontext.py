@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Final
 
 TRACEPARENT: Final = "traceparent"
-_TRACEPARENT_RE: Final = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+_TRACEPARENT_RE: Final = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 current_traceparent: ContextVar[str | None] = ContextVar("current_traceparent", default=None)
 
@@ -21,11 +21,12 @@ def new_traceparent() -> str:
 
 
 def child_traceparent(parent: str | None) -> str:
-    """Same trace, new span id; a malformed or missing parent starts a new trace."""
+    """Same trace and flags (an unsampled trace stays unsampled downstream), new span id; a
+    malformed or missing parent starts a new trace."""
     match = _TRACEPARENT_RE.match(parent or "")
     if match is None:
         return new_traceparent()
-    return f"00-{match.group(1)}-{os.urandom(8).hex()}-01"
+    return f"00-{match.group(1)}-{os.urandom(8).hex()}-{match.group(3)}"
 
 
 def trace_id(traceparent: str | None) -> str | None:

@@ -17,8 +17,10 @@ from pagi_cli.nats_server import NatsServer
 
 
 @pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    """Tracing on for this test, every finished span kept in memory (exported as it ends)."""
+def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+    """Tracing on for this test, every trace sampled whatever the environment says, every finished
+    span kept in memory (exported as it ends)."""
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "parentbased_always_on")
     exporter = InMemorySpanExporter()
     tracing.setup_tracing("test", exporter=exporter, batch=False)
     yield exporter
