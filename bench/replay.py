@@ -17,7 +17,14 @@ less than latency.
 Part 3, the same three modes on the planner's path in one process (the planner's consumers and a
 client publishing chat.in and waiting for chat.out), switched every block of messages so the
 machine's drift falls on all of them alike: CPU per message, the steadiest figure on a shared
-machine.
+machine. Each block's spans are flushed to the collector inside the block's time (their export is
+counted, one POST per block: more often than a busy service's 512-span batches, so an upper
+bound); a few untimed messages after each switch absorb its cost; the modes run in a shuffled
+order each cycle, and "off" runs twice ("off, again": the noise floor, what two identical modes
+differ by on this machine in this run).
+
+Parts 2 and 3 run on each nats-server configuration `--nats-config` asks for (bench.stack: bare,
+pagi up's nats.conf, or both, the default); parts 1 and 4 on a bare server.
 
 Wire formats (`--wire-format`, default both): part 1 runs once per format (the session stored in
 JSON, then in msgpack, each on a fresh nats-server), and part 4 is part 3's planner path with the
@@ -33,6 +40,7 @@ import contextlib
 import io
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -66,7 +74,7 @@ from pagi_cli.replay import timeline
 from planner.__main__ import PlannerService
 
 from .roundtrip import ChatClient, latency, saturation
-from .stack import running_nats, running_stack
+from .stack import NatsConfig, add_config_argument, chosen_configs, config_heading, running_nats, running_stack
 
 SESSION = "bench-replay"
 
@@ -249,12 +257,12 @@ class Round:
     cpu_ms_per_msg: float
 
 
-async def chat_round(count: int, seconds: float, window: int) -> Round:
+async def chat_round(count: int, seconds: float, window: int, config: NatsConfig) -> Round:
     # A fresh server each time: jobs left by one round must not slow the planner of the next.
     result: Round | None = None
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        async with running_nats() as server:
+        async with running_nats(config) as server:
             with running_stack(server) as stack:
                 processes = stack.processes
                 async with ChatClient(stack.edge_url, 20) as chat:
@@ -279,7 +287,7 @@ def _cpu_s(process: psutil.Process) -> float:
 
 
 async def tracing_part(
-    rounds: int, count: int, seconds: float, window: int
+    rounds: int, count: int, seconds: float, window: int, config: NatsConfig
 ) -> tuple[dict[str, list[Round]], Collector]:
     collector = Collector()
     for mode in ("on", "on, 10 %"):
@@ -291,7 +299,7 @@ async def tracing_part(
             # Each round starts with another mode, so none always runs first (or last) on a drifting machine.
             for mode in names[r % len(names) :] + names[: r % len(names)]:
                 with environment(**MODES[mode]):
-                    results[mode].append(await chat_round(count, seconds, window))
+                    results[mode].append(await chat_round(count, seconds, window, config))
     finally:
         collector.server.shutdown()
     return results, collector
@@ -343,36 +351,57 @@ class PlannerPath:
         await asyncio.wait_for(self.answered.wait(), 30)
 
 
-async def alternating_part(blocks: int, per_block: int) -> dict[str, list[float]]:
+# The switch to a mode (a new tracer, or none) is followed by a few untimed messages, so what the
+# switch leaves behind (the previous pipeline's shutdown, a first message on new code paths) falls
+# on no mode's figure.
+_WARM_UP: Final = 5
+ALTERNATING_MODES: Final = ("off", "off, again", "on", "on, 10 %")
+
+
+async def alternating_part(blocks: int, per_block: int, config: NatsConfig) -> dict[str, list[float]]:
     """The planner's path in this process; tracing off, on (OTLP export to a collector process) and
-    on with 10 % sampling, switched every block of messages, one message at a time. This process's
-    CPU per message, the modes interleaved, so the machine's drift falls on all alike."""
+    on with 10 % sampling, switched every block of messages, one message at a time, each block's
+    spans exported (flushed) inside its time. This process's CPU per message, the modes interleaved
+    in a shuffled order each cycle, so the machine's drift and each switch fall on all alike; "off,
+    again" is the noise floor."""
     sink = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.replay", "--collector", stdout=asyncio.subprocess.PIPE
     )
     assert sink.stdout is not None
     endpoint = (await sink.stdout.readline()).decode().strip()
-    cpu: dict[str, list[float]] = {"off": [], "on": [], "on, 10 %": []}
+    cpu: dict[str, list[float]] = {mode: [] for mode in ALTERNATING_MODES}
     ten_percent: dict[str, str | None] = {
         "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
         "OTEL_TRACES_SAMPLER_ARG": "0.1",
     }
     samplers: dict[str, dict[str, str | None]] = {"on": {"OTEL_TRACES_SAMPLER": None}, "on, 10 %": ten_percent}
+    draw = random.Random(23)
+    order: list[str] = []
+    while len(order) < blocks:
+        cycle = list(ALTERNATING_MODES)
+        draw.shuffle(cycle)
+        order += cycle
     try:
-        async with running_nats() as server:
+        async with running_nats(config) as server:
             with environment(OTEL_EXPORTER_OTLP_ENDPOINT=endpoint):
                 bus = await Bus.connect(server.url, "bench-alternating")
                 try:
                     async with PlannerPath(bus) as path:
-                        for block in range(blocks):
-                            mode = list(cpu)[block % len(cpu)]
+                        for mode in order[:blocks]:
                             tracing.shutdown_tracing(30)
-                            if mode != "off":
+                            provider = None
+                            if mode in samplers:
                                 with environment(**samplers[mode]):  # the SDK reads its sampler from here
-                                    tracing.setup_tracing("bench")
+                                    provider = tracing.setup_tracing("bench")
+                            for _ in range(_WARM_UP):
+                                await path.one()
+                            if provider is not None:
+                                provider.force_flush()
                             start = time.process_time()
                             for _ in range(per_block):
                                 await path.one()
+                            if provider is not None:
+                                provider.force_flush()  # the block's spans exported, counted
                             cpu[mode].append((time.process_time() - start) * 1000 / per_block)
                         tracing.shutdown_tracing(30)
                 finally:
@@ -422,6 +451,39 @@ def ms(values: list[float]) -> str:
     return f"{statistics.median(values) * 1000:7.1f} ms (min {min(values) * 1000:.1f}, max {max(values) * 1000:.1f})"
 
 
+async def tracing_parts(args: argparse.Namespace, config: NatsConfig) -> None:
+    """Parts 2 and 3 on one nats-server configuration."""
+    print(config_heading(config) + f" (load {os.getloadavg()[0]:.2f})")
+    if args.rounds:
+        results, collector = await tracing_part(args.rounds, args.count, args.seconds, args.window, config)
+        print(f"\nchat round trip, tracing off / on (OTLP export) / on 10 % sampled, {args.rounds} rounds, medians:")
+        base = results["off"]
+        for mode, rounds in results.items():
+            p50 = statistics.median(r.p50_ms for r in rounds)
+            p99 = statistics.median(r.p99_ms for r in rounds)
+            sat = statistics.median(r.saturation_per_s for r in rounds)
+            d50 = (p50 / statistics.median(r.p50_ms for r in base) - 1) * 100
+            dsat = (1 - sat / statistics.median(r.saturation_per_s for r in base)) * 100
+            cpu = statistics.median(r.cpu_ms_per_msg for r in rounds)
+            dcpu = (cpu / statistics.median(r.cpu_ms_per_msg for r in base) - 1) * 100
+            print(
+                f"  {mode:9} CPU {cpu:5.2f} ms/msg ({dcpu:+5.1f} %)  p50 {p50:6.2f} ms ({d50:+5.1f} %)  "
+                f"p99 {p99:6.2f} ms  saturation {sat:6.0f} msg/s ({dsat:+5.1f} % fewer)"
+            )
+        print(f"  collector received {collector.requests} OTLP requests, {collector.bytes / 1024:.0f} KiB")
+    if args.blocks:
+        blocks = await alternating_part(args.blocks, args.per_block, config)
+        off = statistics.median(blocks["off"])
+        print(
+            f"\nplanner path in one process, modes shuffled every {args.per_block} messages, {args.blocks} blocks, "
+            "each block's spans exported in its time:"
+        )
+        for mode, values in blocks.items():
+            cpu = statistics.median(values)
+            print(f"  {mode:10} CPU {cpu:.3f} ms/msg ({(cpu / off - 1) * 100:+.1f} %)  [{len(values)} blocks]")
+    print(f"  (load {os.getloadavg()[0]:.2f} at the end)")
+
+
 async def run(args: argparse.Namespace) -> None:
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load {os.getloadavg()[0]:.2f}")
     formats: tuple[Format, ...] = FORMATS if args.wire_format == "both" else (args.wire_format,)
@@ -448,30 +510,8 @@ async def run(args: argparse.Namespace) -> None:
                 )
                 + f"; stored bytes {j.stream_mib / m.stream_mib:.3f}"
             )
-    if args.rounds:
-        results, collector = await tracing_part(args.rounds, args.count, args.seconds, args.window)
-        print(f"\nchat round trip, tracing off / on (OTLP export) / on 10 % sampled, {args.rounds} rounds, medians:")
-        base = results["off"]
-        for mode, rounds in results.items():
-            p50 = statistics.median(r.p50_ms for r in rounds)
-            p99 = statistics.median(r.p99_ms for r in rounds)
-            sat = statistics.median(r.saturation_per_s for r in rounds)
-            d50 = (p50 / statistics.median(r.p50_ms for r in base) - 1) * 100
-            dsat = (1 - sat / statistics.median(r.saturation_per_s for r in base)) * 100
-            cpu = statistics.median(r.cpu_ms_per_msg for r in rounds)
-            dcpu = (cpu / statistics.median(r.cpu_ms_per_msg for r in base) - 1) * 100
-            print(
-                f"  {mode:9} CPU {cpu:5.2f} ms/msg ({dcpu:+5.1f} %)  p50 {p50:6.2f} ms ({d50:+5.1f} %)  "
-                f"p99 {p99:6.2f} ms  saturation {sat:6.0f} msg/s ({dsat:+5.1f} % fewer)"
-            )
-        print(f"  collector received {collector.requests} OTLP requests, {collector.bytes / 1024:.0f} KiB")
-    if args.blocks:
-        blocks = await alternating_part(args.blocks, args.per_block)
-        off = statistics.median(blocks["off"])
-        print(f"\nplanner path in one process, modes in turn every {args.per_block} messages, {args.blocks} blocks:")
-        for mode, values in blocks.items():
-            cpu = statistics.median(values)
-            print(f"  {mode:9} CPU {cpu:.3f} ms/msg ({(cpu / off - 1) * 100:+.1f} %)")
+    for config in chosen_configs(args) if args.rounds or args.blocks else ():
+        await tracing_parts(args, config)
     if args.format_blocks:
         by_format = await formats_part(args.format_blocks, args.per_block, formats)
         print(
@@ -498,11 +538,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=300, help="sequential messages per latency measurement")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds of saturation per round")
     parser.add_argument("--window", type=int, default=100, help="messages in flight at saturation")
-    parser.add_argument("--blocks", type=int, default=45, help="alternating blocks in one process (0: skip)")
+    parser.add_argument("--blocks", type=int, default=48, help="alternating blocks in one process (0: skip)")
     parser.add_argument("--per-block", type=int, default=40, help="messages per alternating block")
     parser.add_argument("--wire-format", choices=[*FORMATS, "both"], default="both", help="format(s) for parts 1 and 4")
     parser.add_argument("--format-blocks", type=int, default=40, help="wire-format blocks in one process (0: skip)")
     parser.add_argument("--collector", action="store_true", help=argparse.SUPPRESS)
+    add_config_argument(parser)  # parts 2 and 3
     args = parser.parse_args()
     if args.collector:
         serve_collector()
