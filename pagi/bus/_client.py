@@ -34,6 +34,7 @@ from ..settings import BusSettings
 from ..stores import BlobStore, KVStore
 from ..tracecontext import TRACEPARENT
 from . import _history, _reply, _topology
+from ._acks import AckedPublisher
 from ._errors import TRANSIENT_ERRORS, BusUnavailable, PublishRefused
 from ._history import StoredMessage
 from ._subscription import Observer
@@ -83,6 +84,7 @@ class Bus:
         self.user = user  # the NATS user it connected as (None: no credentials in the URL)
         self._reconnect_hooks: list[ReconnectHook] = []
         self._closing = False
+        self._acks = AckedPublisher(nc)
 
     @classmethod
     async def connect(
@@ -165,6 +167,7 @@ class Bus:
 
     async def close(self) -> None:
         self._closing = True
+        await self._acks.close()
         if self.nc.is_closed:
             return
         try:
@@ -200,7 +203,7 @@ class Bus:
             retries = 0
             while True:
                 try:
-                    ack = await self.js.publish(subject, payload, headers=headers, timeout=2.0)
+                    seq = await self._acks.publish(subject, payload, headers, timeout_s=2.0)
                     break
                 except TRANSIENT_ERRORS as exc:
                     retries += 1
@@ -210,16 +213,15 @@ class Bus:
                     await asyncio.sleep(delay)
         metrics.child(metrics.PUBLISH_SECONDS, event.type).observe(time.perf_counter() - started)
         metrics.child(metrics.MESSAGES_PUBLISHED, event.type).inc()
-        return int(ack.seq)
+        return seq
 
     async def publish_message(self, subject: str, data: bytes, headers: dict[str, str]) -> int:
         """Store a message that is not a PAGI event, with the server's own headers (e.g. a JetStream
         message schedule's definition); PublishRefused when the server refuses it."""
         try:
-            ack = await self.js.publish(subject, data, headers=headers, timeout=2.0)
+            return await self._acks.publish(subject, data, headers, timeout_s=2.0)
         except nats.js.errors.BadRequestError as exc:
             raise PublishRefused(exc.description or "refused") from None
-        return int(ack.seq)
 
     # --- core messages: live, not stored ------------------------------------------------------
 
