@@ -29,6 +29,7 @@ read); a recording span is also the OpenTelemetry context's current span.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import re
@@ -60,7 +61,10 @@ if TYPE_CHECKING:  # the SDK is imported only when tracing is switched on (it is
     from opentelemetry.sdk.trace.sampling import Sampler
     from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+log = logging.getLogger("pagi.tracing")
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
+# Read by the SDK's TracerProvider (which trace is kept); named here so the start-up line says them.
+SAMPLER_VARIABLES: Final = ("OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG")
 _TRACE_ID_LEN: Final = 32
 # The span attribute that keeps a caller's own trace id (`X-Trace-ID: test-trace-123`) as given.
 CALLER_TRACE_ATTRIBUTE: Final = "pagi.caller_trace_id"
@@ -269,6 +273,8 @@ def setup_tracing(service: str, exporter: SpanExporter | None = None, batch: boo
     shutdown_tracing()
     _state.provider = provider
     _state.pipeline = _Pipeline(provider, processor)
+    given = ", ".join(f"{name}={os.environ[name]}" for name in SAMPLER_VARIABLES if name in os.environ)
+    log.info("tracing on: sampler %s (%s)", provider.sampler.get_description(), given or "the default")
     return provider
 
 
