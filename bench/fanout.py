@@ -9,7 +9,8 @@ a bare loop of `send_str` inside the edge (no bus, no queues) as the floor, and 
 Processes: nats-server, the edge (`python -m bench.fanout edge`: the real app plus one route that
 runs the floor loop), two client processes (`python -m bench.fanout clients`), and this driver,
 which publishes the telemetry and the session events. `BENCH_EDGE_PROFILE=<file>` writes a cProfile of
-the edge process there.
+the edge process there; `BENCH_FANOUT_LAGS=<prefix>` writes every lag measured (and the phases' times) to
+`<prefix>.<nats config>.json`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import platform
@@ -27,6 +29,7 @@ import sys
 import tempfile
 import time
 from array import array
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +37,7 @@ from typing import Any
 
 import aiohttp
 import psutil
+import uvloop
 from aiohttp import web
 
 from bus_schemas import Envelope, JobLog
@@ -42,8 +46,10 @@ from bus_schemas.telemetry import TelemetrySample
 from bus_schemas.web import VERBOSE_FRAMES_PROTOCOL
 from pagi.bus import Bus
 
-from .stack import free_port, running_nats
+from .stack import NatsConfig, add_config_argument, chosen_configs, free_port, running_nats
 
+# The edge's loop running this much later than asked counts as a stall (reported with its CPU time).
+STALL_S = 0.1
 MARK = "bench "
 FLOOR_MARK = "floor "
 _TS = re.compile(rb'"ts":"([^"]+)"')
@@ -69,6 +75,17 @@ def session_of(i: int) -> str:
 # --- the edge process ----------------------------------------------------------------------------
 
 
+async def watch_stalls(stalls: list[dict[str, float]]) -> None:
+    """Record each time this process's loop ran a tick more than STALL_S late: held by a callback
+    (CPU spent meanwhile) or by the machine (the process did not run: no CPU spent)."""
+    while True:
+        wall, cpu = time.monotonic(), time.process_time()
+        await asyncio.sleep(0.01)
+        late = time.monotonic() - wall - 0.01
+        if late > STALL_S:
+            stalls.append({"at": time.time() - late, "s": late, "cpu_s": time.process_time() - cpu})
+
+
 def run_edge(nats_url: str, port: int, queue_size: int) -> None:
     """The real edge app, plus POST /bench/floor: the same delivery as the session events, as a bare
     loop of `send_str` on the same sockets (one frame per tick, round robin)."""
@@ -80,7 +97,10 @@ def run_edge(nats_url: str, port: int, queue_size: int) -> None:
 
     raise_fd_limit()
     settings = EdgeSettings(PAGI_PORT=port, PAGI_WS_QUEUE_SIZE=queue_size)
-    app = make_app(settings, bus_settings=BusSettings(NATS_URL=nats_url))
+    bus_settings = BusSettings(NATS_URL=nats_url)
+    app = make_app(settings, bus_settings=bus_settings)
+    # The loop `python -m edge` runs on (pagi/eventloop.py: uvloop unless PAGI_EVENT_LOOP=asyncio).
+    loop = uvloop.new_event_loop() if bus_settings.event_loop == "uvloop" else asyncio.new_event_loop()
 
     async def floor(request: web.Request) -> web.Response:
         spec = await request.json()
@@ -102,18 +122,50 @@ def run_edge(nats_url: str, port: int, queue_size: int) -> None:
                 sent += 1
         return web.json_response({"sent": sent, "sockets": len(sockets)})
 
+    stalls: list[dict[str, float]] = []
+    gc_pauses: list[float] = []
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+        elif info["generation"] == 2:
+            gc_pauses.append(time.perf_counter() - gc_started[0])
+
+    gc.callbacks.append(on_gc)
+
+    async def watch_loop(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(watch_stalls(stalls))
+        yield
+        task.cancel()
+
+    async def loop_stalls(request: web.Request) -> web.Response:
+        tracked = len(gc.get_objects())
+        return web.json_response(
+            {
+                "stalls": stalls,
+                "gc2_pauses_s": gc_pauses,
+                "gc_tracked": tracked,
+                "gc_frozen": gc.get_freeze_count(),
+                "event_loop": bus_settings.event_loop,
+            }
+        )
+
+    app.cleanup_ctx.append(watch_loop)
     app.router.add_post("/bench/floor", floor)
-    # The front door serves no route without a rule (edge/front/route_rules.py): this one is the bench's.
+    app.router.add_get("/bench/stalls", loop_stalls)
+    # The front door serves no route without a rule (edge/front/route_rules.py): these are the bench's.
     RULES[("POST", "/bench/floor")] = Rule("user", "the benchmark's bare delivery loop")
+    RULES[("GET", "/bench/stalls")] = Rule("user", "the benchmark's record of the edge's loop stalls")
     profile = os.environ.get("BENCH_EDGE_PROFILE")
     if profile:
         import cProfile
 
         with cProfile.Profile() as profiler:
-            web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, handle_signals=True)
+            web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, handle_signals=True, loop=loop)
         profiler.dump_stats(profile)
         return
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, handle_signals=True)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, handle_signals=True, loop=loop)
 
 
 # --- the client processes ------------------------------------------------------------------------
@@ -123,6 +175,8 @@ def run_edge(nats_url: str, port: int, queue_size: int) -> None:
 class Lags:
     ws: array[float]
     floor: array[float]
+    # Receive times of the session events (for a timeline of their lags).
+    ws_at: array[float]
     # (receive time, lag) of telemetry samples, split into phases by the driver.
     sse_at: array[float]
     sse: array[float]
@@ -145,6 +199,7 @@ async def ws_client(
             at = data.find(MARK)
             if at >= 0:
                 lags.ws.append(now - float(data[at + len(MARK) : data.index('"', at)]))
+                lags.ws_at.append(now)
                 continue
             at = data.find(FLOOR_MARK)
             if at >= 0:
@@ -179,7 +234,7 @@ async def sse_client(
 
 async def run_clients(base: str, first: int, ws_count: int, sse_count: int, out: Path) -> None:
     raise_fd_limit()
-    lags = Lags(array("d"), array("d"), array("d"), array("d"))
+    lags = Lags(array("d"), array("d"), array("d"), array("d"), array("d"))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
@@ -205,6 +260,7 @@ async def run_clients(base: str, first: int, ws_count: int, sse_count: int, out:
         result = {
             "ws": list(lags.ws),
             "floor": list(lags.floor),
+            "ws_at": list(lags.ws_at),
             "sse_at": list(lags.sse_at),
             "sse": list(lags.sse),
             "closed": lags.closed,
@@ -238,6 +294,10 @@ class Publisher:
     """Publishes without waiting for each ack before the next send, so an ack's round trip never delays
     (and never inflates the measured lag of) the events after it; at most `limit` in flight."""
 
+    # The most publishes waiting for their acks at once, over all publishers: near `limit`, the
+    # server's acks (not the edge) held the events back, and their lag counts that wait.
+    peak_in_flight = 0
+
     def __init__(self, bus: Bus, limit: int = 512) -> None:
         self._bus = bus
         self._slots = asyncio.Semaphore(limit)
@@ -247,6 +307,7 @@ class Publisher:
         await self._slots.acquire()
         task = asyncio.create_task(self._bus.publish(event))
         self._tasks.add(task)
+        Publisher.peak_in_flight = max(Publisher.peak_in_flight, len(self._tasks))
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[int]) -> None:
@@ -347,16 +408,25 @@ class Phase:
         )
 
 
-async def drive(args: argparse.Namespace) -> dict[str, Any]:
+async def drive(args: argparse.Namespace, config: NatsConfig) -> dict[str, Any]:
     raise_fd_limit()
+    Publisher.peak_in_flight = 0
     port = free_port()
     env = {**os.environ, "LOG_LEVEL": "WARNING"}
-    async with running_nats() as server:
+    async with running_nats(config) as server:
         with tempfile.TemporaryDirectory() as tmp:
             # Every bench client comes from 127.0.0.1, which the per-caller rate limit would count as one caller.
             edge_env = {**env, "PAGI_RATE_LIMIT_RPS": "1000000", "PAGI_RATE_LIMIT_BURST": "1000000"}
             edge = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.fanout", "edge", "--nats", server.url, "--port", str(port), env=edge_env
+                sys.executable,
+                "-m",
+                "bench.fanout",
+                "edge",
+                "--nats",
+                server.url_for("edge"),
+                "--port",
+                str(port),
+                env=edge_env,
             )
             clients: list[asyncio.subprocess.Process] = []
             base = f"http://127.0.0.1:{port}"
@@ -398,6 +468,8 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 rss_after_connect = edge_meter.rss()
 
+                driver_stalls: list[dict[str, float]] = []
+                driver_watch = asyncio.create_task(watch_stalls(driver_stalls))
                 stop_rss = asyncio.Event()
                 rss_watch = asyncio.create_task(watch_rss([edge_meter, nats_meter], stop_rss))
                 await asyncio.sleep(args.warmup)
@@ -423,6 +495,10 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
                     phases.append(phase)
                 stop_rss.set()
                 await rss_watch
+                async with aiohttp.ClientSession() as http, http.get(f"{base}/bench/stalls") as response:
+                    edge_stalls = await response.json()
+                driver_watch.cancel()
+                edge_stalls["driver_stalls"] = driver_stalls
                 stop_telemetry.set()
                 await telemetry
 
@@ -430,7 +506,7 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
                     proc.send_signal(signal.SIGTERM)
                 for proc in clients:
                     await asyncio.wait_for(proc.wait(), 60)
-                merged: dict[str, list[float]] = {"ws": [], "floor": [], "sse_at": [], "sse": []}
+                merged: dict[str, list[float]] = {"ws": [], "floor": [], "ws_at": [], "sse_at": [], "sse": []}
                 closed = 0
                 for out in outs:
                     data = json.loads(await asyncio.to_thread(out.read_text))
@@ -438,7 +514,14 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
                         merged[key].extend(data[key])
                     closed += data["closed"]
                 await bus.close()
-                return report(args, phases, merged, closed, ramp_s, rss_after_connect, edge_meter.peak_rss)
+                dump = os.environ.get("BENCH_FANOUT_LAGS")
+                if dump:
+                    phase_times = [(p.name, p.started, p.ended) for p in phases]
+                    text = json.dumps({"phases": phase_times, **merged})
+                    await asyncio.to_thread(Path(f"{dump}.{config}.json").write_text, text)
+                return report(
+                    args, config, phases, merged, closed, ramp_s, rss_after_connect, edge_meter.peak_rss, edge_stalls
+                )
             finally:
                 for proc in [*clients, edge]:
                     if proc.returncode is None:
@@ -458,14 +541,28 @@ async def wait_http(url: str, timeout_s: float) -> None:
             await asyncio.sleep(0.1)
 
 
+def stalls_in(stalls: list[dict[str, float]], phases: list[Phase]) -> list[dict[str, Any]]:
+    """The edge's loop stalls during the measured phases: when (seconds into them), how long, and
+    how much CPU the edge spent meanwhile (near the stall's length: its own work; near 0: the
+    machine did not run it)."""
+    t0 = phases[0].started
+    return [
+        {"at_s": round(s["at"] - t0, 2), "stall_ms": round(s["s"] * 1000), "edge_cpu_ms": round(s["cpu_s"] * 1000)}
+        for s in stalls
+        if any(p.started <= s["at"] < p.ended for p in phases)
+    ]
+
+
 def report(
     args: argparse.Namespace,
+    config: NatsConfig,
     phases: list[Phase],
     lags: dict[str, list[float]],
     closed: int,
     ramp_s: float,
     rss_connected: int,
     rss_peak: int,
+    edge_stalls: dict[str, Any],
 ) -> dict[str, Any]:
     full = Phase.total([p for p in phases if p.name == "full"])
     floor = Phase.total([p for p in phases if p.name == "floor"])
@@ -489,6 +586,8 @@ def report(
     ws_full, ws_floor = stats(lags["ws"]), stats(lags["floor"])
     result = {
         "command": "python -m bench.fanout " + " ".join(sys.argv[1:]),
+        "nats_config": config,
+        "edge_event_loop": edge_stalls["event_loop"],
         "machine": f"{os.cpu_count()} CPU {platform.processor() or platform.machine()}, "
         f"{psutil.virtual_memory().total // 2**30} GiB, Linux {platform.release()}, Python {platform.python_version()}",
         "clients": {"ws": args.ws, "sse": args.sse, "hosts": args.hosts, "session_events_per_s": args.rate},
@@ -513,6 +612,16 @@ def report(
         "edge_rss_mib_peak": round(rss_peak / 2**20, 1),
         "delivered": {"session_events": full.delivered, "floor_frames": floor.delivered},
         "client_connections_closed_early": closed,
+        "driver_publishes_awaiting_ack_peak": Publisher.peak_in_flight,
+        "edge_loop_stalls": stalls_in(edge_stalls["stalls"], phases),
+        "driver_loop_stalls": stalls_in(edge_stalls["driver_stalls"], phases),
+        # The edge's full collections (Python's generation 2: every tracked object visited, the loop held).
+        "edge_gc_full_collections": {
+            "count": len(edge_stalls["gc2_pauses_s"]),
+            "longest_ms": sorted(round(s * 1000, 1) for s in edge_stalls["gc2_pauses_s"])[-5:],
+            "objects_tracked": edge_stalls["gc_tracked"],
+            "objects_frozen": edge_stalls["gc_frozen"],
+        },
     }
     if ws_full["n"] < full.delivered:
         result["ws_events_missing"] = full.delivered - ws_full["n"]
@@ -540,14 +649,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="full/floor phase pairs, alternating")
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--client-procs", type=int, default=2)
+    add_config_argument(parser)
     args = parser.parse_args()
     if args.command == "edge":
         run_edge(args.nats, args.port, args.queue)
     elif args.command == "clients":
-        asyncio.run(run_clients(args.url, args.first, args.ws, args.sse, args.out))
+        # The load generator on uvloop too: less of the shared cores for it, more for the edge.
+        uvloop.run(run_clients(args.url, args.first, args.ws, args.sse, args.out))
     else:
-        result = asyncio.run(drive(args))
-        print(json.dumps(result, indent=2))
+        # One JSON object per configuration, keyed by it; each run has its own server and edge.
+        results = {config: uvloop.run(drive(args, config)) for config in chosen_configs(args)}
+        print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
