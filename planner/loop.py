@@ -101,7 +101,8 @@ class Planner:
             chain = subjobs.chain_text(job.chain, job.twin_id)
             accepted = emit.log(job, trigger_id, "accepted", f"sub-job accepted ({chain})", status="pending")
             accepted = accepted.model_copy(update={"causation_id": caused_by})
-        await asyncio.gather(self.bus.publish(accepted), self.next_step(job, twin, trigger_id, None))
+        # Published with the step's own events: one flush and one wait for the acks instead of two.
+        await self.next_step(job, twin, trigger_id, None, announce=(accepted,))
 
     async def next_step(
         self,
@@ -110,9 +111,11 @@ class Planner:
         trigger_id: str,
         parent: Envelope[Any] | None,
         then: Action | None = None,
+        announce: Sequence[Envelope[Any]] = (),
     ) -> None:
         """Take the step `trigger_id` causes: reuse it if a previous delivery already decided it.
-        `then`: the step the last result itself called for (ActionKind.follow_up), taken undecided."""
+        `then`: the step the last result itself called for (ActionKind.follow_up), taken undecided.
+        `announce`: events published first, with the step's own (a new job's "accepted" line)."""
         step = next((s for s in job.steps if s.trigger_id == trigger_id), None)
         if step is None:
             if len(job.steps) >= twin.step_limit:
@@ -132,7 +135,7 @@ class Planner:
                 return
             job = await self.jobs.update(job, job_moves.add_step(new_step, self._now()))
             step = next(s for s in job.steps if s.trigger_id == trigger_id)
-        await self._act(job, twin, step, trigger_id)
+        await self._act(job, twin, step, trigger_id, announce)
 
     async def _decide(self, job: JobRecord, twin: Twin, trigger_id: str) -> Decision:
         chunks = 0
@@ -158,7 +161,9 @@ class Planner:
             note=decision.note,
         )
 
-    async def _act(self, job: JobRecord, twin: Twin, step: JobStep, trigger_id: str) -> None:
+    async def _act(
+        self, job: JobRecord, twin: Twin, step: JobStep, trigger_id: str, announce: Sequence[Envelope[Any]] = ()
+    ) -> None:
         action = ACTION.validate_python(step.action)
         plan = emit.event(
             job,
@@ -167,7 +172,9 @@ class Planner:
             PLAN_ACTION,
             PlanAction(action=action, raw_decision=step.raw, decided_by=step.decided_by, step=step.step),
         )
-        decided = [plan, emit.log(job, trigger_id, "note", step.note, level="warn")] if step.note else [plan]
+        decided = [*announce, plan]
+        if step.note:
+            decided.append(emit.log(job, trigger_id, "note", step.note, level="warn"))
         tool = (
             None
             if isinstance(action, ActionResponse)
