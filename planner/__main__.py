@@ -84,7 +84,8 @@ class PlannerService:
         self.env = env  # provider keys and endpoint allowances (planner.decider); None: os.environ
         self.sweeper: Sweeper | None = None
         self.firings: ScheduleFirings | None = None
-        self.handoffs: KVMirror | None = None
+        # Keys read on every message, kept in memory (pagi.stores.KVMirror): budgets, handoffs.
+        self.mirrors: list[KVMirror] = []
         self.http: aiohttp.ClientSession | None = None
 
     async def routes(self, bus: Bus) -> Sequence[Route]:
@@ -94,11 +95,14 @@ class PlannerService:
         prices = await PriceTable.open(bus, cache_s=PRICE_CACHE_S)
         usage = UsageRecorder(bus, prices)
         budgets = await BudgetStore.open(bus)
+        self.mirrors = [budgets.mirrored()]
         decider = Decider(context, self.http, self.env, usage, BudgetGate(bus, budgets, prices))
         # Every chat.in looks up its session's handoff: from memory, kept in step by a watch.
-        self.handoffs = KVMirror(records.jobs.kv, SESSION_TWIN_KEYS)
-        bus.on_reconnect(self.handoffs.start_over)
-        planner = planner_over(bus, records, decider, budgets, SessionTwins(records.jobs.kv, self.handoffs))
+        handoffs = KVMirror(records.jobs.kv, SESSION_TWIN_KEYS)
+        self.mirrors.append(handoffs)
+        for mirror in self.mirrors:
+            bus.on_reconnect(mirror.start_over)
+        planner = planner_over(bus, records, decider, budgets, SessionTwins(records.jobs.kv, handoffs))
         control = ControlHandler(planner)
         self.sweeper = Sweeper(planner, control, self.settings)
         chat_in = ChatInHandler(planner)
@@ -125,10 +129,10 @@ class PlannerService:
         return [Route(PLANNER_EVALS, runner, max_in_flight=2), Route(PLANNER_EVAL_GATE, gate, max_in_flight=16)]
 
     async def background(self, bus: Bus, stopping: asyncio.Event) -> None:
-        assert self.sweeper is not None and self.firings is not None and self.handoffs is not None
+        assert self.sweeper is not None and self.firings is not None
         try:
             await asyncio.gather(
-                self.sweeper.run(bus, stopping), self.firings.run(stopping), self.handoffs.run(stopping)
+                self.sweeper.run(bus, stopping), self.firings.run(stopping), *(m.run(stopping) for m in self.mirrors)
             )
         finally:
             await self.close()

@@ -29,7 +29,7 @@ from bus_schemas.budgets import (
 from bus_schemas.streams import BUDGETS, USAGE
 from bus_schemas.usage import CURRENCY, UsageTotal
 from pagi.bus import Bus
-from pagi.stores import KVStore
+from pagi.stores import KVMirror, KVStore
 
 from . import kvjson
 from .usage import ALL, key_token, merge
@@ -102,6 +102,14 @@ class BudgetStore:
     def __init__(self, kv: KVStore, usage: KVStore) -> None:
         self.kv = kv
         self.usage = usage
+        self._mirror: KVMirror | None = None
+
+    def mirrored(self) -> KVMirror:
+        """Look budgets up in memory, kept in step by a watch (for the gate before every model call;
+        the caller runs it): a budget written a moment ago applies once the watch brings it, as if
+        it had been written just after the call it missed."""
+        self._mirror = KVMirror(self.kv, ">")
+        return self._mirror
 
     @classmethod
     async def open(cls, bus: Bus) -> BudgetStore:
@@ -111,8 +119,12 @@ class BudgetStore:
         found = await self.kv.get(key)
         if found is None:
             return None
+        budget = self._valid(key, found[0])
+        return None if budget is None else (budget, found[1])
+
+    def _valid(self, key: str, data: bytes) -> Budget | None:
         try:
-            return Budget.model_validate_json(found[0]), found[1]
+            return Budget.model_validate_json(data)
         except ValidationError as exc:
             log.error("budget %s in KV %s is malformed, ignored until rewritten: %s", key, BUDGETS.bucket, exc)
             return None
@@ -143,7 +155,12 @@ class BudgetStore:
         """The budgets of these scopes, both periods (missing and malformed ones left out; a scope no
         budget can be written for, such as a user id with a dot, has none)."""
         valid = [s for s in scopes if _SCOPE_RE.match(s)]
-        found = await asyncio.gather(*(self.get(s, p) for s in valid for p in BUDGET_PERIODS))
+        mirror = self._mirror
+        if mirror is not None and mirror.ready:
+            keys = [budget_key(s, p) for s in valid for p in BUDGET_PERIODS]
+            found = [self._valid(k, data) for k in keys if (data := mirror.get(k)) is not None]
+        else:
+            found = await asyncio.gather(*(self.get(s, p) for s in valid for p in BUDGET_PERIODS))
         return [b for b in found if b is not None]
 
     async def raise_limit(self, scope: str, period: BudgetPeriod, unit: BudgetUnit, to: float, by: str) -> Budget:

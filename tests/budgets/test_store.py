@@ -3,7 +3,9 @@ a compare-and-set raise, and a malformed record logged and ignored."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable
 from datetime import date
 
 import pytest
@@ -13,6 +15,8 @@ from bus_schemas.streams import BUDGETS, USAGE
 from bus_schemas.usage import UsageTotal
 from pagi.bus import Bus
 from records.budgets import BudgetError, BudgetStore, budget_key, period_start, scopes_of
+
+from ..support import eventually
 
 
 def test_keys_and_scopes() -> None:
@@ -64,3 +68,34 @@ async def test_spent_raise_and_malformed(bus: Bus, caplog: pytest.LogCaptureFixt
     assert await store.delete("twin:t1", "day") is True
     assert await store.delete("twin:t1", "day") is False
     assert [s.period for s in await store.statuses(["twin:t1", "user:mallory", "user:a.b"])] == ["month"]
+
+
+async def test_the_gate_s_lookup_from_memory_follows_writes_and_deletes(bus: Bus) -> None:
+    store = await BudgetStore.open(bus)
+    await store.put("twin:t2", BudgetWrite(period="day", tokens=100), by="root")
+    mirror = store.mirrored()
+    stopping = asyncio.Event()
+    following = asyncio.create_task(mirror.run(stopping))
+    try:
+        await eventually(lambda: mirror.ready, what="the budgets mirror caught up")
+        [found] = await store.of_scopes(["global", "twin:t2"])
+        assert found.scope == "twin:t2" and found.tokens == 100
+        writer = await BudgetStore.open(bus)  # another process's write reaches the mirror by the watch
+        await writer.put("global", BudgetWrite(period="month", tokens=5000), by="root")
+
+        async def scopes() -> list[str]:
+            return sorted(b.scope for b in await store.of_scopes(["global", "twin:t2"]))
+
+        await eventually(lambda: _is(scopes(), ["global", "twin:t2"]), what="the new global budget")
+        await writer.delete("twin:t2", "day")
+        await eventually(lambda: _is(scopes(), ["global"]), what="the deleted budget gone")
+        await store.kv.put(budget_key("user:u9", "day"), b"{not json")  # malformed: left out, logged
+        await eventually(lambda: mirror.get(budget_key("user:u9", "day")) is not None)
+        assert [b.scope for b in await store.of_scopes(["user:u9", "global"])] == ["global"]
+    finally:
+        stopping.set()
+        await asyncio.wait_for(following, 5)
+
+
+async def _is(found: Awaitable[list[str]], expected: list[str]) -> bool:
+    return await found == expected
