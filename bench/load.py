@@ -47,6 +47,14 @@ from .stack import (
 
 SERVICES = ("planner", "memory_worker", "tool_worker", "build_worker", "edge")
 MIX = ("greeting", "greeting", "memory", "tool", "greeting", "memory", "tool", "greeting", "greeting", "build")
+# The workloads `--mix` names: the mix; the mix without its builds (each a sandboxed check and import,
+# one at a time per build worker by default: BUILD_MAX_CONCURRENT), to show what builds cost it;
+# greetings alone (the edge and the planner).
+MIXES: dict[str, tuple[str, ...]] = {
+    "mixed": MIX,
+    "no-builds": tuple(kind for kind in MIX if kind != "build"),
+    "greetings": ("greeting",),
+}
 BUILD_CODE = "def main(args):\n    return 1\n"
 
 
@@ -211,7 +219,7 @@ async def ramp(url: str, pids: dict[str, int], args: argparse.Namespace) -> None
         await asyncio.gather(*(b.connect() for b in browsers))
         procs = Processes({**pids, "nats-server": args.nats_pid, "load generator": os.getpid()})
         counter = itertools.count()
-        mix = MIX if args.mix == "mixed" else ("greeting",)
+        mix = MIXES[args.mix]
         rate, saturated_at = args.start_rate, None
         print(
             f"machine: {os.cpu_count()} cores; {args.mix}; sessions {args.sessions}; steps of {args.step_s:.0f} s",
@@ -282,8 +290,8 @@ def main() -> None:
     parser.add_argument("--start-rate", type=float, default=10.0, help="messages/s of the first step")
     parser.add_argument("--step-s", type=float, default=10.0)
     parser.add_argument("--max-steps", type=int, default=8)
-    parser.add_argument("--mix", choices=("mixed", "greetings"), default="mixed",
-                        help="the mixed workload, or greetings only (the edge and planner alone)")  # fmt: skip
+    parser.add_argument("--mix", choices=tuple(MIXES), default="mixed",
+                        help="the mix, the mix without builds, or greetings only (edge and planner)")  # fmt: skip
     parser.add_argument("--skip", action="append", default=[], choices=SERVICES[:-1],
                         help="a worker not to start (its jobs then wait); repeatable")  # fmt: skip
     parser.add_argument("--grace-s", type=float, default=60.0, help="wait for open messages after the ramp")
