@@ -220,7 +220,7 @@ async def ramp(url: str, pids: dict[str, int], args: argparse.Namespace) -> None
         procs = Processes({**pids, "nats-server": args.nats_pid, "load generator": os.getpid()})
         counter = itertools.count()
         mix = MIXES[args.mix]
-        rate, saturated_at = args.start_rate, None
+        rate, saturated_at, peak = args.start_rate, None, 0.0
         print(
             f"machine: {os.cpu_count()} cores; {args.mix}; sessions {args.sessions}; steps of {args.step_s:.0f} s",
             flush=True,
@@ -241,13 +241,15 @@ async def ramp(url: str, pids: dict[str, int], args: argparse.Namespace) -> None
             # Throughput: answers that arrived during the step, whichever step sent them.
             completed = sum(1 for b in browsers for d in b.done if started <= (d.done or 0) <= ended)
             report(step, rate, sent, ended - started, done, completed, usage)
+            peak = max(peak, completed / (ended - started))
             greet = [(d.done or 0) - d.sent for d in done if d.kind == "greeting"]
             if completed < 0.9 * sent or percentile(greet, 0.95) > 1.0:
                 saturated_at = rate
                 print(f"saturated at {rate:.0f} msgs/s offered: {completed / (ended - started):.1f} answers/s, "
                       f"greeting p95 {1000 * percentile(greet, 0.95):.0f} ms")  # fmt: skip
                 break
-            rate *= 2
+            rate *= args.factor
+        print(f"peak: {peak:.1f} answers/s in one step (the figure to set beside bench.roundtrip's saturation)")
         deadline = time.monotonic() + args.grace_s
         while time.monotonic() < deadline and any(b.pending or b.unnamed for b in browsers):  # noqa: ASYNC110
             await asyncio.sleep(0.5)  # polling many browsers' state; nothing to wait on in one place
@@ -290,6 +292,7 @@ def main() -> None:
     parser.add_argument("--start-rate", type=float, default=10.0, help="messages/s of the first step")
     parser.add_argument("--step-s", type=float, default=10.0)
     parser.add_argument("--max-steps", type=int, default=8)
+    parser.add_argument("--factor", type=float, default=2.0, help="each step offers this many times the last")
     parser.add_argument("--mix", choices=tuple(MIXES), default="mixed",
                         help="the mix, the mix without builds, or greetings only (edge and planner)")  # fmt: skip
     parser.add_argument("--skip", action="append", default=[], choices=SERVICES[:-1],
