@@ -192,18 +192,17 @@ async def replay_part(events: int, rounds: int, formats: tuple[Format, ...]) -> 
 
 
 class Collector:
-    """Stands in for an OTLP/HTTP collector: accepts span batches and counts their bytes. Its own
-    thread, so it answers while the benchmark's event loop waits for processes to stop."""
+    """Stands in for an OTLP/HTTP collector on a free port: keeps every request body (tests read them,
+    this bench counts them). Its own thread, so it answers while the benchmark's event loop waits for
+    processes to stop."""
 
     def __init__(self) -> None:
-        self.requests = 0
-        self.bytes = 0
-        collector = self
+        self.bodies: list[bytes] = []
+        bodies = self.bodies
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                collector.bytes += len(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                collector.requests += 1
+                bodies.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", "0")
@@ -218,6 +217,14 @@ class Collector:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.server.server_port}"
+
+    @property
+    def requests(self) -> int:
+        return len(self.bodies)
+
+    @property
+    def bytes(self) -> int:
+        return sum(len(b) for b in self.bodies)
 
 
 @contextlib.contextmanager

@@ -5,9 +5,7 @@ followed from `traceparent`'s flags downstream."""
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -20,6 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 from opentelemetry.trace import SpanKind
 
+from bench.replay import Collector
 from bus_schemas import ActionResponse, ChatIn, ChatOut, Envelope, PlanAction
 from pagi import tracing
 from pagi.tracecontext import TRACEPARENT, child_traceparent, current_traceparent, trace_id
@@ -104,28 +103,6 @@ def test_what_the_direct_encoder_does_not_know_is_left_to_the_sdk(exporter: InMe
         tracing.encode_export_request([with_event])
 
 
-class Collector:
-    """An OTLP/HTTP collector stand-in on a free port: keeps every request body."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        bodies = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                bodies.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 def test_the_otlp_exporter_posts_the_request_to_the_collector(
     exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -133,7 +110,7 @@ def test_the_otlp_exporter_posts_the_request_to_the_collector(
     spans: list[ReadableSpan] = list(exporter.get_finished_spans())
     collector = Collector()
     try:
-        endpoint = f"http://127.0.0.1:{collector.server.server_port}/v1/traces"
+        endpoint = f"{collector.endpoint}/v1/traces"
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint)
         otlp = tracing.otlp_exporter()
         assert otlp.export(spans) == SpanExportResult.SUCCESS
