@@ -65,8 +65,7 @@ class KVStore:
         own end-of-data marker is not waited for: it can come before entries already delivered (its
         consumer-info check races their callbacks), which made a busy edge list nothing."""
         bucket = self._bucket
-        info = await bucket._js.stream_info(bucket._stream, subjects_filter=f"{bucket._pre}{pattern}")
-        expected = len(info.state.subjects or {})
+        expected = await self.count(pattern)
         if expected == 0:
             return []
         watcher = await bucket.watch(pattern, ignore_deletes=False, meta_only=True, inactive_threshold=KEYS_IDLE_S)
@@ -85,6 +84,13 @@ class KVStore:
         finally:
             await watcher.stop()  # type: ignore[no-untyped-call]
         return found
+
+    async def count(self, pattern: str) -> int:
+        """How many keys match (deleted ones too: their markers are the subjects' last entries), as
+        the stream says; what a watch of `pattern` delivers before it is in step."""
+        bucket = self._bucket
+        info = await bucket._js.stream_info(bucket._stream, subjects_filter=f"{bucket._pre}{pattern}")
+        return len(info.state.subjects or {})
 
     async def get_model(self, key: str, model: type[M]) -> M | None:
         found = await self.get(key)
@@ -134,10 +140,8 @@ class KVMirror:
                 await asyncio.wait_for(stopping.wait(), MIRROR_RETRY_S)
 
     async def _follow(self, stopping: asyncio.Event) -> None:
-        bucket = self._store._bucket
-        info = await bucket._js.stream_info(bucket._stream, subjects_filter=f"{bucket._pre}{self._pattern}")
-        expected, seen = len(info.state.subjects or {}), 0
-        watcher = await bucket.watch(self._pattern, ignore_deletes=False)
+        expected, seen = await self._store.count(self._pattern), 0
+        watcher = await self._store._bucket.watch(self._pattern, ignore_deletes=False)
         self._values.clear()
         self.ready = expected == 0
         try:
