@@ -42,6 +42,7 @@ from ..backoff import Backoff
 from ..tracecontext import current_traceparent, trace_id
 from ._client import Bus
 from ._errors import TRANSIENT_ERRORS
+from ._keep_alive import KeepAlive
 from ._subscription import unsubscribe_quietly
 
 log = logging.getLogger("pagi.consume")
@@ -103,10 +104,7 @@ class PullConsumer:
         self._owed = 0
         self._next_token = 0
         self._tasks: set[asyncio.Task[None]] = set()
-        # Messages being handled, with when each was last said to be in progress: one ticker keeps
-        # them all alive (a task and a timer per message cost more than the rest of the loop).
-        self._working: dict[int, tuple[Msg, float]] = {}
-        self._keep_alive_task: asyncio.Task[None] | None = None
+        self._keep_alive = KeepAlive(spec.ack_wait_s)
         self._last_activity = time.monotonic()
         self._watchdog: asyncio.Task[None] | None = None
         self._stopping = False
@@ -118,7 +116,6 @@ class PullConsumer:
         self._sub = await self.bus.nc.subscribe(f"{self._inbox}.*", cb=self._on_message)
         self.bus.on_reconnect(self._rebind)
         self._watchdog = asyncio.create_task(self._watch())
-        self._keep_alive_task = asyncio.create_task(self._keep_alive())
         await self._refill()
 
     async def stop(self, drain_timeout_s: float = 15.0) -> None:
@@ -128,8 +125,7 @@ class PullConsumer:
             self._watchdog.cancel()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=drain_timeout_s)
-        if self._keep_alive_task:
-            self._keep_alive_task.cancel()
+        self._keep_alive.stop()
         await unsubscribe_quietly(self._sub)
 
     # --- pulling ------------------------------------------------------------------------------
@@ -252,9 +248,9 @@ class PullConsumer:
             "consumer": self.spec.durable,
             "trace_id": trace_id(current_traceparent.get()),
         }
-        self._working[id(msg)] = (msg, time.monotonic())
         try:
-            await self.handler(event, Delivery(self.bus, self.spec.durable, attempt, stream_seq, msg))
+            with self._keep_alive.working(msg):
+                await self.handler(event, Delivery(self.bus, self.spec.durable, attempt, stream_seq, msg))
         except Reject as exc:
             tracing.fail(span, str(exc))
             return await self._dead_letter(msg, str(exc), event.session_id, attempt, stream_seq)
@@ -268,25 +264,10 @@ class PullConsumer:
             with contextlib.suppress(*TRANSIENT_ERRORS):
                 await msg.nak(delay=NAK_BACKOFF.delay(attempt))
             return "retried"
-        finally:
-            del self._working[id(msg)]
         with contextlib.suppress(*TRANSIENT_ERRORS):
             await msg.ack()
         self.handled += 1
         return "acked"
-
-    async def _keep_alive(self) -> None:
-        """Every message handled for a third of the ack wait is said to be in progress, so the
-        server does not redeliver work that is still going on."""
-        every_s = self.spec.ack_wait_s / 3
-        while True:
-            await asyncio.sleep(every_s / 2)
-            now = time.monotonic()
-            for key, (msg, since) in list(self._working.items()):
-                if now - since >= every_s and key in self._working:
-                    self._working[key] = (msg, now)
-                    with contextlib.suppress(*TRANSIENT_ERRORS):
-                        await msg.in_progress()
 
     async def _dead_letter(self, msg: Msg, reason: str, session_id: str, attempt: int, stream_seq: int) -> Outcome:
         """Report where a person will see it (the session's job log) and keep the evidence (the

@@ -23,6 +23,7 @@ from pagi.backoff import Backoff
 from ._client import Bus
 from ._consume import NAK_BACKOFF, Delivery
 from ._errors import TRANSIENT_ERRORS
+from ._keep_alive import KeepAlive
 
 log = logging.getLogger("pagi.bus.raw")
 
@@ -47,8 +48,15 @@ class RawPullConsumer:
         self.spec = spec
         self.handler = handler
         self.max_in_flight = max_in_flight
+        self._keep_alive = KeepAlive(spec.ack_wait_s)
 
     async def run(self, stopping: asyncio.Event) -> None:
+        try:
+            await self._run(stopping)
+        finally:
+            self._keep_alive.stop()
+
+    async def _run(self, stopping: asyncio.Event) -> None:
         failures = 0
         while not stopping.is_set():
             try:
@@ -92,26 +100,18 @@ class RawPullConsumer:
 
     async def _one(self, msg: Msg) -> None:
         meta = msg.metadata
-        keep_alive = asyncio.create_task(self._keep_alive(msg))
         try:
             delivery = Delivery(self.bus, self.spec.durable, meta.num_delivered, meta.sequence.stream, msg)
             raw = RawMessage(msg.subject, meta.timestamp, dict(msg.headers or {}), msg.data)
-            await self.handler(raw, delivery)
+            with self._keep_alive.working(msg):
+                await self.handler(raw, delivery)
         except Exception:
             log.exception("%s: %s (seq %d) failed; retried", self.spec.durable, msg.subject, meta.sequence.stream)
             with contextlib.suppress(*TRANSIENT_ERRORS):
                 await msg.nak(delay=NAK_BACKOFF.delay(meta.num_delivered))
             return
-        finally:
-            keep_alive.cancel()
         with contextlib.suppress(*TRANSIENT_ERRORS):
             await msg.ack()
-
-    async def _keep_alive(self, msg: Msg) -> None:
-        while True:
-            await asyncio.sleep(self.spec.ack_wait_s / 3)
-            with contextlib.suppress(*TRANSIENT_ERRORS):
-                await msg.in_progress()
 
 
 async def _sleep_or_stop(stopping: asyncio.Event, delay: float) -> None:
